@@ -1,0 +1,40 @@
+"""The ``ekjon`` command line: one Typer app, one module per command group.
+
+Each module in this package defines ``register(app)`` and adds its commands to the app. Library code
+never reads ``$EKJON_HOME`` itself; commands resolve it here and pass explicit paths down.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    name="ekjon",
+    help="ekjon (একজন, 'one person'): entity resolution for Bangladesh's social-protection Single "
+    "Registry. Ingest MIS files, resolve records into persons and households, ask the graph.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def ekjon_home() -> Path:
+    """The embedded store's folder: ``$EKJON_HOME``, default ``./.ekjon``."""
+    return Path(os.environ.get("EKJON_HOME", ".ekjon")).resolve()
+
+
+def _register_all() -> None:
+    from api.cli import ingest, neo4j, synth
+
+    for module in (synth, ingest, neo4j):
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,34 @@
+"""The engine's exceptions: a small tree of precise errors, each message one sentence."""
+
+from __future__ import annotations
+
+
+class EkjonError(Exception):
+    """Base of every error ekjon raises on purpose."""
+
+
+class InvalidValue(EkjonError, ValueError):
+    """A field value that cannot be read as what the field holds.
+
+    Normalisers raise it; ingest catches it, keeps the raw value, marks the field invalid and reports
+    ``field``, ``value`` and ``reason`` with the row number.
+    """
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{field} {value!r}: {reason}")
+
+
+class MappingError(EkjonError):
+    """A mapping YAML file that does not describe a source correctly."""
+
+
+class UnreadableRow(EkjonError):
+    """A source row that cannot be read as a record at all (it is quarantined, never half-ingested)."""
+
+    def __init__(self, row_number: int, reason: str) -> None:
+        self.row_number = row_number
+        self.reason = reason
+        super().__init__(f"row {row_number}: {reason}")

@@ -1,0 +1,1 @@
+"""Match models: comparison features -> match probability. Imports no other ekjon package."""
