@@ -1,0 +1,316 @@
+"""Dates and ages as Bangladeshi sources write them, and what a date of birth is worth for matching.
+
+:func:`clean_date` reads DD/MM/YYYY (also with ``-`` or ``.``), YYYY-MM-DD, YYYYMMDD, D/M/YY, month
+names (``12-Mar-1980``, ``12 March 1980``, Bangla month names), Excel serial numbers and Bangla
+digits, and returns ISO ``YYYY-MM-DD``. Day-first is the Bangladeshi habit: ``03/04/1980`` is 3
+April. A date that can only be month-first (``04/23/1980``) is read that way.
+
+:func:`birth_date` turns a date of birth, a birth year or an age into a :class:`BirthDate`: the year
+range the person was born in, and two warnings for the comparator: ``weak`` (a defaulted date such
+as 1 January, or no date at all) and ``swappable`` (day and month could have been swapped).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import Final
+
+from engine.errors import InvalidValue
+from engine.normalise.bangla import repair_bangla
+from engine.normalise.digits import to_ascii_digits
+
+log = logging.getLogger(__name__)
+
+EARLIEST: Final = date(1900, 1, 1)
+#: Excel's day 0 (the 1900 leap-year bug makes 1899-12-30 the working epoch).
+_EXCEL_EPOCH: Final = date(1899, 12, 30)
+#: Serial numbers read as Excel dates: 1902-09-26 .. 2099-12-31. Smaller numbers are more likely
+#: junk than dates, and a number that looks like a year (1900-2100) is reported as "only a year".
+_EXCEL_RANGE: Final = (1000, 73050)
+
+_MONTH_NAMES: Final = (
+    "january february march april may june july august september october november december".split()
+)
+_MONTHS: Final[dict[str, int]] = {
+    **{m[:3]: i for i, m in enumerate(_MONTH_NAMES, 1)},
+    **{m: i for i, m in enumerate(_MONTH_NAMES, 1)},
+    "sept": 9,
+    # Bangla names of the Gregorian months as forms print them, spelling variants included; keys are
+    # compared after repair_bangla, so one spelling of য় covers both code-point forms.
+    "জানুয়ারি": 1,
+    "জানুয়ারী": 1,
+    "ফেব্রুয়ারি": 2,
+    "ফেব্রুয়ারী": 2,
+    "মার্চ": 3,
+    "এপ্রিল": 4,
+    "মে": 5,
+    "জুন": 6,
+    "জুলাই": 7,
+    "আগস্ট": 8,
+    "আগষ্ট": 8,
+    "সেপ্টেম্বর": 9,
+    "অক্টোবর": 10,
+    "নভেম্বর": 11,
+    "ডিসেম্বর": 12,
+}
+
+_MONTH_NUMBERS: Final = {repair_bangla(name): number for name, number in _MONTHS.items()}
+
+_NUMERIC: Final = re.compile(r"^(\d{1,4})\s*[/\-.]\s*(\d{1,2})\s*[/\-.]\s*(\d{1,4})$")
+_COMPACT: Final = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_NAMED: Final = re.compile(
+    r"^(\d{1,2})(?:st|nd|rd|th)?[\s/\-.,]*([A-Za-z\u0980-\u09ff]+)[\s/\-.,]*(\d{2}|\d{4})$"
+)
+_NAMED_US: Final = re.compile(
+    r"^([A-Za-z\u0980-\u09ff]+)[\s/\-.,]*(\d{1,2})(?:st|nd|rd|th)?[\s/\-.,]+(\d{4})$"
+)
+_TIME_TAIL: Final = re.compile(
+    r"[T\s]+\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(am|pm)?\s*(z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE
+)
+_AGE: Final = re.compile(
+    r"^(\d{1,3})(?:\.0+)?\s*(?:y|yr|yrs|year|years|yo|y/o|বছর|বৎসর|বছর বয়স|বছর বয়স|বয়স|বয়স)?\.?"
+    r"(?:\s*[,]?\s*\d{1,2}\s*(?:m|mo|mon|month|months|মাস))?$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BirthDate:
+    """What a record says about when a person was born.
+
+    Attributes
+    ----------
+    year_lo, year_hi:
+        The birth year lies in ``[year_lo, year_hi]`` (equal when a date or year is given).
+    month, day:
+        Known only from a full date of birth.
+    weak:
+        The date carries little evidence: a default such as 1 January or 31 January, or only a year
+        or an age was given.
+    swappable:
+        Day and month are both <= 12 and differ, so a source may have swapped them.
+    """
+
+    year_lo: int
+    year_hi: int
+    month: int | None
+    day: int | None
+    weak: bool
+    swappable: bool
+
+
+def _two_digit_year(yy: int, today: date) -> int:
+    """The latest year ending in ``yy`` not in the future (``05`` -> 2005, ``85`` -> 1985)."""
+    year = 2000 + yy
+    return year if year <= today.year else 1900 + yy
+
+
+def _checked(year: int, month: int, day: int, raw: object, field: str, today: date) -> date:
+    try:
+        value = date(year, month, day)
+    except ValueError:
+        raise InvalidValue(
+            field, raw, f"no such date: day {day}, month {month}, year {year}"
+        ) from None
+    if value > today:
+        raise InvalidValue(field, raw, f"date {value.isoformat()} is in the future")
+    if value < EARLIEST:
+        raise InvalidValue(field, raw, f"date {value.isoformat()} is before 1900")
+    return value
+
+
+def _from_serial(serial: float, raw: object, field: str, today: date) -> date:
+    if serial.is_integer() and 1900 <= serial <= 2100:
+        raise InvalidValue(field, raw, "only a year, not a date; map it to birth_year")
+    if not _EXCEL_RANGE[0] <= serial <= _EXCEL_RANGE[1]:
+        raise InvalidValue(field, raw, "a number that is neither YYYYMMDD nor an Excel date serial")
+    value = _EXCEL_EPOCH + timedelta(days=int(serial))
+    return _checked(value.year, value.month, value.day, raw, field, today)
+
+
+def _parse_text(text: str, raw: object, formats: tuple[str, ...], field: str, today: date) -> date:
+    for fmt in formats:
+        try:
+            value = datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+        return _checked(value.year, value.month, value.day, raw, field, today)
+
+    text = _TIME_TAIL.sub("", text).strip()
+    match = _NUMERIC.match(text)
+    if match:
+        a, b, c = (int(g) for g in match.groups())
+        first, third = match.group(1), match.group(3)
+        if len(first) == 4:  # YYYY-MM-DD (or YYYY/MM/DD)
+            return _checked(a, b, c, raw, field, today)
+        if len(third) not in (2, 4):
+            raise InvalidValue(field, raw, "the year must have 2 or 4 digits")
+        year = c if len(third) == 4 else _two_digit_year(c, today)
+        if b > 12 and a <= 12:  # only month-first makes sense
+            log.debug("date %r read month-first", raw)
+            a, b = b, a
+        return _checked(year, b, a, raw, field, today)
+    match = _COMPACT.match(text)
+    if match:
+        y, m, d = (int(g) for g in match.groups())
+        return _checked(y, m, d, raw, field, today)
+    match = _NAMED.match(text)
+    if match:
+        day, month, year = _named_parts(
+            match.group(1), match.group(2), match.group(3), raw, field, today
+        )
+        return _checked(year, month, day, raw, field, today)
+    match = _NAMED_US.match(text)
+    if match:
+        day, month, year = _named_parts(
+            match.group(2), match.group(1), match.group(3), raw, field, today
+        )
+        return _checked(year, month, day, raw, field, today)
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return _from_serial(float(text), raw, field, today)
+    raise InvalidValue(
+        field, raw, "not a date in a known format (DD/MM/YYYY, YYYY-MM-DD, YYYYMMDD, 12-Mar-1980)"
+    )
+
+
+def _named_parts(
+    day: str, month: str, year: str, raw: object, field: str, today: date
+) -> tuple[int, int, int]:
+    number = _MONTH_NUMBERS.get(repair_bangla(month.lower()))
+    if number is None:
+        raise InvalidValue(field, raw, f"unknown month name {month!r}")
+    y = int(year)
+    return int(day), number, (y if len(year) == 4 else _two_digit_year(y, today))
+
+
+@lru_cache(maxsize=1 << 16)
+def _clean_date_text(text: str, formats: tuple[str, ...], field: str, today: date) -> str:
+    cleaned = " ".join(to_ascii_digits(text).split())
+    return _parse_text(cleaned, text, formats, field, today).isoformat()
+
+
+def clean_date(
+    raw: object, formats: list[str] | tuple[str, ...] | None = None, *, field: str = "date"
+) -> str:
+    """A date as ISO ``YYYY-MM-DD``.
+
+    Parameters
+    ----------
+    raw:
+        A string in any of the module's formats, a ``date``/``datetime`` (pandas ``Timestamp``
+        included), an ``int`` YYYYMMDD or an Excel serial number.
+    formats:
+        ``strptime`` formats the source is known to use; tried first, then the general reader.
+    field:
+        The field name used in error messages.
+
+    Raises
+    ------
+    InvalidValue
+        For an unreadable or impossible date, a date in the future or a date before 1900.
+
+    Example
+    -------
+    >>> clean_date("০৩/০৪/১৯৮০")
+    '1980-04-03'
+    """
+    today = date.today()
+    if isinstance(raw, datetime):
+        return _checked(raw.year, raw.month, raw.day, raw, field, today).isoformat()
+    if isinstance(raw, date):
+        return _checked(raw.year, raw.month, raw.day, raw, field, today).isoformat()
+    if isinstance(raw, bool):
+        raise InvalidValue(field, raw, "expected a date, got a yes/no value")
+    if isinstance(raw, (int, float)):
+        if raw != raw:
+            raise InvalidValue(field, raw, "expected a date, got NaN")
+        if float(raw).is_integer() and 19000101 <= raw <= 21001231:
+            text = str(int(raw))
+            return _checked(
+                int(text[:4]), int(text[4:6]), int(text[6:]), raw, field, today
+            ).isoformat()
+        return _from_serial(float(raw), raw, field, today).isoformat()
+    return _clean_date_text(str(raw).strip(), tuple(formats or ()), field, today)
+
+
+def _as_of_date(as_of: str | date | None) -> date:
+    if as_of is None:
+        return date.today()
+    if isinstance(as_of, date):
+        return as_of
+    return date.fromisoformat(clean_date(as_of, field="age_as_of"))
+
+
+def birth_date(
+    dob: str | None = None,
+    year: int | None = None,
+    age: int | None = None,
+    as_of: str | None = None,
+) -> BirthDate | None:
+    """What a record's date of birth, birth year or age says about when the person was born.
+
+    The most precise value given wins: a date of birth, then a birth year, then an age.
+
+    Parameters
+    ----------
+    dob:
+        Cleaned ISO date of birth.
+    year:
+        Birth year.
+    age:
+        Age in whole years on ``as_of`` (today when ``None``): the birth year is then
+        ``[as_of.year - age - 1, as_of.year - age]``.
+    as_of:
+        ISO date the age was true on (e.g. the household survey date).
+
+    Returns
+    -------
+    BirthDate | None
+        ``None`` when none of ``dob``, ``year``, ``age`` is given.
+    """
+    if dob:
+        value = date.fromisoformat(dob)
+        weak = value.month == 1 and value.day in (1, 31)
+        swappable = value.day <= 12 and value.month <= 12 and value.day != value.month
+        return BirthDate(value.year, value.year, value.month, value.day, weak, swappable)
+    if year is not None:
+        return BirthDate(int(year), int(year), None, None, True, False)
+    if age is not None:
+        ref = _as_of_date(as_of).year
+        return BirthDate(ref - int(age) - 1, ref - int(age), None, None, True, False)
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _parse_age_text(text: str) -> int:
+    cleaned = " ".join(to_ascii_digits(text).strip().split())
+    match = _AGE.match(cleaned)
+    if not match:
+        raise InvalidValue("age", text, "not an age in years (e.g. 41, 41y, 41 yrs, ৪১ বছর)")
+    value = int(match.group(1))
+    if value > 130:
+        raise InvalidValue("age", text, f"age {value} is more than 130 years")
+    return value
+
+
+def parse_age(raw: object) -> int:
+    """An age in whole years from ``41``, ``"41y"``, ``"41 yrs"``, ``"৪১ বছর"``, ``41.0``.
+
+    Raises
+    ------
+    InvalidValue
+        For text that is not an age, a negative or fractional number, or more than 130 years.
+    """
+    if isinstance(raw, bool):
+        raise InvalidValue("age", raw, "expected an age, got a yes/no value")
+    if isinstance(raw, (int, float)):
+        if raw != raw or not float(raw).is_integer():
+            raise InvalidValue("age", raw, "an age must be whole years")
+        if not 0 <= raw <= 130:
+            raise InvalidValue("age", raw, "an age must be between 0 and 130 years")
+        return int(raw)
+    return _parse_age_text(str(raw))

@@ -1,0 +1,461 @@
+"""The ingest dispatcher: one call cleans any canonical field by its kind.
+
+``clean(kind, raw, **hints)`` returns the canonical value described in :mod:`engine.record`,
+``None`` for an empty value, or raises :class:`~engine.errors.InvalidValue` naming the field and
+saying why.
+
+What counts as empty: ``None``, NaN / pandas ``NA`` / ``NaT``, blank strings and the usual "nothing"
+markers (``N/A``, ``NA``, ``null``, ``none``, ``nil``, ``-``, ``--``, ``?``, ``unknown``, ``নাই``,
+``নেই``, ``প্রযোজ্য নয়``, ...). ``0`` is not empty.
+
+Text fields (kind ``text``): stripped, inner whitespace collapsed, Bangla repaired. ``upazila``,
+``union`` and ``status`` are lower-cased (the record says so; it lets ``Sadar`` meet ``sadar``).
+``ward`` keeps only its number when it has one (``"Ward No. ০৩"`` -> ``"3"``). ``household_id``,
+``programme`` and other text keep their case; a spreadsheet float id such as ``1234.0`` becomes
+``1234``.
+
+Gender codes ``1`` / ``2`` / ``3`` are read as BBS census codes (male / female / third gender); a
+source that codes differently needs a value map in its mapping.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from datetime import date
+from functools import lru_cache
+from typing import Any, Final
+
+from engine.errors import InvalidValue
+from engine.normalise.bangla import is_bangla, repair_bangla
+from engine.normalise.dates import clean_date, parse_age
+from engine.normalise.digits import to_ascii_digits
+from engine.normalise.geo import district_code, division_code
+from engine.normalise.identifiers import (
+    clean_account,
+    clean_brn,
+    clean_nid,
+    clean_phone,
+    clean_provider,
+)
+
+_MISSING: Final = frozenset(
+    repair_bangla(s)
+    for s in (
+        "",
+        "n/a",
+        "na",
+        "n.a.",
+        "n.a",
+        "#n/a",
+        "null",
+        "none",
+        "nil",
+        "nan",
+        "nat",
+        "-",
+        "--",
+        "---",
+        "?",
+        "unknown",
+        "not available",
+        "not applicable",
+        "missing",
+        "blank",
+        "নাই",
+        "নেই",
+        "প্রযোজ্য নয়",
+        "প্রযোজ্য নহে",
+        "জানা নেই",
+        "অজানা",
+        "তথ্য নেই",
+    )
+)
+
+_GENDERS: Final[dict[str, str]] = {
+    "m": "male",
+    "male": "male",
+    "man": "male",
+    "boy": "male",
+    "1": "male",
+    "পুরুষ": "male",
+    "পুং": "male",
+    "ছেলে": "male",
+    "পুরুষ লিঙ্গ": "male",
+    "f": "female",
+    "female": "female",
+    "woman": "female",
+    "girl": "female",
+    "2": "female",
+    "মহিলা": "female",
+    "নারী": "female",
+    "স্ত্রী": "female",
+    "মেয়ে": "female",
+    "স্ত্রী লিঙ্গ": "female",
+    "t": "third",
+    "third": "third",
+    "third gender": "third",
+    "hijra": "third",
+    "hijara": "third",
+    "transgender": "third",
+    "other": "third",
+    "3": "third",
+    "h": "third",
+    "তৃতীয় লিঙ্গ": "third",
+    "হিজড়া": "third",
+    "তৃতীয়": "third",
+}
+
+RELATIONS: Final = (
+    "head",
+    "spouse",
+    "son",
+    "daughter",
+    "father",
+    "mother",
+    "brother",
+    "sister",
+    "grandson",
+    "granddaughter",
+    "grandfather",
+    "grandmother",
+    "son_in_law",
+    "daughter_in_law",
+    "father_in_law",
+    "mother_in_law",
+    "nephew",
+    "niece",
+    "uncle",
+    "aunt",
+    "other_relative",
+    "non_relative",
+)
+
+_RELATIONS: Final[dict[str, str]] = {
+    "head": "head",
+    "hh head": "head",
+    "household head": "head",
+    "head of household": "head",
+    "self": "head",
+    "খানা প্রধান": "head",
+    "খানাপ্রধান": "head",
+    "প্রধান": "head",
+    "নিজে": "head",
+    "পরিবার প্রধান": "head",
+    "spouse": "spouse",
+    "wife": "spouse",
+    "husband": "spouse",
+    "স্ত্রী": "spouse",
+    "স্বামী": "spouse",
+    "son": "son",
+    "ছেলে": "son",
+    "পুত্র": "son",
+    "daughter": "daughter",
+    "মেয়ে": "daughter",
+    "কন্যা": "daughter",
+    "father": "father",
+    "বাবা": "father",
+    "পিতা": "father",
+    "আব্বা": "father",
+    "mother": "mother",
+    "মা": "mother",
+    "মাতা": "mother",
+    "আম্মা": "mother",
+    "brother": "brother",
+    "ভাই": "brother",
+    "sister": "sister",
+    "বোন": "sister",
+    "grandson": "grandson",
+    "নাতি": "grandson",
+    "granddaughter": "granddaughter",
+    "নাতনি": "granddaughter",
+    "নাতনী": "granddaughter",
+    "grandfather": "grandfather",
+    "দাদা": "grandfather",
+    "নানা": "grandfather",
+    "grandmother": "grandmother",
+    "দাদি": "grandmother",
+    "দাদী": "grandmother",
+    "নানি": "grandmother",
+    "নানী": "grandmother",
+    "son in law": "son_in_law",
+    "জামাই": "son_in_law",
+    "জামাতা": "son_in_law",
+    "daughter in law": "daughter_in_law",
+    "পুত্রবধূ": "daughter_in_law",
+    "পুত্রবধু": "daughter_in_law",
+    "ছেলের বউ": "daughter_in_law",
+    "বৌমা": "daughter_in_law",
+    "father in law": "father_in_law",
+    "শ্বশুর": "father_in_law",
+    "mother in law": "mother_in_law",
+    "শাশুড়ি": "mother_in_law",
+    "শাশুড়ী": "mother_in_law",
+    "nephew": "nephew",
+    "ভাতিজা": "nephew",
+    "ভাগ্নে": "nephew",
+    "ভাগিনা": "nephew",
+    "niece": "niece",
+    "ভাতিজি": "niece",
+    "ভাগ্নি": "niece",
+    "ভাগ্নী": "niece",
+    "uncle": "uncle",
+    "চাচা": "uncle",
+    "মামা": "uncle",
+    "কাকা": "uncle",
+    "খালু": "uncle",
+    "ফুপা": "uncle",
+    "aunt": "aunt",
+    "চাচি": "aunt",
+    "চাচী": "aunt",
+    "মামি": "aunt",
+    "খালা": "aunt",
+    "ফুফু": "aunt",
+    "ফুপু": "aunt",
+    "কাকি": "aunt",
+    "other relative": "other_relative",
+    "other": "other_relative",
+    "relative": "other_relative",
+    "অন্যান্য আত্মীয়": "other_relative",
+    "আত্মীয়": "other_relative",
+    "অন্যান্য": "other_relative",
+    "non relative": "non_relative",
+    "not related": "non_relative",
+    "servant": "non_relative",
+    "অনাত্মীয়": "non_relative",
+    "কাজের লোক": "non_relative",
+}
+
+_KINDS: Final[dict[str, str]] = {
+    "programme": "programme",
+    "program": "programme",
+    "mis": "programme",
+    "survey": "survey",
+    "nhd": "survey",
+    "census": "survey",
+    "reference": "reference",
+    "registry": "reference",
+    "register": "reference",
+    "ref": "reference",
+}
+
+#: fields whose text is compared case-insensitively, so stored lower-cased
+LOWER_CASE_TEXT: Final = frozenset({"upazila", "union", "status"})
+
+_NUMBER_NOISE: Final = re.compile(r"(?i)(৳|tk\.?|taka|bdt|টাকা|/-|,|\s)")
+_WARD: Final = re.compile(r"\d+")
+_FLOAT_ID: Final = re.compile(r"^(\d+)\.0+$")
+
+
+def _table(table: dict[str, str]) -> dict[str, str]:
+    return {repair_bangla(k): v for k, v in table.items()}
+
+
+_GENDER_TABLE: Final = _table(_GENDERS)
+_RELATION_TABLE: Final = _table(_RELATIONS)
+
+
+def is_missing(raw: object) -> bool:
+    """Whether a raw value means "no value": None, NaN/NA/NaT, blank or a marker such as ``N/A``."""
+    if raw is None:
+        return True
+    if isinstance(raw, float):
+        return math.isnan(raw)
+    if type(raw).__name__ in ("NAType", "NaTType"):
+        return True
+    if isinstance(raw, str):
+        return _lookup_key(raw) in _MISSING
+    return False
+
+
+@lru_cache(maxsize=1 << 14)
+def _lookup_key(text: str) -> str:
+    """A short categorical value as a table key: repaired, lower case, single spaces, no trailing
+    dot; underscores and dashes read as spaces."""
+    text = repair_bangla(text).strip().lower().replace("_", " ").replace("-", " ")
+    return " ".join(text.split()).rstrip(".")
+
+
+def _collapse(text: str) -> str:
+    return " ".join(repair_bangla(text).split())
+
+
+def _as_text(raw: object) -> str:
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    text = str(raw).strip()
+    match = _FLOAT_ID.match(text)
+    return match.group(1) if match else text
+
+
+def clean_gender(raw: object) -> str:
+    """``male`` | ``female`` | ``third`` from English, Bangla, one-letter or BBS 1/2/3 codes."""
+    key = _lookup_key(_as_text(raw))
+    try:
+        return _GENDER_TABLE[key]
+    except KeyError:
+        raise InvalidValue(
+            "gender", raw, "not a gender (male/female/third, M/F, পুরুষ/মহিলা/তৃতীয় লিঙ্গ)"
+        ) from None
+
+
+def clean_relation(raw: object) -> str:
+    """The relation to the household head in ekjon's words (see :data:`RELATIONS`)."""
+    key = _lookup_key(str(raw))
+    key = key.replace("'s", "s").removesuffix(" of head").removesuffix(" of the head")
+    if key in _RELATION_TABLE:
+        return _RELATION_TABLE[key]
+    if key.replace(" ", "_") in RELATIONS:
+        return key.replace(" ", "_")
+    raise InvalidValue(
+        "relation_to_head", raw, f"not a known relation to the head (one of {', '.join(RELATIONS)})"
+    )
+
+
+def clean_kind(raw: object) -> str:
+    """``programme`` | ``survey`` | ``reference``."""
+    try:
+        return _KINDS[_lookup_key(str(raw))]
+    except KeyError:
+        raise InvalidValue("kind", raw, "must be programme, survey or reference") from None
+
+
+def clean_number(raw: object) -> float:
+    """A float from numbers written with Bangla digits, thousands commas or a taka sign."""
+    if isinstance(raw, bool):
+        raise InvalidValue("number", raw, "expected a number, got a yes/no value")
+    if isinstance(raw, (int, float)):
+        return float(raw)
+    text = _NUMBER_NOISE.sub("", to_ascii_digits(str(raw)))
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidValue("number", raw, "not a number") from None
+    if not math.isfinite(value):
+        raise InvalidValue("number", raw, "not a finite number")
+    return value
+
+
+def clean_year(raw: object) -> int:
+    """A 4-digit year between 1900 and this year (a full date gives its year)."""
+    if isinstance(raw, bool):
+        raise InvalidValue("birth_year", raw, "expected a year, got a yes/no value")
+    text = to_ascii_digits(_as_text(raw)).strip()
+    if not (text.isdigit() and len(text) == 4):
+        if len(text) > 4:
+            return int(clean_date(text, field="birth_year")[:4])
+        raise InvalidValue("birth_year", raw, "a year must have 4 digits")
+    year = int(text)
+    if not 1900 <= year <= date.today().year:
+        raise InvalidValue("birth_year", raw, f"year {year} is not between 1900 and this year")
+    return year
+
+
+def clean_text(raw: object, field: str | None = None) -> str | None:
+    """Free text: stripped, whitespace collapsed, Bangla repaired; lower-cased or reduced to a
+    number for the fields that want it (see the module docstring)."""
+    text = _collapse(_as_text(raw))
+    if field in LOWER_CASE_TEXT:
+        text = text.lower()
+    elif field == "ward":
+        numbers = _WARD.findall(to_ascii_digits(text))
+        if len(numbers) == 1:
+            text = str(int(numbers[0]))
+    return text or None
+
+
+def clean_name(raw: object, script: str | None = None, field: str = "name") -> str | None:
+    """A name as given, Unicode-repaired and with whitespace collapsed (matching derives its own
+    keys).
+
+    ``script="bn"`` checks the name is written in Bangla (for ``full_name_bn``).
+    """
+    text = _collapse(str(raw))
+    if not text:
+        return None
+    if script in ("bn", "bangla", "bengali") and not is_bangla(text):
+        raise InvalidValue(field, raw, "expected a name in Bangla script")
+    return text
+
+
+def _clean_geo(raw: object, field: str | None) -> str:
+    if field == "division":
+        return division_code(_as_text(raw))
+    return district_code(_as_text(raw))
+
+
+_CLEANERS: Final[dict[str, Callable[..., Any]]] = {
+    "key": lambda raw, **h: _as_text(raw),
+    "kind": lambda raw, **h: clean_kind(raw),
+    "text": lambda raw, **h: clean_text(raw, h.get("field")),
+    "name": lambda raw, **h: clean_name(raw, h.get("script"), h.get("field") or "name"),
+    "gender": lambda raw, **h: clean_gender(raw),
+    "date": lambda raw, **h: clean_date(raw, h.get("formats"), field=h.get("field") or "date"),
+    "year": lambda raw, **h: clean_year(raw),
+    "age": lambda raw, **h: parse_age(raw),
+    "nid": lambda raw, **h: clean_nid(raw),
+    "brn": lambda raw, **h: clean_brn(raw),
+    "phone": lambda raw, **h: clean_phone(raw),
+    "provider": lambda raw, **h: clean_provider(str(raw)),
+    "account": lambda raw, **h: clean_account(raw, _provider_hint(h.get("provider"))),
+    "relation": lambda raw, **h: clean_relation(raw),
+    "geo": lambda raw, **h: _clean_geo(raw, h.get("field")),
+    "number": lambda raw, **h: clean_number(raw),
+}
+
+
+def _provider_hint(provider: object) -> str | None:
+    if provider is None or is_missing(provider):
+        return None
+    return str(provider)
+
+
+def clean(kind: str, raw: object, **hints: Any) -> object:
+    """Clean one raw value of a canonical field.
+
+    Parameters
+    ----------
+    kind:
+        The field's kind, a value of :data:`engine.record.FIELD_KINDS`.
+    raw:
+        The value as the source gave it.
+    **hints:
+        ``field`` (canonical field name: used in messages and to choose e.g. division vs district),
+        ``formats`` (``strptime`` formats for dates), ``provider`` (for accounts), ``script``
+        (``"bn"`` for Bangla-only name fields).
+
+    Returns
+    -------
+    object
+        The canonical value, or ``None`` when the value is empty.
+
+    Raises
+    ------
+    InvalidValue
+        With ``field`` = ``hints["field"]`` (or the kind) when the value cannot be read.
+    ValueError
+        For an unknown kind (a programming error, not bad data).
+
+    Example
+    -------
+    >>> clean("phone", "+88 ০১৭১১-২৩৪৫৬৭")
+    '01711234567'
+    >>> clean("geo", "Chittagong", field="district")
+    'BD2015'
+    """
+    try:
+        cleaner = _CLEANERS[kind]
+    except KeyError:
+        raise ValueError(
+            f"unknown field kind {kind!r}; expected one of {', '.join(_CLEANERS)}"
+        ) from None
+    if is_missing(raw):
+        return None
+    try:
+        return cleaner(raw, **hints)
+    except InvalidValue as err:
+        field = hints.get("field") or kind
+        if err.field == field and err.value is raw:
+            raise
+        raise InvalidValue(field, raw, err.reason) from None

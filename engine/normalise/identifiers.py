@@ -1,0 +1,387 @@
+"""Bangladeshi identifiers: NID, birth registration number, mobile number, MFS wallet and bank
+account.
+
+Every cleaner takes what a source wrote (Bangla or ASCII digits, spaces, dashes, country prefixes,
+numbers that went through a spreadsheet as floats) and returns one canonical digit string, or raises
+:class:`~engine.errors.InvalidValue` saying what is wrong. No cleaner guesses a digit that is not
+there: a 13-digit NID that lost its leading zero in Excel is reported, not padded.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date
+from functools import lru_cache
+from typing import Final
+
+import phonenumbers
+
+from engine.errors import InvalidValue
+from engine.normalise.bangla import repair_bangla
+from engine.normalise.digits import to_ascii_digits
+
+log = logging.getLogger(__name__)
+
+NID_FORMS: Final[dict[int, str]] = {10: "smart", 13: "old", 17: "full"}
+BRN_LENGTHS: Final = (16, 17)
+
+#: Mobile operators by the third digit of ``01X``: 013/017 GP, 014/019 Banglalink, 016/018 Robi
+#: (018 was Airtel), 015 Teletalk. Number portability (2018) means the prefix no longer proves the
+#: operator, but a number outside 013-019 is not a Bangladeshi mobile.
+MOBILE_PATTERN: Final = re.compile(r"01[3-9]\d{8}")
+
+#: Wallets whose account number is the mobile number itself.
+PHONE_WALLETS: Final = frozenset({"bkash", "nagad", "upay", "tap"})
+#: Wallets whose account number is the mobile number plus one trailing digit (12 digits).
+ROCKET_WALLETS: Final = frozenset({"rocket"})
+WALLETS: Final = PHONE_WALLETS | ROCKET_WALLETS
+
+_SEPARATORS: Final = re.compile(r"[\s\-_./,()]+")
+_SCIENTIFIC: Final = re.compile(r"^\d(\.\d+)?e\+?\d+$", re.IGNORECASE)
+_FLOAT_TAIL: Final = re.compile(r"^(\d+)\.0+$")
+
+
+def _digit_text(raw: object, field: str) -> str:
+    """The digits of an identifier written with separators, Bangla digits or as a spreadsheet
+    number.
+
+    Raises
+    ------
+    InvalidValue
+        If the value holds anything but digits and separators, or is a float in scientific notation
+        (the spreadsheet has already lost digits).
+    """
+    if isinstance(raw, bool):
+        raise InvalidValue(field, raw, "expected digits, got a yes/no value")
+    if isinstance(raw, int):
+        return str(raw)
+    if isinstance(raw, float):
+        if raw != raw or not raw.is_integer():  # NaN or a fraction
+            raise InvalidValue(field, raw, "expected whole digits, got a fractional number")
+        if raw >= 1e15:  # float64 keeps ~15-16 digits exactly; beyond that digits may be gone
+            raise InvalidValue(
+                field,
+                raw,
+                "stored as a floating-point number, digits may be lost; read the column as text",
+            )
+        return str(int(raw))
+    text = to_ascii_digits(str(raw)).strip()
+    if _SCIENTIFIC.match(text):
+        raise InvalidValue(
+            field, raw, "written in scientific notation, digits are lost; read the column as text"
+        )
+    tail = _FLOAT_TAIL.match(text)
+    if tail:
+        text = tail.group(1)
+    digits = _SEPARATORS.sub("", text)
+    if not digits.isdecimal() or not digits.isascii():
+        raise InvalidValue(field, raw, "expected digits only (spaces and dashes allowed)")
+    return digits
+
+
+@lru_cache(maxsize=1 << 16)
+def _clean_nid_text(text: str) -> str:
+    digits = _digit_text(text, "nid")
+    if len(digits) not in NID_FORMS:
+        raise InvalidValue("nid", text, f"NID must have 10, 13 or 17 digits; got {len(digits)}")
+    return digits
+
+
+def clean_nid(raw: object) -> str:
+    """A national ID as ASCII digits, in the form given (10, 13 or 17 digits; no form conversion).
+
+    Raises
+    ------
+    InvalidValue
+        If the value is not 10, 13 or 17 digits once spaces, dashes and Bangla digits are handled.
+
+    Example
+    -------
+    >>> clean_nid("১৯৮৫ ২৬১ ২৩৪৫ ৬৭৮৯০১")
+    '19852612345678901'
+    """
+    if isinstance(raw, str):
+        return _clean_nid_text(raw)
+    digits = _digit_text(raw, "nid")
+    if len(digits) not in NID_FORMS:
+        raise InvalidValue("nid", raw, f"NID must have 10, 13 or 17 digits; got {len(digits)}")
+    return digits
+
+
+def nid_form(nid: str) -> str:
+    """``"smart"`` (10 digits, smart card), ``"old"`` (13 digits) or ``"full"`` (17 digits: year +
+    13)."""
+    try:
+        return NID_FORMS[len(nid)]
+    except KeyError:
+        raise InvalidValue(
+            "nid", nid, f"NID must have 10, 13 or 17 digits; got {len(nid)}"
+        ) from None
+
+
+def nid_core(nid: str) -> str:
+    """The part of a cleaned NID two forms of the same card share: 17 digits -> the last 13; else
+    itself.
+
+    A 10-digit smart-card number is not derivable from the 13/17-digit number, so it is its own
+    core.
+    """
+    return nid[4:] if len(nid) == 17 else nid
+
+
+def nid_birth_year(nid: str) -> int | None:
+    """The birth year a 17-digit NID starts with, or ``None`` (other forms, implausible years)."""
+    if len(nid) != 17:
+        return None
+    year = int(nid[:4])
+    return year if 1900 <= year <= date.today().year else None
+
+
+@lru_cache(maxsize=1 << 14)
+def _clean_brn_text(text: str) -> str:
+    digits = _digit_text(text, "brn")
+    if len(digits) not in BRN_LENGTHS:
+        raise InvalidValue(
+            "brn", text, f"birth registration number must have 16 or 17 digits; got {len(digits)}"
+        )
+    return digits
+
+
+def clean_brn(raw: object) -> str:
+    """A birth registration number (BDRIS) as 16 or 17 ASCII digits; its inner structure is not
+    parsed.
+
+    Raises
+    ------
+    InvalidValue
+        If it does not have 16 or 17 digits.
+    """
+    if isinstance(raw, str):
+        return _clean_brn_text(raw)
+    digits = _digit_text(raw, "brn")
+    if len(digits) not in BRN_LENGTHS:
+        raise InvalidValue(
+            "brn", raw, f"birth registration number must have 16 or 17 digits; got {len(digits)}"
+        )
+    return digits
+
+
+@lru_cache(maxsize=1 << 16)
+def _clean_phone_text(text: str, field: str) -> str:
+    raw = text
+    text = to_ascii_digits(text).strip()
+    if text.lower().startswith("tel:"):
+        text = text[4:].strip()
+    international = text.startswith("+")
+    digits = _digit_text(text.lstrip("+"), field)
+    if digits.startswith("00"):
+        international, digits = True, digits[2:]
+    if international or (digits.startswith("88") and len(digits) in (12, 13)):
+        if not digits.startswith("88"):
+            country = _country_code(digits)
+            where = f"+{country}" if country else "an unknown country code"
+            raise InvalidValue(
+                field, raw, f"not a Bangladeshi number ({where}); expected +880 or 01XXXXXXXXX"
+            )
+        digits = digits[2:]  # "+88 01..." and "+880 1..." both leave "01..." after dropping "88"
+        if not digits.startswith("0"):
+            digits = "0" + digits
+    elif len(digits) == 10 and digits.startswith("1"):
+        digits = "0" + digits  # the leading zero a spreadsheet dropped
+    if len(digits) != 11:
+        raise InvalidValue(
+            field, raw, f"mobile number must have 11 digits (01XXXXXXXXX); got {len(digits)}"
+        )
+    if not MOBILE_PATTERN.fullmatch(digits):
+        raise InvalidValue(
+            field, raw, f"not a Bangladeshi mobile prefix ({digits[:3]}); expected 013-019"
+        )
+    if not phonenumbers.is_valid_number(phonenumbers.parse(digits, "BD")):
+        raise InvalidValue(field, raw, "not a valid Bangladeshi mobile number")
+    return digits
+
+
+def _country_code(digits: str) -> int | None:
+    try:
+        return phonenumbers.parse("+" + digits, None).country_code
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def clean_phone(raw: object, field: str = "phone") -> str:
+    """A Bangladeshi mobile number in its 11-digit national form ``01[3-9]XXXXXXXX``.
+
+    Accepts +880 / 880 / +88 0 / 0088 prefixes, spaces, dashes, Bangla digits and a missing leading
+    zero (``1711234567``).
+
+    Raises
+    ------
+    InvalidValue
+        For a foreign number, a prefix outside 013-019, a wrong length, or letters.
+
+    Example
+    -------
+    >>> clean_phone("+88 ০১৭১১-২৩৪৫৬৭")
+    '01711234567'
+    """
+    if isinstance(raw, str):
+        return _clean_phone_text(raw, field)
+    return _clean_phone_text(_digit_text(raw, field), field)
+
+
+#: provider alias (lower-case, punctuation removed) -> canonical provider name.
+_PROVIDER_ALIASES: Final[dict[str, str]] = {
+    "bkash": "bkash",
+    "b kash": "bkash",
+    "বিকাশ": "bkash",
+    "nagad": "nagad",
+    "nogod": "nagad",
+    "নগদ": "nagad",
+    "rocket": "rocket",
+    "dbbl": "rocket",
+    "dbbl rocket": "rocket",
+    "dbbl mobile banking": "rocket",
+    "dutch bangla mobile banking": "rocket",
+    "রকেট": "rocket",
+    "upay": "upay",
+    "u pay": "upay",
+    "উপায়": "upay",
+    "tap": "tap",
+    "trust axiata pay": "tap",
+    "ট্যাপ": "tap",
+    "sonali": "sonali",
+    "সোনালী": "sonali",
+    "janata": "janata",
+    "জনতা": "janata",
+    "agrani": "agrani",
+    "অগ্রণী": "agrani",
+    "rupali": "rupali",
+    "রূপালী": "rupali",
+    "bangladesh krishi": "bkb",
+    "krishi": "bkb",
+    "bkb": "bkb",
+    "কৃষি": "bkb",
+    "rajshahi krishi unnayan": "rakub",
+    "rakub": "rakub",
+    "islami bangladesh": "ibbl",
+    "islami": "ibbl",
+    "ibbl": "ibbl",
+    "ইসলামী": "ibbl",
+    "dutch bangla": "dbbl_bank",
+    "brac": "brac",
+    "city": "city",
+    "bangladesh post office": "post_office",
+    "post office": "post_office",
+    "postal savings": "post_office",
+    "ডাকঘর": "post_office",
+}
+
+_ALIASES: Final = {repair_bangla(alias): name for alias, name in _PROVIDER_ALIASES.items()}
+
+_PROVIDER_NOISE: Final = re.compile(
+    r"\b(bank|ltd|limited|plc|pls|bangladesh ltd|mfs|wallet|account|a/c|ব্যাংক|লিমিটেড|লিঃ)\b",
+    re.IGNORECASE,
+)
+_PROVIDER_PUNCT: Final = re.compile(r"[^\w\s\u0980-\u09ff]+")
+
+
+@lru_cache(maxsize=4096)
+def clean_provider(raw: str) -> str:
+    """The account provider's canonical short name.
+
+    MFS: ``bkash``, ``nagad``, ``rocket`` (DBBL's wallet), ``upay``, ``tap``. Banks: a lower-case
+    short name (``sonali``, ``janata``, ``bkb``, ``ibbl``, ...); a bank not in the table becomes its
+    name without "Bank"/"Ltd", lower-cased, words joined by ``_`` (``"Mercantile Bank Ltd."`` ->
+    ``"mercantile"``).
+
+    Raises
+    ------
+    InvalidValue
+        If nothing of the name is left.
+    """
+    text = repair_bangla(str(raw)).strip().lower()
+    text = _PROVIDER_PUNCT.sub(" ", text.replace("-", " "))
+    text = " ".join(text.split())
+    if text in _ALIASES:
+        return _ALIASES[text]
+    stripped = " ".join(_PROVIDER_NOISE.sub(" ", text).split())
+    if stripped in _ALIASES:
+        return _ALIASES[stripped]
+    if not stripped:
+        raise InvalidValue("account_provider", raw, "no provider name")
+    return stripped.replace(" ", "_")
+
+
+def clean_account(raw: object, provider: str | None = None) -> str:
+    """An account number as ASCII digits, checked against what the provider's numbers look like.
+
+    - bKash / Nagad / Upay / Tap: the wallet is the mobile number -> its 11-digit form.
+    - Rocket: the 11-digit mobile plus one trailing digit -> 12 digits.
+    - banks and unknown providers: digits only, 5 to 20 of them.
+
+    Raises
+    ------
+    InvalidValue
+        If the number does not fit the provider's form.
+    """
+    prov = clean_provider(provider) if provider else None
+    if prov in PHONE_WALLETS:
+        try:
+            return clean_phone(raw, field="account_number")
+        except InvalidValue as err:
+            raise InvalidValue(
+                "account_number", raw, f"{prov} wallet must be a mobile number: {err.reason}"
+            ) from None
+    digits = _digit_text(
+        raw.strip().removeprefix("+") if isinstance(raw, str) else raw, "account_number"
+    )
+    if prov in ROCKET_WALLETS:
+        if digits.startswith("0088"):
+            digits = digits[2:]
+        if digits.startswith("880") and len(digits) == 14:
+            digits = digits[2:]
+        elif len(digits) == 11 and digits.startswith("1"):
+            digits = "0" + digits
+        if len(digits) != 12:
+            raise InvalidValue(
+                "account_number",
+                raw,
+                "Rocket account must have 12 digits (the 11-digit mobile and one more); "
+                f"got {len(digits)}",
+            )
+        try:
+            clean_phone(digits[:11], field="account_number")
+        except InvalidValue as err:
+            raise InvalidValue(
+                "account_number",
+                raw,
+                f"Rocket account must start with a mobile number: {err.reason}",
+            ) from None
+        return digits
+    if not 5 <= len(digits) <= 20:
+        raise InvalidValue(
+            "account_number", raw, f"account number must have 5 to 20 digits; got {len(digits)}"
+        )
+    return digits
+
+
+def account_phone(number: str, provider: str | None) -> str | None:
+    """The mobile number behind a wallet (bKash/Nagad/Upay/Tap: the number; Rocket: its first 11
+    digits).
+
+    Returns ``None`` for banks, unknown providers and numbers that are not a valid mobile.
+    """
+    if not provider or not number:
+        return None
+    prov = clean_provider(provider)
+    if prov in PHONE_WALLETS:
+        candidate = number
+    elif prov in ROCKET_WALLETS:
+        candidate = number[:11]
+    else:
+        return None
+    try:
+        return clean_phone(candidate)
+    except InvalidValue:
+        return None

@@ -1,0 +1,128 @@
+"""Dates of birth and ages: formats, Bangla digits, defaulted dates, swapped day and month, age-only
+records."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from engine.errors import InvalidValue
+from engine.normalise import BirthDate, birth_date, clean_date, parse_age
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "03/04/1980",
+        "3/4/1980",
+        "03-04-1980",
+        "03.04.1980",
+        "1980-04-03",
+        "1980/04/03",
+        "19800403",
+        "3/4/80",
+        "০৩/০৪/১৯৮০",
+        "১৯৮০-০৪-০৩",
+        "3-Apr-1980",
+        "3 April 1980",
+        "April 3, 1980",
+        "৩ এপ্রিল ১৯৮০",
+        "1980-04-03 00:00:00",
+        "1980-04-03T00:00:00",
+        "03/04/1980 12:00 AM",
+        date(1980, 4, 3),
+        datetime(1980, 4, 3, 10, 30),
+        19800403,
+        29314,  # Excel serial
+        "29314",
+    ],
+)
+def test_one_date_in_every_written_form(raw: object) -> None:
+    assert clean_date(raw) == "1980-04-03"
+
+
+def test_day_comes_first_unless_only_month_first_makes_sense() -> None:
+    assert clean_date("05/06/1990") == "1990-06-05"
+    assert clean_date("06/25/1990") == "1990-06-25"
+
+
+def test_two_digit_years_take_the_latest_century_not_in_the_future() -> None:
+    assert clean_date("1/2/85") == "1985-02-01"
+    assert clean_date("1/2/05") == "2005-02-01"
+    this_year = date.today().year % 100
+    assert clean_date(f"1/1/{this_year + 1:02d}").startswith("19")
+
+
+def test_a_source_format_is_tried_first() -> None:
+    assert clean_date("04/03/1980", formats=["%m/%d/%Y"]) == "1980-04-03"
+    assert (
+        clean_date("1980-04-03", formats=["%m/%d/%Y"]) == "1980-04-03"
+    )  # falls back to the general reader
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("31/02/1980", "no such date"),
+        ("2999-01-01", "in the future"),
+        ("1899-12-31", "before 1900"),
+        ("31/31/1980", "no such date"),
+        ("yesterday", "not a date"),
+        ("1980", "only a year"),
+        ("12 Foo 1980", "unknown month"),
+    ],
+)
+def test_impossible_dates_are_rejected_with_a_reason(raw: str, reason: str) -> None:
+    with pytest.raises(InvalidValue) as caught:
+        clean_date(raw, field="date_of_birth")
+    assert caught.value.field == "date_of_birth"
+    assert reason in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "age"),
+    [
+        ("41", 41),
+        ("41y", 41),
+        ("41Y", 41),
+        ("41 yrs", 41),
+        ("41 years", 41),
+        ("৪১ বছর", 41),
+        ("৪১", 41),
+        (41, 41),
+        (41.0, 41),
+        ("41.0", 41),
+        ("41 years 3 months", 41),
+        ("0", 0),
+    ],
+)
+def test_ages_as_written(raw: object, age: int) -> None:
+    assert parse_age(raw) == age
+
+
+@pytest.mark.parametrize("raw", ["abc", "-3", "200", 41.5, "41-45"])
+def test_bad_ages_are_rejected(raw: object) -> None:
+    with pytest.raises(InvalidValue):
+        parse_age(raw)
+
+
+def test_first_of_january_and_thirty_first_of_january_are_weak() -> None:
+    assert birth_date("1960-01-01") == BirthDate(1960, 1960, 1, 1, weak=True, swappable=False)
+    assert birth_date("1960-01-31").weak
+    assert not birth_date("1960-03-14").weak
+
+
+def test_day_and_month_that_could_be_swapped_are_flagged() -> None:
+    assert birth_date("1960-04-03").swappable
+    assert not birth_date("1960-04-04").swappable  # swapping changes nothing
+    assert not birth_date("1960-04-13").swappable  # 13 cannot be a month
+
+
+def test_year_only_and_age_only_records_give_a_year_range() -> None:
+    assert birth_date(year=1960) == BirthDate(1960, 1960, None, None, weak=True, swappable=False)
+    assert birth_date(age=41, as_of="2011-06-01") == BirthDate(
+        1969, 1970, None, None, weak=True, swappable=False
+    )
+    assert birth_date(dob="1970-05-20", age=41, as_of="2011-06-01").day == 20  # the date wins
+    assert birth_date() is None

@@ -1,0 +1,195 @@
+"""Identifiers: NID forms, birth registration numbers, mobile numbers, wallets and accounts."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import InvalidValue
+from engine.normalise import (
+    account_phone,
+    clean_account,
+    clean_brn,
+    clean_nid,
+    clean_phone,
+    clean_provider,
+    nid_birth_year,
+    nid_core,
+    nid_form,
+    to_ascii_digits,
+)
+
+
+def test_bangla_digits_become_ascii() -> None:
+    assert to_ascii_digits("০১২৩৪৫৬৭৮৯") == "0123456789"
+    assert to_ascii_digits("বয়স ৪১, NID 12") == "বয়স 41, NID 12"
+
+
+# --- NID ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "nid", "form"),
+    [
+        ("1234567890", "1234567890", "smart"),
+        ("2612345678901", "2612345678901", "old"),
+        ("19852612345678901", "19852612345678901", "full"),
+        ("১৯৮৫২৬১২৩৪৫৬৭৮৯০১", "19852612345678901", "full"),
+        ("1985 2612 3456 78901", "19852612345678901", "full"),
+        ("1985-26-12345678901", "19852612345678901", "full"),
+        (" 123 456 7890 ", "1234567890", "smart"),
+        (2612345678901, "2612345678901", "old"),
+        ("2612345678901.0", "2612345678901", "old"),
+    ],
+)
+def test_nid_in_every_written_form(raw: object, nid: str, form: str) -> None:
+    assert clean_nid(raw) == nid
+    assert nid_form(nid) == form
+
+
+def test_17_digit_nid_meets_its_13_digit_form_through_the_core() -> None:
+    assert nid_core("19852612345678901") == "2612345678901" == nid_core("2612345678901")
+    assert nid_core("1234567890") == "1234567890"  # the smart-card number is its own core
+    assert nid_birth_year("19852612345678901") == 1985
+    assert nid_birth_year("2612345678901") is None
+    assert nid_birth_year("99992612345678901") is None  # not a plausible year
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("123456789012", "NID must have 10, 13 or 17 digits; got 12"),
+        ("12345", "NID must have 10, 13 or 17 digits; got 5"),
+        ("1.98526E+16", "scientific notation"),
+        ("NID1234567890", "digits only"),
+        (1.9852612345678901e16, "floating-point"),
+    ],
+)
+def test_bad_nids_are_rejected_with_a_reason(raw: object, reason: str) -> None:
+    with pytest.raises(InvalidValue) as caught:
+        clean_nid(raw)
+    assert caught.value.field == "nid"
+    assert reason in caught.value.reason
+
+
+# --- BRN ------------------------------------------------------------------------------------------
+
+
+def test_birth_registration_numbers_have_16_or_17_digits() -> None:
+    assert clean_brn("20112691234567890") == "20112691234567890"
+    assert clean_brn("১৯৯৫২৬৯১২৩৪৫৬৭৮৯") == "1995269123456789"
+    assert clean_brn("2011 2691 2345 67890") == "20112691234567890"
+    with pytest.raises(InvalidValue, match="16 or 17 digits; got 13"):
+        clean_brn("2612345678901")
+
+
+# --- mobile numbers -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "01711234567",
+        "+8801711234567",
+        "8801711234567",
+        "+88 01711-234567",
+        "+880 1711 234567",
+        "+880-1711-234567",
+        "008801711234567",
+        "0088 01711 234567",
+        "1711234567",
+        "০১৭১১২৩৪৫৬৭",
+        "+৮৮০১৭১১-২৩৪৫৬৭",
+        "017-1123-4567",
+        "(017) 11234567",
+        1711234567,
+        1711234567.0,
+    ],
+)
+def test_a_mobile_number_in_every_written_form_is_one_number(raw: object) -> None:
+    assert clean_phone(raw) == "01711234567"
+
+
+@pytest.mark.parametrize("prefix", ["013", "014", "015", "016", "017", "018", "019"])
+def test_every_operator_prefix_is_accepted(prefix: str) -> None:
+    assert clean_phone(prefix + "12345678") == prefix + "12345678"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("+919876543210", "not a Bangladeshi number (+91)"),
+        ("+1 202 555 0100", "not a Bangladeshi number (+1)"),
+        ("01211234567", "not a Bangladeshi mobile prefix (012)"),
+        ("01111234567", "not a Bangladeshi mobile prefix (011)"),
+        ("0171123456", "must have 11 digits"),
+        ("017112345678", "must have 11 digits"),
+        ("029123456", "must have 11 digits"),  # a Dhaka landline
+        ("01711234567/01811234567", "must have 11 digits"),
+        ("call 01711234567", "digits only"),
+    ],
+)
+def test_numbers_that_are_not_bangladeshi_mobiles_are_rejected(raw: str, reason: str) -> None:
+    with pytest.raises(InvalidValue) as caught:
+        clean_phone(raw)
+    assert reason in caught.value.reason
+
+
+# --- providers, wallets and accounts --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "provider"),
+    [
+        ("bKash", "bkash"),
+        ("BKASH", "bkash"),
+        ("b-Kash", "bkash"),
+        ("বিকাশ", "bkash"),
+        ("Nagad", "nagad"),
+        ("নগদ", "nagad"),
+        ("Rocket", "rocket"),
+        ("DBBL", "rocket"),
+        ("রকেট", "rocket"),
+        ("Upay", "upay"),
+        ("Sonali Bank Ltd.", "sonali"),
+        ("SONALI BANK PLC", "sonali"),
+        ("Janata Bank Limited", "janata"),
+        ("Bangladesh Krishi Bank", "bkb"),
+        ("Islami Bank Bangladesh Ltd", "ibbl"),
+        ("Mercantile Bank Ltd.", "mercantile"),
+        ("Dutch-Bangla Bank Limited", "dbbl_bank"),
+    ],
+)
+def test_providers_get_one_short_name(raw: str, provider: str) -> None:
+    assert clean_provider(raw) == provider
+
+
+def test_bkash_nagad_upay_wallets_are_the_mobile_number() -> None:
+    assert clean_account("+8801711234567", "bKash") == "01711234567"
+    assert clean_account("০১৮১১২৩৪৫৬৭", "নগদ") == "01811234567"
+    assert clean_account("1911234567", "upay") == "01911234567"
+    with pytest.raises(InvalidValue, match="wallet must be a mobile number"):
+        clean_account("01211234567", "nagad")
+
+
+def test_rocket_wallets_are_the_mobile_number_and_one_digit() -> None:
+    assert clean_account("017112345678", "Rocket") == "017112345678"
+    assert clean_account("০১৭১১-২৩৪৫৬৭-৮", "DBBL") == "017112345678"
+    assert clean_account("+88017112345678", "rocket") == "017112345678"
+    with pytest.raises(InvalidValue, match="12 digits"):
+        clean_account("01711234567", "rocket")
+    with pytest.raises(InvalidValue, match="must start with a mobile number"):
+        clean_account("012112345678", "rocket")
+
+
+def test_bank_accounts_keep_their_digits() -> None:
+    assert clean_account("0021-3400-1234", "Sonali Bank") == "002134001234"
+    assert clean_account("2050 1234 5678 9", None) == "2050123456789"
+    with pytest.raises(InvalidValue, match="5 to 20 digits"):
+        clean_account("123", "sonali")
+
+
+def test_the_mobile_behind_a_wallet() -> None:
+    assert account_phone("01711234567", "bkash") == "01711234567"
+    assert account_phone("017112345678", "rocket") == "01711234567"
+    assert account_phone("002134001234", "sonali") is None
+    assert account_phone("01711234567", None) is None
