@@ -1,9 +1,347 @@
-"""`ekjon ingest`: (being built)."""
+"""`ekjon ingest`: map MIS and registry files onto the canonical record; store them, versioned."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from engine.errors import EkjonError
+from engine.mapping import EXTENSION_FORMATS, Mapping, load_mapping
+
+if TYPE_CHECKING:
+    from engine.ingest import IngestProgress, IngestReport
+    from engine.records import RecordStore
+
+#: show a progress bar for files at least this big (bytes)
+PROGRESS_MIN_BYTES = 2 * 1024 * 1024
+MAPPING_SUFFIXES = (".yaml", ".yml")
+PROBLEMS_SHOWN = 5
+
+
+@dataclass
+class _Job:
+    data: Path
+    mapping_path: Path | None
+    mapping: Mapping | None = None
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the ekjon app (not built yet)."""
+    """Add ``ekjon ingest`` to the app."""
+    app.command(
+        "ingest",
+        help=(
+            "Ingest MIS or registry files (CSV, Parquet, JSONL) into the record store under "
+            "$EKJON_HOME, through a mapping YAML (see docs/mapping.md).\n\n"
+            "Each file uses --mapping if given, else the mapping beside it with the same name "
+            "(dss.csv -> dss.yaml). A directory ingests every data file in it that has such a "
+            "mapping, e.g. the folder `ekjon synth` wrote.\n\n"
+            "Unreadable rows are quarantined and bad fields kept as invalid, both reported with "
+            "row numbers in CSVs under $EKJON_HOME/reports; re-ingesting a file changes nothing, "
+            "a changed row becomes a new version, an interrupted ingest resumes. Exit code 1 only "
+            "for whole-file errors (bad mapping, missing file or column), never for bad rows."
+        ),
+        no_args_is_help=True,
+    )(ingest)
+
+
+def ingest(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Data files, or directories of data files with a mapping beside each.",
+            show_default=False,
+        ),
+    ],
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            "--mapping",
+            "-m",
+            help="Mapping YAML for every file given (default: each file's own NAME.yaml).",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print a machine-readable summary (JSON) instead of tables."),
+    ] = False,
+    chunk_rows: Annotated[
+        int,
+        typer.Option(help="Rows per chunk; each chunk is committed in one transaction.", min=1),
+    ] = 20_000,
+) -> None:
+    """Ingest MIS files through their mappings."""
+    from api.cli import ekjon_home
+    from engine.ingest import ingest_file
+    from engine.records import RecordStore
+
+    out = Console()
+    err = Console(stderr=True, soft_wrap=True)
+    errors: list[dict[str, str]] = []
+    skipped: list[str] = []
+    jobs = _plan(paths, mapping, errors, skipped)
+    if not as_json:
+        for e in errors:
+            err.print(f"[red]not ingested[/red] {e['error']}", highlight=False)
+        if skipped:
+            err.print(f"skipped (no mapping beside them): {', '.join(skipped)}", highlight=False)
+
+    home = ekjon_home()
+    reports = []
+    store: RecordStore | None = None
+    if jobs:
+        try:
+            store = RecordStore(home / "records.sqlite")
+        except EkjonError as exc:
+            errors.append({"file": str(home / "records.sqlite"), "error": str(exc)})
+            if not as_json:
+                err.print(f"[red]error[/red] {exc}", highlight=False)
+    for job in jobs:
+        if store is None:
+            break
+        try:
+            if job.mapping is None:
+                assert job.mapping_path is not None
+                job.mapping = load_mapping(job.mapping_path)
+            with _ProgressBar(err, job.data) as bar:
+                report = ingest_file(
+                    store, job.mapping, job.data, progress=bar, chunk_rows=chunk_rows
+                )
+        except (EkjonError, OSError) as exc:
+            errors.append({"file": str(job.data), "error": str(exc)})
+            if not as_json:
+                err.print(f"[red]not ingested[/red] {exc}", highlight=False)
+            continue
+        reports.append(report)
+        if not as_json:
+            _print_report(out, store, report, counts=len(jobs) == 1)
+
+    totals = {
+        key: sum(getattr(r, key) for r in reports)
+        for key in (
+            "rows_read",
+            "ingested",
+            "unchanged",
+            "new_versions",
+            "quarantined",
+            "field_warnings",
+        )
+    }
+    if as_json:
+        summary = {
+            "store": str(home / "records.sqlite"),
+            "files": [r.to_dict() for r in reports],
+            "errors": errors,
+            "skipped": skipped,
+            "totals": totals,
+        }
+        typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+    elif len(reports) > 1:
+        _print_totals(out, reports, totals)
+    if store is not None:
+        store.close()
+    if errors:
+        raise typer.Exit(code=1)
+
+
+def _plan(
+    paths: list[Path], mapping: Path | None, errors: list[dict[str, str]], skipped: list[str]
+) -> list[_Job]:
+    """Which file goes with which mapping. Whole-file problems go to ``errors``; data files in a
+    directory without a mapping beside them go to ``skipped``."""
+    shared = None
+    if mapping is not None:
+        try:
+            shared = load_mapping(mapping)
+        except EkjonError as exc:
+            errors.append({"file": str(mapping), "error": str(exc)})
+            return []
+    jobs: list[_Job] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in EXTENSION_FORMATS
+            )
+            before = len(jobs)
+            for data in found:
+                beside = None if shared is not None else _mapping_beside(data)
+                if shared is not None:
+                    jobs.append(_Job(data, mapping, shared))
+                elif beside is not None:
+                    jobs.append(_Job(data, beside))
+                else:
+                    skipped.append(str(data))
+            if len(jobs) == before:
+                errors.append(
+                    {
+                        "file": str(path),
+                        "error": f"{path}: no data file with a mapping beside it "
+                        "(NAME.csv / .parquet / .jsonl with NAME.yaml).",
+                    }
+                )
+        elif not path.exists():
+            errors.append({"file": str(path), "error": f"{path}: file not found."})
+        elif shared is not None:
+            jobs.append(_Job(path, mapping, shared))
+        else:
+            beside = _mapping_beside(path)
+            if beside is None:
+                errors.append(
+                    {
+                        "file": str(path),
+                        "error": f"{path}: no mapping given; pass --mapping or put "
+                        f"{path.with_suffix('.yaml').name} beside it.",
+                    }
+                )
+            else:
+                jobs.append(_Job(path, beside))
+    return jobs
+
+
+def _mapping_beside(data: Path) -> Path | None:
+    for suffix in MAPPING_SUFFIXES:
+        candidate = data.with_suffix(suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class _ProgressBar:
+    """A Rich progress bar for one file, shown only for big files on a terminal."""
+
+    def __init__(self, console: Console, path: Path) -> None:
+        try:
+            big = path.stat().st_size >= PROGRESS_MIN_BYTES
+        except OSError:
+            big = False
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rows]} rows"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=not big or not console.is_terminal,
+        )
+        self._task = self._progress.add_task(path.name, total=None, rows=0)
+
+    def __enter__(self) -> _ProgressBar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def __call__(self, where: IngestProgress) -> None:
+        self._progress.update(
+            self._task, completed=where.position, total=where.total, rows=f"{where.rows_read:,}"
+        )
+
+
+def _print_report(out: Console, store: RecordStore, report: IngestReport, *, counts: bool) -> None:
+    """One file's counts (unless the summary table will show them) and its first problems."""
+    problems_found = report.quarantined or report.field_warnings
+    if not counts and not problems_found and not report.resumed:
+        return
+    resumed = " (resumed an interrupted ingest)" if report.resumed else ""
+    out.print(
+        f"[bold]{Path(report.file).name}[/bold] -> source [bold]{report.source}[/bold]{resumed}",
+        highlight=False,
+    )
+    if counts:
+        _print_counts(out, report)
+    _print_problems(out, store, report)
+    out.print()
+
+
+def _print_counts(out: Console, report: IngestReport) -> None:
+    table = Table(show_header=False, box=None, padding=(0, 1, 0, 2))
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("rows read", f"{report.rows_read:,}")
+    table.add_row("new records", f"{report.ingested:,}")
+    table.add_row("unchanged", f"{report.unchanged:,}")
+    table.add_row("new versions", f"{report.new_versions:,}")
+    table.add_row(
+        "quarantined",
+        _counted(report.quarantined, "red"),
+        style="red" if report.quarantined else None,
+    )
+    table.add_row(
+        "field warnings",
+        _counted(report.field_warnings, "yellow"),
+        style="yellow" if report.field_warnings else None,
+    )
+    out.print(table)
+
+
+def _print_problems(out: Console, store: RecordStore, report: IngestReport) -> None:
+    for kind, path, count in (
+        ("quarantine", report.quarantine_report, report.quarantined),
+        ("warnings", report.warnings_report, report.field_warnings),
+    ):
+        if not count:
+            continue
+        problems = Table(
+            "row", "record_id", "field", "value", "reason", title_justify="left", box=None
+        )
+        problems.title = f"first {min(count, PROBLEMS_SHOWN)} of {count:,} " + (
+            "quarantined rows" if kind == "quarantine" else "field warnings"
+        )
+        for p in islice(store.problems(report.ingest_id, kind), PROBLEMS_SHOWN):
+            value = p.value or ""
+            problems.add_row(
+                str(p.row),
+                p.record_id or "",
+                p.field or "",
+                value if len(value) <= 40 else value[:39] + "…",
+                p.reason,
+            )
+        out.print(problems)
+        out.print(f"  full report: {path}", highlight=False)
+
+
+def _counted(n: int, colour: str) -> str:
+    return f"[{colour}]{n:,}[/{colour}]" if n else "0"
+
+
+def _print_totals(out: Console, reports: list[IngestReport], totals: dict[str, int]) -> None:
+    table = Table(title="ingest summary", title_justify="left")
+    table.add_column("file")
+    table.add_column("source")
+    for name in ("rows", "new", "unchanged", "new versions", "quarantined", "warnings"):
+        table.add_column(name, justify="right")
+    for r in reports:
+        table.add_row(
+            Path(r.file).name,
+            r.source,
+            *(
+                f"{n:,}"
+                for n in (
+                    r.rows_read,
+                    r.ingested,
+                    r.unchanged,
+                    r.new_versions,
+                    r.quarantined,
+                    r.field_warnings,
+                )
+            ),
+        )
+    table.add_row("total", "", *(f"{n:,}" for n in totals.values()), style="bold")
+    out.print(table)
