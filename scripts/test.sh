@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test. Neo4j tests need the server, which this script starts (and stops at the end).
+# Runs every test. The Neo4j contract tests need a real server: this script starts the project's own
+# (`ekjon neo4j start`, built from Maven Central on first use) unless one already runs, and stops
+# what it started when the tests end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
-$BIN/ruff check engine graph models api tests
+export EKJON_HOME="${EKJON_HOME:-$PWD/.ekjon}"
+$BIN/ruff check engine graph models api tests benchmarks
+if ! $BIN/ekjon neo4j status >/dev/null; then
+  $BIN/ekjon neo4j start --heap 2g --pagecache 512m --timeout 600
+  trap '$BIN/ekjon neo4j stop' EXIT
+fi
 $BIN/python -m pytest -q "$@"
