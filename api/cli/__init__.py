@@ -27,9 +27,9 @@ def ekjon_home() -> Path:
 
 
 def _register_all() -> None:
-    from api.cli import ingest, neo4j, synth
+    from api.cli import ingest, neo4j, review, synth
 
-    for module in (synth, ingest, neo4j):
+    for module in (synth, ingest, review, neo4j):
         module.register(app)
 
 

@@ -1,0 +1,1082 @@
+"""Stable person and household IDs: the identity ledger.
+
+A batch resolve numbers its clusters ``0 .. k-1`` afresh every run; the people who use the registry
+need an ID that stays put. The ledger keeps, in one SQLite file (``$EKJON_HOME/identity.sqlite``,
+WAL), which ID every record currently belongs to, and every change to that, and
+:func:`assign_person_ids` turns one run's clusters into lasting IDs:
+
+- a cluster keeps the ID of the existing person it shares the most records with. Candidates are
+  ranked by (records shared, desc), then (the person's previous number of records, desc), then (the
+  older ID first), and matched one-to-one greedily down that ranking, so
+- a **merge** of two existing persons keeps the ID with the larger overlap (the one with more
+  records, or the older), and the other ID is retired into it;
+- a **split** keeps the ID on the part with the most of its records and gives new IDs to the rest;
+- a brand-new cluster gets a **new** ID; records moving between two persons that both carry on are a
+  **move**; records no longer in the data are a **drop** and a person left with none is **retired**;
+  fresh records joining an existing person are an **add**.
+
+Every change is an event in the ledger: what (event, the ID, the other ID, the records involved),
+why (the reason the caller gives per cluster, e.g. ``"link p=0.97 via nid+name"`` or ``"reviewer
+decision"``), when, the model version and the run. A run that changes nothing writes no events.
+
+IDs
+---
+``P`` (persons) or ``H`` (households) + a 9-digit counter + one Damm check digit, e.g.
+``P0000000013``: readable, fixed width (so sorting IDs sorts them by age: a smaller ID is an older
+one), never reused, and a mistyped digit or two swapped neighbours are caught (:func:`is_valid_id`).
+A counter rather than random characters keeps a run reproducible: the same data and the same ledger
+give the same IDs. New IDs are handed out in the order of each cluster's smallest record key.
+
+Durability
+----------
+A run reads the previous state and writes the new one inside one ``BEGIN IMMEDIATE`` transaction:
+an exception or a killed process leaves the previous assignment intact, and two runs never
+interleave.
+
+Households use the same mechanism with ``scope="household"``: their members are person IDs
+(:func:`assign_household_ids`).
+
+Example
+-------
+>>> ledger = IdentityLedger(":memory:")
+>>> clusters = pd.DataFrame({"record_key": ["dss/1", "nhd/h1:1", "dss/2"], "cluster": [0, 0, 1]})
+>>> assign_person_ids(ledger, clusters, model_version="m1")["person_id"].tolist()
+['P0000000013', 'P0000000013', 'P0000000021']
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.errors import EkjonError
+
+__all__ = [
+    "EVENTS",
+    "LEDGER_FILE",
+    "SCOPES",
+    "IdentityError",
+    "IdentityLedger",
+    "RunSummary",
+    "assign_household_ids",
+    "assign_ids",
+    "assign_person_ids",
+    "format_id",
+    "is_valid_id",
+]
+
+log = logging.getLogger(__name__)
+
+#: the ledger's file name under ``$EKJON_HOME``.
+LEDGER_FILE: Final = "identity.sqlite"
+#: what is identified -> the prefix of its IDs.
+SCOPES: Final[dict[str, str]] = {"person": "P", "household": "H"}
+#: columns (member, ID) of each scope's assignment frames.
+SCOPE_COLUMNS: Final[dict[str, tuple[str, str]]] = {
+    "person": ("record_key", "person_id"),
+    "household": ("person_id", "household_id"),
+}
+#: event kinds, in the order a run writes them.
+EVENTS: Final = ("new", "add", "split", "move", "merge", "drop", "retire")
+COUNTER_DIGITS: Final = 9
+SCHEMA_VERSION: Final = 1
+DEFAULT_REASON: Final = "batch clustering"
+DROP_REASON: Final = "records no longer in the data"
+
+_DAMM: Final = np.array(
+    [
+        [0, 3, 1, 7, 5, 9, 8, 6, 4, 2],
+        [7, 0, 9, 2, 1, 5, 4, 8, 6, 3],
+        [4, 2, 0, 6, 8, 7, 1, 3, 5, 9],
+        [1, 7, 5, 0, 9, 8, 3, 4, 2, 6],
+        [6, 1, 2, 3, 0, 4, 5, 9, 7, 8],
+        [3, 6, 7, 4, 2, 0, 9, 5, 8, 1],
+        [5, 8, 6, 9, 7, 2, 0, 1, 3, 4],
+        [8, 9, 4, 5, 3, 6, 2, 0, 1, 7],
+        [9, 4, 3, 8, 6, 1, 7, 2, 0, 5],
+        [2, 5, 8, 1, 4, 3, 6, 7, 9, 0],
+    ],
+    dtype=np.int8,
+)
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY,
+    scope TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    model_version TEXT,
+    note TEXT,
+    members INTEGER NOT NULL,
+    ids INTEGER NOT NULL,
+    new INTEGER NOT NULL,
+    split INTEGER NOT NULL,
+    merged INTEGER NOT NULL,
+    moved INTEGER NOT NULL,
+    retired INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (scope TEXT PRIMARY KEY, last INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS ids (
+    id TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    created_run INTEGER NOT NULL,
+    retired_run INTEGER,
+    merged_into TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS person_members (
+    member TEXT PRIMARY KEY,
+    id TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS household_members (
+    member TEXT PRIMARY KEY,
+    id TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    event_id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    id TEXT NOT NULL,
+    other_id TEXT,
+    members INTEGER NOT NULL,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS events_id ON events (id);
+CREATE INDEX IF NOT EXISTS events_other ON events (other_id) WHERE other_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_run ON events (run_id);
+CREATE TABLE IF NOT EXISTS event_members (
+    event_id INTEGER NOT NULL,
+    member TEXT NOT NULL,
+    PRIMARY KEY (event_id, member)
+) WITHOUT ROWID;
+"""
+
+
+class IdentityError(EkjonError):
+    """The identity ledger cannot do what was asked: bad input clusters or an unreadable ledger."""
+
+
+# --- IDs ------------------------------------------------------------------------------------------
+
+
+def _check_digits(digits: np.ndarray) -> np.ndarray:
+    """Damm check digit of each row of a (n, d) array of digits."""
+    interim = np.zeros(len(digits), dtype=np.int8)
+    for column in range(digits.shape[1]):
+        interim = _DAMM[interim, digits[:, column]]
+    return interim
+
+
+def _format_ids(prefix: str, numbers: np.ndarray) -> np.ndarray:
+    """IDs for counter values ``numbers`` (vectorised)."""
+    numbers = np.asarray(numbers, dtype=np.int64)
+    if not len(numbers):
+        return np.empty(0, dtype=object)
+    if numbers.min() < 1 or numbers.max() >= 10**COUNTER_DIGITS:
+        raise IdentityError(f"The ID counter for {prefix!r} ran out of {COUNTER_DIGITS} digits.")
+    powers = 10 ** np.arange(COUNTER_DIGITS - 1, -1, -1, dtype=np.int64)
+    digits = (numbers[:, None] // powers) % 10
+    check = _check_digits(digits.astype(np.int8))
+    text = np.char.zfill(numbers.astype(str), COUNTER_DIGITS)
+    return np.char.add(np.char.add(prefix, text), check.astype(str)).astype(object)
+
+
+def format_id(scope: str, number: int) -> str:
+    """The ID for counter value ``number`` of ``scope`` (``"person"`` or ``"household"``).
+
+    Example
+    -------
+    >>> format_id("person", 1), format_id("household", 1)
+    ('P0000000013', 'H0000000013')
+    """
+    return str(_format_ids(_prefix(scope), np.array([number]))[0])
+
+
+def is_valid_id(text: str, scope: str | None = None) -> bool:
+    """Whether ``text`` is a well-formed ID (of ``scope`` if given): prefix, 10 digits, check digit.
+
+    Example
+    -------
+    >>> is_valid_id("P0000000013"), is_valid_id("P0000000031")
+    (True, False)
+    >>> is_valid_id("P0000000013", "household")
+    False
+    """
+    prefixes = [_prefix(scope)] if scope else list(SCOPES.values())
+    if not isinstance(text, str) or len(text) != COUNTER_DIGITS + 2 or text[0] not in prefixes:
+        return False
+    body = text[1:]
+    if not body.isascii() or not body.isdigit():
+        return False
+    digits = np.array([[int(c) for c in body]], dtype=np.int8)
+    return int(_check_digits(digits)[0]) == 0
+
+
+def _prefix(scope: str) -> str:
+    try:
+        return SCOPES[scope]
+    except KeyError:
+        raise IdentityError(
+            f"The scope must be one of {', '.join(map(repr, SCOPES))}. Got {scope!r}."
+        ) from None
+
+
+def _scope_of(ident: str) -> str:
+    for scope, prefix in SCOPES.items():
+        if ident.startswith(prefix):
+            return scope
+    raise IdentityError(
+        f"{ident!r} is not an ID: person IDs start with P, household IDs with H (e.g. P0000000013)."
+    )
+
+
+def _members_table(scope: str) -> str:
+    """The table of a scope's current members (the scope is checked, so the name is safe in SQL)."""
+    _prefix(scope)
+    return f"{scope}_members"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# --- the ledger -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one assignment run did.
+
+    Attributes
+    ----------
+    run_id, scope, model_version:
+        Which run.
+    members:
+        Records (persons: record keys; households: person IDs) assigned.
+    ids:
+        Distinct IDs in use after the run.
+    kept:
+        Clusters that kept an existing ID.
+    new:
+        Brand-new IDs (clusters of records never seen before).
+    split:
+        New IDs given to parts split off an existing ID.
+    merged:
+        IDs retired because their records joined another ID.
+    moved:
+        Records that moved between two IDs that both carry on.
+    retired:
+        IDs retired because their records are no longer in the data.
+    events:
+        Ledger events written.
+    seconds:
+        Wall time of the run.
+    """
+
+    run_id: int
+    scope: str
+    model_version: str | None
+    members: int
+    ids: int
+    kept: int
+    new: int
+    split: int
+    merged: int
+    moved: int
+    retired: int
+    events: int
+    seconds: float
+
+
+class IdentityLedger:
+    """The durable record of which ID every record (or person) holds, and of every change to it.
+
+    Parameters
+    ----------
+    path:
+        The SQLite file, e.g. ``$EKJON_HOME/identity.sqlite`` (created with its folder when new), or
+        ``":memory:"`` for a ledger that lives as long as the object.
+
+    Raises
+    ------
+    IdentityError
+        If ``path`` exists but is not an identity ledger this code reads.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path if str(path) == ":memory:" else Path(path)
+        if isinstance(self.path, Path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA busy_timeout = 60000")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode: a killed process never half-writes a run; a power cut may lose
+            # the last committed run, which re-running redoes.
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute("PRAGMA journal_size_limit = 67108864")
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise IdentityError(
+                    f"{self.path}: identity ledger schema version {row[0]}, this ekjon reads "
+                    f"{SCHEMA_VERSION}."
+                )
+        except sqlite3.DatabaseError as exc:
+            raise IdentityError(f"{self.path}: not an ekjon identity ledger ({exc}).") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> IdentityLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def current(self, scope: str = "person") -> pd.DataFrame:
+        """The current assignment: ``record_key, person_id`` (households: ``person_id,
+        household_id``), sorted by member."""
+        _prefix(scope)
+        member, ident = SCOPE_COLUMNS[scope]
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT member, id FROM {_members_table(scope)} ORDER BY member"
+            ).fetchall()
+        return _frame(rows, [member, ident])
+
+    def id_of(self, member: str, scope: str = "person") -> str | None:
+        """The ID a record key (households: a person ID) holds now, or ``None``."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT id FROM {_members_table(scope)} WHERE member = ?", (member,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def members_of(self, ident: str) -> list[str]:
+        """The record keys (households: person IDs) that hold ``ident`` now."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT member FROM {_members_table(_scope_of(ident))} WHERE id = ? "
+                "ORDER BY member",
+                (ident,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def info(self, ident: str) -> dict[str, Any] | None:
+        """``id, scope, created_run, retired_run, merged_into, members`` of an ID, or ``None`` when
+        the ledger never issued it."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, scope, created_run, retired_run, merged_into FROM ids WHERE id = ?",
+                (ident,),
+            ).fetchone()
+            if row is None:
+                return None
+            count = self._db.execute(
+                f"SELECT count(*) FROM {_members_table(row[1])} WHERE id = ?", (ident,)
+            ).fetchone()
+        keys = ("id", "scope", "created_run", "retired_run", "merged_into")
+        return {**dict(zip(keys, row, strict=True)), "members": int(count[0])}
+
+    def current_id(self, ident: str) -> str | None:
+        """The ID that carries ``ident`` on: itself while in use, else the ID it was merged into
+        (followed through later merges); ``None`` when it was retired without a merge or never
+        issued."""
+        seen: set[str] = set()
+        while ident not in seen:
+            seen.add(ident)
+            found = self.info(ident)
+            if found is None:
+                return None
+            if found["retired_run"] is None:
+                return ident
+            if not found["merged_into"]:
+                return None
+            ident = found["merged_into"]
+        return None
+
+    def runs(self, scope: str | None = None) -> pd.DataFrame:
+        """Every run, oldest first: ``run_id, scope, started_at, finished_at, model_version, note``
+        and its counts."""
+        sql = "SELECT * FROM runs" + (" WHERE scope = ?" if scope else "") + " ORDER BY run_id"
+        with self._lock:
+            return pd.read_sql_query(sql, self._db, params=(scope,) if scope else None)
+
+    def last_run(self, scope: str = "person") -> int | None:
+        """The latest run of ``scope``, or ``None`` before the first."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT max(run_id) FROM runs WHERE scope = ?", (scope,)
+            ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def events(
+        self, run_id: int | None = None, *, scope: str | None = None, with_members: bool = False
+    ) -> pd.DataFrame:
+        """Ledger events, oldest first: of one run when ``run_id`` is given, else of every run.
+
+        Columns: ``event_id, run_id, at, model_version, scope, event, id, other_id, count, reason``
+        and, with ``with_members``, ``members`` (a list of the record keys, or person IDs for
+        households, the event moved). ``id`` is the ID the event is about (the one that received
+        the records; the one dropped or retired); ``other_id`` the ID they came from (split, move,
+        merge).
+        """
+        where: list[str] = []
+        params: list[Any] = []
+        if run_id is not None:
+            where.append("e.run_id = ?")
+            params.append(run_id)
+        if scope is not None:
+            where.append("r.scope = ?")
+            params.append(scope)
+        return self._events(" AND ".join(where) or "1", params, with_members)
+
+    def history(self, ident: str) -> pd.DataFrame:
+        """Every event about one ID (as ``id`` or as ``other_id``), oldest first, with its members.
+
+        Columns as :meth:`events` with ``with_members``.
+        """
+        return self._events("(e.id = ? OR e.other_id = ?)", [ident, ident], True)
+
+    def record_history(self, member: str, *, with_members: bool = False) -> pd.DataFrame:
+        """Every event that moved one record key (households: one person ID), oldest first.
+
+        Columns as :meth:`events`. It scans the event members (no index, to keep runs fast).
+        """
+        return self._events(
+            "e.event_id IN (SELECT event_id FROM event_members WHERE member = ?)",
+            [member],
+            with_members,
+        )
+
+    def _events(self, where: str, params: Sequence[Any], with_members: bool) -> pd.DataFrame:
+        sql = (
+            "SELECT e.event_id, e.run_id, r.finished_at AS at, r.model_version, r.scope, e.event, "
+            "e.id, e.other_id, e.members AS count, e.reason "
+            "FROM events e JOIN runs r USING (run_id) "
+            f"WHERE {where} ORDER BY e.event_id"
+        )
+        with self._lock:
+            frame = pd.read_sql_query(sql, self._db, params=list(params))
+            if with_members:
+                ids = frame["event_id"].tolist()
+                members: dict[int, list[str]] = {i: [] for i in ids}
+                for chunk in _chunks(ids, 900):
+                    marks = ",".join("?" * len(chunk))
+                    for event_id, member in self._db.execute(
+                        f"SELECT event_id, member FROM event_members WHERE event_id IN ({marks}) "
+                        "ORDER BY event_id, member",
+                        chunk,
+                    ):
+                        members[event_id].append(member)
+                frame["members"] = [members[i] for i in ids]
+        return frame
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def _old_state(self, scope: str) -> tuple[np.ndarray, np.ndarray]:
+        rows = self._db.execute(f"SELECT member, id FROM {_members_table(scope)}").fetchall()
+        frame = _frame(rows, ["member", "id"])
+        return frame["member"].to_numpy(dtype=object), frame["id"].to_numpy(dtype=object)
+
+    def _counter(self, scope: str) -> int:
+        row = self._db.execute("SELECT last FROM counters WHERE scope = ?", (scope,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+
+def _frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def _chunks(values: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+# --- planning a run (pure, vectorised) ------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """The new state and the events of one run, computed before anything is written."""
+
+    ids: np.ndarray  # the ID of each input member
+    changed: np.ndarray  # bool per input member: its row in `members` must be (re)written
+    dropped: np.ndarray  # old members no longer in the data (complete runs)
+    new_ids: np.ndarray  # IDs issued this run, in counter order
+    last: int  # the counter after the run
+    retired: pd.DataFrame  # id, merged_into (None: retired without a merge)
+    events: pd.DataFrame  # event, id, other_id, members (count), reason
+    event_of_member: np.ndarray  # event row per event-member row
+    event_members: np.ndarray  # the members of events
+    kept: int
+    counts: dict[str, int]
+
+
+def _plan(
+    prefix: str,
+    old_members: np.ndarray,
+    old_ids: np.ndarray,
+    members: np.ndarray,
+    labels: np.ndarray,
+    reasons: np.ndarray | None,
+    last: int,
+    complete: bool,
+) -> _Plan:
+    n = len(members)
+    cluster, _ = pd.factorize(labels)
+    cluster = cluster.astype(np.int64)
+    k = int(cluster.max()) + 1 if n else 0
+
+    # each cluster's smallest record key: a tie-break and the order new IDs are issued in that do
+    # not depend on how the caller numbered its clusters
+    member_text = pa.array(members, type=pa.string())
+    member_rank = pc.rank(member_text, sort_keys="ascending", tiebreaker="first")
+    member_rank = member_rank.to_numpy().astype(np.int64)
+    first_rank = np.full(k, np.iinfo(np.int64).max)
+    np.minimum.at(first_rank, cluster, member_rank)
+    cluster_rank = np.empty(k, dtype=np.int64)
+    cluster_rank[np.argsort(first_rank, kind="stable")] = np.arange(k)
+
+    # previous ID of each input member
+    encoded = pa.array(old_ids, type=pa.string()).dictionary_encode()
+    old_code_all = encoded.indices.to_numpy().astype(np.int64)
+    old_unique = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    e = len(old_unique)
+    old_size = np.bincount(old_code_all, minlength=e)
+    position = np.full(n, -1, dtype=np.int64)
+    if len(old_members) and n:
+        found = pc.index_in(member_text, value_set=pa.array(old_members, type=pa.string()))
+        position = found.fill_null(-1).to_numpy().astype(np.int64)
+    old_code = np.full(n, -1, dtype=np.int64)
+    old_code[position >= 0] = old_code_all[position[position >= 0]]
+    present = np.zeros(len(old_members), dtype=bool)
+    present[position[position >= 0]] = True
+    # fixed-width IDs sort by age
+    age_rank = np.empty(e, dtype=np.int64)
+    age_rank[np.argsort(old_unique.astype(str), kind="stable")] = np.arange(e)
+
+    # overlaps between new clusters and old IDs, ranked best first
+    seen = old_code >= 0
+    codes, overlap = np.unique(cluster[seen] * max(e, 1) + old_code[seen], return_counts=True)
+    pair_c, pair_o = codes // max(e, 1), codes % max(e, 1)
+    order = np.lexsort((cluster_rank[pair_c], age_rank[pair_o], -old_size[pair_o], -overlap))
+    pair_c, pair_o = pair_c[order], pair_o[order]
+
+    # greedy one-to-one matching down the ranking, in rounds: a pair that is the best remaining
+    # choice of both its cluster and its old ID is exactly a pair the sequential greedy would take
+    match = np.full(k, -1, dtype=np.int64)
+    taken = np.zeros(e, dtype=bool)
+    alive = np.ones(len(pair_c), dtype=bool)
+    rounds = 0
+    while alive.any():
+        rounds += 1
+        idx = np.flatnonzero(alive)
+        _, first_c = np.unique(pair_c[idx], return_index=True)
+        _, first_o = np.unique(pair_o[idx], return_index=True)
+        best = np.zeros(len(pair_c), dtype=np.int8)
+        best[idx[first_c]] += 1
+        best[idx[first_o]] += 1
+        mutual = best == 2
+        match[pair_c[mutual]] = pair_o[mutual]
+        taken[pair_o[mutual]] = True
+        alive &= (match[pair_c] < 0) & ~taken[pair_o]
+    log.debug("matched clusters to existing IDs in %d rounds", rounds)
+
+    # new IDs for unmatched clusters, in order of their smallest record key
+    unmatched = np.flatnonzero(match < 0)
+    unmatched = unmatched[np.argsort(cluster_rank[unmatched], kind="stable")]
+    new_ids = _format_ids(prefix, np.arange(last + 1, last + 1 + len(unmatched)))
+    cluster_id = np.empty(k, dtype=object)
+    cluster_id[match >= 0] = old_unique[match[match >= 0]]
+    cluster_id[unmatched] = new_ids
+    is_new = match < 0
+    ids = cluster_id[cluster] if n else np.empty(0, dtype=object)
+
+    # which old IDs carry on: matched ones, and (partial runs) ones keeping records not in the input
+    carries_on = taken.copy()
+    if not complete and e:
+        outside = np.bincount(old_code_all[~present], minlength=e) > 0
+        carries_on |= outside
+    has_present = np.bincount(old_code[seen], minlength=e) > 0 if e else np.zeros(0, dtype=bool)
+
+    # event of each input member (-1: none)
+    ev = np.full(n, -1, dtype=np.int64)
+    fresh = old_code < 0
+    # a cluster whose new ID was split off an old one is not brand new: its fresh records are adds
+    brand_new = is_new & (np.bincount(cluster[seen], minlength=k) == 0)
+    ev[fresh & brand_new[cluster]] = EVENTS.index("new")
+    ev[fresh & ~brand_new[cluster]] = EVENTS.index("add")
+    moved = seen & (match[cluster] != old_code)
+    ev[moved & is_new[cluster]] = EVENTS.index("split")
+    still = np.zeros(n, dtype=bool)
+    still[moved] = carries_on[old_code[moved]]
+    ev[moved & ~is_new[cluster] & still] = EVENTS.index("move")
+    ev[moved & ~is_new[cluster] & ~still] = EVENTS.index("merge")
+    changed = fresh | moved
+
+    # retired IDs and where they went
+    retired_codes = np.flatnonzero(~carries_on) if e else np.empty(0, dtype=np.int64)
+    merged_into = np.full(e, None, dtype=object)
+    merge_rows = np.flatnonzero(ev == EVENTS.index("merge"))
+    if len(merge_rows):
+        flows = pd.DataFrame(
+            {"old": old_code[merge_rows], "cluster": cluster[merge_rows]}
+        ).value_counts()
+        flows = flows.reset_index(name="n")
+        flows["target"] = cluster_id[flows["cluster"].to_numpy()]
+        flows = flows.sort_values(["old", "n", "target"], ascending=[True, False, True])
+        best_flow = flows.drop_duplicates("old")
+        merged_into[best_flow["old"].to_numpy()] = best_flow["target"].to_numpy()
+    retired = pd.DataFrame(
+        {"id": old_unique[retired_codes], "merged_into": merged_into[retired_codes]}
+    )
+
+    # dropped members (complete runs): a drop, or the retirement of an ID left with nothing
+    if complete:
+        dropped_pos = np.flatnonzero(~present)
+    else:
+        dropped_pos = np.empty(0, dtype=np.int64)
+    dropped_code = old_code_all[dropped_pos]
+    gone = ~carries_on[dropped_code] & ~has_present[dropped_code]
+    drop_ev = np.where(gone, EVENTS.index("retire"), EVENTS.index("drop"))
+
+    # group members into events: (event, cluster, old ID)
+    active = np.flatnonzero(ev >= 0)
+    ev_code = np.concatenate([ev[active], drop_ev]).astype(np.int64)
+    ev_cluster = np.concatenate([cluster[active], np.full(len(dropped_pos), k, dtype=np.int64)])
+    ev_old = np.concatenate([old_code[active], dropped_code]).astype(np.int64)
+    ev_member = np.concatenate([members[active], old_members[dropped_pos]]).astype(object)
+    group_key = (ev_code * (k + 1) + ev_cluster) * (e + 1) + (ev_old + 1)
+    keys, first, inverse, counts = np.unique(
+        group_key, return_index=True, return_inverse=True, return_counts=True
+    )
+    g_event = ev_code[first]
+    g_cluster = ev_cluster[first]
+    g_old = ev_old[first]
+    cluster_reason = _cluster_reasons(cluster, k, reasons)
+    about = np.empty(len(keys), dtype=object)
+    other = np.full(len(keys), None, dtype=object)
+    reason = np.full(len(keys), DROP_REASON, dtype=object)
+    into = g_cluster < k
+    about[into] = cluster_id[g_cluster[into]]
+    reason[into] = cluster_reason[g_cluster[into]]
+    about[~into] = old_unique[g_old[~into]]
+    from_old = into & (g_old >= 0)
+    other[from_old] = old_unique[g_old[from_old]]
+    events = pd.DataFrame(
+        {
+            "event": np.asarray(EVENTS, dtype=object)[g_event],
+            "id": about,
+            "other_id": other,
+            "members": counts,
+            "reason": reason,
+        }
+    )
+    split_ids = set(np.asarray(about[g_event == EVENTS.index("split")]).tolist())
+    counts_out = {
+        "new": int(len(new_ids) - len(split_ids)),
+        "split": len(split_ids),
+        "merged": int(retired["merged_into"].notna().sum()),
+        "moved": int((ev == EVENTS.index("move")).sum()),
+        "retired": int(retired["merged_into"].isna().sum()),
+    }
+    return _Plan(
+        ids=ids,
+        changed=changed,
+        dropped=old_members[dropped_pos],
+        new_ids=new_ids,
+        last=last + len(unmatched),
+        retired=retired,
+        events=events,
+        event_of_member=inverse.reshape(-1),
+        event_members=ev_member,
+        kept=int((match >= 0).sum()),
+        counts=counts_out,
+    )
+
+
+def _cluster_reasons(cluster: np.ndarray, k: int, reasons: np.ndarray | None) -> np.ndarray:
+    """The first non-empty reason given in each cluster (:data:`DEFAULT_REASON` when none)."""
+    out = np.full(k, DEFAULT_REASON, dtype=object)
+    if reasons is None or not len(cluster):
+        return out
+    given = pd.Series(reasons, dtype=object)
+    ok = given.notna().to_numpy() & (given.astype(str).str.strip() != "").to_numpy()
+    if ok.any():
+        firsts = pd.Series(given.to_numpy()[ok]).groupby(cluster[ok]).first()
+        out[firsts.index.to_numpy()] = firsts.to_numpy()
+    return out
+
+
+# --- running -------------------------------------------------------------------------------------
+
+
+def _write(
+    ledger: IdentityLedger,
+    scope: str,
+    run_id: int,
+    plan: _Plan,
+    members: np.ndarray,
+) -> None:
+    db = ledger._db
+    changed = np.flatnonzero(plan.changed)
+    db.executemany(
+        f"INSERT OR REPLACE INTO {_members_table(scope)} (member, id) VALUES (?, ?)",
+        zip(
+            members[changed].tolist(),
+            plan.ids[changed].tolist(),
+            strict=True,
+        ),
+    )
+    db.executemany(
+        f"DELETE FROM {_members_table(scope)} WHERE member = ?",
+        ((m,) for m in plan.dropped.tolist()),
+    )
+    db.executemany(
+        "INSERT INTO ids (id, scope, created_run) VALUES (?, ?, ?)",
+        ((i, scope, run_id) for i in plan.new_ids.tolist()),
+    )
+    db.executemany(
+        "UPDATE ids SET retired_run = ?, merged_into = ? WHERE id = ?",
+        (
+            (run_id, m, i)
+            for i, m in zip(
+                plan.retired["id"].tolist(), plan.retired["merged_into"].tolist(), strict=True
+            )
+        ),
+    )
+    db.execute(
+        "INSERT INTO counters (scope, last) VALUES (?, ?) "
+        "ON CONFLICT (scope) DO UPDATE SET last = excluded.last",
+        (scope, plan.last),
+    )
+    _write_events(ledger, run_id, plan)
+
+
+def _write_events(ledger: IdentityLedger, run_id: int, plan: _Plan) -> None:
+    db = ledger._db
+    row = db.execute("SELECT coalesce(max(event_id), 0) FROM events").fetchone()
+    base = int(row[0]) + 1
+    events = plan.events
+    event_ids = np.arange(base, base + len(events))
+    db.executemany(
+        "INSERT INTO events (event_id, run_id, event, id, other_id, members, reason) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        zip(
+            event_ids.tolist(),
+            (run_id for _ in range(len(events))),
+            events["event"].tolist(),
+            events["id"].tolist(),
+            events["other_id"].tolist(),
+            events["members"].tolist(),
+            events["reason"].tolist(),
+            strict=True,
+        ),
+    )
+    db.executemany(
+        "INSERT INTO event_members (event_id, member) VALUES (?, ?)",
+        zip(event_ids[plan.event_of_member].tolist(), plan.event_members.tolist(), strict=True),
+    )
+
+
+def assign_ids(
+    ledger: IdentityLedger,
+    scope: str,
+    members: Sequence[str] | np.ndarray | pd.Series,
+    clusters: Sequence[Any] | np.ndarray | pd.Series,
+    *,
+    model_version: str | None,
+    reasons: Sequence[str | None] | np.ndarray | pd.Series | None = None,
+    run_note: str | None = None,
+    complete: bool = True,
+) -> tuple[np.ndarray, RunSummary]:
+    """Stable IDs for one run's clusters of ``members`` (the engine behind the two wrappers).
+
+    Parameters
+    ----------
+    ledger:
+        The identity ledger.
+    scope:
+        ``"person"`` (members are record keys) or ``"household"`` (members are person IDs).
+    members:
+        One member per row, each at most once.
+    clusters:
+        The run's cluster label of each member (any hashable values).
+    model_version:
+        The model version the clusters came from, recorded with the run.
+    reasons:
+        Why each member's cluster is what it is; the first non-empty reason in a cluster is the
+        reason of that cluster's events (default :data:`DEFAULT_REASON`).
+    run_note:
+        Free text kept with the run.
+    complete:
+        ``True``: the members are all the data, so previous members missing from them are dropped
+        (and an ID left with none is retired). ``False``: only these members are (re)assigned and
+        every other member keeps its ID (incremental resolve).
+
+    Returns
+    -------
+    (numpy.ndarray, RunSummary)
+        The ID of each member, in input order, and what the run did.
+
+    Raises
+    ------
+    IdentityError
+        If a member is missing or given twice, a cluster label is missing, or the lengths differ.
+    """
+    prefix = _prefix(scope)
+    started = time.perf_counter()
+    started_at = _now()
+    member_array = _as_members(members, scope)
+    labels = np.asarray(clusters)
+    if len(labels) != len(member_array):
+        raise IdentityError(
+            f"Got {len(member_array)} members but {len(labels)} cluster labels; give one label per "
+            "member."
+        )
+    missing_label = pd.isna(pd.Series(labels)).to_numpy()
+    if missing_label.any():
+        first = member_array[int(np.flatnonzero(missing_label)[0])]
+        raise IdentityError(
+            f"{int(missing_label.sum())} members have no cluster (first: {first!r}); every member "
+            "needs one, a singleton cluster if nothing links it."
+        )
+    reason_array = None if reasons is None else np.asarray(pd.Series(reasons, dtype=object))
+    if reason_array is not None and len(reason_array) != len(member_array):
+        raise IdentityError(
+            f"Got {len(member_array)} members but {len(reason_array)} reasons; give one per member."
+        )
+    with ledger._lock:
+        ledger._begin()
+        try:
+            old_members, old_ids = ledger._old_state(scope)
+            last = ledger._counter(scope)
+            plan = _plan(
+                prefix, old_members, old_ids, member_array, labels, reason_array, last, complete
+            )
+            cursor = ledger._db.execute(
+                "INSERT INTO runs (scope, started_at, finished_at, model_version, note, members, "
+                "ids, new, split, merged, moved, retired) "
+                "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+                (
+                    scope,
+                    started_at,
+                    started_at,
+                    model_version,
+                    run_note,
+                    len(member_array),
+                    plan.counts["new"],
+                    plan.counts["split"],
+                    plan.counts["merged"],
+                    plan.counts["moved"],
+                    plan.counts["retired"],
+                ),
+            )
+            run_id = int(cursor.lastrowid or 0)
+            _write(ledger, scope, run_id, plan, member_array)
+            if complete:
+                in_use = plan.kept + len(plan.new_ids)
+            else:
+                in_use = ledger._db.execute(
+                    f"SELECT count(DISTINCT id) FROM {_members_table(scope)}"
+                ).fetchone()[0]
+            ledger._db.execute(
+                "UPDATE runs SET finished_at = ?, ids = ? WHERE run_id = ?",
+                (_now(), int(in_use), run_id),
+            )
+            ledger._db.execute("COMMIT")
+        except BaseException:
+            ledger._db.execute("ROLLBACK")
+            raise
+    summary = RunSummary(
+        run_id=run_id,
+        scope=scope,
+        model_version=model_version,
+        members=len(member_array),
+        ids=int(in_use),
+        kept=plan.kept,
+        events=len(plan.events),
+        seconds=time.perf_counter() - started,
+        **plan.counts,
+    )
+    log.info(
+        "%s run %d: %d members, %d IDs (%d kept, %d new, %d split off, %d merged away, "
+        "%d retired), %d events, %.1fs",
+        scope,
+        run_id,
+        summary.members,
+        summary.ids,
+        summary.kept,
+        summary.new,
+        summary.split,
+        summary.merged,
+        summary.retired,
+        summary.events,
+        summary.seconds,
+    )
+    return plan.ids, summary
+
+
+def _as_members(members: Sequence[str] | np.ndarray | pd.Series, scope: str) -> np.ndarray:
+    series = pd.Series(members, dtype=object)
+    what = SCOPE_COLUMNS[scope][0]
+    bad = series.isna().to_numpy()
+    values = series.astype(str).to_numpy(dtype=object)
+    bad |= values == ""
+    if bad.any():
+        raise IdentityError(
+            f"{int(bad.sum())} rows have no {what} (first at row {int(np.flatnonzero(bad)[0])}); "
+            "every row needs one."
+        )
+    text = pa.array(values, type=pa.string())
+    if pc.count_distinct(text).as_py() < len(values):
+        twice = series.duplicated().to_numpy()
+        raise IdentityError(
+            f"{what} {series.iloc[int(np.flatnonzero(twice)[0])]!r} is given twice; each must be "
+            f"in exactly one cluster ({int(twice.sum())} repeats)."
+        )
+    return values
+
+
+def _record_keys(clusters: pd.DataFrame) -> pd.Series:
+    if "record_key" in clusters.columns:
+        return clusters["record_key"]
+    if {"source", "record_id"}.issubset(clusters.columns):
+        return clusters["source"].astype(str) + "/" + clusters["record_id"].astype(str)
+    raise IdentityError(
+        "The clusters need a 'record_key' column (source/record_id) or 'source' and 'record_id'; "
+        f"got columns {', '.join(map(str, clusters.columns))}."
+    )
+
+
+def assign_person_ids(
+    ledger: IdentityLedger,
+    clusters: pd.DataFrame,
+    *,
+    model_version: str | None,
+    run_note: str | None = None,
+    complete: bool = True,
+) -> pd.DataFrame:
+    """Stable person IDs for one batch's clusters.
+
+    Parameters
+    ----------
+    ledger:
+        The identity ledger (``IdentityLedger(home / LEDGER_FILE)``).
+    clusters:
+        One row per record: ``record_key`` (or ``source`` and ``record_id``), ``cluster`` (the
+        batch's label) and optionally ``reason`` (why the record's cluster is what it is, e.g.
+        ``"link p=0.97 via nid+name"``; the first given in a cluster is used).
+    model_version:
+        The match model's version, kept with the run and its events.
+    run_note:
+        Free text kept with the run.
+    complete:
+        ``True`` when the clusters cover all the data (records not named are dropped); ``False`` to
+        (re)assign only these records, as an incremental resolve does.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``record_key, person_id`` in the input's row order (with ``source, record_id`` first when
+        the input had them), ready for :func:`engine.publish.publish`.
+
+    Raises
+    ------
+    IdentityError
+        If a record is missing, named twice, or has no cluster; nothing is written then.
+    """
+    if "cluster" not in clusters.columns:
+        raise IdentityError(
+            "The clusters need a 'cluster' column (the batch's label of each record); got columns "
+            f"{', '.join(map(str, clusters.columns))}."
+        )
+    keys = _record_keys(clusters)
+    ids, _ = assign_ids(
+        ledger,
+        "person",
+        keys.to_numpy(),
+        clusters["cluster"].to_numpy(),
+        model_version=model_version,
+        reasons=clusters["reason"].to_numpy() if "reason" in clusters.columns else None,
+        run_note=run_note,
+        complete=complete,
+    )
+    out = pd.DataFrame(index=clusters.index)
+    for column in ("source", "record_id"):
+        if column in clusters.columns:
+            out[column] = clusters[column]
+    out["record_key"] = keys.astype(str).to_numpy()
+    out["person_id"] = ids
+    return out.reset_index(drop=True)
+
+
+def assign_household_ids(
+    ledger: IdentityLedger,
+    households: pd.DataFrame,
+    *,
+    model_version: str | None,
+    run_note: str | None = None,
+    complete: bool = True,
+) -> pd.DataFrame:
+    """Stable household IDs for one run's grouping of persons (same rules as person IDs).
+
+    Parameters
+    ----------
+    households:
+        One row per person: ``person_id``, ``household`` (the run's label) and optionally
+        ``reason``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``person_id, household_id`` in the input's row order.
+    """
+    for column in ("person_id", "household"):
+        if column not in households.columns:
+            raise IdentityError(
+                f"The households need a {column!r} column; got columns "
+                f"{', '.join(map(str, households.columns))}."
+            )
+    ids, _ = assign_ids(
+        ledger,
+        "household",
+        households["person_id"].to_numpy(),
+        households["household"].to_numpy(),
+        model_version=model_version,
+        reasons=households["reason"].to_numpy() if "reason" in households.columns else None,
+        run_note=run_note,
+        complete=complete,
+    )
+    return pd.DataFrame(
+        {"person_id": households["person_id"].astype(str).to_numpy(), "household_id": ids}
+    )
