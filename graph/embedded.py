@@ -1,0 +1,949 @@
+"""The embedded graph store: the identity graph as a networkx DiGraph in memory, durable on disk.
+
+Nothing to install or run: this is ekjon's default store, kept in a folder (normally
+``$EKJON_HOME/graph``) that holds
+
+- ``snapshot-<generation>.ekg``: the whole graph at the start of the generation (absent in the first
+  generation), and
+- ``journal-<generation>.ekj``: every commit since, appended in order,
+- ``LOCK``: held (``flock``) by the one process that has the store open.
+
+The snapshot and the journal are sequences of *frames*: a 16-byte header (magic, payload length,
+payload CRC-32, header CRC-32) and a pickled payload (read back with an unpickler that refuses every
+class, so the files can only ever yield plain data). Each batch a write method takes is one frame,
+appended and ``fsync``-ed before the call returns and before memory changes: what a call reported
+written survives a crash. A crash mid-append leaves a torn last frame, which opening the store
+discards (with a warning); damage anywhere else raises :class:`StoreCorrupted` rather than silently
+dropping committed work.
+
+When the journal outgrows the snapshot (and ``compact_bytes``), the store writes a new snapshot of
+the whole graph to a temporary file, ``fsync``-s it, renames it into place and starts an empty
+journal of the next generation; the old files are deleted only after that. A crash at any point of
+this leaves either the old generation or the new one complete.
+
+In memory, nodes are keyed ``(label, id)``; ``graph.nodes[key]`` holds the properties, and
+``graph[u][v]`` maps each edge type between ``u`` and ``v`` to the edge's properties. Identical edge
+property dicts, repeated categorical values and empty adjacency dicts are shared between nodes and
+edges to keep memory down, so the graph must be treated as read-only: write through the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import io
+import logging
+import os
+import pickle
+import re
+import struct
+import threading
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import networkx as nx
+import pandas as pd
+
+from graph import schema
+from graph.store import (
+    DIRECTIONS,
+    Direction,
+    GraphStoreError,
+    MissingNode,
+    Neighbour,
+    StoreCorrupted,
+    StoreLocked,
+    batches,
+    table,
+)
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no cross-process lock
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["EmbeddedStore"]
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_MAGIC = b"EKJ1"
+# magic, payload length, payload CRC-32, CRC-32 of the header's first 12 bytes
+_HEADER = struct.Struct("<4sIII")
+_SNAPSHOT = re.compile(r"snapshot-(\d{8})\.ekg")
+_JOURNAL = re.compile(r"journal-(\d{8})\.ekj")
+_SNAPSHOT_ROWS = 20_000
+
+#: Adjacency of a node without edges in that direction: one shared, immutable empty mapping.
+_NO_EDGES: Mapping[Any, Any] = MappingProxyType({})
+
+# Journal operations (the first element of every payload).
+_MERGE_NODES = "N"
+_MERGE_EDGES = "E"
+_REPLACE_EDGES = "R"
+_DELETE_EDGES = "DE"
+_DELETE_NODES = "DN"
+
+
+# --- frames ---------------------------------------------------------------------------------------
+
+
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Unpickles plain data only: a store file can never make Python import or run anything."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"the store files hold plain data only, not {module}.{name}")
+
+
+def _encode(payload: object) -> bytes:
+    body = pickle.dumps(payload, protocol=5)
+    head = struct.pack("<4sII", _MAGIC, len(body), zlib.crc32(body))
+    return head + struct.pack("<I", zlib.crc32(head)) + body
+
+
+def _decode(body: bytes) -> Any:
+    return _PlainDataUnpickler(io.BytesIO(body)).load()
+
+
+def _frame_at(data: bytes, offset: int) -> int | None:
+    """The offset just after the valid frame at ``offset`` in ``data``, or None if none is there."""
+    if len(data) - offset < _HEADER.size:
+        return None
+    magic, length, body_crc, head_crc = _HEADER.unpack_from(data, offset)
+    if magic != _MAGIC or zlib.crc32(data[offset : offset + 12]) != head_crc:
+        return None
+    start, end = offset + _HEADER.size, offset + _HEADER.size + length
+    if end > len(data) or zlib.crc32(data[start:end]) != body_crc:
+        return None
+    return end
+
+
+class _TornTail(Exception):
+    """Internal: the file's valid frames end at ``offset``; what follows is a torn last append."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+
+def _iter_frames(path: Path, tolerate_torn_tail: bool) -> Iterator[Any]:
+    """The payloads of the frames in ``path``, read one at a time.
+
+    A bad frame that no valid frame follows is a torn tail (a crash during the last append): with
+    ``tolerate_torn_tail`` the iteration raises :class:`_TornTail`. A bad frame followed by valid
+    ones is damage.
+
+    Raises
+    ------
+    StoreCorrupted
+    """
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        offset = 0
+        while offset < size:
+            head = file.read(_HEADER.size)
+            body: bytes | None = None
+            length = 0
+            if len(head) == _HEADER.size:
+                magic, length, body_crc, head_crc = _HEADER.unpack(head)
+                if (
+                    magic == _MAGIC
+                    and zlib.crc32(head[:12]) == head_crc
+                    and offset + _HEADER.size + length <= size
+                ):
+                    body = file.read(length)
+                    if len(body) != length or zlib.crc32(body) != body_crc:
+                        body = None
+            if body is None:
+                file.seek(offset)
+                rest = file.read()
+                later = _next_valid_frame(rest, 1)
+                if later is None and tolerate_torn_tail:
+                    raise _TornTail(offset)
+                where = (
+                    f"; valid frames follow at byte {offset + later}" if later is not None else ""
+                )
+                raise StoreCorrupted(
+                    f"{path} is damaged at byte {offset} of {size}{where}. Restore the store's "
+                    "folder from a backup, or move this file aside to open the store without it."
+                )
+            try:
+                payload = _decode(body)
+            except Exception as error:  # a valid checksum over unreadable data: a bug or tampering
+                raise StoreCorrupted(
+                    f"{path}: the frame at byte {offset} cannot be read: {error}"
+                ) from None
+            offset += _HEADER.size + length
+            yield payload
+
+
+def _next_valid_frame(data: bytes, start: int) -> int | None:
+    position = data.find(_MAGIC, start)
+    while position != -1:
+        if _frame_at(data, position) is not None:
+            return position
+        position = data.find(_MAGIC, position + 1)
+    return None
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of small objects are made.
+
+    Without this, its full collections rescan the growing graph again and again: loading a
+    snapshot takes about twice as long.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms that cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- the store ------------------------------------------------------------------------------------
+
+
+class EmbeddedStore:
+    """The identity graph in a networkx DiGraph, durable in the folder ``path``.
+
+    Parameters
+    ----------
+    path:
+        The store's folder (created if absent), normally ``$EKJON_HOME/graph``.
+    batch_size:
+        Rows per commit: each batch of a write call is one journal frame and one ``fsync``.
+    compact_bytes:
+        The journal is compacted into a new snapshot once it is larger than this and than the
+        snapshot.
+    fsync:
+        ``False`` skips the ``fsync`` calls: faster bulk loads, but a power cut (not a process
+        crash) may then lose recent commits.
+
+    Raises
+    ------
+    StoreLocked
+        If another process has the folder open.
+    StoreCorrupted
+        If the files are damaged beyond a torn journal tail.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> with EmbeddedStore(tempfile.mkdtemp()) as store:
+    ...     store.merge_nodes("Phone", [{"id": "01711000001"}])
+    ...     store.count("Phone")
+    1
+    1
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        batch_size: int = 20_000,
+        compact_bytes: int = 64 * 2**20,
+        fsync: bool = True,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(
+                f"The 'batch_size' parameter of EmbeddedStore must be a positive int. "
+                f"Got {batch_size}."
+            )
+        self.path = Path(path)
+        self.batch_size = batch_size
+        self.compact_bytes = compact_bytes
+        self.fsync = fsync
+        self._lock = threading.RLock()
+        self._closed = True
+        self._journal_fd: int | None = None
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock_fd: int | None = self._take_lock()
+        try:
+            self._reset_memory()
+            with _no_gc():
+                self._open_files()
+        except BaseException:
+            self._release_lock()
+            raise
+        self._closed = False
+
+    # --- public: the GraphStore protocol ----------------------------------------------------------
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The graph itself, for networkx algorithms. Read-only: write through the store."""
+        return self._g
+
+    def merge_nodes(self, label: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Create or update nodes of ``label``; see :meth:`graph.store.GraphStore.merge_nodes`."""
+        schema.node_spec(label)
+        written = 0
+        for batch in batches(rows, self.batch_size):
+            cleaned = schema.clean_node_rows(label, batch, first_row=written)
+            with self._lock:
+                self._check_open()
+                self._commit((_MERGE_NODES, label, cleaned))
+            written += len(cleaned)
+        return written
+
+    def merge_edges(
+        self, edge_type: str, from_label: str, to_label: str, rows: Iterable[Mapping[str, Any]]
+    ) -> int:
+        """Create or update edges; see :meth:`graph.store.GraphStore.merge_edges`."""
+        schema.check_ends(edge_type, from_label, to_label)
+        written = 0
+        for batch in batches(rows, self.batch_size):
+            cleaned = schema.clean_edge_rows(edge_type, from_label, to_label, batch, written)
+            with self._lock:
+                self._check_open()
+                self._check_ends_exist(edge_type, from_label, to_label, cleaned)
+                self._commit((_MERGE_EDGES, edge_type, from_label, to_label, cleaned))
+            written += len(cleaned)
+        return written
+
+    def replace_edges_from(
+        self, edge_type: str, from_label: str, to_label: str, rows: Iterable[Mapping[str, Any]]
+    ) -> int:
+        """Replace edges out of the named nodes; see :meth:`GraphStore.replace_edges_from`."""
+        schema.check_ends(edge_type, from_label, to_label)
+        written = 0
+        replaced: set[str] = set()  # a node whose rows span two batches is cleared only once
+        for batch in batches(rows, self.batch_size):
+            cleaned = schema.clean_edge_rows(edge_type, from_label, to_label, batch, written)
+            fresh = list(dict.fromkeys(s for s, _, _ in cleaned if s not in replaced))
+            with self._lock:
+                self._check_open()
+                self._check_ends_exist(edge_type, from_label, to_label, cleaned)
+                self._commit((_REPLACE_EDGES, edge_type, from_label, to_label, fresh, cleaned))
+            replaced.update(fresh)
+            written += len(cleaned)
+        return written
+
+    def delete_edges(
+        self, edge_type: str, from_label: str, to_label: str, rows: Iterable[Mapping[str, Any]]
+    ) -> int:
+        """Delete edges; see :meth:`graph.store.GraphStore.delete_edges`."""
+        schema.check_ends(edge_type, from_label, to_label)
+        deleted = 0
+        seen = 0
+        for batch in batches(rows, self.batch_size):
+            cleaned = schema.clean_edge_rows(
+                edge_type, from_label, to_label, batch, seen, with_props=False
+            )
+            seen += len(cleaned)
+            with self._lock:
+                self._check_open()
+                present = list(
+                    dict.fromkeys(
+                        (s, t)
+                        for s, t, _ in cleaned
+                        if self._has_edge(edge_type, from_label, s, to_label, t)
+                    )
+                )
+                if present:
+                    self._commit((_DELETE_EDGES, edge_type, from_label, to_label, present))
+            deleted += len(present)
+        return deleted
+
+    def delete_nodes(self, label: str, ids: Iterable[str]) -> int:
+        """Delete nodes and their edges; see :meth:`graph.store.GraphStore.delete_nodes`."""
+        schema.node_spec(label)
+        deleted = 0
+        seen = 0
+        for batch in batches(ids, self.batch_size):
+            cleaned = schema.clean_ids(label, batch, seen)
+            seen += len(cleaned)
+            with self._lock:
+                self._check_open()
+                index = self._index[label]
+                present = list(dict.fromkeys(i for i in cleaned if i in index))
+                if present:
+                    self._commit((_DELETE_NODES, label, present))
+            deleted += len(present)
+        return deleted
+
+    def node(self, label: str, id: str) -> dict[str, Any] | None:
+        """The node's properties with its ``id``, or ``None``."""
+        schema.node_spec(label)
+        with self._lock:
+            self._check_open()
+            key = self._index[label].get(id)
+            if key is None:
+                return None
+            return {"id": id, **self._g._node[key]}
+
+    def neighbours(
+        self,
+        label: str,
+        id: str,
+        edge_type: str | None = None,
+        direction: Direction = "out",
+        neighbour_label: str | None = None,
+    ) -> list[Neighbour]:
+        """The edges at one node; see :meth:`graph.store.GraphStore.neighbours`."""
+        schema.node_spec(label)
+        if edge_type is not None:
+            schema.edge_spec(edge_type)
+        if neighbour_label is not None:
+            schema.node_spec(neighbour_label)
+        if direction not in DIRECTIONS:
+            raise ValueError(
+                f"The 'direction' parameter must be one of {', '.join(DIRECTIONS)}. "
+                f"Got {direction!r}."
+            )
+        with self._lock:
+            self._check_open()
+            key = self._index[label].get(id)
+            if key is None:
+                return []
+            sides = []
+            if direction in ("out", "both"):
+                sides.append(self._g._succ[key])
+            if direction in ("in", "both"):
+                sides.append(self._g._pred[key])
+            found = []
+            node_props = self._g._node
+            for adjacency in sides:
+                for other, types in adjacency.items():
+                    if neighbour_label is not None and other[0] != neighbour_label:
+                        continue
+                    for kind, props in types.items():
+                        if edge_type is None or kind == edge_type:
+                            found.append(
+                                Neighbour(
+                                    kind,
+                                    dict(props),
+                                    other[0],
+                                    {"id": other[1], **node_props[other]},
+                                )
+                            )
+        found.sort(key=lambda n: (n.edge_type, n.label, n.props["id"]))
+        return found
+
+    def nodes(self, label: str, properties: Sequence[str] | None = None) -> pd.DataFrame:
+        """Every node of ``label`` as a table; see :meth:`graph.store.GraphStore.nodes`."""
+        schema.node_spec(label)
+        with self._lock:
+            self._check_open()
+            node_props = self._g._node
+            index = self._index[label]
+            if properties is None:
+                records = ({"id": i, **node_props[k]} for i, k in index.items())
+            else:
+                wanted = [p for p in properties if p != "id"]
+                records = (
+                    {"id": i, **{p: node_props[k].get(p) for p in wanted}} for i, k in index.items()
+                )
+            return table(records, ("id",), properties)
+
+    def edges(self, edge_type: str) -> pd.DataFrame:
+        """Every edge of ``edge_type`` as a table; see :meth:`graph.store.GraphStore.edges`."""
+        spec = schema.edge_spec(edge_type)
+        with self._lock:
+            self._check_open()
+            return table(self._edge_records(spec), schema.EDGE_COLUMNS)
+
+    def _edge_records(self, spec: schema.EdgeSpec) -> Iterator[dict[str, Any]]:
+        succ, edge_type = self._g._succ, spec.type
+        for from_label in spec.from_labels:
+            for from_id, key in self._index[from_label].items():
+                for other, types in succ[key].items():
+                    props = types.get(edge_type)
+                    if props is not None:
+                        yield {
+                            "from": from_id,
+                            "to": other[1],
+                            "from_label": from_label,
+                            "to_label": other[0],
+                            **props,
+                        }
+
+    def count(self, name: str) -> int:
+        """How many nodes have the label ``name``, or edges the type ``name``."""
+        schema.check_name(name)
+        with self._lock:
+            self._check_open()
+            if name in schema.NODES:
+                return len(self._index[name])
+            return self._edge_count[name]
+
+    def clear(self) -> None:
+        """Delete everything: the next generation starts from an empty snapshot."""
+        with self._lock:
+            self._check_open()
+            self._compact(empty=True)
+
+    def compact(self) -> None:
+        """Write the whole graph as a new snapshot and start an empty journal (also automatic)."""
+        with self._lock:
+            self._check_open()
+            self._compact()
+
+    def close(self) -> None:
+        """Close the journal and release the folder's lock. Closing twice is harmless."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._journal_fd is not None:
+                os.close(self._journal_fd)
+                self._journal_fd = None
+            self._release_lock()
+
+    def __enter__(self) -> EmbeddedStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._g._node)} nodes, generation {self._gen}"
+        return f"EmbeddedStore({str(self.path)!r}, {state})"
+
+    # --- memory -----------------------------------------------------------------------------------
+
+    def _reset_memory(self) -> None:
+        self._g = nx.DiGraph()
+        nx.freeze(self._g)
+        self._index: dict[str, dict[str, tuple[str, str]]] = {label: {} for label in schema.NODES}
+        self._edge_count: Counter[str] = Counter()
+        self._values: dict[str, str] = {}  # one shared copy of each categorical value
+        self._edge_props: dict[tuple, dict] = {}  # one shared dict per distinct edge properties
+        self._categorical = {label: spec.categorical for label, spec in schema.NODES.items()}
+        self._repetitive = {t for t, spec in schema.EDGES.items() if spec.repetitive}
+        # the one shared {type: {}} dict of all edges of a type without properties
+        self._bare: dict[str, dict[str, dict]] = {t: {t: {}} for t in schema.EDGES}
+
+    def _changed(self) -> None:
+        clear_cache = getattr(nx, "_clear_cache", None)
+        if clear_cache is not None:
+            clear_cache(self._g)
+
+    def _apply(self, op: tuple) -> None:
+        kind = op[0]
+        if kind == _MERGE_NODES:
+            self._apply_merge_nodes(op[1], op[2])
+        elif kind == _MERGE_EDGES:
+            self._apply_merge_edges(op[1], op[2], op[3], op[4])
+        elif kind == _REPLACE_EDGES:
+            self._apply_replace_edges(*op[1:])
+        elif kind == _DELETE_EDGES:
+            self._apply_delete_edges(op[1], op[2], op[3], op[4])
+        elif kind == _DELETE_NODES:
+            self._apply_delete_nodes(op[1], op[2])
+        else:
+            raise StoreCorrupted(f"{self.path}: unknown operation {kind!r} in the journal")
+        self._changed()
+
+    def _share(self, props: dict, categorical: frozenset[str]) -> None:
+        """Replace categorical string values by the one shared copy of each."""
+        values = self._values
+        for name, value in props.items():  # only values change: safe while iterating
+            if type(value) is str and name in categorical:
+                props[name] = values.setdefault(value, value)
+
+    def _apply_merge_nodes(self, label: str, rows: list[tuple[str, dict]]) -> None:
+        index = self._index[label]
+        node, succ, pred = self._g._node, self._g._succ, self._g._pred
+        categorical = self._categorical[label]
+        for node_id, props in rows:
+            key = index.get(node_id)
+            if key is None:
+                if None in props.values():
+                    props = {k: v for k, v in props.items() if v is not None}
+                if categorical:
+                    self._share(props, categorical)
+                key = (label, node_id)
+                index[node_id] = key
+                node[key] = props
+                succ[key] = _NO_EDGES
+                pred[key] = _NO_EDGES
+            else:
+                current = node[key]
+                for name, value in props.items():
+                    if value is None:
+                        current.pop(name, None)
+                    else:
+                        current[name] = value
+                if categorical:
+                    self._share(current, categorical)
+
+    def _one_type(self, edge_type: str, props: dict) -> dict:
+        """The ``{edge_type: props}`` dict of an edge, shared with equal ones if the type repeats.
+
+        ``props`` must be the caller's to keep; ``None`` values are dropped.
+        """
+        if None in props.values():
+            props = {k: v for k, v in props.items() if v is not None}
+        if not props:
+            return self._bare[edge_type]
+        if edge_type not in self._repetitive:
+            return {edge_type: props}
+        # Types in the key keep True apart from 1; key order only costs a missed share.
+        key = (edge_type, tuple(props.items()), tuple(map(type, props.values())))
+        shared = self._edge_props.get(key)
+        if shared is None:
+            shared = self._edge_props[key] = {edge_type: props}
+        return shared
+
+    def _with_type(self, types: dict, edge_type: str, props: dict) -> dict:
+        """``types`` (an edge's {type: props}) after merging ``props`` into ``edge_type``."""
+        old = types.get(edge_type)
+        if old is None:
+            self._edge_count[edge_type] += 1
+            merged = props
+        else:
+            merged = {**old, **props}
+        if len(types) == 1 and old is not None:
+            return self._one_type(edge_type, merged)
+        return {**types, edge_type: {k: v for k, v in merged.items() if v is not None}}
+
+    def _missing(self, label: str, node_id: str) -> StoreCorrupted:
+        return StoreCorrupted(f"{self.path}: the journal names a missing {label} {node_id!r}")
+
+    def _key(self, label: str, node_id: str) -> tuple[str, str]:
+        key = self._index[label].get(node_id)
+        if key is None:
+            raise self._missing(label, node_id)
+        return key
+
+    def _apply_merge_edges(
+        self, edge_type: str, from_label: str, to_label: str, rows: list[tuple[str, str, dict]]
+    ) -> None:
+        succ, pred = self._g._succ, self._g._pred
+        starts, ends = self._index[from_label], self._index[to_label]
+        one_type, bare = self._one_type, self._bare[edge_type]
+        # Snapshot frames share one props object between equal edges: look each up only once.
+        seen: dict[int, dict] = {}
+        added = 0
+        for source, target, props in rows:
+            u = starts.get(source)
+            v = ends.get(target)
+            if u is None or v is None:
+                raise self._missing(*((from_label, source) if u is None else (to_label, target)))
+            out = succ[u]
+            types = out.get(v)
+            if types is None:
+                if not props:
+                    new = bare
+                else:
+                    cached = seen.get(id(props))
+                    if cached is None:
+                        cached = seen[id(props)] = one_type(edge_type, props)
+                    new = cached
+                added += 1
+            else:
+                new = self._with_type(types, edge_type, props)
+            if out is _NO_EDGES:
+                out = succ[u] = {}
+            into = pred[v]
+            if into is _NO_EDGES:
+                into = pred[v] = {}
+            out[v] = new
+            into[u] = new
+        self._edge_count[edge_type] += added
+
+    def _remove_edge(self, edge_type: str, u: tuple, v: tuple) -> bool:
+        succ, pred = self._g._succ, self._g._pred
+        types = succ[u].get(v)
+        if types is None or edge_type not in types:
+            return False
+        if len(types) == 1:
+            del succ[u][v]
+            del pred[v][u]
+        else:
+            rest = {k: p for k, p in types.items() if k != edge_type}
+            if len(rest) == 1:
+                ((kind, props),) = rest.items()
+                rest = self._one_type(kind, dict(props))
+            succ[u][v] = rest
+            pred[v][u] = rest
+        self._edge_count[edge_type] -= 1
+        return True
+
+    def _apply_replace_edges(
+        self,
+        edge_type: str,
+        from_label: str,
+        to_label: str,
+        sources: list[str],
+        rows: list[tuple[str, str, dict]],
+    ) -> None:
+        for source in sources:
+            u = self._key(from_label, source)
+            for v in [v for v in self._g._succ[u] if v[0] == to_label]:
+                self._remove_edge(edge_type, u, v)
+        self._apply_merge_edges(edge_type, from_label, to_label, rows)
+
+    def _apply_delete_edges(
+        self, edge_type: str, from_label: str, to_label: str, rows: list[tuple[str, str]]
+    ) -> None:
+        for source, target in rows:
+            self._remove_edge(edge_type, self._key(from_label, source), self._key(to_label, target))
+
+    def _apply_delete_nodes(self, label: str, ids: list[str]) -> None:
+        g = self._g
+        index = self._index[label]
+        for node_id in ids:
+            key = index.pop(node_id, None)
+            if key is None:
+                continue
+            for v, types in g._succ[key].items():
+                del g._pred[v][key]
+                self._edge_count.subtract(types.keys())
+            for u, types in g._pred[key].items():
+                if u != key:
+                    del g._succ[u][key]
+                    self._edge_count.subtract(types.keys())
+            del g._succ[key], g._pred[key], g._node[key]
+
+    def _has_edge(
+        self, edge_type: str, from_label: str, source: str, to_label: str, target: str
+    ) -> bool:
+        u = self._index[from_label].get(source)
+        v = self._index[to_label].get(target)
+        if u is None or v is None:
+            return False
+        types = self._g._succ[u].get(v)
+        return types is not None and edge_type in types
+
+    def _check_ends_exist(
+        self, edge_type: str, from_label: str, to_label: str, rows: list[tuple[str, str, dict]]
+    ) -> None:
+        starts, ends = self._index[from_label], self._index[to_label]
+        missing: dict[tuple[str, str], None] = {}
+        for source, target, _ in rows:
+            if source not in starts:
+                missing[(from_label, source)] = None
+            if target not in ends:
+                missing[(to_label, target)] = None
+        if missing:
+            raise MissingNode(edge_type, list(missing))
+
+    # --- disk -------------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise GraphStoreError(f"The graph store at {self.path} is closed.")
+
+    def _take_lock(self) -> int:
+        fd = os.open(self.path / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is None:  # pragma: no cover
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreLocked(
+                f"The graph store at {self.path} is open in another process (pid {holder}); "
+                "close that process (e.g. a running `ekjon serve`) or use another EKJON_HOME."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        return fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
+    def _sync(self, fd: int) -> None:
+        if self.fsync:
+            os.fsync(fd)
+
+    def _snapshot_path(self, generation: int) -> Path:
+        return self.path / f"snapshot-{generation:08d}.ekg"
+
+    def _journal_path(self, generation: int) -> Path:
+        return self.path / f"journal-{generation:08d}.ekj"
+
+    def _open_files(self) -> None:
+        names = os.listdir(self.path)
+        for name in names:
+            if name.endswith(".tmp"):  # a compaction that did not finish
+                os.unlink(self.path / name)
+        generations = [int(m.group(1)) for n in names if (m := _SNAPSHOT.fullmatch(n))]
+        self._gen = max(generations, default=0)
+        self._snapshot_bytes = 0
+        if generations:
+            self._load_snapshot(self._snapshot_path(self._gen))
+        self._replay_journal(self._journal_path(self._gen))
+        for name in names:
+            # Older generations are superseded by the snapshot; a newer journal without its
+            # snapshot is what a failed compaction left (it holds no commits).
+            match = _SNAPSHOT.fullmatch(name) or _JOURNAL.fullmatch(name)
+            if match and int(match.group(1)) != self._gen:
+                os.unlink(self.path / name)
+
+    def _load_snapshot(self, path: Path) -> None:
+        frames = _iter_frames(path, tolerate_torn_tail=False)
+        header = next(frames, None)
+        if header is None or tuple(header[:2]) != ("snapshot", FORMAT_VERSION):
+            raise StoreCorrupted(
+                f"{path} is not an ekjon graph snapshot of format {FORMAT_VERSION}"
+            )
+        end = None
+        for op in frames:
+            if end is not None:
+                raise StoreCorrupted(f"{path} has frames after its end frame")
+            if op[0] == "end":
+                end = op
+            else:
+                self._apply(op)
+        if end is None:
+            raise StoreCorrupted(f"{path} is incomplete (no end frame)")
+        if (len(self._g._node), self._edge_count.total()) != (end[1], end[2]):
+            raise StoreCorrupted(f"{path} holds other counts than its end frame says")
+        self._snapshot_bytes = path.stat().st_size
+
+    def _replay_journal(self, path: Path) -> None:
+        header = ("journal", FORMAT_VERSION, self._gen)
+        valid = path.stat().st_size if path.exists() else 0
+        commits = 0
+        if valid:
+            frames = _iter_frames(path, tolerate_torn_tail=True)
+            try:
+                first = next(frames, None)
+                if first is not None and tuple(first) != header:
+                    raise StoreCorrupted(f"{path} does not belong to generation {self._gen}")
+                for op in frames:
+                    self._apply(op)
+                    commits += 1
+            except _TornTail as torn:
+                log.warning(
+                    "%s: discarding a torn tail of %d bytes (a crash mid-write)",
+                    path,
+                    valid - torn.offset,
+                )
+                valid = torn.offset
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.ftruncate(fd, valid)
+            os.lseek(fd, valid, os.SEEK_SET)
+            if not valid:
+                frame = _encode(header)
+                _write_all(fd, frame)
+                valid = len(frame)
+            self._sync(fd)
+            _fsync_dir(self.path)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._journal_fd = fd
+        self._journal_bytes = valid
+        if commits:
+            log.info("%s: replayed %d commits", path, commits)
+
+    def _commit(self, op: tuple) -> None:
+        """Append ``op`` to the journal, fsync, then apply it in memory."""
+        assert self._journal_fd is not None
+        frame = _encode(op)
+        try:
+            _write_all(self._journal_fd, frame)
+            self._sync(self._journal_fd)
+        except BaseException:
+            # Never leave half a frame before the next commit: cut the journal back.
+            os.ftruncate(self._journal_fd, self._journal_bytes)
+            os.lseek(self._journal_fd, self._journal_bytes, os.SEEK_SET)
+            raise
+        self._journal_bytes += len(frame)
+        with _no_gc():
+            self._apply(op)
+        if self._journal_bytes > max(self.compact_bytes, self._snapshot_bytes):
+            try:
+                self._compact()
+            except OSError as error:  # the commit stands; compaction is retried after the next one
+                log.warning("%s: compaction failed, will retry: %s", self.path, error)
+
+    def _snapshot_frames(self, generation: int, empty: bool) -> Iterator[bytes]:
+        yield _encode(("snapshot", FORMAT_VERSION, generation))
+        if empty:
+            yield _encode(("end", 0, 0))
+            return
+        node_props = self._g._node
+        for label, index in self._index.items():
+            items = iter(index.items())
+            while chunk := list(islice(items, _SNAPSHOT_ROWS)):
+                rows = [(node_id, node_props[key]) for node_id, key in chunk]
+                yield _encode((_MERGE_NODES, label, rows))
+        pending: dict[tuple[str, str, str], list] = {}
+        for u, out in self._g._succ.items():
+            for v, types in out.items():
+                for kind, props in types.items():
+                    group = pending.setdefault((kind, u[0], v[0]), [])
+                    group.append((u[1], v[1], props))
+                    if len(group) >= _SNAPSHOT_ROWS:
+                        yield _encode((_MERGE_EDGES, kind, u[0], v[0], group))
+                        del pending[(kind, u[0], v[0])]
+        for (kind, from_label, to_label), group in pending.items():
+            yield _encode((_MERGE_EDGES, kind, from_label, to_label, group))
+        yield _encode(("end", len(node_props), self._edge_count.total()))
+
+    def _compact(self, empty: bool = False) -> None:
+        """Snapshot the graph (or, with ``empty``, no graph) as the next generation.
+
+        The next generation's journal is created first and the snapshot renamed into place last:
+        until that rename, the store on disk is the old generation, untouched; after it, the new
+        one, complete. The old files are deleted last (or by the next open, if that fails).
+        """
+        old, new = self._gen, self._gen + 1
+        final = self._snapshot_path(new)
+        temporary = final.with_name(final.name + ".tmp")
+        journal = self._journal_path(new)
+        header = _encode(("journal", FORMAT_VERSION, new))
+        journal_fd = os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _write_all(journal_fd, header)
+            self._sync(journal_fd)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                for frame in self._snapshot_frames(new, empty):
+                    _write_all(fd, frame)
+                self._sync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temporary, final)
+        except BaseException:
+            os.close(journal_fd)
+            journal.unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
+            raise
+        # The new generation is now the store.
+        _fsync_dir(self.path)
+        assert self._journal_fd is not None
+        os.close(self._journal_fd)
+        self._journal_fd = journal_fd
+        self._journal_bytes = len(header)
+        self._snapshot_bytes = final.stat().st_size
+        self._gen = new
+        if empty:
+            self._reset_memory()
+        for path in (self._snapshot_path(old), self._journal_path(old)):
+            path.unlink(missing_ok=True)
+        log.info(
+            "%s: compacted into generation %d (%d bytes)", self.path, new, self._snapshot_bytes
+        )

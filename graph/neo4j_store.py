@@ -1,0 +1,410 @@
+"""The Neo4j graph store: the identity graph in a Neo4j 5 database, behind ``GraphStore``.
+
+Follows the Neo4j driver's guidance: one driver per store (open one store per process and share
+it); the database always named; writes as ``UNWIND $rows ... MERGE`` batches inside retryable
+transaction functions (every write is idempotent, so a retry is safe); uniqueness constraints on
+``id`` for every label, and the schema's indexes, created at start-up. Values are always query
+parameters. Labels and edge types cannot be parameters: they are checked against the allow-list in
+:mod:`graph.schema` before being written into a query.
+
+Each batch of a write call is one transaction: a batch with an edge whose end is missing is rolled
+back whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from graph import schema
+from graph.store import (
+    DIRECTIONS,
+    Direction,
+    MissingNode,
+    Neighbour,
+    StoreUnavailable,
+    batches,
+    table,
+)
+
+__all__ = ["Neo4jStore"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+HOW_TO_START = (
+    "start ekjon's server with `ekjon neo4j start`, or set EKJON_NEO4J_URI, EKJON_NEO4J_USER and "
+    "EKJON_NEO4J_PASSWORD (and EKJON_NEO4J_DATABASE, default neo4j) to use your own Neo4j 5"
+)
+
+
+def _label(label: str) -> str:
+    """A node label from the schema's allow-list, quoted for Cypher (anything else raises)."""
+    return f"`{schema.node_spec(label).label}`"
+
+
+def _type(edge_type: str) -> str:
+    """An edge type from the schema's allow-list, quoted for Cypher (anything else raises)."""
+    return f"`{schema.edge_spec(edge_type).type}`"
+
+
+def _schema_statements() -> list[str]:
+    """The constraints and indexes the graph model asks for, each safe to run again."""
+    statements = []
+    for label, spec in schema.NODES.items():
+        lower = label.lower()
+        statements.append(
+            f"CREATE CONSTRAINT ekjon_{lower}_id IF NOT EXISTS "
+            f"FOR (n:{_label(label)}) REQUIRE n.id IS UNIQUE"
+        )
+        for prop in spec.indexed:
+            statements.append(
+                f"CREATE INDEX ekjon_{lower}_{prop} IF NOT EXISTS "
+                f"FOR (n:{_label(label)}) ON (n.{prop})"
+            )
+    return statements
+
+
+class Neo4jStore:
+    """The identity graph in a Neo4j 5 database.
+
+    Parameters
+    ----------
+    uri:
+        The server's Bolt URI, e.g. ``bolt://127.0.0.1:7687`` or ``neo4j+s://...``.
+    user, password:
+        The credentials.
+    database:
+        The database to use; it must exist (Neo4j Community has the one database ``neo4j``).
+    batch_size:
+        Rows per transaction.
+
+    Raises
+    ------
+    StoreUnavailable
+        If the server cannot be reached, refuses the credentials, or has no such database.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        user: str,
+        password: str,
+        database: str = "neo4j",
+        batch_size: int = 10_000,
+        connection_timeout: float = 10.0,
+    ) -> None:
+        import neo4j
+        from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable
+
+        if batch_size < 1:
+            raise ValueError(
+                f"The 'batch_size' parameter of Neo4jStore must be a positive int. "
+                f"Got {batch_size}."
+            )
+        self.uri = uri
+        self.database = database
+        self.batch_size = batch_size
+        self._driver = neo4j.GraphDatabase.driver(
+            uri,
+            auth=(user, password),
+            connection_timeout=connection_timeout,
+            # "unknown label" warnings are normal on an empty database; keep the log useful.
+            notifications_disabled_categories=["UNRECOGNIZED", "DEPRECATION"],
+        )
+        try:
+            self._driver.verify_connectivity()
+            self._create_schema()
+        except AuthError as error:
+            self._driver.close()
+            raise StoreUnavailable(
+                f"Neo4j at {uri} refused the credentials of user {user!r} ({error.message}); "
+                "check EKJON_NEO4J_USER / EKJON_NEO4J_PASSWORD or the server's credentials file."
+            ) from None
+        except (ServiceUnavailable, DriverError, OSError) as error:
+            self._driver.close()
+            raise StoreUnavailable(
+                f"Neo4j is not reachable at {uri} ({' '.join(str(error).split())}); {HOW_TO_START}."
+            ) from None
+        except Neo4jError as error:
+            self._driver.close()
+            raise StoreUnavailable(
+                f"Neo4j at {uri} cannot serve database {database!r}: {error.message}"
+            ) from None
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    def _create_schema(self) -> None:
+        for statement in _schema_statements():
+            self._driver.execute_query(statement, database_=self.database)
+        self._driver.execute_query("CALL db.awaitIndexes(300)", database_=self.database)
+
+    def _write(self, work: Callable[[Any], T]) -> T:
+        with self._driver.session(database=self.database) as session:
+            return session.execute_write(work)
+
+    def _write_query(self, query: str, **params: Any) -> int:
+        """Run one write query in its own retryable transaction; its single ``n`` value, or 0."""
+
+        def work(tx: Any) -> int:
+            record = tx.run(query, params).single()
+            return 0 if record is None else record["n"]
+
+        return self._write(work)
+
+    def _read(self, work: Callable[[Any], T]) -> T:
+        with self._driver.session(database=self.database) as session:
+            return session.execute_read(work)
+
+    def run_read(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
+        """Run a read-only Cypher query (values as ``params``) and return its rows as dicts.
+
+        Not part of the ``GraphStore`` protocol: for Neo4j-only tools. Prefer the protocol's tables.
+        """
+        return self._read(lambda tx: [record.data() for record in tx.run(cypher, params)])
+
+    @staticmethod
+    def _missing(tx: Any, label: str, ids: Iterable[str]) -> list[tuple[str, str]]:
+        query = (
+            f"UNWIND $ids AS id OPTIONAL MATCH (n:{_label(label)} {{id: id}}) "
+            "WITH id, n WHERE n IS NULL RETURN id"
+        )
+        return [(label, record["id"]) for record in tx.run(query, ids=list(dict.fromkeys(ids)))]
+
+    def _merge_edges_in(
+        self,
+        tx: Any,
+        edge_type: str,
+        from_label: str,
+        to_label: str,
+        rows: list[tuple[str, str, dict]],
+    ) -> None:
+        query = (
+            f"UNWIND $rows AS row "
+            f"MATCH (a:{_label(from_label)} {{id: row.from}}) "
+            f"MATCH (b:{_label(to_label)} {{id: row.to}}) "
+            f"MERGE (a)-[r:{_type(edge_type)}]->(b) SET r += row.props "
+            "RETURN count(*) AS written"
+        )
+        params = [{"from": s, "to": t, "props": p} for s, t, p in rows]
+        written = tx.run(query, rows=params).single()["written"]
+        if written < len(rows):
+            missing = self._missing(tx, from_label, (s for s, _, _ in rows))
+            missing += self._missing(tx, to_label, (t for _, t, _ in rows))
+            raise MissingNode(edge_type, missing)  # rolls the whole batch back
+
+    # --- the GraphStore protocol ------------------------------------------------------------------
+
+    def merge_nodes(self, label: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Create or update nodes of ``label``; see :meth:`graph.store.GraphStore.merge_nodes`."""
+        query = f"UNWIND $rows AS row MERGE (n:{_label(label)} {{id: row.id}}) SET n += row.props"
+        written = 0
+        for batch in batches(rows, self.batch_size):
+            cleaned = schema.clean_node_rows(label, batch, first_row=written)
+            params = [{"id": i, "props": p} for i, p in cleaned]
+            self._write_query(query, rows=params)
+            written += len(cleaned)
+        return written
+
+    def merge_edges(
+        self, edge_type: str, from_label: str, to_label: str, rows: Iterable[Mapping[str, Any]]
+    ) -> int:
+        """Create or update edges; see :meth:`graph.store.GraphStore.merge_edges`."""
+        schema.check_ends(edge_type, from_label, to_label)
+        written = 0
+        for batch in batches(rows, self.batch_size):
+            cleaned = schema.clean_edge_rows(edge_type, from_label, to_label, batch, written)
+
+            def work(tx: Any, cleaned: list = cleaned) -> None:
+                self._merge_edges_in(tx, edge_type, from_label, to_label, cleaned)
+
+            self._write(work)
+            written += len(cleaned)
+        return written
+
+    def replace_edges_from(
+        self, edge_type: str, from_label: str, to_label: str, rows: Iterable[Mapping[str, Any]]
+    ) -> int:
+        """Replace edges out of the named nodes; see :meth:`GraphStore.replace_edges_from`."""
+        schema.check_ends(edge_type, from_label, to_label)
+        remove = (
+            f"UNWIND $sources AS source "
+            f"MATCH (:{_label(from_label)} {{id: source}})-[r:{_type(edge_type)}]->"
+            f"(:{_label(to_label)}) DELETE r"
+        )
+        written = 0
+        replaced: set[str] = set()  # a node whose rows span two batches is cleared only once
+        for batch in batches(rows, self.batch_size):
+            cleaned = schema.clean_edge_rows(edge_type, from_label, to_label, batch, written)
+            fresh = list(dict.fromkeys(s for s, _, _ in cleaned if s not in replaced))
+
+            def work(tx: Any, cleaned: list = cleaned, fresh: list = fresh) -> None:
+                tx.run(remove, sources=fresh).consume()
+                self._merge_edges_in(tx, edge_type, from_label, to_label, cleaned)
+
+            self._write(work)
+            replaced.update(fresh)
+            written += len(cleaned)
+        return written
+
+    def delete_edges(
+        self, edge_type: str, from_label: str, to_label: str, rows: Iterable[Mapping[str, Any]]
+    ) -> int:
+        """Delete edges; see :meth:`graph.store.GraphStore.delete_edges`."""
+        schema.check_ends(edge_type, from_label, to_label)
+        query = (
+            f"UNWIND $rows AS row "
+            f"MATCH (:{_label(from_label)} {{id: row.from}})-[r:{_type(edge_type)}]->"
+            f"(:{_label(to_label)} {{id: row.to}}) DELETE r RETURN count(r) AS n"
+        )
+        deleted = 0
+        seen = 0
+        for batch in batches(rows, self.batch_size):
+            cleaned = schema.clean_edge_rows(
+                edge_type, from_label, to_label, batch, seen, with_props=False
+            )
+            seen += len(cleaned)
+            pairs = [{"from": s, "to": t} for s, t in dict.fromkeys((s, t) for s, t, _ in cleaned)]
+            deleted += self._write_query(query, rows=pairs)
+        return deleted
+
+    def delete_nodes(self, label: str, ids: Iterable[str]) -> int:
+        """Delete nodes and their edges; see :meth:`graph.store.GraphStore.delete_nodes`."""
+        query = (
+            f"UNWIND $ids AS id MATCH (n:{_label(label)} {{id: id}}) "
+            "DETACH DELETE n RETURN count(*) AS n"
+        )
+        deleted = 0
+        seen = 0
+        for batch in batches(ids, self.batch_size):
+            cleaned = list(dict.fromkeys(schema.clean_ids(label, batch, seen)))
+            seen += len(batch)
+            deleted += self._write_query(query, ids=cleaned)
+        return deleted
+
+    def node(self, label: str, id: str) -> dict[str, Any] | None:
+        """The node's properties with its ``id``, or ``None``."""
+        query = f"MATCH (n:{_label(label)} {{id: $id}}) RETURN properties(n) AS props"
+        record = self._read(lambda tx: tx.run(query, id=id).single())
+        return None if record is None else dict(record["props"])
+
+    def neighbours(
+        self,
+        label: str,
+        id: str,
+        edge_type: str | None = None,
+        direction: Direction = "out",
+        neighbour_label: str | None = None,
+    ) -> list[Neighbour]:
+        """The edges at one node; see :meth:`graph.store.GraphStore.neighbours`."""
+        node = _label(label)
+        relationship = "[r]" if edge_type is None else f"[r:{_type(edge_type)}]"
+        other = "(m)" if neighbour_label is None else f"(m:{_label(neighbour_label)})"
+        if direction not in DIRECTIONS:
+            raise ValueError(
+                f"The 'direction' parameter must be one of {', '.join(DIRECTIONS)}. "
+                f"Got {direction!r}."
+            )
+        left, right = {"out": ("-", "->"), "in": ("<-", "-"), "both": ("-", "-")}[direction]
+        query = (
+            f"MATCH (n:{node} {{id: $id}}){left}{relationship}{right}{other} "
+            "RETURN type(r) AS type, properties(r) AS edge, labels(m) AS labels, "
+            "properties(m) AS props"
+        )
+        records = self._read(lambda tx: list(tx.run(query, id=id)))
+        found = [
+            Neighbour(r["type"], dict(r["edge"]), self._label_of(r["labels"]), dict(r["props"]))
+            for r in records
+        ]
+        found.sort(key=lambda n: (n.edge_type, n.label, n.props["id"]))
+        return found
+
+    @staticmethod
+    def _label_of(labels: Sequence[str]) -> str:
+        for label in labels:
+            if label in schema.NODES:
+                return label
+        return labels[0]
+
+    def nodes(self, label: str, properties: Sequence[str] | None = None) -> pd.DataFrame:
+        """Every node of ``label`` as a table; see :meth:`graph.store.GraphStore.nodes`."""
+        if properties is None:
+            query = f"MATCH (n:{_label(label)}) RETURN properties(n) AS props"
+
+            def work(tx: Any) -> pd.DataFrame:
+                return table((dict(r[0]) for r in tx.run(query)), ("id",))
+
+        else:
+            wanted = [p for p in properties if p != "id"]
+            query = f"MATCH (n:{_label(label)}) RETURN n.id AS id, [k IN $wanted | n[k]] AS values"
+
+            def work(tx: Any) -> pd.DataFrame:
+                records = (
+                    {"id": r[0], **dict(zip(wanted, r[1], strict=True))}
+                    for r in tx.run(query, wanted=wanted)
+                )
+                return table(records, ("id",), properties)
+
+        return self._read(work)
+
+    def edges(self, edge_type: str) -> pd.DataFrame:
+        """Every edge of ``edge_type`` as a table; see :meth:`graph.store.GraphStore.edges`."""
+        query = (
+            f"MATCH (a)-[r:{_type(edge_type)}]->(b) "
+            "RETURN a.id AS from, b.id AS to, labels(a) AS from_labels, labels(b) AS to_labels, "
+            "properties(r) AS props"
+        )
+
+        def work(tx: Any) -> pd.DataFrame:
+            records = (
+                {
+                    "from": r[0],
+                    "to": r[1],
+                    "from_label": self._label_of(r[2]),
+                    "to_label": self._label_of(r[3]),
+                    **r[4],
+                }
+                for r in tx.run(query)
+            )
+            return table(records, schema.EDGE_COLUMNS)
+
+        return self._read(work)
+
+    def count(self, name: str) -> int:
+        """How many nodes have the label ``name``, or edges the type ``name``."""
+        schema.check_name(name)
+        if name in schema.NODES:
+            query = f"MATCH (n:{_label(name)}) RETURN count(n) AS n"
+        else:
+            query = f"MATCH ()-[r:{_type(name)}]->() RETURN count(r) AS n"
+        return self._read(lambda tx: tx.run(query).single()["n"])
+
+    def clear(self) -> None:
+        """Delete every node of the graph model's labels, with their edges, in batches.
+
+        Nodes with other labels (someone else's data in the same database) are left alone.
+        """
+        for label in schema.NODES:  # Records first: they carry most edges
+            query = (
+                f"MATCH (n:{_label(label)}) WITH n LIMIT $limit DETACH DELETE n "
+                "RETURN count(*) AS n"
+            )
+            while self._write_query(query, limit=self.batch_size):
+                pass
+
+    def close(self) -> None:
+        """Close the driver. Closing twice is harmless."""
+        self._driver.close()
+
+    def __enter__(self) -> Neo4jStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Neo4jStore({self.uri!r}, database={self.database!r})"

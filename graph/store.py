@@ -1,0 +1,319 @@
+"""The identity graph's storage interface: one narrow ``GraphStore`` protocol every store satisfies.
+
+Two stores implement it: :class:`graph.embedded.EmbeddedStore` (networkx in memory, durable on
+disk, the default) and :class:`graph.neo4j_store.Neo4jStore`. Code above the store (resolution,
+queries, the API) talks only to this protocol, so it runs unchanged on both; one contract test suite
+(``tests/graph/test_store_contract.py``) holds both stores to the same behaviour.
+
+The protocol is batch-first. Writes take iterables of plain dict rows and are idempotent upserts, so
+a load that failed half-way can simply be run again. Reads return plain dicts, small lists, or
+pandas DataFrames of a whole label or edge type: questions over the whole graph ("which wallets are
+shared by many persons?") are written as DataFrame joins over those tables, which run the same on
+both stores. No Cypher leaks through the interface.
+
+Rules every store keeps (the graph model itself is in :mod:`graph.schema`):
+
+- A node is named by its label and its ``id`` (a non-empty string); the same id under two labels is
+  two nodes. A node row is ``{"id": ..., <property>: <value>, ...}``.
+- An edge is named by ``(from, type, to)``: there is at most one edge of a type between two nodes.
+  An edge row is ``{"from": <id>, "to": <id>, <property>: <value>, ...}``.
+- Property values are ``str``, ``int``, ``float`` or ``bool``. Merging a row sets the properties it
+  names and keeps the others; a value of ``None`` (or NaN) removes that property. Dates are ISO
+  strings.
+- Rows are written in batches of at most ``batch_size`` rows. Each batch is atomic: all of its rows
+  are written, or (on an error) none. A bad row fails its batch with an error that names the row;
+  batches before it stay written. Writes are idempotent, so after fixing the row the whole call can
+  be repeated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar, runtime_checkable
+
+import pandas as pd
+
+__all__ = [
+    "Direction",
+    "GraphStore",
+    "GraphStoreError",
+    "InvalidEdgeEnds",
+    "InvalidRow",
+    "MissingNode",
+    "Neighbour",
+    "StoreCorrupted",
+    "StoreLocked",
+    "StoreUnavailable",
+    "UnknownEdgeType",
+    "UnknownLabel",
+]
+
+Direction = Literal["out", "in", "both"]
+DIRECTIONS: tuple[str, ...] = ("out", "in", "both")
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+class GraphStoreError(Exception):
+    """Base of every error a graph store raises on purpose."""
+
+
+class UnknownLabel(GraphStoreError, ValueError):
+    """A node label that is not in the graph model (:data:`graph.schema.NODES`)."""
+
+
+class UnknownEdgeType(GraphStoreError, ValueError):
+    """An edge type that is not in the graph model (:data:`graph.schema.EDGES`)."""
+
+
+class InvalidEdgeEnds(GraphStoreError, ValueError):
+    """An edge type asked to join two labels it does not join (e.g. ``OF`` from a Phone)."""
+
+
+class InvalidRow(GraphStoreError, ValueError):
+    """A row that cannot be written: no id, an id that is not a string, a value of the wrong type.
+
+    ``label`` is the node label or edge type, ``row`` the row's 0-based position in the call.
+    """
+
+    def __init__(self, label: str, row: int, reason: str) -> None:
+        self.label = label
+        self.row = row
+        self.reason = reason
+        super().__init__(f"{label} row {row}: {reason}")
+
+
+class MissingNode(GraphStoreError, LookupError):
+    """An edge row whose ``from`` or ``to`` node is not in the graph (merge the nodes first)."""
+
+    def __init__(self, edge_type: str, missing: Sequence[tuple[str, str]]) -> None:
+        self.edge_type = edge_type
+        self.missing = list(missing)
+        shown = ", ".join(f"{label} {id_!r}" for label, id_ in self.missing[:5])
+        more = f" and {len(self.missing) - 5} more" if len(self.missing) > 5 else ""
+        super().__init__(
+            f"{edge_type} edges name nodes that are not in the graph: {shown}{more}; "
+            "merge those nodes before their edges."
+        )
+
+
+class StoreUnavailable(GraphStoreError):
+    """The store cannot be reached or opened (Neo4j down, wrong credentials, missing database)."""
+
+
+class StoreLocked(GraphStoreError):
+    """The embedded store's folder is already open for writing in another process."""
+
+
+class StoreCorrupted(GraphStoreError):
+    """The embedded store's files are damaged beyond the torn tail a crash can leave."""
+
+
+# --- the protocol ---------------------------------------------------------------------------------
+
+
+class Neighbour(NamedTuple):
+    """One edge out of (or into) a node, with the node at its other end.
+
+    ``props`` is the neighbour's properties including its ``id``.
+    """
+
+    edge_type: str
+    edge_props: dict[str, Any]
+    label: str
+    props: dict[str, Any]
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """Where the identity graph lives. See the module docstring for the rules every store keeps.
+
+    Every label and edge type is checked against :mod:`graph.schema`; an unknown one raises
+    :class:`UnknownLabel` / :class:`UnknownEdgeType` before anything is written. Stores are context
+    managers (``with open_store(...) as store:``) and close on exit.
+    """
+
+    batch_size: int
+
+    def merge_nodes(self, label: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Create or update nodes of ``label``.
+
+        Parameters
+        ----------
+        label:
+            A node label of the graph model, e.g. ``"Record"``.
+        rows:
+            Dicts with ``"id"`` and the properties to set; ``None`` removes a property.
+
+        Returns
+        -------
+        The number of rows written.
+
+        Raises
+        ------
+        UnknownLabel, InvalidRow
+        """
+        ...
+
+    def merge_edges(
+        self, edge_type: str, from_label: str, to_label: str, rows: Iterable[Mapping[str, Any]]
+    ) -> int:
+        """Create or update edges ``(from:from_label)-[edge_type]->(to:to_label)``.
+
+        Both ends must already exist. Repeating a row updates the edge's properties; it never makes
+        a second edge.
+
+        Parameters
+        ----------
+        rows:
+            Dicts with ``"from"`` and ``"to"`` (node ids) and the edge properties to set.
+
+        Returns
+        -------
+        The number of rows written.
+
+        Raises
+        ------
+        UnknownEdgeType, UnknownLabel, InvalidEdgeEnds, InvalidRow
+        MissingNode
+            If an end of an edge is not in the graph; that batch is not written.
+        """
+        ...
+
+    def replace_edges_from(
+        self, edge_type: str, from_label: str, to_label: str, rows: Iterable[Mapping[str, Any]]
+    ) -> int:
+        """Make ``rows`` the complete set of ``edge_type`` edges to ``to_label`` from each ``from``.
+
+        For every ``from`` id named in ``rows``, its existing ``edge_type`` edges to ``to_label``
+        nodes are removed and the rows written in their place (with only the rows' properties).
+        Ids not named in ``rows`` keep their edges. Resolution uses it to re-point
+        ``Record-OF->Person`` edges when a re-run moves a record to another person.
+
+        Returns
+        -------
+        The number of rows written.
+
+        Raises
+        ------
+        The same errors as :meth:`merge_edges`.
+        """
+        ...
+
+    def delete_edges(
+        self, edge_type: str, from_label: str, to_label: str, rows: Iterable[Mapping[str, Any]]
+    ) -> int:
+        """Delete the edges named by rows of ``{"from": id, "to": id}``; absent edges are skipped.
+
+        Returns
+        -------
+        The number of edges deleted.
+        """
+        ...
+
+    def delete_nodes(self, label: str, ids: Iterable[str]) -> int:
+        """Delete nodes of ``label`` with their edges; absent ids are skipped.
+
+        Returns
+        -------
+        The number of nodes deleted.
+        """
+        ...
+
+    def node(self, label: str, id: str) -> dict[str, Any] | None:
+        """The node's properties including ``"id"``, or ``None`` if there is no such node."""
+        ...
+
+    def neighbours(
+        self,
+        label: str,
+        id: str,
+        edge_type: str | None = None,
+        direction: Direction = "out",
+        neighbour_label: str | None = None,
+    ) -> list[Neighbour]:
+        """The edges at one node and the nodes at their other ends.
+
+        Parameters
+        ----------
+        edge_type:
+            Only edges of this type (default: all).
+        direction:
+            ``"out"`` (edges from the node), ``"in"`` (edges to it) or ``"both"``.
+        neighbour_label:
+            Only neighbours with this label (e.g. ``"Phone"`` among a record's ``HAS`` edges).
+
+        Returns
+        -------
+        Neighbours sorted by edge type, label and id; an empty list if the node does not exist.
+        """
+        ...
+
+    def nodes(self, label: str, properties: Sequence[str] | None = None) -> pd.DataFrame:
+        """Every node of ``label`` as a table, one row per node, in no particular order.
+
+        Columns are ``id`` then the properties in alphabetical order (only ``properties``, in that
+        order, if given); a node without a property has a missing value there.
+        """
+        ...
+
+    def edges(self, edge_type: str) -> pd.DataFrame:
+        """Every edge of ``edge_type`` as a table, one row per edge, in no particular order.
+
+        Columns are ``from``, ``to``, ``from_label``, ``to_label``, then the edge properties in
+        alphabetical order.
+        """
+        ...
+
+    def count(self, name: str) -> int:
+        """How many nodes carry the label ``name``, or how many edges have the type ``name``."""
+        ...
+
+    def clear(self) -> None:
+        """Delete every node and edge of the graph model."""
+        ...
+
+    def close(self) -> None:
+        """Release the store (files, locks, connections). The store is unusable afterwards."""
+        ...
+
+    def __enter__(self) -> GraphStore: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+# --- helpers both stores share --------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def batches(rows: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``rows`` in consecutive lists of at most ``size`` items."""
+    iterator = iter(rows)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+TABLE_CHUNK = 100_000
+
+
+def table(
+    records: Iterable[dict[str, Any]], leading: Sequence[str], only: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """A DataFrame of ``records`` with the ``leading`` columns first, then the rest alphabetically.
+
+    With ``only``, the columns are ``leading`` then ``only`` (missing values where a record lacks
+    one). Records are turned into frames :data:`TABLE_CHUNK` at a time, so a store can stream
+    millions of them without holding them all as dicts. Both stores build their tables through this
+    one function so that column order and dtypes agree between them.
+    """
+    order = None if only is None else [*leading, *(name for name in only if name not in leading)]
+    frames = [pd.DataFrame(chunk, columns=order) for chunk in batches(records, TABLE_CHUNK)]
+    if not frames:
+        return pd.DataFrame(columns=order or list(leading))
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True, sort=False)
+    if order is None:
+        order = [*leading, *sorted(name for name in frame.columns if name not in leading)]
+    return frame[order]

@@ -1,0 +1,473 @@
+"""The GraphStore contract: every test runs against each store (see the ``store`` fixture)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import graph.store
+from graph.open import open_store
+from graph.store import (
+    GraphStore,
+    InvalidEdgeEnds,
+    InvalidRow,
+    MissingNode,
+    Neighbour,
+    StoreUnavailable,
+    UnknownEdgeType,
+    UnknownLabel,
+)
+
+KARIM = {
+    "id": "dss_oaa/1001",
+    "source": "dss_oaa",
+    "record_id": "1001",
+    "programme": "old_age_allowance",
+    "full_name": "Md. Abdul Karim",
+    "full_name_bn": "মোঃ আব্দুল করিম",
+    "gender": "male",
+    "date_of_birth": "1950-01-01",
+    "district": "BD3026",
+    "union": "kashimpur",
+}
+RAHIMA = {
+    "id": "dss_wa/77",
+    "source": "dss_wa",
+    "full_name_bn": "মোছাঃ রহিমা বেগম",
+    "gender": "female",
+    "amount": 600.0,
+}
+
+
+def small_world(store: GraphStore) -> None:
+    """Two records, two persons, one shared phone, one wallet, a programme."""
+    store.merge_nodes("Record", [KARIM, RAHIMA])
+    store.merge_nodes("Person", [{"id": "P1"}, {"id": "P2"}])
+    store.merge_nodes("Phone", [{"id": "01711000001", "operator": "GP"}])
+    store.merge_nodes("Account", [{"id": "bkash:01711000001", "provider": "bkash"}])
+    store.merge_nodes("Programme", [{"id": "old_age_allowance", "name": "Old Age", "cash": True}])
+    store.merge_edges(
+        "OF",
+        "Record",
+        "Person",
+        [{"from": KARIM["id"], "to": "P1"}, {"from": RAHIMA["id"], "to": "P2"}],
+    )
+    store.merge_edges(
+        "HAS",
+        "Record",
+        "Phone",
+        [
+            {"from": KARIM["id"], "to": "01711000001", "role": "contact"},
+            {"from": RAHIMA["id"], "to": "01711000001", "role": "contact"},
+        ],
+    )
+    store.merge_edges(
+        "HAS",
+        "Record",
+        "Account",
+        [{"from": KARIM["id"], "to": "bkash:01711000001", "role": "payment"}],
+    )
+    store.merge_edges(
+        "ENROLLED_IN",
+        "Record",
+        "Programme",
+        [{"from": KARIM["id"], "to": "old_age_allowance", "status": "active", "amount": 600}],
+    )
+
+
+# --- nodes ----------------------------------------------------------------------------------------
+
+
+def test_merge_nodes_twice_keeps_one_node(store: GraphStore) -> None:
+    assert store.merge_nodes("Record", [KARIM, RAHIMA]) == 2
+    assert store.merge_nodes("Record", [KARIM, RAHIMA]) == 2
+    assert store.count("Record") == 2
+    assert store.node("Record", KARIM["id"]) == KARIM
+
+
+def test_merge_sets_named_properties_keeps_the_rest_and_none_removes(store: GraphStore) -> None:
+    store.merge_nodes("Record", [KARIM])
+    store.merge_nodes("Record", [{"id": KARIM["id"], "union": "konabari", "gender": None}])
+    expected = {**KARIM, "union": "konabari"}
+    del expected["gender"]
+    assert store.node("Record", KARIM["id"]) == expected
+
+
+def test_node_that_does_not_exist_is_none(store: GraphStore) -> None:
+    assert store.node("Record", "nowhere/1") is None
+
+
+def test_same_id_under_two_labels_is_two_nodes(store: GraphStore) -> None:
+    store.merge_nodes("NID", [{"id": "1234567890", "form": "10"}])
+    store.merge_nodes("BRN", [{"id": "1234567890"}])
+    assert store.node("NID", "1234567890") == {"id": "1234567890", "form": "10"}
+    assert store.node("BRN", "1234567890") == {"id": "1234567890"}
+    assert (store.count("NID"), store.count("BRN")) == (1, 1)
+
+
+def test_values_keep_their_types(store: GraphStore) -> None:
+    row = {"id": "x/1", "age": 67, "pmt_score": 12.5, "active": False, "name": "০১৭১১"}
+    store.merge_nodes("Record", [row])
+    got = store.node("Record", "x/1")
+    assert got == row
+    assert [type(got[k]) for k in ("age", "pmt_score", "active", "name")] == [int, float, bool, str]
+
+
+def test_dataframe_rows_can_be_merged_missing_values_are_absent(store: GraphStore) -> None:
+    frame = pd.DataFrame(
+        {
+            "id": ["a/1", "a/2"],
+            "age": [70, 65],
+            "pmt_score": [np.nan, 3.5],
+            "gender": ["male", None],
+        }
+    )
+    store.merge_nodes("Record", frame.to_dict("records"))
+    assert store.node("Record", "a/1") == {"id": "a/1", "age": 70, "gender": "male"}
+    assert store.node("Record", "a/2") == {"id": "a/2", "age": 65, "pmt_score": 3.5}
+    assert type(store.node("Record", "a/1")["age"]) is int
+
+
+def test_bangla_text_round_trips(store: GraphStore) -> None:
+    small_world(store)
+    assert store.node("Record", RAHIMA["id"])["full_name_bn"] == "মোছাঃ রহিমা বেগম"
+    table = store.nodes("Record").set_index("id")
+    assert table.loc[KARIM["id"], "full_name_bn"] == "মোঃ আব্দুল করিম"
+    (karim,) = [n for n in store.neighbours("Person", "P1", direction="in")]
+    assert karim.props["full_name_bn"] == "মোঃ আব্দুল করিম"
+
+
+# --- edges ----------------------------------------------------------------------------------------
+
+
+def test_merge_edges_twice_keeps_one_edge_and_updates_its_properties(store: GraphStore) -> None:
+    small_world(store)
+    row = {
+        "from": KARIM["id"],
+        "to": "old_age_allowance",
+        "status": "suspended",
+        "since": "2020-07-01",
+    }
+    store.merge_edges("ENROLLED_IN", "Record", "Programme", [row, row])
+    assert store.count("ENROLLED_IN") == 1
+    (enrolment,) = store.neighbours("Record", KARIM["id"], edge_type="ENROLLED_IN")
+    assert enrolment.edge_props == {"status": "suspended", "since": "2020-07-01", "amount": 600}
+
+
+def test_edge_to_a_missing_node_is_refused_and_its_batch_not_written(store: GraphStore) -> None:
+    small_world(store)
+    rows = [
+        {"from": KARIM["id"], "to": "P2"},  # fine on its own
+        {"from": "dss_oaa/404", "to": "P1"},
+    ]
+    with pytest.raises(MissingNode, match="x/9") as caught:
+        store.merge_edges("SAME_AS", "Record", "Record", [{"from": KARIM["id"], "to": "x/9"}])
+    assert caught.value.missing == [("Record", "x/9")]
+    with pytest.raises(MissingNode, match="Record 'dss_oaa/404'"):
+        store.merge_edges("OF", "Record", "Person", rows)
+    assert store.count("OF") == 2
+    assert [n.props["id"] for n in store.neighbours("Record", KARIM["id"], "OF")] == ["P1"]
+
+
+def test_neighbours_in_each_direction(store: GraphStore) -> None:
+    small_world(store)
+    out = store.neighbours("Record", KARIM["id"])
+    assert [(n.edge_type, n.label, n.props["id"]) for n in out] == [
+        ("ENROLLED_IN", "Programme", "old_age_allowance"),
+        ("HAS", "Account", "bkash:01711000001"),
+        ("HAS", "Phone", "01711000001"),
+        ("OF", "Person", "P1"),
+    ]
+    into = store.neighbours("Phone", "01711000001", direction="in")
+    assert into == [
+        Neighbour("HAS", {"role": "contact"}, "Record", KARIM),
+        Neighbour("HAS", {"role": "contact"}, "Record", RAHIMA),
+    ]
+    assert store.neighbours("Phone", "01711000001") == []  # no edges out of the phone
+    store.merge_nodes("Record", [{"id": "x/3"}])
+    store.merge_edges("SAME_AS", "Record", "Record", [{"from": KARIM["id"], "to": "x/3"}])
+    store.merge_edges("SAME_AS", "Record", "Record", [{"from": "x/3", "to": RAHIMA["id"]}])
+    both = store.neighbours("Record", "x/3", edge_type="SAME_AS", direction="both")
+    assert [n.props["id"] for n in both] == [KARIM["id"], RAHIMA["id"]]
+
+
+def test_neighbours_filter_by_edge_type_and_label(store: GraphStore) -> None:
+    small_world(store)
+    phones = store.neighbours("Record", KARIM["id"], edge_type="HAS", neighbour_label="Phone")
+    assert phones == [
+        Neighbour("HAS", {"role": "contact"}, "Phone", {"id": "01711000001", "operator": "GP"})
+    ]
+    assert store.neighbours("Record", KARIM["id"], edge_type="SAME_AS") == []
+    assert store.neighbours("Record", KARIM["id"], neighbour_label="Person")[0].props == {
+        "id": "P1"
+    }
+
+
+def test_neighbours_of_a_missing_node_is_empty(store: GraphStore) -> None:
+    assert store.neighbours("Person", "P404", direction="both") == []
+
+
+def test_an_edge_from_a_node_to_itself_is_refused(store: GraphStore) -> None:
+    store.merge_nodes("Record", [KARIM])
+    with pytest.raises(InvalidRow, match="to itself"):
+        store.merge_edges("SAME_AS", "Record", "Record", [{"from": KARIM["id"], "to": KARIM["id"]}])
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+
+def test_nodes_table_has_id_then_properties_alphabetically(store: GraphStore) -> None:
+    small_world(store)
+    table = store.nodes("Record").sort_values("id", ignore_index=True)
+    assert list(table.columns) == ["id", *sorted((KARIM.keys() | RAHIMA.keys()) - {"id"})]
+    assert list(table["id"]) == [KARIM["id"], RAHIMA["id"]]
+    assert pd.isna(table.loc[0, "amount"]) and table.loc[1, "amount"] == 600.0
+    assert pd.isna(table.loc[1, "district"])
+
+
+def test_nodes_table_with_chosen_properties(store: GraphStore) -> None:
+    small_world(store)
+    table = store.nodes("Record", properties=["gender", "nid"]).sort_values("id")
+    assert list(table.columns) == ["id", "gender", "nid"]
+    assert list(table["gender"]) == ["male", "female"]
+    assert table["nid"].isna().all()
+
+
+def test_tables_read_in_chunks_are_the_same_table(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [{"id": f"a/{i}", "age": 60 + i} for i in range(5)]
+    rows += [{"id": "a/5", "gender": "female"}, {"id": "a/6", "pmt_score": 2.5}]
+    store.merge_nodes("Record", rows)
+    whole = store.nodes("Record").sort_values("id", ignore_index=True)
+    monkeypatch.setattr(graph.store, "TABLE_CHUNK", 3)  # the last chunk has no ages at all
+    chunked = store.nodes("Record").sort_values("id", ignore_index=True)
+    pd.testing.assert_frame_equal(chunked, whole)
+    assert list(whole.columns) == ["id", "age", "gender", "pmt_score"]
+    assert whole["age"].tolist()[:5] == [60, 61, 62, 63, 64] and whole["age"].isna().sum() == 2
+
+
+def test_empty_tables_still_have_their_columns(store: GraphStore) -> None:
+    assert list(store.nodes("Household").columns) == ["id"]
+    assert len(store.nodes("Household")) == 0
+    assert list(store.edges("MEMBER_OF").columns) == ["from", "to", "from_label", "to_label"]
+
+
+def test_edges_table_has_ends_labels_and_properties(store: GraphStore) -> None:
+    small_world(store)
+    has = store.edges("HAS").sort_values(["to", "from"], ignore_index=True)
+    assert list(has.columns) == ["from", "to", "from_label", "to_label", "role"]
+    assert has.to_dict("records") == [
+        {
+            "from": KARIM["id"],
+            "to": "01711000001",
+            "from_label": "Record",
+            "to_label": "Phone",
+            "role": "contact",
+        },
+        {
+            "from": RAHIMA["id"],
+            "to": "01711000001",
+            "from_label": "Record",
+            "to_label": "Phone",
+            "role": "contact",
+        },
+        {
+            "from": KARIM["id"],
+            "to": "bkash:01711000001",
+            "from_label": "Record",
+            "to_label": "Account",
+            "role": "payment",
+        },
+    ]
+
+
+def test_a_question_over_the_whole_graph_as_a_join(store: GraphStore) -> None:
+    """Phones given by records of more than one person: a join of HAS and OF."""
+    small_world(store)
+    has, of = store.edges("HAS"), store.edges("OF")
+    phones = has[has["to_label"] == "Phone"].merge(of, left_on="from", right_on="from")
+    shared = phones.groupby("to_x")["to_y"].nunique()
+    assert shared.to_dict() == {"01711000001": 2}
+
+
+def test_count_nodes_and_edges(store: GraphStore) -> None:
+    small_world(store)
+    assert [store.count(name) for name in ("Record", "Person", "Phone", "Household")] == [
+        2,
+        2,
+        1,
+        0,
+    ]
+    assert [store.count(name) for name in ("HAS", "OF", "SAME_AS")] == [3, 2, 0]
+    with pytest.raises(UnknownLabel, match="neither a node label"):
+        store.count("Wallet")
+
+
+# --- deletes and replacement ----------------------------------------------------------------------
+
+
+def test_delete_edges_removes_only_those_named(store: GraphStore) -> None:
+    small_world(store)
+    gone = store.delete_edges(
+        "HAS",
+        "Record",
+        "Phone",
+        [
+            {"from": KARIM["id"], "to": "01711000001"},
+            {"from": KARIM["id"], "to": "01711000001"},  # twice: still one edge
+            {"from": KARIM["id"], "to": "01999999999"},  # no such edge
+        ],
+    )
+    assert gone == 1
+    assert store.count("HAS") == 2
+    assert [n.props["id"] for n in store.neighbours("Phone", "01711000001", direction="in")] == [
+        RAHIMA["id"]
+    ]
+    assert store.node("Phone", "01711000001") is not None
+
+
+def test_delete_nodes_removes_their_edges(store: GraphStore) -> None:
+    small_world(store)
+    assert store.delete_nodes("Record", [KARIM["id"], "nowhere/1"]) == 1
+    assert store.node("Record", KARIM["id"]) is None
+    assert store.count("Record") == 1
+    assert (store.count("HAS"), store.count("OF"), store.count("ENROLLED_IN")) == (1, 1, 0)
+    assert store.neighbours("Person", "P1", direction="in") == []
+    assert len(store.edges("HAS")) == 1
+
+
+def test_replace_edges_from_repoints_records(store: GraphStore) -> None:
+    small_world(store)
+    store.merge_nodes("Person", [{"id": "P3"}])
+    written = store.replace_edges_from(
+        "OF", "Record", "Person", [{"from": KARIM["id"], "to": "P3"}]
+    )
+    assert written == 1
+    assert [n.props["id"] for n in store.neighbours("Record", KARIM["id"], "OF")] == ["P3"]
+    assert [n.props["id"] for n in store.neighbours("Record", RAHIMA["id"], "OF")] == ["P2"]
+    assert store.neighbours("Person", "P1", direction="in") == []
+    assert store.count("OF") == 2
+
+
+def test_replace_edges_from_only_touches_the_named_end_label(store: GraphStore) -> None:
+    small_world(store)
+    store.merge_nodes("Phone", [{"id": "01811000002"}])
+    store.replace_edges_from("HAS", "Record", "Phone", [{"from": KARIM["id"], "to": "01811000002"}])
+    has = {(n.label, n.props["id"]) for n in store.neighbours("Record", KARIM["id"], "HAS")}
+    assert has == {("Phone", "01811000002"), ("Account", "bkash:01711000001")}
+
+
+def test_replace_keeps_all_rows_of_a_record_that_span_batches(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_world(store)
+    store.merge_nodes("Phone", [{"id": f"0181100000{i}"} for i in range(5)])
+    monkeypatch.setattr(store, "batch_size", 2)
+    rows = [{"from": KARIM["id"], "to": f"0181100000{i}", "role": "contact"} for i in range(5)]
+    assert store.replace_edges_from("HAS", "Record", "Phone", rows) == 5
+    phones = store.neighbours("Record", KARIM["id"], "HAS", neighbour_label="Phone")
+    assert [n.props["id"] for n in phones] == [f"0181100000{i}" for i in range(5)]
+
+
+def test_clear_empties_the_graph(store: GraphStore) -> None:
+    small_world(store)
+    store.clear()
+    assert [store.count(n) for n in ("Record", "Person", "Phone", "HAS", "OF")] == [0] * 5
+    assert store.node("Record", KARIM["id"]) is None
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+def test_unknown_label_is_refused_with_the_labels_listed(store: GraphStore) -> None:
+    with pytest.raises(UnknownLabel, match=r"'Recrod'.*Account, BRN, Household"):
+        store.merge_nodes("Recrod", [{"id": "a/1"}])
+    with pytest.raises(UnknownLabel):
+        store.node("Recrod", "a/1")
+    with pytest.raises(UnknownLabel):
+        store.nodes("Recrod")
+    with pytest.raises(UnknownLabel):
+        store.merge_nodes("Record) DETACH DELETE (n", [{"id": "a/1"}])
+
+
+def test_unknown_edge_type_and_wrong_ends_are_refused(store: GraphStore) -> None:
+    store.merge_nodes("Record", [KARIM])
+    with pytest.raises(UnknownEdgeType, match=r"'OWNS'.*ENROLLED_IN"):
+        store.merge_edges("OWNS", "Record", "Account", [])
+    with pytest.raises(UnknownEdgeType):
+        store.edges("OWNS")
+    with pytest.raises(InvalidEdgeEnds, match="Record -> Person"):
+        store.merge_edges("OF", "Phone", "Person", [{"from": "01711000001", "to": "P1"}])
+    with pytest.raises(ValueError, match="direction"):
+        store.neighbours("Record", KARIM["id"], direction="sideways")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ({"full_name": "Karim"}, "no 'id'"),
+        ({"id": 1234567890123}, "non-empty string"),
+        ({"id": ""}, "non-empty string"),
+        ({"id": "a/1", "dob": pd.Timestamp("1950-01-01")}, "ISO"),
+        ({"id": "a/1", "names": ["Karim", "করিম"]}, "'names' is a list"),
+    ],
+)
+def test_a_bad_row_is_refused_naming_it(store: GraphStore, row: dict, reason: str) -> None:
+    with pytest.raises(InvalidRow, match=f"Record row 1: .*{reason}"):
+        store.merge_nodes("Record", [{"id": "good/1"}, row])
+    assert store.count("Record") == 0  # nothing of the batch was written
+
+
+def test_a_bad_row_fails_its_batch_only(store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "batch_size", 2)
+    rows = [{"id": "a/1"}, {"id": "a/2"}, {"id": "a/3"}, {"id": None}]
+    with pytest.raises(InvalidRow, match="row 3"):
+        store.merge_nodes("Record", rows)
+    assert sorted(store.nodes("Record")["id"]) == ["a/1", "a/2"]
+
+
+# --- size -----------------------------------------------------------------------------------------
+
+
+def test_a_large_batch(store: GraphStore) -> None:
+    n = 20_000
+    records = ({"id": f"nhd/{i}", "age": i % 90, "district": f"BD30{i % 50:02d}"} for i in range(n))
+    assert store.merge_nodes("Record", records) == n
+    assert store.merge_nodes("Phone", ({"id": f"017{i:08d}"} for i in range(n // 2))) == n // 2
+    edges = ({"from": f"nhd/{i}", "to": f"017{i // 2:08d}", "role": "contact"} for i in range(n))
+    assert store.merge_edges("HAS", "Record", "Phone", edges) == n
+    assert (store.count("Record"), store.count("Phone"), store.count("HAS")) == (n, n // 2, n)
+    assert store.node("Record", "nhd/12345") == {"id": "nhd/12345", "age": 15, "district": "BD3045"}
+    sharing = store.neighbours("Phone", "01700001234", direction="in")
+    assert [n.props["id"] for n in sharing] == ["nhd/2468", "nhd/2469"]
+    table = store.edges("HAS")
+    assert len(table) == n and table.groupby("to").size().eq(2).all()
+
+
+# --- opening a store (not per store) --------------------------------------------------------------
+
+
+def test_open_store_names_the_backends(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="embedded, neo4j. Got 'sqlite'"):
+        open_store("sqlite", tmp_path)
+
+
+def test_an_unreachable_neo4j_says_how_to_start_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EKJON_NEO4J_URI", "bolt://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("EKJON_NEO4J_PASSWORD", "secret")
+    with pytest.raises(StoreUnavailable, match="127.0.0.1:9.*`ekjon neo4j start`"):
+        open_store("neo4j", tmp_path)
+
+
+def test_no_neo4j_configured_says_how_to_start_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("EKJON_NEO4J_URI", raising=False)
+    with pytest.raises(StoreUnavailable, match="`ekjon neo4j start`.*EKJON_NEO4J_URI"):
+        open_store("neo4j", tmp_path)  # an EKJON_HOME where no server was ever started
