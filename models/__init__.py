@@ -1,1 +1,40 @@
-"""Match models: comparison features -> match probability. Imports no other ekjon package."""
+"""Match models: comparison features -> calibrated match probability.
+
+Imports no other ekjon package.
+
+- :class:`FellegiSunter`: unsupervised m/u by EM, for when no labels exist.
+- :class:`PairClassifier`: supervised (logistic on comparison levels, or gradient boosting).
+- :func:`save` / :func:`load`: readable, versioned JSON artifacts (never pickle).
+- :mod:`models.evaluation`: pairwise precision / recall / F1, curves and pictures.
+"""
+
+from models.artifacts import FORMAT_VERSION, MatchModel, from_document, load, save, to_document
+from models.assignment import one_to_one
+from models.classifier import PairClassifier
+from models.comparisons import Comparison
+from models.errors import (
+    ArtifactError,
+    FeatureError,
+    InvalidParameterError,
+    LabelError,
+    ModelError,
+)
+from models.fellegi_sunter import FellegiSunter
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ArtifactError",
+    "Comparison",
+    "FeatureError",
+    "FellegiSunter",
+    "InvalidParameterError",
+    "LabelError",
+    "MatchModel",
+    "ModelError",
+    "PairClassifier",
+    "from_document",
+    "load",
+    "one_to_one",
+    "save",
+    "to_document",
+]
