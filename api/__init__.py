@@ -1,1 +1,1 @@
-"""ekjon's faces: the HTTP API (FastAPI) and the ``ekjon`` command line. They may import everything."""
+"""ekjon's faces: the HTTP API and the ``ekjon`` command line. They may import everything."""

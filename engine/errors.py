@@ -10,8 +10,8 @@ class EkjonError(Exception):
 class InvalidValue(EkjonError, ValueError):
     """A field value that cannot be read as what the field holds.
 
-    Normalisers raise it; ingest catches it, keeps the raw value, marks the field invalid and reports
-    ``field``, ``value`` and ``reason`` with the row number.
+    Normalisers raise it; ingest catches it, keeps the raw value, marks the field invalid and
+    reports ``field``, ``value`` and ``reason`` with the row number.
     """
 
     def __init__(self, field: str, value: object, reason: str) -> None:
@@ -26,7 +26,7 @@ class MappingError(EkjonError):
 
 
 class UnreadableRow(EkjonError):
-    """A source row that cannot be read as a record at all (it is quarantined, never half-ingested)."""
+    """A source row that cannot be read as a record at all (quarantined, never half-ingested)."""
 
     def __init__(self, row_number: int, reason: str) -> None:
         self.row_number = row_number

@@ -33,10 +33,10 @@ account_number     account     ASCII digits (wallets: the 11-digit mobile; Rocke
 household_id       text        as given, unique within the source
 relation_to_head   relation    ``head`` | ``spouse`` | ``son`` | ``daughter`` | ``father`` | ...
 division           geo         BBS division code, 2 digits (e.g. ``30`` Dhaka)
-district           geo         BBS district geocode ``BD`` + division(2) + district(2), e.g. ``BD3026``
+district           geo         BBS district geocode: ``BD`` + division(2) + district(2), ``BD3026``
 upazila            text        as given, lower-cased
 union              text        as given, lower-cased
-ward               text        as given
+ward               text        the ward number
 pmt_score          number      float
 status             text        enrolment status, lower-cased (``active``, ``suspended``, ...)
 since              date        ISO date the enrolment began

@@ -27,9 +27,9 @@ def ekjon_home() -> Path:
 
 
 def _register_all() -> None:
-    from api.cli import ingest, neo4j, review, synth
+    from api.cli import demo, findings, ingest, neo4j, resolve, review, synth
 
-    for module in (synth, ingest, review, neo4j):
+    for module in (demo, synth, ingest, resolve, findings, review, neo4j):
         module.register(app)
 
 

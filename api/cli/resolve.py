@@ -1,0 +1,218 @@
+"""``ekjon resolve``, ``ekjon export persons`` and ``ekjon evaluate``: the batch and its results."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+out = Console()
+
+
+class Backend(StrEnum):
+    embedded = "embedded"
+    neo4j = "neo4j"
+
+
+BackendOption = Annotated[
+    Backend,
+    typer.Option(
+        "--backend",
+        help="Graph store to publish into: the embedded networkx store under $EKJON_HOME/graph, "
+        "or Neo4j (`ekjon neo4j start`, or EKJON_NEO4J_URI / _USER / _PASSWORD for your own).",
+    ),
+]
+
+
+def resolve(
+    backend: BackendOption = Backend.embedded,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Match-model artifact (JSON). Default: the shipped default model."),
+    ] = None,
+    publish: Annotated[
+        bool, typer.Option("--publish/--no-publish", help="Write the result into the graph store.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Resolve every ingested record into persons and households, and publish the graph.
+
+    Person and household IDs stay stable across runs; every merge and split goes into the ledger
+    (`ekjon review history ID`). Reviewers' decisions (`ekjon review same|not-same`) are obeyed.
+    """
+    from api.cli import ekjon_home
+    from engine.batch import run_batch
+    from engine.errors import EkjonError
+
+    logging.basicConfig(level=logging.WARNING)
+    home = ekjon_home()
+    store = None
+    try:
+        if publish:
+            from graph.open import open_store
+
+            store = open_store(backend.value, home)
+        with console.status("resolving") as status:
+            report = run_batch(home, store, model_path=model, progress=status.update)
+    except EkjonError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from error
+    finally:
+        if store is not None:
+            store.close()
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+        return
+    table = Table(title=f"ekjon resolve ({report.model_version})")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for name, value in (
+        ("records", report.records),
+        ("persons", report.persons),
+        ("households", report.households),
+        ("pairs scored", report.pairs_scored),
+    ):
+        table.add_row(name, f"{value:,}")
+    for event, n in sorted(report.person_events.items()):
+        table.add_row(f"ledger: {event}", f"{n:,}")
+    out.print(table)
+    steps = ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items())
+    out.print(f"timings: {steps}")
+    if report.published:
+        out.print(f"published into the {backend.value} graph store")
+
+
+export_app = typer.Typer(help="Export results of the last `ekjon resolve`.", no_args_is_help=True)
+
+
+@export_app.command("persons")
+def export_persons(
+    out_file: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+) -> None:
+    """Write `source, record_id, person_id, household_id` for every resolved record."""
+    from api.cli import ekjon_home
+    from engine.batch import read_assignment
+    from engine.errors import EkjonError
+
+    try:
+        assignment = read_assignment(ekjon_home())
+    except EkjonError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from error
+    columns = ["source", "record_id", "person_id", "household_id"]
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    assignment[columns].to_csv(out_file, index=False)
+    out.print(f"{len(assignment):,} records -> {out_file}")
+
+
+def evaluate(
+    truth: Annotated[
+        Path,
+        typer.Option(
+            help="Truth CSV with source, record_id, person_id (e.g. DIR/truth/records.csv "
+            "from `ekjon synth`)."
+        ),
+    ],
+    errors: Annotated[
+        Path | None,
+        typer.Option(help="Write the false merges and missed links, with their scores, here."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+) -> None:
+    """Score the last resolve against ground truth: pairwise and B-cubed precision / recall / F1.
+
+    Scores are given overall, per source and on records written only in Bangla script; --errors
+    lists the false merges and missed links with their scores and why they happened.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from api.cli import ekjon_home
+    from engine.batch import PAIRS_FILE, read_assignment, resolution_dir
+    from engine.errors import EkjonError
+    from engine.evaluate import error_pairs
+    from engine.evaluate import evaluate as score
+
+    home = ekjon_home()
+    try:
+        assignment = read_assignment(home)
+    except EkjonError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from error
+    if not truth.exists():
+        console.print(f"[red]error:[/red] no truth file at {truth}")
+        raise typer.Exit(1)
+    known = pd.read_csv(truth, dtype=str, usecols=["source", "record_id", "person_id"])
+    joined = assignment.merge(
+        known.rename(columns={"person_id": "true_person"}), on=["source", "record_id"], how="left"
+    )
+    missing = int(joined["true_person"].isna().sum())
+    if missing:
+        console.print(f"[yellow]{missing:,} records have no truth; each counts as its own person")
+    slices = {"bangla_only": joined["bangla_only"].fillna(False).to_numpy(dtype=bool)}
+    for source in sorted(joined["source"].unique()):
+        slices[f"source={source}"] = (joined["source"] == source).to_numpy()
+    result = score(joined["person_id"], joined["true_person"], slices)
+    summary = {
+        "records": len(joined),
+        "persons_true": result.persons_true,
+        "persons_predicted": result.persons_predicted,
+        "pairwise": asdict(result.pairwise),
+        "bcubed": asdict(result.bcubed),
+        "slices": result.slices.to_dict(orient="records"),
+    }
+    if errors is not None:
+        keys = (joined["source"] + "/" + joined["record_id"]).to_numpy()
+        index = pd.Series(np.arange(len(keys)), index=keys)
+        pairs = pd.read_parquet(resolution_dir(home) / PAIRS_FILE)
+        left = index.reindex(pairs["left_source"] + "/" + pairs["left_record_id"]).to_numpy()
+        right = index.reindex(pairs["right_source"] + "/" + pairs["right_record_id"]).to_numpy()
+        scored = pd.DataFrame(
+            {"left": left, "right": right, "probability": pairs["probability"].to_numpy()}
+        ).dropna()
+        scored[["left", "right"]] = scored[["left", "right"]].astype(np.int64)
+        wrong = error_pairs(
+            joined["person_id"].to_numpy(), joined["true_person"].to_numpy(), scored
+        )
+        wrong.insert(0, "left_key", keys[wrong["left"].to_numpy()])
+        wrong.insert(1, "right_key", keys[wrong["right"].to_numpy()])
+        wrong.drop(columns=["left", "right"]).to_csv(errors, index=False)
+        summary["errors_file"] = str(errors)
+        summary["errors"] = {str(k): int(v) for k, v in wrong["reason"].value_counts().items()}
+    if as_json:
+        out.print_json(json.dumps(summary, default=float))
+        return
+    table = Table(title=f"ekjon evaluate vs {truth}")
+    for column in ("scores", "precision", "recall", "F1"):
+        table.add_column(column, justify="right" if column != "scores" else "left")
+    for name, s in (("pairwise", result.pairwise), ("B-cubed", result.bcubed)):
+        table.add_row(name, f"{s.precision:.4f}", f"{s.recall:.4f}", f"{s.f1:.4f}")
+    for row in result.slices.itertuples():
+        table.add_row(
+            f"{row.slice} ({row.records:,})",
+            f"{row.pairwise_precision:.4f}",
+            f"{row.pairwise_recall:.4f}",
+            f"{row.pairwise_f1:.4f}",
+        )
+    out.print(table)
+    out.print(
+        f"persons: {result.persons_predicted:,} found, {result.persons_true:,} true "
+        "(slice rows are pairwise)"
+    )
+    if errors is not None:
+        out.print(f"errors by reason: {summary['errors']} -> {errors}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `resolve`, `export` and `evaluate` to the ekjon app."""
+    app.command("resolve")(resolve)
+    app.add_typer(export_app, name="export")
+    app.command("evaluate")(evaluate)

@@ -1,0 +1,898 @@
+"""Publishing: resolved records written into the identity graph, ready for the analysts' questions.
+
+:func:`publish` takes the canonical records (``RecordStore.current()``), the resolver's assignment
+of records to persons and households, and its scored links, and writes them into any
+:class:`~graph.store.GraphStore` following :mod:`graph.schema`:
+
+- a ``Record`` node per record (its canonical fields as properties), ``FROM`` its ``Source``,
+  ``ENROLLED_IN {status, since, amount}`` its ``Programme`` (catalogue name, cash flag and kind from
+  the policy file);
+- the identifiers it gives, as shared nodes it ``HAS``: ``NID`` (node id the 13-digit core for 13-
+  and 17-digit NIDs, the 10 digits for smart-card NIDs; ``form`` ``"13"`` / ``"10"``; the edge keeps
+  the form the source wrote), ``BRN``, ``Phone`` (``operator``) and ``Account``
+  (``provider:number``; ``provider``, ``number`` and, for wallets, the ``phone`` behind it);
+- ``Record-OF->Person``, ``Person-MEMBER_OF{relation}->Household``, ``Record-SAME_AS{probability,
+  model_version}->Record`` for links at or above ``min_link_probability``;
+- from the reference registries: ``Account-KYC_OWNER->NID`` (MFS KYC extract), ``Phone-
+  REGISTERED_TO->NID`` (BTRC SIM registration), ``NID-SAME_NID->NID`` (EC extract giving a smart
+  number beside the 13/17-digit one). Which registry a reference source is comes from its fields
+  (a KYC row has a wallet and an NID, a BTRC row a phone and an NID, an EC row two NID forms or an
+  NID and names, a BDRIS row a BRN and no NID), or from ``registries``.
+
+Households: the resolver's ``household_id`` where it gives one; for a person it gives none, the
+households the person's records name (``source/household_id``), so that household sharing of phones
+and wallets is recognised before the resolver groups households itself (``source_households``).
+
+Publishing again after a re-run is idempotent and moves what moved: ``OF`` and ``MEMBER_OF`` edges
+are re-pointed with :meth:`~graph.store.GraphStore.replace_edges_from`; when the graph already held
+records, identifier, enrolment, source and link edges the new data no longer has are deleted, and
+persons and households left without records or members are removed.
+
+Records stream through in chunks: each chunk's rows are generated once and handed to the store,
+which writes them in its own batches.
+
+Example
+-------
+>>> from graph.embedded import EmbeddedStore                       # doctest: +SKIP
+>>> with EmbeddedStore(home / "graph") as store:                    # doctest: +SKIP
+...     report = publish(store, records, assignment, links)
+...     print(report.summary())
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import numpy as np
+import pandas as pd
+
+from engine.errors import EkjonError
+from engine.normalise import account_phone, nid_core
+from engine.normalise.identifiers import PHONE_WALLETS, ROCKET_WALLETS
+from engine.record import CANONICAL_FIELDS
+from graph.policy import Policy, load_policy
+from graph.store import GraphStore
+
+__all__ = ["REGISTRIES", "PublishError", "PublishReport", "publish", "detect_registries"]
+
+log = logging.getLogger(__name__)
+
+#: Reference registries ekjon knows, as ``Source.registry`` names them.
+REGISTRIES: Final = ("ec", "btrc", "kyc", "bdris")
+
+#: Role of each identifier on its ``HAS`` edge.
+_ROLES: Final = {"NID": "identity", "BRN": "identity", "Phone": "contact", "Account": "payment"}
+_OPERATORS: Final = {
+    "3": "grameenphone",
+    "7": "grameenphone",
+    "4": "banglalink",
+    "9": "banglalink",
+    "6": "robi",
+    "8": "robi",
+    "5": "teletalk",
+}
+_NID_LENGTHS: Final = (10, 13, 17)
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: called as each stage advances."""
+
+
+class PublishError(EkjonError):
+    """Publishing cannot start: the records or the assignment lack what it needs."""
+
+
+@dataclass
+class PublishReport:
+    """What :func:`publish` wrote.
+
+    Attributes
+    ----------
+    records, persons, households, sources, programmes:
+        Nodes written of each kind.
+    identifiers:
+        Identifier nodes written, per label (``NID``, ``BRN``, ``Phone``, ``Account``).
+    edges:
+        Edges written, per edge type.
+    pruned:
+        Stale edges and orphan nodes removed on a re-publish, per edge type / label.
+    unassigned:
+        Records the assignment gives no person (written without an ``OF`` edge).
+    unknown_programmes:
+        Programme codes the policy's catalogue does not list.
+    registries:
+        Reference source -> registry it was read as.
+    seconds:
+        Wall-clock time of the whole publish.
+    """
+
+    records: int = 0
+    persons: int = 0
+    households: int = 0
+    sources: int = 0
+    programmes: int = 0
+    identifiers: dict[str, int] = field(default_factory=dict)
+    edges: dict[str, int] = field(default_factory=dict)
+    pruned: dict[str, int] = field(default_factory=dict)
+    unassigned: int = 0
+    unknown_programmes: list[str] = field(default_factory=list)
+    registries: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def records_per_second(self) -> float:
+        """Records published per second of wall-clock time."""
+        return self.records / self.seconds if self.seconds > 0 else float("nan")
+
+    def summary(self) -> str:
+        """One line for logs and the console."""
+        ids = ", ".join(f"{n} {label}" for label, n in self.identifiers.items())
+        return (
+            f"{self.records} records, {self.persons} persons, {self.households} households, "
+            f"{ids}, {sum(self.edges.values())} edges in {self.seconds:.1f} s "
+            f"({self.records_per_second:,.0f} records/s)"
+        )
+
+    def _add(self, what: dict[str, int], name: str, n: int) -> None:
+        what[name] = what.get(name, 0) + n
+
+
+# --- input checks ---------------------------------------------------------------------------------
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """A column as ``object`` strings with ``None`` for missing values (numbers as their text)."""
+    values = series.astype(object)
+    missing = series.isna().to_numpy()
+    out = values.where(~missing, None)
+    kinds = {type(v) for v in out.to_numpy()[~missing][:1000]}
+    if kinds - {str}:
+        out = out.map(lambda v: None if v is None else (v if isinstance(v, str) else _num_text(v)))
+    return out.where(out.ne(""), None) if len(out) else out
+
+
+def _num_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _keys(frame: pd.DataFrame, what: str) -> pd.Series:
+    for column in ("source", "record_id"):
+        if column not in frame.columns:
+            raise PublishError(
+                f"The {what} have no {column!r} column; they need 'source' and 'record_id' "
+                f"(columns found: {', '.join(map(str, frame.columns))})."
+            )
+    source, record_id = _text(frame["source"]), _text(frame["record_id"])
+    bad = source.isna() | record_id.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise PublishError(
+            f"The {what} have {int(bad.sum())} rows without a source or record_id (first at row "
+            f"{row}); every record needs both."
+        )
+    return source + "/" + record_id
+
+
+def _rows(
+    columns: Mapping[str, Iterable[Any]], drop_missing: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Row dicts from parallel column sequences (generated lazily, once).
+
+    With ``drop_missing``, missing values (None, NaN, pd.NA) are left out of the rows instead of
+    being sent as removals: right for nodes that are new, and much less work for the store.
+    """
+    names = list(columns)
+    values = zip(*columns.values(), strict=True)
+    if not drop_missing:
+        for row in values:
+            yield dict(zip(names, row, strict=True))
+        return
+    na = pd.NA
+    for row in values:
+        yield {
+            k: v
+            for k, v in zip(names, row, strict=True)
+            if v is not None and v is not na and not (type(v) is float and v != v)
+        }
+
+
+# --- reference registries -------------------------------------------------------------------------
+
+
+def detect_registries(records: pd.DataFrame) -> dict[str, str]:
+    """Which registry each reference source is, read from the fields its records give.
+
+    A row with a wallet and an NID is an MFS KYC row; a phone and an NID (no wallet), a BTRC SIM
+    registration; an NID with a second NID form or with names (no phone, no wallet), an EC NID
+    extract row; a BRN without an NID, a BDRIS row. A source is the registry most of its rows are.
+
+    Parameters
+    ----------
+    records:
+        Canonical records (at least ``source`` and ``kind``).
+
+    Returns
+    -------
+    Source name -> one of :data:`REGISTRIES`, for reference sources that match a registry.
+
+    Example
+    -------
+    >>> frame = pd.DataFrame({"source": ["btrc"], "kind": ["reference"],
+    ...                       "phone": ["01711000001"], "nid": ["1234567890123"]})
+    >>> detect_registries(frame)
+    {'btrc': 'btrc'}
+    """
+    if "kind" not in records.columns:
+        return {}
+    ref = records[records["kind"].astype(object).eq("reference")]
+    if ref.empty:
+        return {}
+
+    def has(column: str) -> np.ndarray:
+        if column not in ref.columns:
+            return np.zeros(len(ref), dtype=bool)
+        return ref[column].notna().to_numpy()
+
+    nid, alt, phone, account, brn = (
+        has("nid"),
+        has("nid_alt"),
+        has("phone"),
+        has("account_number"),
+        has("brn"),
+    )
+    named = has("full_name") | has("full_name_bn")
+    kind = np.select(
+        [
+            account & nid,
+            phone & nid & ~account,
+            nid & (alt | named) & ~phone & ~account,
+            brn & ~nid,
+        ],
+        ["kyc", "btrc", "ec", "bdris"],
+        "",
+    )
+    guess = pd.DataFrame({"source": ref["source"].astype(str).to_numpy(), "registry": kind})
+    guess = guess[guess["registry"] != ""]
+    if guess.empty:
+        return {}
+    counts = guess.value_counts(["source", "registry"]).reset_index(name="n")
+    best = counts.sort_values(["source", "n"], ascending=[True, False]).drop_duplicates("source")
+    return dict(zip(best["source"], best["registry"], strict=True))
+
+
+# --- the publish ----------------------------------------------------------------------------------
+
+
+class _Publisher:
+    def __init__(
+        self,
+        store: GraphStore,
+        policy: Policy,
+        progress: Progress | None,
+        report: PublishReport,
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.progress = progress or (lambda stage, done, total: None)
+        self.report = report
+        self.seen: dict[str, set[str]] = {label: set() for label in _ROLES}
+        self.fresh = False
+
+    # nodes and edges ---------------------------------------------------------------------------
+
+    def rows(self, columns: Mapping[str, Iterable[Any]]) -> Iterator[dict[str, Any]]:
+        """Rows for the store; missing values are dropped when the graph had no records before."""
+        return _rows(columns, drop_missing=self.fresh)
+
+    def nodes(self, label: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        return self.store.merge_nodes(label, rows)
+
+    def edges(
+        self,
+        edge_type: str,
+        from_label: str,
+        to_label: str,
+        rows: Iterable[Mapping[str, Any]],
+        replace: bool = False,
+    ) -> int:
+        # on a graph without records there is nothing to replace: merging is the same, and cheaper
+        write = (
+            self.store.replace_edges_from if replace and not self.fresh else self.store.merge_edges
+        )
+        n = write(edge_type, from_label, to_label, rows)
+        self.report._add(self.report.edges, edge_type, n)
+        return n
+
+    def identifiers(self, label: str, ids: pd.Series, props: dict[str, pd.Series] | None) -> None:
+        """Merge the identifier nodes of a chunk that earlier chunks have not written."""
+        seen = self.seen[label]
+        fresh = ~ids.isin(seen) if seen else pd.Series(True, index=ids.index)
+        frame = pd.DataFrame({"id": ids[fresh], **{k: v[fresh] for k, v in (props or {}).items()}})
+        frame = frame.drop_duplicates("id")
+        if frame.empty:
+            return
+        n = self.nodes(label, self.rows({c: frame[c].tolist() for c in frame.columns}))
+        seen.update(frame["id"].tolist())
+        self.report._add(self.report.identifiers, label, n)
+
+
+def _identifier_columns(chunk: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per identifier label, a frame ``key, id, role, <node props>, <edge props>`` for the chunk."""
+    out: dict[str, pd.DataFrame] = {}
+    key = chunk["key"]
+
+    nid_parts = []
+    for column in ("nid", "nid_alt"):
+        if column not in chunk.columns:
+            continue
+        values = _text(chunk[column])
+        given = values.notna()
+        lengths = values[given].str.len()
+        valid = lengths.isin(_NID_LENGTHS)
+        if (~valid).any():
+            log.warning(
+                "%d %s values are not 10, 13 or 17 digits long and are not published (e.g. %r)",
+                int((~valid).sum()),
+                column,
+                values[given][~valid].iloc[0],
+            )
+        values = values[given][valid]
+        nid_parts.append(
+            pd.DataFrame(
+                {
+                    "key": key[values.index],
+                    "id": values.map(nid_core),
+                    "form": np.where(values.str.len() == 10, "10", "13"),
+                    "given": values.str.len().astype(str),
+                    "field": column,
+                }
+            )
+        )
+    if nid_parts:
+        nids = pd.concat(nid_parts, ignore_index=True).drop_duplicates(["key", "id"])
+        out["NID"] = nids
+
+    if "brn" in chunk.columns:
+        brn = _text(chunk["brn"]).dropna()
+        out["BRN"] = pd.DataFrame({"key": key[brn.index], "id": brn})
+
+    if "phone" in chunk.columns:
+        phone = _text(chunk["phone"]).dropna()
+        out["Phone"] = pd.DataFrame(
+            {"key": key[phone.index], "id": phone, "operator": phone.str[2].map(_OPERATORS)}
+        )
+
+    if "account_number" in chunk.columns:
+        number = _text(chunk["account_number"]).dropna()
+        if "account_provider" in chunk.columns:
+            provider = _text(chunk["account_provider"])[number.index].fillna("unknown")
+        else:
+            provider = pd.Series("unknown", index=number.index, dtype=object)
+        out["Account"] = pd.DataFrame(
+            {
+                "key": key[number.index],
+                "id": provider + ":" + number,
+                "provider": provider,
+                "number": number,
+                "phone": _wallet_phones(provider, number),
+            }
+        )
+    return out
+
+
+def _wallet_phones(provider: pd.Series, number: pd.Series) -> pd.Series:
+    """The mobile number behind each wallet (``None`` for banks), as ``account_phone`` says.
+
+    Wallet numbers that already are a clean mobile number (the usual case) take a vectorised
+    path; the rest go through :func:`engine.normalise.account_phone` one by one.
+    """
+    rocket = provider.isin(ROCKET_WALLETS)
+    candidate = number.where(~rocket, number.str[:11])
+    wallet = provider.isin(PHONE_WALLETS) | rocket
+    clean = wallet & candidate.str.fullmatch(r"01[3-9]\d{8}").fillna(False).astype(bool)
+    phones = candidate.where(clean, None).astype(object)
+    rest = wallet & ~clean
+    if rest.any():
+        phones[rest] = [
+            account_phone(n, p) for p, n in zip(provider[rest], number[rest], strict=True)
+        ]
+    return phones
+
+
+def _source_rows(records: pd.DataFrame, registries: Mapping[str, str]) -> list[dict[str, Any]]:
+    if "kind" in records.columns:
+        kinds = (
+            records[["source", "kind"]]
+            .dropna()
+            .value_counts()
+            .reset_index(name="n")
+            .sort_values(["source", "n"], ascending=[True, False])
+            .drop_duplicates("source")
+        )
+        kind_of = dict(zip(kinds["source"], kinds["kind"], strict=True))
+    else:
+        kind_of = {}
+    sizes = records["source"].value_counts()
+    return [
+        {
+            "id": source,
+            "kind": kind_of.get(source),
+            "registry": registries.get(source),
+            "records": int(n),
+        }
+        for source, n in sizes.items()
+    ]
+
+
+def _programme_rows(codes: Iterable[str], policy: Policy, report: PublishReport) -> list[dict]:
+    rows = []
+    for code in sorted(set(codes) | set(policy.programmes)):
+        info = policy.programme(code)
+        if not info.known:
+            report.unknown_programmes.append(code)
+        rows.append(
+            {
+                "id": code,
+                "name": info.name,
+                "cash": info.cash,
+                "kind": info.kind,
+                "counts_toward_cap": policy.counts_toward_cap(code),
+                "known": info.known,
+                "policy": policy.label,
+            }
+        )
+    if report.unknown_programmes:
+        log.warning(
+            "programmes not in the policy catalogue %s (counted as cash allowances): %s",
+            policy.label,
+            ", ".join(report.unknown_programmes),
+        )
+    return rows
+
+
+def _first(frame: pd.DataFrame, by: str, columns: list[str]) -> pd.DataFrame:
+    present = [c for c in columns if c in frame.columns]
+    if not present:
+        return pd.DataFrame(index=pd.Index([], name=by))
+    return frame.groupby(by, sort=False)[present].first()
+
+
+def _persons_and_households(
+    records: pd.DataFrame, source_households: str
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Person rows, household rows and MEMBER_OF rows from records carrying ``person_id``."""
+    assigned = records[records["person_id"].notna()]
+    first = _first(
+        assigned, "person_id", ["full_name", "full_name_bn", "gender", "date_of_birth", "district"]
+    )
+    persons = pd.DataFrame({"id": first.index.astype(str)})
+    name = first["full_name"] if "full_name" in first else None
+    if "full_name_bn" in first:
+        name = first["full_name_bn"] if name is None else name.combine_first(first["full_name_bn"])
+    persons["name"] = None if name is None else name.to_numpy()
+    for column in ("gender", "date_of_birth", "district"):
+        persons[column] = first[column].to_numpy() if column in first else None
+    size = assigned.groupby("person_id", sort=False).size()
+    persons["records"] = size.reindex(first.index).to_numpy()
+
+    relation = (
+        assigned["relation_to_head"]
+        if "relation_to_head" in assigned.columns
+        else pd.Series(None, index=assigned.index, dtype=object)
+    )
+    parts = []
+    if "household" in assigned.columns:
+        given = assigned[assigned["household"].notna()]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "from": given["person_id"],
+                    "to": given["household"],
+                    "relation": relation[given.index],
+                }
+            )
+        )
+        with_household = set(given["person_id"])
+    else:
+        with_household = set()
+    if source_households != "never" and "household_id" in assigned.columns:
+        own = assigned[assigned["household_id"].notna()]
+        if source_households == "missing" and with_household:
+            own = own[~own["person_id"].isin(with_household)]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "from": own["person_id"],
+                    "to": own["source"] + "/" + _text(own["household_id"]),
+                    "relation": relation[own.index],
+                }
+            )
+        )
+    if parts:
+        member = pd.concat(parts, ignore_index=True)
+        # one edge per person and household; the relation any record gives
+        member = member.sort_values("relation", na_position="last").drop_duplicates(["from", "to"])
+    else:
+        member = pd.DataFrame(columns=["from", "to", "relation"])
+
+    if member.empty:
+        households = pd.DataFrame(columns=["id"])
+    else:
+        joined = member[["from", "to"]].merge(
+            assigned[[c for c in ("person_id", "pmt_score", "district", "union") if c in assigned]],
+            left_on="from",
+            right_on="person_id",
+        )
+        grouped = joined.groupby("to", sort=False)
+        households = pd.DataFrame({"members": member.groupby("to", sort=False)["from"].nunique()})
+        if "pmt_score" in joined:
+            households["pmt_score"] = grouped["pmt_score"].median()
+        for column in ("district", "union"):
+            if column in joined:
+                households[column] = grouped[column].first()
+        households = households.reset_index().rename(columns={"to": "id"})
+    return persons, households, member
+
+
+def _links_frame(
+    links: pd.DataFrame, known: pd.Index, min_probability: float, model_version: str | None
+) -> pd.DataFrame:
+    """SAME_AS rows ``from, to, probability, model_version`` between published records."""
+    if {"left", "right"}.issubset(links.columns):
+        left, right = _text(links["left"]), _text(links["right"])
+    elif {"left_source", "left_record_id", "right_source", "right_record_id"}.issubset(
+        links.columns
+    ):
+        left = _text(links["left_source"]) + "/" + _text(links["left_record_id"])
+        right = _text(links["right_source"]) + "/" + _text(links["right_record_id"])
+    else:
+        raise PublishError(
+            "The links need record keys in 'left' and 'right' (source/record_id), or "
+            "'left_source', 'left_record_id', 'right_source', 'right_record_id'; got columns "
+            f"{', '.join(map(str, links.columns))}."
+        )
+    if "probability" not in links.columns:
+        raise PublishError("The links have no 'probability' column.")
+    frame = pd.DataFrame(
+        {
+            "a": np.minimum(left.to_numpy(dtype=object), right.to_numpy(dtype=object)),
+            "b": np.maximum(left.to_numpy(dtype=object), right.to_numpy(dtype=object)),
+            "probability": pd.to_numeric(links["probability"], errors="coerce").to_numpy(),
+        }
+    )
+    if "model_version" in links.columns:
+        frame["model_version"] = _text(links["model_version"]).to_numpy()
+    else:
+        frame["model_version"] = model_version
+    keep = (
+        (frame["probability"] >= min_probability)
+        & (frame["a"] != frame["b"])
+        & frame["a"].isin(known)
+        & frame["b"].isin(known)
+    )
+    dropped = int((~frame["a"].isin(known) | ~frame["b"].isin(known)).sum())
+    if dropped:
+        log.warning("%d links name records that are not being published; they are skipped", dropped)
+    frame = frame[keep].sort_values("probability", ascending=False).drop_duplicates(["a", "b"])
+    return frame.rename(columns={"a": "from", "b": "to"})
+
+
+def publish(
+    store: GraphStore,
+    records: pd.DataFrame,
+    assignment: pd.DataFrame,
+    links: pd.DataFrame | None = None,
+    *,
+    policy: Policy | None = None,
+    progress: Progress | None = None,
+    chunk_size: int = 50_000,
+    min_link_probability: float = 0.1,
+    model_version: str | None = None,
+    registries: Mapping[str, str] | None = None,
+    source_households: Literal["missing", "always", "never"] = "missing",
+) -> PublishReport:
+    """Write resolved records, persons, households and links into ``store``.
+
+    Parameters
+    ----------
+    store:
+        Any graph store (embedded or Neo4j).
+    records:
+        Canonical records with cleaned values (columns :data:`engine.record.CANONICAL_FIELDS`, as
+        ``RecordStore.current()`` returns them); one row per ``source``, ``record_id``.
+    assignment:
+        ``source``, ``record_id``, ``person_id`` and optionally ``household_id``: the person (and
+        household) resolution put each record in. Records it does not name get no person.
+    links:
+        Scored pairs: ``left``/``right`` record keys (or ``left_source``, ``left_record_id``,
+        ``right_source``, ``right_record_id``), ``probability`` and optionally ``model_version``.
+        Pairs below ``min_link_probability`` are not written.
+    policy:
+        The programme policy whose catalogue names the programmes (default: the current policy).
+    progress:
+        ``progress(stage, done, total)``, called as each stage advances.
+    chunk_size:
+        Records generated per chunk (the store writes in its own batches).
+    min_link_probability:
+        Links below this probability are not written (an absent link reads as "distinct").
+    model_version:
+        The model version for links that do not carry one.
+    registries:
+        Reference source -> registry (``ec``, ``btrc``, ``kyc``, ``bdris``), overriding what
+        :func:`detect_registries` reads from the fields.
+    source_households:
+        ``"missing"``: persons the assignment gives no household belong to the households their
+        records name; ``"always"``: every person does, besides the assigned household;
+        ``"never"``: only assigned households.
+
+    Returns
+    -------
+    A :class:`PublishReport`.
+
+    Raises
+    ------
+    PublishError
+        If the records or the assignment lack their key columns, or a person id is missing.
+    graph.store.GraphStoreError
+        If the store cannot write (see the store's errors).
+    """
+    started = time.perf_counter()
+    if source_households not in ("missing", "always", "never"):
+        raise PublishError(
+            "The 'source_households' parameter of publish must be 'missing', 'always' or 'never'. "
+            f"Got {source_households!r}."
+        )
+    policy = policy or load_policy()
+    report = PublishReport()
+    pub = _Publisher(store, policy, progress, report)
+    had_records = store.count("Record") > 0
+    pub.fresh = not had_records
+
+    columns = [c for c in CANONICAL_FIELDS if c in records.columns]
+    records = records[columns].copy()
+    records["key"] = _keys(records, "records").to_numpy()
+    duplicated = records["key"].duplicated(keep="last")
+    if duplicated.any():
+        log.warning(
+            "%d records appear more than once (e.g. %s); the last row of each is published",
+            int(duplicated.sum()),
+            records.loc[duplicated, "key"].iloc[0],
+        )
+        records = records[~duplicated]
+    records = records.set_index("key", drop=False)
+    records.index.name = None
+
+    if "person_id" not in assignment.columns:
+        raise PublishError(
+            "The assignment has no 'person_id' column; it needs source, record_id, person_id "
+            "(and optionally household_id)."
+        )
+    keyed = pd.DataFrame(
+        {
+            "person_id": _text(assignment["person_id"]).to_numpy(),
+            "household": (
+                _text(assignment["household_id"]).to_numpy()
+                if "household_id" in assignment.columns
+                else None
+            ),
+        },
+        index=_keys(assignment, "assignment").to_numpy(),
+    )
+    keyed = keyed[~keyed.index.duplicated(keep="last")]
+    records = records.join(keyed, how="left")
+    report.unassigned = int(records["person_id"].isna().sum())
+    if report.unassigned:
+        log.info("%d records have no person in the assignment", report.unassigned)
+    stray = int((~keyed.index.isin(records.index)).sum())
+    if stray:
+        log.warning("%d assignment rows name records that are not being published", stray)
+    total = len(records)
+
+    # sources, programmes ------------------------------------------------------------------------
+    found = detect_registries(records)
+    found.update(registries or {})
+    report.registries = found
+    report.sources = pub.nodes("Source", _source_rows(records, found))
+    codes = records["programme"].dropna().unique() if "programme" in records else []
+    report.programmes = pub.nodes("Programme", _programme_rows(codes, policy, report))
+    pub.progress("sources", report.sources, report.sources)
+
+    # persons and households ---------------------------------------------------------------------
+    persons, households, member = _persons_and_households(records, source_households)
+    report.persons = pub.nodes(
+        "Person", pub.rows({c: persons[c].tolist() for c in persons.columns})
+    )
+    pub.progress("persons", report.persons, len(persons))
+    report.households = pub.nodes(
+        "Household", pub.rows({c: households[c].tolist() for c in households.columns})
+    )
+    pub.edges(
+        "MEMBER_OF",
+        "Person",
+        "Household",
+        pub.rows({c: member[c].tolist() for c in ("from", "to", "relation")}),
+        replace=True,
+    )
+    pub.progress("households", report.households, len(households))
+    del persons, households
+
+    # records, in chunks -------------------------------------------------------------------------
+    record_columns = [c for c in CANONICAL_FIELDS if c in records.columns]
+    registry = records["source"].map(found)
+    done = 0
+    for start in range(0, total, chunk_size):
+        chunk = records.iloc[start : start + chunk_size]
+        keys = chunk["key"].tolist()
+        report.records += pub.nodes(
+            "Record",
+            pub.rows({"id": keys, **{c: chunk[c].tolist() for c in record_columns}}),
+        )
+        pub.edges(
+            "FROM", "Record", "Source", pub.rows({"from": keys, "to": chunk["source"].tolist()})
+        )
+        if "programme" in chunk.columns:
+            enrolled = chunk[chunk["programme"].notna()]
+            pub.edges(
+                "ENROLLED_IN",
+                "Record",
+                "Programme",
+                pub.rows(
+                    {
+                        "from": enrolled["key"].tolist(),
+                        "to": enrolled["programme"].tolist(),
+                        **{
+                            c: (enrolled[c].tolist() if c in enrolled else [None] * len(enrolled))
+                            for c in ("status", "since", "amount")
+                        },
+                    }
+                ),
+            )
+        idents = _identifier_columns(chunk)
+        for label, frame in idents.items():
+            props = {
+                "NID": ["form"],
+                "Phone": ["operator"],
+                "Account": ["provider", "number", "phone"],
+            }.get(label, [])
+            pub.identifiers(label, frame["id"], {p: frame[p] for p in props})
+            edge = {"from": frame["key"].tolist(), "to": frame["id"].tolist()}
+            edge["role"] = [_ROLES[label]] * len(frame)
+            if label == "NID":
+                edge["form"] = frame["given"].tolist()
+            pub.edges("HAS", "Record", label, pub.rows(edge))
+        of = chunk[chunk["person_id"].notna()]
+        pub.edges(
+            "OF",
+            "Record",
+            "Person",
+            pub.rows({"from": of["key"].tolist(), "to": of["person_id"].tolist()}),
+            replace=True,
+        )
+        _reference_edges(pub, chunk, registry[chunk.index], idents)
+        done += len(chunk)
+        pub.progress("records", done, total)
+
+    # links --------------------------------------------------------------------------------------
+    same_as = None
+    if links is not None and len(links):
+        same_as = _links_frame(links, records.index, min_link_probability, model_version)
+        pub.edges(
+            "SAME_AS",
+            "Record",
+            "Record",
+            pub.rows(
+                {c: same_as[c].tolist() for c in ("from", "to", "probability", "model_version")}
+            ),
+        )
+        pub.progress("links", len(same_as), len(same_as))
+
+    if had_records:
+        _prune(pub, records, member, same_as, links is not None)
+    report.seconds = time.perf_counter() - started
+    log.info("published %s", report.summary())
+    return report
+
+
+def _reference_edges(
+    pub: _Publisher, chunk: pd.DataFrame, registry: pd.Series, idents: dict[str, pd.DataFrame]
+) -> None:
+    """KYC_OWNER, REGISTERED_TO and SAME_NID edges from the chunk's reference records."""
+    nids = idents.get("NID")
+    if nids is None or registry.isna().all():
+        return
+    main = nids[nids["field"] == "nid"].set_index("key")["id"]
+    reg = registry.set_axis(chunk["key"].to_numpy())
+
+    def owner_rows(label: str, kind: str) -> pd.DataFrame:
+        frame = idents.get(label)
+        if frame is None:
+            return pd.DataFrame(columns=["from", "to"])
+        frame = frame[frame["key"].map(reg).eq(kind).to_numpy()]
+        owners = frame["key"].map(main)
+        rows = pd.DataFrame({"from": frame["id"].to_numpy(), "to": owners.to_numpy()}).dropna()
+        return rows.drop_duplicates()
+
+    kyc = owner_rows("Account", "kyc")
+    if len(kyc):
+        pub.edges("KYC_OWNER", "Account", "NID", pub.rows({"from": kyc["from"], "to": kyc["to"]}))
+    btrc = owner_rows("Phone", "btrc")
+    if len(btrc):
+        pub.edges(
+            "REGISTERED_TO", "Phone", "NID", pub.rows({"from": btrc["from"], "to": btrc["to"]})
+        )
+    ec = nids[nids["key"].map(reg).eq("ec").to_numpy()]
+    if len(ec):
+        pairs = ec.pivot_table(index="key", columns="field", values="id", aggfunc="first")
+        if {"nid", "nid_alt"}.issubset(pairs.columns):
+            pairs = pairs.dropna(subset=["nid", "nid_alt"])
+            pairs = pairs[pairs["nid"] != pairs["nid_alt"]]
+            # from the smart-card number to the 13-digit core, whichever field holds which
+            smart_first = pairs["nid_alt"].str.len() == 10
+            frm = np.where(smart_first, pairs["nid_alt"], pairs["nid"])
+            to = np.where(smart_first, pairs["nid"], pairs["nid_alt"])
+            rows = pd.DataFrame({"from": frm, "to": to}).drop_duplicates()
+            pub.edges("SAME_NID", "NID", "NID", pub.rows({"from": rows["from"], "to": rows["to"]}))
+
+
+def _prune(
+    pub: _Publisher,
+    records: pd.DataFrame,
+    member: pd.DataFrame,
+    same_as: pd.DataFrame | None,
+    links_given: bool,
+) -> None:
+    """After a re-publish: delete what the new data no longer says, and orphaned persons/households.
+
+    Only edges out of the records (and persons) of this publish are touched.
+    """
+    store, report = pub.store, pub.report
+    keys = records.index
+    keyset = set(keys)
+
+    def stale(edge_type: str, wanted: set[tuple[str, str]], starts: set[str]) -> None:
+        existing = store.edges(edge_type)
+        if existing.empty:
+            return
+        existing = existing[existing["from"].isin(starts)]
+        for (from_label, to_label), group in existing.groupby(["from_label", "to_label"]):
+            pairs = list(zip(group["from"], group["to"], strict=True))
+            gone = [{"from": a, "to": b} for a, b in pairs if (a, b) not in wanted]
+            if gone:
+                n = store.delete_edges(edge_type, str(from_label), str(to_label), gone)
+                report._add(report.pruned, edge_type, n)
+
+    wanted_has: set[tuple[str, str]] = set()
+    for start in range(0, len(records), 200_000):
+        chunk = records.iloc[start : start + 200_000]
+        for frame in _identifier_columns(chunk).values():
+            wanted_has.update(zip(frame["key"], frame["id"], strict=True))
+    stale("HAS", wanted_has, keyset)
+    del wanted_has
+    if "programme" in records.columns:
+        enrolled = records[records["programme"].notna()]
+        stale("ENROLLED_IN", set(zip(enrolled["key"], enrolled["programme"], strict=True)), keyset)
+    stale("FROM", set(zip(records["key"], records["source"], strict=True)), keyset)
+    assigned = records[records["person_id"].notna()]
+    stale("OF", set(zip(assigned["key"], assigned["person_id"], strict=True)), keyset)
+    if links_given:
+        wanted_links: set[tuple[str, str]] = set()
+        if same_as is not None:
+            wanted_links = set(zip(same_as["from"], same_as["to"], strict=True))
+        stale("SAME_AS", wanted_links, keyset)
+    persons = set(assigned["person_id"])
+    stale("MEMBER_OF", set(zip(member["from"], member["to"], strict=True)), persons)
+
+    linked = set(store.edges("OF")["to"])
+    orphans = [p for p in store.nodes("Person", ["id"])["id"] if p not in linked]
+    if orphans:
+        report._add(report.pruned, "Person", store.delete_nodes("Person", orphans))
+    members = set(store.edges("MEMBER_OF")["to"])
+    empty = [h for h in store.nodes("Household", ["id"])["id"] if h not in members]
+    if empty:
+        report._add(report.pruned, "Household", store.delete_nodes("Household", empty))
+    pub.progress("prune", 1, 1)

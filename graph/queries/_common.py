@@ -1,0 +1,376 @@
+"""Tables the queries share, built from any store's ``nodes`` / ``edges`` tables.
+
+Conventions every query follows:
+
+- A record that resolution gave no person stands for a person of its own, named
+  ``record:<source/record_id>`` (:data:`UNRESOLVED`), so it is neither lost nor merged with others.
+- Households are the connected groups of the ``Person-MEMBER_OF->Household`` graph: a person the
+  resolver put in household ``H`` and whose survey record names household ``nhd/42`` joins them.
+  A group is named by its smallest household id. A person without a household is a household of
+  their own (``person:<id>``) where one is needed.
+- Reference records (``kind`` ``reference``: EC, BTRC, MFS KYC, BDRIS extracts) say who owns an
+  identifier; they never count as a beneficiary using it.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from graph.store import GraphStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+UNRESOLVED: Final = "record:"
+ALONE: Final = "person:"
+#: Below this many records, links are read per record rather than as a whole-graph table.
+_PER_NODE_LIMIT: Final = 5_000
+
+
+#: Record properties the queries read; :class:`GraphTables` fetches them in one pass.
+RECORD_PROPERTIES: Final = (
+    "kind",
+    "source",
+    "programme",
+    "district",
+    "upazila",
+    "union",
+    "date_of_birth",
+    "pmt_score",
+)
+
+
+def without_gc(query: F) -> F:
+    """Run ``query`` with Python's cyclic garbage collector paused.
+
+    Building whole-graph tables allocates millions of small objects, and each full collection
+    then walks every object of an in-memory graph of several GB: at a million persons that made
+    the queries two to three times slower. Nothing a query builds needs the cycle collector while
+    it runs; the collector is switched back on (if it was on) when the query returns.
+    """
+
+    @functools.wraps(query)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return query(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return run  # type: ignore[return-value]
+
+
+class GraphTables:
+    """The whole-graph tables of one store, each read once and then kept.
+
+    Every query reads what it needs through one of these, so a table (say the ``OF`` edges) is
+    fetched once per query; pass one ``GraphTables`` to several queries to share the tables
+    between them as well (the graph must not change meanwhile).
+
+    Example
+    -------
+    >>> tables = GraphTables(store)                                      # doctest: +SKIP
+    >>> suspicious_identifiers(store, tables=tables)                     # doctest: +SKIP
+    >>> double_dipping(store, tables=tables)                             # doctest: +SKIP
+    """
+
+    def __init__(self, store: GraphStore) -> None:
+        self.store = store
+        self._edges: dict[str, pd.DataFrame] = {}
+        self._cache: dict[str, Any] = {}
+
+    def edges(self, edge_type: str) -> pd.DataFrame:
+        """``store.edges(edge_type)``, read once."""
+        if edge_type not in self._edges:
+            self._edges[edge_type] = self.store.edges(edge_type)
+        return self._edges[edge_type]
+
+    @property
+    def records(self) -> pd.DataFrame:
+        """``Record`` nodes with :data:`RECORD_PROPERTIES`, indexed by record key."""
+        if "records" not in self._cache:
+            frame = self.store.nodes("Record", list(RECORD_PROPERTIES))
+            self._cache["records"] = frame.set_index("id", drop=False).rename_axis(None)
+        return self._cache["records"]
+
+    @property
+    def person_of(self) -> pd.Series:
+        """Record key -> person id, for records with an ``OF`` edge."""
+        if "person_of" not in self._cache:
+            self._cache["person_of"] = person_of_records(self.edges("OF"))
+        return self._cache["person_of"]
+
+    @property
+    def households(self) -> pd.Series:
+        """Person id -> household group (see the module docstring)."""
+        if "households" not in self._cache:
+            self._cache["households"] = household_groups(self.edges("MEMBER_OF"))
+        return self._cache["households"]
+
+    @property
+    def registries(self) -> dict[str, str]:
+        """Source name -> registry (``ec``, ``btrc``, ``kyc``, ``bdris``) of reference sources."""
+        sources = self.sources[self.sources["registry"].notna()]
+        return dict(zip(sources["id"], sources["registry"], strict=True))
+
+    @property
+    def sources(self) -> pd.DataFrame:
+        """``Source`` nodes: ``id``, ``kind``, ``registry``."""
+        if "sources" not in self._cache:
+            self._cache["sources"] = self.store.nodes("Source", ["kind", "registry"])
+        return self._cache["sources"]
+
+    def from_sources(self, keys: pd.Series | pd.Index, sources: Iterable[str]) -> np.ndarray:
+        """Which record keys (``source/record_id``) come from one of ``sources``.
+
+        Read from the key itself, so no whole-graph ``Record`` table is needed.
+        """
+        prefixes = tuple(f"{source}/" for source in sources)
+        if not prefixes or len(keys) == 0:
+            return np.zeros(len(keys), dtype=bool)
+        text = pd.Series(np.asarray(keys, dtype=object))
+        return text.str.startswith(prefixes).to_numpy(dtype=bool)
+
+    def reference(self, keys: pd.Series | pd.Index) -> np.ndarray:
+        """Which record keys are reference-registry records (EC, BTRC, KYC, BDRIS extracts)."""
+        sources = self.sources
+        kinds = sources["kind"].astype(object)
+        refs = set(sources.loc[kinds.eq("reference").to_numpy(), "id"]) | set(self.registries)
+        return self.from_sources(keys, refs)
+
+    def record_props(self, keys: Iterable[str], properties: Sequence[str]) -> pd.DataFrame:
+        """Properties of some records, indexed by key: node by node when they are few."""
+        wanted = list(dict.fromkeys(keys))
+        if "records" in self._cache or len(wanted) > _PER_NODE_LIMIT:
+            return self.records[list(properties)].reindex(wanted)
+        rows = []
+        for key in wanted:
+            props = self.store.node("Record", key) or {}
+            rows.append({p: props.get(p) for p in properties})
+        return pd.DataFrame(rows, index=pd.Index(wanted), columns=list(properties))
+
+    def persons(self, keys: Iterable[str]) -> pd.Series:
+        """The person of each record key (``record:<key>`` for records resolution left alone)."""
+        index = keys if isinstance(keys, pd.Index) else pd.Index(list(keys))
+        named = self.person_of.reindex(index)
+        missing = named.isna().to_numpy()
+        if missing.any():
+            named[missing] = UNRESOLVED + index[missing].astype(str)
+        return named
+
+    def links(self, keys: Iterable[str] | None = None) -> pd.DataFrame:
+        """``SAME_AS`` links ``from, to, probability, model_version`` touching ``keys`` (or all).
+
+        Few records are read link by link (fast on both stores); many as one whole-graph table.
+        """
+        columns = ["from", "to", "probability", "model_version"]
+        wanted = None if keys is None else list(dict.fromkeys(keys))
+        if wanted is not None and len(wanted) <= _PER_NODE_LIMIT and "SAME_AS" not in self._edges:
+            rows = []
+            for key in wanted:
+                for n in self.store.neighbours("Record", key, "SAME_AS", direction="both"):
+                    other = n.props["id"]
+                    a, b = (key, other) if key < other else (other, key)
+                    rows.append(
+                        {
+                            "from": a,
+                            "to": b,
+                            "probability": n.edge_props.get("probability"),
+                            "model_version": n.edge_props.get("model_version"),
+                        }
+                    )
+            frame = pd.DataFrame(rows, columns=columns).drop_duplicates(["from", "to"])
+            return frame.reset_index(drop=True)
+        links = self.edges("SAME_AS").copy()
+        for column in ("probability", "model_version"):
+            if column not in links.columns:
+                links[column] = None
+        links = links[columns]
+        if wanted is not None:
+            keyset = set(wanted)
+            links = links[links["from"].isin(keyset) | links["to"].isin(keyset)]
+        return links.reset_index(drop=True)
+
+
+def person_of_records(of: pd.DataFrame) -> pd.Series:
+    """Record key -> person id from an ``OF`` edge table."""
+    person = pd.Series(of["to"].to_numpy(dtype=object), index=of["from"].to_numpy(dtype=object))
+    return person[~person.index.duplicated()]
+
+
+def household_groups(member: pd.DataFrame) -> pd.Series:
+    """Person id -> household group, from a ``MEMBER_OF`` edge table.
+
+    A group is a connected piece of the person-household graph, named by its smallest household
+    id.
+    """
+    if member.empty:
+        return pd.Series(dtype=object)
+    p, persons = pd.factorize(member["from"])
+    h, households = pd.factorize(member["to"])
+    h = h + len(persons)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(persons) + len(households)
+    graph = coo_matrix((np.ones(len(p), dtype=np.int8), (p, h)), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    # name each group by its smallest household id (sorting strings beats a grouped min)
+    named = pd.DataFrame(
+        {"group": label[len(persons) :], "name": np.asarray(households, dtype=object)}
+    )
+    first = named.sort_values("name").drop_duplicates("group")
+    name_of = pd.Series(first["name"].to_numpy(), index=first["group"].to_numpy())
+    return pd.Series(name_of.reindex(label[: len(persons)]).to_numpy(), index=pd.Index(persons))
+
+
+def household_of(persons: pd.Series, households: pd.Series) -> pd.Series:
+    """The household group of each person in ``persons`` (values), ``person:<id>`` if none."""
+    group = persons.map(households)
+    alone = group.isna()
+    if alone.any():
+        group[alone] = ALONE + persons[alone].astype(str)
+    return group
+
+
+def widest_paths(start: str, adjacency: dict[str, dict[str, float]]) -> dict[str, float]:
+    """For every node reachable from ``start``, the best bottleneck (widest-path) probability.
+
+    ``adjacency`` maps a record to its linked records and the links' probabilities.
+    """
+    import heapq
+
+    best: dict[str, float] = {start: 1.0}
+    heap = [(-1.0, start)]
+    while heap:
+        width, node = heapq.heappop(heap)
+        width = -width
+        if width < best.get(node, 0.0):
+            continue
+        for other, p in adjacency.get(node, {}).items():
+            through = min(width, p)
+            if through > best.get(other, -1.0):
+                best[other] = through
+                heapq.heappush(heap, (-through, other))
+    return best
+
+
+def adjacency_of(links: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Links as ``{record: {linked record: probability}}`` (the strongest of duplicates)."""
+    adjacency: dict[str, dict[str, float]] = {}
+    for a, b, p in zip(links["from"], links["to"], links["probability"], strict=True):
+        if p is None or p != p:
+            continue
+        p = float(p)
+        if p > adjacency.setdefault(a, {}).get(b, -1.0):
+            adjacency[a][b] = p
+            adjacency.setdefault(b, {})[a] = p
+    return adjacency
+
+
+def tie_strength(records: Sequence[str], links: pd.DataFrame | dict) -> float:
+    """How strongly scored links tie ``records`` together: the weakest link on the strongest paths.
+
+    That is the smallest, over the records, of the best bottleneck probability of a path of links
+    joining it to the first record (paths may run through other records). NaN if some record is
+    joined by no path (tied by the resolver's clustering or the assignment alone) or there are
+    fewer than two records.
+    """
+    wanted = list(dict.fromkeys(records))
+    adjacency = links if isinstance(links, dict) else adjacency_of(links)
+    if len(wanted) < 2 or not adjacency:
+        return float("nan")
+    best = widest_paths(wanted[0], adjacency)
+    if not all(r in best for r in wanted[1:]):
+        return float("nan")
+    return min(best[r] for r in wanted[1:])
+
+
+def format_links(records: Sequence[str], links: pd.DataFrame, touching: bool = False) -> str:
+    """The links among ``records`` as ``a~b=0.97;...`` (strongest first).
+
+    With ``touching``, every link with at least one end among ``records``.
+    """
+    keyset = set(records)
+    if touching:
+        among = links[links["from"].isin(keyset) | links["to"].isin(keyset)]
+    else:
+        among = links[links["from"].isin(keyset) & links["to"].isin(keyset)]
+    among = among.sort_values("probability", ascending=False)
+    return ";".join(
+        f"{a}~{b}={float(p):.3f}"
+        for a, b, p in zip(among["from"], among["to"], among["probability"], strict=True)
+        if p is not None and p == p
+    )
+
+
+def joined(values: Iterable[Any]) -> str:
+    """Sorted distinct values joined with ``;`` (the CSV convention for lists)."""
+    return ";".join(sorted({str(v) for v in values if v is not None and v == v}))
+
+
+def is_active(status: pd.Series, active: Iterable[str], missing_is_active: bool) -> pd.Series:
+    """Vectorised :meth:`graph.policy.Policy.is_active`."""
+    lowered = status.astype(object).where(status.notna(), None).str.strip().str.lower()
+    missing = lowered.isna() | lowered.eq("")
+    return lowered.isin(set(active)) | (missing & missing_is_active)
+
+
+def household_nids(tables: GraphTables, groups: set[str] | None = None) -> pd.DataFrame:
+    """``household_id, nid``: the NIDs the members of each household group give, every form.
+
+    Only the members' own records count (not KYC / BTRC rows, which name an owner, not the
+    person); an NID's other forms (``SAME_NID``) are added. A person without a household is
+    the group ``person:<id>``.
+
+    Parameters
+    ----------
+    tables:
+        The store's tables.
+    groups:
+        Only these household groups (default: all).
+    """
+    has = tables.edges("HAS")
+    owner_sources = {s for s, r in tables.registries.items() if r in ("kyc", "btrc")}
+    nid_rows = has["to_label"].to_numpy(dtype=object) == "NID"
+    if groups is not None:
+        # only the records of the groups' members: find them first, the tables are large
+        households = tables.households
+        members = set(households.index[households.isin(groups).to_numpy()])
+        members.update(g[len(ALONE) :] for g in groups if g.startswith(ALONE))
+        of = tables.edges("OF")
+        wanted = set(of.loc[of["to"].isin(members).to_numpy(), "from"])
+        wanted.update(
+            g[len(ALONE) + len(UNRESOLVED) :] for g in groups if g.startswith(ALONE + UNRESOLVED)
+        )
+        nid_rows &= has["from"].isin(wanted).to_numpy()
+    nids = has[nid_rows]
+    nids = nids[~tables.from_sources(nids["from"], owner_sources)]
+    frame = pd.DataFrame(
+        {
+            "person_id": tables.persons(pd.Index(nids["from"])).to_numpy(),
+            "nid": nids["to"].to_numpy(dtype=object),
+        }
+    )
+    frame["household_id"] = household_of(frame["person_id"], tables.households).to_numpy()
+    if groups is not None:
+        frame = frame[frame["household_id"].isin(groups)]
+    frame = frame[["household_id", "nid"]]
+    same = tables.edges("SAME_NID")
+    if not same.empty:
+        forms = pd.concat(
+            [
+                pd.DataFrame({"nid": same["from"], "other": same["to"]}),
+                pd.DataFrame({"nid": same["to"], "other": same["from"]}),
+            ]
+        )
+        extra = frame.merge(forms, on="nid")[["household_id", "other"]]
+        frame = pd.concat([frame, extra.rename(columns={"other": "nid"})])
+    return frame.drop_duplicates().reset_index(drop=True)

@@ -1,0 +1,177 @@
+"""publish: resolved records into the identity graph, and re-published after a re-run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from engine.publish import PublishError, detect_registries, publish
+from graph.embedded import EmbeddedStore
+from graph.queries import suspicious_identifiers
+from tests.graph.queries_world import (
+    AGENT_WALLET,
+    HOUSEHOLD_PHONE,
+    NID,
+    P1_FULL,
+    P1_SMART,
+    SPLIT_PHONE,
+    world,
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with EmbeddedStore(tmp_path / "graph", fsync=False) as opened:
+        yield opened
+
+
+def _targets(store, label: str, node_id: str, edge_type: str, direction: str = "out") -> set:
+    return {
+        (n.label, n.props["id"])
+        for n in store.neighbours(label, node_id, edge_type, direction=direction)
+    }
+
+
+def test_writes_the_graph_model(store) -> None:
+    records, assignment, links = world()
+    stages: list[tuple[str, int, int]] = []
+    report = publish(store, records, assignment, links, progress=lambda *a: stages.append(a))
+    assert report.records == len(records) == store.count("Record")
+    assert report.persons == assignment["person_id"].nunique() == store.count("Person")
+    assert ("records", len(records), len(records)) in stages
+
+    karim = store.node("Record", "dss_oa/P1")
+    assert karim["full_name"] == "Md. Abdul Karim" and karim["programme"] == "old_age_allowance"
+    # the 17-digit NID is published as its 13-digit core; the edge keeps the form written
+    has = {
+        n.props["id"]: n
+        for n in store.neighbours("Record", "dss_oa/P1", "HAS", neighbour_label="NID")
+    }
+    assert set(has) == {NID["P1"]} and has[NID["P1"]].edge_props["form"] == "17"
+    assert store.node("NID", NID["P1"])["form"] == "13"
+    assert store.node("NID", P1_SMART)["form"] == "10"
+    wallet = store.node("Account", f"bkash:{HOUSEHOLD_PHONE}")
+    assert (wallet["provider"], wallet["number"], wallet["phone"]) == (
+        "bkash",
+        HOUSEHOLD_PHONE,
+        HOUSEHOLD_PHONE,
+    )
+    assert store.node("Phone", HOUSEHOLD_PHONE)["operator"] == "grameenphone"
+    assert _targets(store, "Record", "dss_oa/P1", "OF") == {("Person", "P1")}
+    enrolled = store.neighbours("Record", "dss_widow/P7", "ENROLLED_IN")
+    assert enrolled[0].props["id"] == "widow_allowance"
+    assert enrolled[0].edge_props["status"] == "suspended"
+    egpp = store.node("Programme", "egpp_workfare")
+    assert egpp["kind"] == "workfare" and egpp["counts_toward_cap"] is False
+    assert _targets(store, "Person", "P2", "MEMBER_OF") == {("Household", "H1")}
+    same = store.neighbours("Record", "dss_oa/P8a", "SAME_AS")
+    assert same[0].edge_props == {"probability": 0.99, "model_version": "test-1"}
+
+
+def test_reference_registries_become_ownership_edges(store) -> None:
+    records, assignment, links = world()
+    report = publish(store, records, assignment, links)
+    assert report.registries == {"ec": "ec", "btrc": "btrc", "kyc": "kyc", "bdris": "bdris"}
+    assert store.node("Source", "kyc")["registry"] == "kyc"
+    assert _targets(store, "Account", f"bkash:{AGENT_WALLET}", "KYC_OWNER") == {("NID", NID["PA"])}
+    # BTRC gave Karim's 17-digit NID: the edge goes to the core
+    assert _targets(store, "Phone", HOUSEHOLD_PHONE, "REGISTERED_TO") == {("NID", NID["P1"])}
+    assert _targets(store, "NID", P1_SMART, "SAME_NID") == {("NID", NID["P1"])}
+
+
+def test_detect_registries_reads_the_fields() -> None:
+    records, _, _ = world()
+    assert detect_registries(records) == {
+        "bdris": "bdris",
+        "btrc": "btrc",
+        "ec": "ec",
+        "kyc": "kyc",
+    }
+
+
+def test_publishing_twice_changes_nothing(store) -> None:
+    records, assignment, links = world()
+    publish(store, records, assignment, links)
+    counts = {name: store.count(name) for name in ("Record", "Person", "HAS", "OF", "SAME_AS")}
+    report = publish(store, records, assignment, links)
+    assert {name: store.count(name) for name in counts} == counts
+    assert report.pruned == {}
+
+
+def test_republish_after_a_rerun_moves_what_moved(store) -> None:
+    records, assignment, links = world()
+    publish(store, records, assignment, links)
+    # the re-run joins the split person, and one record's phone was corrected
+    assignment.loc[assignment["person_id"] == "P18b", "person_id"] = "P18a"
+    records.loc[records["record_id"] == "P13", "phone"] = "01733000013"
+    records.loc[records["record_id"] == "P14", "phone"] = None
+    links = links[links["left"] != "dss_oa/P8a"]
+    report = publish(store, records, assignment, links)
+
+    assert _targets(store, "Record", "dss_disability/P18b", "OF") == {("Person", "P18a")}
+    assert store.node("Person", "P18b") is None  # no record left
+    assert _targets(store, "Record", "dss_oa/P13", "HAS", "out") >= {("Phone", "01733000013")}
+    assert ("Phone", "01888000000") not in _targets(store, "Record", "dss_oa/P13", "HAS")
+    assert ("Phone", "01888000000") not in _targets(store, "Record", "dss_disability/P14", "HAS")
+    assert store.neighbours("Record", "dss_oa/P8a", "SAME_AS", direction="both") == []
+    assert report.pruned["Person"] == 1 and report.pruned["HAS"] == 2
+    # one person now: the split person's phone is no longer shared
+    assert SPLIT_PHONE not in set(suspicious_identifiers(store, min_risk=0)["identifier"])
+
+
+def test_without_resolver_households_the_records_households_are_used(store) -> None:
+    records, assignment, links = world()
+    publish(store, records, assignment.drop(columns="household_id"), links)
+    assert _targets(store, "Person", "P2", "MEMBER_OF") == {("Household", "nhd/h1")}
+    # the household phone is still recognised as household sharing
+    assert HOUSEHOLD_PHONE not in set(suspicious_identifiers(store, min_risk=0)["identifier"])
+
+
+def test_unassigned_records_are_published_without_a_person(store) -> None:
+    records, assignment, _ = world()
+    report = publish(store, records, assignment[assignment["person_id"] != "P21"])
+    assert report.unassigned == 3  # survey, Old Age and EC records
+    assert store.node("Record", "dss_oa/P21") is not None
+    assert store.neighbours("Record", "dss_oa/P21", "OF") == []
+
+
+@pytest.mark.parametrize(
+    ("records", "assignment", "message"),
+    [
+        (pd.DataFrame({"source": ["a"]}), pd.DataFrame(), "no 'record_id' column"),
+        (
+            pd.DataFrame({"source": ["a"], "record_id": [None]}),
+            pd.DataFrame(),
+            "without a source or record_id",
+        ),
+        (
+            pd.DataFrame({"source": ["a"], "record_id": ["1"]}),
+            pd.DataFrame({"source": ["a"], "record_id": ["1"]}),
+            "no 'person_id' column",
+        ),
+    ],
+)
+def test_bad_input_is_refused_with_a_reason(store, records, assignment, message) -> None:
+    with pytest.raises(PublishError, match=message):
+        publish(store, records, assignment)
+    assert store.count("Record") == 0
+
+
+def test_links_need_record_keys(store) -> None:
+    records, assignment, _ = world()
+    with pytest.raises(PublishError, match="'left' and 'right'"):
+        publish(store, records, assignment, pd.DataFrame({"a": ["x"], "probability": [0.9]}))
+
+
+def test_the_17_digit_and_13_digit_forms_meet(store) -> None:
+    records, assignment, _ = world()
+    publish(store, records, assignment)
+    givers = _targets(store, "NID", NID["P1"], "HAS", direction="in")
+    assert {
+        ("Record", "dss_oa/P1"),
+        ("Record", "ec/ec-P1"),
+        ("Record", "kyc/bkash:01711000001"),
+    } <= givers
+    assert P1_FULL not in {n.props["id"] for n in store.neighbours("Record", "ec/ec-P1", "HAS")}

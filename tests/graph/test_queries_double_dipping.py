@@ -1,0 +1,142 @@
+"""Double dipping on the hand-built world, and the policy file that drives it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from graph.policy import DEFAULT_POLICY, PolicyError, load_policy
+from graph.queries import DOUBLE_DIPPING_COLUMNS, double_dipping
+from tests.graph.queries_world import published  # noqa: F401  (fixture)
+
+
+def _found(frame) -> set[tuple[str, str, str]]:
+    return set(zip(frame["person_id"], frame["rule"], frame["programmes"], strict=True))
+
+
+def test_finds_every_planted_case_and_nothing_else(published) -> None:  # noqa: F811
+    found = double_dipping(published, load_policy())
+    assert list(found.columns) == list(DOUBLE_DIPPING_COLUMNS)
+    assert _found(found) == {
+        (
+            "P5",
+            "cash_cap",
+            "disability_allowance;freedom_fighter_honorarium;old_age_allowance;widow_allowance",
+        ),
+        ("P4", "exclusive_pair", "old_age_allowance;widow_allowance"),
+        ("P5", "exclusive_pair", "old_age_allowance;widow_allowance"),
+        ("P5", "exclusive_pair", "disability_allowance;old_age_allowance"),
+        ("P5", "exclusive_pair", "disability_allowance;widow_allowance"),
+        ("P19", "one_per_household", "old_age_allowance"),
+        ("P8", "duplicate_enrolment", "old_age_allowance"),
+    }
+
+
+def test_findings_carry_their_evidence(published) -> None:  # noqa: F811
+    found = double_dipping(published)
+    rows = {(p, r): row for (p, r), row in zip(
+        zip(found["person_id"], found["rule"], strict=True), found.to_dict("records"), strict=True
+    )}  # fmt: skip
+    ghost = rows[("P8", "duplicate_enrolment")]
+    assert ghost["record_ids"] == "dss_oa/P8a;dss_oa/P8b"
+    assert ghost["tie"] == pytest.approx(0.99)
+    assert "dss_oa/P8a~dss_oa/P8b=0.990" in ghost["links"]
+    assert ghost["policy"] == "double_dipping-v1"
+    # the one-per-household finding names the household and both members' records
+    household = rows[("P19", "one_per_household")]
+    assert household["household_id"] == "H7"
+    assert household["record_ids"] == "dss_oa/P19;dss_oa/P9a"
+    assert "first enrolled: P9" in household["detail"]
+
+
+def test_pair_tied_through_another_record_reports_the_weakest_link(published) -> None:  # noqa: F811
+    found = double_dipping(published)
+    row = found[
+        (found["person_id"] == "P5")
+        & (found["programmes"] == "disability_allowance;old_age_allowance")
+    ].iloc[0]
+    # OA ~ widow 0.93, widow ~ disability 0.90: no direct OA ~ disability link
+    assert row["tie"] == pytest.approx(0.90)
+
+
+def test_inactive_enrolments_workfare_and_in_kind_do_not_count(published) -> None:  # noqa: F811
+    persons = set(double_dipping(published)["person_id"])
+    assert "P6" not in persons  # MCB + disability + EGPP + VGD: two count toward the cap
+    assert "P7" not in persons  # widow allowance suspended
+    assert "P9" not in persons  # second OA record inactive
+    assert "P18a" not in persons and "P18b" not in persons  # resolution split them
+
+
+def test_a_stricter_policy_finds_more(published, tmp_path: Path) -> None:  # noqa: F811
+    data = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    data["version"] = 2
+    data["cash_cap"] = 1
+    data["active_statuses"] = ["active", "suspended"]
+    path = tmp_path / "double_dipping-v2.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    found = double_dipping(published, load_policy(path))
+    capped = set(found.loc[found["rule"] == "cash_cap", "person_id"])
+    assert {"P4", "P5", "P6", "P7"} <= capped
+    assert set(found["policy"]) == {"double_dipping-v2"}
+
+
+def test_rules_can_be_chosen(published) -> None:  # noqa: F811
+    found = double_dipping(published, rules=("duplicate_enrolment",))
+    assert set(found["rule"]) == {"duplicate_enrolment"}
+    with pytest.raises(ValueError, match="Unknown double-dipping rule 'cap'"):
+        double_dipping(published, rules=("cap",))
+
+
+# --- the policy file ------------------------------------------------------------------------------
+
+
+def test_the_shipped_policy_reads_as_the_domain_says() -> None:
+    policy = load_policy()
+    assert policy.version == 1 and policy.cash_cap == 3
+    assert policy.counts_toward_cap("old_age_allowance")
+    assert not policy.counts_toward_cap("egpp_workfare")  # workfare is excluded from the cap
+    assert not policy.counts_toward_cap("vgd_food")  # in-kind
+    assert ("old_age_allowance", "widow_allowance") in policy.exclusive_pairs
+    assert policy.one_per_household == ("old_age_allowance",)
+    assert (
+        policy.is_active("Active") and policy.is_active(None) and not policy.is_active("suspended")
+    )
+    unknown = policy.programme("new_scheme")
+    assert not unknown.known and unknown.cash
+
+
+def _write(tmp_path: Path, change: dict) -> Path:
+    data = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    data.update(change)
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"cash_cap": "three"}, "'cash_cap'"),
+        ({"exclusive_pairs": [["old_age_allowance"]]}, "'exclusive_pairs[0]'"),
+        ({"exclusive_pairs": [["old_age_allowance", "widow_alowance"]]}, "widow_alowance"),
+        ({"one_per_household": ["old_age"]}, "'one_per_household'"),
+        ({"programmes": {"x": {"name": "X", "kind": "allowance"}}}, "'programmes.x.cash'"),
+        ({"programmes": {"x": {"cash": True, "kind": "grant"}}}, "'programmes.x.kind'"),
+        ({"cash_cap_exclude": ["workfare"]}, "'cash_cap_exclude'"),
+        ({"version": 0}, "'version'"),
+    ],
+)
+def test_a_bad_policy_is_refused_naming_the_key(tmp_path: Path, change: dict, key: str) -> None:
+    with pytest.raises(PolicyError, match=key.replace("[", r"\[").replace("]", r"\]")):
+        load_policy(_write(tmp_path, change))
+
+
+def test_a_missing_or_broken_file_says_so(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="cannot be read"):
+        load_policy(tmp_path / "absent.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("version: [1\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="not valid YAML"):
+        load_policy(broken)

@@ -1,0 +1,66 @@
+"""Reference checks: records held against the EC, BTRC, MFS KYC and BDRIS extracts."""
+
+from __future__ import annotations
+
+from graph.queries import REFERENCE_COLUMNS, reference_checks
+from graph.store import GraphStore
+from tests.graph.queries_world import (
+    AGENT_WALLET,
+    FARM_PHONE,
+    NID,
+    PAIR_PHONE,
+    RAFIQ_BRN,
+    published,  # noqa: F401  (fixture)
+)
+
+
+def _by_check(frame) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for check, record in zip(frame["check"], frame["record_id"], strict=True):
+        out.setdefault(check, set()).add(record)
+    return out
+
+
+def test_each_check_finds_its_records_and_no_household_sharing(published) -> None:  # noqa: F811
+    found = reference_checks(published)
+    assert list(found.columns) == list(REFERENCE_COLUMNS)
+    assert found.attrs["skipped"] == []
+    assert _by_check(found) == {
+        # paid into the agent's wallet; Rahima's pay into her husband's wallet is not listed
+        "wallet_not_own": {"dss_oa/P10", "dss_oa/P11", "dss_widow/P12"},
+        # the farm's phone, and P17 using P16's phone (another household)
+        "phone_not_own": {
+            "dss_oa/P13",
+            "dss_disability/P14",
+            "dss_disability/P15",
+            "dss_widow/P17",
+        },
+        # Amena's NID is not in the EC extract; Karim's smart-card number is (as another form)
+        "nid_not_in_ec": {"nhd/h2-1", "dss_oa/P4", "dss_widow/P4"},
+        "brn_dob_mismatch": {"nhd/h1-3"},
+    }
+
+
+def test_findings_say_what_the_registry_says(published) -> None:  # noqa: F811
+    found = reference_checks(published).set_index(["check", "record_id"])
+    wallet = found.loc[("wallet_not_own", "dss_oa/P10")]
+    assert wallet["identifier"] == f"bkash:{AGENT_WALLET}"
+    assert wallet["found"] == NID["PA"] and wallet["expected"] == NID["P10"]
+    phone = found.loc[("phone_not_own", "dss_widow/P17")]
+    assert phone["identifier"] == PAIR_PHONE and phone["found"] == NID["P16"]
+    assert found.loc[("phone_not_own", "dss_oa/P13"), "identifier"] == FARM_PHONE
+    dob = found.loc[("brn_dob_mismatch", "nhd/h1-3")]
+    assert dob["identifier"] == RAFIQ_BRN
+    assert (dob["found"], dob["expected"]) == ("1990-01-03", "1990-03-01")
+
+
+def test_checks_without_their_registry_are_skipped_and_named(store: GraphStore) -> None:
+    from engine.publish import publish
+    from tests.graph.queries_world import world
+
+    records, assignment, links = world()
+    keep = ~records["source"].isin(["kyc", "bdris"])
+    publish(store, records[keep], assignment, links)
+    found = reference_checks(store)
+    assert found.attrs["skipped"] == ["wallet_not_own", "brn_not_in_bdris", "brn_dob_mismatch"]
+    assert set(found["check"]) == {"phone_not_own", "nid_not_in_ec"}
