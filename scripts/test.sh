@@ -8,7 +8,8 @@ BIN=.venv/bin
 export EKJON_HOME="${EKJON_HOME:-$PWD/.ekjon}"
 $BIN/ruff check engine graph models api tests benchmarks
 if ! $BIN/ekjon neo4j status >/dev/null; then
-  $BIN/ekjon neo4j start --heap 2g --pagecache 512m --timeout 600
+  # HTTP (Neo4j Browser) is not needed by the tests: off, so only the Bolt port must be free.
+  $BIN/ekjon neo4j start --heap 2g --pagecache 512m --http-port 0 --timeout 600
   trap '$BIN/ekjon neo4j stop' EXIT
 fi
 $BIN/python -m pytest -q "$@"
