@@ -6,7 +6,7 @@ Not a test: it prints figures. Typical runs::
     .venv/bin/python benchmarks/resolve.py --world /tmp/world-1m --persons 1000000 --seed 11
 
 The world is written with ``ekjon synth`` (unless ``--world`` names one already written), ingested
-into a temporary store, resolved with the model artifact (default ``models/artifacts/default.json``,
+into a temporary store, resolved with the model artifact (default ``models/trained/default.json``,
 trained on a world of a *different* seed), and scored against ``truth/records.csv``.
 """
 

@@ -87,7 +87,7 @@ def run_batch(
     store:
         An open :class:`graph.store.GraphStore`, or ``None`` to skip publishing.
     model_path:
-        A match-model artifact (JSON); default: the shipped ``models/artifacts/default.json``.
+        A match-model artifact (JSON); default: the shipped ``models/trained/default.json``.
     progress:
         Called with the name of each step as it starts.
 

@@ -1171,7 +1171,7 @@ class IncrementalResolver:
         if self._per_record_counts:
             # compare reads name counts per record of the frame it is given; this frame stands
             # for the whole data with the new record in it
-            share = len(rows) / (len(self) + 1) + 1 / (len(self) + 1)
+            share = (len(rows) + 1) / (len(self) + 1)
             for column in _COUNTED_NAMES:
                 data[column] = data[column].astype(np.float64) * share
         return pd.DataFrame(data)
@@ -1470,9 +1470,9 @@ class IncrementalResolver:
         component is not a clean clique, split it by constrained average linkage
         (:func:`engine.cluster.average_linkage`): the record may bridge two persons (they merge),
         or pull a record away from its person. Every pair among the records is scored and the
-        linkage run; the record's group names the answer as the identity ledger would: the person
-        with the most records in it (then the larger person, then the smaller ID). Returns the
-        person (``None``: a group of its own) and the other persons merged into it.
+        linkage run; the record's group gets the ID the identity ledger would give it
+        (:func:`_ledger_choice`). Returns that person (``None``: a new person) and the other
+        persons with records in the group (the next batch merges them, or moves those records).
         """
         from engine.blocking import pairs_within_blocks
         from engine.cluster import average_linkage
@@ -1492,15 +1492,15 @@ class IncrementalResolver:
             features = compare(frame, pairs)
         weight = score(self.model, features)["weight"].to_numpy()
         labels = average_linkage(size, left, right, weight, cannot_link(features))
-        group = np.flatnonzero(labels[1:] == labels[0])
-        if len(group) == 0:
-            return None, []
-        shared: dict[str, int] = {}
-        for row in local[group].tolist():
-            pid = self._person_of(row)
-            shared[pid] = shared.get(pid, 0) + 1
-        ranked = sorted(shared, key=lambda p: (-shared[p], -len(self._person_rows.get(p, ())), p))
-        return ranked[0], ranked[1:]
+        persons = [""] + [self._person_of(r) for r in local.tolist()]
+        keys = [
+            record_key(str(s), str(r))
+            for s, r in zip(frame["source"], frame["record_id"], strict=True)
+        ]
+        person_id = _ledger_choice(labels, persons, keys, self._person_rows)
+        group = np.flatnonzero(labels == labels[0])[1:]
+        merges = sorted({persons[i] for i in group} - {person_id})
+        return person_id, merges
 
     def _rule_names(self, mask: int) -> str:
         return ",".join(i.rule.name for bit, i in enumerate(self._indexes) if mask >> bit & 1)
@@ -1576,6 +1576,35 @@ _PERSON_COLUMNS: Final = (
     "qualifies",
     "joins",
 )
+
+
+def _ledger_choice(
+    labels: np.ndarray,
+    persons: Sequence[str],
+    keys: Sequence[str],
+    person_rows: Mapping[str, Sequence[int]],
+) -> str | None:
+    """The person ID the identity ledger gives the group of node 0 (the new record), as
+    :func:`engine.identity.assign_ids` matches clusters to existing IDs: one-to-one, greedily, by
+    records shared (most first), then the person's size (largest first), then the older ID, then
+    the cluster's smallest record key. ``None`` when the group gets a new ID."""
+    first_key: dict[int, str] = {}
+    overlap: dict[tuple[int, str], int] = {}
+    for label, pid, key in zip(labels.tolist(), persons, keys, strict=True):
+        first_key[label] = min(first_key.get(label, key), key)
+        if pid:
+            overlap[(label, pid)] = overlap.get((label, pid), 0) + 1
+    ranked = sorted(
+        overlap,
+        key=lambda c: (-overlap[c], -len(person_rows.get(c[1], ())), c[1], first_key[c[0]]),
+    )
+    matched: dict[int, str] = {}
+    taken: set[str] = set()
+    for label, pid in ranked:
+        if label not in matched and pid not in taken:
+            matched[label] = pid
+            taken.add(pid)
+    return matched.get(int(labels[0]))
 
 
 _COUNTED_NAMES: Final = ("name_freq", "given_freq")
@@ -1796,7 +1825,7 @@ def holdout_agreement(
             "source": records.loc[held, "source"].to_numpy(),
             "record_id": records.loc[held, "record_id"].to_numpy(),
             "incremental": incremental,
-            "batch": np.where(batch_new, None, batch),
+            "batch": batch,
             "agree": same.astype(bool),
             "outcome": outcome,
             "probability": probabilities,

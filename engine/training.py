@@ -8,7 +8,7 @@ Labels come from
 - **reviewers' decisions** (a frame of pairs with ``same`` = True / False), which outrank truth;
 - **nothing**: :func:`fit_unsupervised` fits a Fellegi-Sunter model by EM on the candidate pairs.
 
-:func:`train_default` builds the shipped default artifact (``models/artifacts/default.json``) from a
+:func:`train_default` builds the shipped default artifact (``models/trained/default.json``) from a
 synthetic world, so a fresh install can resolve before anyone has labelled a pair.
 """
 
@@ -39,7 +39,7 @@ FEATURE_LEVELS: dict[str, list[float]] = {
     "given_freq": [4.0, 5.0, 6.0, 7.0, 8.0],
 }
 
-DEFAULT_ARTIFACT = Path(__file__).resolve().parent.parent / "models" / "artifacts" / "default.json"
+DEFAULT_ARTIFACT = Path(__file__).resolve().parent.parent / "models" / "trained" / "default.json"
 
 
 @dataclass

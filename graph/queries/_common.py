@@ -85,6 +85,7 @@ class GraphTables:
         self.store = store
         self._edges: dict[str, pd.DataFrame] = {}
         self._cache: dict[str, Any] = {}
+        self._records: dict[frozenset[str], pd.DataFrame] = {}
 
     def edges(self, edge_type: str) -> pd.DataFrame:
         """``store.edges(edge_type)``, read once."""
@@ -95,10 +96,21 @@ class GraphTables:
     @property
     def records(self) -> pd.DataFrame:
         """``Record`` nodes with :data:`RECORD_PROPERTIES`, indexed by record key."""
-        if "records" not in self._cache:
-            frame = self.store.nodes("Record", list(RECORD_PROPERTIES))
-            self._cache["records"] = frame.set_index("id", drop=False).rename_axis(None)
-        return self._cache["records"]
+        return self.record_table(RECORD_PROPERTIES)
+
+    def record_table(self, properties: Sequence[str]) -> pd.DataFrame:
+        """``Record`` nodes with ``properties`` (and ``id``), indexed by record key.
+
+        A table already read with more properties is reused; else only these are read.
+        """
+        wanted = set(properties)
+        for have, frame in self._records.items():
+            if wanted <= have:
+                return frame
+        frame = self.store.nodes("Record", list(properties))
+        frame = frame.set_index("id", drop=False).rename_axis(None)
+        self._records[frozenset(properties)] = frame
+        return frame
 
     @property
     def person_of(self) -> pd.Series:
@@ -148,8 +160,9 @@ class GraphTables:
     def record_props(self, keys: Iterable[str], properties: Sequence[str]) -> pd.DataFrame:
         """Properties of some records, indexed by key: node by node when they are few."""
         wanted = list(dict.fromkeys(keys))
-        if "records" in self._cache or len(wanted) > _PER_NODE_LIMIT:
-            return self.records[list(properties)].reindex(wanted)
+        cached = any(set(properties) <= have for have in self._records)
+        if cached or len(wanted) > _PER_NODE_LIMIT:
+            return self.record_table(properties)[list(properties)].reindex(wanted)
         rows = []
         for key in wanted:
             props = self.store.node("Record", key) or {}
@@ -340,6 +353,11 @@ def household_nids(tables: GraphTables, groups: set[str] | None = None) -> pd.Da
     has = tables.edges("HAS")
     owner_sources = {s for s, r in tables.registries.items() if r in ("kyc", "btrc")}
     nid_rows = has["to_label"].to_numpy(dtype=object) == "NID"
+    if groups is not None and len(groups) > _PER_NODE_LIMIT:
+        groups_at_end = groups  # most of the graph: restricting first would cost more
+        groups = None
+    else:
+        groups_at_end = groups
     if groups is not None:
         # only the records of the groups' members: find them first, the tables are large
         households = tables.households
@@ -360,8 +378,8 @@ def household_nids(tables: GraphTables, groups: set[str] | None = None) -> pd.Da
         }
     )
     frame["household_id"] = household_of(frame["person_id"], tables.households).to_numpy()
-    if groups is not None:
-        frame = frame[frame["household_id"].isin(groups)]
+    if groups_at_end is not None:
+        frame = frame[frame["household_id"].isin(pd.Index(list(groups_at_end)))]
     frame = frame[["household_id", "nid"]]
     same = tables.edges("SAME_NID")
     if not same.empty:

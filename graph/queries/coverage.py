@@ -93,7 +93,7 @@ def coverage(
         group_of = group_of[~group_of.index.duplicated()]
         scored = nodes.assign(household_id=nodes["id"].map(group_of).to_numpy())
     else:
-        records = tables.records[["id", "pmt_score", "district", "union"]].copy()
+        records = tables.record_table(["pmt_score", "district", "union"]).copy()
         records["household_id"] = records["id"].map(tables.person_of).map(households)
         scored = records
     scored = scored[scored["household_id"].notna() & scored["pmt_score"].notna()]

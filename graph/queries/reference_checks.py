@@ -142,28 +142,29 @@ def reference_checks(
         return frame
 
     parts: list[pd.DataFrame] = []
+    owned: dict[str, pd.DataFrame] = {}  # check -> records using an identifier with an owner
     for check in [c for c in run if c in ("wallet_not_own", "phone_not_own")]:
-        label, edge, registry = (
-            ("Account", "KYC_OWNER", "KYC")
-            if check == "wallet_not_own"
-            else ("Phone", "REGISTERED_TO", "BTRC")
+        label, edge = (
+            ("Account", "KYC_OWNER") if check == "wallet_not_own" else ("Phone", "REGISTERED_TO")
         )
         owners = tables.edges(edge)[["from", "to"]].rename(
             columns={"from": "identifier", "to": "owner"}
         )
         frame = rows_of(label, from_beneficiary)
         frame = frame[frame["identifier"].isin(pd.Index(owners["identifier"]))]
-        if frame.empty:
-            continue
-        frame = with_persons(frame.reset_index(drop=True)).merge(owners, on="identifier")
-        known = household_nids(tables, groups=set(frame["household_id"]))
+        if not frame.empty:
+            frame = with_persons(frame.reset_index(drop=True)).merge(owners, on="identifier")
+            owned[check] = frame
+    if owned:
+        groups = set().union(*(set(f["household_id"]) for f in owned.values()))
+        known = household_nids(tables, groups=groups)
+        known_groups = pd.Index(known["household_id"].unique())
+        theirs = known.rename(columns={"nid": "owner"}).assign(own=True)
+    for check, frame in owned.items():
+        registry, what = ("KYC", "wallet") if check == "wallet_not_own" else ("BTRC", "phone")
         # judged only where the household's own NIDs are known
-        frame = frame[frame["household_id"].isin(pd.Index(known["household_id"]))]
-        hit = frame.merge(
-            known.rename(columns={"nid": "owner"}).assign(own=True),
-            on=["household_id", "owner"],
-            how="left",
-        )
+        frame = frame[frame["household_id"].isin(known_groups)]
+        hit = frame.merge(theirs, on=["household_id", "owner"], how="left")
         own = hit.groupby(["record_id", "identifier"])["own"].transform("any")
         frame = hit[~own.fillna(False).to_numpy(dtype=bool)]
         if frame.empty:
@@ -177,7 +178,6 @@ def reference_checks(
             .rename(columns={"owner": "found"})
         )
         frame["expected"] = frame["household_id"].map(expected)
-        what = "wallet" if label == "Account" else "phone"
         frame["detail"] = (
             f"{registry} owner of the {what} is not the beneficiary nor a household member"
         )

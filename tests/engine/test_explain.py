@@ -60,12 +60,14 @@ def test_a_cross_script_link_is_explained_and_its_numbers_add_up(model) -> None:
     explanation = explain_pair(_records(), "dss/1", "pesp/7", model)
     assert explanation.links and explanation.probability > 0.9
     assert explanation.left == "dss/1" and explanation.right == "pesp/7"
-    contributions = [r.contribution for r in explanation.rows]
+    contributions = [float(r.contribution or 0.0) for r in explanation.rows]
+    assert None not in [r.contribution for r in explanation.rows]
+    assert explanation.bias is not None
     assert explanation.score == pytest.approx(explanation.bias + sum(contributions))
     # strongest evidence first, either way
     assert [abs(c) for c in contributions] == sorted((abs(c) for c in contributions), reverse=True)
     name = next(r for r in explanation.rows if r.feature == "name_sort")
-    assert name.value == pytest.approx(1.0) and name.contribution > 0
+    assert name.value == pytest.approx(1.0) and (name.contribution or 0.0) > 0
     assert name.meaning == "names agree across scripts (1.00)"
     text = explanation.to_text()
     assert text.splitlines()[0].startswith("dss/1 ~ pesp/7: probability")
@@ -97,6 +99,7 @@ def test_an_unknown_record_key_is_refused_by_name(model) -> None:
 
 def test_explain_frame_lists_reasons_for_every_scored_pair_of_a_batch(model) -> None:
     resolution = resolve(_records(), model, ResolveSettings(keep_features=True))
+    assert resolution.features is not None
     frame = explain_frame(
         resolution.features, model, probability=resolution.pairs["probability"].to_numpy()
     )
