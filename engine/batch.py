@@ -11,7 +11,8 @@ and keeps what a later step or an auditor needs:
 4. households (:func:`engine.households.resolve_households`), stable the same way;
 5. the outputs under ``$EKJON_HOME/resolution/``: ``assignment.parquet`` (source, record_id,
    person_id, household_id) and ``pairs.parquet`` (every scored pair with its probability), which
-   ``ekjon export`` / ``ekjon evaluate`` and the incremental resolver read;
+   ``ekjon export`` / ``ekjon evaluate`` read, and the incremental resolver's index
+   (``incremental/``) that ``ekjon match`` answers from;
 6. the graph (:func:`engine.publish.publish`) into whichever store the caller opened.
 """
 
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 RESOLUTION_DIR = "resolution"
 ASSIGNMENT_FILE = "assignment.parquet"
 PAIRS_FILE = "pairs.parquet"
+INCREMENTAL_DIR = "incremental"
 
 
 class NothingToResolve(EkjonError):
@@ -174,6 +176,18 @@ def run_batch(
     pairs["model_version"] = version
     pairs.to_parquet(out / PAIRS_FILE, index=False)
 
+    # The incremental resolver answers one new record the way this batch would (ekjon match, and
+    # the API's /resolve); it is saved beside the batch's outputs so it starts without re-running.
+    from engine.incremental import IncrementalResolver
+
+    note("incremental index")
+    step = time.perf_counter()
+    resolver = IncrementalResolver.from_resolution(
+        resolution, persons[["source", "record_id", "person_id"]], model, records=records
+    )
+    resolver.save(out / INCREMENTAL_DIR)
+    timings["incremental index"] = time.perf_counter() - step
+
     published = None
     if store is not None:
         from engine.publish import publish
@@ -211,7 +225,11 @@ def run_batch(
         ),
         published=published,
         timings=timings,
-        outputs={"assignment": str(out / ASSIGNMENT_FILE), "pairs": str(out / PAIRS_FILE)},
+        outputs={
+            "assignment": str(out / ASSIGNMENT_FILE),
+            "pairs": str(out / PAIRS_FILE),
+            "incremental": str(out / INCREMENTAL_DIR),
+        },
     )
 
 

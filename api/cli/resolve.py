@@ -211,8 +211,105 @@ def evaluate(
         out.print(f"errors by reason: {summary['errors']} -> {errors}")
 
 
+def explain(
+    left: Annotated[str, typer.Argument(help="A record key, source/record_id.")],
+    right: Annotated[str, typer.Argument(help="Another record key, source/record_id.")],
+    model: Annotated[
+        Path | None, typer.Option(help="Match-model artifact (default: the shipped model).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
+) -> None:
+    """Explain why two records score as they do: each feature's contribution to the match score.
+
+    Uses every current record for context (how common a name is, how many people use a phone),
+    as the batch does.
+    """
+    from api.cli import ekjon_home
+    from engine.errors import EkjonError
+    from engine.explain import explain_pair
+    from engine.records import RecordStore
+    from engine.training import DEFAULT_ARTIFACT, load_model
+
+    try:
+        with RecordStore(ekjon_home() / "records.sqlite") as store:
+            records = store.current()
+        explanation = explain_pair(records, left, right, load_model(model or DEFAULT_ARTIFACT))
+    except (EkjonError, KeyError, ValueError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from error
+    if as_json:
+        out.print_json(json.dumps(explanation.to_dict(), default=str))
+    else:
+        out.print(explanation.to_text())
+
+
+def match(
+    record: Annotated[
+        str,
+        typer.Argument(
+            help='One record as JSON with canonical field names, e.g. \'{"source": "dss", '
+            '"record_id": "9", "full_name": "Md. Abdul Karim", "nid": "1990..."}\'.'
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+) -> None:
+    """Resolve one new record against the persons of the last `ekjon resolve`, without a batch.
+
+    Fields are cleaned as ingest cleans them; a field that cannot be read is reported and left
+    out. Nothing is stored: the answer says which person the record belongs to (or that it is a
+    new person), with the score and the explanation of the best link.
+    """
+    from api.cli import ekjon_home
+    from engine.batch import INCREMENTAL_DIR, resolution_dir
+    from engine.errors import EkjonError, InvalidValue
+    from engine.incremental import IncrementalResolver
+    from engine.normalise import clean
+    from engine.record import FIELD_KINDS, REQUIRED_FIELDS
+    from engine.training import DEFAULT_ARTIFACT, load_model
+
+    try:
+        raw = json.loads(record)
+    except json.JSONDecodeError as error:
+        console.print(f"[red]error:[/red] the record is not JSON: {error}")
+        raise typer.Exit(1) from error
+    if not isinstance(raw, dict):
+        console.print("[red]error:[/red] the record must be a JSON object of field: value")
+        raise typer.Exit(1)
+    unknown = sorted(set(raw) - set(FIELD_KINDS))
+    missing = [f for f in REQUIRED_FIELDS if not str(raw.get(f) or "").strip()]
+    if unknown or missing:
+        problems = [f"unknown field {name!r}" for name in unknown]
+        problems += [f"required field {name!r} is empty" for name in missing]
+        console.print(f"[red]error:[/red] {'; '.join(problems)}")
+        raise typer.Exit(1)
+    cleaned: dict[str, object] = {}
+    for name, value in raw.items():
+        try:
+            cleaned[name] = clean(FIELD_KINDS[name], value, field=name)
+        except InvalidValue as problem:
+            console.print(f"[yellow]warning:[/yellow] {problem}; left out of matching")
+    folder = resolution_dir(ekjon_home()) / INCREMENTAL_DIR
+    try:
+        resolver = IncrementalResolver.load(folder, load_model(DEFAULT_ARTIFACT))
+        answer = resolver.resolve_one(cleaned)
+    except (EkjonError, FileNotFoundError) as error:
+        console.print(f"[red]error:[/red] {error} (run `ekjon resolve` first)")
+        raise typer.Exit(1) from error
+    if as_json:
+        out.print_json(json.dumps(answer.to_dict(), default=str))
+        return
+    if answer.person_id is None:
+        out.print(f"new person (best score {answer.probability:.3f})")
+    else:
+        out.print(f"person {answer.person_id} (p = {answer.probability:.3f})")
+    if answer.explanation is not None:
+        out.print(answer.explanation.to_text())
+
+
 def register(app: typer.Typer) -> None:
-    """Add `resolve`, `export` and `evaluate` to the ekjon app."""
+    """Add `resolve`, `export`, `evaluate`, `explain` and `match` to the ekjon app."""
     app.command("resolve")(resolve)
     app.add_typer(export_app, name="export")
     app.command("evaluate")(evaluate)
+    app.command("explain")(explain)
+    app.command("match")(match)
