@@ -353,11 +353,9 @@ def household_nids(tables: GraphTables, groups: set[str] | None = None) -> pd.Da
     has = tables.edges("HAS")
     owner_sources = {s for s, r in tables.registries.items() if r in ("kyc", "btrc")}
     nid_rows = has["to_label"].to_numpy(dtype=object) == "NID"
+    groups_at_end = groups
     if groups is not None and len(groups) > _PER_NODE_LIMIT:
-        groups_at_end = groups  # most of the graph: restricting first would cost more
-        groups = None
-    else:
-        groups_at_end = groups
+        groups = None  # most of the graph: restricting first would cost more than it saves
     if groups is not None:
         # only the records of the groups' members: find them first, the tables are large
         households = tables.households

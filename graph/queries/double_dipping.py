@@ -272,8 +272,8 @@ def double_dipping(
             f["links"] = format_links(records, links)
             f["tie"] = float("nan")
     frame = pd.DataFrame(findings, columns=list(DOUBLE_DIPPING_COLUMNS))
-    order = {rule: i for i, rule in enumerate(RULES)}
+    rank = {rule: i for i, rule in enumerate(RULES)}
     frame = frame.sort_values(
-        ["rule", "person_id"], key=lambda s: s.map(order) if s.name == "rule" else s
+        ["rule", "person_id"], key=lambda s: s.map(rank) if s.name == "rule" else s
     )
     return frame.reset_index(drop=True)
