@@ -12,7 +12,8 @@ What it does, for each store asked for:
 1. publishes the current records of ``--home``'s record store with an assignment of records to
    persons and households: by default the world's **ground truth** (``truth/records.csv``), or a
    resolver's export (``--assignment persons.csv``: source, record_id, person_id[, household_id])
-   and its links (``--links pairs.csv``); prints records/s;
+   and its links (``--links pairs.csv``), CSV or Parquet as ``ekjon resolve`` writes them under
+   ``$EKJON_HOME/resolution/`` (``assignment.parquet``, ``pairs.parquet``); prints records/s;
 2. times the whole-graph queries (suspicious identifiers, double dipping, reference checks,
    coverage) and ``programmes_of`` on a sample of persons, record keys, NIDs and phones (p50/p99);
 3. measures suspicious identifiers and double dipping against the planted truth
@@ -57,6 +58,13 @@ from graph.queries import (  # noqa: E402
     reference_checks,
     suspicious_identifiers,
 )
+
+
+def _read(path: str) -> pd.DataFrame:
+    """A CSV or Parquet table (``ekjon resolve`` writes Parquet under resolution/)."""
+    if path.endswith(".parquet"):
+        return pd.read_parquet(path)
+    return pd.read_csv(path, dtype={"source": str, "record_id": str, "person_id": str})
 
 
 def _timed(what: str, work: Callable[[], Any]) -> tuple[Any, float]:
@@ -149,12 +157,12 @@ def run(args: argparse.Namespace) -> None:
         assignment = pd.read_csv(truth / "records.csv", dtype=str)
         what = "ground-truth assignment (truth/records.csv)"
     else:
-        assignment = pd.read_csv(args.assignment, dtype=str)
+        assignment = _read(args.assignment)
         what = f"assignment {args.assignment}"
     if args.households == "none":
         assignment = assignment.drop(columns=["household_id"], errors="ignore")
         what += ", without household ids (households from the records)"
-    links = pd.read_csv(args.links) if args.links else None
+    links = _read(args.links) if args.links else None
     print(f"using the {what}" + (f" and links {args.links}" if args.links else ", no links"))
 
     planted = pd.read_csv(truth / "suspicious_identifiers.csv", dtype=str)
@@ -263,8 +271,10 @@ def main() -> None:
     parser.add_argument("--world", required=True, help="the folder `ekjon synth` wrote")
     parser.add_argument("--home", required=True, help="EKJON_HOME holding the ingested records")
     parser.add_argument("--backend", choices=["embedded", "neo4j", "both"], default="embedded")
-    parser.add_argument("--assignment", default="truth", help="'truth' or a persons CSV")
-    parser.add_argument("--links", help="scored pairs CSV (left, right, probability, ...)")
+    parser.add_argument(
+        "--assignment", default="truth", help="'truth', or a persons CSV / Parquet file"
+    )
+    parser.add_argument("--links", help="scored pairs CSV / Parquet (left_source, ...)")
     parser.add_argument("--households", choices=["assigned", "none"], default="assigned")
     parser.add_argument("--samples", type=int, default=2000, help="programmes_of calls timed")
     parser.add_argument("--seed", type=int, default=7)

@@ -8,18 +8,24 @@ The risk score
 --------------
 For one identifier, over the beneficiary records (``kind`` not ``reference``) that give it:
 
-- ``P`` persons and ``H`` households (household groups; a person without a household is one of
-  their own), ``U`` unions (district/upazila/union), ``G`` programmes among those records;
+- ``H`` households and ``P`` persons. ``K`` distinct household groups hold the persons whose
+  household is known; ``N`` persons have none (resolution gave none, no survey names one). Such
+  persons may well belong to one of the ``K`` households, or to one household together, so each
+  counts only ``0.1`` of a household: ``H = K + 0.1 N`` (if ``K`` is 0: ``1 + 0.1 (N - 1)``), and
+  ``P`` counts the persons of known households (or 1 if there are none). ``U`` unions
+  (district/upazila/union), ``G`` programmes among those records;
 - ER confidence ``c``: for each person, one minus the highest ``SAME_AS`` probability between one
   of their records and a record of another of the persons (0 if none was scored); ``c`` is the mean.
   A low ``c`` says the "different persons" may be one person that resolution split;
 - the owner: the MFS KYC owner of a wallet (else the BTRC owner of the wallet's mobile number), the
   BTRC owner of a phone. ``outside`` if that NID belongs to none of the persons nor anyone in
-  their households, ``inside`` if it does, ``unknown`` without a registry record.
+  their households, ``inside`` if it does, ``unknown`` without a registry record. An outside
+  owner counts in proportion ``k`` of the persons whose household is known (the owner may be an
+  unknown household's member).
 
 With ``H' = 1 + (H - 1) c`` and ``P' = 1 + (P - 1) c``::
 
-    x    = 1.0 (H' - 1) + 0.1 (P' - 1) + 0.5 (U - 1) + 0.25 (G - 1) + 1.5 [owner outside]
+    x    = 1.0 (H' - 1) + 0.1 (P' - 1) + 0.5 (U - 1) + 0.25 (G - 1) + 1.5 k [owner outside]
     risk = x / (x + 2)
 
 so risk is 0 for one household, 1/3 for two households in one union sharing a phone, and passes
@@ -37,7 +43,14 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from graph.queries._common import GraphTables, household_nids, household_of, joined, without_gc
+from graph.queries._common import (
+    ALONE,
+    GraphTables,
+    household_nids,
+    household_of,
+    joined,
+    without_gc,
+)
 from graph.store import GraphStore
 
 __all__ = ["SUSPICIOUS_COLUMNS", "RiskWeights", "suspicious_identifiers"]
@@ -71,6 +84,7 @@ class RiskWeights:
     unions: float = 0.5
     programmes: float = 0.25
     owner_outside: float = 1.5
+    unknown_household: float = 0.1
     scale: float = 2.0
 
 
@@ -185,6 +199,14 @@ def suspicious_identifiers(
     for (label, identifier), group in cand.groupby(["label", "identifier"], sort=False):
         persons = group["person_id"].nunique()
         n_households = group["household_id"].nunique()
+        unknown = group.loc[
+            group["household_id"].str.startswith(ALONE), "person_id"
+        ].nunique()  # persons whose household nobody names
+        known = n_households - unknown  # distinct known household groups
+        alone = 1 if known == 0 and unknown else 0  # only strangers: count them as one at least
+        households = known + alone + w.unknown_household * (unknown - alone)
+        counted_persons = persons - unknown + alone
+        known_share = (persons - unknown) / persons
         unions = group["place"].dropna().nunique()
         programmes = group["programme"].dropna().nunique()
         keys = set(group["record_id"])
@@ -198,21 +220,23 @@ def suspicious_identifiers(
             owner = "inside"
         else:
             owner = "outside"
-        h_eff = 1 + (n_households - 1) * confidence
-        p_eff = 1 + (persons - 1) * confidence
+        h_eff = 1 + (households - 1) * confidence
+        p_eff = 1 + (counted_persons - 1) * confidence
         x = (
             w.households * (h_eff - 1)
             + w.persons * (p_eff - 1)
             + w.unions * max(unions - 1, 0)
             + w.programmes * max(programmes - 1, 0)
-            + w.owner_outside * (owner == "outside")
+            + w.owner_outside * known_share * (owner == "outside")
         )
         risk = x / (x + w.scale)
         if risk < min_risk:
             continue
         kind = _TYPES[label]
         registry = "KYC" if kind == "wallet" else "BTRC"
-        reasons = [f"{persons} persons in {n_households} households"]
+        reasons = [f"{persons} persons in {n_households - unknown} households"]
+        if unknown:
+            reasons[0] += f" and {unknown} of unknown household"
         if unions > 1:
             reasons.append(f"{unions} unions")
         if programmes > 1:
