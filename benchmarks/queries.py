@@ -24,6 +24,15 @@ What it does, for each store asked for:
 own (survey) household ids: what the graph sees before the resolver groups households itself.
 The Neo4j store is the one ``open_store("neo4j", ...)`` finds for ``--neo4j-home`` (default
 ``$EKJON_HOME``, else ``--home``) or ``EKJON_NEO4J_URI``; it is cleared first.
+
+Loading a 1M world takes minutes, so a loaded graph can be kept and queried again: ``--keep``
+leaves the Neo4j graph in place, ``--embedded-dir DIR`` publishes the embedded store into ``DIR``
+(kept) instead of a temporary folder, ``--publish-only`` stops after publishing, and
+``--no-publish`` times the queries on the graph already there (same world, same assignment).
+
+``--bulk`` (Neo4j only) makes the first load through Neo4j's offline importer (:mod:`graph.bulk`,
+what ``ekjon neo4j import`` does) instead of Bolt: the database must be empty (stop the server and
+delete its ``data/`` folder), and the server is restarted (``--neo4j-heap``, ``--neo4j-pagecache``).
 """
 
 from __future__ import annotations
@@ -47,6 +56,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.publish import publish  # noqa: E402
 from engine.records import RecordStore  # noqa: E402
+from graph.bulk import ImportFiles  # noqa: E402
+from graph.bulk import load as bulk_load  # noqa: E402
 from graph.open import open_store  # noqa: E402
 from graph.policy import Policy, load_policy  # noqa: E402
 from graph.queries import (  # noqa: E402
@@ -147,6 +158,39 @@ def _latencies(store: Any, values: list[str]) -> tuple[float, float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), float(ms.max())
 
 
+def _bulk_load(
+    neo4j_home: Path,
+    records: pd.DataFrame,
+    assignment: pd.DataFrame,
+    links: pd.DataFrame | None,
+    args: argparse.Namespace,
+) -> tuple[float, Any]:
+    """A first load through the importer: files, import, restart; records/s and a reopened store."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ekjon-import-", dir=neo4j_home) as folder:
+        files = ImportFiles(Path(folder))
+        report, t_files = _timed(
+            "import files (publish)",
+            lambda: publish(files, records, assignment, links, progress=_Progress()),
+        )
+        result, _ = _timed(
+            "import + restart + schema",
+            lambda: bulk_load(
+                neo4j_home, files, heap=args.neo4j_heap, pagecache=args.neo4j_pagecache
+            ),
+        )
+    seconds = time.perf_counter() - started
+    steps = ", ".join(f"{step} {s:.1f} s" for step, s in result.seconds.items())
+    print(f"  import files {t_files:.1f} s, {steps}")
+    print(
+        f"  {report.records:,} records, {sum(result.nodes.values()):,} nodes, "
+        f"{sum(result.edges.values()):,} edges in {seconds:.1f} s"
+    )
+    speed = report.records / seconds
+    print(f"  publish speed (bulk): {speed:,.0f} records/s; peak memory {_peak_gb():.1f} GB")
+    return speed, open_store("neo4j", neo4j_home)
+
+
 def run(args: argparse.Namespace) -> None:
     world, home = Path(args.world), Path(args.home)
     truth = world / "truth"
@@ -182,22 +226,36 @@ def run(args: argparse.Namespace) -> None:
         print(f"\n== {backend} ==")
         scratch = None
         if backend == "embedded":
-            scratch = tempfile.TemporaryDirectory(prefix="ekjon-bench-")
-            store = open_store("embedded", Path(scratch.name))
+            if args.embedded_dir:
+                folder = Path(args.embedded_dir)
+            else:
+                scratch = tempfile.TemporaryDirectory(prefix="ekjon-bench-")
+                folder = Path(scratch.name)
+            store, _ = _timed("open embedded store", lambda f=folder: open_store("embedded", f))
         else:
             store = open_store("neo4j", Path(args.neo4j_home or home))
-            store.clear()
+            if not args.no_publish and not args.bulk:
+                store.clear()
         try:
-            progress = _Progress()
-
-            report, _ = _timed(
-                "publish",
-                lambda store=store, progress=progress: publish(
-                    store, records, assignment, links, progress=progress
-                ),
-            )
-            print(f"  {report.summary()}")
-            print(f"  publish speed: {report.records_per_second:,.0f} records/s")
+            publish_speed = float("nan")
+            if not args.no_publish and args.bulk and backend == "neo4j":
+                store.close()
+                publish_speed, store = _bulk_load(
+                    Path(args.neo4j_home or home), records, assignment, links, args
+                )
+            elif not args.no_publish:
+                progress = _Progress()
+                report, _ = _timed(
+                    "publish",
+                    lambda store=store, progress=progress: publish(
+                        store, records, assignment, links, progress=progress
+                    ),
+                )
+                print(f"  {report.summary()}")
+                publish_speed = report.records_per_second
+                print(f"  publish speed: {publish_speed:,.0f} records/s")
+            if args.publish_only:
+                continue
 
             suspicious, t_susp = _timed(
                 "suspicious identifiers", lambda s=store: suspicious_identifiers(s)
@@ -253,13 +311,13 @@ def run(args: argparse.Namespace) -> None:
             print(f"  double dipping (every status, as truth/double_dipping.csv): {ev_all.line()}")
             print(f"  peak memory {_peak_gb():.1f} GB")
             print(
-                f"  summary {backend}: publish {report.records_per_second:,.0f} rec/s; "
+                f"  summary {backend}: publish {publish_speed:,.0f} rec/s; "
                 f"suspicious {t_susp:.1f} s, double dipping {t_dd:.1f} s, reference {t_ref:.1f} s, "
                 f"coverage {t_cov:.1f} s (all four sharing tables {t_all:.1f} s); "
                 f"programmes_of p50 {p50:.2f} / p99 {p99:.2f} ms"
             )
         finally:
-            if backend == "neo4j" and not args.keep:
+            if backend == "neo4j" and not (args.keep or args.no_publish or args.publish_only):
                 store.clear()
             store.close()
             if scratch is not None:
@@ -284,6 +342,26 @@ def main() -> None:
         help="EKJON_HOME of the Neo4j server (default: $EKJON_HOME, else --home)",
     )
     parser.add_argument("--keep", action="store_true", help="leave the Neo4j graph loaded")
+    parser.add_argument(
+        "--embedded-dir", help="publish the embedded store into this folder (kept) or reuse it"
+    )
+    load = parser.add_mutually_exclusive_group()
+    load.add_argument(
+        "--no-publish",
+        action="store_true",
+        help="query the graph already loaded (--keep / --embedded-dir of an earlier run)",
+    )
+    load.add_argument(
+        "--publish-only", action="store_true", help="publish (and keep the graph), time no query"
+    )
+    parser.add_argument(
+        "--bulk",
+        action="store_true",
+        help="neo4j: first load through Neo4j's offline importer (graph.bulk) instead of Bolt; "
+        "the database must be empty, and the server is restarted",
+    )
+    parser.add_argument("--neo4j-heap", help="neo4j --bulk: server heap after the import")
+    parser.add_argument("--neo4j-pagecache", help="neo4j --bulk: server page cache after import")
     run(parser.parse_args())
 
 

@@ -31,6 +31,11 @@ persons and households left without records or members are removed.
 Records stream through in chunks: each chunk's rows are generated once and handed to the store,
 which writes them in its own batches.
 
+For a national first load into ekjon's own Neo4j server, the same call writes into a
+:class:`graph.bulk.ImportFiles` instead of a store: the graph as Neo4j's offline importer's CSV
+files, column by column (no row dicts), which :func:`graph.bulk.load` then imports
+(``ekjon neo4j import``).
+
 Example
 -------
 >>> from graph.embedded import EmbeddedStore                       # doctest: +SKIP
@@ -54,6 +59,7 @@ from engine.errors import EkjonError
 from engine.normalise import account_phone, nid_core
 from engine.normalise.identifiers import PHONE_WALLETS, ROCKET_WALLETS
 from engine.record import CANONICAL_FIELDS
+from graph.bulk import ImportFiles
 from graph.policy import Policy, load_policy
 from graph.store import GraphStore
 
@@ -187,7 +193,8 @@ def _rows(
     being sent as removals: right for nodes that are new, and much less work for the store.
     """
     names = list(columns)
-    values = zip(*columns.values(), strict=True)
+    lists = (c.tolist() if isinstance(c, pd.Series | np.ndarray) else c for c in columns.values())
+    values = zip(*lists, strict=True)
     if not drop_missing:
         for row in values:
             yield dict(zip(names, row, strict=True))
@@ -199,6 +206,10 @@ def _rows(
             for k, v in zip(names, row, strict=True)
             if v is not None and v is not na and not (type(v) is float and v != v)
         }
+
+
+class _Columns(dict):
+    """Parallel columns (name -> values) of one write, kept as columns until a store needs rows."""
 
 
 # --- reference registries -------------------------------------------------------------------------
@@ -271,7 +282,7 @@ def detect_registries(records: pd.DataFrame) -> dict[str, str]:
 class _Publisher:
     def __init__(
         self,
-        store: GraphStore,
+        store: GraphStore | ImportFiles,
         policy: Policy,
         progress: Progress | None,
         report: PublishReport,
@@ -285,26 +296,40 @@ class _Publisher:
 
     # nodes and edges ---------------------------------------------------------------------------
 
-    def rows(self, columns: Mapping[str, Iterable[Any]]) -> Iterator[dict[str, Any]]:
-        """Rows for the store; missing values are dropped when the graph had no records before."""
-        return _rows(columns, drop_missing=self.fresh)
+    def rows(self, columns: Mapping[str, Iterable[Any]]) -> _Columns:
+        """One write's parallel columns: rows for a store, or columns as they are for the importer.
 
-    def nodes(self, label: str, rows: Iterable[Mapping[str, Any]]) -> int:
-        return self.store.merge_nodes(label, rows)
+        Missing values are dropped from store rows when the graph had no records before.
+        """
+        return _Columns(columns)
+
+    def _store_rows(self, data: _Columns | Iterable[Mapping[str, Any]]) -> Iterable[Mapping]:
+        return _rows(data, drop_missing=self.fresh) if isinstance(data, _Columns) else data
+
+    def nodes(self, label: str, data: _Columns | Iterable[Mapping[str, Any]]) -> int:
+        if isinstance(self.store, ImportFiles):
+            columns = data if isinstance(data, _Columns) else pd.DataFrame(list(data))
+            return self.store.add_nodes(label, columns)
+        return self.store.merge_nodes(label, self._store_rows(data))
 
     def edges(
         self,
         edge_type: str,
         from_label: str,
         to_label: str,
-        rows: Iterable[Mapping[str, Any]],
+        data: _Columns | Iterable[Mapping[str, Any]],
         replace: bool = False,
     ) -> int:
-        # on a graph without records there is nothing to replace: merging is the same, and cheaper
-        write = (
-            self.store.replace_edges_from if replace and not self.fresh else self.store.merge_edges
-        )
-        n = write(edge_type, from_label, to_label, rows)
+        if isinstance(self.store, ImportFiles):
+            n = self.store.add_edges(edge_type, from_label, to_label, data)
+        else:
+            # on a graph without records there is nothing to replace: merging is the same, cheaper
+            write = (
+                self.store.replace_edges_from
+                if replace and not self.fresh
+                else self.store.merge_edges
+            )
+            n = write(edge_type, from_label, to_label, self._store_rows(data))
         self.report._add(self.report.edges, edge_type, n)
         return n
 
@@ -316,7 +341,7 @@ class _Publisher:
         frame = frame.drop_duplicates("id")
         if frame.empty:
             return
-        n = self.nodes(label, self.rows({c: frame[c].tolist() for c in frame.columns}))
+        n = self.nodes(label, self.rows({c: frame[c] for c in frame.columns}))
         seen.update(frame["id"].tolist())
         self.report._add(self.report.identifiers, label, n)
 
@@ -583,7 +608,7 @@ def _links_frame(
 
 
 def publish(
-    store: GraphStore,
+    store: GraphStore | ImportFiles,
     records: pd.DataFrame,
     assignment: pd.DataFrame,
     links: pd.DataFrame | None = None,
@@ -601,7 +626,9 @@ def publish(
     Parameters
     ----------
     store:
-        Any graph store (embedded or Neo4j).
+        Any graph store (embedded or Neo4j); or, for a first load through Neo4j's offline
+        importer, a :class:`graph.bulk.ImportFiles` (the same graph, written as the importer's
+        CSV files; then load them with :func:`graph.bulk.load`).
     records:
         Canonical records with cleaned values (columns :data:`engine.record.CANONICAL_FIELDS`, as
         ``RecordStore.current()`` returns them); one row per ``source``, ``record_id``.
@@ -652,6 +679,11 @@ def publish(
     pub = _Publisher(store, policy, progress, report)
     had_records = store.count("Record") > 0
     pub.fresh = not had_records
+    if had_records and isinstance(store, ImportFiles):
+        raise PublishError(
+            f"The import files in {store.folder} already hold a publish; import files take one "
+            "first load (make a new ImportFiles for another)."
+        )
 
     columns = [c for c in CANONICAL_FIELDS if c in records.columns]
     records = records[columns].copy()
@@ -704,18 +736,16 @@ def publish(
 
     # persons and households ---------------------------------------------------------------------
     persons, households, member = _persons_and_households(records, source_households)
-    report.persons = pub.nodes(
-        "Person", pub.rows({c: persons[c].tolist() for c in persons.columns})
-    )
+    report.persons = pub.nodes("Person", pub.rows({c: persons[c] for c in persons.columns}))
     pub.progress("persons", report.persons, len(persons))
     report.households = pub.nodes(
-        "Household", pub.rows({c: households[c].tolist() for c in households.columns})
+        "Household", pub.rows({c: households[c] for c in households.columns})
     )
     pub.edges(
         "MEMBER_OF",
         "Person",
         "Household",
-        pub.rows({c: member[c].tolist() for c in ("from", "to", "relation")}),
+        pub.rows({c: member[c] for c in ("from", "to", "relation")}),
         replace=True,
     )
     pub.progress("households", report.households, len(households))
@@ -727,14 +757,12 @@ def publish(
     done = 0
     for start in range(0, total, chunk_size):
         chunk = records.iloc[start : start + chunk_size]
-        keys = chunk["key"].tolist()
+        keys = chunk["key"]
         report.records += pub.nodes(
             "Record",
-            pub.rows({"id": keys, **{c: chunk[c].tolist() for c in record_columns}}),
+            pub.rows({"id": keys, **{c: chunk[c] for c in record_columns}}),
         )
-        pub.edges(
-            "FROM", "Record", "Source", pub.rows({"from": keys, "to": chunk["source"].tolist()})
-        )
+        pub.edges("FROM", "Record", "Source", pub.rows({"from": keys, "to": chunk["source"]}))
         if "programme" in chunk.columns:
             enrolled = chunk[chunk["programme"].notna()]
             pub.edges(
@@ -743,10 +771,10 @@ def publish(
                 "Programme",
                 pub.rows(
                     {
-                        "from": enrolled["key"].tolist(),
-                        "to": enrolled["programme"].tolist(),
+                        "from": enrolled["key"],
+                        "to": enrolled["programme"],
                         **{
-                            c: (enrolled[c].tolist() if c in enrolled else [None] * len(enrolled))
+                            c: (enrolled[c] if c in enrolled else [None] * len(enrolled))
                             for c in ("status", "since", "amount")
                         },
                     }
@@ -760,17 +788,17 @@ def publish(
                 "Account": ["provider", "number", "phone"],
             }.get(label, [])
             pub.identifiers(label, frame["id"], {p: frame[p] for p in props})
-            edge = {"from": frame["key"].tolist(), "to": frame["id"].tolist()}
+            edge: dict[str, Any] = {"from": frame["key"], "to": frame["id"]}
             edge["role"] = [_ROLES[label]] * len(frame)
             if label == "NID":
-                edge["form"] = frame["given"].tolist()
+                edge["form"] = frame["given"]
             pub.edges("HAS", "Record", label, pub.rows(edge))
         of = chunk[chunk["person_id"].notna()]
         pub.edges(
             "OF",
             "Record",
             "Person",
-            pub.rows({"from": of["key"].tolist(), "to": of["person_id"].tolist()}),
+            pub.rows({"from": of["key"], "to": of["person_id"]}),
             replace=True,
         )
         _reference_edges(pub, chunk, registry[chunk.index], idents)
@@ -785,9 +813,7 @@ def publish(
             "SAME_AS",
             "Record",
             "Record",
-            pub.rows(
-                {c: same_as[c].tolist() for c in ("from", "to", "probability", "model_version")}
-            ),
+            pub.rows({c: same_as[c] for c in ("from", "to", "probability", "model_version")}),
         )
         pub.progress("links", len(same_as), len(same_as))
 

@@ -52,6 +52,7 @@ import pandas as pd
 from graph import schema
 from graph.store import (
     DIRECTIONS,
+    SHARED_COLUMNS,
     Direction,
     GraphStoreError,
     MissingNode,
@@ -59,6 +60,7 @@ from graph.store import (
     StoreCorrupted,
     StoreLocked,
     batches,
+    column_table,
     table,
 )
 
@@ -222,6 +224,9 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_MISSING = float("nan")  # a property an edge lacks, as a table of row dicts shows it
 
 
 # --- the store ------------------------------------------------------------------------------------
@@ -443,43 +448,214 @@ class EmbeddedStore:
         found.sort(key=lambda n: (n.edge_type, n.label, n.props["id"]))
         return found
 
-    def nodes(self, label: str, properties: Sequence[str] | None = None) -> pd.DataFrame:
+    def nodes(
+        self,
+        label: str,
+        properties: Sequence[str] | None = None,
+        ids: Iterable[str] | None = None,
+    ) -> pd.DataFrame:
         """Every node of ``label`` as a table; see :meth:`graph.store.GraphStore.nodes`."""
         schema.node_spec(label)
         with self._lock:
             self._check_open()
             node_props = self._g._node
             index = self._index[label]
-            if properties is None:
-                records = ({"id": i, **node_props[k]} for i, k in index.items())
+            if ids is None:
+                names, keys = list(index), list(index.values())
             else:
-                wanted = [p for p in properties if p != "id"]
-                records = (
-                    {"id": i, **{p: node_props[k].get(p) for p in wanted}} for i, k in index.items()
-                )
-            return table(records, ("id",), properties)
+                names = [i for i in dict.fromkeys(ids) if i in index]
+                keys = [index[i] for i in names]
+            if properties is None:
+                records = ({"id": i, **node_props[k]} for i, k in zip(names, keys, strict=True))
+                return table(records, ("id",), properties)
+            wanted = list(dict.fromkeys(p for p in properties if p != "id"))
+            with _no_gc():
+                props = [node_props[k] for k in keys]
+                columns = {"id": names}
+                for name in wanted:  # missing as None, as the Neo4j store gives it
+                    columns[name] = [row.get(name) for row in props]
+                return column_table(columns, ["id", *(p for p in properties if p != "id")])
 
-    def edges(self, edge_type: str) -> pd.DataFrame:
-        """Every edge of ``edge_type`` as a table; see :meth:`graph.store.GraphStore.edges`."""
+    def edges(
+        self,
+        edge_type: str,
+        from_ids: Iterable[str] | None = None,
+        to_ids: Iterable[str] | None = None,
+    ) -> pd.DataFrame:
+        """Every edge of ``edge_type`` as a table; see :meth:`graph.store.GraphStore.edges`.
+
+        The edges of all types out of a label are gathered in one walk over that label's
+        adjacency; each type's table is built when first asked for and kept until the next write,
+        so the whole-graph queries pay for the walk once.
+        """
         spec = schema.edge_spec(edge_type)
+        if from_ids is not None or to_ids is not None:
+            with self._lock:
+                self._check_open()
+                return table(self._some_edges(spec, from_ids, to_ids), schema.EDGE_COLUMNS)
         with self._lock:
             self._check_open()
-            return table(self._edge_records(spec), schema.EDGE_COLUMNS)
+            if edge_type not in self._tables:
+                with _no_gc():
+                    for from_label in spec.from_labels:
+                        self._walk_edges(from_label)
+                    self._tables[edge_type] = self._edge_table(edge_type)
+            return self._tables[edge_type].copy()
 
-    def _edge_records(self, spec: schema.EdgeSpec) -> Iterator[dict[str, Any]]:
-        succ, edge_type = self._g._succ, spec.type
-        for from_label in spec.from_labels:
-            for from_id, key in self._index[from_label].items():
-                for other, types in succ[key].items():
+    def _some_edges(
+        self, spec: schema.EdgeSpec, from_ids: Iterable[str] | None, to_ids: Iterable[str] | None
+    ) -> list[dict[str, Any]]:
+        """The edges of one type at the named nodes, as rows (see :meth:`edges`)."""
+        edge_type = spec.type
+        from_labels = set(spec.from_labels)
+        to_labels = {b for _, b in spec.ends}
+        ends = None if to_ids is None else set(to_ids)
+        rows = []
+        if from_ids is not None:
+            succ = self._g._succ
+            for from_id in dict.fromkeys(from_ids):
+                for from_label in spec.from_labels:
+                    key = self._index[from_label].get(from_id)
+                    if key is None:
+                        continue
+                    for other, types in succ[key].items():
+                        props = types.get(edge_type)
+                        if (
+                            props is not None
+                            and other[0] in to_labels
+                            and (ends is None or other[1] in ends)
+                        ):
+                            rows.append(
+                                {
+                                    "from": from_id,
+                                    "to": other[1],
+                                    "from_label": from_label,
+                                    "to_label": other[0],
+                                    **props,
+                                }
+                            )
+            return rows
+        pred = self._g._pred
+        for to_id in ends or ():
+            for to_label in to_labels:
+                key = self._index[to_label].get(to_id)
+                if key is None:
+                    continue
+                for other, types in pred[key].items():
                     props = types.get(edge_type)
-                    if props is not None:
-                        yield {
-                            "from": from_id,
-                            "to": other[1],
-                            "from_label": from_label,
-                            "to_label": other[0],
-                            **props,
-                        }
+                    if props is not None and other[0] in from_labels:
+                        rows.append(
+                            {
+                                "from": other[1],
+                                "to": to_id,
+                                "from_label": other[0],
+                                "to_label": to_label,
+                                **props,
+                            }
+                        )
+        return rows
+
+    def shared_identifiers(
+        self, labels: Sequence[str], exclude_sources: Iterable[str] = ()
+    ) -> pd.DataFrame:
+        """Identifiers of several households; see :meth:`GraphStore.shared_identifiers`.
+
+        A walk over the identifiers' incoming ``HAS`` edges: only identifiers given by two records
+        or more are looked at further.
+        """
+        for label in labels:
+            schema.node_spec(label)
+        excluded = set(exclude_sources)
+        found: dict[str, list] = {name: [] for name in SHARED_COLUMNS}
+        with self._lock, _no_gc():
+            self._check_open()
+            succ, pred, node_props = self._g._succ, self._g._pred, self._g._node
+            # per record: None if its source is excluded, else (person, households); equal
+            # household sets are one object, so members of one household compare by identity
+            of_record: dict[tuple[str, str], tuple | None] = {}
+            of_person: dict[tuple[str, str], frozenset] = {}
+            interned: dict[frozenset, frozenset] = {}
+            nowhere: frozenset = frozenset()
+
+            def look(record: tuple[str, str]) -> tuple | None:
+                if node_props[record].get("source") in excluded:
+                    return None
+                for other, types in succ[record].items():
+                    if other[0] == "Person" and "OF" in types:
+                        homes = of_person.get(other)
+                        if homes is None:
+                            homes = frozenset(
+                                h for h, kinds in succ[other].items() if "MEMBER_OF" in kinds
+                            )
+                            homes = of_person[other] = interned.setdefault(homes, homes)
+                        return (other, homes)
+                return (None, nowhere)
+
+            for label in dict.fromkeys(labels):
+                for key in self._index[label].values():
+                    into = pred[key]
+                    if len(into) < 2:
+                        continue
+                    given = 0
+                    common: frozenset | None = None
+                    for record, types in into.items():
+                        if "HAS" not in types:
+                            continue
+                        info = of_record.get(record, False)
+                        if info is False:
+                            info = of_record[record] = look(record)
+                        if info is None:
+                            continue
+                        given += 1
+                        homes = info[1]
+                        if common is None:
+                            common = homes
+                        elif common and homes is not common:
+                            common = common & homes
+                    if given < 2 or common:
+                        continue
+                    for record, types in into.items():
+                        info = of_record.get(record) if "HAS" in types else None
+                        if info is None:
+                            continue
+                        found["label"].append(label)
+                        found["identifier"].append(key[1])
+                        found["record"].append(record[1])
+                        found["person"].append(None if info[0] is None else info[0][1])
+        return pd.DataFrame(found, columns=list(SHARED_COLUMNS))
+
+    def _walk_edges(self, from_label: str) -> None:
+        """Collect every edge out of ``from_label`` nodes, by type, as columns."""
+        if from_label in self._walked:
+            return
+        succ = self._g._succ
+        rows: dict[str, list] = self._edge_rows
+        for from_id, key in self._index[from_label].items():
+            for other, types in succ[key].items():
+                for kind, props in types.items():
+                    found = rows.get(kind)
+                    if found is None:
+                        found = rows[kind] = [[], [], [], [], []]
+                    found[0].append(from_id)
+                    found[1].append(other[1])
+                    found[2].append(from_label)
+                    found[3].append(other[0])
+                    found[4].append(props)
+        self._walked.add(from_label)
+
+    def _edge_table(self, edge_type: str) -> pd.DataFrame:
+        """The table of ``edge_type`` from the walked columns (which it then lets go of)."""
+        found = self._edge_rows.pop(edge_type, None)
+        if found is None:
+            return pd.DataFrame(columns=list(schema.EDGE_COLUMNS))
+        starts, ends, from_labels, to_labels, props = found
+        columns: dict[str, list] = dict(
+            zip(schema.EDGE_COLUMNS, (starts, ends, from_labels, to_labels), strict=True)
+        )
+        names = sorted({name for row in props if row for name in row})
+        for name in names:
+            columns[name] = [row.get(name, _MISSING) for row in props]
+        return column_table(columns, [*schema.EDGE_COLUMNS, *names])
 
     def count(self, name: str) -> int:
         """How many nodes have the label ``name``, or edges the type ``name``."""
@@ -536,8 +712,16 @@ class EmbeddedStore:
         self._repetitive = {t for t, spec in schema.EDGES.items() if spec.repetitive}
         # the one shared {type: {}} dict of all edges of a type without properties
         self._bare: dict[str, dict[str, dict]] = {t: {t: {}} for t in schema.EDGES}
+        self._forget_tables()
+
+    def _forget_tables(self) -> None:
+        """Drop the edge tables kept for reads (every write calls this)."""
+        self._tables: dict[str, pd.DataFrame] = {}
+        self._edge_rows: dict[str, list[list]] = {}
+        self._walked: set[str] = set()
 
     def _changed(self) -> None:
+        self._forget_tables()
         clear_cache = getattr(nx, "_clear_cache", None)
         if clear_cache is not None:
             clear_cache(self._g)

@@ -93,6 +93,51 @@ class GraphTables:
             self._edges[edge_type] = self.store.edges(edge_type)
         return self._edges[edge_type]
 
+    def edges_at(
+        self,
+        edge_type: str,
+        from_ids: Iterable[str] | None = None,
+        to_ids: Iterable[str] | None = None,
+    ) -> pd.DataFrame:
+        """The ``edge_type`` edges from (to) some nodes: cut from the whole table if it was read,
+        else asked of the store for those nodes only."""
+        whole = self._edges.get(edge_type)
+        if whole is None:
+            return self.store.edges(edge_type, from_ids=from_ids, to_ids=to_ids)
+        keep = np.ones(len(whole), dtype=bool)
+        if from_ids is not None:
+            keep &= whole["from"].isin(set(from_ids)).to_numpy()
+        if to_ids is not None:
+            keep &= whole["to"].isin(set(to_ids)).to_numpy()
+        return whole[keep]
+
+    def household_groups_of(self, persons: Iterable[str]) -> pd.Series:
+        """Person id -> household group, for ``persons`` (and everyone in their households).
+
+        Exactly :attr:`households` restricted to these persons, read from the ``MEMBER_OF`` edges
+        of their households alone (followed until no new person or household turns up) unless the
+        whole table was read already.
+        """
+        if "households" in self._cache or "MEMBER_OF" in self._edges:
+            return self.households
+        seen_persons = set(persons)
+        seen_households: set[str] = set()
+        parts = []
+        new_persons = set(seen_persons)
+        while new_persons:
+            member = self.store.edges("MEMBER_OF", from_ids=new_persons)[["from", "to"]]
+            parts.append(member)
+            new_households = set(member["to"]) - seen_households
+            seen_households |= new_households
+            if not new_households:
+                break
+            others = self.store.edges("MEMBER_OF", to_ids=new_households)[["from", "to"]]
+            parts.append(others)
+            new_persons = set(others["from"]) - seen_persons
+            seen_persons |= new_persons
+        member = pd.concat(parts, ignore_index=True).drop_duplicates()
+        return household_groups(member)
+
     @property
     def records(self) -> pd.DataFrame:
         """``Record`` nodes with :data:`RECORD_PROPERTIES`, indexed by record key."""
@@ -133,6 +178,13 @@ class GraphTables:
         return dict(zip(sources["id"], sources["registry"], strict=True))
 
     @property
+    def references(self) -> set[str]:
+        """Names of the reference-registry sources (EC, BTRC, KYC, BDRIS extracts)."""
+        sources = self.sources
+        kinds = sources["kind"].astype(object)
+        return set(sources.loc[kinds.eq("reference").to_numpy(), "id"]) | set(self.registries)
+
+    @property
     def sources(self) -> pd.DataFrame:
         """``Source`` nodes: ``id``, ``kind``, ``registry``."""
         if "sources" not in self._cache:
@@ -152,22 +204,17 @@ class GraphTables:
 
     def reference(self, keys: pd.Series | pd.Index) -> np.ndarray:
         """Which record keys are reference-registry records (EC, BTRC, KYC, BDRIS extracts)."""
-        sources = self.sources
-        kinds = sources["kind"].astype(object)
-        refs = set(sources.loc[kinds.eq("reference").to_numpy(), "id"]) | set(self.registries)
-        return self.from_sources(keys, refs)
+        return self.from_sources(keys, self.references)
 
     def record_props(self, keys: Iterable[str], properties: Sequence[str]) -> pd.DataFrame:
-        """Properties of some records, indexed by key: node by node when they are few."""
+        """Properties of some records, indexed by key: only those records are read."""
         wanted = list(dict.fromkeys(keys))
         cached = any(set(properties) <= have for have in self._records)
-        if cached or len(wanted) > _PER_NODE_LIMIT:
+        if cached:
             return self.record_table(properties)[list(properties)].reindex(wanted)
-        rows = []
-        for key in wanted:
-            props = self.store.node("Record", key) or {}
-            rows.append({p: props.get(p) for p in properties})
-        return pd.DataFrame(rows, index=pd.Index(wanted), columns=list(properties))
+        frame = self.store.nodes("Record", list(properties), ids=wanted)
+        frame = frame.set_index("id").rename_axis(None)[list(properties)]
+        return frame.reindex(wanted)
 
     def persons(self, keys: Iterable[str]) -> pd.Series:
         """The person of each record key (``record:<key>`` for records resolution left alone)."""
@@ -185,22 +232,29 @@ class GraphTables:
         """
         columns = ["from", "to", "probability", "model_version"]
         wanted = None if keys is None else list(dict.fromkeys(keys))
-        if wanted is not None and len(wanted) <= _PER_NODE_LIMIT and "SAME_AS" not in self._edges:
-            rows = []
-            for key in wanted:
-                for n in self.store.neighbours("Record", key, "SAME_AS", direction="both"):
-                    other = n.props["id"]
-                    a, b = (key, other) if key < other else (other, key)
-                    rows.append(
-                        {
-                            "from": a,
-                            "to": b,
-                            "probability": n.edge_props.get("probability"),
-                            "model_version": n.edge_props.get("model_version"),
-                        }
-                    )
-            frame = pd.DataFrame(rows, columns=columns).drop_duplicates(["from", "to"])
-            return frame.reset_index(drop=True)
+        if wanted is not None and "SAME_AS" not in self._edges:
+            # only the links at these records, read from the store
+            links = pd.concat(
+                [
+                    self.store.edges("SAME_AS", from_ids=wanted),
+                    self.store.edges("SAME_AS", to_ids=wanted),
+                ],
+                ignore_index=True,
+            )
+            for column in ("probability", "model_version"):
+                if column not in links.columns:
+                    links[column] = None
+            links = links[columns].drop_duplicates(["from", "to"])
+            if len(wanted) <= _PER_NODE_LIMIT:  # as links read record by record always were
+                a = links["from"].to_numpy(dtype=object)
+                b = links["to"].to_numpy(dtype=object)
+                swap = b < a
+                links = links.assign(from_=np.where(swap, b, a), to_=np.where(swap, a, b))
+                links = links.drop(columns=["from", "to"]).rename(
+                    columns={"from_": "from", "to_": "to"}
+                )[columns]
+                links = links.drop_duplicates(["from", "to"])
+            return links.reset_index(drop=True)
         links = self.edges("SAME_AS").copy()
         for column in ("probability", "model_version"):
             if column not in links.columns:
@@ -246,7 +300,7 @@ def household_groups(member: pd.DataFrame) -> pd.Series:
 
 def household_of(persons: pd.Series, households: pd.Series) -> pd.Series:
     """The household group of each person in ``persons`` (values), ``person:<id>`` if none."""
-    group = persons.map(households)
+    group = persons.map(households).astype(object)
     alone = group.isna()
     if alone.any():
         group[alone] = ALONE + persons[alone].astype(str)
@@ -336,7 +390,9 @@ def is_active(status: pd.Series, active: Iterable[str], missing_is_active: bool)
     return lowered.isin(set(active)) | (missing & missing_is_active)
 
 
-def household_nids(tables: GraphTables, groups: set[str] | None = None) -> pd.DataFrame:
+def household_nids(
+    tables: GraphTables, groups: set[str] | None = None, households: pd.Series | None = None
+) -> pd.DataFrame:
     """``household_id, nid``: the NIDs the members of each household group give, every form.
 
     Only the members' own records count (not KYC / BTRC rows, which name an owner, not the
@@ -349,7 +405,12 @@ def household_nids(tables: GraphTables, groups: set[str] | None = None) -> pd.Da
         The store's tables.
     groups:
         Only these household groups (default: all).
+    households:
+        Person id -> household group for at least every member of ``groups`` (e.g.
+        :meth:`GraphTables.household_groups_of`): then only the members' records are read.
     """
+    if groups is not None and households is not None and "HAS" not in tables._edges:
+        return _household_nids_of(tables, groups, households)
     has = tables.edges("HAS")
     owner_sources = {s for s, r in tables.registries.items() if r in ("kyc", "btrc")}
     nid_rows = has["to_label"].to_numpy(dtype=object) == "NID"
@@ -380,6 +441,46 @@ def household_nids(tables: GraphTables, groups: set[str] | None = None) -> pd.Da
         frame = frame[frame["household_id"].isin(pd.Index(list(groups_at_end)))]
     frame = frame[["household_id", "nid"]]
     same = tables.edges("SAME_NID")
+    if not same.empty:
+        forms = pd.concat(
+            [
+                pd.DataFrame({"nid": same["from"], "other": same["to"]}),
+                pd.DataFrame({"nid": same["to"], "other": same["from"]}),
+            ]
+        )
+        extra = frame.merge(forms, on="nid")[["household_id", "other"]]
+        frame = pd.concat([frame, extra.rename(columns={"other": "nid"})])
+    return frame.drop_duplicates().reset_index(drop=True)
+
+
+def _household_nids_of(
+    tables: GraphTables, groups: set[str], households: pd.Series
+) -> pd.DataFrame:
+    """:func:`household_nids` of some groups, reading only their members' records."""
+    owner_sources = {s for s, r in tables.registries.items() if r in ("kyc", "btrc")}
+    members = set(households.index[households.isin(groups).to_numpy()])
+    members.update(g[len(ALONE) :] for g in groups if g.startswith(ALONE))
+    of = tables.edges_at("OF", to_ids=members)
+    person = person_of_records(of)
+    wanted = set(person.index)
+    wanted.update(
+        g[len(ALONE) + len(UNRESOLVED) :] for g in groups if g.startswith(ALONE + UNRESOLVED)
+    )
+    has = tables.edges_at("HAS", from_ids=wanted)
+    nids = has[has["to_label"].to_numpy(dtype=object) == "NID"]
+    nids = nids[~tables.from_sources(nids["from"], owner_sources)]
+    keys = pd.Index(nids["from"])
+    named = person.reindex(keys)
+    missing = named.isna().to_numpy()
+    if missing.any():
+        named[missing] = UNRESOLVED + keys[missing].astype(str)
+    frame = pd.DataFrame({"person_id": named.to_numpy(), "nid": nids["to"].to_numpy(dtype=object)})
+    frame["household_id"] = household_of(frame["person_id"], households).to_numpy()
+    frame = frame[frame["household_id"].isin(pd.Index(list(groups)))][["household_id", "nid"]]
+    found = set(frame["nid"])
+    same = pd.concat(
+        [tables.edges_at("SAME_NID", from_ids=found), tables.edges_at("SAME_NID", to_ids=found)]
+    )
     if not same.empty:
         forms = pd.concat(
             [

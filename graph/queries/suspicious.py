@@ -23,14 +23,21 @@ For one identifier, over the beneficiary records (``kind`` not ``reference``) th
   owner counts in proportion ``k`` of the persons whose household is known (the owner may be an
   unknown household's member).
 
+- locality ``l``: ``0.5`` when every record with a known place is in one union, else 1. A
+  household lives in one union, so households that share an identifier inside one union are
+  often one household (or one family) that resolution grouped as two, and an "outside" owner
+  there is often a member without a record of their own (a parent paying for the children's
+  stipends). Only spread across unions is evidence that they are strangers.
+
 With ``H' = 1 + (H - 1) c`` and ``P' = 1 + (P - 1) c``::
 
-    x    = 1.0 (H' - 1) + 0.1 (P' - 1) + 0.5 (U - 1) + 0.25 (G - 1) + 1.5 k [owner outside]
+    x    = l (1.0 (H' - 1) + 1.5 k [owner outside]) + 0.1 (P' - 1) + 0.5 (U - 1) + 0.25 (G - 1)
     risk = x / (x + 2)
 
-so risk is 0 for one household, 1/3 for two households in one union sharing a phone, and passes
-0.5 (the default ``min_risk``) at three households, or two with an outside owner or more unions.
-An agent wallet paying six strangers across three unions, owned by someone else, scores about 0.78.
+so risk is 0 for one household and below 0.5 (the default ``min_risk``) for two or three
+households of one union and programme, even with an outside owner; it passes 0.5 at four
+households of one union with an outside owner, or two households in two unions with one. An
+agent wallet paying six strangers across three unions, owned by someone else, scores about 0.8.
 The weights are :class:`RiskWeights`; change them there, not in the code below.
 """
 
@@ -45,6 +52,7 @@ import pandas as pd
 
 from graph.queries._common import (
     ALONE,
+    UNRESOLVED,
     GraphTables,
     household_nids,
     household_of,
@@ -85,6 +93,7 @@ class RiskWeights:
     programmes: float = 0.25
     owner_outside: float = 1.5
     unknown_household: float = 0.1
+    one_union: float = 0.5
     scale: float = 2.0
 
 
@@ -146,23 +155,29 @@ def suspicious_identifiers(
         raise ValueError(
             f"The 'min_risk' parameter of suspicious_identifiers must be in [0, 1]. Got {min_risk}."
         )
+    if min_households < 2:
+        raise ValueError(
+            "The 'min_households' parameter of suspicious_identifiers must be an int of at "
+            f"least 2 (sharing inside one household is never suspicious). Got {min_households}."
+        )
     tables = tables or GraphTables(store)
-    has = tables.edges("HAS")
-    if has.empty:
+    # the store narrows millions of phones and wallets to those crossing households
+    shared_ = store.shared_identifiers(["Phone", "Account"], exclude_sources=tables.references)
+    shared_ = shared_.drop_duplicates(["label", "identifier", "record"])
+    if shared_.empty:
         return pd.DataFrame(columns=list(SUSPICIOUS_COLUMNS))
-    # the heavy part, on 10^6-row tables: integer codes and numpy, no per-row Python
-    labels = has["to_label"].to_numpy(dtype=object)
-    rows_ = (labels == "Phone") | (labels == "Account")
-    take = np.flatnonzero(rows_)[~tables.reference(has["from"][rows_])]
     tied = pd.DataFrame(
         {
-            "record_id": has["from"].to_numpy(dtype=object)[take],
-            "label": labels[take],
-            "identifier": has["to"].to_numpy(dtype=object)[take],
+            "record_id": shared_["record"].to_numpy(dtype=object),
+            "label": shared_["label"].to_numpy(dtype=object),
+            "identifier": shared_["identifier"].to_numpy(dtype=object),
         }
     )
-    tied["person_id"] = tables.persons(pd.Index(tied["record_id"])).to_numpy()
-    households = tables.households
+    person = shared_["person"].to_numpy(dtype=object)
+    alone = pd.isna(person)
+    person[alone] = UNRESOLVED + tied["record_id"].to_numpy(dtype=object)[alone]
+    tied["person_id"] = person
+    households = tables.household_groups_of(tied["person_id"][~alone])
     tied["household_id"] = household_of(tied["person_id"], households).to_numpy()
     ident, _ = pd.factorize(tied["identifier"])
     group, groups_ = pd.factorize(tied["household_id"])
@@ -191,7 +206,7 @@ def suspicious_identifiers(
     cand["programme"] = places["programme"].to_numpy()
 
     owners = _owners(tables, shared)
-    theirs_table = household_nids(tables, groups=set(cand["household_id"]))
+    theirs_table = household_nids(tables, set(cand["household_id"]), households)
     known_nids = theirs_table.groupby("household_id")["nid"].agg(set).to_dict()
     links = tables.links(cand["record_id"].unique())
 
@@ -222,12 +237,13 @@ def suspicious_identifiers(
             owner = "outside"
         h_eff = 1 + (households - 1) * confidence
         p_eff = 1 + (counted_persons - 1) * confidence
+        local = w.one_union if unions == 1 else 1.0
         x = (
-            w.households * (h_eff - 1)
+            local
+            * (w.households * (h_eff - 1) + w.owner_outside * known_share * (owner == "outside"))
             + w.persons * (p_eff - 1)
             + w.unions * max(unions - 1, 0)
             + w.programmes * max(programmes - 1, 0)
-            + w.owner_outside * known_share * (owner == "outside")
         )
         risk = x / (x + w.scale)
         if risk < min_risk:
@@ -239,6 +255,8 @@ def suspicious_identifiers(
             reasons[0] += f" and {unknown} of unknown household"
         if unions > 1:
             reasons.append(f"{unions} unions")
+        elif unions == 1:
+            reasons.append("all in one union")
         if programmes > 1:
             reasons.append(f"{programmes} programmes")
         if owner == "outside":
@@ -276,18 +294,18 @@ def _owners(tables: GraphTables, shared: pd.DataFrame) -> dict[tuple[str, str], 
     owners: dict[tuple[str, str], set[str]] = {}
     accounts = set(shared.loc[shared["label"] == "Account", "identifier"])
     phones = set(shared.loc[shared["label"] == "Phone", "identifier"])
-    kyc = tables.edges("KYC_OWNER")
-    kyc = kyc[kyc["from"].isin(accounts)]
+    kyc = tables.edges_at("KYC_OWNER", from_ids=accounts)
     for account, nid in zip(kyc["from"], kyc["to"], strict=True):
         owners.setdefault(("Account", account), set()).add(nid)
     wallet_phone: dict[str, str] = {}
-    for account in accounts - {a for (_, a) in owners}:
-        node = tables.store.node("Account", account) or {}
-        if node.get("phone"):
-            wallet_phone[account] = node["phone"]
-    btrc = tables.edges("REGISTERED_TO")
+    unowned = accounts - {a for (_, a) in owners}
+    if unowned:
+        nodes = tables.store.nodes("Account", ["phone"], ids=unowned)
+        for account, phone in zip(nodes["id"], nodes["phone"], strict=True):
+            if isinstance(phone, str) and phone:
+                wallet_phone[account] = phone
     wanted = phones | set(wallet_phone.values())
-    btrc = btrc[btrc["from"].isin(wanted)]
+    btrc = tables.edges_at("REGISTERED_TO", from_ids=wanted)
     registered: dict[str, set[str]] = {}
     for phone, nid in zip(btrc["from"], btrc["to"], strict=True):
         registered.setdefault(phone, set()).add(nid)

@@ -63,3 +63,14 @@ def test_weights_change_the_ranking(published) -> None:  # noqa: F811
 def test_min_risk_is_checked(published) -> None:  # noqa: F811
     with pytest.raises(ValueError, match="'min_risk'.*Got 2"):
         suspicious_identifiers(published, min_risk=2)
+
+
+def test_sharing_inside_one_union_weighs_less(published) -> None:  # noqa: F811
+    """Two households of one union are often one household split by resolution."""
+    found = suspicious_identifiers(published, min_risk=0).set_index("identifier")
+    assert "all in one union" in found.loc[PAIR_PHONE, "reasons"]
+    assert "all in one union" not in found.loc[FARM_PHONE, "reasons"]
+    flat = suspicious_identifiers(published, min_risk=0, weights=RiskWeights(one_union=1.0))
+    flat = flat.set_index("identifier")
+    assert found.loc[PAIR_PHONE, "risk"] < flat.loc[PAIR_PHONE, "risk"]
+    assert found.loc[FARM_PHONE, "risk"] == flat.loc[FARM_PHONE, "risk"]

@@ -285,6 +285,93 @@ def test_edges_table_has_ends_labels_and_properties(store: GraphStore) -> None:
     ]
 
 
+def test_nodes_of_some_ids_only(store: GraphStore) -> None:
+    small_world(store)
+    table = store.nodes("Record", ["gender", "amount"], ids=[RAHIMA["id"], "nobody/1"])
+    assert list(table.columns) == ["id", "gender", "amount"]
+    assert table.to_dict("records") == [{"id": RAHIMA["id"], "gender": "female", "amount": 600.0}]
+    assert list(store.nodes("Record", ids=[KARIM["id"]])["full_name"]) == [KARIM["full_name"]]
+    assert store.nodes("Record", ["gender"], ids=[]).empty
+
+
+def test_edges_from_or_to_some_nodes_only(store: GraphStore) -> None:
+    small_world(store)
+    mine = store.edges("HAS", from_ids=[KARIM["id"]]).sort_values("to", ignore_index=True)
+    assert list(mine["to"]) == ["01711000001", "bkash:01711000001"]
+    assert list(mine["to_label"]) == ["Phone", "Account"] and list(mine["role"]) == [
+        "contact",
+        "payment",
+    ]
+    into = store.edges("HAS", to_ids=["01711000001"]).sort_values("from", ignore_index=True)
+    assert list(into["from"]) == [KARIM["id"], RAHIMA["id"]]
+    both = store.edges("HAS", from_ids=[KARIM["id"]], to_ids=["bkash:01711000001"])
+    assert list(both["to"]) == ["bkash:01711000001"]
+    assert store.edges("OF", from_ids=["nobody/1"]).empty
+    assert list(store.edges("OF", to_ids=["P2"])["from"]) == [RAHIMA["id"]]
+
+
+def test_edge_tables_follow_writes(store: GraphStore) -> None:
+    small_world(store)
+    assert len(store.edges("OF")) == 2
+    store.merge_nodes("Person", [{"id": "P3"}])
+    store.replace_edges_from("OF", "Record", "Person", [{"from": RAHIMA["id"], "to": "P3"}])
+    of = store.edges("OF").sort_values("from", ignore_index=True)
+    assert list(of["to"]) == ["P1", "P3"]
+    store.delete_nodes("Record", [KARIM["id"]])
+    assert list(store.edges("OF")["from"]) == [RAHIMA["id"]]
+
+
+def shared_world(store: GraphStore) -> None:
+    """Phones given within one household, across two, by an unresolved record, by a registry."""
+    store.merge_nodes(
+        "Record",
+        [{"id": f"{s}/{i}", "source": s} for s, i in [("a", 1), ("a", 2), ("a", 3), ("a", 4)]]
+        + [{"id": "btrc/1", "source": "btrc"}],
+    )
+    store.merge_nodes("Person", [{"id": p} for p in ("P1", "P2", "P3")])
+    store.merge_nodes("Household", [{"id": "H1"}, {"id": "H2"}])
+    store.merge_nodes("Phone", [{"id": n} for n in ("0171", "0172", "0173", "0174", "0175")])
+    store.merge_edges(
+        "OF",
+        "Record",
+        "Person",
+        [{"from": "a/1", "to": "P1"}, {"from": "a/2", "to": "P2"}, {"from": "a/3", "to": "P3"}],
+    )
+    store.merge_edges(
+        "MEMBER_OF",
+        "Person",
+        "Household",
+        [{"from": "P1", "to": "H1"}, {"from": "P2", "to": "H1"}, {"from": "P3", "to": "H2"}],
+    )
+    given = [
+        ("a/1", "0171"), ("a/2", "0171"),  # one household: not shared
+        ("a/1", "0172"), ("a/3", "0172"),  # two households
+        ("a/2", "0173"), ("a/4", "0173"),  # a record without a person
+        ("a/3", "0174"), ("btrc/1", "0174"),  # a registry record, excluded
+        ("a/1", "0175"),  # one record
+    ]  # fmt: skip
+    store.merge_edges("HAS", "Record", "Phone", [{"from": a, "to": b} for a, b in given])
+
+
+def test_shared_identifiers_are_those_crossing_households(store: GraphStore) -> None:
+    shared_world(store)
+    found = store.shared_identifiers(["Phone", "Account"], exclude_sources=["btrc"])
+    assert list(found.columns) == ["label", "identifier", "record", "person"]
+    rows = sorted(
+        (r.label, r.identifier, r.record, None if pd.isna(r.person) else r.person)
+        for r in found.itertuples()
+    )
+    assert rows == [
+        ("Phone", "0172", "a/1", "P1"),
+        ("Phone", "0172", "a/3", "P3"),
+        ("Phone", "0173", "a/2", "P2"),
+        ("Phone", "0173", "a/4", None),
+    ]
+    with_registry = store.shared_identifiers(["Phone"])
+    assert set(with_registry["identifier"]) == {"0172", "0173", "0174"}
+    assert store.shared_identifiers(["Account"]).empty
+
+
 def test_a_question_over_the_whole_graph_as_a_join(store: GraphStore) -> None:
     """Phones given by records of more than one person: a join of HAS and OF."""
     small_world(store)

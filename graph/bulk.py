@@ -1,0 +1,491 @@
+"""A first load of the identity graph through Neo4j's offline importer, for national-scale loads.
+
+Writing millions of records over Bolt is bounded by round trips and per-row transaction work
+(about 3,000 records/s for a 1M-person world). ``neo4j-admin database import full`` instead builds
+the store files directly from CSV, an order of magnitude faster, but only into an empty database
+of a stopped server. So a first load goes:
+
+1. :class:`ImportFiles` collects the graph as the importer's CSV files: one file per call, its own
+   header line naming the columns' roles and types (``id:ID(Record)``, ``:START_ID(Record)``,
+   ``:END_ID(Person)``, ``amount:long``...). :func:`engine.publish.publish` writes into it exactly
+   what it would write into a :class:`~graph.store.GraphStore`, column by column instead of row by
+   row, so the imported graph is the graph a Bolt publish gives.
+2. :func:`load` checks that ekjon's own server (``ekjon neo4j start``) holds no nodes, stops it,
+   runs the importer into its database, starts it again and creates the constraints and indexes.
+
+Updates after the first load go over Bolt as usual (``ekjon resolve --backend neo4j``): they are
+idempotent, retryable ``MERGE`` batches. A user's own Neo4j (``EKJON_NEO4J_URI``) is only written
+over Bolt; the importer needs the server's files.
+
+Example
+-------
+>>> files = ImportFiles(home / "neo4j" / "import")                  # doctest: +SKIP
+>>> publish(files, records, assignment, links)                      # doctest: +SKIP
+>>> result = load(home, files)                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+from graph import schema
+from graph.store import GraphStoreError, InvalidRow
+
+__all__ = [
+    "ImportFiles",
+    "ImportResult",
+    "NotEmpty",
+    "NotOwnServer",
+    "check_empty_database",
+    "load",
+]
+
+log = logging.getLogger(__name__)
+
+
+class NotEmpty(GraphStoreError):
+    """The database a first load would import into already holds nodes."""
+
+
+class NotOwnServer(GraphStoreError):
+    """A first load was asked for while ekjon is pointed at another Neo4j (``EKJON_NEO4J_URI``)."""
+
+
+@dataclass
+class ImportResult:
+    """What :func:`load` did.
+
+    Attributes
+    ----------
+    nodes, edges:
+        Nodes per label and edges per type in the database after the import.
+    seconds:
+        Wall-clock seconds per step (``stop``, ``import``, ``start``, ``schema``).
+    """
+
+    nodes: dict[str, int] = field(default_factory=dict)
+    edges: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+#: pandas' name for what a column holds -> the property type it becomes.
+_INFERRED = {
+    "string": pa.string(),
+    "boolean": pa.bool_(),
+    "integer": pa.int64(),
+    "floating": pa.float64(),
+    "mixed-integer-float": pa.float64(),
+    "decimal": pa.float64(),
+}
+#: How the importer names a property type in a header (strings need none).
+_HEADER_TYPES = {pa.bool_(): "boolean", pa.int64(): "long", pa.float64(): "double"}
+
+
+def _arrow_type(what: str, values: pd.Series) -> pa.DataType | None:
+    """The property type of a column's values, or None if it has none (every value missing).
+
+    Raises
+    ------
+    InvalidRow
+        If the column holds something else (dates, lists...) or mixes strings with numbers.
+    """
+    inferred = pd.api.types.infer_dtype(values, skipna=True)
+    if inferred == "empty":
+        return None
+    if inferred in _INFERRED:
+        return _INFERRED[inferred]
+    present = values.dropna()
+    kinds = sorted({type(v).__name__ for v in present.to_numpy()[:1000]})
+    raise InvalidRow(
+        what,
+        0,
+        f"property {values.name!r} holds {inferred} values ({', '.join(kinds)}); the importer "
+        "needs one type per property: str, int, float or bool (dates as ISO strings).",
+    )
+
+
+def _has_line_break(values: pa.Array) -> bool:
+    return any(
+        pc.any(pc.match_substring(values, pattern=brk)).as_py() is True for brk in ("\n", "\r")
+    )
+
+
+def _columns(columns: Mapping[str, Any]) -> dict[str, pd.Series]:
+    """Parallel columns (lists, arrays or Series, taken by position) as Series of one length.
+
+    A list keeps its Python values as they are (``object``), so a list of ints with a ``None``
+    stays ints, as a Bolt write would store them, instead of becoming floats. No frame is built:
+    that would copy every column into one block.
+    """
+    out: dict[str, pd.Series] = {}
+    for name, values in columns.items():
+        if isinstance(values, pd.Series):
+            out[name] = values.reset_index(drop=True)
+        elif isinstance(values, np.ndarray):
+            out[name] = pd.Series(values)
+        else:
+            out[name] = pd.Series(list(values), dtype=object)
+    lengths = {len(v) for v in out.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"The columns have different lengths: {sorted(lengths)}.")
+    return out
+
+
+class ImportFiles:
+    """The identity graph as CSV files for ``neo4j-admin database import full``.
+
+    Only for a first load: rows are appended, never merged, so each node is written once (the
+    importer refuses a duplicate node) and repeated edges are dropped here (the importer would
+    make two).
+
+    Parameters
+    ----------
+    folder:
+        Where the files go; created if missing, emptied of earlier import files.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for old in self.folder.glob("*.csv"):
+            old.unlink()
+        self.nodes: dict[str, list[Path]] = {}
+        self.edges: dict[str, list[Path]] = {}
+        self.written: dict[str, int] = {}
+        self.multiline = False
+        self._seen_edges: dict[str, set[str]] = {}
+        self._files = 0
+
+    def count(self, name: str) -> int:
+        """Rows written so far of the label or edge type ``name`` (0 before any)."""
+        schema.check_name(name)
+        return self.written.get(name, 0)
+
+    def add_nodes(self, label: str, columns: Mapping[str, Any]) -> int:
+        """Write nodes of ``label`` from parallel columns (``id`` and properties).
+
+        Missing values (None, NaN) leave the property out. Returns the number of nodes written.
+
+        Raises
+        ------
+        UnknownLabel, InvalidRow
+        """
+        schema.node_spec(label)
+        frame = _columns(columns)
+        if schema.NODE_KEY not in frame:
+            raise InvalidRow(label, 0, f"the rows have no {schema.NODE_KEY!r}.")
+        if not len(frame[schema.NODE_KEY]):
+            return 0
+        self._check_ids(label, frame[schema.NODE_KEY], schema.NODE_KEY)
+        header = {schema.NODE_KEY: f"{schema.NODE_KEY}:ID({label})"}
+        return self._write(self.nodes.setdefault(label, []), label, frame, header)
+
+    def add_edges(
+        self, edge_type: str, from_label: str, to_label: str, columns: Mapping[str, Any]
+    ) -> int:
+        """Write edges ``(from_label)-[edge_type]->(to_label)`` from columns ``from``, ``to``, ...
+
+        An edge already written (same type and ends) is skipped. Returns the number written.
+
+        Raises
+        ------
+        UnknownEdgeType, UnknownLabel, InvalidEdgeEnds, InvalidRow
+        """
+        schema.check_ends(edge_type, from_label, to_label)
+        frame = _columns(columns)
+        for key in (schema.EDGE_FROM, schema.EDGE_TO):
+            if key not in frame:
+                raise InvalidRow(edge_type, 0, f"the rows have no {key!r}.")
+        starts, ends = frame[schema.EDGE_FROM], frame[schema.EDGE_TO]
+        if not len(starts):
+            return 0
+        self._check_ids(edge_type, starts, schema.EDGE_FROM)
+        self._check_ids(edge_type, ends, schema.EDGE_TO)
+        if from_label == to_label:
+            loops = starts.eq(ends)
+            if loops.any():
+                i = int(np.flatnonzero(loops.to_numpy())[0])
+                raise InvalidRow(
+                    edge_type, i, f"the edge joins {from_label} {starts.iloc[i]!r} to itself."
+                )
+        # one edge per (type, from, to), the last row's properties winning as a merge would
+        keep = ~pd.DataFrame({"a": starts, "b": ends}).duplicated(keep="last")
+        if from_label != "Record":
+            # Records come once each, so edges out of them cannot repeat across calls; others can.
+            seen = self._seen_edges.setdefault(f"{edge_type}:{from_label}:{to_label}", set())
+            pairs = starts + "\x1f" + ends
+            keep &= ~pairs.isin(seen)
+            seen.update(pairs[keep])
+        if not keep.all():
+            frame = {name: values[keep].reset_index(drop=True) for name, values in frame.items()}
+        if not len(frame[schema.EDGE_FROM]):
+            return 0
+        header = {
+            schema.EDGE_FROM: f":START_ID({from_label})",
+            schema.EDGE_TO: f":END_ID({to_label})",
+        }
+        return self._write(self.edges.setdefault(edge_type, []), edge_type, frame, header)
+
+    def arguments(self) -> list[str]:
+        """The importer's ``--nodes`` / ``--relationships`` (and ``--multiline-fields``) options."""
+        args = [f"--nodes={label}={path}" for label, paths in self.nodes.items() for path in paths]
+        args += [
+            f"--relationships={edge_type}={path}"
+            for edge_type, paths in self.edges.items()
+            for path in paths
+        ]
+        if self.multiline:
+            args.append("--multiline-fields=true")
+        return args
+
+    # --- internals --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_ids(what: str, ids: pd.Series, key: str) -> None:
+        try:
+            values = pa.array(ids, type=pa.string(), from_pandas=True)
+            bad = ids.isna() | ids.eq("") if values.null_count else ids.eq("")
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            bad = ~ids.map(lambda v: isinstance(v, str) and v != "")
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            value = ids.iloc[i]
+            raise InvalidRow(
+                what,
+                i,
+                f"{key!r} must be a non-empty string, got {value!r} ({type(value).__name__}); "
+                "identifiers such as NIDs and phone numbers are strings of digits.",
+            )
+
+    def _write(
+        self, paths: list[Path], name: str, frame: dict[str, pd.Series], header: dict[str, str]
+    ) -> int:
+        names, arrays = [], []
+        for column, values in frame.items():
+            if column in header:
+                names.append(header[column])
+                arrays.append(pa.array(values, type=pa.string(), from_pandas=True))
+                continue
+            kind = _arrow_type(name, values.rename(column))
+            if kind is None:
+                continue  # a property nobody has
+            names.append(f"{column}:{_HEADER_TYPES[kind]}" if kind in _HEADER_TYPES else column)
+            arrays.append(pa.array(values, type=kind, from_pandas=True))
+            if kind == pa.string() and not self.multiline and _has_line_break(arrays[-1]):
+                self.multiline = True  # a value holds a line break: the importer must be told
+        table = pa.Table.from_arrays(arrays, names=names)
+        self._files += 1
+        path = self.folder / f"{self._files:05d}-{name}.csv"
+        # Strings are quoted (an empty string stays a property), missing values left empty.
+        pa_csv.write_csv(table, path)
+        paths.append(path)
+        self.written[name] = self.written.get(name, 0) + len(table)
+        return len(table)
+
+
+# --- the load -------------------------------------------------------------------------------------
+
+
+def _admin_command(java: str, jar_dir: Path, heap: str) -> list[str]:
+    return [java, f"-Xmx{heap}", "-cp", str(jar_dir / "lib" / "*"), "org.neo4j.cli.AdminTool"]
+
+
+def load(
+    home: Path,
+    files: ImportFiles,
+    *,
+    bolt_port: int | None = None,
+    http_port: int | None = None,
+    heap: str | None = None,
+    pagecache: str | None = None,
+    importer_heap: str = "2g",
+    importer_memory: str = "2g",
+    threads: int | None = None,
+    database: str = "neo4j",
+    check_empty: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> ImportResult:
+    """Import ``files`` into the database of ekjon's own server for ``home``, which must be empty.
+
+    The server is stopped for the import and started again afterwards (on the ports it had, read
+    from its credentials file, unless given), and the constraints and indexes are created.
+
+    Parameters
+    ----------
+    home:
+        ekjon's home (``$EKJON_HOME``); the server lives in ``home / "neo4j"``.
+    files:
+        The graph, as :func:`engine.publish.publish` wrote it into an :class:`ImportFiles`.
+    heap, pagecache:
+        The restarted server's memory (default: the server's defaults).
+    importer_heap, importer_memory:
+        The importer's JVM heap and its off-heap budget (``--max-off-heap-memory``).
+    check_empty:
+        Refuse if the database holds nodes (checked by starting the server if it is not running).
+        Callers that checked already, just before writing ``files``, pass False.
+
+    Raises
+    ------
+    NotEmpty
+        If the database already holds nodes.
+    NotOwnServer
+        If ``EKJON_NEO4J_URI`` points ekjon at another Neo4j.
+    graph.server.Neo4jServerError
+        If the server cannot be stopped or started, or the importer fails (the message ends with
+        the importer's output).
+    """
+    from graph import server
+    from graph.neo4j_store import Neo4jStore
+
+    note = progress or (lambda message: None)
+    result = ImportResult()
+    home = Path(home)
+    paths = server._Paths.of(home)
+    if check_empty:
+        check_empty_database(home, database=database)
+    if not paths.credentials.exists():
+        raise server.Neo4jServerError(
+            f"ekjon's Neo4j server was never started for {home}: run `ekjon neo4j start` once "
+            "(it sets the password), then the import."
+        )
+    known_bolt, known_http = _ports(server._read_credentials(paths))
+    bolt_port = bolt_port or known_bolt
+    http_port = known_http if http_port is None else http_port
+
+    step = time.perf_counter()
+    note("stopping Neo4j")
+    server.stop(home)
+    result.seconds["stop"] = time.perf_counter() - step
+
+    step = time.perf_counter()
+    note("importing")
+    java = server._find_java()
+    server.build_launcher()
+    report = paths.logs / "import.report"
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    command = [
+        *_admin_command(java, server.LAUNCHER_DIR / "target", importer_heap),
+        "database",
+        "import",
+        "full",
+        database,
+        "--overwrite-destination=true",
+        f"--max-off-heap-memory={importer_memory}",
+        f"--report-file={report}",
+        *([f"--threads={threads}"] if threads else []),
+        *files.arguments(),
+    ]
+    env = {**os.environ, "NEO4J_HOME": str(paths.home), "NEO4J_CONF": str(paths.home / "conf")}
+    import_log = paths.logs / "import.log"
+    with open(import_log, "w", encoding="utf-8") as out:
+        returncode = subprocess.run(
+            command,
+            cwd=paths.home,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        ).returncode
+    result.seconds["import"] = time.perf_counter() - step
+    if returncode != 0:
+        raise server.Neo4jServerError(
+            f"Neo4j's importer failed (exit code {returncode}); the server is stopped and its "
+            f"database {database!r} is likely unusable: delete {paths.data} before starting it "
+            f"again, fix the cause and import again. See {import_log}:\n{server._tail(import_log)}"
+        )
+    log.info("imported: %s", server._tail(import_log, 8).replace("\n", " "))
+
+    step = time.perf_counter()
+    note("starting Neo4j")
+    options: dict[str, Any] = {"bolt_port": bolt_port, "http_port": http_port}
+    if heap:
+        options["heap"] = heap
+    if pagecache:
+        options["pagecache"] = pagecache
+    server.start(home, **options)
+    result.seconds["start"] = time.perf_counter() - step
+
+    step = time.perf_counter()
+    note("creating constraints and indexes")
+    uri, user, password = server.credentials(home)
+    with Neo4jStore(uri, user, password, database) as store:  # creates the schema, awaits indexes
+        result.seconds["schema"] = time.perf_counter() - step
+        for label in schema.NODES:
+            result.nodes[label] = store.count(label)
+        for edge_type in schema.EDGES:
+            result.edges[edge_type] = store.count(edge_type)
+    return result
+
+
+def _ports(creds: Mapping[str, Any]) -> tuple[int, int]:
+    """The Bolt and HTTP ports (0: HTTP off) a server's credentials file records."""
+    bolt = int(str(creds["uri"]).rsplit(":", 1)[1])
+    http = int(str(creds["http_uri"]).rsplit(":", 1)[1]) if creds.get("http_uri") else 0
+    return bolt, http
+
+
+def check_own_server() -> None:
+    """Refuse (``NotOwnServer``) when ``EKJON_NEO4J_URI`` points ekjon at another Neo4j."""
+    if os.environ.get("EKJON_NEO4J_URI"):
+        raise NotOwnServer(
+            "EKJON_NEO4J_URI is set: a bulk import only goes into ekjon's own server (`ekjon "
+            "neo4j start`), whose files it writes. Unset EKJON_NEO4J_URI, or publish into your "
+            "own Neo4j over Bolt with `ekjon resolve --backend neo4j`."
+        )
+
+
+def check_empty_database(home: Path, database: str = "neo4j") -> None:
+    """Refuse (``NotEmpty``) if the database of ekjon's server for ``home`` holds any node.
+
+    Starts the server if it is not running (it is left running).
+
+    Raises
+    ------
+    NotEmpty
+    NotOwnServer
+        If ``EKJON_NEO4J_URI`` is set.
+    graph.server.Neo4jServerError
+        If the server cannot be started.
+    """
+    from graph import server
+
+    check_own_server()
+    paths = server._Paths.of(home)
+    if server.status(home) is None:
+        if not (paths.data / "databases" / database).is_dir():
+            return  # never started, or its data deleted: nothing to lose
+        bolt_port, http_port = _ports(server._read_credentials(paths))
+        server.start(home, bolt_port=bolt_port, http_port=http_port)
+    uri, user, password = server.credentials(home)
+    import neo4j
+
+    with neo4j.GraphDatabase.driver(uri, auth=(user, password)) as driver:
+        records, _, _ = driver.execute_query("MATCH (n) RETURN count(n) AS n", database_=database)
+    found = records[0]["n"]
+    if found:
+        raise NotEmpty(
+            f"The Neo4j database {database!r} under {home / 'neo4j'} already holds {found:,} "
+            "nodes; a bulk import only goes into an empty database. To update the graph, publish "
+            "over Bolt (`ekjon resolve --backend neo4j`); to load it afresh, stop the server, "
+            f"delete {home / 'neo4j' / 'data'} and run the import again."
+        )
+
+
+def remove(files: ImportFiles) -> None:
+    """Delete the import files (after a successful load)."""
+    shutil.rmtree(files.folder, ignore_errors=True)

@@ -1,0 +1,240 @@
+"""First loads through Neo4j's offline importer: the same graph as a Bolt publish, only faster.
+
+The import files are checked on their own; the load itself runs on a Neo4j server of its own (a
+temporary EKJON_HOME on free ports), since it stops and restarts the server it imports into.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from engine.publish import PublishError, publish
+from engine.training import load_world, synthesise
+from graph import bulk, schema, server
+from graph.neo4j_store import Neo4jStore
+from graph.store import InvalidRow
+from tests.graph.queries_world import world
+
+# --- the import files -----------------------------------------------------------------------------
+
+
+def _read(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def test_files_name_ids_ends_and_property_types(tmp_path: Path) -> None:
+    files = bulk.ImportFiles(tmp_path)
+    files.add_nodes(
+        "Programme",
+        {"id": ["oaa", "ff"], "cash": [True, None], "amount": [500, None], "share": [0.5, 1.0]},
+    )
+    files.add_edges("SAME_AS", "Record", "Record", {"from": ["a/1"], "to": ["b/2"], "p": [0.9]})
+    [programmes] = files.nodes["Programme"]
+    assert _read(programmes) == [
+        '"id:ID(Programme)","cash:boolean","amount:long","share:double"',
+        '"oaa",true,500,0.5',
+        '"ff",,,1',  # an empty field is an absent property; the header says 1 is a double
+    ]
+    [links] = files.edges["SAME_AS"]
+    assert _read(links)[0] == '":START_ID(Record)",":END_ID(Record)","p:double"'
+    assert f"--nodes=Programme={programmes}" in files.arguments()
+    assert f"--relationships=SAME_AS={links}" in files.arguments()
+
+
+def test_text_with_commas_quotes_and_bangla_survives(tmp_path: Path) -> None:
+    files = bulk.ImportFiles(tmp_path)
+    files.add_nodes("Person", {"id": ["p1", "p2"], "name": ['Karim, "Md." রহিম', ""]})
+    # strings are quoted, so an empty string stays a property, as over Bolt
+    assert _read(files.nodes["Person"][0])[1:] == ['"p1","Karim, ""Md."" রহিম"', '"p2",""']
+    assert not files.multiline
+    files.add_nodes("Person", {"id": ["p3"], "name": ["two\nlines"]})
+    assert "--multiline-fields=true" in files.arguments()
+
+
+def test_an_edge_is_written_once(tmp_path: Path) -> None:
+    files = bulk.ImportFiles(tmp_path)
+    rows = {"from": ["bkash:1", "bkash:1"], "to": ["n1", "n1"]}
+    assert files.add_edges("KYC_OWNER", "Account", "NID", rows) == 1
+    assert files.add_edges("KYC_OWNER", "Account", "NID", {"from": ["bkash:1"], "to": ["n1"]}) == 0
+    assert files.count("KYC_OWNER") == 1
+
+
+def test_a_bad_id_or_value_is_refused_naming_it(tmp_path: Path) -> None:
+    files = bulk.ImportFiles(tmp_path)
+    with pytest.raises(InvalidRow, match="Phone row 1: 'id' must be a non-empty string"):
+        files.add_nodes("Phone", {"id": ["01711000001", None]})
+    with pytest.raises(InvalidRow, match="'kind' holds mixed"):
+        files.add_nodes("Source", {"id": ["a", "b"], "kind": ["x", 3]})
+    with pytest.raises(InvalidRow, match="to itself"):
+        files.add_edges("SAME_AS", "Record", "Record", {"from": ["a/1"], "to": ["a/1"]})
+
+
+def test_import_files_take_one_publish(tmp_path: Path) -> None:
+    records, assignment, links = world()
+    files = bulk.ImportFiles(tmp_path)
+    report = publish(files, records, assignment, links)
+    assert report.records == len(records) == files.count("Record")
+    with pytest.raises(PublishError, match="already hold a publish"):
+        publish(files, records, assignment, links)
+
+
+# --- the load, on a server of its own -------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An EKJON_HOME with a running server of its own."""
+    home = tmp_path_factory.mktemp("ekjon_home")
+    conf = home / "neo4j" / "conf"
+    conf.mkdir(parents=True)
+    (conf / "neo4j.conf").write_text("db.tx_log.preallocate=false\n")
+    server.start(
+        home, bolt_port=_free_port(), http_port=0, heap="1g", pagecache="256m", timeout=600
+    )
+    yield home
+    server.stop(home)
+
+
+@pytest.fixture(scope="module")
+def small_world(tmp_path_factory: pytest.TempPathFactory, home: Path) -> tuple[pd.DataFrame, ...]:
+    """A synthetic world of 150 persons (every source, reference registries included).
+
+    Its records are ingested into ``home`` and the truth saved as the last resolve's assignment
+    there, as `ekjon neo4j import` reads them.
+    """
+    folder = synthesise(150, 3, tmp_path_factory.mktemp("world"))
+    records = load_world(folder, store_dir=home)
+    (home / "resolution").mkdir(exist_ok=True)
+    truth = pd.read_csv(folder / "truth" / "records.csv", dtype=str)
+    truth.to_parquet(home / "resolution" / "assignment.parquet", index=False)
+    assignment = pd.read_csv(folder / "truth" / "records.csv", dtype=str)
+    keys = records["source"] + "/" + records["record_id"].astype(str)
+    links = pd.DataFrame({"left": keys[:-1].to_numpy(), "right": keys[1:].to_numpy()})
+    links["probability"] = 0.95
+    links["model_version"] = "test-1"
+    return records, assignment, links
+
+
+def _open(home: Path) -> Neo4jStore:
+    uri, user, password = server.credentials(home)
+    return Neo4jStore(uri, user, password)
+
+
+def _graph(store: Neo4jStore) -> dict[str, Any]:
+    """Every node and edge with its properties, values with their types (1 and 1.0 differ)."""
+
+    def typed(props: dict) -> dict:
+        return {k: (type(v).__name__, v) for k, v in props.items()}
+
+    graph: dict[str, Any] = {}
+    for label in schema.NODES:
+        rows = store.run_read(f"MATCH (n:`{label}`) RETURN n.id AS id, properties(n) AS p")
+        graph[label] = {r["id"]: typed(r["p"]) for r in rows}
+    for edge_type in schema.EDGES:
+        rows = store.run_read(
+            f"MATCH (a)-[r:`{edge_type}`]->(b) RETURN labels(a)[0] AS al, a.id AS a, "
+            "labels(b)[0] AS bl, b.id AS b, properties(r) AS p"
+        )
+        found = {(r["al"], r["a"], r["bl"], r["b"]): typed(r["p"]) for r in rows}
+        assert len(found) == len(rows), f"{edge_type}: an edge written twice"
+        graph[edge_type] = found
+    return graph
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_a_bulk_load_gives_the_graph_a_bolt_publish_gives(
+    home: Path, small_world: tuple[pd.DataFrame, ...], tmp_path: Path
+) -> None:
+    records, assignment, links = small_world
+    records = records.copy()
+    # awkward text: separators, quotes, a line break, Bangla, and an empty string
+    records.loc[records.index[0], "full_name"] = 'Karim, "Md."\nরহিম'
+    records.loc[records.index[1], "full_name"] = ""
+    with _open(home) as store:
+        store.clear()
+        publish(store, records, assignment, links)
+        over_bolt = _graph(store)
+        store.clear()
+
+    files = bulk.ImportFiles(tmp_path / "import")
+    report = publish(files, records, assignment, links)
+    result = bulk.load(home, files, heap="1g", pagecache="256m")
+    assert result.nodes["Record"] == report.records == len(records)
+    assert files.multiline
+
+    with _open(home) as store:
+        imported = _graph(store)
+        constraints = store.run_read("SHOW CONSTRAINTS YIELD name RETURN collect(name) AS names")
+    for name in list(schema.NODES) + list(schema.EDGES):
+        assert imported[name] == over_bolt[name], name
+    assert over_bolt["Record"] and over_bolt["SAME_AS"] and over_bolt["KYC_OWNER"]
+    assert "ekjon_record_id" in constraints[0]["names"]
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_a_bulk_load_refuses_a_database_that_holds_data(home: Path, tmp_path: Path) -> None:
+    records, assignment, links = world()
+    with _open(home) as store:
+        store.clear()
+        publish(store, records, assignment, links)
+    with pytest.raises(bulk.NotEmpty, match=r"already holds .* nodes.*ekjon resolve --backend"):
+        bulk.load(home, bulk.ImportFiles(tmp_path / "import"))
+    with _open(home) as store:  # untouched, and the server still runs
+        assert store.count("Record") == len(records)
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def _import(home: Path, *args: str, **env: str):
+    from api.cli import neo4j as neo4j_cli
+
+    return CliRunner().invoke(
+        neo4j_cli.neo4j_app,
+        ["import", *args],
+        env={"EKJON_HOME": str(home), "COLUMNS": "250", **env},
+    )
+
+
+def test_the_command_refuses_someone_elses_neo4j(tmp_path: Path) -> None:
+    result = _import(tmp_path, EKJON_NEO4J_URI="bolt://db.example.org:7687")
+    assert result.exit_code == 1
+    assert "only goes into ekjon's own server" in result.output
+
+
+def test_the_command_needs_a_resolve_first(tmp_path: Path) -> None:
+    result = _import(tmp_path)
+    assert result.exit_code == 1
+    assert "ekjon resolve --no-publish" in result.output
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_the_command_loads_the_last_resolve(
+    home: Path, small_world: tuple[pd.DataFrame, ...]
+) -> None:
+    records = small_world[0]
+    with _open(home) as store:
+        store.clear()
+    result = _import(home, "--heap", "1g", "--pagecache", "256m", "--importer-memory", "1g")
+    assert result.exit_code == 0, result.output
+    assert f"Imported {len(records):,} records" in result.output
+    assert not (home / "neo4j" / "import").exists()  # the files are removed
+    with _open(home) as store:
+        assert store.count("Record") == len(records)
+        assert store.count("Person") == small_world[1]["person_id"].nunique()
