@@ -30,6 +30,7 @@ from engine.evaluate import (  # noqa: E402
     error_pairs,
     error_summary,
     evaluate,
+    explain_errors,
     standard_slices,
     truth_tags,
 )
@@ -60,7 +61,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--world", type=Path, help="an already written world folder")
     parser.add_argument("--model", type=Path, default=DEFAULT_ARTIFACT)
-    parser.add_argument("--errors", type=Path, help="write the error pairs to this CSV")
+    parser.add_argument(
+        "--errors",
+        type=Path,
+        help="write the error pairs, with each feature's contribution to their scores, to this CSV",
+    )
     parser.add_argument(
         "--records", type=Path, help="a pickle of already ingested records (skips the ingest)"
     )
@@ -105,9 +110,9 @@ def main() -> None:
     print(f"scored pairs: {len(resolution.pairs):,}; clustering: {resolution.clustering}")
     print(resolution.blocking.to_text())
     print(result.to_text())
-    errors = error_pairs(resolution.person, person, resolution.pairs)
-    features = resolution.pair_features(errors)
-    errors = pd.concat([errors, features.set_axis(errors.index)], axis=1)
+    errors = explain_errors(
+        error_pairs(resolution.person, person, resolution.pairs), resolution.prepared, model
+    )
     tags = truth_tags(errors, resolution.prepared, truth, truth_persons)
     summary = error_summary(errors, resolution.prepared, tags)
     table = summary.pivot_table(

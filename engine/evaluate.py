@@ -9,13 +9,15 @@
   pairs with at least one record in the slice, and B-cubed averaged over the slice's records.
 - **Errors**: false merges (records of different people in one cluster) and missed links (one person
   split), each with the pair's features, score and a reason (not blocked, scored low, split by
-  clustering, chained).
+  clustering, chained); :func:`explain_errors` adds each pair's per-feature contributions to its
+  score and the strongest reasons for and against a link, in words (:mod:`engine.explain`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -233,13 +235,29 @@ def error_pairs(
     fm = pd.DataFrame({"left": pl[false_merge], "right": pr[false_merge], "error": "false_merge"})
     ml = pd.DataFrame({"left": tl[missed], "right": tr[missed], "error": "missed_link"})
     errors = pd.concat([fm.head(limit), ml.head(limit)], ignore_index=True)
-    scored = pairs[["left", "right"]].copy()
-    for column in ("probability", "weight"):
-        if column in pairs:
-            scored[column] = pairs[column].to_numpy()
-    if features is not None:
-        scored = pd.concat([scored, features.reset_index(drop=True).set_axis(scored.index)], axis=1)
-    errors = errors.merge(scored, on=["left", "right"], how="left")
+    row = _scored_row(pairs, errors, n)
+    if row is None:  # a pair scored twice: a join keeps every scoring
+        scored = pairs[["left", "right"]].copy()
+        for column in ("probability", "weight"):
+            if column in pairs:
+                scored[column] = pairs[column].to_numpy()
+        if features is not None:
+            scored = pd.concat(
+                [scored, features.reset_index(drop=True).set_axis(scored.index)], axis=1
+            )
+        errors = errors.merge(scored, on=["left", "right"], how="left")
+    else:
+        # the error pairs are few, the scored pairs many: look each up rather than join
+        found = row >= 0
+        taken = np.where(found, row, 0)
+        columns = [c for c in ("probability", "weight") if c in pairs]
+        extra = {c: pairs[c].to_numpy(np.float64)[taken] for c in columns}
+        if features is not None:
+            extra.update({c: features[c].to_numpy()[taken] for c in features.columns})
+        for column, values in extra.items():
+            filled = np.full(len(errors), np.nan, dtype=np.result_type(values.dtype, np.float32))
+            filled[found] = values[found]
+            errors[column] = filled
     p = errors["probability"] if "probability" in errors else pd.Series(np.nan, index=errors.index)
     reason = np.where(
         errors["error"] == "false_merge",
@@ -248,6 +266,112 @@ def error_pairs(
     )
     errors.insert(3, "reason", reason)
     return errors
+
+
+def _scored_row(pairs: pd.DataFrame, errors: pd.DataFrame, n: int) -> np.ndarray | None:
+    """For each error pair, its row in ``pairs`` (``-1`` when never scored), or ``None`` when
+    ``pairs`` holds a pair twice."""
+    if len(pairs) == 0:
+        return np.full(len(errors), -1, dtype=np.int64)
+    key = pairs["left"].to_numpy(np.int64) * n + pairs["right"].to_numpy(np.int64)
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    if (ordered[1:] == ordered[:-1]).any():
+        return None
+    wanted = errors["left"].to_numpy(np.int64) * n + errors["right"].to_numpy(np.int64)
+    at = np.minimum(np.searchsorted(ordered, wanted), len(ordered) - 1)
+    return np.where(ordered[at] == wanted, order[at], -1)
+
+
+#: What an error's reason means, for the note beside its explanation.
+ERROR_NOTES: Final = {
+    "scored_match": "the model linked these two different people",
+    "chained": "different people, joined through other records (this pair scored below 0.5 "
+    "or was never compared)",
+    "not_blocked": "blocking never compared these two records of one person; the scores are "
+    "what the model would have said",
+    "scored_low": "one person, but the model scored the pair below 0.5",
+    "split": "one person, scored as a match, but clustering kept the records apart",
+}
+
+
+def explain_errors(
+    errors: pd.DataFrame,
+    prepared: pd.DataFrame,
+    model: Any,
+    *,
+    top: int = 3,
+    threshold: float = 0.0,
+) -> pd.DataFrame:
+    """The error pairs with why the model scored each as it did.
+
+    Parameters
+    ----------
+    errors:
+        From :func:`error_pairs`: ``left``, ``right`` (rows of ``prepared``), ``error``,
+        ``reason`` and, for pairs the batch scored, ``probability``.
+    prepared:
+        The batch's prepared records (:func:`engine.prepare.prepare` of all of them, so that name
+        and phone counts are the batch's), row ``i`` = record ``i`` of the labels.
+    model:
+        The match model the batch scored with.
+    top:
+        How many reasons for and against a link to spell out per pair.
+    threshold:
+        The link threshold in log-odds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``errors``' columns (without their features and ``weight``), then ``for`` and
+        ``against`` (the ``top`` strongest contributions in words, e.g. ``"+2.31 same NID card"``,
+        joined by ``"; "``), ``cannot_link``, ``note`` (what the reason means, and how the pair
+        was scored when not by the model alone), ``log_odds``, ``score``, ``bias``, the
+        :data:`~engine.compare.FEATURES` computed afresh and one ``contribution_<feature>`` per
+        model feature. Pairs the batch never scored (``not_blocked``) get the model's probability.
+    """
+    from engine.compare import FEATURES, compare
+    from engine.explain import explain_frame
+
+    pairs = errors[["left", "right"]].astype(np.int64).reset_index(drop=True)
+    features = compare(prepared, pairs)
+    known = (
+        errors["probability"].to_numpy(np.float64)
+        if "probability" in errors
+        else np.full(len(errors), np.nan)
+    )
+    explained = explain_frame(features, model, top=top, threshold=threshold, probability=known)
+    # the features are computed afresh, and ``log_odds`` stands for the batch's ``weight``
+    stale = [c for c in (*FEATURES, "weight") if c in errors.columns]
+    base = errors.drop(columns=stale).reset_index(drop=True)
+    base["probability"] = explained["probability"].to_numpy()
+    reason_note = base["reason"].map(ERROR_NOTES).fillna("").to_numpy(dtype=object)
+    scoring_note = explained["note"].fillna("").to_numpy(dtype=object)
+    note = [
+        "; ".join(part for part in (a, b) if part)
+        for a, b in zip(reason_note, scoring_note, strict=True)
+    ]
+    out = pd.concat(
+        [
+            base,
+            pd.DataFrame(
+                {
+                    "for": explained["for"].to_numpy(dtype=object),
+                    "against": explained["against"].to_numpy(dtype=object),
+                    "cannot_link": explained["cannot_link"].to_numpy(dtype=object),
+                    "note": note,
+                    "log_odds": explained["log_odds"].to_numpy(),
+                    "score": explained["score"].to_numpy(),
+                    "bias": explained["bias"].to_numpy(),
+                }
+            ),
+            features.reset_index(drop=True),
+            explained.filter(like="contribution_").reset_index(drop=True),
+        ],
+        axis=1,
+    )
+    out.index = errors.index
+    return out
 
 
 def error_summary(

@@ -427,7 +427,8 @@ def explain_frame(
     threshold:
         Link threshold in log-odds (``ResolveSettings.link_threshold``).
     probability:
-        The probabilities the pairs were given, when known (scored again otherwise).
+        The probabilities the pairs were given, when known; pairs without one (``None`` for all,
+        NaN for some, e.g. pairs blocking never compared) are scored again.
 
     Returns
     -------
@@ -441,10 +442,10 @@ def explain_frame(
 
     columns = model_features(model)
     frame = features.reindex(columns=list(dict.fromkeys([*FEATURES, *columns])))
-    if probability is None:
-        p = _scores(model, frame)["probability"].to_numpy()
-    else:
-        p = np.asarray(probability, dtype=np.float64)
+    p = np.full(len(frame), np.nan) if probability is None else np.array(probability, np.float64)
+    unscored = np.isnan(p)
+    if unscored.any():
+        p[unscored] = _scores(model, frame[unscored])["probability"].to_numpy()
     contributions = _contributions(model, frame[columns]) if len(frame) else None
     weight = logodds(p)
     blocked = cannot_link(frame)

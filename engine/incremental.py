@@ -51,6 +51,8 @@ Example
 >>> resolver = IncrementalResolver.from_resolution(                          # doctest: +SKIP
 ...     resolution, person_ids, model, records=records)
 >>> resolver.save(folder)                                                    # doctest: +SKIP
+>>> IncrementalResolver.write_batch(                                         # doctest: +SKIP
+...     folder, resolution, person_ids, model, records=records)   # the same files, less memory
 >>> resolver = IncrementalResolver.load(folder, model)                       # doctest: +SKIP
 >>> match = resolver.resolve_one({"source": "dss", "record_id": "9", ...})   # doctest: +SKIP
 >>> match.person_id, match.probability                                       # doctest: +SKIP
@@ -641,8 +643,14 @@ def _sample_records(records: pd.DataFrame, size: int) -> pd.DataFrame:
 
 
 def _hash(keys: Sequence[str] | np.ndarray) -> np.ndarray:
-    """A stable 64-bit hash of each key string (the same in every process and version of ekjon)."""
-    return pd.util.hash_array(np.asarray(keys, dtype=object), categorize=False)
+    """A stable 64-bit hash of each key string (the same in every process and version of ekjon).
+
+    Each distinct key is hashed once (``categorize``); the hashes are the same either way."""
+    return pd.util.hash_array(np.asarray(keys, dtype=object), categorize=True)
+
+
+#: Records whose blocking keys are spelled out as strings at a time when an index is built.
+_KEY_CHUNK: Final = 100_000
 
 
 def _is_list(value: Any) -> bool:
@@ -707,10 +715,17 @@ class RuleIndex:
 
     @classmethod
     def build(cls, rule: BlockingRule, prepared: pd.DataFrame) -> RuleIndex:
-        table = key_frame(prepared, rule.columns)
-        hashes = _hash(table["key"].to_numpy())
-        order = np.lexsort((table["record"].to_numpy(), hashes))
-        return cls(rule, hashes[order], table["record"].to_numpy(np.int64)[order])
+        # the key strings of a few records at a time: a million records' name-and-year keys as
+        # Python strings would take gigabytes, their hashes a few hundred megabytes
+        hashes, records = [], []
+        for start in range(0, len(prepared), _KEY_CHUNK):
+            table = key_frame(prepared.iloc[start : start + _KEY_CHUNK], rule.columns)
+            hashes.append(_hash(table["key"].to_numpy()))
+            records.append(table["record"].to_numpy(np.int64) + start)
+        hashed = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
+        record = np.concatenate(records) if records else np.empty(0, np.int64)
+        order = np.lexsort((record, hashed))
+        return cls(rule, hashed[order], record[order])
 
     def members(self, hashed: int) -> np.ndarray:
         lo = int(np.searchsorted(self.hashes, hashed, side="left"))
@@ -866,6 +881,57 @@ def _settings_from_dict(data: Mapping[str, Any]) -> ResolveSettings:
     return ResolveSettings(rules=rules, **rest)
 
 
+def _write_state(
+    folder: Path | str,
+    prepared: pd.DataFrame,
+    person: np.ndarray,
+    context: RegistryContext,
+    indexes: Sequence[RuleIndex],
+    sample: pd.DataFrame | None,
+    model: MatchModel,
+    settings: ResolveSettings,
+) -> Path:
+    """Write a resolver's state (see the module docstring) into ``folder``; returns it.
+
+    ``prepared`` gets a ``person_id`` column while it is written (and loses it again): pass a
+    frame of the caller's own."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    prepared["person_id"] = person
+    try:
+        prepared.to_parquet(folder / PREPARED_FILE, index=False)
+    finally:
+        del prepared["person_id"]
+    parts = []
+    for index in indexes:
+        hashes, records = index.merged()
+        parts.append(pd.DataFrame({"rule": index.rule.name, "hash": hashes, "record": records}))
+    pd.concat(parts, ignore_index=True).to_parquet(folder / KEYS_FILE, index=False)
+    rows = [
+        {"kind": kind, "value": value, "code": code, "target": None}
+        for kind, table in context.codes.items()
+        for value, code in table.items()
+    ]
+    rows += [
+        {"kind": "nid_link", "value": s, "code": -1, "target": c}
+        for s, c in context.nid_links.items()
+    ]
+    codes = pd.DataFrame(rows, columns=["kind", "value", "code", "target"])
+    codes.to_parquet(folder / CODES_FILE, index=False)
+    if sample is not None:
+        sample.to_parquet(folder / SAMPLE_FILE, index=False)
+    state = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "records": len(prepared),
+        "model_version": getattr(model, "model_version", None),
+        "settings": _settings_to_dict(settings),
+        "saved_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+    }
+    (folder / STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
+    return folder
+
+
 class IncrementalResolver:
     """Resolves new records against the persons of a finished batch (see the module docstring).
 
@@ -975,6 +1041,59 @@ class IncrementalResolver:
         """
         started = time.perf_counter()
         settings = settings or ResolveSettings()
+        parts = cls._batch_parts(resolution, person_ids, settings, records, prepared)
+        resolver = cls(*parts[:4], model, settings, parts[4])
+        log.info(
+            "incremental resolver over %d records built in %.1fs",
+            len(resolver),
+            time.perf_counter() - started,
+        )
+        return resolver
+
+    @classmethod
+    def write_batch(
+        cls,
+        folder: Path | str,
+        resolution: Resolution,
+        person_ids: pd.Series | np.ndarray | pd.DataFrame,
+        model: MatchModel,
+        settings: ResolveSettings | None = None,
+        *,
+        records: pd.DataFrame,
+        prepared: pd.DataFrame | None = None,
+    ) -> Path:
+        """Save the resolver of a finished batch into ``folder`` without building it in memory.
+
+        Writes what ``from_resolution(...).save(folder)`` writes (same arguments), in less time and
+        memory: the batch needs the files, not a resolver (:meth:`load` checks the fast path when
+        the API starts).
+        """
+        started = time.perf_counter()
+        settings = settings or ResolveSettings()
+        prepared, ids, context, indexes, sample = cls._batch_parts(
+            resolution, person_ids, settings, records, prepared
+        )
+        # a frame of its own (columns shared, not copied): the person IDs are added to it
+        prepared = pd.DataFrame({c: prepared[c].to_numpy() for c in prepared.columns}, copy=False)
+        out = _write_state(folder, prepared, ids, context, indexes, sample, model, settings)
+        log.info(
+            "incremental index of %d records written in %.1fs",
+            len(prepared),
+            time.perf_counter() - started,
+        )
+        return out
+
+    @classmethod
+    def _batch_parts(
+        cls,
+        resolution: Resolution,
+        person_ids: pd.Series | np.ndarray | pd.DataFrame,
+        settings: ResolveSettings,
+        records: pd.DataFrame,
+        prepared: pd.DataFrame | None,
+    ) -> tuple[pd.DataFrame, np.ndarray, RegistryContext, list[RuleIndex], pd.DataFrame]:
+        """The prepared frame (list columns included), person IDs, context, indexes and sample
+        of a finished batch."""
         prepared = resolution.prepared if prepared is None else prepared
         ids = cls._aligned_ids(prepared, person_ids)
         if len(records) != len(prepared) or not np.array_equal(
@@ -997,13 +1116,7 @@ class IncrementalResolver:
         context = build_context(records, prepared)
         indexes = [RuleIndex.build(rule, prepared) for rule in settings.rules]
         sample = _sample_records(records, SAMPLE_SIZE)
-        resolver = cls(prepared, ids, context, indexes, model, settings, sample)
-        log.info(
-            "incremental resolver over %d records built in %.1fs",
-            len(prepared),
-            time.perf_counter() - started,
-        )
-        return resolver
+        return prepared, ids, context, indexes, sample
 
     @staticmethod
     def _aligned_ids(
@@ -1032,43 +1145,20 @@ class IncrementalResolver:
 
     def save(self, folder: Path | str) -> Path:
         """Write the resolver's state (see the module docstring) into ``folder``; returns it."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         prepared = self._all_prepared()
         if self._added:
             _refresh_context(prepared, self.context)
-        prepared["person_id"] = np.concatenate(
-            [self._person, np.asarray(self._added_person, dtype=object)]
+        person = np.concatenate([self._person, np.asarray(self._added_person, dtype=object)])
+        return _write_state(
+            folder,
+            prepared,
+            person,
+            self.context,
+            self._indexes,
+            self._sample,
+            self.model,
+            self.settings,
         )
-        prepared.to_parquet(folder / PREPARED_FILE, index=False)
-        parts = []
-        for index in self._indexes:
-            hashes, records = index.merged()
-            parts.append(pd.DataFrame({"rule": index.rule.name, "hash": hashes, "record": records}))
-        pd.concat(parts, ignore_index=True).to_parquet(folder / KEYS_FILE, index=False)
-        rows = [
-            {"kind": kind, "value": value, "code": code, "target": None}
-            for kind, table in self.context.codes.items()
-            for value, code in table.items()
-        ]
-        rows += [
-            {"kind": "nid_link", "value": s, "code": -1, "target": c}
-            for s, c in self.context.nid_links.items()
-        ]
-        codes = pd.DataFrame(rows, columns=["kind", "value", "code", "target"])
-        codes.to_parquet(folder / CODES_FILE, index=False)
-        if self._sample is not None:
-            self._sample.to_parquet(folder / SAMPLE_FILE, index=False)
-        state = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "records": len(prepared),
-            "model_version": getattr(self.model, "model_version", None),
-            "settings": _settings_to_dict(self.settings),
-            "saved_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-        }
-        (folder / STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
-        return folder
 
     @classmethod
     def load(cls, folder: Path | str, model: MatchModel) -> IncrementalResolver:

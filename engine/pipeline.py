@@ -39,7 +39,7 @@ import pandas as pd
 from engine.blocking import DEFAULT_RULES, BlockingReport, BlockingRule, candidate_pairs
 from engine.cluster import ClusterStats, cluster_records, complete_pairs, components, logodds
 from engine.compare import FEATURES, Vocabulary, cannot_link, compare
-from engine.prepare import LIST_COLUMNS, prepare
+from engine.prepare import LIST_COLUMNS, PREPARED_COLUMNS, prepare
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,8 @@ class Resolution:
     Attributes
     ----------
     prepared:
-        One row per record (:func:`engine.prepare.prepare`); row ``i`` is record ``i`` everywhere.
+        One row per record (:func:`engine.prepare.prepare`, without the blocking-key lists); row
+        ``i`` is record ``i`` everywhere.
     pairs:
         Every scored pair: ``left``, ``right``, ``rules`` (blocking bit mask; 0 for pairs added
         inside
@@ -104,6 +105,11 @@ class Resolution:
         Counts from clustering.
     timings:
         Seconds per step.
+    vocabulary:
+        The prepared names and identifiers coded once (:class:`engine.compare.Vocabulary`).
+    blocking_keys:
+        The blocking-key list columns (:data:`engine.prepare.LIST_COLUMNS`), row for row, when
+        ``resolve`` was asked to keep them (the incremental resolver indexes them); else ``None``.
     """
 
     prepared: pd.DataFrame
@@ -114,6 +120,25 @@ class Resolution:
     clustering: ClusterStats
     timings: dict[str, float] = field(default_factory=dict)
     vocabulary: Vocabulary | None = None
+    blocking_keys: pd.DataFrame | None = None
+
+    def prepared_with_blocking_keys(self) -> pd.DataFrame:
+        """The whole prepared frame, blocking-key lists included (:func:`resolve` with
+        ``keep_blocking_keys``), columns in :data:`engine.prepare.PREPARED_COLUMNS` order; the
+        columns are shared with :attr:`prepared`, not copied.
+
+        Raises
+        ------
+        ValueError
+            If the lists were not kept.
+        """
+        if self.blocking_keys is None:
+            raise ValueError("resolve() kept no blocking keys; pass keep_blocking_keys=True.")
+        columns = {c: self.prepared[c].to_numpy() for c in self.prepared.columns}
+        columns.update({c: self.blocking_keys[c].to_numpy() for c in self.blocking_keys.columns})
+        order = [c for c in PREPARED_COLUMNS if c in columns]
+        order += [c for c in columns if c not in order]
+        return pd.DataFrame({c: columns[c] for c in order}, copy=False)
 
     def pair_features(self, pairs: pd.DataFrame) -> pd.DataFrame:
         """Comparison features of any pairs of record rows (``left``, ``right``), e.g. the errors
@@ -132,20 +157,22 @@ class Resolution:
             }
         )
 
-    def scored_pairs(self) -> pd.DataFrame:
+    def scored_pairs(self, start: int = 0, stop: int | None = None) -> pd.DataFrame:
         """Scored pairs named by record: ``left_source``, ``left_record_id``, ``right_...``,
-        scores."""
+        scores; pairs ``start`` to ``stop`` (default: all), to write a few at a time."""
         p = self.prepared
-        left, right = self.pairs["left"].to_numpy(), self.pairs["right"].to_numpy()
+        rows = slice(start, stop)
+        left = self.pairs["left"].to_numpy()[rows]
+        right = self.pairs["right"].to_numpy()[rows]
         return pd.DataFrame(
             {
                 "left_source": p["source"].to_numpy()[left],
                 "left_record_id": p["record_id"].to_numpy()[left],
                 "right_source": p["source"].to_numpy()[right],
                 "right_record_id": p["record_id"].to_numpy()[right],
-                "probability": self.pairs["probability"].to_numpy(),
-                "weight": self.pairs["weight"].to_numpy(),
-                "cannot_link": self.pairs["cannot_link"].to_numpy(),
+                "probability": self.pairs["probability"].to_numpy()[rows],
+                "weight": self.pairs["weight"].to_numpy()[rows],
+                "cannot_link": self.pairs["cannot_link"].to_numpy()[rows],
             }
         )
 
@@ -233,6 +260,7 @@ def resolve(
     truth: Sequence[Any] | np.ndarray | None = None,
     progress: Callable[[str], None] | None = None,
     decisions: pd.DataFrame | None = None,
+    keep_blocking_keys: bool = False,
 ) -> Resolution:
     """Resolve canonical records into persons.
 
@@ -252,6 +280,9 @@ def resolve(
         Reviewers' decisions in force (:meth:`engine.decisions.DecisionStore.current`): a "same"
         pair is joined and a "not same" pair kept apart whatever the model says; decided pairs
         blocking missed are compared too, so they can be explained.
+    keep_blocking_keys:
+        Keep the blocking-key lists in :attr:`Resolution.blocking_keys` (the incremental
+        resolver's index is built from them) instead of freeing them after blocking.
 
     Returns
     -------
@@ -281,7 +312,9 @@ def resolve(
         pairs = pd.concat([pairs, unblocked_pairs(pairs, decided)], ignore_index=True)
     vocabulary = timed("vocabulary", lambda: Vocabulary(prepared))
     # the list columns served blocking only; they are the prepared frame's heaviest part
-    prepared = prepared.drop(columns=[c for c in LIST_COLUMNS if c in prepared.columns])
+    lists = [c for c in LIST_COLUMNS if c in prepared.columns]
+    blocking_keys = prepared[lists] if keep_blocking_keys else None
+    prepared = prepared.drop(columns=lists)
 
     def score_pairs(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         return scored(
@@ -330,4 +363,6 @@ def resolve(
             stats=stats,
         ),
     )
-    return Resolution(prepared, pairs, features, person, report, stats, timings, vocabulary)
+    return Resolution(
+        prepared, pairs, features, person, report, stats, timings, vocabulary, blocking_keys
+    )

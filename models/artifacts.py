@@ -57,7 +57,7 @@ from models.fellegi_sunter import (
     _weights_frame,
     weights_table,
 )
-from models.trees import Tree, contributions, predict_raw
+from models.trees import Forest, Tree, contributions, predict_raw
 
 logger = logging.getLogger(__name__)
 
@@ -370,6 +370,7 @@ class MatchModel:
         elif self.method == "boosting":
             self._baseline = float(body["baseline"])
             self._trees = [Tree.from_nodes(nodes, self.feature_names) for nodes in body["trees"]]
+            self._forest = Forest.pack(self._trees)
         else:
             self._prior = float(body["prior"])
             self._m, self._u = self._read_fellegi_sunter(body["levels"])
@@ -434,7 +435,7 @@ class MatchModel:
         if self.method == "logistic":
             return one_hot_levels(arr, self.comparisons) @ self._coef + self._intercept
         if self.method == "boosting":
-            return predict_raw(self._baseline, self._trees, arr)
+            return predict_raw(self._baseline, self._forest, arr)
         weights = _match_weights(encode_levels(arr, self.comparisons), self._m, self._u)
         return (self._prior_bits() + weights.sum(axis=1)) * np.log(2.0)
 
@@ -459,7 +460,7 @@ class MatchModel:
                 arr, self.comparisons, self._coef, self._intercept
             )
         elif self.method == "boosting":
-            bias, contrib = contributions(self._baseline, self._trees, arr)
+            bias, contrib = contributions(self._baseline, self._forest, arr)
         else:
             weights = _match_weights(encode_levels(arr, self.comparisons), self._m, self._u)
             return _weights_frame(

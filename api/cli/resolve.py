@@ -123,23 +123,40 @@ def evaluate(
     ],
     errors: Annotated[
         Path | None,
-        typer.Option(help="Write the false merges and missed links, with their scores, here."),
+        typer.Option(
+            help="Write the false merges and missed links here (CSV), each with its score, why "
+            "it happened and each feature's contribution to the score."
+        ),
+    ] = None,
+    show: Annotated[
+        int,
+        typer.Option(
+            help="With --errors: how many false merges and how many missed links to print with "
+            "their strongest reasons."
+        ),
+    ] = 5,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Match-model artifact that explains the errors (default: the shipped)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
     """Score the last resolve against ground truth: pairwise and B-cubed precision / recall / F1.
 
     Scores are given overall, per source and on records written only in Bangla script; --errors
-    lists the false merges and missed links with their scores and why they happened.
+    lists the false merges and missed links with their scores, why they happened and the features
+    that pushed each pair's score up or down (as `ekjon explain A B` gives for one pair).
     """
     import numpy as np
     import pandas as pd
+    import pyarrow.parquet as pq
 
     from api.cli import ekjon_home
-    from engine.batch import PAIRS_FILE, read_assignment, resolution_dir
+    from engine.batch import PAIRS_FILE, read_assignment, read_prepared, resolution_dir
     from engine.errors import EkjonError
-    from engine.evaluate import error_pairs
+    from engine.evaluate import error_pairs, explain_errors
     from engine.evaluate import evaluate as score
+    from engine.training import DEFAULT_ARTIFACT, load_model
 
     home = ekjon_home()
     try:
@@ -171,22 +188,66 @@ def evaluate(
     }
     if errors is not None:
         keys = (joined["source"] + "/" + joined["record_id"]).to_numpy()
-        index = pd.Series(np.arange(len(keys)), index=keys)
-        pairs = pd.read_parquet(resolution_dir(home) / PAIRS_FILE)
-        left = index.reindex(pairs["left_source"] + "/" + pairs["left_record_id"]).to_numpy()
-        right = index.reindex(pairs["right_source"] + "/" + pairs["right_record_id"]).to_numpy()
+        index = pd.MultiIndex.from_arrays([joined["source"], joined["record_id"]])
+        # records named by (source, record_id) and looked up as such: ten million pairs' keys
+        # joined into strings would take gigabytes
+        names = [f"{side}_{part}" for side in ("left", "right") for part in ("source", "record_id")]
+        pairs = pq.read_table(resolution_dir(home) / PAIRS_FILE, read_dictionary=names).to_pandas()
+        rows = {}
+        for side in ("left", "right"):
+            named = pd.MultiIndex.from_arrays(
+                [pairs.pop(f"{side}_source"), pairs.pop(f"{side}_record_id")]
+            )
+            rows[side] = index.get_indexer(named)
+        found = (rows["left"] >= 0) & (rows["right"] >= 0)
         scored = pd.DataFrame(
-            {"left": left, "right": right, "probability": pairs["probability"].to_numpy()}
-        ).dropna()
-        scored[["left", "right"]] = scored[["left", "right"]].astype(np.int64)
+            {
+                "left": rows["left"][found].astype(np.int64),
+                "right": rows["right"][found].astype(np.int64),
+                "probability": pairs["probability"].to_numpy()[found],
+            }
+        )
         wrong = error_pairs(
             joined["person_id"].to_numpy(), joined["true_person"].to_numpy(), scored
         )
+        try:
+            matcher = load_model(model or DEFAULT_ARTIFACT)
+            prepared = read_prepared(home, joined[["source", "record_id"]])
+        except EkjonError as error:
+            console.print(f"[red]error:[/red] {error}")
+            raise typer.Exit(1) from error
+        used = pairs["model_version"].dropna().unique() if "model_version" in pairs else []
+        version = getattr(matcher, "model_version", None)
+        if len(used) and version not in used:
+            console.print(
+                f"[yellow]the last resolve scored with model {', '.join(map(str, used))}; the "
+                f"errors are explained with {version}"
+            )
+        wrong = explain_errors(wrong, prepared, matcher)
         wrong.insert(0, "left_key", keys[wrong["left"].to_numpy()])
         wrong.insert(1, "right_key", keys[wrong["right"].to_numpy()])
-        wrong.drop(columns=["left", "right"]).to_csv(errors, index=False)
+        wrong = wrong.drop(columns=["left", "right"])
+        wrong.to_csv(errors, index=False)
         summary["errors_file"] = str(errors)
         summary["errors"] = {str(k): int(v) for k, v in wrong["reason"].value_counts().items()}
+        # the surest mistakes first: false merges scored highest, missed links scored lowest
+        shown = pd.concat(
+            [
+                wrong[wrong["error"] == kind]
+                .sort_values("probability", ascending=kind == "missed_link", kind="stable")
+                .head(show)
+                for kind in _ERROR_KINDS
+            ]
+        )
+        fields = ("error", "reason", "probability", "for", "against", "cannot_link", "note")
+        summary["error_examples"] = [
+            {
+                "left": row["left_key"],
+                "right": row["right_key"],
+                **{k: None if pd.isna(row[k]) else row[k] for k in fields},
+            }
+            for row in shown.to_dict(orient="records")
+        ]
     if as_json:
         out.print_json(json.dumps(summary, default=float))
         return
@@ -209,6 +270,31 @@ def evaluate(
     )
     if errors is not None:
         out.print(f"errors by reason: {summary['errors']} -> {errors}")
+        if summary["error_examples"]:
+            out.print(_error_table(summary["error_examples"]))
+
+
+_ERROR_KINDS = ("false_merge", "missed_link")
+
+
+def _error_table(examples: list[dict[str, object]]) -> Table:
+    """The listed errors, each with the features that pushed its score up and down most."""
+    table = Table(title="errors and why", show_lines=True)
+    table.add_column("error")
+    table.add_column("records", overflow="fold")
+    table.add_column("strongest contributions to the log-odds of a match")
+    for e in examples:
+        p = e["probability"]
+        reasons = [x for x in str(e["for"] or "").split("; ") if x]
+        reasons += [x for x in str(e["against"] or "").split("; ") if x]
+        if e["cannot_link"]:
+            reasons.append(f"cannot link: {e['cannot_link']}")
+        table.add_row(
+            f"{e['error']}\n{e['reason']}\np = {'-' if p is None else f'{p:.3f}'}",
+            f"{e['left']}\n{e['right']}",
+            "\n".join(reasons) or "-",
+        )
+    return table
 
 
 def explain(

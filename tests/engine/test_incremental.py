@@ -255,6 +255,39 @@ def test_a_saved_resolver_loads_and_answers_the_same(
         assert (a.person_id, round(a.log_odds, 6)) == (b.person_id, round(b.log_odds, 6))
 
 
+def test_the_batch_writes_what_a_built_resolver_saves(
+    world: pd.DataFrame, model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.incremental
+
+    monkeypatch.setattr(engine.incremental, "_KEY_CHUNK", 700)  # keys spelled out in chunks
+    held = world.iloc[::101]
+    kept = world.drop(held.index).reset_index(drop=True)
+    resolution = resolve(kept, model, keep_blocking_keys=True)
+    ids = np.array([f"P{c}" for c in resolution.person], dtype=object)
+    built = IncrementalResolver.from_resolution(resolution, ids, model, records=kept)
+    built.save(tmp_path / "built")
+    IncrementalResolver.write_batch(
+        tmp_path / "batch",
+        resolution,
+        ids,
+        model,
+        records=kept,
+        prepared=resolution.prepared_with_blocking_keys(),
+    )
+    for name in ("prepared", "keys", "codes", "sample"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "batch" / f"{name}.parquet"),
+            pd.read_parquet(tmp_path / "built" / f"{name}.parquet"),
+        )
+    loaded = IncrementalResolver.load(tmp_path / "batch", model)
+    assert loaded.fast
+    for record in held.to_dict(orient="records"):
+        a = built.resolve_one(record, explain=False)
+        b = loaded.resolve_one(record, explain=False)
+        assert (a.person_id, round(a.log_odds, 6)) == (b.person_id, round(b.log_odds, 6))
+
+
 def test_a_changed_prepare_falls_back_to_prepare_itself_with_the_same_answers(
     world: pd.DataFrame, model
 ) -> None:

@@ -151,3 +151,32 @@ def test_the_shipped_model_resolves_the_small_world() -> None:
     assert person[0] != person[3]  # his wife, who uses his phone
     assert person[0] != person[5]  # his son, who carries his name
     assert pairwise_scores(person, truth).precision == pytest.approx(1.0)
+
+
+def test_errors_are_explained_feature_by_feature() -> None:
+    from engine.evaluate import explain_errors
+    from engine.training import DEFAULT_ARTIFACT, load_model
+
+    records, truth = _world()
+    model = load_model(DEFAULT_ARTIFACT)
+    resolution = resolve(records, model)
+    # pretend the son (row 5) is his father, and the father's Bangla record (row 1) someone else
+    wrong_truth = truth.copy()
+    wrong_truth[5] = "A"
+    wrong_truth[1] = "Z"
+    errors = error_pairs(resolution.person, wrong_truth, resolution.pairs)
+    explained = explain_errors(errors, resolution.prepared, model)
+
+    assert len(explained) == len(errors)
+    by_pair = explained.set_index(["left", "right"])
+    merge = by_pair.loc[(0, 1)]  # one man's records, which this truth calls two people
+    assert merge["error"] == "false_merge"
+    assert merge["for"].startswith("+") and "names agree" in merge["for"]
+    son = by_pair.loc[(0, 5)]  # the son, which this truth calls his father: a missed link
+    assert son["error"] == "missed_link"
+    assert "two different valid NIDs" in son["cannot_link"]
+    assert son["against"].startswith("-")
+    # every explained pair's contributions add up to the model's score
+    contributions = explained.filter(like="contribution_").sum(axis=1) + explained["bias"]
+    np.testing.assert_allclose(contributions, explained["score"], atol=1e-9)
+    assert explained["probability"].notna().all()  # pairs blocking never compared are scored
