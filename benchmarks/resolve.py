@@ -7,7 +7,9 @@ Not a test: it prints figures. Typical runs::
 
 The world is written with ``ekjon synth`` (unless ``--world`` names one already written), ingested
 into a temporary store, resolved with the model artifact (default ``models/trained/default.json``,
-trained on a world of a *different* seed), and scored against ``truth/records.csv``.
+trained on a world of a *different* seed), and scored against ``truth/records.csv``: persons, and
+households (:func:`engine.households.resolve_households` on the resolved persons) when the truth
+has a ``household_id``.
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from engine.evaluate import (  # noqa: E402
     error_pairs,
     error_summary,
     evaluate,
+    evaluate_households,
     explain_errors,
     standard_slices,
     truth_tags,
 )
+from engine.households import resolve_households  # noqa: E402
 from engine.pipeline import ResolveSettings, resolve  # noqa: E402
 from engine.training import (  # noqa: E402
     DEFAULT_ARTIFACT,
@@ -110,6 +114,29 @@ def main() -> None:
     print(f"scored pairs: {len(resolution.pairs):,}; clustering: {resolution.clustering}")
     print(resolution.blocking.to_text())
     print(result.to_text())
+    if "household_id" in truth.columns:
+        t0 = time.perf_counter()
+        households = resolve_households(
+            records.assign(person_id=resolution.person.astype(str)), prepared=resolution.prepared
+        )
+        t_households = time.perf_counter() - t0
+        household_of = households.set_index("person_id")["household_id"]
+        predicted = household_of.reindex(resolution.person.astype(str)).to_numpy()
+        keyed = truth.drop_duplicates(["source", "record_id"]).set_index(["source", "record_id"])
+        index = pd.MultiIndex.from_arrays(
+            [records["source"].astype(str), records["record_id"].astype(str)]
+        )
+        true_household = keyed["household_id"].reindex(index).to_numpy(dtype=object)
+        scores = evaluate_households(predicted, true_household)
+        p, b = scores.pairwise, scores.bcubed
+        print(
+            f"households ({t_households:.1f}s): true {scores.persons_true:,}, predicted "
+            f"{scores.persons_predicted:,}\n"
+            f"households pairwise  precision {p.precision:.4f}  recall {p.recall:.4f}  "
+            f"F1 {p.f1:.4f}\n"
+            f"households B-cubed   precision {b.precision:.4f}  recall {b.recall:.4f}  "
+            f"F1 {b.f1:.4f}"
+        )
     errors = explain_errors(
         error_pairs(resolution.person, person, resolution.pairs), resolution.prepared, model
     )

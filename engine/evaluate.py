@@ -181,6 +181,28 @@ def evaluate(
     )
 
 
+def evaluate_households(
+    predicted: np.ndarray | pd.Series,
+    truth: np.ndarray | pd.Series,
+) -> Evaluation:
+    """Household scores: pairwise and B-cubed over records, with household labels.
+
+    Two records are a predicted link when they are in one predicted household and a true link when
+    their true persons share a household, so person errors count too (a record merged into the
+    wrong person is in the wrong household). ``persons_true`` / ``persons_predicted`` of the result
+    count households.
+
+    Parameters
+    ----------
+    predicted:
+        Predicted household per record (e.g. ``household_id`` of the assignment; a record without
+        one counts as a household of its own).
+    truth:
+        True household per record, aligned with ``predicted`` (missing = a household of its own).
+    """
+    return evaluate(predicted, truth)
+
+
 def standard_slices(prepared: pd.DataFrame) -> dict[str, np.ndarray]:
     """Slices by source and for records written only in Bangla script."""
     slices = {"bangla_only": prepared["bangla_only"].to_numpy(dtype=bool)}

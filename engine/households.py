@@ -27,12 +27,18 @@ groups it would have joined, where it breaks a rule:
      known) and not listed by a survey, joins the child: children live with their parents, adults
      may not; and a parent the (years old) survey lists stays in the survey's household, since a
      child it does not list may be of a new family the parent has started.
+   - Minors of one union who name the same mother and the same father (both names, cross-script,
+     spelling-folded) are siblings and join one another, 2 to :attr:`HouseholdRules.max_sharers`
+     of them (more are namesakes' children): a couple's children live together even when neither
+     parent has a record, or the survey lists a parent.
 
-A stage's joins are undone for a household they would make that (a) holds persons listed in two
-different households of the same survey (the survey says they live apart: e.g. a married daughter
-who still uses her mother's phone), or (b) would have more than :attr:`HouseholdRules.max_household`
-persons. Undoing is whole-household and conservative: the groups stay as the previous stage left
-them.
+A stage first joins everything at once. Where that makes a household that (a) holds persons listed
+in two different households of the same survey (the survey says they live apart: e.g. a married
+daughter who still uses her mother's phone), or (b) has more than
+:attr:`HouseholdRules.max_household` persons, the stage's joins there are redone one piece of
+evidence at a time (a number with all its persons, a named spouse or parent, a sibling group; in
+the order listed above): a piece that would break (a) or (b) is skipped whole, the others still
+join. So one ambiguous number does not cost a household its other, sound evidence.
 
 A person with no evidence is a household of one (or has none, with ``alone_is_household=False``).
 Household IDs are stable across runs by the identity ledger's rules (``H`` + counter + check digit,
@@ -98,6 +104,8 @@ class HouseholdRules:
         Use spouse names at one address (stage 3).
     parent_names:
         Use a minor's mother's and father's names in one union (stage 3).
+    sibling_names:
+        Join minors of one union who name the same mother and the same father (stage 3).
     minor_age, as_of_year:
         A child is a minor when born after ``as_of_year - minor_age`` (default: this year).
     alone_is_household:
@@ -110,6 +118,7 @@ class HouseholdRules:
     shared_numbers: bool = True
     spouse_names: bool = True
     parent_names: bool = True
+    sibling_names: bool = True
     minor_age: int = 18
     as_of_year: int = field(default_factory=lambda: date.today().year)
     alone_is_household: bool = True
@@ -246,7 +255,7 @@ def _components(n_nodes: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 class _Evidence:
     """Persons joined through shared nodes (a household id, a number) or directly (a spouse)."""
 
-    kind: str  # survey | programme | phone | spouse
+    kind: str  # survey | programme | phone | spouse | mother | father | siblings
     person: np.ndarray  # person code per link
     node: np.ndarray  # node code per link (group nodes), or the other person (spouse)
     token: np.ndarray  # evidence text per link (pairwise: the relation the other person is)
@@ -311,10 +320,74 @@ def _stage(
     undone = int(bad.sum())
     if undone:
         back = bad[labels]
-        labels = np.where(back, k + previous, labels)
+        roots, undone = _piecewise(previous, back, evidence, survey, max_household)
+        labels = np.where(back, k + roots, labels)
         labels, _ = pd.factorize(labels)
         labels = labels.astype(np.int64)
     return labels, undone
+
+
+def _piecewise(
+    previous: np.ndarray,
+    persons: np.ndarray,
+    evidence: list[_Evidence],
+    survey: _Evidence | None,
+    max_household: int,
+) -> tuple[np.ndarray, int]:
+    """Households of the ``persons`` (bool per person) from ``previous`` and ``evidence`` taken one
+    piece at a time (a number with all its persons, a named spouse, parent or sibling group),
+    strongest first; a piece that would join persons the survey lists apart or make a household
+    larger than ``max_household`` is skipped whole. Returns a label per person (a previous label
+    for those in ``persons``) and the number of pieces skipped. Run only where joining everything
+    at once broke a rule: those are few."""
+    found = np.flatnonzero(persons)
+    parent = {int(h): int(h) for h in np.unique(previous[found])}
+    size = dict(zip(*np.unique(previous[found], return_counts=True), strict=True))
+    size = {int(h): int(c) for h, c in size.items()}
+    listings: dict[int, dict[str, set[int]]] = {h: {} for h in parent}
+    if survey is not None:
+        listed = persons[survey.person]
+        for p, src, group in zip(
+            survey.person[listed], survey.source[listed], survey.node[listed], strict=True
+        ):
+            listings[int(previous[p])].setdefault(str(src), set()).add(int(group))
+
+    def find(h: int) -> int:
+        while parent[h] != h:
+            parent[h] = parent[parent[h]]
+            h = parent[h]
+        return h
+
+    skipped = 0
+    for ev in evidence:
+        keep = persons[ev.person] if len(ev.person) else np.zeros(0, dtype=bool)
+        if not keep.any():
+            continue
+        if ev.pairwise:
+            a, b = ev.person[keep].tolist(), ev.node[keep].tolist()
+            pieces = sorted({(min(x, y), max(x, y)) for x, y in zip(a, b, strict=True)})
+        else:
+            frame = pd.DataFrame({"node": ev.node[keep], "person": ev.person[keep]})
+            pieces = [tuple(g) for g in frame.groupby("node", sort=True)["person"].agg(list)]
+        for piece in pieces:
+            roots = sorted({find(int(previous[p])) for p in piece})
+            if len(roots) < 2:
+                continue
+            merged: dict[str, set[int]] = {}
+            for root in roots:
+                for src, groups in listings[root].items():
+                    merged.setdefault(src, set()).update(groups)
+            total = sum(size[r] for r in roots)
+            if total > max_household or any(len(g) > 1 for g in merged.values()):
+                skipped += 1
+                continue
+            head = roots[0]
+            for root in roots[1:]:
+                parent[root] = head
+            size[head], listings[head] = total, merged
+    out = previous.copy()
+    out[found] = [find(int(h)) for h in previous[found]]
+    return out, skipped
 
 
 def group_households(
@@ -421,7 +494,7 @@ def group_households(
         )
         labels, undone = _stage(n, labels, [programme], survey, rules.max_household)
         if undone:
-            log.info("programme household ids: %d joins undone (survey or size rule)", undone)
+            log.info("programme household ids: %d skipped (survey or size rule)", undone)
         evidence.append(programme)
 
     # 3. numbers and spouses -----------------------------------------------------------------------
@@ -441,13 +514,15 @@ def group_households(
         # list (born since, or of a new family the parent has started) is no evidence for it
         listed = np.zeros(n, dtype=bool)
         listed[survey.person] = True
-        for relation in ("mother", "father"):
-            found = _named_relatives(fields, person, place, relation, rules, listed)
+        for relation_name in ("mother", "father"):
+            found = _named_relatives(fields, person, place, relation_name, rules, listed)
             weak.append(found)
+    if rules.sibling_names:
+        weak.append(_siblings(fields, person, place, rules))
     if weak:
         labels, undone = _stage(n, labels, weak, survey, rules.max_household)
         if undone:
-            log.info("shared numbers / relatives: %d joins undone (survey or size rule)", undone)
+            log.info("shared numbers / relatives: %d pieces skipped (survey or size rule)", undone)
         evidence.extend(weak)
 
     return _result(fields, persons, person, kind, labels, evidence, rules)
@@ -514,6 +589,33 @@ def _birth_years(fields: _Fields, person: np.ndarray) -> pd.Series:
     year = year.fillna(as_of - age)
     frame = pd.DataFrame({"person": person, "year": year.to_numpy(dtype=np.float64)}).dropna()
     return frame.groupby("person")["year"].median()
+
+
+def _siblings(
+    fields: _Fields, person: np.ndarray, place: pd.Series, rules: HouseholdRules
+) -> _Evidence:
+    """Minors of one union naming the same mother and the same father: a couple's children."""
+    mother = fields.name_key("mother_name")
+    father = fields.name_key("father_name")
+    known = (place.notna() & mother.notna() & father.notna()).to_numpy()
+    links = pd.DataFrame(
+        {
+            "person": person[known],
+            "key": (place[known] + "|" + mother[known] + "|" + father[known]).to_numpy(object),
+        }
+    ).drop_duplicates()
+    years = fields.birth_years(person)
+    minor = links["person"].map(years) >= rules.as_of_year - rules.minor_age
+    links = links[minor.fillna(False).to_numpy(dtype=bool)]
+    children = links.groupby("key")["person"].transform("size")
+    # one child alone is no evidence; many "children" of one couple's names are namesakes
+    links = links[((children >= 2) & (children <= rules.max_sharers)).to_numpy()]
+    return _grouped(
+        links["person"].to_numpy(np.int64),
+        links["key"],
+        "siblings",
+        pd.Series("siblings (same mother and father named)", index=links.index),
+    )
 
 
 def _named_relatives(

@@ -154,7 +154,7 @@ def evaluate(
     from api.cli import ekjon_home
     from engine.batch import PAIRS_FILE, read_assignment, read_prepared, resolution_dir
     from engine.errors import EkjonError
-    from engine.evaluate import error_pairs, explain_errors
+    from engine.evaluate import error_pairs, evaluate_households, explain_errors
     from engine.evaluate import evaluate as score
     from engine.training import DEFAULT_ARTIFACT, load_model
 
@@ -167,9 +167,18 @@ def evaluate(
     if not truth.exists():
         console.print(f"[red]error:[/red] no truth file at {truth}")
         raise typer.Exit(1)
-    known = pd.read_csv(truth, dtype=str, usecols=["source", "record_id", "person_id"])
+    wanted = {"source", "record_id", "person_id", "household_id"}
+    known = pd.read_csv(truth, dtype=str, usecols=lambda column: column in wanted)
+    if "person_id" not in known.columns:
+        console.print(
+            f"[red]error:[/red] {truth} has no person_id column (columns: source, record_id, "
+            "person_id[, household_id])"
+        )
+        raise typer.Exit(1)
     joined = assignment.merge(
-        known.rename(columns={"person_id": "true_person"}), on=["source", "record_id"], how="left"
+        known.rename(columns={"person_id": "true_person", "household_id": "true_household"}),
+        on=["source", "record_id"],
+        how="left",
     )
     missing = int(joined["true_person"].isna().sum())
     if missing:
@@ -186,6 +195,16 @@ def evaluate(
         "bcubed": asdict(result.bcubed),
         "slices": result.slices.to_dict(orient="records"),
     }
+    households = None
+    if "true_household" in joined.columns and "household_id" in joined.columns:
+        # a record is in the household of its person; a truth row without one is its own
+        households = evaluate_households(joined["household_id"], joined["true_household"])
+        summary["households"] = {
+            "households_true": households.persons_true,
+            "households_predicted": households.persons_predicted,
+            "pairwise": asdict(households.pairwise),
+            "bcubed": asdict(households.bcubed),
+        }
     if errors is not None:
         keys = (joined["source"] + "/" + joined["record_id"]).to_numpy()
         index = pd.MultiIndex.from_arrays([joined["source"], joined["record_id"]])
@@ -263,11 +282,21 @@ def evaluate(
             f"{row.pairwise_recall:.4f}",
             f"{row.pairwise_f1:.4f}",
         )
+    if households is not None:
+        for name, s in (
+            ("households pairwise", households.pairwise),
+            ("households B-cubed", households.bcubed),
+        ):
+            table.add_row(name, f"{s.precision:.4f}", f"{s.recall:.4f}", f"{s.f1:.4f}")
     out.print(table)
     out.print(
         f"persons: {result.persons_predicted:,} found, {result.persons_true:,} true "
         "(slice rows are pairwise)"
     )
+    if households is not None:
+        out.print(
+            f"households: {households.persons_predicted:,} found, {households.persons_true:,} true"
+        )
     if errors is not None:
         out.print(f"errors by reason: {summary['errors']} -> {errors}")
         if summary["error_examples"]:

@@ -81,3 +81,29 @@ def test_the_console_lists_the_errors_with_their_reasons(resolved) -> None:
     assert "errors and why" in out
     assert "false_merge" in out and "missed_link" in out
     assert "strongest contributions to the log-odds" in out
+
+
+def test_households_are_scored_when_the_truth_names_them(resolved) -> None:
+    env, root = resolved
+    persons = pd.read_csv(root / "persons.csv", dtype=str)
+    truth = pd.read_csv(root / "truth.csv", dtype=str)
+    truth["household_id"] = persons["household_id"]
+    # truth says two resolved households are one: household recall drops below 1, precision stays
+    a, b = persons["household_id"].dropna().unique()[:2]
+    truth.loc[truth["household_id"] == b, "household_id"] = a
+    truth.to_csv(root / "truth_households.csv", index=False)
+
+    summary = json.loads(
+        _ok("evaluate", "--truth", str(root / "truth_households.csv"), "--json", env=env)
+    )
+    households = summary["households"]
+    assert households["pairwise"]["precision"] == pytest.approx(1.0)
+    assert households["pairwise"]["recall"] < 1.0
+    assert households["households_true"] == households["households_predicted"] - 1
+
+    text = _ok("evaluate", "--truth", str(root / "truth_households.csv"), env=env)
+    assert "households pairwise" in text and "households B-cubed" in text
+    # a truth file without households scores persons only
+    assert "households" not in json.loads(
+        _ok("evaluate", "--truth", str(root / "truth.csv"), "--json", env=env)
+    )

@@ -220,6 +220,75 @@ def test_a_mother_the_survey_lists_keeps_her_survey_household() -> None:
     assert _together(found, "M", "F") and not _together(found, "C", "M")
 
 
+def _child(person: str, born: str, **extra: Any) -> dict[str, Any]:
+    return _programme(
+        person,
+        full_name=f"Child {person}",
+        date_of_birth=born,
+        mother_name="Mst. Keya Akter",
+        father_name="Sabbir Munshi",
+        **extra,
+    )
+
+
+def test_minors_naming_the_same_parents_in_one_union_are_one_household() -> None:
+    rules = HouseholdRules(as_of_year=2025)
+    found = resolve_households(
+        _records(
+            [
+                _child("A", "2015-12-28"),
+                {**_child("B", "2018-12-28"), "mother_name": "মোছাঃ কেয়া আক্তার"},  # Bangla
+                _child("C", "2016-05-01", **ELSEWHERE[0]),  # another union: not a sibling
+                {**_child("D", "2017-01-01"), "father_name": "Rubel Mia"},  # another father
+                _child("E", "1995-01-01"),  # an adult: may have left home
+            ]
+        ),
+        rules=rules,
+    )
+    assert _together(found, "A", "B")
+    assert not any(_together(found, "A", other) for other in ("C", "D", "E"))
+    assert "siblings" in found.set_index("person_id").loc["A", "evidence"]
+    off = resolve_households(
+        _records([_child("A", "2015-12-28"), _child("B", "2018-12-28")]),
+        rules=HouseholdRules(as_of_year=2025, sibling_names=False),
+    )
+    assert not _together(off, "A", "B")
+
+
+def test_siblings_join_the_survey_household_that_lists_one_of_them() -> None:
+    # the survey lists the elder child; the younger, born since, has only a stipend record
+    found = resolve_households(
+        _records(
+            [
+                _survey("F", "h1", "head"),
+                _survey("A", "h1", "son"),
+                _child("A", "2012-01-10"),
+                _child("B", "2019-03-02"),
+            ]
+        ),
+        rules=HouseholdRules(as_of_year=2025),
+    )
+    assert _together(found, "F", "A", "B")
+
+
+def test_one_piece_breaking_the_survey_does_not_undo_sound_evidence() -> None:
+    # D, the married daughter, still uses her mother's phone: that phone joins no one; but her
+    # own child's stipend, paid on her husband's number, still joins the child to D's household
+    found = resolve_households(
+        _records(
+            [
+                _survey("M", "h1", "head", phone="01711234567"),
+                _survey("D", "h2", "spouse", phone="01711234567"),
+                _survey("S", "h2", "head", phone="01822222222"),
+                _programme("C", phone="01822222222"),
+            ]
+        )
+    )
+    assert not _together(found, "M", "D")
+    assert _together(found, "D", "S", "C")
+    assert "phone 01822222222" in found.set_index("person_id").loc["C", "evidence"]
+
+
 def test_household_ids_stay_put_when_a_member_joins(tmp_path: Path) -> None:
     rows = [_survey("P1", "h1", "head"), _survey("P2", "h1", "spouse"), _survey("P4", "h2", "head")]
     with IdentityLedger(tmp_path / "identity.sqlite") as ledger:
