@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from graph import schema
@@ -118,10 +117,19 @@ def _arrow_type(what: str, values: pd.Series) -> pa.DataType | None:
     )
 
 
-def _has_line_break(values: pa.Array) -> bool:
-    return any(
-        pc.any(pc.match_substring(values, pattern=brk)).as_py() is True for brk in ("\n", "\r")
-    )
+def _has_line_break(values: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether any string holds a line break: one scan of the bytes behind the strings."""
+    for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
+        _, offsets, data = chunk.buffers()
+        if data is None or not len(chunk):
+            continue
+        kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        # the slice's own offsets, so only its strings' bytes are read
+        ends = np.frombuffer(offsets, dtype=kind)[chunk.offset : chunk.offset + len(chunk) + 1]
+        raw = np.frombuffer(data, dtype=np.uint8)[ends[0] : ends[-1]]
+        if raw.size and ((raw == 10) | (raw == 13)).any():
+            return True
+    return False
 
 
 def _columns(columns: Mapping[str, Any]) -> dict[str, pd.Series]:
