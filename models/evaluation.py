@@ -170,6 +170,14 @@ def _figure(width: float = 6.4, height: float = 4.8) -> Any:
     return fig
 
 
+def _save(fig: Any, path: str | Path) -> Path:
+    """Lay the figure out and write it as a PNG at ``path``."""
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    return path
+
+
 def _as_curves(scores: Any) -> dict[str, np.ndarray]:
     if isinstance(scores, Mapping):
         return {str(k): np.asarray(v, dtype=np.float64) for k, v in scores.items()}
@@ -231,10 +239,7 @@ def plot_precision_recall(
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=7)
     ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return _save(fig, path)
 
 
 def plot_score_distribution(
@@ -266,10 +271,7 @@ def plot_score_distribution(
     ax.set_ylabel("candidate pairs (log scale)")
     ax.legend(fontsize=8)
     ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return _save(fig, path)
 
 
 def plot_reliability(
@@ -307,7 +309,4 @@ def plot_reliability(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return _save(fig, path)

@@ -7,6 +7,7 @@ never reads ``$EKJON_HOME`` itself; commands resolve it here and pass explicit p
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -19,6 +20,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class Backend(StrEnum):
+    """The graph stores a command can use (``--backend``)."""
+
+    embedded = "embedded"
+    neo4j = "neo4j"
 
 
 def ekjon_home() -> Path:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from api.cli import Backend
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,11 +34,6 @@ findings_app = typer.Typer(
     "--backend neo4j). Whole-graph findings go to a CSV with --out; the top rows are shown.",
     no_args_is_help=True,
 )
-
-
-class Backend(StrEnum):
-    embedded = "embedded"
-    neo4j = "neo4j"
 
 
 BackendOption = Annotated[

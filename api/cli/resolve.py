@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,13 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.cli import Backend
+
 console = Console(stderr=True)
 out = Console()
-
-
-class Backend(StrEnum):
-    embedded = "embedded"
-    neo4j = "neo4j"
 
 
 BackendOption = Annotated[

@@ -440,17 +440,7 @@ def household_nids(
     if groups_at_end is not None:
         frame = frame[frame["household_id"].isin(pd.Index(list(groups_at_end)))]
     frame = frame[["household_id", "nid"]]
-    same = tables.edges("SAME_NID")
-    if not same.empty:
-        forms = pd.concat(
-            [
-                pd.DataFrame({"nid": same["from"], "other": same["to"]}),
-                pd.DataFrame({"nid": same["to"], "other": same["from"]}),
-            ]
-        )
-        extra = frame.merge(forms, on="nid")[["household_id", "other"]]
-        frame = pd.concat([frame, extra.rename(columns={"other": "nid"})])
-    return frame.drop_duplicates().reset_index(drop=True)
+    return _with_other_forms(frame, tables.edges("SAME_NID"))
 
 
 def _household_nids_of(
@@ -481,6 +471,12 @@ def _household_nids_of(
     same = pd.concat(
         [tables.edges_at("SAME_NID", from_ids=found), tables.edges_at("SAME_NID", to_ids=found)]
     )
+    return _with_other_forms(frame, same)
+
+
+def _with_other_forms(frame: pd.DataFrame, same: pd.DataFrame) -> pd.DataFrame:
+    """``household_id, nid`` rows plus, for each NID, the other forms ``SAME_NID`` ties it to
+    (either direction), without duplicates."""
     if not same.empty:
         forms = pd.concat(
             [

@@ -6,7 +6,6 @@ temporary EKJON_HOME on free ports), since it stops and restarts the server it i
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from engine.training import load_world, synthesise
 from graph import bulk, schema, server
 from graph.neo4j_store import Neo4jStore
 from graph.store import InvalidRow
+from tests.graph.own_server import start_own_server
 from tests.graph.queries_world import world
 
 # --- the import files -----------------------------------------------------------------------------
@@ -88,22 +88,10 @@ def test_import_files_take_one_publish(tmp_path: Path) -> None:
 # --- the load, on a server of its own -------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An EKJON_HOME with a running server of its own."""
-    home = tmp_path_factory.mktemp("ekjon_home")
-    conf = home / "neo4j" / "conf"
-    conf.mkdir(parents=True)
-    (conf / "neo4j.conf").write_text("db.tx_log.preallocate=false\n")
-    server.start(
-        home, bolt_port=_free_port(), http_port=0, heap="1g", pagecache="256m", timeout=600
-    )
+    home = start_own_server(tmp_path_factory.mktemp("ekjon_home"), http=False)
     yield home
     server.stop(home)
 

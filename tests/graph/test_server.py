@@ -17,30 +17,15 @@ from neo4j import GraphDatabase
 from neo4j.exceptions import AuthError
 
 from graph import server
+from tests.graph.own_server import SMALL, start_own_server
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
-
-# Small memory (the test box is shared) and a generous wait: a first start on a busy 2-core CI box
-# can take minutes (it also builds the launcher if scripts/test.sh has not).
-SMALL = {"heap": "1g", "pagecache": "256m", "timeout": 600}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An EKJON_HOME with a running server of its own."""
-    home = tmp_path_factory.mktemp("ekjon_home")
-    # Extra settings file: skip preallocating 256 MB transaction logs per database in a temp dir.
-    conf = home / "neo4j" / "conf"
-    conf.mkdir(parents=True)
-    (conf / "neo4j.conf").write_text("db.tx_log.preallocate=false\n")
-    bolt_port, http_port = _free_port(), _free_port()
-    server.start(home, bolt_port=bolt_port, http_port=http_port, **SMALL)
+    home = start_own_server(tmp_path_factory.mktemp("ekjon_home"))
     yield home
     server.stop(home)
 
