@@ -165,10 +165,11 @@ def evaluate(
         raise typer.Exit(1)
     wanted = {"source", "record_id", "person_id", "household_id"}
     known = pd.read_csv(truth, dtype=str, usecols=lambda column: column in wanted)
-    if "person_id" not in known.columns:
+    lacking = [c for c in ("source", "record_id", "person_id") if c not in known.columns]
+    if lacking:
         console.print(
-            f"[red]error:[/red] {truth} has no person_id column (columns: source, record_id, "
-            "person_id[, household_id])"
+            f"[red]error:[/red] {truth} has no {', '.join(lacking)} column (columns: source, "
+            "record_id, person_id[, household_id])"
         )
         raise typer.Exit(1)
     joined = assignment.merge(
