@@ -32,6 +32,10 @@ groups it would have joined, where it breaks a rule:
      of them (more are namesakes' children): a couple's children live together even when neither
      parent has a record, or the survey lists a parent.
 
+   A minor is a person born less than :attr:`HouseholdRules.minor_age` (18) years before the
+   records' own newest date (an age's ``age_as_of`` or an enrolment's ``since``), not the clock's
+   today: the same records give the same households next year.
+
 A stage first joins everything at once. Where that makes a household that (a) holds persons listed
 in two different households of the same survey (the survey says they live apart: e.g. a married
 daughter who still uses her mother's phone), or (b) has more than
@@ -59,7 +63,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Final
 
@@ -107,7 +111,10 @@ class HouseholdRules:
     sibling_names:
         Join minors of one union who name the same mother and the same father (stage 3).
     minor_age, as_of_year:
-        A child is a minor when born after ``as_of_year - minor_age`` (default: this year).
+        A child is a minor when born after ``as_of_year - minor_age``. ``None`` (the default)
+        takes the year of the newest date the records carry (an age's ``age_as_of`` or an
+        enrolment's ``since``), so the same records give the same households in any calendar
+        year; this year when the records carry no such date.
     alone_is_household:
         A person with no household evidence is a household of one (else gets no household).
     """
@@ -120,7 +127,7 @@ class HouseholdRules:
     parent_names: bool = True
     sibling_names: bool = True
     minor_age: int = 18
-    as_of_year: int = field(default_factory=lambda: date.today().year)
+    as_of_year: int | None = None
     alone_is_household: bool = True
 
     def __post_init__(self) -> None:
@@ -134,6 +141,19 @@ class HouseholdRules:
                 "The 'max_household' parameter of HouseholdRules must be an int >= 2. "
                 f"Got {self.max_household!r}."
             )
+        if self.as_of_year is not None and (
+            not isinstance(self.as_of_year, int) or not 1900 <= self.as_of_year <= 2200
+        ):
+            raise HouseholdError(
+                "The 'as_of_year' parameter of HouseholdRules must be a year (an int from 1900 "
+                f"to 2200) or None. Got {self.as_of_year!r}."
+            )
+
+    def minor_from(self) -> int:
+        """The earliest birth year of a minor (``as_of_year`` set, as group_households sets it)."""
+        if self.as_of_year is None:
+            raise HouseholdError("HouseholdRules.as_of_year is not set; group_households sets it.")
+        return self.as_of_year - self.minor_age
 
 
 def _column(records: pd.DataFrame, name: str) -> pd.Series:
@@ -440,6 +460,9 @@ def group_households(
         prepared = prepared[has_person].reset_index(drop=True)
     records = records[has_person].reset_index(drop=True)
     fields = _Fields(records, prepared)
+    if rules.as_of_year is None:
+        rules = replace(rules, as_of_year=_data_year(fields))
+        log.info("households: minors are those born in %d or later", rules.minor_from())
     person_text = records["person_id"].astype(str)
     persons = np.sort(person_text.unique())
     n = len(persons)
@@ -578,6 +601,16 @@ def _shared_numbers(
     return _grouped(uses["person"].to_numpy(np.int64), uses["number"], "phone", tokens)
 
 
+def _data_year(fields: _Fields) -> int:
+    """The year of the newest ``age_as_of`` or ``since`` date the records carry; else this year."""
+    years = [
+        pd.to_numeric(fields.text(name).str.slice(0, 4), errors="coerce").max()
+        for name in ("age_as_of", "since")
+    ]
+    known = [int(year) for year in years if pd.notna(year)]
+    return max(known) if known else date.today().year
+
+
 def _birth_years(fields: _Fields, person: np.ndarray) -> pd.Series:
     """Each person's birth year (median over their records), from birth year, date or age."""
     records = fields.records
@@ -605,7 +638,7 @@ def _siblings(
         }
     ).drop_duplicates()
     years = fields.birth_years(person)
-    minor = links["person"].map(years) >= rules.as_of_year - rules.minor_age
+    minor = links["person"].map(years) >= rules.minor_from()
     links = links[minor.fillna(False).to_numpy(dtype=bool)]
     children = links.groupby("key")["person"].transform("size")
     # one child alone is no evidence; many "children" of one couple's names are namesakes
@@ -697,7 +730,7 @@ def _named_relatives(
         # a minor child, and a parent at least MIN_PARENT_GAP years older (both years known)
         years = fields.birth_years(person)
         child, parent = pairs["person"].map(years), pairs["person_other"].map(years)
-        minor = child >= rules.as_of_year - rules.minor_age
+        minor = child >= rules.minor_from()
         ok &= (minor & (parent <= child - MIN_PARENT_GAP)).fillna(False).astype(bool)
         if listed is not None:
             ok &= ~listed[pairs["person_other"].to_numpy(np.int64)]

@@ -255,6 +255,23 @@ def test_minors_naming_the_same_parents_in_one_union_are_one_household() -> None
     assert not _together(off, "A", "B")
 
 
+def test_who_is_a_minor_is_judged_as_of_the_records_own_dates_not_the_clock() -> None:
+    # enrolled in 2010: then both were children; by the clock's year both are adults
+    rows = [_child("A", "1996-12-28", since="2010-01-01"), _child("B", "1998-03-02")]
+    assert _together(resolve_households(_records(rows)), "A", "B")
+    assert not _together(
+        resolve_households(_records(rows), rules=HouseholdRules(as_of_year=2025)), "A", "B"
+    )
+    # with no dated record, the clock's year: adults, who may have left home
+    undated = [{**row, "since": None} for row in rows]
+    assert not _together(resolve_households(_records(undated)), "A", "B")
+
+
+def test_as_of_year_must_be_a_year() -> None:
+    with pytest.raises(HouseholdError, match="as_of_year.*'2025'"):
+        HouseholdRules(as_of_year="2025")  # type: ignore[arg-type]
+
+
 def test_siblings_join_the_survey_household_that_lists_one_of_them() -> None:
     # the survey lists the elder child; the younger, born since, has only a stipend record
     found = resolve_households(
