@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import getpass
 import logging
-import sqlite3
 import threading
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import EkjonError
+from engine.sqlite import open_database
 
 __all__ = [
     "DECISIONS_FILE",
@@ -142,28 +142,15 @@ class DecisionStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.known_keys = known_keys
         self._lock = threading.RLock()
-        try:
-            self._db = sqlite3.connect(
-                str(self.path), isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA busy_timeout = 60000")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            # decisions are people's work: FULL sync, a committed decision survives a power cut
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._db.executescript(_SCHEMA)
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is None:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise DecisionError(
-                    f"{self.path}: decision store schema version {row[0]}, this ekjon reads "
-                    f"{SCHEMA_VERSION}."
-                )
-        except sqlite3.DatabaseError as exc:
-            raise DecisionError(f"{self.path}: not an ekjon decision store ({exc}).") from None
+        # decisions are people's work: FULL sync, a committed decision survives a power cut
+        self._db = open_database(
+            self.path,
+            what="decision store",
+            schema=_SCHEMA,
+            version=SCHEMA_VERSION,
+            synchronous="FULL",
+            error=DecisionError,
+        )
 
     def close(self) -> None:
         self._db.close()

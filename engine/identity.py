@@ -47,7 +47,6 @@ Example
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -62,6 +61,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.errors import EkjonError
+from engine.sqlite import open_database
 
 __all__ = [
     "EVENTS",
@@ -320,30 +320,17 @@ class IdentityLedger:
         if isinstance(self.path, Path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        try:
-            self._db = sqlite3.connect(
-                str(self.path), isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA busy_timeout = 60000")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            # NORMAL in WAL mode: a killed process never half-writes a run; a power cut may lose
-            # the last committed run, which re-running redoes.
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute("PRAGMA journal_size_limit = 67108864")
-            self._db.executescript(_SCHEMA)
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is None:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise IdentityError(
-                    f"{self.path}: identity ledger schema version {row[0]}, this ekjon reads "
-                    f"{SCHEMA_VERSION}."
-                )
-        except sqlite3.DatabaseError as exc:
-            raise IdentityError(f"{self.path}: not an ekjon identity ledger ({exc}).") from None
+        # NORMAL in WAL mode: a killed process never half-writes a run; a power cut may lose the
+        # last committed run, which re-running redoes.
+        self._db = open_database(
+            self.path,
+            what="identity ledger",
+            schema=_SCHEMA,
+            version=SCHEMA_VERSION,
+            synchronous="NORMAL",
+            error=IdentityError,
+            pragmas=("journal_size_limit = 67108864",),
+        )
 
     def close(self) -> None:
         self._db.close()

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from engine.errors import EkjonError
 from engine.record import CANONICAL_FIELDS, FIELD_KINDS
+from engine.sqlite import open_database
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -282,28 +283,18 @@ class RecordStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.snapshot_dir = self.path.with_name(self.path.stem + ".current")
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout = 60000")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            # NORMAL in WAL mode: a killed process never corrupts or half-writes a transaction;
-            # only a power cut may lose the last commits, which a re-run of the ingest redoes.
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.executescript(_SCHEMA)
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is None:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path}: record store schema version {row[0]}, this ekjon reads "
-                    f"{SCHEMA_VERSION}; re-ingest into a new EKJON_HOME."
-                )
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not an ekjon record store ({exc}).") from None
+        # NORMAL in WAL mode: a killed process never corrupts or half-writes a transaction; only
+        # a power cut may lose the last commits, which a re-run of the ingest redoes.
+        self._db = open_database(
+            self.path,
+            what="record store",
+            schema=_SCHEMA,
+            version=SCHEMA_VERSION,
+            synchronous="NORMAL",
+            error=StoreError,
+            pragmas=("foreign_keys = ON",),
+            on_version_mismatch="Re-ingest into a new EKJON_HOME.",
+        )
 
     def close(self) -> None:
         self._db.close()

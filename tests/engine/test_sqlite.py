@@ -1,0 +1,44 @@
+"""ekjon's SQLite files (record store, identity ledger, decision store) refuse what they cannot
+read, naming the file, instead of failing later with a traceback."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.decisions import DecisionError, DecisionStore
+from engine.identity import IdentityError, IdentityLedger
+from engine.records import RecordStore, StoreError
+
+STORES: list[tuple[Callable[[Path], Any], type[Exception], str]] = [
+    (RecordStore, StoreError, "record store"),
+    (IdentityLedger, IdentityError, "identity ledger"),
+    (DecisionStore, DecisionError, "decision store"),
+]
+
+
+@pytest.mark.parametrize(("open_store", "error", "what"), STORES)
+def test_a_file_that_is_not_sqlite_is_refused_by_name(
+    tmp_path: Path, open_store: Callable[[Path], Any], error: type[Exception], what: str
+) -> None:
+    path = tmp_path / "store.sqlite"
+    path.write_bytes(b"source,record_id\ndss,1\n" * 200)
+    with pytest.raises(error, match=f"{path}: not an ekjon {what}"):
+        open_store(path)
+
+
+@pytest.mark.parametrize(("open_store", "error", "what"), STORES)
+def test_a_store_of_another_schema_version_is_refused_and_a_current_one_reopens(
+    tmp_path: Path, open_store: Callable[[Path], Any], error: type[Exception], what: str
+) -> None:
+    path = tmp_path / "store.sqlite"
+    open_store(path).close()
+    open_store(path).close()  # the version it wrote is the version it reads
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(error, match=f"{what} schema version 99, this ekjon reads 1"):
+        open_store(path)
