@@ -351,6 +351,11 @@ def shared_world(store: GraphStore) -> None:
         ("a/1", "0175"),  # one record
     ]  # fmt: skip
     store.merge_edges("HAS", "Record", "Phone", [{"from": a, "to": b} for a, b in given])
+    # a bank account whose number ends in a letter, given in two households
+    store.merge_nodes("Account", [{"id": "dbbl:778X"}])
+    store.merge_edges(
+        "HAS", "Record", "Account", [{"from": a, "to": "dbbl:778X"} for a in ("a/1", "a/3")]
+    )
 
 
 def test_shared_identifiers_are_those_crossing_households(store: GraphStore) -> None:
@@ -362,6 +367,8 @@ def test_shared_identifiers_are_those_crossing_households(store: GraphStore) -> 
         for r in found.itertuples()
     )
     assert rows == [
+        ("Account", "dbbl:778X", "a/1", "P1"),
+        ("Account", "dbbl:778X", "a/3", "P3"),
         ("Phone", "0172", "a/1", "P1"),
         ("Phone", "0172", "a/3", "P3"),
         ("Phone", "0173", "a/2", "P2"),
@@ -369,7 +376,8 @@ def test_shared_identifiers_are_those_crossing_households(store: GraphStore) -> 
     ]
     with_registry = store.shared_identifiers(["Phone"])
     assert set(with_registry["identifier"]) == {"0172", "0173", "0174"}
-    assert store.shared_identifiers(["Account"]).empty
+    assert set(store.shared_identifiers(["Account"])["identifier"]) == {"dbbl:778X"}
+    assert store.shared_identifiers(["NID"]).empty
 
 
 def test_a_question_over_the_whole_graph_as_a_join(store: GraphStore) -> None:
