@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.publish import publish  # noqa: E402
 from engine.records import RecordStore  # noqa: E402
-from graph.bulk import ImportFiles  # noqa: E402
+from graph.bulk import ImportFiles, check_empty_database, stop_in_background  # noqa: E402
 from graph.bulk import load as bulk_load  # noqa: E402
 from graph.open import open_store  # noqa: E402
 from graph.policy import Policy, load_policy  # noqa: E402
@@ -167,6 +167,8 @@ def _bulk_load(
 ) -> tuple[float, Any]:
     """A first load through the importer: files, import, restart; records/s and a reopened store."""
     started = time.perf_counter()
+    check_empty_database(neo4j_home)
+    stop_in_background(neo4j_home)  # as `ekjon neo4j import` does: stopped while files are written
     with tempfile.TemporaryDirectory(prefix="ekjon-import-", dir=neo4j_home) as folder:
         files = ImportFiles(Path(folder))
         report, t_files = _timed(
@@ -176,7 +178,11 @@ def _bulk_load(
         result, _ = _timed(
             "import + restart + schema",
             lambda: bulk_load(
-                neo4j_home, files, heap=args.neo4j_heap, pagecache=args.neo4j_pagecache
+                neo4j_home,
+                files,
+                heap=args.neo4j_heap,
+                pagecache=args.neo4j_pagecache,
+                check_empty=False,
             ),
         )
     seconds = time.perf_counter() - started

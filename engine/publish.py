@@ -32,9 +32,9 @@ Records stream through in chunks: each chunk's rows are generated once and hande
 which writes them in its own batches.
 
 For a national first load into ekjon's own Neo4j server, the same call writes into a
-:class:`graph.bulk.ImportFiles` instead of a store: the graph as Neo4j's offline importer's CSV
-files, column by column (no row dicts), which :func:`graph.bulk.load` then imports
-(``ekjon neo4j import``).
+:class:`~graph.store.GraphWriter` instead of a store, column by column (no row dicts): a
+:class:`graph.bulk.ImportFiles` makes the graph Neo4j's offline importer's CSV files, which
+:func:`graph.bulk.load` then imports (``ekjon neo4j import``).
 
 Example
 -------
@@ -59,9 +59,8 @@ from engine.errors import EkjonError
 from engine.normalise import account_phone, nid_core
 from engine.normalise.identifiers import PHONE_WALLETS, ROCKET_WALLETS
 from engine.record import CANONICAL_FIELDS
-from graph.bulk import ImportFiles
 from graph.policy import Policy, load_policy
-from graph.store import GraphStore
+from graph.store import GraphStore, GraphWriter
 
 __all__ = ["REGISTRIES", "PublishError", "PublishReport", "publish", "detect_registries"]
 
@@ -208,6 +207,11 @@ def _rows(
         }
 
 
+def _in_set(values: np.ndarray, members: set[Any]) -> np.ndarray:
+    """Which of ``values`` are in ``members``, as a bool array (hash lookups, no conversion)."""
+    return np.fromiter(map(members.__contains__, values), dtype=bool, count=len(values))
+
+
 class _Columns(dict):
     """Parallel columns (name -> values) of one write, kept as columns until a store needs rows."""
 
@@ -282,7 +286,7 @@ def detect_registries(records: pd.DataFrame) -> dict[str, str]:
 class _Publisher:
     def __init__(
         self,
-        store: GraphStore | ImportFiles,
+        store: GraphStore | GraphWriter,
         policy: Policy,
         progress: Progress | None,
         report: PublishReport,
@@ -307,7 +311,7 @@ class _Publisher:
         return _rows(data, drop_missing=self.fresh) if isinstance(data, _Columns) else data
 
     def nodes(self, label: str, data: _Columns | Iterable[Mapping[str, Any]]) -> int:
-        if isinstance(self.store, ImportFiles):
+        if isinstance(self.store, GraphWriter):
             columns = data if isinstance(data, _Columns) else pd.DataFrame(list(data))
             return self.store.add_nodes(label, columns)
         return self.store.merge_nodes(label, self._store_rows(data))
@@ -320,7 +324,7 @@ class _Publisher:
         data: _Columns | Iterable[Mapping[str, Any]],
         replace: bool = False,
     ) -> int:
-        if isinstance(self.store, ImportFiles):
+        if isinstance(self.store, GraphWriter):
             n = self.store.add_edges(edge_type, from_label, to_label, data)
         else:
             # on a graph without records there is nothing to replace: merging is the same, cheaper
@@ -336,8 +340,15 @@ class _Publisher:
     def identifiers(self, label: str, ids: pd.Series, props: dict[str, pd.Series] | None) -> None:
         """Merge the identifier nodes of a chunk that earlier chunks have not written."""
         seen = self.seen[label]
-        fresh = ~ids.isin(seen) if seen else pd.Series(True, index=ids.index)
-        frame = pd.DataFrame({"id": ids[fresh], **{k: v[fresh] for k, v in (props or {}).items()}})
+        values = ids.to_numpy(dtype=object)
+        # set lookups, not isin(seen): that would turn the growing set into an array every chunk
+        fresh = ~_in_set(values, seen) if seen else np.ones(len(values), dtype=bool)
+        frame = pd.DataFrame(
+            {
+                "id": values[fresh],
+                **{k: v.to_numpy(dtype=object)[fresh] for k, v in (props or {}).items()},
+            }
+        )
         frame = frame.drop_duplicates("id")
         if frame.empty:
             return
@@ -480,20 +491,27 @@ def _programme_rows(codes: Iterable[str], policy: Policy, report: PublishReport)
     return rows
 
 
-def _first(frame: pd.DataFrame, by: str, columns: list[str]) -> pd.DataFrame:
+def _first(grouped: Any, frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     present = [c for c in columns if c in frame.columns]
     if not present:
-        return pd.DataFrame(index=pd.Index([], name=by))
-    return frame.groupby(by, sort=False)[present].first()
+        return pd.DataFrame(index=grouped.size().index)
+    return grouped[present].first()
 
 
 def _persons_and_households(
     records: pd.DataFrame, source_households: str
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Person rows, household rows and MEMBER_OF rows from records carrying ``person_id``."""
-    assigned = records[records["person_id"].notna()]
+    used = (
+        "key", "source", "person_id", "household", "household_id", "relation_to_head",
+        "full_name", "full_name_bn", "gender", "date_of_birth", "district", "union", "pmt_score",
+    )  # fmt: skip
+    assigned = records.loc[
+        records["person_id"].notna().to_numpy(), [c for c in used if c in records.columns]
+    ]
+    by_person = assigned.groupby("person_id", sort=False)  # grouped once, for both uses
     first = _first(
-        assigned, "person_id", ["full_name", "full_name_bn", "gender", "date_of_birth", "district"]
+        by_person, assigned, ["full_name", "full_name_bn", "gender", "date_of_birth", "district"]
     )
     persons = pd.DataFrame({"id": first.index.astype(str)})
     name = first["full_name"] if "full_name" in first else None
@@ -502,8 +520,7 @@ def _persons_and_households(
     persons["name"] = None if name is None else name.to_numpy()
     for column in ("gender", "date_of_birth", "district"):
         persons[column] = first[column].to_numpy() if column in first else None
-    size = assigned.groupby("person_id", sort=False).size()
-    persons["records"] = size.reindex(first.index).to_numpy()
+    persons["records"] = by_person.size().reindex(first.index).to_numpy()
 
     relation = (
         assigned["relation_to_head"]
@@ -540,21 +557,21 @@ def _persons_and_households(
         )
     if parts:
         member = pd.concat(parts, ignore_index=True)
-        # one edge per person and household; the relation any record gives
-        member = member.sort_values("relation", na_position="last").drop_duplicates(["from", "to"])
+        # one edge per person and household; the relation any record gives (the first in
+        # order, missing last: a stable sort of the relations' codes, not of the strings)
+        codes, relations = pd.factorize(member["relation"], sort=True)
+        codes[codes < 0] = len(relations)
+        member = member.iloc[np.argsort(codes, kind="stable")].drop_duplicates(["from", "to"])
     else:
         member = pd.DataFrame(columns=["from", "to", "relation"])
 
     if member.empty:
         households = pd.DataFrame(columns=["id"])
     else:
-        joined = member[["from", "to"]].merge(
-            assigned[[c for c in ("person_id", "pmt_score", "district", "union") if c in assigned]],
-            left_on="from",
-            right_on="person_id",
-        )
+        joined = _household_records(member, assigned)
         grouped = joined.groupby("to", sort=False)
-        households = pd.DataFrame({"members": member.groupby("to", sort=False)["from"].nunique()})
+        # member rows are one per person and household: a household's size is its members
+        households = pd.DataFrame({"members": member.groupby("to", sort=False).size()})
         if "pmt_score" in joined:
             households["pmt_score"] = grouped["pmt_score"].median()
         for column in ("district", "union"):
@@ -562,6 +579,30 @@ def _persons_and_households(
                 households[column] = grouped[column].first()
         households = households.reset_index().rename(columns={"to": "id"})
     return persons, households, member
+
+
+def _household_records(member: pd.DataFrame, assigned: pd.DataFrame) -> pd.DataFrame:
+    """``to`` (household), ``pmt_score``, ``district``, ``union`` of each member's records.
+
+    Rows in member order, then record order (what a merge of ``member`` with the records on the
+    person gives, which household "first" values depend on); a direct lookup when each person is
+    a member of one household (the usual case), a merge otherwise.
+    """
+    wanted = [c for c in ("pmt_score", "district", "union") if c in assigned.columns]
+    people = pd.Index(member["from"].to_numpy())
+    if not people.is_unique:
+        return member[["from", "to"]].merge(
+            assigned[["person_id", *wanted]], left_on="from", right_on="person_id"
+        )
+    slot = people.get_indexer(assigned["person_id"].to_numpy())
+    rows = np.flatnonzero(slot >= 0)
+    rows = rows[np.argsort(slot[rows], kind="stable")]
+    return pd.DataFrame(
+        {
+            "to": member["to"].to_numpy()[slot[rows]],
+            **{c: assigned[c].to_numpy()[rows] for c in wanted},
+        }
+    )
 
 
 def _links_frame(
@@ -608,7 +649,7 @@ def _links_frame(
 
 
 def publish(
-    store: GraphStore | ImportFiles,
+    store: GraphStore | GraphWriter,
     records: pd.DataFrame,
     assignment: pd.DataFrame,
     links: pd.DataFrame | None = None,
@@ -679,26 +720,22 @@ def publish(
     pub = _Publisher(store, policy, progress, report)
     had_records = store.count("Record") > 0
     pub.fresh = not had_records
-    if had_records and isinstance(store, ImportFiles):
+    if had_records and isinstance(store, GraphWriter):
         raise PublishError(
-            f"The import files in {store.folder} already hold a publish; import files take one "
-            "first load (make a new ImportFiles for another)."
+            f"The import files in {getattr(store, 'folder', store)} already hold a publish; "
+            "import files take one first load (make a new ImportFiles for another)."
         )
 
     columns = [c for c in CANONICAL_FIELDS if c in records.columns]
-    records = records[columns].copy()
-    records["key"] = _keys(records, "records").to_numpy()
-    duplicated = records["key"].duplicated(keep="last")
+    record_keys = _keys(records, "records").to_numpy()
+    duplicated = pd.Index(record_keys).duplicated(keep="last")
     if duplicated.any():
         log.warning(
             "%d records appear more than once (e.g. %s); the last row of each is published",
             int(duplicated.sum()),
-            records.loc[duplicated, "key"].iloc[0],
+            record_keys[duplicated][0],
         )
-        records = records[~duplicated]
-    records = records.set_index("key", drop=False)
-    records.index.name = None
-
+        records, record_keys = records[~duplicated], record_keys[~duplicated]
     if "person_id" not in assignment.columns:
         raise PublishError(
             "The assignment has no 'person_id' column; it needs source, record_id, person_id "
@@ -716,11 +753,23 @@ def publish(
         index=_keys(assignment, "assignment").to_numpy(),
     )
     keyed = keyed[~keyed.index.duplicated(keep="last")]
-    records = records.join(keyed, how="left")
+    at = keyed.index.get_indexer(record_keys)
+    named = at >= 0
+    assigned: dict[str, np.ndarray] = {}
+    for column in ("person_id", "household"):
+        assigned[column] = np.full(len(record_keys), None, dtype=object)
+        assigned[column][named] = keyed[column].to_numpy()[at[named]]
+    # one copy of the columns used, the assignment's beside them, in as few blocks as pandas
+    # makes (row takes of a frame of many blocks would merge its blocks again each time)
+    # (positions as the index: an index of record keys makes pandas hash it again and again)
+    records = pd.DataFrame(
+        {**{c: records[c].array for c in columns}, "key": record_keys, **assigned}
+    )
+    del assigned
     report.unassigned = int(records["person_id"].isna().sum())
     if report.unassigned:
         log.info("%d records have no person in the assignment", report.unassigned)
-    stray = int((~keyed.index.isin(records.index)).sum())
+    stray = len(keyed) - int(named.sum())
     if stray:
         log.warning("%d assignment rows name records that are not being published", stray)
     total = len(records)
@@ -764,7 +813,8 @@ def publish(
         )
         pub.edges("FROM", "Record", "Source", pub.rows({"from": keys, "to": chunk["source"]}))
         if "programme" in chunk.columns:
-            enrolled = chunk[chunk["programme"].notna()]
+            wanted = [c for c in ("key", "programme", "status", "since", "amount") if c in chunk]
+            enrolled = chunk.loc[chunk["programme"].notna().to_numpy(), wanted]
             pub.edges(
                 "ENROLLED_IN",
                 "Record",
@@ -793,7 +843,7 @@ def publish(
             if label == "NID":
                 edge["form"] = frame["given"]
             pub.edges("HAS", "Record", label, pub.rows(edge))
-        of = chunk[chunk["person_id"].notna()]
+        of = chunk.loc[chunk["person_id"].notna().to_numpy(), ["key", "person_id"]]
         pub.edges(
             "OF",
             "Record",
@@ -808,7 +858,8 @@ def publish(
     # links --------------------------------------------------------------------------------------
     same_as = None
     if links is not None and len(links):
-        same_as = _links_frame(links, records.index, min_link_probability, model_version)
+        known = pd.Index(records["key"].to_numpy())
+        same_as = _links_frame(links, known, min_link_probability, model_version)
         pub.edges(
             "SAME_AS",
             "Record",
@@ -877,8 +928,7 @@ def _prune(
     Only edges out of the records (and persons) of this publish are touched.
     """
     store, report = pub.store, pub.report
-    keys = records.index
-    keyset = set(keys)
+    keyset = set(records["key"])
 
     def stale(edge_type: str, wanted: set[tuple[str, str]], starts: set[str]) -> None:
         existing = store.edges(edge_type)

@@ -6,12 +6,14 @@ the store files directly from CSV, an order of magnitude faster, but only into a
 of a stopped server. So a first load goes:
 
 1. :class:`ImportFiles` collects the graph as the importer's CSV files: one file per call, its own
-   header line naming the columns' roles and types (``id:ID(Record)``, ``:START_ID(Record)``,
-   ``:END_ID(Person)``, ``amount:long``...). :func:`engine.publish.publish` writes into it exactly
-   what it would write into a :class:`~graph.store.GraphStore`, column by column instead of row by
-   row, so the imported graph is the graph a Bolt publish gives.
-2. :func:`load` checks that ekjon's own server (``ekjon neo4j start``) holds no nodes, stops it,
-   runs the importer into its database, starts it again and creates the constraints and indexes.
+   header line naming the columns' roles and types (``:ID``, ``:START_ID``, ``:END_ID``,
+   ``amount:long``...; nodes numbered by ekjon, ``--id-type=actual``, the string ``id`` a
+   property). :func:`engine.publish.publish` writes into it (a :class:`~graph.store.GraphWriter`)
+   exactly what it would write into a :class:`~graph.store.GraphStore`, column by column instead
+   of row by row, so the imported graph is the graph a Bolt publish gives.
+2. :func:`load` checks that ekjon's own server (``ekjon neo4j start``) holds no nodes, stops it
+   (or waits for :func:`stop_in_background`, begun before the files were written), runs the
+   importer into its database, starts it again and creates the constraints and indexes.
 
 Updates after the first load go over Bolt as usual (``ekjon resolve --backend neo4j``): they are
 idempotent, retryable ``MERGE`` batches. A user's own Neo4j (``EKJON_NEO4J_URI``) is only written
@@ -30,6 +32,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,7 +45,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from graph import schema
-from graph.store import GraphStoreError, InvalidRow
+from graph.store import GraphStoreError, InvalidRow, MissingNode
 
 __all__ = [
     "ImportFiles",
@@ -50,7 +53,9 @@ __all__ = [
     "NotEmpty",
     "NotOwnServer",
     "check_empty_database",
+    "import_files",
     "load",
+    "stop_in_background",
 ]
 
 log = logging.getLogger(__name__)
@@ -153,12 +158,23 @@ def _columns(columns: Mapping[str, Any]) -> dict[str, pd.Series]:
     return out
 
 
+#: Node numbers stay below 2**31, so that an edge's two ends fit one 64-bit key.
+_MAX_NODES = 2**31
+
+
+def _in_dict(values: np.ndarray, members: Mapping[Any, Any] | set[Any]) -> np.ndarray:
+    """Which of ``values`` are keys of ``members``, as a bool array (hash lookups)."""
+    return np.fromiter(map(members.__contains__, values), dtype=bool, count=len(values))
+
+
 class ImportFiles:
     """The identity graph as CSV files for ``neo4j-admin database import full``.
 
-    Only for a first load: rows are appended, never merged, so each node is written once (the
-    importer refuses a duplicate node) and repeated edges are dropped here (the importer would
-    make two).
+    Only for a first load: rows are appended, never merged, so each node is written once (a
+    node written again is refused) and repeated edges are dropped here (the importer would make
+    two). Nodes are numbered as they come, one numbering for all labels, and the files name them
+    by number (the importer's ``--id-type=actual``: no id lookups of its own); the string ``id``
+    stays a property, as over Bolt. So an edge can only be written once both its nodes are.
 
     Parameters
     ----------
@@ -175,7 +191,13 @@ class ImportFiles:
         self.edges: dict[str, list[Path]] = {}
         self.written: dict[str, int] = {}
         self.multiline = False
-        self._seen_edges: dict[str, set[str]] = {}
+        #: per label, node id -> node number
+        self._numbers: dict[str, dict[str, int]] = {}
+        self._numbered = 0
+        #: per label, each call's ids and first number; and the last call's, as an index
+        self._calls: dict[str, list[tuple[np.ndarray, int]]] = {}
+        self._latest: dict[str, tuple[pd.Index, int]] = {}
+        self._seen_edges: dict[str, set[int]] = {}
         self._files = 0
 
     def count(self, name: str) -> int:
@@ -196,11 +218,27 @@ class ImportFiles:
         frame = _columns(columns)
         if schema.NODE_KEY not in frame:
             raise InvalidRow(label, 0, f"the rows have no {schema.NODE_KEY!r}.")
-        if not len(frame[schema.NODE_KEY]):
+        ids = frame[schema.NODE_KEY]
+        n = len(ids)
+        if not n:
             return 0
-        self._check_ids(label, frame[schema.NODE_KEY], schema.NODE_KEY)
-        header = {schema.NODE_KEY: f"{schema.NODE_KEY}:ID({label})"}
-        return self._write(self.nodes.setdefault(label, []), label, frame, header)
+        self._check_ids(label, ids, schema.NODE_KEY)
+        numbers = self._numbers.setdefault(label, {})
+        values = ids.to_numpy(dtype=object)
+        first = self._numbered
+        if first + n > _MAX_NODES:
+            raise GraphStoreError(
+                f"Import files take at most {_MAX_NODES:,} nodes; {label} would pass that."
+            )
+        known = len(numbers)
+        numbers.update(zip(values, range(first, first + n), strict=True))
+        if len(numbers) != known + n:
+            self._refuse_again(label, values, first)
+        self._numbered += n
+        self._calls.setdefault(label, []).append((values, first))
+        self._latest[label] = (pd.Index(values), first)
+        keys = [(":ID", pa.array(np.arange(first, first + n, dtype=np.int64)))]
+        return self._write(self.nodes.setdefault(label, []), label, keys, frame)
 
     def add_edges(
         self, edge_type: str, from_label: str, to_label: str, columns: Mapping[str, Any]
@@ -212,41 +250,41 @@ class ImportFiles:
         Raises
         ------
         UnknownEdgeType, UnknownLabel, InvalidEdgeEnds, InvalidRow
+        MissingNode
+            If an end names a node not written (nodes come before the edges between them).
         """
         schema.check_ends(edge_type, from_label, to_label)
         frame = _columns(columns)
         for key in (schema.EDGE_FROM, schema.EDGE_TO):
             if key not in frame:
                 raise InvalidRow(edge_type, 0, f"the rows have no {key!r}.")
-        starts, ends = frame[schema.EDGE_FROM], frame[schema.EDGE_TO]
-        if not len(starts):
+        if not len(frame[schema.EDGE_FROM]):
             return 0
-        self._check_ids(edge_type, starts, schema.EDGE_FROM)
-        self._check_ids(edge_type, ends, schema.EDGE_TO)
+        start_ids = frame.pop(schema.EDGE_FROM)
+        starts = self._node_numbers(edge_type, from_label, start_ids, schema.EDGE_FROM)
+        ends = self._node_numbers(edge_type, to_label, frame.pop(schema.EDGE_TO), schema.EDGE_TO)
         if from_label == to_label:
-            loops = starts.eq(ends)
+            loops = starts == ends
             if loops.any():
-                i = int(np.flatnonzero(loops.to_numpy())[0])
+                i = int(np.flatnonzero(loops)[0])
                 raise InvalidRow(
-                    edge_type, i, f"the edge joins {from_label} {starts.iloc[i]!r} to itself."
+                    edge_type, i, f"the edge joins {from_label} {start_ids.iloc[i]!r} to itself."
                 )
         # one edge per (type, from, to), the last row's properties winning as a merge would
-        keep = ~pd.DataFrame({"a": starts, "b": ends}).duplicated(keep="last")
+        pairs = (starts << 32) | ends  # node numbers stay below 2**31
+        keep = ~pd.Index(pairs).duplicated(keep="last")
         if from_label != "Record":
             # Records come once each, so edges out of them cannot repeat across calls; others can.
             seen = self._seen_edges.setdefault(f"{edge_type}:{from_label}:{to_label}", set())
-            pairs = starts + "\x1f" + ends
-            keep &= ~pairs.isin(seen)
-            seen.update(pairs[keep])
+            keep &= ~_in_dict(pairs, seen)
+            seen.update(pairs[keep].tolist())
         if not keep.all():
+            starts, ends = starts[keep], ends[keep]
             frame = {name: values[keep].reset_index(drop=True) for name, values in frame.items()}
-        if not len(frame[schema.EDGE_FROM]):
+        if not len(starts):
             return 0
-        header = {
-            schema.EDGE_FROM: f":START_ID({from_label})",
-            schema.EDGE_TO: f":END_ID({to_label})",
-        }
-        return self._write(self.edges.setdefault(edge_type, []), edge_type, frame, header)
+        keys = [(":START_ID", pa.array(starts)), (":END_ID", pa.array(ends))]
+        return self._write(self.edges.setdefault(edge_type, []), edge_type, keys, frame)
 
     def arguments(self) -> list[str]:
         """The importer's ``--nodes`` / ``--relationships`` (and ``--multiline-fields``) options."""
@@ -258,7 +296,7 @@ class ImportFiles:
         ]
         if self.multiline:
             args.append("--multiline-fields=true")
-        return args
+        return ["--id-type=actual", *args]
 
     # --- internals --------------------------------------------------------------------------------
 
@@ -279,15 +317,59 @@ class ImportFiles:
                 "identifiers such as NIDs and phone numbers are strings of digits.",
             )
 
+    def _refuse_again(self, label: str, values: np.ndarray, first: int) -> None:
+        """Undo the numbering of a call that repeats a node, and refuse it (InvalidRow)."""
+        numbers = self._numbers[label]
+        again = pd.Index(values).duplicated()
+        for earlier, start in self._calls.get(label, []):
+            again |= pd.Index(values).isin(earlier)
+            for at in np.flatnonzero(pd.Index(earlier).isin(values)):
+                numbers[earlier[at]] = start + int(at)  # its number from the earlier call
+        for value, number in zip(values, range(first, first + len(values)), strict=True):
+            if numbers.get(value) == number:
+                del numbers[value]
+        i = int(np.flatnonzero(again)[0])
+        raise InvalidRow(
+            label, i, f"{label} {values[i]!r} is written twice; each node is written once."
+        )
+
+    def _node_numbers(self, edge_type: str, label: str, ids: pd.Series, end: str) -> np.ndarray:
+        """The numbers of the nodes an edge end names (each must have been written).
+
+        Looked up first among the label's last call's nodes (a small table, fast to probe: the
+        edges of a chunk of records are written just after its records), then among all.
+        """
+        numbers = self._numbers.get(label, {})
+        values = ids.to_numpy(dtype=object)
+        out = np.empty(len(values), dtype=np.int64)
+        rest = np.ones(len(values), dtype=bool)
+        try:
+            if label in self._latest:
+                latest, first = self._latest[label]
+                at = latest.get_indexer(values)
+                rest = at < 0
+                out[~rest] = at[~rest] + first
+            if rest.any():
+                out[rest] = np.fromiter(
+                    map(numbers.__getitem__, values[rest]), np.int64, count=int(rest.sum())
+                )
+            return out
+        except (KeyError, TypeError):
+            pass
+        self._check_ids(edge_type, ids, end)
+        missing = ids[~_in_dict(ids.to_numpy(dtype=object), numbers)].unique()
+        raise MissingNode(edge_type, [(label, str(value)) for value in missing]) from None
+
     def _write(
-        self, paths: list[Path], name: str, frame: dict[str, pd.Series], header: dict[str, str]
+        self,
+        paths: list[Path],
+        name: str,
+        keys: list[tuple[str, pa.Array]],
+        frame: dict[str, pd.Series],
     ) -> int:
-        names, arrays = [], []
+        names = [header for header, _ in keys]
+        arrays = [array for _, array in keys]
         for column, values in frame.items():
-            if column in header:
-                names.append(header[column])
-                arrays.append(pa.array(values, type=pa.string(), from_pandas=True))
-                continue
             kind = _arrow_type(name, values.rename(column))
             if kind is None:
                 continue  # a property nobody has
@@ -339,7 +421,7 @@ def load(
     files:
         The graph, as :func:`engine.publish.publish` wrote it into an :class:`ImportFiles`.
     heap, pagecache:
-        The restarted server's memory (default: the server's defaults).
+        The restarted server's memory (default: what it was last started with).
     importer_heap, importer_memory:
         The importer's JVM heap and its off-heap budget (``--max-off-heap-memory``).
     check_empty:
@@ -370,12 +452,18 @@ def load(
             f"ekjon's Neo4j server was never started for {home}: run `ekjon neo4j start` once "
             "(it sets the password), then the import."
         )
-    known_bolt, known_http = _ports(server._read_credentials(paths))
+    creds = server._read_credentials(paths)
+    known_bolt, known_http = _ports(creds)
     bolt_port = bolt_port or known_bolt
     http_port = known_http if http_port is None else http_port
+    heap = heap or creds.get("heap")  # as the server was last started
+    pagecache = pagecache or creds.get("pagecache")
 
     step = time.perf_counter()
     note("stopping Neo4j")
+    pending = _stopping.pop(home.resolve(), None)
+    if pending is not None:
+        pending.join()
     server.stop(home)
     result.seconds["stop"] = time.perf_counter() - step
 
@@ -431,13 +519,74 @@ def load(
     step = time.perf_counter()
     note("creating constraints and indexes")
     uri, user, password = server.credentials(home)
-    with Neo4jStore(uri, user, password, database) as store:  # creates the schema, awaits indexes
+    _create_schema(uri, user, password, database)
+    with Neo4jStore(uri, user, password, database) as store:  # the schema is there: no work
         result.seconds["schema"] = time.perf_counter() - step
         for label in schema.NODES:
             result.nodes[label] = store.count(label)
         for edge_type in schema.EDGES:
             result.edges[edge_type] = store.count(edge_type)
     return result
+
+
+def import_files(home: Path) -> ImportFiles:
+    """Empty import files in the import folder of ekjon's own server for ``home``."""
+    from graph import server
+
+    return ImportFiles(server._Paths.of(home).home / "import")
+
+
+#: Background stops under way, per home (see :func:`stop_in_background`).
+_stopping: dict[Path, threading.Thread] = {}
+
+
+def stop_in_background(home: Path) -> None:
+    """Begin stopping ekjon's server for ``home`` in a background thread.
+
+    The import needs the server stopped, and stopping takes seconds of waiting but no work of
+    ours: begun once the database is known to be empty, before the import files are written, the
+    stop is over by the time :func:`load` needs it (``load`` waits for it, and stops the server
+    itself if the background stop failed).
+    """
+    from graph import server
+
+    key = Path(home).resolve()
+
+    def stop() -> None:
+        try:
+            server.stop(key)
+        except Exception as error:  # load() stops again, and reports the failure then
+            log.warning("stopping Neo4j in the background failed: %s", error)
+
+    thread = threading.Thread(target=stop, name="ekjon-neo4j-stop")
+    thread.start()
+    _stopping[key] = thread
+
+
+def _create_schema(uri: str, user: str, password: str, database: str) -> None:
+    """The graph's indexes and constraints, made on the freshly imported database.
+
+    What :class:`~graph.neo4j_store.Neo4jStore` makes on opening, ordered for a full database:
+    the plain indexes in one transaction (populated together, in one pass over the nodes, in the
+    background), then the uniqueness constraints one by one (each returns once its index is
+    populated; Records, the largest, first), then a wait for every index.
+    """
+    import neo4j
+
+    from graph.neo4j_store import schema_statements
+
+    statements = schema_statements()
+    indexes = [s for s in statements if s.startswith("CREATE INDEX")]
+    constraints = [s for s in statements if s not in indexes]
+    with neo4j.GraphDatabase.driver(uri, auth=(user, password)) as driver:
+        with driver.session(database=database) as session:
+            with session.begin_transaction() as tx:
+                for statement in indexes:
+                    tx.run(statement).consume()
+                tx.commit()
+            for statement in constraints:
+                session.run(statement).consume()
+            session.run("CALL db.awaitIndexes(600)").consume()
 
 
 def _ports(creds: Mapping[str, Any]) -> tuple[int, int]:

@@ -64,7 +64,7 @@ def _type(edge_type: str) -> str:
     return f"`{schema.edge_spec(edge_type).type}`"
 
 
-def _schema_statements() -> list[str]:
+def schema_statements() -> list[str]:
     """The constraints and indexes the graph model asks for, each safe to run again."""
     statements = []
     for label, spec in schema.NODES.items():
@@ -151,7 +151,7 @@ class Neo4jStore:
     # --- plumbing ---------------------------------------------------------------------------------
 
     def _create_schema(self) -> None:
-        for statement in _schema_statements():
+        for statement in schema_statements():
             self._driver.execute_query(statement, database_=self.database)
         self._driver.execute_query("CALL db.awaitIndexes(300)", database_=self.database)
 

@@ -40,6 +40,7 @@ __all__ = [
     "Direction",
     "GraphStore",
     "GraphStoreError",
+    "GraphWriter",
     "InvalidEdgeEnds",
     "InvalidRow",
     "MissingNode",
@@ -326,6 +327,30 @@ class GraphStore(Protocol):
     def __enter__(self) -> GraphStore: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+@runtime_checkable
+class GraphWriter(Protocol):
+    """Where a first load is written as column tables, not merged row by row.
+
+    :func:`engine.publish.publish` writes into one of these exactly what it would merge into a
+    :class:`GraphStore` (e.g. :class:`graph.bulk.ImportFiles`, the files of Neo4j's offline
+    importer). Rows are appended: each node is written once, before the edges that name it.
+    """
+
+    def count(self, name: str) -> int:
+        """Rows written so far of the label or edge type ``name``."""
+        ...
+
+    def add_nodes(self, label: str, columns: Mapping[str, Any]) -> int:
+        """Write nodes of ``label`` from parallel columns (``id`` and properties); how many."""
+        ...
+
+    def add_edges(
+        self, edge_type: str, from_label: str, to_label: str, columns: Mapping[str, Any]
+    ) -> int:
+        """Write edges from parallel columns ``from``, ``to`` and properties; how many."""
+        ...
 
 
 # --- helpers both stores share --------------------------------------------------------------------

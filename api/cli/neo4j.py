@@ -200,12 +200,21 @@ def import_graph(
         ),
     ] = None,
     heap: Annotated[
-        str, typer.Option("--heap", envvar="EKJON_NEO4J_HEAP", help="Server heap after import.")
-    ] = server.DEFAULT_HEAP,
+        str | None,
+        typer.Option(
+            "--heap",
+            envvar="EKJON_NEO4J_HEAP",
+            help="Server heap after import. Default: as the server was last started.",
+        ),
+    ] = None,
     pagecache: Annotated[
-        str,
-        typer.Option("--pagecache", envvar="EKJON_NEO4J_PAGECACHE", help="Server page cache."),
-    ] = server.DEFAULT_PAGECACHE,
+        str | None,
+        typer.Option(
+            "--pagecache",
+            envvar="EKJON_NEO4J_PAGECACHE",
+            help="Server page cache after import. Default: as the server was last started.",
+        ),
+    ] = None,
     importer_memory: Annotated[
         str, typer.Option("--importer-memory", help="The importer's heap and off-heap budget.")
     ] = "2g",
@@ -257,6 +266,7 @@ def import_graph(
     try:
         with console.status("Checking that the Neo4j database is empty..."):
             bulk.check_empty_database(home)
+        bulk.stop_in_background(home)  # the import needs it stopped; meanwhile, the files
         with console.status("Writing the graph as import files...") as spinner:
             with RecordStore(home / "records.sqlite") as store:
                 records = store.current()
@@ -264,7 +274,7 @@ def import_graph(
             columns = [
                 c for c in ("source", "record_id", "person_id", "household_id") if c in given
             ]
-            files = bulk.ImportFiles(server._Paths.of(home).home / "import")
+            files = bulk.import_files(home)
             report = publish(
                 files,
                 records,

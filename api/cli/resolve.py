@@ -15,6 +15,7 @@ from rich.table import Table
 from api.cli import Backend
 
 console = Console(stderr=True)
+log = logging.getLogger(__name__)
 out = Console()
 
 
@@ -47,18 +48,35 @@ def resolve(
     from api.cli import ekjon_home
     from engine.batch import run_batch
     from engine.errors import EkjonError
+    from graph.server import Neo4jServerError
+    from graph.store import GraphStoreError
 
     logging.basicConfig(level=logging.WARNING)
     home = ekjon_home()
     store = None
+    files = None  # a first load into ekjon's own, empty Neo4j goes through the offline importer
     try:
-        if publish:
+        if publish and backend is Backend.neo4j and _own_server_is_empty(home):
+            from graph import bulk
+
+            files = bulk.import_files(home)
+            log.info("ekjon's own Neo4j is empty: a first load, through Neo4j's offline importer")
+            console.print(
+                "ekjon's own Neo4j database is empty: publishing through Neo4j's offline importer "
+                "(a first load; later runs update it over Bolt)"
+            )
+        elif publish:
             from graph.open import open_store
 
             store = open_store(backend.value, home)
         with console.status("resolving") as status:
-            report = run_batch(home, store, model_path=model, progress=status.update)
-    except EkjonError as error:
+            report = run_batch(home, store or files, model_path=model, progress=status.update)
+        if files is not None:
+            with console.status("importing into Neo4j") as status:
+                imported = bulk.load(home, files, check_empty=False, progress=status.update)
+            bulk.remove(files)
+            report.timings["neo4j import"] = sum(imported.seconds.values())
+    except (EkjonError, GraphStoreError, Neo4jServerError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from error
     finally:
@@ -84,6 +102,21 @@ def resolve(
     out.print(f"timings: {steps}")
     if report.published:
         out.print(f"published into the {backend.value} graph store")
+
+
+def _own_server_is_empty(home: Path) -> bool:
+    """Whether ekjon's own Neo4j server for ``home`` runs, holding no node (not a user's own)."""
+    import os
+
+    from graph import bulk, server
+
+    if os.environ.get("EKJON_NEO4J_URI") or server.status(home) is None:
+        return False
+    try:
+        bulk.check_empty_database(home)
+    except bulk.NotEmpty:
+        return False
+    return True
 
 
 export_app = typer.Typer(help="Export results of the last `ekjon resolve`.", no_args_is_help=True)

@@ -207,7 +207,7 @@ def start(
         java = _find_java()
         jar = build_launcher(on_progress=on_progress)
 
-        creds = _load_or_create_credentials(paths, bolt_port, http_port)
+        creds = _load_or_create_credentials(paths, bolt_port, http_port, heap, pagecache)
         # A password is applied on the first start, and again whenever the system database is
         # new (data deleted) or an earlier first start did not get as far as confirming it.
         apply_password = not creds.get("password_applied") or not _system_db_exists(paths)
@@ -402,8 +402,13 @@ def _read_credentials(paths: _Paths) -> dict:
         ) from None
 
 
-def _load_or_create_credentials(paths: _Paths, bolt_port: int, http_port: int) -> dict:
-    """Read credentials.json, creating it with a new random password on first start."""
+def _load_or_create_credentials(
+    paths: _Paths, bolt_port: int, http_port: int, heap: str, pagecache: str
+) -> dict:
+    """Read credentials.json, creating it with a new random password on first start.
+
+    The ports and memory of this start are recorded too (a restart after a bulk import uses them).
+    """
     if paths.credentials.exists():
         creds = _read_credentials(paths)
     else:
@@ -415,6 +420,7 @@ def _load_or_create_credentials(paths: _Paths, bolt_port: int, http_port: int) -
         }
     creds["uri"] = f"bolt://{LOOPBACK}:{bolt_port}"
     creds["http_uri"] = f"http://{LOOPBACK}:{http_port}" if http_port else None
+    creds["heap"], creds["pagecache"] = heap, pagecache
     _write_private(paths.credentials, json.dumps(creds, indent=2) + "\n")
     return creds
 
@@ -547,7 +553,7 @@ def _wait_until_ready(
                 f"the server was stopped. See {paths.log_file} (and debug.log beside it):\n"
                 f"{_tail(paths.log_file)}"
             )
-        time.sleep(0.5)
+        time.sleep(0.1)  # a refused connection costs next to nothing; answer as soon as up
 
 
 def _http_answers(http_uri: str) -> bool:

@@ -18,7 +18,7 @@ from engine.publish import PublishError, publish
 from engine.training import load_world, synthesise
 from graph import bulk, schema, server
 from graph.neo4j_store import Neo4jStore
-from graph.store import InvalidRow
+from graph.store import InvalidRow, MissingNode
 from tests.graph.own_server import start_own_server
 from tests.graph.queries_world import world
 
@@ -29,21 +29,24 @@ def _read(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
-def test_files_name_ids_ends_and_property_types(tmp_path: Path) -> None:
+def test_files_number_nodes_and_name_property_types(tmp_path: Path) -> None:
     files = bulk.ImportFiles(tmp_path)
     files.add_nodes(
         "Programme",
         {"id": ["oaa", "ff"], "cash": [True, None], "amount": [500, None], "share": [0.5, 1.0]},
     )
+    files.add_nodes("Record", {"id": ["a/1", "b/2"]})
     files.add_edges("SAME_AS", "Record", "Record", {"from": ["a/1"], "to": ["b/2"], "p": [0.9]})
     [programmes] = files.nodes["Programme"]
+    # nodes numbered across labels, the importer's actual node ids; the string id a property
     assert _read(programmes) == [
-        '"id:ID(Programme)","cash:boolean","amount:long","share:double"',
-        '"oaa",true,500,0.5',
-        '"ff",,,1',  # an empty field is an absent property; the header says 1 is a double
+        '":ID","id","cash:boolean","amount:long","share:double"',
+        '0,"oaa",true,500,0.5',
+        '1,"ff",,,1',  # an empty field is an absent property; the header says 1 is a double
     ]
     [links] = files.edges["SAME_AS"]
-    assert _read(links)[0] == '":START_ID(Record)",":END_ID(Record)","p:double"'
+    assert _read(links) == ['":START_ID",":END_ID","p:double"', "2,3,0.9"]
+    assert "--id-type=actual" in files.arguments()
     assert f"--nodes=Programme={programmes}" in files.arguments()
     assert f"--relationships=SAME_AS={links}" in files.arguments()
 
@@ -52,7 +55,7 @@ def test_text_with_commas_quotes_and_bangla_survives(tmp_path: Path) -> None:
     files = bulk.ImportFiles(tmp_path)
     files.add_nodes("Person", {"id": ["p1", "p2"], "name": ['Karim, "Md." রহিম', ""]})
     # strings are quoted, so an empty string stays a property, as over Bolt
-    assert _read(files.nodes["Person"][0])[1:] == ['"p1","Karim, ""Md."" রহিম"', '"p2",""']
+    assert _read(files.nodes["Person"][0])[1:] == ['0,"p1","Karim, ""Md."" রহিম"', '1,"p2",""']
     assert not files.multiline
     files.add_nodes("Person", {"id": ["p3"], "name": ["two\nlines"]})
     assert "--multiline-fields=true" in files.arguments()
@@ -60,6 +63,8 @@ def test_text_with_commas_quotes_and_bangla_survives(tmp_path: Path) -> None:
 
 def test_an_edge_is_written_once(tmp_path: Path) -> None:
     files = bulk.ImportFiles(tmp_path)
+    files.add_nodes("Account", {"id": ["bkash:1"]})
+    files.add_nodes("NID", {"id": ["n1"]})
     rows = {"from": ["bkash:1", "bkash:1"], "to": ["n1", "n1"]}
     assert files.add_edges("KYC_OWNER", "Account", "NID", rows) == 1
     assert files.add_edges("KYC_OWNER", "Account", "NID", {"from": ["bkash:1"], "to": ["n1"]}) == 0
@@ -72,8 +77,15 @@ def test_a_bad_id_or_value_is_refused_naming_it(tmp_path: Path) -> None:
         files.add_nodes("Phone", {"id": ["01711000001", None]})
     with pytest.raises(InvalidRow, match="'kind' holds mixed"):
         files.add_nodes("Source", {"id": ["a", "b"], "kind": ["x", 3]})
+    files.add_nodes("Record", {"id": ["a/1"]})
     with pytest.raises(InvalidRow, match="to itself"):
         files.add_edges("SAME_AS", "Record", "Record", {"from": ["a/1"], "to": ["a/1"]})
+    with pytest.raises(InvalidRow, match="Record row 1: Record 'a/1' is written twice"):
+        files.add_nodes("Record", {"id": ["b/2", "a/1"]})
+    with pytest.raises(MissingNode, match="SAME_AS edges name nodes .* graph: Record 'c/3'"):
+        files.add_edges("SAME_AS", "Record", "Record", {"from": ["a/1"], "to": ["c/3"]})
+    with pytest.raises(InvalidRow, match="SAME_AS row 0: 'from' must be a non-empty string"):
+        files.add_edges("SAME_AS", "Record", "Record", {"from": [None], "to": ["a/1"]})
 
 
 def test_import_files_take_one_publish(tmp_path: Path) -> None:
@@ -226,3 +238,31 @@ def test_the_command_loads_the_last_resolve(
     with _open(home) as store:
         assert store.count("Record") == len(records)
         assert store.count("Person") == small_world[1]["person_id"].nunique()
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_resolve_fills_an_empty_own_server_through_the_importer(
+    home: Path, small_world: tuple[pd.DataFrame, ...]
+) -> None:
+    from api.cli import app
+
+    def resolve() -> Any:
+        return CliRunner().invoke(
+            app, ["resolve", "--backend", "neo4j"], env={"EKJON_HOME": str(home), "COLUMNS": "250"}
+        )
+
+    records = small_world[0]
+    with _open(home) as store:
+        store.clear()
+    first = resolve()
+    assert first.exit_code == 0, first.output
+    assert "publishing through Neo4j's offline importer" in first.output
+    with _open(home) as store:
+        assert store.count("Record") == len(records)
+        assert store.count("SAME_AS") > 0
+    again = resolve()  # the graph holds data now: updated over Bolt, as before
+    assert again.exit_code == 0, again.output
+    assert "offline importer" not in again.output
+    with _open(home) as store:
+        assert store.count("Record") == len(records)
