@@ -32,7 +32,8 @@ brn_match          the same for birth registration numbers
 number_shared      1 the records share a phone or wallet number, 0 both have numbers but share none
 number_names       log of how many distinct names use the shared number in the whole data: a number
                    a household (or a phone farm) shares is weaker evidence
-geo_level          3 same union, 2 same upazila, 1 same district, 0 different districts
+geo_level          3 same union (or the same place as far as both records say), 2 same upazila
+                   but different unions, 1 same district, 0 different districts
 name_freq          log of how many records in 100,000 carry the (rarer) full name of the pair:
                    common names agreeing are weaker evidence
 given_freq         the same for the given-name key
@@ -301,15 +302,19 @@ def _birth_features(
 
 
 def _geo_level(prepared: pd.DataFrame, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
+    """3 when the records agree as far as both say where they live; 2, 1, 0 when they first differ
+    at the union, the upazila or the district. A level one side leaves blank is no disagreement:
+    a record that names only the upazila is not "in another union" (only 3 then says so)."""
     level = np.full(len(li), np.nan, dtype=np.float32)
-    for value, column in ((0.0, "district"), (1.0, "district"), (2.0, "upazila"), (3.0, "union")):
+    agreeing = np.ones(len(li), dtype=bool)  # no level both carry has differed so far
+    for column, differ in (("district", 0.0), ("upazila", 1.0), ("union", 2.0)):
         codes = prepared[column].to_numpy()
         a, b = codes[li], codes[ri]
         both = (a >= 0) & (b >= 0)
-        if value == 0.0:
-            level = np.where(both, 0.0, level)
-        else:
-            level = np.where(both & (a == b), value, level)
+        first_difference = agreeing & both & (a != b)
+        level = np.where(first_difference, differ, level)
+        level = np.where(agreeing & both & (a == b), 3.0, level)
+        agreeing &= ~first_difference
     return level.astype(np.float32)
 
 

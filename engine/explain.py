@@ -320,7 +320,7 @@ def meaning(feature: str, value: float | None, *, cross_script: bool = False) ->
         if missing:
             return "no address on one side"
         return {
-            3: "same union",
+            3: "same union (or the same place as far as both records say)",
             2: "same upazila, different unions",
             1: "same district, different upazilas",
             0: "different districts",

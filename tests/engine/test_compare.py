@@ -114,3 +114,18 @@ def test_cannot_link_two_nids_two_brns_or_two_members_of_one_household() -> None
     pairs = pd.DataFrame({"left": [0, 0, 1, 3, 3], "right": [1, 2, 2, 4, 5]})
     features = compare(prepared, pairs)
     assert cannot_link(features).tolist() == [True, True, False, True, False]
+
+
+def test_a_place_one_record_leaves_blank_is_no_disagreement() -> None:
+    home = {"district": "BD5010", "upazila": "baragram", "union": "chhotadia"}
+    same = _features(dict(home), dict(home))
+    assert same["geo_level"] == 3
+    # the freedom fighters' list names the upazila only: not "in another union"
+    no_union = _features(dict(home), {"district": "BD5010", "upazila": "baragram"})
+    assert no_union["geo_level"] == 3
+    other_union = _features(dict(home), {**home, "union": "kalmakona"})
+    assert other_union["geo_level"] == 2
+    other_upazila = _features(dict(home), {"district": "BD5010", "upazila": "durgabari"})
+    assert other_upazila["geo_level"] == 1
+    other_district = _features(dict(home), {"district": "BD5585", "upazila": "baragram"})
+    assert other_district["geo_level"] == 0
