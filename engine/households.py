@@ -15,10 +15,11 @@ groups it would have joined, where it breaks a rule:
    - A mobile number (``phone``, or the mobile behind a bKash / Nagad / Rocket wallet) shared by 2
      to :attr:`HouseholdRules.max_sharers` (6) sharers, all of whose persons have records in one
      union (district/upazila + union), joins them: households share a phone. Sharers are counted in
-     the households stages 1-2 found (a person without one counts alone), so a survey household of
-     nine on one phone is one sharer while nine strangers on one wallet are nine. A number with more
-     sharers, or with persons in different unions, is no household's: it is a phone farm, an
-     agent's wallet or a hijacked payment number, and joins no one.
+     the households stages 1-2 and the named relatives below (spouses, parents, siblings) found (a
+     person without any counts alone), so a survey household of nine on one phone, or a mother and
+     her five children on hers, is one sharer while nine strangers on one wallet are nine. A
+     number with more sharers, or with persons in different unions, is no household's: it is a
+     phone farm, an agent's wallet or a hijacked payment number, and joins no one.
    - A spouse named on a record (``spouse_name``) who is the only person of that name (cross-script,
      spelling-folded, word order ignored) at the same address (union + ward), is not of the same
      gender and does not name someone else as their spouse, joins the person.
@@ -527,11 +528,9 @@ def group_households(
     located = union.notna() & (district.notna() | upazila.notna())
     place = district.fillna("") + "/" + upazila.fillna("").str.lower() + "/" + union.fillna("")
     place = place.where(located, None)
-    weak: list[_Evidence] = []
-    if rules.shared_numbers:
-        weak.append(_shared_numbers(fields, person, labels, place, rules.max_sharers))
+    relatives: list[_Evidence] = []
     if rules.spouse_names:
-        weak.append(_named_relatives(fields, person, place, "spouse", rules))
+        relatives.append(_named_relatives(fields, person, place, "spouse", rules))
     if rules.parent_names:
         # a parent the survey lists stays in the survey's household: a child the survey does not
         # list (born since, or of a new family the parent has started) is no evidence for it
@@ -539,9 +538,18 @@ def group_households(
         listed[survey.person] = True
         for relation_name in ("mother", "father"):
             found = _named_relatives(fields, person, place, relation_name, rules, listed)
-            weak.append(found)
+            relatives.append(found)
     if rules.sibling_names:
-        weak.append(_siblings(fields, person, place, rules))
+        relatives.append(_siblings(fields, person, place, rules))
+    weak: list[_Evidence] = []
+    if rules.shared_numbers:
+        # sharers are counted in the households the named relatives join too: five siblings on
+        # their mother's phone are one sharer, not five
+        kin = labels
+        if any(len(ev.person) for ev in relatives):
+            kin = _stage(n, labels, relatives, survey, rules.max_household)[0]
+        weak.append(_shared_numbers(fields, person, kin, place, rules.max_sharers))
+    weak.extend(relatives)
     if weak:
         labels, undone = _stage(n, labels, weak, survey, rules.max_household)
         if undone:

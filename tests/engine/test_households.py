@@ -107,6 +107,24 @@ def test_a_phone_farm_makes_no_household() -> None:
     assert set(found["evidence"]) == {"alone"}
 
 
+def test_siblings_on_the_family_phone_count_as_one_sharer() -> None:
+    # five stipend pupils (one couple's children), their grandmother's allowance and their
+    # father's work scheme on one phone: seven persons, but three households sharing it
+    phone = "01711234567"
+    family = [_child(f"K{i}", f"201{i}-03-01", phone=phone) for i in range(5)]
+    family.append(_programme("G", full_name="Rahima Begum", phone=phone))
+    family.append(_programme("F", full_name="Sabbir Munshi", phone=phone))
+    found = resolve_households(_records(family), rules=HouseholdRules(as_of_year=2025))
+    assert _together(found, "G", "F", *(f"K{i}" for i in range(5)))
+    assert "phone 01711234567" in found.set_index("person_id").loc["G", "evidence"]
+    # seven strangers on one phone are still seven sharers: a farm, no household
+    strangers = [
+        _programme(f"S{i}", full_name=f"Stranger {i}", phone="01633333333") for i in range(7)
+    ]
+    farm = resolve_households(_records(strangers), rules=HouseholdRules(as_of_year=2025))
+    assert farm["household_id"].nunique() == 7
+
+
 def test_a_phone_shared_by_two_unions_makes_no_household() -> None:
     found = resolve_households(
         _records(
