@@ -56,6 +56,7 @@ __all__ = [
     "import_files",
     "load",
     "stop_in_background",
+    "wait_for_stop",
 ]
 
 log = logging.getLogger(__name__)
@@ -461,9 +462,7 @@ def load(
 
     step = time.perf_counter()
     note("stopping Neo4j")
-    pending = _stopping.pop(home.resolve(), None)
-    if pending is not None:
-        pending.join()
+    wait_for_stop(home)
     server.stop(home)
     result.seconds["stop"] = time.perf_counter() - step
 
@@ -561,6 +560,13 @@ def stop_in_background(home: Path) -> None:
     thread = threading.Thread(target=stop, name="ekjon-neo4j-stop")
     thread.start()
     _stopping[key] = thread
+
+
+def wait_for_stop(home: Path) -> None:
+    """Wait until a :func:`stop_in_background` begun for ``home`` is over (none: return)."""
+    pending = _stopping.pop(Path(home).resolve(), None)
+    if pending is not None:
+        pending.join()
 
 
 def _create_schema(uri: str, user: str, password: str, database: str) -> None:

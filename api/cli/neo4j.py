@@ -263,10 +263,12 @@ def import_graph(
         )
     if not (home / "records.sqlite").exists():
         raise _fail(f"No records under {home}: run `ekjon ingest` first.")
+    stopped = False  # stopped for the import: said on a failure before the import restarts it
     try:
         with console.status("Checking that the Neo4j database is empty..."):
             bulk.check_empty_database(home)
         bulk.stop_in_background(home)  # the import needs it stopped; meanwhile, the files
+        stopped = True
         with console.status("Writing the graph as import files...") as spinner:
             with RecordStore(home / "records.sqlite") as store:
                 records = store.current()
@@ -285,6 +287,7 @@ def import_graph(
                 ),
             )
             written = time.perf_counter() - started
+        stopped = False  # from here on, load() restarts the server or says why it could not
         with console.status("Importing...") as spinner:
             result = bulk.load(
                 home,
@@ -303,6 +306,12 @@ def import_graph(
         EkjonError,
         ValueError,
     ) as exc:
+        if stopped:
+            bulk.wait_for_stop(home)
+            raise _fail(
+                f"{exc}\nekjon's Neo4j server was stopped for the import and nothing was "
+                "imported: `ekjon neo4j start` starts it again (its database is still empty)."
+            ) from None
         raise _fail(str(exc)) from None
     if not keep_files:
         bulk.remove(files)

@@ -19,7 +19,7 @@ from engine.training import load_world, synthesise
 from graph import bulk, schema, server
 from graph.neo4j_store import Neo4jStore
 from graph.store import InvalidRow, MissingNode
-from tests.graph.own_server import start_own_server
+from tests.graph.own_server import SMALL, start_own_server
 from tests.graph.queries_world import world
 
 # --- the import files -----------------------------------------------------------------------------
@@ -238,6 +238,29 @@ def test_the_command_loads_the_last_resolve(
     with _open(home) as store:
         assert store.count("Record") == len(records)
         assert store.count("Person") == small_world[1]["person_id"].nunique()
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_a_failed_import_says_the_server_was_stopped_for_it(
+    home: Path, small_world: tuple[pd.DataFrame, ...], tmp_path: Path
+) -> None:
+    with _open(home) as store:
+        store.clear()
+    uri, _, _ = server.credentials(home)
+    bad = tmp_path / "persons.csv"
+    small_world[1][["source", "record_id"]].to_csv(bad, index=False)  # no person_id
+    try:
+        result = _import(home, "--assignment", str(bad))
+        assert result.exit_code == 1
+        assert "person_id" in result.output
+        assert "stopped for the import" in result.output and "ekjon neo4j start" in result.output
+        assert server.status(home) is None
+    finally:
+        if server.status(home) is None:
+            server.start(home, bolt_port=int(uri.rsplit(":", 1)[1]), http_port=0, **SMALL)
+    with _open(home) as store:
+        assert store.count("Record") == 0
 
 
 @pytest.mark.neo4j
