@@ -475,7 +475,7 @@ class Neo4jStore:
                 "AND size(reduce(c = hss[0], x IN hss | [h IN c WHERE h IN x])) = 0 "
                 "UNWIND rows AS row RETURN i.id, row[0].id, row[1].id"
             )
-            for label, _ in jobs
+            for label in dict.fromkeys(labels)
         }
 
         def run(job: tuple[str, bool]) -> list:

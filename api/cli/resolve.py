@@ -15,7 +15,6 @@ from rich.table import Table
 from api.cli import Backend
 
 console = Console(stderr=True)
-log = logging.getLogger(__name__)
 out = Console()
 
 
@@ -60,7 +59,6 @@ def resolve(
             from graph import bulk
 
             files = bulk.import_files(home)
-            log.info("ekjon's own Neo4j is empty: a first load, through Neo4j's offline importer")
             console.print(
                 "ekjon's own Neo4j database is empty: publishing through Neo4j's offline importer "
                 "(a first load; later runs update it over Bolt)"
