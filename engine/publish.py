@@ -54,6 +54,8 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from engine.errors import EkjonError
 from engine.normalise import account_phone, nid_core
@@ -150,9 +152,21 @@ class PublishReport:
 
 def _text(series: pd.Series) -> pd.Series:
     """A column as ``object`` strings with ``None`` for missing values (numbers as their text)."""
-    values = series.astype(object)
+    values = series.to_numpy(dtype=object)
+    try:  # the usual case, strings and missing values only: read in one pass by Arrow
+        blank = pc.fill_null(
+            pc.equal(pa.array(values, type=pa.string(), from_pandas=True), ""), True
+        ).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        blank = None
+    if blank is not None:
+        if blank.any():
+            values = values.copy()
+            values[blank] = None
+        return pd.Series(values, index=series.index, dtype=object, copy=False)
+    out = series.astype(object)
     missing = series.isna().to_numpy()
-    out = values.where(~missing, None)
+    out = out.where(~missing, None)
     kinds = {type(v) for v in out.to_numpy()[~missing][:1000]}
     if kinds - {str}:
         out = out.map(lambda v: None if v is None else (v if isinstance(v, str) else _num_text(v)))
@@ -491,118 +505,134 @@ def _programme_rows(codes: Iterable[str], policy: Policy, report: PublishReport)
     return rows
 
 
-def _first(grouped: Any, frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    present = [c for c in columns if c in frame.columns]
-    if not present:
-        return pd.DataFrame(index=grouped.size().index)
-    return grouped[present].first()
+def _firsts(codes: np.ndarray, groups: int, values: np.ndarray) -> np.ndarray:
+    """Per group (``codes`` 0 .. groups-1), its first value that is not missing; None if none is.
+
+    What ``groupby(...).first()`` gives an object column, with integer codes for the groups
+    instead of hashing the keys again.
+    """
+    out = np.full(groups, None, dtype=object)
+    rows = np.flatnonzero(pd.notna(values))
+    rows = rows[~pd.Index(codes[rows]).duplicated()]
+    out[codes[rows]] = values[rows]
+    return out
 
 
 def _persons_and_households(
     records: pd.DataFrame, source_households: str
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Person rows, household rows and MEMBER_OF rows from records carrying ``person_id``."""
+    """Person rows, household rows and MEMBER_OF rows from records carrying ``person_id``.
+
+    Persons and households come in the order they first appear in the records (members');
+    their properties are the first value their records give.
+    """
     used = (
-        "key", "source", "person_id", "household", "household_id", "relation_to_head",
+        "source", "person_id", "household", "household_id", "relation_to_head",
         "full_name", "full_name_bn", "gender", "date_of_birth", "district", "union", "pmt_score",
     )  # fmt: skip
-    assigned = records.loc[
-        records["person_id"].notna().to_numpy(), [c for c in used if c in records.columns]
-    ]
-    by_person = assigned.groupby("person_id", sort=False)  # grouped once, for both uses
-    first = _first(
-        by_person, assigned, ["full_name", "full_name_bn", "gender", "date_of_birth", "district"]
-    )
-    persons = pd.DataFrame({"id": first.index.astype(str)})
-    name = first["full_name"] if "full_name" in first else None
+    has_person = records["person_id"].notna().to_numpy()
+    every = bool(has_person.all())
+    assigned = {
+        c: (values if every else values[has_person])
+        for c in used
+        if c in records.columns
+        for values in [records[c].to_numpy()]
+    }
+    codes, person_ids = pd.factorize(assigned["person_id"])
+    n_persons = len(person_ids)
+    persons = pd.DataFrame({"id": person_ids})  # strings: person ids come through _text
+    first = {
+        c: _firsts(codes, n_persons, assigned[c])
+        for c in ("full_name", "full_name_bn", "gender", "date_of_birth", "district")
+        if c in assigned
+    }
+    name = first.get("full_name")
     if "full_name_bn" in first:
-        name = first["full_name_bn"] if name is None else name.combine_first(first["full_name_bn"])
-    persons["name"] = None if name is None else name.to_numpy()
+        name = (
+            first["full_name_bn"]
+            if name is None
+            else np.where(pd.isna(name), first["full_name_bn"], name)
+        )
+    persons["name"] = name
     for column in ("gender", "date_of_birth", "district"):
-        persons[column] = first[column].to_numpy() if column in first else None
-    persons["records"] = by_person.size().reindex(first.index).to_numpy()
+        persons[column] = first.get(column)
+    persons["records"] = np.bincount(codes, minlength=n_persons)
 
-    relation = (
-        assigned["relation_to_head"]
-        if "relation_to_head" in assigned.columns
-        else pd.Series(None, index=assigned.index, dtype=object)
-    )
-    parts = []
-    if "household" in assigned.columns:
-        given = assigned[assigned["household"].notna()]
+    relation = assigned.get("relation_to_head")
+    if relation is None:
+        relation = np.full(len(codes), None, dtype=object)
+    # MEMBER_OF rows, as (person codes, household ids, relations) from each way of knowing
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    has_household = np.zeros(n_persons, dtype=bool)
+    if "household" in assigned:
+        given = pd.notna(assigned["household"])
+        parts.append((codes[given], assigned["household"][given], relation[given]))
+        has_household[codes[given]] = True
+    if source_households != "never" and "household_id" in assigned:
+        own = pd.notna(assigned["household_id"])
+        if source_households == "missing":
+            own &= ~has_household[codes]
+        household_ids = _text(pd.Series(assigned["household_id"][own], dtype=object))
         parts.append(
-            pd.DataFrame(
-                {
-                    "from": given["person_id"],
-                    "to": given["household"],
-                    "relation": relation[given.index],
-                }
-            )
+            (codes[own], assigned["source"][own] + "/" + household_ids.to_numpy(), relation[own])
         )
-        with_household = set(given["person_id"])
-    else:
-        with_household = set()
-    if source_households != "never" and "household_id" in assigned.columns:
-        own = assigned[assigned["household_id"].notna()]
-        if source_households == "missing" and with_household:
-            own = own[~own["person_id"].isin(with_household)]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "from": own["person_id"],
-                    "to": own["source"] + "/" + _text(own["household_id"]),
-                    "relation": relation[own.index],
-                }
-            )
-        )
-    if parts:
-        member = pd.concat(parts, ignore_index=True)
-        # one edge per person and household; the relation any record gives (the first in
-        # order, missing last: a stable sort of the relations' codes, not of the strings)
-        codes, relations = pd.factorize(member["relation"], sort=True)
-        codes[codes < 0] = len(relations)
-        member = member.iloc[np.argsort(codes, kind="stable")].drop_duplicates(["from", "to"])
-    else:
+    people = np.concatenate([part[0] for part in parts]) if parts else np.empty(0, np.int64)
+    if not len(people):
         member = pd.DataFrame(columns=["from", "to", "relation"])
+        return persons, pd.DataFrame(columns=["id"]), member
 
-    if member.empty:
-        households = pd.DataFrame(columns=["id"])
-    else:
-        joined = _household_records(member, assigned)
-        grouped = joined.groupby("to", sort=False)
-        # member rows are one per person and household: a household's size is its members
-        households = pd.DataFrame({"members": member.groupby("to", sort=False).size()})
-        if "pmt_score" in joined:
-            households["pmt_score"] = grouped["pmt_score"].median()
-        for column in ("district", "union"):
-            if column in joined:
-                households[column] = grouped[column].first()
-        households = households.reset_index().rename(columns={"to": "id"})
+    homes_given = np.concatenate([part[1] for part in parts])
+    relations = np.concatenate([part[2] for part in parts])
+    # one edge per person and household; the relation any record gives (the first in order,
+    # missing last: a stable sort of the relations' codes, not of the strings)
+    order, _ = pd.factorize(relations, sort=True)
+    order[order < 0] = order.max() + 1
+    by_relation = np.argsort(order, kind="stable")
+    home_codes, home_ids = pd.factorize(homes_given)
+    pairs = people.astype(np.int64) * len(home_ids) + home_codes
+    keep = by_relation[~pd.Index(pairs[by_relation]).duplicated()]
+    people, homes = people[keep], home_codes[keep]
+    homes, seen = pd.factorize(homes)  # households numbered in member order
+    household_ids = home_ids[seen]
+    member = pd.DataFrame(
+        {"from": person_ids[people], "to": household_ids[homes], "relation": relations[keep]}
+    )
+
+    n_homes = len(household_ids)
+    rows, of = _household_records(people, homes, codes)
+    households = pd.DataFrame(
+        {"id": household_ids, "members": np.bincount(homes, minlength=n_homes)}
+    )
+    if "pmt_score" in assigned:
+        pmt = pd.Series(assigned["pmt_score"][rows]).astype(float)
+        households["pmt_score"] = pmt.groupby(of).median().reindex(range(n_homes)).to_numpy()
+    for column in ("district", "union"):
+        if column in assigned:
+            households[column] = _firsts(of, n_homes, assigned[column][rows])
     return persons, households, member
 
 
-def _household_records(member: pd.DataFrame, assigned: pd.DataFrame) -> pd.DataFrame:
-    """``to`` (household), ``pmt_score``, ``district``, ``union`` of each member's records.
+def _household_records(
+    people: np.ndarray, homes: np.ndarray, codes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The records of each member (``people``, ``homes``: person and household codes of the
+    MEMBER_OF rows; ``codes``: each record's person code), as record rows and household codes.
 
-    Rows in member order, then record order (what a merge of ``member`` with the records on the
-    person gives, which household "first" values depend on); a direct lookup when each person is
-    a member of one household (the usual case), a merge otherwise.
+    Rows in member order, then record order (which household "first" values depend on); a
+    direct lookup when each person is a member of one household (the usual case), a merge
+    otherwise.
     """
-    wanted = [c for c in ("pmt_score", "district", "union") if c in assigned.columns]
-    people = pd.Index(member["from"].to_numpy())
-    if not people.is_unique:
-        return member[["from", "to"]].merge(
-            assigned[["person_id", *wanted]], left_on="from", right_on="person_id"
+    if not pd.Index(people).is_unique:
+        pairs = pd.DataFrame({"person": people, "home": homes}).merge(
+            pd.DataFrame({"person": codes, "row": np.arange(len(codes))}), on="person"
         )
-    slot = people.get_indexer(assigned["person_id"].to_numpy())
+        return pairs["row"].to_numpy(), pairs["home"].to_numpy()
+    slot = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
+    slot[people] = np.arange(len(people))
+    slot = slot[codes]  # each record's member row, -1 if its person has no household
     rows = np.flatnonzero(slot >= 0)
     rows = rows[np.argsort(slot[rows], kind="stable")]
-    return pd.DataFrame(
-        {
-            "to": member["to"].to_numpy()[slot[rows]],
-            **{c: assigned[c].to_numpy()[rows] for c in wanted},
-        }
-    )
+    return rows, homes[slot[rows]]
 
 
 def _links_frame(
@@ -728,48 +758,64 @@ def publish(
 
     columns = [c for c in CANONICAL_FIELDS if c in records.columns]
     record_keys = _keys(records, "records").to_numpy()
-    duplicated = pd.Index(record_keys).duplicated(keep="last")
-    if duplicated.any():
+    if "person_id" not in assignment.columns:
+        raise PublishError(
+            "The assignment has no 'person_id' column; it needs source, record_id, person_id "
+            "(and optionally household_id)."
+        )
+    # One hash table for both sets of keys, the records' first: every record key's code is
+    # below ``distinct`` (the records' distinct keys), and an assignment key that names no
+    # record has a code past them.
+    codes, _ = pd.factorize(
+        np.concatenate([record_keys, _keys(assignment, "assignment").to_numpy()])
+    )
+    of_records, of_assignment = codes[: len(record_keys)], codes[len(record_keys) :]
+    distinct = int(of_records.max()) + 1 if len(of_records) else 0
+    if distinct < len(record_keys):
+        duplicated = pd.Index(record_keys).duplicated(keep="last")
         log.warning(
             "%d records appear more than once (e.g. %s); the last row of each is published",
             int(duplicated.sum()),
             record_keys[duplicated][0],
         )
         records, record_keys = records[~duplicated], record_keys[~duplicated]
-    if "person_id" not in assignment.columns:
-        raise PublishError(
-            "The assignment has no 'person_id' column; it needs source, record_id, person_id "
-            "(and optionally household_id)."
-        )
-    keyed = pd.DataFrame(
-        {
-            "person_id": _text(assignment["person_id"]).to_numpy(),
-            "household": (
-                _text(assignment["household_id"]).to_numpy()
-                if "household_id" in assignment.columns
-                else None
-            ),
-        },
-        index=_keys(assignment, "assignment").to_numpy(),
-    )
-    keyed = keyed[~keyed.index.duplicated(keep="last")]
-    at = keyed.index.get_indexer(record_keys)
+        of_records = of_records[~duplicated]
+    # each record's row in the assignment: the last row that names it (-1: none does)
+    last = np.full(int(codes.max()) + 1 if len(codes) else 0, -1, dtype=np.int64)
+    np.maximum.at(last, of_assignment, np.arange(len(of_assignment), dtype=np.int64))
+    at = last[of_records]
     named = at >= 0
+    given = {"person_id": assignment["person_id"]}
+    if "household_id" in assignment.columns:
+        given["household"] = assignment["household_id"]
     assigned: dict[str, np.ndarray] = {}
     for column in ("person_id", "household"):
         assigned[column] = np.full(len(record_keys), None, dtype=object)
-        assigned[column][named] = keyed[column].to_numpy()[at[named]]
-    # one copy of the columns used, the assignment's beside them, in as few blocks as pandas
-    # makes (row takes of a frame of many blocks would merge its blocks again each time)
-    # (positions as the index: an index of record keys makes pandas hash it again and again)
-    records = pd.DataFrame(
-        {**{c: records[c].array for c in columns}, "key": record_keys, **assigned}
+        if column in given:
+            assigned[column][named] = _text(given[column]).to_numpy()[at[named]]
+    # The columns used, the assignment's beside them, each its own block as it came: no copy.
+    # (A frame of one block per dtype would copy every value, seconds at national scale;
+    # chunks are row slices, views either way.) Positions are the index: an index of record
+    # keys would make pandas hash them again and again.
+    if not records.index.equals(pd.RangeIndex(len(records))):
+        records = records.reset_index(drop=True)
+    records = pd.concat(
+        [
+            *(records[c] for c in columns),
+            pd.Series(record_keys, name="key", index=records.index, copy=False),
+            *(
+                pd.Series(values, name=c, index=records.index, copy=False)
+                for c, values in assigned.items()
+            ),
+        ],
+        axis=1,
+        copy=False,
     )
     del assigned
     report.unassigned = int(records["person_id"].isna().sum())
     if report.unassigned:
         log.info("%d records have no person in the assignment", report.unassigned)
-    stray = len(keyed) - int(named.sum())
+    stray = len(np.unique(of_assignment[of_assignment >= distinct]))
     if stray:
         log.warning("%d assignment rows name records that are not being published", stray)
     total = len(records)

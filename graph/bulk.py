@@ -34,7 +34,9 @@ import shutil
 import subprocess
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +125,34 @@ def _arrow_type(what: str, values: pd.Series) -> pa.DataType | None:
     )
 
 
+def _arrow_array(what: str, values: pd.Series) -> pa.Array | None:
+    """A column's values as an Arrow array of its property type; None if every value is missing.
+
+    One pass: Arrow reads the type off the values as it converts them (str, int, float, bool);
+    anything else goes through :func:`_arrow_type`, which converts or refuses it by name.
+
+    Raises
+    ------
+    InvalidRow
+        If the column holds something else (dates, lists...) or mixes strings with numbers.
+    """
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        array = None
+    if array is not None:
+        if pa.types.is_null(array.type):
+            return None
+        if array.type in _ARROW_KINDS:
+            return array
+    kind = _arrow_type(what, values)
+    return None if kind is None else pa.array(values, type=kind, from_pandas=True)
+
+
+#: The property types :func:`_arrow_array` takes as Arrow read them.
+_ARROW_KINDS = frozenset({pa.string(), pa.bool_(), pa.int64(), pa.float64()})
+
+
 def _has_line_break(values: pa.Array | pa.ChunkedArray) -> bool:
     """Whether any string holds a line break: one scan of the bytes behind the strings."""
     for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
@@ -148,7 +178,7 @@ def _columns(columns: Mapping[str, Any]) -> dict[str, pd.Series]:
     out: dict[str, pd.Series] = {}
     for name, values in columns.items():
         if isinstance(values, pd.Series):
-            out[name] = values.reset_index(drop=True)
+            out[name] = values  # its index is never used: every use is by position
         elif isinstance(values, np.ndarray):
             out[name] = pd.Series(values)
         else:
@@ -158,6 +188,9 @@ def _columns(columns: Mapping[str, Any]) -> dict[str, pd.Series]:
         raise ValueError(f"The columns have different lengths: {sorted(lengths)}.")
     return out
 
+
+#: Tables waiting for the writer thread at most (see ImportFiles._write).
+_WAITING_TABLES = 4
 
 #: Node numbers stay below 2**31, so that an edge's two ends fit one 64-bit key.
 _MAX_NODES = 2**31
@@ -177,6 +210,10 @@ class ImportFiles:
     by number (the importer's ``--id-type=actual``: no id lookups of its own); the string ``id``
     stays a property, as over Bolt. So an edge can only be written once both its nodes are.
 
+    Each call's table is written to disk by a thread of its own while the caller goes on;
+    :attr:`nodes`, :attr:`edges`, :meth:`arguments` and :meth:`finish` wait until every file is
+    complete (and raise a write error, such as a full disk, then).
+
     Parameters
     ----------
     folder:
@@ -188,8 +225,11 @@ class ImportFiles:
         self.folder.mkdir(parents=True, exist_ok=True)
         for old in self.folder.glob("*.csv"):
             old.unlink()
-        self.nodes: dict[str, list[Path]] = {}
-        self.edges: dict[str, list[Path]] = {}
+        self._nodes: dict[str, list[Path]] = {}
+        self._edges: dict[str, list[Path]] = {}
+        #: files being written by the writer thread, oldest first
+        self._pending: deque[Future[None]] = deque()
+        self._writer: ThreadPoolExecutor | None = None
         self.written: dict[str, int] = {}
         self.multiline = False
         #: per label, node id -> node number
@@ -239,7 +279,7 @@ class ImportFiles:
         self._calls.setdefault(label, []).append((values, first))
         self._latest[label] = (pd.Index(values), first)
         keys = [(":ID", pa.array(np.arange(first, first + n, dtype=np.int64)))]
-        return self._write(self.nodes.setdefault(label, []), label, keys, frame)
+        return self._write(self._nodes.setdefault(label, []), label, keys, frame)
 
     def add_edges(
         self, edge_type: str, from_label: str, to_label: str, columns: Mapping[str, Any]
@@ -281,14 +321,43 @@ class ImportFiles:
             seen.update(pairs[keep].tolist())
         if not keep.all():
             starts, ends = starts[keep], ends[keep]
-            frame = {name: values[keep].reset_index(drop=True) for name, values in frame.items()}
+            frame = {name: values[keep] for name, values in frame.items()}
         if not len(starts):
             return 0
         keys = [(":START_ID", pa.array(starts)), (":END_ID", pa.array(ends))]
-        return self._write(self.edges.setdefault(edge_type, []), edge_type, keys, frame)
+        return self._write(self._edges.setdefault(edge_type, []), edge_type, keys, frame)
+
+    @property
+    def nodes(self) -> dict[str, list[Path]]:
+        """Per label, its node files (each written in full: waits for the writer)."""
+        self.finish()
+        return self._nodes
+
+    @property
+    def edges(self) -> dict[str, list[Path]]:
+        """Per edge type, its edge files (each written in full: waits for the writer)."""
+        self.finish()
+        return self._edges
+
+    def finish(self) -> None:
+        """Wait until every file is on disk.
+
+        Raises
+        ------
+        OSError
+            If a file could not be written (the first such error).
+        """
+        while self._pending:
+            self._pending.popleft().result()
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
 
     def arguments(self) -> list[str]:
-        """The importer's ``--nodes`` / ``--relationships`` (and ``--multiline-fields``) options."""
+        """The importer's ``--nodes`` / ``--relationships`` (and ``--multiline-fields``) options.
+
+        Waits until every file is written.
+        """
         args = [f"--nodes={label}={path}" for label, paths in self.nodes.items() for path in paths]
         args += [
             f"--relationships={edge_type}={path}"
@@ -371,18 +440,25 @@ class ImportFiles:
         names = [header for header, _ in keys]
         arrays = [array for _, array in keys]
         for column, values in frame.items():
-            kind = _arrow_type(name, values.rename(column))
-            if kind is None:
+            array = _arrow_array(name, values.rename(column))
+            if array is None:
                 continue  # a property nobody has
+            kind = array.type
             names.append(f"{column}:{_HEADER_TYPES[kind]}" if kind in _HEADER_TYPES else column)
-            arrays.append(pa.array(values, type=kind, from_pandas=True))
-            if kind == pa.string() and not self.multiline and _has_line_break(arrays[-1]):
+            arrays.append(array)
+            if kind == pa.string() and not self.multiline and _has_line_break(array):
                 self.multiline = True  # a value holds a line break: the importer must be told
         table = pa.Table.from_arrays(arrays, names=names)
         self._files += 1
         path = self.folder / f"{self._files:05d}-{name}.csv"
         # Strings are quoted (an empty string stays a property), missing values left empty.
-        pa_csv.write_csv(table, path)
+        # Written by a thread of its own (Arrow's writer lets go of the GIL) while the next table
+        # is built; a few tables at most wait, so memory stays bounded.
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="ekjon-import-files")
+        self._pending.append(self._writer.submit(pa_csv.write_csv, table, path))
+        while len(self._pending) > _WAITING_TABLES:
+            self._pending.popleft().result()
         paths.append(path)
         self.written[name] = self.written.get(name, 0) + len(table)
         return len(table)

@@ -175,3 +175,64 @@ def test_the_17_digit_and_13_digit_forms_meet(store) -> None:
         ("Record", "kyc/bkash:01711000001"),
     } <= givers
     assert P1_FULL not in {n.props["id"] for n in store.neighbours("Record", "ec/ec-P1", "HAS")}
+
+
+def _household_world() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two persons the resolver puts in household H9, whose survey records name household 7."""
+    records = pd.DataFrame(
+        {
+            "source": ["survey", "survey", "dss_oa"],
+            "record_id": ["r1", "r2", "r3"],
+            "kind": ["survey", "survey", "beneficiary"],
+            "full_name": ["Abdul Karim", "Rahima Begum", None],
+            "full_name_bn": [None, None, "আব্দুল করিম"],
+            "household_id": [7, 7, None],  # numbers: read as their text
+            "relation_to_head": [None, "spouse", "head"],
+            "district": [None, "Bogura", "Rangpur"],
+            "union": ["Gabtali", None, None],
+            "pmt_score": [10.0, 20.0, None],
+        }
+    )
+    assignment = pd.DataFrame(
+        {
+            "source": ["survey", "survey", "dss_oa"],
+            "record_id": ["r1", "r2", "r3"],
+            "person_id": ["A", "B", "A"],
+            "household_id": ["H9", "H9", "H9"],
+        }
+    )
+    return records, assignment
+
+
+@pytest.mark.parametrize(
+    ("source_households", "homes"),
+    [
+        ("always", {"A": {"H9", "survey/7"}, "B": {"H9", "survey/7"}}),
+        ("missing", {"A": {"H9"}, "B": {"H9"}}),
+        ("never", {"A": {"H9"}, "B": {"H9"}}),
+    ],
+)
+def test_persons_and_households_take_their_records_first_values(
+    store, source_households: str, homes: dict[str, set[str]]
+) -> None:
+    records, assignment = _household_world()
+    publish(store, records, assignment, source_households=source_households)
+    for person, expected in homes.items():
+        assert {n.props["id"] for n in store.neighbours("Person", person, "MEMBER_OF")} == expected
+    # a person's properties: the first value any of their records gives
+    karim = store.node("Person", "A")
+    assert (karim["name"], karim["district"], karim["records"]) == ("Abdul Karim", "Rangpur", 2)
+    # the relation any record gives, missing last
+    [edge] = [n for n in store.neighbours("Person", "A", "MEMBER_OF") if n.props["id"] == "H9"]
+    assert edge.edge_props["relation"] == "head"
+    # a household's: its size, its members' records' median PMT and first place given
+    h9 = store.node("Household", "H9")
+    assert (h9["members"], h9["pmt_score"], h9["district"], h9["union"]) == (
+        2,
+        15.0,
+        "Rangpur",
+        "Gabtali",
+    )
+    if source_households == "always":
+        survey = store.node("Household", "survey/7")
+        assert (survey["members"], survey["pmt_score"], survey["district"]) == (2, 15.0, "Bogura")

@@ -51,6 +51,18 @@ def test_files_number_nodes_and_name_property_types(tmp_path: Path) -> None:
     assert f"--relationships=SAME_AS={links}" in files.arguments()
 
 
+def test_a_file_that_cannot_be_written_is_reported(tmp_path: Path, monkeypatch) -> None:
+    def full_disk(table, path) -> None:
+        raise OSError(28, "No space left on device", str(path))
+
+    files = bulk.ImportFiles(tmp_path)
+    monkeypatch.setattr(bulk.pa_csv, "write_csv", full_disk)
+    files.add_nodes("Person", {"id": ["p1"]})  # written by the writer thread: fails there
+    # the failure reaches whoever asks for the files, not lost with the thread
+    with pytest.raises(OSError, match="No space left on device"):
+        files.arguments()
+
+
 def test_text_with_commas_quotes_and_bangla_survives(tmp_path: Path) -> None:
     files = bulk.ImportFiles(tmp_path)
     files.add_nodes("Person", {"id": ["p1", "p2"], "name": ['Karim, "Md." রহিম', ""]})
