@@ -230,6 +230,10 @@ class ImportFiles:
         #: files being written by the writer thread, oldest first
         self._pending: deque[Future[None]] = deque()
         self._writer: ThreadPoolExecutor | None = None
+        #: per name and header, the file still open for more rows of that kind (writer thread's)
+        self._open: dict[tuple[str, tuple[str, ...]], pa_csv.CSVWriter] = {}
+        #: the names and headers that have a file open (the caller's view of ``_open``)
+        self._started: set[tuple[str, tuple[str, ...]]] = set()
         self.written: dict[str, int] = {}
         self.multiline = False
         #: per label, node id -> node number
@@ -347,11 +351,29 @@ class ImportFiles:
         OSError
             If a file could not be written (the first such error).
         """
-        while self._pending:
-            self._pending.popleft().result()
-        if self._writer is not None:
+        if self._writer is None:
+            return
+        self._pending.append(self._writer.submit(self._close_all))
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
             self._writer.shutdown()
             self._writer = None
+            self._started.clear()  # closed: rows written after this begin new files
+
+    def _close_all(self) -> None:
+        """Close the open files (in the writer thread: only it touches them)."""
+        open_files, self._open = list(self._open.values()), {}
+        for writer in open_files:
+            writer.close()
+
+    def _append(self, key: tuple[str, tuple[str, ...]], table: pa.Table, path: Path) -> None:
+        """Write ``table`` on in the open file for ``key``, or begin ``path`` (writer thread)."""
+        writer = self._open.get(key)
+        if writer is None:
+            writer = self._open[key] = pa_csv.CSVWriter(path, table.schema)
+        writer.write_table(table)
 
     def arguments(self) -> list[str]:
         """The importer's ``--nodes`` / ``--relationships`` (and ``--multiline-fields``) options.
@@ -449,17 +471,23 @@ class ImportFiles:
             if kind == pa.string() and not self.multiline and _has_line_break(array):
                 self.multiline = True  # a value holds a line break: the importer must be told
         table = pa.Table.from_arrays(arrays, names=names)
-        self._files += 1
-        path = self.folder / f"{self._files:05d}-{name}.csv"
+        # Rows with the header of rows written before go on in their file: a few large files
+        # rather than one per call (the importer reads each file's start before it begins).
+        key = (name, tuple(names))
+        path = None
+        if key not in self._started:
+            self._files += 1
+            path = self.folder / f"{self._files:05d}-{name}.csv"
+            self._started.add(key)
+            paths.append(path)
         # Strings are quoted (an empty string stays a property), missing values left empty.
         # Written by a thread of its own (Arrow's writer lets go of the GIL) while the next table
         # is built; a few tables at most wait, so memory stays bounded.
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="ekjon-import-files")
-        self._pending.append(self._writer.submit(pa_csv.write_csv, table, path))
+        self._pending.append(self._writer.submit(self._append, key, table, path))
         while len(self._pending) > _WAITING_TABLES:
             self._pending.popleft().result()
-        paths.append(path)
         self.written[name] = self.written.get(name, 0) + len(table)
         return len(table)
 

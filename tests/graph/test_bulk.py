@@ -51,12 +51,27 @@ def test_files_number_nodes_and_name_property_types(tmp_path: Path) -> None:
     assert f"--relationships=SAME_AS={links}" in files.arguments()
 
 
+def test_rows_with_one_header_share_a_file(tmp_path: Path) -> None:
+    files = bulk.ImportFiles(tmp_path)
+    files.add_nodes("Phone", {"id": ["01711000001"], "operator": ["grameenphone"]})
+    files.add_nodes("Phone", {"id": ["01811000002"], "operator": ["robi"]})
+    files.add_nodes("Phone", {"id": ["01911000003"]})  # no operator: another header, another file
+    first, second = files.nodes["Phone"]
+    assert _read(first) == [
+        '":ID","id","operator"',
+        '0,"01711000001","grameenphone"',
+        '1,"01811000002","robi"',
+    ]
+    assert _read(second) == ['":ID","id"', '2,"01911000003"']
+    assert files.arguments().count(f"--nodes=Phone={first}") == 1
+
+
 def test_a_file_that_cannot_be_written_is_reported(tmp_path: Path, monkeypatch) -> None:
-    def full_disk(table, path) -> None:
+    def full_disk(path, schema) -> None:
         raise OSError(28, "No space left on device", str(path))
 
     files = bulk.ImportFiles(tmp_path)
-    monkeypatch.setattr(bulk.pa_csv, "write_csv", full_disk)
+    monkeypatch.setattr(bulk.pa_csv, "CSVWriter", full_disk)
     files.add_nodes("Person", {"id": ["p1"]})  # written by the writer thread: fails there
     # the failure reaches whoever asks for the files, not lost with the thread
     with pytest.raises(OSError, match="No space left on device"):
