@@ -368,7 +368,7 @@ class ImportFiles:
         for writer in open_files:
             writer.close()
 
-    def _append(self, key: tuple[str, tuple[str, ...]], table: pa.Table, path: Path) -> None:
+    def _append(self, key: tuple[str, tuple[str, ...]], table: pa.Table, path: Path | None) -> None:
         """Write ``table`` on in the open file for ``key``, or begin ``path`` (writer thread)."""
         writer = self._open.get(key)
         if writer is None:
