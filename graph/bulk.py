@@ -542,6 +542,8 @@ def load(
     graph.server.Neo4jServerError
         If the server cannot be stopped or started, or the importer fails (the message ends with
         the importer's output).
+    OSError
+        If an import file could not be written (before the server is stopped).
     """
     from graph import server
     from graph.neo4j_store import Neo4jStore
@@ -550,6 +552,7 @@ def load(
     result = ImportResult()
     home = Path(home)
     paths = server._Paths.of(home)
+    files.finish()  # every file on disk before the server is touched (raises a write error)
     if check_empty:
         check_empty_database(home, database=database)
     if not paths.credentials.exists():

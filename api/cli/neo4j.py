@@ -286,6 +286,7 @@ def import_graph(
                     f"Writing the graph as import files: {stage} {done:,}/{total:,}"
                 ),
             )
+            files.finish()  # every file on disk (a full disk is said here, not in the importer)
             written = time.perf_counter() - started
         stopped = False  # from here on, load() restarts the server or says why it could not
         with console.status("Importing...") as spinner:
@@ -305,6 +306,7 @@ def import_graph(
         server.Neo4jServerError,
         EkjonError,
         ValueError,
+        OSError,
     ) as exc:
         if stopped:
             bulk.wait_for_stop(home)

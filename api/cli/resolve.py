@@ -74,7 +74,7 @@ def resolve(
                 imported = bulk.load(home, files, check_empty=False, progress=status.update)
             bulk.remove(files)
             report.timings["neo4j import"] = sum(imported.seconds.values())
-    except (EkjonError, GraphStoreError, Neo4jServerError) as error:
+    except (EkjonError, GraphStoreError, Neo4jServerError, OSError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from error
     finally:

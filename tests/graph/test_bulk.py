@@ -292,6 +292,30 @@ def test_a_failed_import_says_the_server_was_stopped_for_it(
 
 @pytest.mark.neo4j
 @pytest.mark.slow
+def test_a_full_disk_while_writing_says_the_server_was_stopped(
+    home: Path, small_world: tuple[pd.DataFrame, ...], monkeypatch
+) -> None:
+    def full_disk(path, schema) -> None:
+        raise OSError(28, "No space left on device", str(path))
+
+    with _open(home) as store:
+        store.clear()
+    uri, _, _ = server.credentials(home)
+    monkeypatch.setattr(bulk.pa_csv, "CSVWriter", full_disk)
+    try:
+        result = _import(home)
+        assert result.exit_code == 1
+        assert "No space left on device" in result.output  # a message, not a traceback
+        assert "stopped for the import" in result.output and "ekjon neo4j start" in result.output
+    finally:
+        if server.status(home) is None:
+            server.start(home, bolt_port=int(uri.rsplit(":", 1)[1]), http_port=0, **SMALL)
+    with _open(home) as store:
+        assert store.count("Record") == 0
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
 def test_resolve_fills_an_empty_own_server_through_the_importer(
     home: Path, small_world: tuple[pd.DataFrame, ...]
 ) -> None:
