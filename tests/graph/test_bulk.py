@@ -7,6 +7,7 @@ temporary EKJON_HOME on free ports), since it stops and restarts the server it i
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +67,14 @@ def test_rows_with_one_header_share_a_file(tmp_path: Path) -> None:
     assert files.arguments().count(f"--nodes=Phone={first}") == 1
 
 
-def test_a_file_that_cannot_be_written_is_reported(tmp_path: Path, monkeypatch) -> None:
-    def full_disk(path, schema) -> None:
-        raise OSError(28, "No space left on device", str(path))
+def _full_disk(path: Path, schema: Any) -> None:
+    """Stands in for Arrow's CSV writer on a disk with no room left."""
+    raise OSError(28, "No space left on device", str(path))
 
+
+def test_a_file_that_cannot_be_written_is_reported(tmp_path: Path, monkeypatch) -> None:
     files = bulk.ImportFiles(tmp_path)
-    monkeypatch.setattr(bulk.pa_csv, "CSVWriter", full_disk)
+    monkeypatch.setattr(bulk.pa_csv, "CSVWriter", _full_disk)
     files.add_nodes("Person", {"id": ["p1"]})  # written by the writer thread: fails there
     # the failure reaches whoever asks for the files, not lost with the thread
     with pytest.raises(OSError, match="No space left on device"):
@@ -267,27 +270,35 @@ def test_the_command_loads_the_last_resolve(
         assert store.count("Person") == small_world[1]["person_id"].nunique()
 
 
-@pytest.mark.neo4j
-@pytest.mark.slow
-def test_a_failed_import_says_the_server_was_stopped_for_it(
-    home: Path, small_world: tuple[pd.DataFrame, ...], tmp_path: Path
-) -> None:
+@contextmanager
+def _nothing_imported(home: Path) -> Iterator[None]:
+    """Around a failing import into the emptied server: start it again if the failure left it
+    stopped, then check the database is still empty."""
     with _open(home) as store:
         store.clear()
     uri, _, _ = server.credentials(home)
-    bad = tmp_path / "persons.csv"
-    small_world[1][["source", "record_id"]].to_csv(bad, index=False)  # no person_id
     try:
-        result = _import(home, "--assignment", str(bad))
-        assert result.exit_code == 1
-        assert "person_id" in result.output
-        assert "stopped for the import" in result.output and "ekjon neo4j start" in result.output
-        assert server.status(home) is None
+        yield
     finally:
         if server.status(home) is None:
             server.start(home, bolt_port=int(uri.rsplit(":", 1)[1]), http_port=0, **SMALL)
     with _open(home) as store:
         assert store.count("Record") == 0
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_a_failed_import_says_the_server_was_stopped_for_it(
+    home: Path, small_world: tuple[pd.DataFrame, ...], tmp_path: Path
+) -> None:
+    bad = tmp_path / "persons.csv"
+    small_world[1][["source", "record_id"]].to_csv(bad, index=False)  # no person_id
+    with _nothing_imported(home):
+        result = _import(home, "--assignment", str(bad))
+        assert result.exit_code == 1
+        assert "person_id" in result.output
+        assert "stopped for the import" in result.output and "ekjon neo4j start" in result.output
+        assert server.status(home) is None
 
 
 @pytest.mark.neo4j
@@ -295,23 +306,12 @@ def test_a_failed_import_says_the_server_was_stopped_for_it(
 def test_a_full_disk_while_writing_says_the_server_was_stopped(
     home: Path, small_world: tuple[pd.DataFrame, ...], monkeypatch
 ) -> None:
-    def full_disk(path, schema) -> None:
-        raise OSError(28, "No space left on device", str(path))
-
-    with _open(home) as store:
-        store.clear()
-    uri, _, _ = server.credentials(home)
-    monkeypatch.setattr(bulk.pa_csv, "CSVWriter", full_disk)
-    try:
+    monkeypatch.setattr(bulk.pa_csv, "CSVWriter", _full_disk)
+    with _nothing_imported(home):
         result = _import(home)
         assert result.exit_code == 1
         assert "No space left on device" in result.output  # a message, not a traceback
         assert "stopped for the import" in result.output and "ekjon neo4j start" in result.output
-    finally:
-        if server.status(home) is None:
-            server.start(home, bolt_port=int(uri.rsplit(":", 1)[1]), http_port=0, **SMALL)
-    with _open(home) as store:
-        assert store.count("Record") == 0
 
 
 @pytest.mark.neo4j
