@@ -194,6 +194,9 @@ _WAITING_TABLES = 4
 
 #: Node numbers stay below 2**31, so that an edge's two ends fit one 64-bit key.
 _MAX_NODES = 2**31
+#: The labels whose ``shared_identifiers`` answer an import writes ready (the phones and wallets
+#: the suspicious-identifier question asks about); any other question is worked out when asked.
+_KEPT_LABELS = ("Phone", "Account")
 
 
 def _in_dict(values: np.ndarray, members: Mapping[Any, Any] | set[Any]) -> np.ndarray:
@@ -244,6 +247,12 @@ class ImportFiles:
         self._latest: dict[str, tuple[pd.Index, int]] = {}
         self._seen_edges: dict[str, set[int]] = {}
         self._files = 0
+        #: what the kept answer to ``shared_identifiers`` is worked out from (see _kept_shared):
+        #: each Record call's first number and sources, each Source call's columns, and the
+        #: node numbers of the HAS (to a kept label), OF and MEMBER_OF edges
+        self._record_sources: list[tuple[int, np.ndarray]] = []
+        self._sources: list[pd.DataFrame] = []
+        self._sharing_edges: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
 
     def count(self, name: str) -> int:
         """Rows written so far of the label or edge type ``name`` (0 before any)."""
@@ -282,6 +291,14 @@ class ImportFiles:
         self._numbered += n
         self._calls.setdefault(label, []).append((values, first))
         self._latest[label] = (pd.Index(values), first)
+        if label == "Record":
+            source = frame.get("source")
+            none = np.full(n, None, dtype=object)
+            self._record_sources.append((first, none if source is None else source.to_numpy()))
+        elif label == "Source":
+            self._sources.append(
+                pd.DataFrame({k: frame[k] for k in ("id", "kind", "registry") if k in frame})
+            )
         keys = [(":ID", pa.array(np.arange(first, first + n, dtype=np.int64)))]
         return self._write(self._nodes.setdefault(label, []), label, keys, frame)
 
@@ -328,6 +345,9 @@ class ImportFiles:
             frame = {name: values[keep] for name, values in frame.items()}
         if not len(starts):
             return 0
+        if edge_type in ("OF", "MEMBER_OF") or (edge_type == "HAS" and to_label in _KEPT_LABELS):
+            name = to_label if edge_type == "HAS" else edge_type
+            self._sharing_edges.setdefault(name, []).append((starts, ends))
         keys = [(":START_ID", pa.array(starts)), (":END_ID", pa.array(ends))]
         return self._write(self._edges.setdefault(edge_type, []), edge_type, keys, frame)
 
@@ -388,7 +408,86 @@ class ImportFiles:
         ]
         if self.multiline:
             args.append("--multiline-fields=true")
-        return ["--id-type=actual", *args]
+        return ["--id-type=actual", *args, *self._kept_shared()]
+
+    def _kept_shared(self) -> list[str]:
+        """Write the Neo4j store's kept answer to ``shared_identifiers`` for the kept labels and
+        the reference sources: the cache node and its edge to each identifier that crosses
+        households, as :class:`graph.neo4j_store.Neo4jStore` keeps it. So the first question
+        after the load is answered from it. Returns the importer's options for the two files.
+
+        Worked out on node numbers, as the store's Cypher asks it: an identifier is shared when
+        records of two sources or more give it (reference sources aside) and no one household
+        holds the persons of them all.
+        """
+        from graph.neo4j_store import CACHE_ID, CACHE_LABEL, SHARED_TYPE
+
+        sources = pd.concat(self._sources) if self._sources else pd.DataFrame({"id": []})
+        excluded = sorted(schema.reference_sources(sources))
+        if any(";" in name for name in excluded):
+            return []  # not writable as the importer's list: worked out on the first question
+        size = self._numbered + 1
+        left_out = np.zeros(size, dtype=bool)
+        for first, values in self._record_sources:
+            left_out[first : first + len(values)] = pd.Index(values).isin(excluded)
+
+        def pairs(name: str) -> tuple[np.ndarray, np.ndarray]:
+            parts = self._sharing_edges.get(name, [])
+            if not parts:
+                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            return np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts])
+
+        person_of = np.full(size, -1, dtype=np.int64)
+        records, persons = pairs("OF")
+        person_of[records] = persons
+        members, homes = pairs("MEMBER_OF")
+        order = np.argsort(members, kind="stable")
+        members, homes = members[order], homes[order]
+
+        shared: list[np.ndarray] = []
+        for label in _KEPT_LABELS:
+            givers, identifiers = pairs(label)
+            keep = ~left_out[givers]
+            givers, identifiers = givers[keep], identifiers[keep]
+            if not len(identifiers):
+                continue
+            given = np.bincount(identifiers, minlength=size)  # records giving each identifier
+            # every (identifier, household) a giver's person is a member of
+            person = person_of[givers]
+            start = np.searchsorted(members, person, side="left")
+            stop = np.searchsorted(members, person, side="right")
+            stop[person < 0] = start[person < 0]
+            many = stop - start
+            rows = np.repeat(np.arange(len(person)), many)
+            at = np.repeat(start - np.cumsum(many) + many, many) + np.arange(len(rows))
+            held = np.zeros(size, dtype=np.int64)  # the most givers one household holds
+            if len(rows):
+                key = identifiers[rows] * size + homes[at]
+                uniq, counts = np.unique(key, return_counts=True)
+                np.maximum.at(held, uniq // size, counts)
+            crossing = np.flatnonzero((given >= 2) & (held < given))
+            shared.append(crossing)
+        cache = self._numbered  # the next free node number
+        node_path = self.folder / "kept-shared-node.csv"
+        edge_path = self.folder / "kept-shared-edges.csv"
+        pa_csv.write_csv(
+            pa.table(
+                {
+                    ":ID": pa.array([cache], pa.int64()),
+                    "id": [CACHE_ID],
+                    "version": ["import"],
+                    "labels:string[]": [";".join(_KEPT_LABELS)],
+                    "excluded:string[]": [";".join(excluded) or None],
+                }
+            ),
+            node_path,
+        )
+        ends = np.concatenate(shared) if shared else np.zeros(0, dtype=np.int64)
+        pa_csv.write_csv(
+            pa.table({":START_ID": np.full(len(ends), cache, dtype=np.int64), ":END_ID": ends}),
+            edge_path,
+        )
+        return [f"--nodes={CACHE_LABEL}={node_path}", f"--relationships={SHARED_TYPE}={edge_path}"]
 
     # --- internals --------------------------------------------------------------------------------
 
@@ -720,7 +819,8 @@ def check_own_server() -> None:
 
 
 def check_empty_database(home: Path, database: str = "neo4j") -> None:
-    """Refuse (``NotEmpty``) if the database of ekjon's server for ``home`` holds any node.
+    """Refuse (``NotEmpty``) if the database of ekjon's server for ``home`` holds any node (but
+    the store's own cache node, which holds no data).
 
     Starts the server if it is not running (it is left running).
 
@@ -744,8 +844,12 @@ def check_empty_database(home: Path, database: str = "neo4j") -> None:
     uri, user, password = server.credentials(home)
     import neo4j
 
+    from graph.neo4j_store import CACHE_LABEL
+
     with neo4j.GraphDatabase.driver(uri, auth=(user, password)) as driver:
-        records, _, _ = driver.execute_query("MATCH (n) RETURN count(n) AS n", database_=database)
+        records, _, _ = driver.execute_query(
+            f"MATCH (n) WHERE NOT n:{CACHE_LABEL} RETURN count(n) AS n", database_=database
+        )
     found = records[0]["n"]
     if found:
         raise NotEmpty(

@@ -14,6 +14,7 @@ back whole.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -64,9 +65,43 @@ def _type(edge_type: str) -> str:
     return f"`{schema.edge_spec(edge_type).type}`"
 
 
+#: The node that keeps which identifiers cross households (``shared_identifiers``), by an edge
+#: ``EKJON_SHARED`` to each, and that every write able to change that answer locks first. It is
+#: outside the graph model: no ``GraphStore`` read shows it, and ``clear`` removes it.
+CACHE_LABEL = "EkjonCache"
+CACHE_ID = "shared_identifiers"
+SHARED_TYPE = "EKJON_SHARED"
+
+#: A write batch naming more nodes than this drops the kept answer rather than work it out again
+#: for every identifier it reaches: a publish over a loaded graph rewrites every record, and the
+#: next scan working the whole answer out once costs less than doing it batch by batch.
+KEEP_LIMIT = 1_000
+
+#: From a node a write changed to the identifier nodes ``(i)`` whose sharing that can change.
+_REACH = {
+    "Record": "(a)-[:HAS]->(i:{label})",
+    "Person": "(a)<-[:OF]-(:Record)-[:HAS]->(i:{label})",
+    "Household": "(a)<-[:MEMBER_OF]-(:Person)<-[:OF]-(:Record)-[:HAS]->(i:{label})",
+}
+
+#: Whether an identifier crosses households: given by two records or more (bar excluded sources)
+#: and no one household holds the persons of them all (a record without a person, or a person
+#: without a household, is in none). ``shared_identifiers`` asks the same of every identifier.
+_CROSSES = (
+    "OPTIONAL MATCH (i)<-[:HAS]-(r:Record) WHERE NOT coalesce(r.source, '') IN $excluded "
+    "OPTIONAL MATCH (r)-[:OF]->(p:Person) "
+    "WITH i, r, COLLECT {{ MATCH (p)-[:MEMBER_OF]->(h:Household) RETURN h }} AS hs "
+    "WITH i, count(r) AS n, collect(hs) AS hss "
+    "WITH i, n >= 2 AND size(reduce(c = hss[0], x IN hss | [h IN c WHERE h IN x])) = 0 AS shared "
+)
+
+
 def schema_statements() -> list[str]:
     """The constraints and indexes the graph model asks for, each safe to run again."""
-    statements = []
+    statements = [
+        f"CREATE CONSTRAINT ekjon_cache_id IF NOT EXISTS "
+        f"FOR (n:{CACHE_LABEL}) REQUIRE n.id IS UNIQUE"
+    ]
     for label, spec in schema.NODES.items():
         lower = label.lower()
         statements.append(
@@ -79,6 +114,20 @@ def schema_statements() -> list[str]:
                 f"FOR (n:{_label(label)}) ON (n.{prop})"
             )
     return statements
+
+
+def _edge_anchors(
+    edge_type: str, to_label: str, rows: Sequence[tuple[str, str, Any]]
+) -> dict[str, list[str]] | None:
+    """The nodes whose identifiers' sharing writing these edges can change, or None (no edge
+    type that sharing depends on)."""
+    if edge_type == "HAS":
+        return {to_label: [t for _, t, _ in rows]}
+    if edge_type == "OF":
+        return {"Record": [s for s, _, _ in rows]}
+    if edge_type == "MEMBER_OF":
+        return {"Person": [s for s, _, _ in rows]}
+    return None
 
 
 class Neo4jStore:
@@ -209,6 +258,111 @@ class Neo4jStore:
             missing += self._missing(tx, to_label, (t for _, t, _ in rows))
             raise MissingNode(edge_type, missing)  # rolls the whole batch back
 
+    # --- the shared-identifier cache -------------------------------------------------------------
+    #
+    # ``shared_identifiers`` is asked of every phone and wallet: at a million persons that is a
+    # walk of some four million paths, several seconds on a warm server and twice that on a cold
+    # one. So its answer is kept in the graph (``CACHE_LABEL``): a first call works it out and
+    # stores it, and every write that can change it (HAS, OF or MEMBER_OF edges, a record's
+    # source, a deleted record, person or household) works it out again for the identifiers it
+    # reaches, in its own transaction. Those writes lock the cache node first, so they run one at
+    # a time, and a first call knows whether the graph changed while it read (the node's
+    # ``version``): then it answers but stores nothing. A batch of more than KEEP_LIMIT nodes
+    # drops the kept answer instead; the next call works it out again.
+
+    @staticmethod
+    def _guard(tx: Any) -> tuple[list[str], list[str]] | None:
+        """Lock the cache for a write that can change sharing; the cached labels and excluded
+        sources, or None if nothing is cached."""
+        record = tx.run(
+            f"MERGE (c:{CACHE_LABEL} {{id: $id}}) SET c.version = $token "
+            "RETURN c.labels AS labels, c.excluded AS excluded",
+            id=CACHE_ID,
+            token=uuid.uuid4().hex,
+        ).single()
+        if record["labels"] is None:
+            return None
+        return list(record["labels"]), list(record["excluded"] or [])
+
+    @staticmethod
+    def _reached(
+        tx: Any, state: tuple[list[str], list[str]], anchors: Mapping[str, Iterable[str]]
+    ) -> dict[str, set[str]]:
+        """Per cached label, the identifiers a change at the ``anchors`` nodes can touch."""
+        labels, _ = state
+        found: dict[str, set[str]] = {label: set() for label in labels}
+        for anchor, ids in anchors.items():
+            named = list(dict.fromkeys(ids))
+            if not named:
+                continue
+            for label in labels:
+                if anchor == label:
+                    found[label].update(named)
+                elif anchor in _REACH:
+                    path = _REACH[anchor].format(label=_label(label))
+                    query = (
+                        f"UNWIND $ids AS id MATCH (a:{_label(anchor)} {{id: id}}) "
+                        f"MATCH {path} RETURN DISTINCT i.id AS id"
+                    )
+                    found[label].update(r["id"] for r in tx.run(query, ids=named))
+        return found
+
+    @staticmethod
+    def _recompute(
+        tx: Any, state: tuple[list[str], list[str]], reached: Mapping[str, set[str]]
+    ) -> None:
+        """Work out again whether each of the ``reached`` identifiers crosses households."""
+        _, excluded = state
+        for label, ids in reached.items():
+            if not ids:
+                continue
+            query = (
+                f"UNWIND $ids AS id MATCH (i:{_label(label)} {{id: id}}) "
+                + _CROSSES.format()
+                + f"MATCH (c:{CACHE_LABEL} {{id: $cache}}) "
+                f"OPTIONAL MATCH (c)-[s:{SHARED_TYPE}]->(i) "
+                f"FOREACH (_ IN CASE WHEN shared AND s IS NULL THEN [1] ELSE [] END | "
+                f"CREATE (c)-[:{SHARED_TYPE}]->(i)) "
+                "FOREACH (_ IN CASE WHEN NOT shared AND s IS NOT NULL THEN [1] ELSE [] END | "
+                "DELETE s)"
+            )
+            tx.run(query, ids=sorted(ids), excluded=excluded, cache=CACHE_ID).consume()
+
+    def _write_sharing(
+        self,
+        work: Callable[[Any], T],
+        anchors: Mapping[str, Sequence[str]] | None,
+        before: Mapping[str, Sequence[str]] | None = None,
+    ) -> T:
+        """Run ``work`` in one transaction; with ``anchors``, as a write that can change sharing.
+
+        ``before``: nodes whose identifiers are found before ``work`` runs (it deletes them or
+        their edges); ``anchors``: after.
+        """
+        if anchors is None and before is None:
+            return self._write(work)
+
+        def guarded(tx: Any) -> T:
+            state = self._guard(tx)
+            if state is None:
+                return work(tx)
+            named = sum(len(ids) for ids in (*(before or {}).values(), *(anchors or {}).values()))
+            if named > KEEP_LIMIT:
+                tx.run(
+                    f"MATCH (c:{CACHE_LABEL} {{id: $id}}) REMOVE c.labels, c.excluded "
+                    f"WITH c MATCH (c)-[s:{SHARED_TYPE}]->() DELETE s",
+                    id=CACHE_ID,
+                ).consume()
+                return work(tx)
+            reached = self._reached(tx, state, before or {})
+            result = work(tx)
+            for label, ids in self._reached(tx, state, anchors or {}).items():
+                reached[label] |= ids
+            self._recompute(tx, state, reached)
+            return result
+
+        return self._write(guarded)
+
     # --- the GraphStore protocol ------------------------------------------------------------------
 
     def merge_nodes(self, label: str, rows: Iterable[Mapping[str, Any]]) -> int:
@@ -218,7 +372,13 @@ class Neo4jStore:
         for batch in batches(rows, self.batch_size):
             cleaned = schema.clean_node_rows(label, batch, first_row=written)
             params = [{"id": i, "props": p} for i, p in cleaned]
-            self._write_query(query, rows=params)
+            # a record's source decides whether it counts towards sharing
+            resourced = [i for i, p in cleaned if "source" in p] if label == "Record" else []
+
+            def work(tx: Any, params: list = params) -> None:
+                tx.run(query, rows=params).consume()
+
+            self._write_sharing(work, {"Record": resourced} if resourced else None)
             written += len(cleaned)
         return written
 
@@ -234,7 +394,7 @@ class Neo4jStore:
             def work(tx: Any, cleaned: list = cleaned) -> None:
                 self._merge_edges_in(tx, edge_type, from_label, to_label, cleaned)
 
-            self._write(work)
+            self._write_sharing(work, _edge_anchors(edge_type, to_label, cleaned))
             written += len(cleaned)
         return written
 
@@ -260,7 +420,10 @@ class Neo4jStore:
                 tx.run(remove, sources=fresh).consume()
                 self._merge_edges_in(tx, edge_type, from_label, to_label, cleaned)
 
-            self._write(work)
+            anchors = _edge_anchors(edge_type, to_label, cleaned)
+            # the identifiers a record gave until now lose it
+            before = {"Record": fresh} if edge_type == "HAS" else None
+            self._write_sharing(work, anchors, before)
             replaced.update(fresh)
             written += len(cleaned)
         return written
@@ -284,7 +447,12 @@ class Neo4jStore:
             )
             seen += len(cleaned)
             pairs = [{"from": s, "to": t} for s, t in dict.fromkeys((s, t) for s, t, _ in cleaned)]
-            deleted += self._write_query(query, rows=pairs)
+
+            def work(tx: Any, pairs: list = pairs) -> int:
+                record = tx.run(query, rows=pairs).single()
+                return 0 if record is None else record["n"]
+
+            deleted += self._write_sharing(work, _edge_anchors(edge_type, to_label, cleaned))
         return deleted
 
     def delete_nodes(self, label: str, ids: Iterable[str]) -> int:
@@ -298,7 +466,14 @@ class Neo4jStore:
         for batch in batches(ids, self.batch_size):
             cleaned = list(dict.fromkeys(schema.clean_ids(label, batch, seen)))
             seen += len(batch)
-            deleted += self._write_query(query, ids=cleaned)
+
+            def work(tx: Any, cleaned: list = cleaned) -> int:
+                record = tx.run(query, ids=cleaned).single()
+                return 0 if record is None else record["n"]
+
+            # the identifiers of a deleted record, person or household (found before it goes)
+            before = {label: cleaned} if label in _REACH else None
+            deleted += self._write_sharing(work, None, before)
         return deleted
 
     def node(self, label: str, id: str) -> dict[str, Any] | None:
@@ -327,6 +502,7 @@ class Neo4jStore:
         left, right = {"out": ("-", "->"), "in": ("<-", "-"), "both": ("-", "-")}[direction]
         query = (
             f"MATCH (n:{node} {{id: $id}}){left}{relationship}{right}{other} "
+            f"WHERE NOT m:{CACHE_LABEL} "
             "RETURN type(r) AS type, properties(r) AS edge, labels(m) AS labels, "
             "properties(m) AS props"
         )
@@ -455,14 +631,67 @@ class Neo4jStore:
     ) -> pd.DataFrame:
         """Identifiers of several households; see :meth:`GraphStore.shared_identifiers`.
 
-        Aggregated in Cypher, so only the shared identifiers' rows cross the wire; identifiers
-        with fewer than two ``HAS`` edges are skipped on their stored degree. Each label is asked
-        in two halves (by the last character of the identifier), all four side by side: the
-        phones far outnumber the wallets, and the server works on every query at once.
+        Read from the kept answer when there is one for these labels and excluded sources (see
+        the cache's notes above): only the shared identifiers and their records are touched.
+        Otherwise worked out over every identifier and kept for the next call.
+        """
+        wanted = list(dict.fromkeys(labels))
+        for label in wanted:
+            _label(label)
+        excluded = sorted(set(exclude_sources))
+        state = self._read(
+            lambda tx: tx.run(
+                f"MATCH (c:{CACHE_LABEL} {{id: $id}}) "
+                "RETURN c.labels AS labels, c.excluded AS excluded, c.version AS version",
+                id=CACHE_ID,
+            ).single()
+        )
+        kept = (
+            state is not None
+            and state["labels"] is not None
+            and set(wanted) <= set(state["labels"])
+            and sorted(state["excluded"] or []) == excluded
+        )
+        found = self._kept_shared(wanted, excluded) if kept else None
+        if found is None:
+            found = self._work_out_shared(wanted, excluded)
+            self._keep_shared(found, wanted, excluded, None if state is None else state["version"])
+        return pd.DataFrame(found, columns=list(SHARED_COLUMNS))
+
+    def _kept_shared(self, labels: list[str], excluded: list[str]) -> dict[str, list] | None:
+        """The kept answer's rows, or None if the cache changed under the read."""
+        found: dict[str, list] = {name: [] for name in SHARED_COLUMNS}
+
+        def work(tx: Any) -> bool:
+            state = tx.run(
+                f"MATCH (c:{CACHE_LABEL} {{id: $id}}) RETURN c.labels AS labels", id=CACHE_ID
+            ).single()
+            if state is None or state["labels"] is None or not set(labels) <= set(state["labels"]):
+                return False
+            for label in labels:
+                query = (
+                    f"MATCH (:{CACHE_LABEL} {{id: $id}})-[:{SHARED_TYPE}]->(i:{_label(label)}) "
+                    "MATCH (i)<-[:HAS]-(r:Record) WHERE NOT coalesce(r.source, '') IN $excluded "
+                    "OPTIONAL MATCH (r)-[:OF]->(p:Person) RETURN i.id, r.id, p.id"
+                )
+                for identifier, record, person in tx.run(query, id=CACHE_ID, excluded=excluded):
+                    found["label"].append(label)
+                    found["identifier"].append(identifier)
+                    found["record"].append(record)
+                    found["person"].append(person)
+            return True
+
+        return found if self._read(work) else None
+
+    def _work_out_shared(self, labels: list[str], excluded: list[str]) -> dict[str, list]:
+        """Every identifier of ``labels`` asked whether it crosses households.
+
+        Identifiers with fewer than two ``HAS`` edges are skipped on their stored degree. Each
+        label is asked in two halves (by the last character of the identifier), all four side by
+        side: the phones far outnumber the wallets, and the server works on every query at once.
         """
         found: dict[str, list] = {name: [] for name in SHARED_COLUMNS}
-        excluded = list(dict.fromkeys(exclude_sources))
-        jobs = [(label, half) for label in dict.fromkeys(labels) for half in (True, False)]
+        jobs = [(label, half) for label in labels for half in (True, False)]
         queries = {
             label: (
                 f"MATCH (i:{_label(label)}) WHERE COUNT {{ (i)<-[:HAS]-() }} >= 2 "
@@ -475,7 +704,7 @@ class Neo4jStore:
                 "AND size(reduce(c = hss[0], x IN hss | [h IN c WHERE h IN x])) = 0 "
                 "UNWIND rows AS row RETURN i.id, row[0].id, row[1].id"
             )
-            for label in dict.fromkeys(labels)
+            for label in labels
         }
 
         def run(job: tuple[str, bool]) -> list:
@@ -493,7 +722,58 @@ class Neo4jStore:
                     found["identifier"].append(identifier)
                     found["record"].append(record)
                     found["person"].append(person)
-        return pd.DataFrame(found, columns=list(SHARED_COLUMNS))
+        return found
+
+    def _keep_shared(
+        self, found: Mapping[str, list], labels: list[str], excluded: list[str], version: Any
+    ) -> None:
+        """Keep an answer worked out from the graph as it was at cache ``version``.
+
+        Kept only if no write that can change sharing came in since (the version is the same);
+        a user who may only read keeps nothing and is answered the long way each time.
+        """
+        from neo4j.exceptions import Neo4jError
+
+        shared: dict[str, list[str]] = {label: [] for label in labels}
+        for label, identifier in dict.fromkeys(
+            zip(found["label"], found["identifier"], strict=True)
+        ):
+            shared[label].append(identifier)
+
+        def work(tx: Any) -> bool:
+            now = tx.run(  # a write of our own first: the lock, so the version cannot move now
+                f"MERGE (c:{CACHE_LABEL} {{id: $id}}) SET c.kept = $token "
+                "RETURN c.version AS version",
+                id=CACHE_ID,
+                token=uuid.uuid4().hex,
+            ).single()["version"]
+            if now != version:
+                return False
+            tx.run(
+                f"MATCH (:{CACHE_LABEL} {{id: $id}})-[s:{SHARED_TYPE}]->() DELETE s", id=CACHE_ID
+            ).consume()
+            for label, ids in shared.items():
+                tx.run(
+                    f"MATCH (c:{CACHE_LABEL} {{id: $id}}) UNWIND $ids AS identifier "
+                    f"MATCH (i:{_label(label)} {{id: identifier}}) "
+                    f"CREATE (c)-[:{SHARED_TYPE}]->(i)",
+                    id=CACHE_ID,
+                    ids=ids,
+                ).consume()
+            tx.run(
+                f"MATCH (c:{CACHE_LABEL} {{id: $id}}) "
+                "SET c.labels = $labels, c.excluded = $excluded",
+                id=CACHE_ID,
+                labels=labels,
+                excluded=excluded,
+            ).consume()
+            return True
+
+        try:
+            if not self._write(work):
+                log.debug("the graph changed while shared identifiers were read; not kept")
+        except Neo4jError as error:
+            log.info("shared identifiers not kept (%s); they are worked out on each call", error)
 
     def count(self, name: str) -> int:
         """How many nodes have the label ``name``, or edges the type ``name``."""
@@ -516,6 +796,7 @@ class Neo4jStore:
             )
             while self._write_query(query, limit=self.batch_size):
                 pass
+        self._write_query(f"MATCH (c:{CACHE_LABEL}) DETACH DELETE c")
 
     def close(self) -> None:
         """Close the driver. Closing twice is harmless."""

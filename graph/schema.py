@@ -46,6 +46,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from graph.store import InvalidEdgeEnds, InvalidRow, UnknownEdgeType, UnknownLabel
@@ -195,6 +196,22 @@ EDGES: Final[dict[str, EdgeSpec]] = {
         EdgeSpec("SAME_NID", (("NID", "NID"),), "two forms of one NID (EC extract)"),
     )
 }
+
+
+def reference_sources(sources: pd.DataFrame) -> set[str]:
+    """Which sources are reference registries (EC, BTRC, KYC, BDRIS extracts), from a table of
+    ``Source`` nodes (``id``, ``kind``, ``registry``; either may be missing): those of kind
+    ``reference`` and those that name a registry. Their records say who owns an identifier; they
+    never count as a beneficiary using it.
+    """
+    if "id" not in sources or not len(sources):
+        return set()
+    reference = np.zeros(len(sources), dtype=bool)
+    if "kind" in sources:
+        reference |= sources["kind"].astype(object).eq("reference").to_numpy(dtype=bool)
+    if "registry" in sources:
+        reference |= sources["registry"].notna().to_numpy(dtype=bool)
+    return set(sources.loc[reference, "id"])
 
 
 def _one_of(names: Iterable[str]) -> str:

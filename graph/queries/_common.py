@@ -22,6 +22,7 @@ from typing import Any, Final, TypeVar
 import numpy as np
 import pandas as pd
 
+from graph import schema
 from graph.store import GraphStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -180,9 +181,7 @@ class GraphTables:
     @property
     def references(self) -> set[str]:
         """Names of the reference-registry sources (EC, BTRC, KYC, BDRIS extracts)."""
-        sources = self.sources
-        kinds = sources["kind"].astype(object)
-        return set(sources.loc[kinds.eq("reference").to_numpy(), "id"]) | set(self.registries)
+        return schema.reference_sources(self.sources)
 
     @property
     def sources(self) -> pd.DataFrame:

@@ -19,6 +19,8 @@ from engine.publish import PublishError, publish
 from engine.training import load_world, synthesise
 from graph import bulk, schema, server
 from graph.neo4j_store import Neo4jStore
+from graph.open import open_store
+from graph.queries._common import GraphTables
 from graph.store import InvalidRow, MissingNode
 from tests.graph.own_server import SMALL, start_own_server
 from tests.graph.queries_world import world
@@ -65,6 +67,82 @@ def test_rows_with_one_header_share_a_file(tmp_path: Path) -> None:
     ]
     assert _read(second) == ['":ID","id"', '2,"01911000003"']
     assert files.arguments().count(f"--nodes=Phone={first}") == 1
+
+
+def test_the_files_carry_the_shared_identifiers_a_store_would_find(tmp_path: Path) -> None:
+    """The kept answer the import writes is the one a store works out over the same graph."""
+    records = ["a/1", "a/2", "a/3", "a/4", "a/5", "a/6", "a/7", "btrc/1"]
+    of = {"a/1": "P1", "a/2": "P2", "a/3": "P3", "a/5": "P4", "a/6": "P5", "a/7": "P4"}
+    member = [("P1", "H1"), ("P2", "H1"), ("P3", "H2"), ("P5", "H1"), ("P5", "H2")]
+    given = [
+        ("a/1", "Phone", "0171"), ("a/2", "Phone", "0171"),  # one household
+        ("a/1", "Phone", "0172"), ("a/3", "Phone", "0172"),  # two
+        ("a/2", "Phone", "0173"), ("a/4", "Phone", "0173"),  # a record without a person
+        ("a/3", "Phone", "0174"), ("btrc/1", "Phone", "0174"),  # a registry's record
+        ("a/2", "Phone", "0176"), ("a/6", "Phone", "0176"),  # P5 is in P2's household too
+        ("a/3", "Phone", "0177"), ("a/6", "Phone", "0177"),  # and in P3's
+        ("a/5", "Phone", "0178"), ("a/7", "Phone", "0178"),  # one person of no household
+        ("a/1", "Account", "dbbl:778X"), ("a/3", "Account", "dbbl:778X"),
+        ("a/1", "Account", "bkash:0171"),
+    ]  # fmt: skip
+    phones = sorted({i for _, label, i in given if label == "Phone"})
+    accounts = sorted({i for _, label, i in given if label == "Account"})
+    sources = {"id": ["a", "btrc"], "kind": ["mis", "reference"]}
+
+    def write(store: Any, add_nodes: Any, add_edges: Any) -> None:
+        add_nodes("Source", sources)
+        add_nodes("Record", {"id": records, "source": [r.split("/")[0] for r in records]})
+        add_nodes("Person", {"id": sorted(set(of.values()))})
+        add_nodes("Household", {"id": ["H1", "H2"]})
+        add_nodes("Phone", {"id": phones})
+        add_nodes("Account", {"id": accounts})
+        add_edges("OF", "Record", "Person", {"from": list(of), "to": list(of.values())})
+        add_edges(
+            "MEMBER_OF",
+            "Person",
+            "Household",
+            {"from": [p for p, _ in member], "to": [h for _, h in member]},
+        )
+        for label in ("Phone", "Account"):
+            rows = [(r, i) for r, kind, i in given if kind == label]
+            add_edges(
+                "HAS", "Record", label, {"from": [r for r, _ in rows], "to": [i for _, i in rows]}
+            )
+
+    def as_rows(columns: dict) -> list[dict]:
+        names = list(columns)
+        return [
+            dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)
+        ]
+
+    with open_store("embedded", tmp_path / "store") as store:
+        write(
+            store,
+            lambda label, columns: store.merge_nodes(label, as_rows(columns)),
+            lambda kind, a, b, columns: store.merge_edges(kind, a, b, as_rows(columns)),
+        )
+        found = store.shared_identifiers(["Phone", "Account"], exclude_sources=["btrc"])
+        expected = set(found["identifier"])
+    assert expected == {"0172", "0173", "0178", "dbbl:778X"}
+
+    files = bulk.ImportFiles(tmp_path / "import")
+    write(files, files.add_nodes, files.add_edges)
+    arguments = files.arguments()
+    node_file = next(a.split("=", 2)[2] for a in arguments if a.startswith("--nodes=EkjonCache="))
+    edge_file = next(
+        a.split("=", 2)[2] for a in arguments if a.startswith("--relationships=EKJON_SHARED=")
+    )
+    numbers = {}
+    for label in ("Phone", "Account"):
+        for path in files.nodes[label]:
+            table = pd.read_csv(path, dtype=str)
+            numbers.update(zip(table[":ID"].astype(int), table["id"], strict=True))
+    cache = pd.read_csv(node_file, dtype=str)
+    assert list(cache["excluded:string[]"]) == ["btrc"]
+    assert list(cache["labels:string[]"]) == ["Phone;Account"]
+    kept = pd.read_csv(edge_file)
+    assert set(kept[":START_ID"]) == {int(cache[":ID"].iloc[0])}
+    assert {numbers[n] for n in kept[":END_ID"]} == expected
 
 
 def _full_disk(path: Path, schema: Any) -> None:
@@ -198,6 +276,8 @@ def test_a_bulk_load_gives_the_graph_a_bolt_publish_gives(
         store.clear()
         publish(store, records, assignment, links)
         over_bolt = _graph(store)
+        references = sorted(GraphTables(store).references)
+        worked_out = _shared(store, references)
         store.clear()
 
     files = bulk.ImportFiles(tmp_path / "import")
@@ -209,10 +289,20 @@ def test_a_bulk_load_gives_the_graph_a_bolt_publish_gives(
     with _open(home) as store:
         imported = _graph(store)
         constraints = store.run_read("SHOW CONSTRAINTS YIELD name RETURN collect(name) AS names")
+        # the import wrote the answer to the suspicious-identifier scan's question, ready
+        kept = store.run_read(
+            "MATCH (c:EkjonCache) OPTIONAL MATCH (c)-[:EKJON_SHARED]->(i) "
+            "RETURN c.labels AS labels, c.excluded AS excluded, collect(i.id) AS ids"
+        )
+        from_import = _shared(store, references)
     for name in list(schema.NODES) + list(schema.EDGES):
         assert imported[name] == over_bolt[name], name
     assert over_bolt["Record"] and over_bolt["SAME_AS"] and over_bolt["KYC_OWNER"]
     assert "ekjon_record_id" in constraints[0]["names"]
+    assert len(kept) == 1 and kept[0]["labels"] == ["Phone", "Account"]
+    assert kept[0]["excluded"] == references and "btrc_sim" in references
+    assert set(kept[0]["ids"]) == {identifier for _, identifier, _, _ in worked_out}
+    assert from_import == worked_out and {label for label, *_ in worked_out} == {"Phone", "Account"}
 
 
 @pytest.mark.neo4j
@@ -226,6 +316,11 @@ def test_a_bulk_load_refuses_a_database_that_holds_data(home: Path, tmp_path: Pa
         bulk.load(home, bulk.ImportFiles(tmp_path / "import"))
     with _open(home) as store:  # untouched, and the server still runs
         assert store.count("Record") == len(records)
+
+
+def _shared(store: Neo4jStore, references: list[str]) -> set[tuple]:
+    found = store.shared_identifiers(["Phone", "Account"], exclude_sources=references)
+    return {tuple(None if pd.isna(v) else v for v in row) for row in found.itertuples(index=False)}
 
 
 # --- the command ----------------------------------------------------------------------------------

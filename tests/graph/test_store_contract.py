@@ -380,6 +380,104 @@ def test_shared_identifiers_are_those_crossing_households(store: GraphStore) -> 
     assert store.shared_identifiers(["NID"]).empty
 
 
+def _shared(store: GraphStore) -> set[str]:
+    found = store.shared_identifiers(["Phone", "Account"], exclude_sources=["btrc"])
+    return set(found["identifier"])
+
+
+# Each change is made after a first question (which a store may keep the answer of), then the
+# question is asked again: the answer must follow the change.
+SHARING_CHANGES = {
+    "a giver in another household": (
+        lambda s: s.merge_edges("HAS", "Record", "Phone", [{"from": "a/3", "to": "0171"}]),
+        {"0171", "0172", "0173", "dbbl:778X"},
+    ),
+    "a person joins the other household": (
+        lambda s: s.merge_edges("MEMBER_OF", "Person", "Household", [{"from": "P3", "to": "H1"}]),
+        {"0173"},
+    ),
+    "a record re-pointed to a person of that household": (
+        lambda s: s.replace_edges_from("OF", "Record", "Person", [{"from": "a/3", "to": "P2"}]),
+        {"0173"},
+    ),
+    "a record without a person given one": (
+        lambda s: s.merge_edges("OF", "Record", "Person", [{"from": "a/4", "to": "P2"}]),
+        {"0172", "dbbl:778X"},
+    ),
+    "a membership deleted": (
+        lambda s: s.delete_edges("MEMBER_OF", "Person", "Household", [{"from": "P2", "to": "H1"}]),
+        {"0171", "0172", "0173", "dbbl:778X"},
+    ),
+    "a person deleted": (
+        lambda s: s.delete_nodes("Person", ["P2"]),
+        {"0171", "0172", "0173", "dbbl:778X"},
+    ),
+    "a household deleted": (
+        lambda s: s.delete_nodes("Household", ["H1"]),
+        {"0171", "0172", "0173", "dbbl:778X"},
+    ),
+    "a record deleted": (lambda s: s.delete_nodes("Record", ["a/4"]), {"0172", "dbbl:778X"}),
+    "a record turned into a registry's": (
+        lambda s: s.merge_nodes("Record", [{"id": "a/3", "source": "btrc"}]),
+        {"0173"},
+    ),
+    "a record's phone replaced": (
+        lambda s: s.replace_edges_from("HAS", "Record", "Phone", [{"from": "a/4", "to": "0175"}]),
+        {"0172", "0175", "dbbl:778X"},
+    ),
+    "a phone given no more": (
+        lambda s: s.delete_edges("HAS", "Record", "Phone", [{"from": "a/3", "to": "0172"}]),
+        {"0173", "dbbl:778X"},
+    ),
+    "a wallet deleted": (lambda s: s.delete_nodes("Account", ["dbbl:778X"]), {"0172", "0173"}),
+    "nothing sharing depends on": (
+        lambda s: s.merge_nodes("Person", [{"id": "P1", "district": "BD3026"}]),
+        {"0172", "0173", "dbbl:778X"},
+    ),
+}
+
+
+@pytest.mark.parametrize("change", list(SHARING_CHANGES))
+def test_shared_identifiers_follow_every_write(store: GraphStore, change: str) -> None:
+    shared_world(store)
+    assert _shared(store) == {"0172", "0173", "dbbl:778X"}
+    write, expected = SHARING_CHANGES[change]
+    write(store)
+    assert _shared(store) == expected
+    assert _shared(store) == expected  # and again, read back as kept
+
+
+def test_shared_identifiers_answer_each_question_asked(store: GraphStore) -> None:
+    """Other labels or excluded sources than the question before are answered as asked."""
+    shared_world(store)
+    assert _shared(store) == {"0172", "0173", "dbbl:778X"}
+    assert set(store.shared_identifiers(["Phone"])["identifier"]) == {"0172", "0173", "0174"}
+    store.merge_edges("HAS", "Record", "Phone", [{"from": "btrc/1", "to": "0175"}])
+    assert set(store.shared_identifiers(["Phone"])["identifier"]) == {
+        "0172",
+        "0173",
+        "0174",
+        "0175",
+    }
+    assert _shared(store) == {"0172", "0173", "dbbl:778X"}
+    store.clear()
+    assert _shared(store) == set()
+    shared_world(store)
+    assert _shared(store) == {"0172", "0173", "dbbl:778X"}
+
+
+def test_reads_show_only_the_graph_model(store: GraphStore) -> None:
+    """Whatever a store keeps to answer faster is not part of the graph a read shows."""
+    shared_world(store)
+    _shared(store)
+    around = store.neighbours("Phone", "0172", direction="both")
+    assert {(n.edge_type, n.label, n.props["id"]) for n in around} == {
+        ("HAS", "Record", "a/1"),
+        ("HAS", "Record", "a/3"),
+    }
+    assert store.count("Phone") == 5
+
+
 def test_a_question_over_the_whole_graph_as_a_join(store: GraphStore) -> None:
     """Phones given by records of more than one person: a join of HAS and OF."""
     small_world(store)
@@ -566,3 +664,59 @@ def test_no_neo4j_configured_says_how_to_start_one(
     monkeypatch.delenv("EKJON_NEO4J_URI", raising=False)
     with pytest.raises(StoreUnavailable, match="`ekjon neo4j start`.*EKJON_NEO4J_URI"):
         open_store("neo4j", tmp_path)  # an EKJON_HOME where no server was ever started
+
+
+# --- the Neo4j store's kept answer (not per store) ------------------------------------------------
+
+
+@pytest.mark.neo4j
+def test_neo4j_keeps_the_shared_identifiers_it_worked_out(neo4j_store: GraphStore) -> None:
+    store = neo4j_store
+    store.clear()
+    shared_world(store)
+    _shared(store)
+    kept = store.run_read(  # type: ignore[attr-defined]
+        "MATCH (c:EkjonCache)-[:EKJON_SHARED]->(i) RETURN c.excluded AS excluded, i.id AS id"
+    )
+    assert {row["id"] for row in kept} == {"0172", "0173", "dbbl:778X"}
+    assert {tuple(row["excluded"]) for row in kept} == {("btrc",)}
+
+
+@pytest.mark.neo4j
+def test_neo4j_keeps_no_answer_the_graph_changed_under(
+    neo4j_store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = neo4j_store
+    store.clear()
+    shared_world(store)
+    work_out = store._work_out_shared  # type: ignore[attr-defined]
+
+    def racing(labels: list[str], excluded: list[str]) -> dict:
+        found = work_out(labels, excluded)
+        # another client's write lands after the graph was read, before the answer is kept
+        store.merge_edges("HAS", "Record", "Phone", [{"from": "a/3", "to": "0171"}])
+        return found
+
+    monkeypatch.setattr(store, "_work_out_shared", racing)
+    assert _shared(store) == {"0172", "0173", "dbbl:778X"}  # the graph as it was read
+    monkeypatch.undo()
+    assert _shared(store) == {"0171", "0172", "0173", "dbbl:778X"}
+
+
+@pytest.mark.neo4j
+def test_neo4j_drops_the_kept_answer_on_a_large_write(
+    neo4j_store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import graph.neo4j_store
+
+    store = neo4j_store
+    store.clear()
+    shared_world(store)
+    _shared(store)
+    monkeypatch.setattr(graph.neo4j_store, "KEEP_LIMIT", 1)
+    store.merge_edges(
+        "MEMBER_OF", "Person", "Household", [{"from": p, "to": "H1"} for p in ("P1", "P3")]
+    )
+    kept = store.run_read("MATCH (c:EkjonCache) RETURN c.labels AS labels")  # type: ignore[attr-defined]
+    assert kept == [{"labels": None}]
+    assert _shared(store) == {"0173"}  # worked out afresh
