@@ -247,7 +247,7 @@ class ImportFiles:
         self._latest: dict[str, tuple[pd.Index, int]] = {}
         self._seen_edges: dict[str, set[int]] = {}
         self._files = 0
-        #: what the kept answer to ``shared_identifiers`` is worked out from (see _kept_shared):
+        #: what the kept answer to ``shared_identifiers`` is worked out from (_kept_answer_files):
         #: each Record call's first number and sources, each Source call's columns, and the
         #: node numbers of the HAS (to a kept label), OF and MEMBER_OF edges
         self._record_sources: list[tuple[int, np.ndarray]] = []
@@ -408,9 +408,9 @@ class ImportFiles:
         ]
         if self.multiline:
             args.append("--multiline-fields=true")
-        return ["--id-type=actual", *args, *self._kept_shared()]
+        return ["--id-type=actual", *args, *self._kept_answer_files()]
 
-    def _kept_shared(self) -> list[str]:
+    def _kept_answer_files(self) -> list[str]:
         """Write the Neo4j store's kept answer to ``shared_identifiers`` for the kept labels and
         the reference sources: the cache node and its edge to each identifier that crosses
         households, as :class:`graph.neo4j_store.Neo4jStore` keeps it. So the first question

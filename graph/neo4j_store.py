@@ -98,10 +98,7 @@ _CROSSES = (
 
 def schema_statements() -> list[str]:
     """The constraints and indexes the graph model asks for, each safe to run again."""
-    statements = [
-        f"CREATE CONSTRAINT ekjon_cache_id IF NOT EXISTS "
-        f"FOR (n:{CACHE_LABEL}) REQUIRE n.id IS UNIQUE"
-    ]
+    statements = []
     for label, spec in schema.NODES.items():
         lower = label.lower()
         statements.append(
@@ -113,6 +110,10 @@ def schema_statements() -> list[str]:
                 f"CREATE INDEX ekjon_{lower}_{prop} IF NOT EXISTS "
                 f"FOR (n:{_label(label)}) ON (n.{prop})"
             )
+    statements.append(
+        f"CREATE CONSTRAINT ekjon_cache_id IF NOT EXISTS "
+        f"FOR (n:{CACHE_LABEL}) REQUIRE n.id IS UNIQUE"
+    )
     return statements
 
 
@@ -346,7 +347,12 @@ class Neo4jStore:
             state = self._guard(tx)
             if state is None:
                 return work(tx)
-            named = sum(len(ids) for ids in (*(before or {}).values(), *(anchors or {}).values()))
+            named = sum(
+                len(ids)
+                for given in (before or {}, anchors or {})
+                for anchor, ids in given.items()
+                if anchor in _REACH or anchor in state[0]
+            )
             if named > KEEP_LIMIT:
                 tx.run(
                     f"MATCH (c:{CACHE_LABEL} {{id: $id}}) REMOVE c.labels, c.excluded "
@@ -664,9 +670,16 @@ class Neo4jStore:
 
         def work(tx: Any) -> bool:
             state = tx.run(
-                f"MATCH (c:{CACHE_LABEL} {{id: $id}}) RETURN c.labels AS labels", id=CACHE_ID
+                f"MATCH (c:{CACHE_LABEL} {{id: $id}}) "
+                "RETURN c.labels AS labels, c.excluded AS excluded",
+                id=CACHE_ID,
             ).single()
-            if state is None or state["labels"] is None or not set(labels) <= set(state["labels"]):
+            if (
+                state is None
+                or state["labels"] is None
+                or not set(labels) <= set(state["labels"])
+                or sorted(state["excluded"] or []) != excluded
+            ):
                 return False
             for label in labels:
                 query = (

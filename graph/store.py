@@ -10,8 +10,9 @@ a load that failed half-way can simply be run again. Reads return plain dicts, s
 pandas DataFrames of a whole label or edge type (or of the nodes and edges at some ids): questions
 over the whole graph are written as DataFrame joins over those tables, which run the same on both
 stores. Where a whole table would be millions of rows to find a few hundred, the store narrows first
-(``shared_identifiers``: the phones and wallets that cross households, aggregated in Cypher on
-Neo4j) and the query reads only what touches those. No Cypher leaks through the interface.
+(``shared_identifiers``: the phones and wallets that cross households; Neo4j keeps that answer
+in the graph and keeps it right on every write) and the query reads only what touches those. No
+Cypher leaks through the interface.
 
 Rules every store keeps (the graph model itself is in :mod:`graph.schema`):
 

@@ -714,6 +714,11 @@ def test_neo4j_drops_the_kept_answer_on_a_large_write(
     shared_world(store)
     _shared(store)
     monkeypatch.setattr(graph.neo4j_store, "KEEP_LIMIT", 1)
+    store.merge_nodes("NID", [{"id": "1990123456789"}, {"id": "1990123456790"}])
+    nids = [{"from": "a/1", "to": "1990123456789"}, {"from": "a/2", "to": "1990123456790"}]
+    store.merge_edges("HAS", "Record", "NID", nids)  # nothing the kept answer is about
+    kept = store.run_read("MATCH (c:EkjonCache) RETURN c.labels AS labels")  # type: ignore[attr-defined]
+    assert kept == [{"labels": ["Phone", "Account"]}]
     store.merge_edges(
         "MEMBER_OF", "Person", "Household", [{"from": p, "to": "H1"} for p in ("P1", "P3")]
     )
