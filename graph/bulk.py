@@ -215,7 +215,9 @@ class ImportFiles:
 
     Each call's table is written to disk by a thread of its own while the caller goes on;
     :attr:`nodes`, :attr:`edges`, :meth:`arguments` and :meth:`finish` wait until every file is
-    complete (and raise a write error, such as a full disk, then).
+    complete (and raise a write error, such as a full disk, then). :meth:`arguments` also writes
+    two small files outside the graph model: the Neo4j store's kept answer to
+    ``shared_identifiers``, worked out from what was written (see docs/neo4j.md).
 
     Parameters
     ----------
@@ -417,8 +419,9 @@ class ImportFiles:
         after the load is answered from it. Returns the importer's options for the two files.
 
         Worked out on node numbers, as the store's Cypher asks it: an identifier is shared when
-        records of two sources or more give it (reference sources aside) and no one household
-        holds the persons of them all.
+        two records or more give it (records of reference sources aside) and no one household
+        holds the persons of them all (a record without a person, or a person without a
+        household, is in none).
         """
         from graph.neo4j_store import CACHE_ID, CACHE_LABEL, SHARED_TYPE
 

@@ -669,11 +669,17 @@ def test_no_neo4j_configured_says_how_to_start_one(
 # --- the Neo4j store's kept answer (not per store) ------------------------------------------------
 
 
+@pytest.fixture
+def neo4j_shared_world(neo4j_store: GraphStore) -> GraphStore:
+    """The session's Neo4j store holding :func:`shared_world` alone."""
+    neo4j_store.clear()
+    shared_world(neo4j_store)
+    return neo4j_store
+
+
 @pytest.mark.neo4j
-def test_neo4j_keeps_the_shared_identifiers_it_worked_out(neo4j_store: GraphStore) -> None:
-    store = neo4j_store
-    store.clear()
-    shared_world(store)
+def test_neo4j_keeps_the_shared_identifiers_it_worked_out(neo4j_shared_world: GraphStore) -> None:
+    store = neo4j_shared_world
     _shared(store)
     kept = store.run_read(  # type: ignore[attr-defined]
         "MATCH (c:EkjonCache)-[:EKJON_SHARED]->(i) RETURN c.excluded AS excluded, i.id AS id"
@@ -684,11 +690,9 @@ def test_neo4j_keeps_the_shared_identifiers_it_worked_out(neo4j_store: GraphStor
 
 @pytest.mark.neo4j
 def test_neo4j_keeps_no_answer_the_graph_changed_under(
-    neo4j_store: GraphStore, monkeypatch: pytest.MonkeyPatch
+    neo4j_shared_world: GraphStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = neo4j_store
-    store.clear()
-    shared_world(store)
+    store = neo4j_shared_world
     work_out = store._work_out_shared  # type: ignore[attr-defined]
 
     def racing(labels: list[str], excluded: list[str]) -> dict:
@@ -705,13 +709,11 @@ def test_neo4j_keeps_no_answer_the_graph_changed_under(
 
 @pytest.mark.neo4j
 def test_neo4j_drops_the_kept_answer_on_a_large_write(
-    neo4j_store: GraphStore, monkeypatch: pytest.MonkeyPatch
+    neo4j_shared_world: GraphStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import graph.neo4j_store
 
-    store = neo4j_store
-    store.clear()
-    shared_world(store)
+    store = neo4j_shared_world
     _shared(store)
     monkeypatch.setattr(graph.neo4j_store, "KEEP_LIMIT", 1)
     store.merge_nodes("NID", [{"id": "1990123456789"}, {"id": "1990123456790"}])
