@@ -199,6 +199,37 @@ _MAX_NODES = 2**31
 _KEPT_LABELS = ("Phone", "Account")
 
 
+def _crossing(
+    identifiers: np.ndarray,
+    persons: np.ndarray,
+    members: np.ndarray,
+    homes: np.ndarray,
+    size: int,
+) -> np.ndarray:
+    """The identifiers that cross households, all as node numbers below ``size``.
+
+    ``identifiers`` and ``persons``: for each record that counts, the identifier it gives and its
+    person (-1 if none). ``members``/``homes``: the MEMBER_OF edges, sorted by person. An
+    identifier crosses households when two records or more give it and no one household holds
+    the persons of them all (a record without a person, or a person without a household, is in
+    none).
+    """
+    given = np.bincount(identifiers, minlength=size)  # records giving each identifier
+    # every (identifier, household) a giver's person is a member of
+    start = np.searchsorted(members, persons, side="left")
+    stop = np.searchsorted(members, persons, side="right")
+    stop[persons < 0] = start[persons < 0]
+    many = stop - start
+    rows = np.repeat(np.arange(len(persons)), many)
+    at = np.repeat(start - np.cumsum(many) + many, many) + np.arange(len(rows))
+    held = np.zeros(size, dtype=np.int64)  # the most givers one household holds
+    if len(rows):
+        key = identifiers[rows] * size + homes[at]
+        uniq, counts = np.unique(key, return_counts=True)
+        np.maximum.at(held, uniq // size, counts)
+    return np.flatnonzero((given >= 2) & (held < given))
+
+
 def _in_dict(values: np.ndarray, members: Mapping[Any, Any] | set[Any]) -> np.ndarray:
     """Which of ``values`` are keys of ``members``, as a bool array (hash lookups)."""
     return np.fromiter(map(members.__contains__, values), dtype=bool, count=len(values))
@@ -418,10 +449,8 @@ class ImportFiles:
         households, as :class:`graph.neo4j_store.Neo4jStore` keeps it. So the first question
         after the load is answered from it. Returns the importer's options for the two files.
 
-        Worked out on node numbers, as the store's Cypher asks it: an identifier is shared when
-        two records or more give it (records of reference sources aside) and no one household
-        holds the persons of them all (a record without a person, or a person without a
-        household, is in none).
+        Worked out on node numbers (:func:`_crossing`), as the store's Cypher asks it, records of
+        reference sources aside.
         """
         from graph.neo4j_store import CACHE_ID, CACHE_LABEL, SHARED_TYPE
 
@@ -451,25 +480,9 @@ class ImportFiles:
         for label in _KEPT_LABELS:
             givers, identifiers = pairs(label)
             keep = ~left_out[givers]
-            givers, identifiers = givers[keep], identifiers[keep]
-            if not len(identifiers):
-                continue
-            given = np.bincount(identifiers, minlength=size)  # records giving each identifier
-            # every (identifier, household) a giver's person is a member of
-            person = person_of[givers]
-            start = np.searchsorted(members, person, side="left")
-            stop = np.searchsorted(members, person, side="right")
-            stop[person < 0] = start[person < 0]
-            many = stop - start
-            rows = np.repeat(np.arange(len(person)), many)
-            at = np.repeat(start - np.cumsum(many) + many, many) + np.arange(len(rows))
-            held = np.zeros(size, dtype=np.int64)  # the most givers one household holds
-            if len(rows):
-                key = identifiers[rows] * size + homes[at]
-                uniq, counts = np.unique(key, return_counts=True)
-                np.maximum.at(held, uniq // size, counts)
-            crossing = np.flatnonzero((given >= 2) & (held < given))
-            shared.append(crossing)
+            shared.append(
+                _crossing(identifiers[keep], person_of[givers[keep]], members, homes, size)
+            )
         cache = self._numbered  # the next free node number
         node_path = self.folder / "kept-shared-node.csv"
         edge_path = self.folder / "kept-shared-edges.csv"

@@ -86,13 +86,19 @@ _REACH = {
 
 #: Whether an identifier crosses households: given by two records or more (bar excluded sources)
 #: and no one household holds the persons of them all (a record without a person, or a person
-#: without a household, is in none). ``shared_identifiers`` asks the same of every identifier.
+#: without a household, is in none). The pieces every query of it shares: the records that count
+#: (``r`` giving ``i``), a person ``p``'s households, and the test on the list ``hss`` of each
+#: record's households.
+_COUNTED = "(i)<-[:HAS]-(r:Record) WHERE NOT coalesce(r.source, '') IN $excluded "
+_HOUSEHOLDS = "COLLECT { MATCH (p)-[:MEMBER_OF]->(h:Household) RETURN h }"
+_NONE_HOLDS_ALL = "size(reduce(c = hss[0], x IN hss | [h IN c WHERE h IN x])) = 0"
+#: ... asked of the identifiers ``i`` in hand, as ``shared``.
 _CROSSES = (
-    "OPTIONAL MATCH (i)<-[:HAS]-(r:Record) WHERE NOT coalesce(r.source, '') IN $excluded "
+    f"OPTIONAL MATCH {_COUNTED}"
     "OPTIONAL MATCH (r)-[:OF]->(p:Person) "
-    "WITH i, r, COLLECT {{ MATCH (p)-[:MEMBER_OF]->(h:Household) RETURN h }} AS hs "
+    f"WITH i, r, {_HOUSEHOLDS} AS hs "
     "WITH i, count(r) AS n, collect(hs) AS hss "
-    "WITH i, n >= 2 AND size(reduce(c = hss[0], x IN hss | [h IN c WHERE h IN x])) = 0 AS shared "
+    f"WITH i, n >= 2 AND {_NONE_HOLDS_ALL} AS shared "
 )
 
 
@@ -319,7 +325,7 @@ class Neo4jStore:
                 continue
             query = (
                 f"UNWIND $ids AS id MATCH (i:{_label(label)} {{id: id}}) "
-                + _CROSSES.format()
+                + _CROSSES
                 + f"MATCH (c:{CACHE_LABEL} {{id: $cache}}) "
                 f"OPTIONAL MATCH (c)-[s:{SHARED_TYPE}]->(i) "
                 f"FOREACH (_ IN CASE WHEN shared AND s IS NULL THEN [1] ELSE [] END | "
@@ -645,46 +651,35 @@ class Neo4jStore:
         for label in wanted:
             _label(label)
         excluded = sorted(set(exclude_sources))
-        state = self._read(
-            lambda tx: tx.run(
+        found, version = self._kept_shared(wanted, excluded)
+        if found is None:
+            found = self._work_out_shared(wanted, excluded)
+            self._keep_shared(found, wanted, excluded, version)
+        return pd.DataFrame(found, columns=list(SHARED_COLUMNS))
+
+    def _kept_shared(self, labels: list[str], excluded: list[str]) -> tuple[dict | None, Any]:
+        """The kept answer's rows (None if none is kept for these labels and excluded sources),
+        and the cache's version as read (None if there is no cache node)."""
+
+        def work(tx: Any) -> tuple[dict | None, Any]:
+            state = tx.run(
                 f"MATCH (c:{CACHE_LABEL} {{id: $id}}) "
                 "RETURN c.labels AS labels, c.excluded AS excluded, c.version AS version",
                 id=CACHE_ID,
             ).single()
-        )
-        kept = (
-            state is not None
-            and state["labels"] is not None
-            and set(wanted) <= set(state["labels"])
-            and sorted(state["excluded"] or []) == excluded
-        )
-        found = self._kept_shared(wanted, excluded) if kept else None
-        if found is None:
-            found = self._work_out_shared(wanted, excluded)
-            self._keep_shared(found, wanted, excluded, None if state is None else state["version"])
-        return pd.DataFrame(found, columns=list(SHARED_COLUMNS))
-
-    def _kept_shared(self, labels: list[str], excluded: list[str]) -> dict[str, list] | None:
-        """The kept answer's rows, or None if the cache changed under the read."""
-        found: dict[str, list] = {name: [] for name in SHARED_COLUMNS}
-
-        def work(tx: Any) -> bool:
-            state = tx.run(
-                f"MATCH (c:{CACHE_LABEL} {{id: $id}}) "
-                "RETURN c.labels AS labels, c.excluded AS excluded",
-                id=CACHE_ID,
-            ).single()
+            if state is None:
+                return None, None
             if (
-                state is None
-                or state["labels"] is None
+                state["labels"] is None
                 or not set(labels) <= set(state["labels"])
                 or sorted(state["excluded"] or []) != excluded
             ):
-                return False
+                return None, state["version"]
+            found: dict[str, list] = {name: [] for name in SHARED_COLUMNS}
             for label in labels:
                 query = (
                     f"MATCH (:{CACHE_LABEL} {{id: $id}})-[:{SHARED_TYPE}]->(i:{_label(label)}) "
-                    "MATCH (i)<-[:HAS]-(r:Record) WHERE NOT coalesce(r.source, '') IN $excluded "
+                    f"MATCH {_COUNTED}"
                     "OPTIONAL MATCH (r)-[:OF]->(p:Person) RETURN i.id, r.id, p.id"
                 )
                 for identifier, record, person in tx.run(query, id=CACHE_ID, excluded=excluded):
@@ -692,9 +687,9 @@ class Neo4jStore:
                     found["identifier"].append(identifier)
                     found["record"].append(record)
                     found["person"].append(person)
-            return True
+            return found, state["version"]
 
-        return found if self._read(work) else None
+        return self._read(work)
 
     def _work_out_shared(self, labels: list[str], excluded: list[str]) -> dict[str, list]:
         """Every identifier of ``labels`` asked whether it crosses households.
@@ -709,12 +704,11 @@ class Neo4jStore:
             label: (
                 f"MATCH (i:{_label(label)}) WHERE COUNT {{ (i)<-[:HAS]-() }} >= 2 "
                 "AND (right(i.id, 1) IN $even) = $half "
-                "MATCH (i)<-[:HAS]-(r:Record) WHERE NOT coalesce(r.source, '') IN $excluded "
+                f"MATCH {_COUNTED}"
                 "OPTIONAL MATCH (r)-[:OF]->(p:Person) "
-                "WITH i, r, p, COLLECT { MATCH (p)-[:MEMBER_OF]->(h:Household) RETURN h } AS hs "
+                f"WITH i, r, p, {_HOUSEHOLDS} AS hs "
                 "WITH i, collect([r, p]) AS rows, collect(hs) AS hss "
-                "WHERE size(rows) >= 2 "
-                "AND size(reduce(c = hss[0], x IN hss | [h IN c WHERE h IN x])) = 0 "
+                f"WHERE size(rows) >= 2 AND {_NONE_HOLDS_ALL} "
                 "UNWIND rows AS row RETURN i.id, row[0].id, row[1].id"
             )
             for label in labels
