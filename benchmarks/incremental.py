@@ -2,7 +2,7 @@
 
 Not a test: it prints figures. A synthetic world is written (unless ``--world`` names one), a
 random slice of its records (``--fraction``, seeded) is held back, the batch resolves the rest, an
-:class:`engine.incremental.IncrementalResolver` is built from that batch and resolves each
+:class:`engine.incremental.resolver.IncrementalResolver` is built from that batch and resolves each
 held-back record on its own; a batch over every record is the reference (its clusters named by the
 held-in records they contain, as the identity ledger names them). Typical runs::
 
@@ -29,8 +29,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.incremental import IncrementalResolver, holdout_agreement, latency_summary  # noqa: E402
-from engine.training import DEFAULT_ARTIFACT, load_model, load_world, synthesise  # noqa: E402
+from engine.incremental.agreement import holdout_agreement, latency_summary  # noqa: E402
+from engine.incremental.resolver import IncrementalResolver  # noqa: E402
+from engine.quality.training import DEFAULT_ARTIFACT, load_model  # noqa: E402
+from synth.load import load_world, synthesise  # noqa: E402
 
 
 def peak_rss_mb() -> float:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.ingest import ingest_file  # noqa: E402
-from engine.mapping import mapping_from_dict  # noqa: E402
-from engine.records import RecordStore  # noqa: E402
+from engine.ingest.mapping import mapping_from_dict  # noqa: E402
+from engine.ingest.run import ingest_file  # noqa: E402
+from engine.ingest.store import RecordStore  # noqa: E402
 
 GIVEN_MALE = [
     "Abdul Karim",

@@ -30,7 +30,8 @@ leaves the Neo4j graph in place, ``--embedded-dir DIR`` publishes the embedded s
 (kept) instead of a temporary folder, ``--publish-only`` stops after publishing, and
 ``--no-publish`` times the queries on the graph already there (same world, same assignment).
 
-``--bulk`` (Neo4j only) makes the first load through Neo4j's offline importer (:mod:`graph.bulk`,
+``--bulk`` (Neo4j only) makes the first load through Neo4j's offline importer
+(:mod:`graph.neo4j.bulk`,
 what ``ekjon neo4j import`` does) instead of Bolt: the database must be empty (stop the server and
 delete its ``data/`` folder), and the server is restarted (``--neo4j-heap``, ``--neo4j-pagecache``).
 """
@@ -54,10 +55,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engine.ingest.store import RecordStore  # noqa: E402
 from engine.publish import publish  # noqa: E402
-from engine.records import RecordStore  # noqa: E402
-from graph.bulk import ImportFiles, check_empty_database, stop_in_background  # noqa: E402
-from graph.bulk import load as bulk_load  # noqa: E402
+from graph.neo4j.bulk import ImportFiles, check_empty_database, stop_in_background  # noqa: E402
+from graph.neo4j.bulk import load as bulk_load  # noqa: E402
 from graph.open import open_store  # noqa: E402
 from graph.policy import Policy, load_policy  # noqa: E402
 from graph.queries import (  # noqa: E402
@@ -371,8 +372,8 @@ def main() -> None:
     parser.add_argument(
         "--bulk",
         action="store_true",
-        help="neo4j: first load through Neo4j's offline importer (graph.bulk) instead of Bolt; "
-        "the database must be empty, and the server is restarted",
+        help="neo4j: first load through Neo4j's offline importer (graph.neo4j.bulk) instead of "
+        "Bolt; the database must be empty, and the server is restarted",
     )
     parser.add_argument("--neo4j-heap", help="neo4j --bulk: server heap after the import")
     parser.add_argument("--neo4j-pagecache", help="neo4j --bulk: server page cache after import")

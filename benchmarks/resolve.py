@@ -8,7 +8,8 @@ Not a test: it prints figures. Typical runs::
 The world is written with ``ekjon synth`` (unless ``--world`` names one already written), ingested
 into a temporary store, resolved with the model artifact (default ``models/trained/default.json``,
 trained on a world of a *different* seed), and scored against ``truth/records.csv``: persons, and
-households (:func:`engine.households.resolve_households` on the resolved persons) when the truth
+households (:func:`engine.identity.households.resolve_households` on the resolved persons) when the
+truth
 has a ``household_id``.
 """
 
@@ -28,7 +29,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.evaluate import (  # noqa: E402
+from engine.identity.households import resolve_households  # noqa: E402
+from engine.quality.evaluate import (  # noqa: E402
     error_pairs,
     error_summary,
     evaluate,
@@ -37,16 +39,14 @@ from engine.evaluate import (  # noqa: E402
     standard_slices,
     truth_tags,
 )
-from engine.households import resolve_households  # noqa: E402
-from engine.pipeline import ResolveSettings, resolve  # noqa: E402
-from engine.training import (  # noqa: E402
+from engine.quality.training import (  # noqa: E402
     DEFAULT_ARTIFACT,
     load_model,
-    load_world,
     person_labels,
     read_truth,
-    synthesise,
 )
+from engine.resolve.pipeline import ResolveSettings, resolve  # noqa: E402
+from synth.load import load_world, synthesise  # noqa: E402
 
 
 def peak_rss_mb() -> float:

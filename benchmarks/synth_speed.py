@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 def one(persons: int, seed: int, out: Path) -> dict:
-    from engine.synth import WorldParameters, generate_world
+    from synth import WorldParameters, generate_world
 
     steps: list[tuple[str, float]] = []
     t0 = time.perf_counter()

@@ -22,12 +22,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.blocking import DEFAULT_RULES, candidate_pairs  # noqa: E402
-from engine.compare import Vocabulary, compare  # noqa: E402
-from engine.pipeline import obvious_mismatch  # noqa: E402
-from engine.prepare import prepare  # noqa: E402
-from engine.training import DEFAULT_ARTIFACT, load_model, load_world, synthesise  # noqa: E402
+from engine.quality.training import DEFAULT_ARTIFACT, load_model  # noqa: E402
+from engine.resolve.blocking import DEFAULT_RULES, candidate_pairs  # noqa: E402
+from engine.resolve.compare import Vocabulary, compare  # noqa: E402
+from engine.resolve.pipeline import obvious_mismatch  # noqa: E402
+from engine.resolve.prepare import prepare  # noqa: E402
 from models.trees import Forest, _walk  # noqa: E402
+from synth.load import load_world, synthesise  # noqa: E402
 
 
 def walk_raw(baseline: float, trees: list, X: np.ndarray) -> np.ndarray:

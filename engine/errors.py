@@ -32,3 +32,7 @@ class UnreadableRow(EkjonError):
         self.row_number = row_number
         self.reason = reason
         super().__init__(f"row {row_number}: {reason}")
+
+
+class IncrementalError(EkjonError):
+    """The incremental resolver cannot do what was asked (a bad saved state, a duplicate record)."""

@@ -33,8 +33,8 @@ which writes them in its own batches.
 
 For a national first load into ekjon's own Neo4j server, the same call writes into a
 :class:`~graph.store.GraphWriter` instead of a store, column by column (no row dicts): a
-:class:`graph.bulk.ImportFiles` makes the graph Neo4j's offline importer's CSV files, which
-:func:`graph.bulk.load` then imports (``ekjon neo4j import``).
+:class:`graph.neo4j.bulk.ImportFiles` makes the graph Neo4j's offline importer's CSV files, which
+:func:`graph.neo4j.bulk.load` then imports (``ekjon neo4j import``).
 
 Example
 -------
@@ -698,8 +698,8 @@ def publish(
     ----------
     store:
         Any graph store (embedded or Neo4j); or, for a first load through Neo4j's offline
-        importer, a :class:`graph.bulk.ImportFiles` (the same graph, written as the importer's
-        CSV files; then load them with :func:`graph.bulk.load`).
+        importer, a :class:`graph.neo4j.bulk.ImportFiles` (the same graph, written as the importer's
+        CSV files; then load them with :func:`graph.neo4j.bulk.load`).
     records:
         Canonical records with cleaned values (columns :data:`engine.record.CANONICAL_FIELDS`, as
         ``RecordStore.current()`` returns them); one row per ``source``, ``record_id``.

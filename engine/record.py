@@ -49,6 +49,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Final
 
+import numpy as np
+import pandas as pd
+
 RECORD_KINDS: Final = ("programme", "survey", "reference")
 
 #: field name -> kind of value; the order is the canonical column order.
@@ -147,3 +150,12 @@ def record_key(source: str, record_id: str) -> str:
 
 
 assert tuple(f.name for f in fields(Record)) == CANONICAL_FIELDS, "Record and FIELD_KINDS disagree"
+
+
+def is_missing_value(value: Any) -> bool:
+    """Whether one field value is missing: ``None``, ``pd.NA``, ``NaT`` or a float NaN."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float | np.floating):
+        return bool(value != value)
+    return False

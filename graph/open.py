@@ -3,7 +3,8 @@
 The embedded store lives in ``home / "graph"``. The Neo4j store's server is read from the
 environment (``EKJON_NEO4J_URI``, ``EKJON_NEO4J_USER``, ``EKJON_NEO4J_PASSWORD``,
 ``EKJON_NEO4J_DATABASE``), for users with their own Neo4j; otherwise it is the server that
-``ekjon neo4j start`` runs for ``home`` (its credentials from :func:`graph.server.credentials`).
+``ekjon neo4j start`` runs for ``home`` (its credentials from
+:func:`graph.neo4j.server.credentials`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graph.neo4j_store import HOW_TO_START
+from graph.neo4j.store import HOW_TO_START
 from graph.store import GraphStore, StoreUnavailable
 
 __all__ = ["BACKENDS", "Neo4jSettings", "neo4j_settings", "open_store"]
@@ -55,7 +56,7 @@ def neo4j_settings(home: Path) -> Neo4jSettings:
             )
         return Neo4jSettings(uri, os.environ.get("EKJON_NEO4J_USER") or "neo4j", password, database)
     try:
-        from graph.server import credentials
+        from graph.neo4j.server import credentials
     except ImportError as error:
         raise StoreUnavailable(
             f"No Neo4j server is configured ({error}); {HOW_TO_START}."
@@ -106,7 +107,7 @@ def open_store(backend: str, home: Path, **options: Any) -> GraphStore:
 
         return EmbeddedStore(Path(home) / "graph", **options)
     if backend == "neo4j":
-        from graph.neo4j_store import Neo4jStore
+        from graph.neo4j.store import Neo4jStore
 
         settings = neo4j_settings(Path(home))
         return Neo4jStore(

@@ -1,7 +1,7 @@
 """The identity graph's storage interface: one narrow ``GraphStore`` protocol every store satisfies.
 
 Two stores implement it: :class:`graph.embedded.EmbeddedStore` (networkx in memory, durable on
-disk, the default) and :class:`graph.neo4j_store.Neo4jStore`. Code above the store (resolution,
+disk, the default) and :class:`graph.neo4j.store.Neo4jStore`. Code above the store (resolution,
 queries, the API) talks only to this protocol, so it runs unchanged on both; one contract test suite
 (``tests/graph/test_store_contract.py``) holds both stores to the same behaviour.
 
@@ -335,7 +335,7 @@ class GraphWriter(Protocol):
     """Where a first load is written as column tables, not merged row by row.
 
     :func:`engine.publish.publish` writes into one of these exactly what it would merge into a
-    :class:`GraphStore` (e.g. :class:`graph.bulk.ImportFiles`, the files of Neo4j's offline
+    :class:`GraphStore` (e.g. :class:`graph.neo4j.bulk.ImportFiles`, the files of Neo4j's offline
     importer). Rows are appended: each node is written once, before the edges that name it.
     """
 

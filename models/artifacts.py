@@ -59,6 +59,9 @@ from models.fellegi_sunter import (
 )
 from models.trees import Forest, Tree, contributions, predict_raw
 
+#: The shipped match model (readable JSON, trained on a synthetic world).
+DEFAULT_ARTIFACT = Path(__file__).resolve().parent / "trained" / "default.json"
+
 logger = logging.getLogger(__name__)
 
 FORMAT = "ekjon.match-model"

@@ -6,10 +6,6 @@ never reads ``$EKJON_HOME`` itself; commands resolve it here and pass explicit p
 
 from __future__ import annotations
 
-import os
-from enum import StrEnum
-from pathlib import Path
-
 import typer
 
 app = typer.Typer(
@@ -20,18 +16,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-class Backend(StrEnum):
-    """The graph stores a command can use (``--backend``)."""
-
-    embedded = "embedded"
-    neo4j = "neo4j"
-
-
-def ekjon_home() -> Path:
-    """The embedded store's folder: ``$EKJON_HOME``, default ``./.ekjon``."""
-    return Path(os.environ.get("EKJON_HOME", ".ekjon")).resolve()
 
 
 def _register_all() -> None:

@@ -31,13 +31,12 @@ def demo(
     suspicious wallets and phones, poor households left out). Everything lands in $EKJON_HOME
     (default ./.ekjon).
     """
-    from api.cli import ekjon_home
-    from engine.batch import read_assignment, run_batch
-    from engine.evaluate import evaluate
-    from engine.ingest import ingest_file
-    from engine.mapping import load_mapping
-    from engine.records import RecordStore
-    from engine.synth import WorldParameters, generate_world
+    from api.cli.options import ekjon_home
+    from engine.ingest.mapping import load_mapping
+    from engine.ingest.run import ingest_file
+    from engine.ingest.store import RecordStore
+    from engine.quality.evaluate import evaluate
+    from engine.run import read_assignment, run_batch
     from graph.open import open_store
     from graph.queries import (
         GraphTables,
@@ -46,6 +45,7 @@ def demo(
         evaluate_findings,
         suspicious_identifiers,
     )
+    from synth import WorldParameters, generate_world
 
     logging.basicConfig(level=logging.ERROR)
     home = ekjon_home()

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli import Backend
+from api.cli.options import Backend
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,7 +68,7 @@ def _fail(message: str) -> typer.Exit:
 
 @contextmanager
 def _store(backend: Backend) -> Iterator[GraphStore]:
-    from api.cli import ekjon_home
+    from api.cli.options import ekjon_home
     from graph.open import open_store
     from graph.store import GraphStoreError
 

@@ -21,11 +21,11 @@ from rich.progress import (
 from rich.table import Table
 
 from engine.errors import EkjonError
-from engine.mapping import EXTENSION_FORMATS, Mapping, load_mapping
+from engine.ingest.mapping import EXTENSION_FORMATS, Mapping, load_mapping
 
 if TYPE_CHECKING:
-    from engine.ingest import IngestProgress, IngestReport
-    from engine.records import RecordStore
+    from engine.ingest.run import IngestProgress, IngestReport
+    from engine.ingest.store import RecordStore
 
 #: show a progress bar for files at least this big (bytes)
 PROGRESS_MIN_BYTES = 2 * 1024 * 1024
@@ -85,9 +85,9 @@ def ingest(
     ] = 20_000,
 ) -> None:
     """Ingest MIS files through their mappings."""
-    from api.cli import ekjon_home
-    from engine.ingest import ingest_file
-    from engine.records import RecordStore
+    from api.cli.options import ekjon_home
+    from engine.ingest.run import ingest_file
+    from engine.ingest.store import RecordStore
 
     out = Console()
     err = Console(stderr=True, soft_wrap=True)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from graph import server
+from graph.neo4j import server
 
 console = Console()
 err_console = Console(stderr=True)
@@ -29,7 +29,7 @@ NOT_RUNNING_EXIT_CODE = 3  # as LSB init scripts' `status`, so scripts can test 
 
 
 def _home() -> Path:
-    from api.cli import ekjon_home  # here, not at import: api.cli imports this module
+    from api.cli.options import ekjon_home
 
     return ekjon_home()
 
@@ -233,11 +233,11 @@ def import_graph(
 
     import pandas as pd
 
-    from engine.batch import ASSIGNMENT_FILE, PAIRS_FILE, resolution_dir
     from engine.errors import EkjonError
+    from engine.ingest.store import RecordStore
     from engine.publish import publish
-    from engine.records import RecordStore
-    from graph import bulk
+    from engine.run import ASSIGNMENT_FILE, PAIRS_FILE, resolution_dir
+    from graph.neo4j import bulk
 
     def read(path: Path) -> pd.DataFrame:
         if path.suffix == ".parquet":

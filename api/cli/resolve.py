@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli import Backend
+from api.cli.options import Backend
 
 console = Console(stderr=True)
 out = Console()
@@ -44,10 +44,10 @@ def resolve(
     Person and household IDs stay stable across runs; every merge and split goes into the ledger
     (`ekjon review history ID`). Reviewers' decisions (`ekjon review same|not-same`) are obeyed.
     """
-    from api.cli import ekjon_home
-    from engine.batch import run_batch
+    from api.cli.options import ekjon_home
     from engine.errors import EkjonError
-    from graph.server import Neo4jServerError
+    from engine.run import run_batch
+    from graph.neo4j.server import Neo4jServerError
     from graph.store import GraphStoreError
 
     logging.basicConfig(level=logging.WARNING)
@@ -56,7 +56,7 @@ def resolve(
     files = None  # a first load into ekjon's own, empty Neo4j goes through the offline importer
     try:
         if publish and backend is Backend.neo4j and _own_server_is_empty(home):
-            from graph import bulk
+            from graph.neo4j import bulk
 
             files = bulk.import_files(home)
             console.print(
@@ -106,7 +106,7 @@ def _own_server_is_empty(home: Path) -> bool:
     """Whether ekjon's own Neo4j server for ``home`` runs, holding no node (not a user's own)."""
     import os
 
-    from graph import bulk, server
+    from graph.neo4j import bulk, server
 
     if os.environ.get("EKJON_NEO4J_URI") or server.status(home) is None:
         return False
@@ -125,9 +125,9 @@ def export_persons(
     out_file: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
 ) -> None:
     """Write `source, record_id, person_id, household_id` for every resolved record."""
-    from api.cli import ekjon_home
-    from engine.batch import read_assignment
+    from api.cli.options import ekjon_home
     from engine.errors import EkjonError
+    from engine.run import read_assignment
 
     try:
         assignment = read_assignment(ekjon_home())
@@ -178,12 +178,12 @@ def evaluate(
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from api.cli import ekjon_home
-    from engine.batch import PAIRS_FILE, read_assignment, read_prepared, resolution_dir
+    from api.cli.options import ekjon_home
     from engine.errors import EkjonError
-    from engine.evaluate import error_pairs, evaluate_households, explain_errors
-    from engine.evaluate import evaluate as score
-    from engine.training import DEFAULT_ARTIFACT, load_model
+    from engine.quality.evaluate import error_pairs, evaluate_households, explain_errors
+    from engine.quality.evaluate import evaluate as score
+    from engine.quality.training import DEFAULT_ARTIFACT, load_model
+    from engine.run import PAIRS_FILE, read_assignment, read_prepared, resolution_dir
 
     home = ekjon_home()
     try:
@@ -367,11 +367,11 @@ def explain(
     Uses every current record for context (how common a name is, how many people use a phone),
     as the batch does.
     """
-    from api.cli import ekjon_home
+    from api.cli.options import ekjon_home
     from engine.errors import EkjonError
-    from engine.explain import explain_pair
-    from engine.records import RecordStore
-    from engine.training import DEFAULT_ARTIFACT, load_model
+    from engine.ingest.store import RecordStore
+    from engine.quality.training import DEFAULT_ARTIFACT, load_model
+    from engine.resolve.explain import explain_pair
 
     try:
         with RecordStore(ekjon_home() / "records.sqlite") as store:
@@ -402,13 +402,13 @@ def match(
     out. Nothing is stored: the answer says which person the record belongs to (or that it is a
     new person), with the score and the explanation of the best link.
     """
-    from api.cli import ekjon_home
-    from engine.batch import INCREMENTAL_DIR, resolution_dir
+    from api.cli.options import ekjon_home
     from engine.errors import EkjonError, InvalidValue
-    from engine.incremental import IncrementalResolver
+    from engine.incremental.resolver import IncrementalResolver
     from engine.normalise import clean
+    from engine.quality.training import DEFAULT_ARTIFACT, load_model
     from engine.record import FIELD_KINDS, REQUIRED_FIELDS
-    from engine.training import DEFAULT_ARTIFACT, load_model
+    from engine.run import INCREMENTAL_DIR, resolution_dir
 
     try:
         raw = json.loads(record)

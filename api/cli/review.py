@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from engine.decisions import DecisionStore
+    from engine.resolve.decisions import DecisionStore
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _home() -> Path:
-    from api.cli import ekjon_home  # here, not at import: api.cli imports this module
+    from api.cli.options import ekjon_home
 
     return ekjon_home()
 
@@ -67,8 +67,8 @@ class _KnownRecords:
         self.checked = False
 
     def __contains__(self, key: object) -> bool:
-        from engine.identity import LEDGER_FILE, IdentityLedger
-        from engine.records import RecordStore
+        from engine.identity.ledger import LEDGER_FILE, IdentityLedger
+        from engine.ingest.store import RecordStore
 
         source, _, record_id = str(key).partition("/")
         records_file = self.home / "records.sqlite"
@@ -87,7 +87,7 @@ class _KnownRecords:
 
 
 def _decisions() -> DecisionStore:
-    from engine.decisions import DECISIONS_FILE, DecisionStore
+    from engine.resolve.decisions import DECISIONS_FILE, DecisionStore
 
     return DecisionStore(_home() / DECISIONS_FILE)
 
@@ -183,7 +183,7 @@ def history(
 
     Each event names the records that moved, why, when, and under which model version.
     """
-    from engine.identity import LEDGER_FILE, IdentityLedger, is_valid_id
+    from engine.identity.ledger import LEDGER_FILE, IdentityLedger, is_valid_id
 
     is_record = "/" in ident
     if not is_record and not is_valid_id(ident):

@@ -87,7 +87,7 @@ def synth(
     ] = False,
 ) -> None:
     """Write a synthetic world to OUT."""
-    from engine.synth import STEPS, WorldParameters, generate_world
+    from synth import STEPS, WorldParameters, generate_world
 
     console = Console(stderr=as_json)
     params = WorldParameters(persons=persons, seed=seed, districts=districts)

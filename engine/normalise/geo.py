@@ -14,14 +14,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Final
 
 from engine.errors import InvalidValue
 from engine.normalise.bangla import repair_bangla, transliterate
+from engine.normalise.data import DATA_DIR
 from engine.normalise.digits import to_ascii_digits
-
-DATA_DIR: Final = Path(__file__).parent / "data"
+from engine.normalise.names import fold_token
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +124,6 @@ _DIVISION_BY_CODE: Final = {d.code: d for d in DIVISIONS}
 
 def _spelling(key: str) -> str:
     """The name's fold (:func:`engine.normalise.names.fold_token`), Bangla transliterated first."""
-    from engine.normalise.names import fold_token  # here: names imports this module
-
     return fold_token(re.sub("[^a-z]", "", transliterate(key)))
 
 

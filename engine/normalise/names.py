@@ -48,7 +48,7 @@ from functools import lru_cache
 from typing import Final
 
 from engine.normalise.bangla import repair_bangla, transliterate_word
-from engine.normalise.geo import DATA_DIR
+from engine.normalise.data import DATA_DIR
 
 log = logging.getLogger(__name__)
 

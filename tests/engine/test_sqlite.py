@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from engine.decisions import DecisionError, DecisionStore
-from engine.identity import IdentityError, IdentityLedger
-from engine.records import RecordStore, StoreError
+from engine.identity.ledger import IdentityError, IdentityLedger
+from engine.ingest.store import RecordStore, StoreError
+from engine.resolve.decisions import DecisionError, DecisionStore
 
 STORES: list[tuple[Callable[[Path], Any], type[Exception], str]] = [
     (RecordStore, StoreError, "record store"),

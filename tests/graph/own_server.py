@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from graph import server
+from graph.neo4j import server
 
 # Small memory (the test box is shared) and a generous wait: a first start on a busy 2-core CI box
 # can take minutes (it also builds the launcher if scripts/test.sh has not).

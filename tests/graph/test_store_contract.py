@@ -711,11 +711,11 @@ def test_neo4j_keeps_no_answer_the_graph_changed_under(
 def test_neo4j_drops_the_kept_answer_on_a_large_write(
     neo4j_shared_world: GraphStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import graph.neo4j_store
+    import graph.neo4j.store
 
     store = neo4j_shared_world
     _shared(store)
-    monkeypatch.setattr(graph.neo4j_store, "KEEP_LIMIT", 1)
+    monkeypatch.setattr(graph.neo4j.store, "KEEP_LIMIT", 1)
     store.merge_nodes("NID", [{"id": "1990123456789"}, {"id": "1990123456790"}])
     nids = [{"from": "a/1", "to": "1990123456789"}, {"from": "a/2", "to": "1990123456790"}]
     store.merge_edges("HAS", "Record", "NID", nids)  # nothing the kept answer is about

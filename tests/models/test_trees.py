@@ -65,7 +65,7 @@ def test_missing_values_and_unseen_extremes_go_where_the_trees_say() -> None:
 
 
 def test_the_shipped_model_scores_as_its_trees_walk() -> None:
-    from engine.training import DEFAULT_ARTIFACT, load_model
+    from engine.quality.training import DEFAULT_ARTIFACT, load_model
 
     model = load_model(DEFAULT_ARTIFACT)
     rng = np.random.default_rng(0)

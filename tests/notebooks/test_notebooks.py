@@ -50,12 +50,12 @@ def images(notebook: nbformat.NotebookNode) -> int:
 @pytest.fixture(scope="module")
 def resolved_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home with a small synthetic world ingested, resolved and published (embedded store)."""
-    from engine.batch import run_batch
-    from engine.ingest import ingest_file
-    from engine.mapping import load_mapping
-    from engine.records import RecordStore
-    from engine.synth import WorldParameters, generate_world
+    from engine.ingest.mapping import load_mapping
+    from engine.ingest.run import ingest_file
+    from engine.ingest.store import RecordStore
+    from engine.run import run_batch
     from graph.open import open_store
+    from synth import WorldParameters, generate_world
 
     home = tmp_path_factory.mktemp("nb-home")
     world = home / "world"
@@ -84,7 +84,7 @@ def test_analyst_notebook_answers_every_question(
 def test_retrain_notebook_writes_a_model_that_resolves(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.training import load_model
+    from engine.quality.training import load_model
 
     monkeypatch.setenv("EKJON_HOME", str(tmp_path))
     monkeypatch.setenv("EKJON_NB_PERSONS", "1500")

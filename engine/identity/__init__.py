@@ -1,0 +1,1 @@
+"""Stable person and household IDs, the ledger of merges and splits, and households."""

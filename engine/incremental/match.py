@@ -1,0 +1,91 @@
+"""The incremental resolver's answer for one record: where it belongs, and why."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.resolve.explain import Explanation
+
+# -- the answer -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Match:
+    """Where one record belongs.
+
+    Attributes
+    ----------
+    record:
+        The record's key (``source/record_id``).
+    person_id:
+        The person it joins; ``None`` for a new person (after :meth:`IncrementalResolver.add`, the
+        ID it was given).
+    new_person:
+        No existing person qualified.
+    probability:
+        ``1 / (1 + exp(-a))`` of the chosen person's average log-odds ``a`` (for a new person, of
+        the best candidate person's; 0 with no candidate).
+    log_odds:
+        That average log-odds.
+    candidates:
+        Every record scored: ``source, record_id, person_id, probability, weight, cannot_link,
+        blocked`` (found by blocking, or scored because its person was) and ``rules`` (which rules
+        found it), best first.
+    persons:
+        Every candidate person: ``person_id, records, scored, mean_log_odds, best_probability,
+        strong_link, cannot_link, qualifies, joins`` (the record joins it), the joined first.
+    explanation:
+        Why the best pair to the chosen person (or, for a new person, to the best candidate)
+        scored as it did; ``None`` when nothing was scored or explanations were not asked for.
+    merges:
+        Other persons the record bridges to the chosen one: the next batch will merge them (the
+        chosen person is the one whose ID the identity ledger keeps).
+    decided_by:
+        ``"average link"`` (the record links strongly to one person) or ``"linkage"`` (it links
+        strongly to several, or its link is contested: the clustering's average linkage was run
+        over the record and those persons' records).
+    seconds:
+        Time taken.
+    """
+
+    record: str
+    person_id: str | None
+    new_person: bool
+    probability: float
+    log_odds: float
+    candidates: pd.DataFrame
+    persons: pd.DataFrame
+    explanation: Explanation | None = None
+    merges: list[str] = field(default_factory=list)
+    decided_by: str = "average link"
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the answer, the persons and candidates as lists of rows, the explanation."""
+
+        def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+            clean = frame.astype(object).where(frame.notna(), None)
+            return [
+                {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+                for r in clean.to_dict(orient="records")
+            ]
+
+        finite = [self.probability, self.log_odds]
+        return {
+            "record": self.record,
+            "person_id": self.person_id,
+            "new_person": self.new_person,
+            "probability": finite[0] if math.isfinite(finite[0]) else None,
+            "log_odds": finite[1] if math.isfinite(finite[1]) else None,
+            "persons": rows(self.persons),
+            "candidates": rows(self.candidates),
+            "explanation": None if self.explanation is None else self.explanation.to_dict(),
+            "merges": list(self.merges),
+            "decided_by": self.decided_by,
+            "seconds": self.seconds,
+        }

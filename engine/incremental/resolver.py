@@ -1,0 +1,914 @@
+"""Incremental resolve: one new record against the persons of a finished batch, in milliseconds.
+
+The API's ``/resolve`` cannot re-run the batch for every record that arrives. An
+:class:`IncrementalResolver` keeps what the batch knew (the prepared records, their person IDs,
+the blocking keys of every rule as sorted hash indexes, and the data-wide counts comparison uses)
+and answers for one record what the batch would have answered had the record been in it:
+
+1. **prepare** the record as :func:`engine.resolve.prepare.prepare` would inside the whole data:
+   :func:`prepare_one` computes the same matching columns in plain Python (checked against
+   ``prepare`` on a sample of the batch's records when the resolver is built or loaded; should
+   they differ, ``prepare`` itself is used, slower), and the data-wide values (integer codes of
+   geography, households and BRNs; NID smart-card links from the EC extract; how common the name
+   is; how many names use the phone) come from the batch's records plus this one;
+2. **block** with the batch's rules by index lookups (no re-blocking): every key of the record is
+   hashed and looked up; a block that the record would push over the rule's ``max_block`` is
+   refined or dropped exactly as :func:`engine.resolve.blocking.rule_pairs` does;
+3. **score** the record against every record of each person it was blocked with (the batch scores
+   every pair inside a small component the same way), with the batch's model and rules
+   (:func:`engine.resolve.pipeline.score`, :func:`engine.resolve.compare.cannot_link`);
+4. **decide** as the clustering does (:mod:`engine.resolve.cluster`). A person *links strongly*
+when a
+   blocked pair to it is above the link threshold and no cannot-link; its evidence is the average
+   log-odds over the informative pairs (scored positive or at most ``-NEUTRAL_BAND``). With no
+   strong link the record is a new person; with one, and a positive average and no cannot-link,
+   it joins that person; otherwise (several strong links: the record bridges persons; or a
+   contested one) the clustering's constrained average linkage is run over the record and those
+   persons' records, and the record's group names the answer as the identity ledger would, the
+   other persons in it being reported as ``merges``.
+
+:meth:`IncrementalResolver.add` also remembers the record (its keys, its counts, its person) for
+the calls that follow; the next batch run is still the reference.
+
+Saving and loading: :mod:`engine.incremental.state` (what the batch writes for the API to load).
+
+Example
+-------
+>>> resolution = resolve(records, model)                                     # doctest: +SKIP
+>>> resolver = IncrementalResolver.from_resolution(                          # doctest: +SKIP
+...     resolution, person_ids, model, records=records)
+>>> resolver.save(folder)                                                    # doctest: +SKIP
+>>> IncrementalResolver.write_batch(                                         # doctest: +SKIP
+...     folder, resolution, person_ids, model, records=records)   # the same files, less memory
+>>> resolver = IncrementalResolver.load(folder, model)                       # doctest: +SKIP
+>>> match = resolver.resolve_one({"source": "dss", "record_id": "9", ...})   # doctest: +SKIP
+>>> match.person_id, match.probability                                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from engine.errors import IncrementalError
+from engine.identity.assign import ledger_choice
+from engine.incremental.match import Match
+from engine.incremental.state import (
+    CODES_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    KEYS_FILE,
+    PREPARED_FILE,
+    SAMPLE_FILE,
+    STATE_FILE,
+    settings_from_dict,
+    write_state,
+)
+from engine.record import Record, record_key
+from engine.resolve.block_index import RuleIndex, hash_keys, key_strings
+from engine.resolve.blocking import BlockingRule
+from engine.resolve.cluster import NEUTRAL_BAND
+from engine.resolve.compare import cannot_link, compare
+from engine.resolve.explain import explain_features, model_features
+from engine.resolve.pipeline import MatchModel, Resolution, ResolveSettings, score
+from engine.resolve.prepare import PREPARED_COLUMNS
+from engine.resolve.prepare_one import (
+    CODE_KINDS,
+    KNOWN_COLUMNS,
+    SAMPLE_SIZE,
+    SMART_OFFSET,
+    RegistryContext,
+    build_context,
+    canonical_values,
+    context_columns,
+    digits_int,
+    fill_counts,
+    first_name_key,
+    first_of,
+    full_name_of,
+    own_nid_links,
+    prepare_one,
+    prepare_one_mismatches,
+    refresh_context,
+    remember,
+    sample_records,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["IncrementalError", "IncrementalResolver", "Match"]
+
+
+_single_thread_lock = threading.Lock()
+_single_thread_depth = 0
+_saved_workers: Any = None
+
+
+@contextmanager
+def _few_pairs() -> Iterator[None]:
+    """Run compare's string similarities in the calling thread: rapidfuzz starts its worker threads
+    on every call (about 2 ms), which for the few pairs of one record costs more than the work.
+    Nested and concurrent uses restore the batch's setting when the last one ends."""
+    global _single_thread_depth, _saved_workers
+    import engine.resolve.compare
+
+    with _single_thread_lock:
+        if _single_thread_depth == 0:
+            _saved_workers = engine.resolve.compare.WORKERS
+            setattr(engine.resolve.compare, "WORKERS", 1)  # noqa: B010 (a Final of another module)
+        _single_thread_depth += 1
+    try:
+        yield
+    finally:
+        with _single_thread_lock:
+            _single_thread_depth -= 1
+            if _single_thread_depth == 0:
+                setattr(engine.resolve.compare, "WORKERS", _saved_workers)  # noqa: B010
+
+
+class IncrementalResolver:
+    """Resolves new records against the persons of a finished batch (see the module docstring).
+
+    Build it with :meth:`from_resolution` (right after a batch) or :meth:`load` (from what the
+    batch saved with :meth:`save`).
+    """
+
+    def __init__(
+        self,
+        prepared: pd.DataFrame,
+        person_ids: np.ndarray,
+        context: RegistryContext,
+        indexes: Sequence[RuleIndex],
+        model: MatchModel,
+        settings: ResolveSettings,
+        sample: pd.DataFrame | None = None,
+    ) -> None:
+        self.model = model
+        self.settings = settings
+        self.context = context
+        self._prepared = prepared.reset_index(drop=True)
+        self._columns = list(self._prepared.columns)
+        self._arrays = {c: self._prepared[c].to_numpy() for c in self._columns}
+        self._dtypes = {c: self._prepared[c].dtype for c in self._columns}
+        self._integer = {c: self._prepared[c].dtype.kind in "iu" for c in self._columns}
+        self._base = len(self._prepared)
+        self._added: list[dict[str, Any]] = []
+        self._person = np.asarray(person_ids, dtype=object)
+        self._added_person: list[str] = []
+        self._indexes = list(indexes)
+        keys = [
+            record_key(s, r)
+            for s, r in zip(self._arrays["source"], self._arrays["record_id"], strict=True)
+        ]
+        self._position = {k: i for i, k in enumerate(keys)}
+        self._person_rows: dict[str, list[int]] = {
+            str(p): rows.tolist()
+            for p, rows in pd.Series(np.arange(self._base)).groupby(self._person).indices.items()
+        }
+        self._sample = sample
+        self.fast = self._check_fast_path(sample)
+        self._per_record_counts = _counts_read_per_record(self._prepared)
+
+    def _check_fast_path(self, sample: pd.DataFrame | None) -> bool:
+        """Whether :func:`prepare_one` gives the batch's prepared rows for a sample of its records
+        (``sample``: canonical records with their ``row`` in the batch). When it does not (prepare
+        has changed since this module was written), records are prepared with ``prepare`` itself
+        and only the context columns here: slower, and still the batch's answer."""
+        unknown = sorted(set(self._columns) ^ set(KNOWN_COLUMNS))
+        if unknown:
+            log.warning(
+                "prepare() and the incremental resolver disagree on the columns %s: records are "
+                "prepared with prepare() itself (slower)",
+                unknown,
+            )
+            return False
+        if sample is None or sample.empty:
+            return True
+        differ = prepare_one_mismatches(sample, self._prepared, self.context)
+        if differ:
+            log.warning(
+                "prepare_one() differs from prepare() on %s: records are prepared with prepare() "
+                "itself (slower); update engine.incremental.resolver.record_columns",
+                differ,
+            )
+            return False
+        return True
+
+    # -- building, saving, loading
+
+    @classmethod
+    def from_resolution(
+        cls,
+        resolution: Resolution,
+        person_ids: pd.Series | np.ndarray | pd.DataFrame,
+        model: MatchModel,
+        settings: ResolveSettings | None = None,
+        *,
+        records: pd.DataFrame,
+        prepared: pd.DataFrame | None = None,
+    ) -> IncrementalResolver:
+        """The resolver of a finished batch.
+
+        Parameters
+        ----------
+        resolution:
+            What :func:`engine.resolve.pipeline.resolve` returned.
+        person_ids:
+            The person ID of every record: aligned with ``resolution.prepared`` (a Series or array,
+            row ``i`` = record ``i``), or a frame with ``source``, ``record_id``, ``person_id``.
+        model:
+            The model the batch scored with.
+        settings:
+            The batch's settings (default :class:`ResolveSettings`).
+        records:
+            The canonical records the batch resolved, in the order given to ``resolve`` (prepare
+            codes geography, households and BRNs from their raw values).
+        prepared:
+            The batch's full prepared frame, blocking-key lists included, when the caller kept it.
+            ``resolve`` drops the list columns (:data:`engine.resolve.prepare.LIST_COLUMNS`) from
+            ``resolution.prepared``; without this frame they are prepared again from ``records``.
+
+        Raises
+        ------
+        IncrementalError
+            If the person IDs or the records do not line up with the prepared records.
+        """
+        started = time.perf_counter()
+        settings = settings or ResolveSettings()
+        parts = cls._batch_parts(resolution, person_ids, settings, records, prepared)
+        resolver = cls(*parts[:4], model, settings, parts[4])
+        log.info(
+            "incremental resolver over %d records built in %.1fs",
+            len(resolver),
+            time.perf_counter() - started,
+        )
+        return resolver
+
+    @classmethod
+    def write_batch(
+        cls,
+        folder: Path | str,
+        resolution: Resolution,
+        person_ids: pd.Series | np.ndarray | pd.DataFrame,
+        model: MatchModel,
+        settings: ResolveSettings | None = None,
+        *,
+        records: pd.DataFrame,
+        prepared: pd.DataFrame | None = None,
+    ) -> Path:
+        """Save the resolver of a finished batch into ``folder`` without building it in memory.
+
+        Writes what ``from_resolution(...).save(folder)`` writes (same arguments), in less time and
+        memory: the batch needs the files, not a resolver (:meth:`load` checks the fast path when
+        the API starts).
+        """
+        started = time.perf_counter()
+        settings = settings or ResolveSettings()
+        prepared, ids, context, indexes, sample = cls._batch_parts(
+            resolution, person_ids, settings, records, prepared
+        )
+        # a frame of its own (columns shared, not copied): the person IDs are added to it
+        prepared = pd.DataFrame({c: prepared[c].to_numpy() for c in prepared.columns}, copy=False)
+        out = write_state(folder, prepared, ids, context, indexes, sample, model, settings)
+        log.info(
+            "incremental index of %d records written in %.1fs",
+            len(prepared),
+            time.perf_counter() - started,
+        )
+        return out
+
+    @classmethod
+    def _batch_parts(
+        cls,
+        resolution: Resolution,
+        person_ids: pd.Series | np.ndarray | pd.DataFrame,
+        settings: ResolveSettings,
+        records: pd.DataFrame,
+        prepared: pd.DataFrame | None,
+    ) -> tuple[pd.DataFrame, np.ndarray, RegistryContext, list[RuleIndex], pd.DataFrame]:
+        """The prepared frame (list columns included), person IDs, context, indexes and sample
+        of a finished batch."""
+        prepared = resolution.prepared if prepared is None else prepared
+        ids = cls._aligned_ids(prepared, person_ids)
+        if len(records) != len(prepared) or not np.array_equal(
+            records["record_id"].astype(str).to_numpy(), prepared["record_id"].to_numpy()
+        ):
+            raise IncrementalError(
+                f"The records ({len(records)}) are not the {len(prepared)} records the batch "
+                "resolved, in its order; pass the frame given to resolve()."
+            )
+        needed = {c for rule in settings.rules for c in (*rule.columns, *rule.refine)}
+        needed |= set(KNOWN_COLUMNS)
+        missing = [c for c in PREPARED_COLUMNS if c in needed and c not in prepared.columns]
+        if missing:
+            from engine.resolve.prepare import prepare
+
+            log.info("preparing the records again for the blocking columns %s", missing)
+            fresh = prepare(records)
+            prepared = prepared.assign(**{c: fresh[c].to_numpy() for c in missing})
+            prepared = prepared[[c for c in fresh.columns if c in prepared.columns]]
+        context = build_context(records, prepared)
+        indexes = [RuleIndex.build(rule, prepared) for rule in settings.rules]
+        sample = sample_records(records, SAMPLE_SIZE)
+        return prepared, ids, context, indexes, sample
+
+    @staticmethod
+    def _aligned_ids(
+        prepared: pd.DataFrame, person_ids: pd.Series | np.ndarray | pd.DataFrame
+    ) -> np.ndarray:
+        if isinstance(person_ids, pd.DataFrame):
+            keyed = person_ids.drop_duplicates(["source", "record_id"]).set_index(
+                ["source", "record_id"]
+            )["person_id"]
+            index = pd.MultiIndex.from_arrays([prepared["source"], prepared["record_id"]])
+            ids = keyed.reindex(index).to_numpy(dtype=object)
+        else:
+            ids = np.asarray(person_ids, dtype=object)
+        if len(ids) != len(prepared):
+            raise IncrementalError(
+                f"Got {len(ids)} person IDs for {len(prepared)} records; give one per record."
+            )
+        missing = pd.isna(ids)
+        if missing.any():
+            first = int(np.flatnonzero(missing)[0])
+            raise IncrementalError(
+                f"Record {prepared['source'].iat[first]}/{prepared['record_id'].iat[first]} has no "
+                f"person ID ({int(missing.sum())} records lack one)."
+            )
+        return np.asarray([str(i) for i in ids], dtype=object)
+
+    def save(self, folder: Path | str) -> Path:
+        """Write the resolver's state (see the module docstring) into ``folder``; returns it."""
+        prepared = self._all_prepared()
+        if self._added:
+            refresh_context(prepared, self.context)
+        person = np.concatenate([self._person, np.asarray(self._added_person, dtype=object)])
+        return write_state(
+            folder,
+            prepared,
+            person,
+            self.context,
+            self._indexes,
+            self._sample,
+            self.model,
+            self.settings,
+        )
+
+    @classmethod
+    def load(cls, folder: Path | str, model: MatchModel) -> IncrementalResolver:
+        """The resolver saved in ``folder`` by :meth:`save`, scoring with ``model``.
+
+        Raises
+        ------
+        IncrementalError
+            If the folder holds no saved resolver, or one of another format version.
+        """
+        folder = Path(folder)
+        path = folder / STATE_FILE
+        if not path.exists():
+            raise IncrementalError(f"No incremental resolver in {folder}: run the batch first.")
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if state.get("format") != FORMAT or state.get("format_version") != FORMAT_VERSION:
+            raise IncrementalError(
+                f"{path} is {state.get('format')!r} version {state.get('format_version')!r}; this "
+                f"ekjon reads {FORMAT!r} version {FORMAT_VERSION}: re-run the batch."
+            )
+        version = getattr(model, "model_version", None)
+        if state.get("model_version") and version and state["model_version"] != version:
+            log.warning(
+                "the batch in %s scored with model %s, this resolver with %s: answers may differ",
+                folder,
+                state["model_version"],
+                version,
+            )
+        settings = settings_from_dict(state["settings"])
+        prepared = pd.read_parquet(folder / PREPARED_FILE)
+        person = prepared.pop("person_id").to_numpy(dtype=object)
+        keys = pd.read_parquet(folder / KEYS_FILE)
+        indexes = []
+        for rule in settings.rules:
+            part = keys[keys["rule"] == rule.name]
+            indexes.append(
+                RuleIndex(
+                    rule,
+                    part["hash"].to_numpy(np.uint64),
+                    part["record"].to_numpy(np.int64),
+                )
+            )
+        codes = pd.read_parquet(folder / CODES_FILE)
+        context = RegistryContext({k: {} for k in CODE_KINDS}, {}, {}, {}, {}, set())
+        for kind, value, code, target in codes.itertuples(index=False):
+            if kind == "nid_link":
+                context.nid_links[value] = target
+            else:
+                context.codes.setdefault(kind, {})[value] = int(code)
+        fill_counts(context, prepared)
+        sample_path = folder / SAMPLE_FILE
+        sample = pd.read_parquet(sample_path) if sample_path.exists() else None
+        return cls(prepared, person, context, indexes, model, settings, sample)
+
+    # -- reading rows
+
+    def __len__(self) -> int:
+        return self._base + len(self._added)
+
+    def _value(self, column: str, row: int) -> Any:
+        if row < self._base:
+            return self._arrays[column][row]
+        return self._added[row - self._base][column]
+
+    def _row(self, row: int) -> dict[str, Any]:
+        return {c: self._value(c, row) for c in self._columns}
+
+    def _person_of(self, row: int) -> str:
+        return self._person[row] if row < self._base else self._added_person[row - self._base]
+
+    def _all_prepared(self) -> pd.DataFrame:
+        if not self._added:
+            return self._prepared.copy()
+        added = pd.DataFrame(self._added, columns=self._columns)
+        for column in self._columns:
+            if self._dtypes[column] != np.dtype(object):
+                added[column] = added[column].astype(self._dtypes[column])
+        return pd.concat([self._prepared, added], ignore_index=True)
+
+    def _frame(
+        self, new: Mapping[str, Any], rows: np.ndarray, own_links: Mapping[str, str]
+    ) -> pd.DataFrame:
+        """A prepared frame of the new row followed by ``rows`` (ascending), context columns counted
+        with the new row."""
+        data: dict[str, np.ndarray] = {}
+        base = rows[rows < self._base]
+        extra = rows[rows >= self._base]
+        for column in self._columns:
+            dtype = self._dtypes[column]
+            head = np.empty(1, dtype=dtype)
+            head[0] = new[column]
+            parts = [head, self._arrays[column][base]]
+            if len(extra):
+                tail = np.empty(len(extra), dtype=dtype)
+                for i, r in enumerate(extra):
+                    tail[i] = self._added[r - self._base][column]
+                parts.append(tail)
+            data[column] = np.concatenate(parts)
+        self._recount(data, new, own_links)
+        if self._per_record_counts:
+            # compare reads name counts per record of the frame it is given; this frame stands
+            # for the whole data with the new record in it
+            share = (len(rows) + 1) / (len(self) + 1)
+            for column in _COUNTED_NAMES:
+                data[column] = data[column].astype(np.float64) * share
+        return pd.DataFrame(data)
+
+    def _recount(
+        self, data: dict[str, np.ndarray], new: Mapping[str, Any], own_links: Mapping[str, str]
+    ) -> None:
+        """The counted columns of existing rows, as a batch with the new record would count them
+        (``data`` holds fresh arrays; they are changed in place)."""
+        context = self.context
+        full_new, first_new = full_name_of(new), first_name_key(new)
+        numbers_new = {n for n in (new["phone"], new["wallet"]) if n >= 0}
+        en, bn, keys = data["name_en"], data["name_bn"], data["name_keys"]
+        name_freq, given_freq = data["name_freq"], data["given_freq"]
+        names = {c: data[c] for c in ("phone_names", "wallet_names")}
+        numbers = {"phone_names": data["phone"], "wallet_names": data["wallet"]}
+        adds_name = {
+            n
+            for n in numbers_new
+            if first_new is not None and (n, first_new) not in context.number_pairs
+        }
+        for i in range(1, len(en)):
+            full = en[i] if en[i] is not None else bn[i]
+            if full is not None:
+                name_freq[i] = context.name_counts.get(full, 0) + (full == full_new)
+            first = first_of(keys[i])
+            if first is not None:
+                given_freq[i] = context.given_counts.get(first, 0) + (first == first_new)
+            for column, values in numbers.items():
+                number = int(values[i])
+                if number >= 0:
+                    count = context.number_names.get(number, 0) + (number in adds_name)
+                    names[column][i] = max(count, 1)
+        # smart-card NIDs linked to their core since the batch (by an added or the new record)
+        links = {**own_links, **context.nid_links}
+        text, key = data["nid_text"], data["nid_key"]
+        for i in range(1, len(text)):
+            t = text[i]
+            if t is not None and len(t) == 10 and t in links:
+                text[i] = links[t]
+                key[i] = digits_int(links[t])
+
+    # -- blocking
+
+    def _blocked(self, new: Mapping[str, Any], own_links: Mapping[str, str]) -> dict[int, int]:
+        """Rows sharing a blocking key with the new row -> bit mask of the rules that found them."""
+        found: dict[int, int] = {}
+        for bit, index in enumerate(self._indexes):
+            rule = index.rule
+            keys = key_strings(new, rule.columns, self._integer)
+            keys += [k for k, _ in self._smart_keys(own_links, rule)]
+            if not keys:
+                continue
+            for hashed in hash_keys(keys).tolist():
+                members = index.members(hashed)
+                if len(members) == 0:
+                    continue
+                if len(members) + 1 <= rule.max_block:
+                    chosen = members
+                elif rule.refine:
+                    chosen = self._refined(new, members, rule)
+                else:
+                    chosen = members[:0]
+                for row in chosen.tolist():
+                    found[row] = found.get(row, 0) | (1 << bit)
+        return found
+
+    def _smart_keys(
+        self, own_links: Mapping[str, str], rule: BlockingRule
+    ) -> list[tuple[str, str]]:
+        """``(smart key, core key)`` of a NID rule where records still carry a smart-card number
+        that the new record links to its core (it carries both forms and the batch had no record
+        that did)."""
+        if tuple(rule.columns) != ("nid_key",):
+            return []
+        return [
+            (str(digits_int(smart) + SMART_OFFSET), str(digits_int(core)))
+            for smart, core in own_links.items()
+            if smart not in self.context.nid_links
+        ]
+
+    def _refined(
+        self, new: Mapping[str, Any], members: np.ndarray, rule: BlockingRule
+    ) -> np.ndarray:
+        """Members of an oversized block that share the new row's refine key (if that block is
+        small enough), as :func:`engine.resolve.blocking._refined_pairs` keeps them."""
+        wanted = set(key_strings(new, rule.refine, self._integer))
+        if not wanted:
+            return members[:0]
+        by_key: dict[str, list[int]] = {}
+        for row in np.unique(members).tolist():
+            values = {c: self._value(c, row) for c in rule.refine}
+            for key in set(key_strings(values, rule.refine, self._integer)) & wanted:
+                by_key.setdefault(key, []).append(row)
+        chosen = [rows for rows in by_key.values() if len(rows) + 1 <= rule.max_block]
+        if not chosen:
+            return members[:0]
+        return np.unique(np.concatenate([np.asarray(r, dtype=np.int64) for r in chosen]))
+
+    # -- resolving
+
+    def prepare(self, record: Mapping[str, Any] | Record) -> dict[str, Any]:
+        """The prepared row of ``record`` in this resolver's context."""
+        values = canonical_values(record)
+        if self.fast:
+            return prepare_one(values, self.context)
+        from engine.resolve.prepare import prepare
+
+        row = prepare(pd.DataFrame([values]), workers=1).iloc[0].to_dict()
+        context_columns(row, values, self.context)
+        return {c: row.get(c) for c in self._columns}
+
+    def resolve_one(self, record: Mapping[str, Any] | Record, *, explain: bool = True) -> Match:
+        """Where ``record`` belongs among the existing persons (nothing is remembered).
+
+        Parameters
+        ----------
+        record:
+            A canonical record (:class:`~engine.record.Record` or a mapping of its fields; cleaned
+            values). A record whose key is already known is resolved as if its old version were
+            not there.
+        explain:
+            Attach the explanation of the best link (a few milliseconds more).
+
+        Returns
+        -------
+        Match
+        """
+        started = time.perf_counter()
+        values = canonical_values(record)
+        new = self.prepare(values)
+        own_links = own_nid_links(values)
+        key = record_key(new["source"], new["record_id"])
+        blocked = self._blocked(new, own_links)
+        blocked.pop(self._position.get(key, -1), None)
+        match = self._decide(key, new, blocked, own_links, explain)
+        match.seconds = time.perf_counter() - started
+        return match
+
+    def add(
+        self,
+        record: Mapping[str, Any] | Record,
+        person_id: str | None = None,
+        *,
+        explain: bool = True,
+    ) -> Match:
+        """Resolve ``record`` and remember it: later calls can be blocked with and join it.
+
+        Parameters
+        ----------
+        record:
+            A canonical record not yet known to the resolver.
+        person_id:
+            The person to file it under (e.g. a stable ID the caller minted for a new person, or a
+            reviewer's choice). Default: the matched person, or ``new:<source/record_id>`` for a
+            new person.
+
+        Raises
+        ------
+        IncrementalError
+            If a record with the same key is already known (an updated record needs the batch).
+        """
+        values = canonical_values(record)
+        key = record_key(str(values["source"]), str(values["record_id"]))
+        if key in self._position:
+            raise IncrementalError(
+                f"Record {key} is already known; an updated record is resolved by the next batch."
+            )
+        match = self.resolve_one(values, explain=explain)
+        pid = person_id or match.person_id or f"new:{key}"
+        row = self.prepare(values)
+        position = len(self)
+        self._added.append(row)
+        self._added_person.append(pid)
+        self._position[key] = position
+        self._person_rows.setdefault(pid, []).append(position)
+        for index in self._indexes:
+            keys = key_strings(row, index.rule.columns, self._integer)
+            for hashed in hash_keys(keys).tolist() if keys else []:
+                index.add(hashed, position)
+            for smart_key, core_key in self._smart_keys(own_nid_links(values), index.rule):
+                # records keyed on this smart card are from now on found by its core too
+                smart_hash, core_hash = hash_keys([smart_key, core_key]).tolist()
+                for member in index.members(smart_hash).tolist():
+                    index.add(core_hash, member)
+        remember(row, values, self.context)
+        match.person_id = pid
+        return match
+
+    def _decide(
+        self,
+        key: str,
+        new: Mapping[str, Any],
+        blocked: Mapping[int, int],
+        own_links: Mapping[str, str],
+        explain: bool,
+    ) -> Match:
+        if not blocked:
+            return Match(key, None, True, 0.0, -math.inf, _no_candidates(), _no_persons())
+        blocked_rows = np.fromiter(blocked, dtype=np.int64)
+        persons = {self._person_of(r) for r in blocked_rows.tolist()}
+        rows = set(blocked_rows.tolist())
+        for pid in persons:
+            members = self._person_rows.get(pid, [])
+            if len(members) + 1 <= self.settings.complete_max:
+                rows.update(members)
+        rows.discard(self._position.get(key, -1))
+        scored_rows = np.asarray(sorted(rows), dtype=np.int64)
+        frame = self._frame(new, scored_rows, own_links)
+        pairs = pd.DataFrame(
+            {
+                "left": np.zeros(len(scored_rows), np.int64),
+                "right": np.arange(1, len(scored_rows) + 1),
+            }
+        )
+        with _few_pairs():
+            features = compare(frame, pairs)
+        explained = None
+        if explain and hasattr(self.model, "explain"):
+            # one walk through the model gives both the scores and the explanation
+            explained = self.model.explain(features[model_features(self.model)])
+            scores = score(_Explained(self.model, explained), features)
+        else:
+            scores = score(self.model, features)
+        probability = scores["probability"].to_numpy()
+        weight = scores["weight"].to_numpy()
+        cannot = cannot_link(features)
+        person = [self._person_of(r) for r in scored_rows.tolist()]
+        masks = [blocked.get(r, 0) for r in scored_rows.tolist()]
+        table = self._person_table(person, weight, probability, cannot, masks)
+        strong = [e for e in table if e["strong_link"]]
+        merges: list[str] = []
+        decided_by = "average link"
+        if not strong:
+            person_id = None
+        elif len(strong) == 1 and strong[0]["qualifies"]:
+            person_id = strong[0]["person_id"]
+        else:
+            decided_by = "linkage"
+            person_id, merges = self._linkage(new, strong, own_links)
+        for entry in table:
+            entry["joins"] = entry["person_id"] == person_id or entry["person_id"] in merges
+        table.sort(key=lambda e: not e["joins"])  # stable: the rest stay best first
+        best = table[0]
+        average = best["mean_log_odds"]
+        order = sorted(
+            range(len(person)), key=lambda i: (person[i] != best["person_id"], -weight[i])
+        )
+        candidates = pd.DataFrame(
+            {
+                "source": frame["source"].to_numpy()[1:][order],
+                "record_id": frame["record_id"].to_numpy()[1:][order],
+                "person_id": np.asarray(person, dtype=object)[order],
+                "probability": probability[order],
+                "weight": weight[order],
+                "cannot_link": cannot[order],
+                "blocked": np.asarray([m != 0 for m in masks])[order],
+                "rules": [self._rule_names(masks[i]) for i in order],
+            }
+        )
+        explanation = None
+        if explain:
+            top = order[0]
+            explanation = explain_features(
+                features.iloc[[top]],
+                self.model,
+                left=key,
+                right=record_key(candidates["source"].iat[0], candidates["record_id"].iat[0]),
+                probability=float(probability[top]),
+                threshold=self.settings.link_threshold,
+                cross_script=_cross_script(frame, 0, top + 1),
+                contributions=None if explained is None else explained.iloc[[top]],
+            )
+        return Match(
+            record=key,
+            person_id=person_id,
+            new_person=person_id is None,
+            probability=float(1.0 / (1.0 + math.exp(-average))) if math.isfinite(average) else 0.0,
+            log_odds=average,
+            candidates=candidates,
+            persons=pd.DataFrame(table, columns=list(_PERSON_COLUMNS)),
+            explanation=explanation,
+            merges=merges,
+            decided_by=decided_by,
+        )
+
+    def _linkage(
+        self,
+        new: Mapping[str, Any],
+        strong: Sequence[Mapping[str, Any]],
+        own_links: Mapping[str, str],
+    ) -> tuple[str | None, list[str]]:
+        """The clustering's own decision over the record and every person it links strongly to.
+
+        The batch would put the record in one component with these persons and, since the
+        component is not a clean clique, split it by constrained average linkage
+        (:func:`engine.resolve.cluster.average_linkage`): the record may bridge two persons (they
+        merge),
+        or pull a record away from its person. Every pair among the records is scored and the
+        linkage run; the record's group gets the ID the identity ledger would give it
+        (:func:`ledger_choice`). Returns that person (``None``: a new person) and the other
+        persons with records in the group (the next batch merges them, or moves those records).
+        """
+        from engine.resolve.blocking import pairs_within_blocks
+        from engine.resolve.cluster import average_linkage
+
+        rows = sorted({r for e in strong for r in self._person_rows.get(e["person_id"], ())})
+        if len(rows) + 1 > self.settings.max_linkage_size:
+            best = next((e for e in strong if e["qualifies"]), None)
+            return (None if best is None else best["person_id"]), []
+        local = np.asarray(rows, dtype=np.int64)
+        frame = self._frame(new, local, own_links)
+        size = len(local) + 1
+        left, right = pairs_within_blocks(
+            np.arange(size, dtype=np.int64), np.zeros(size, dtype=np.int64)
+        )
+        pairs = pd.DataFrame({"left": left, "right": right})
+        with _few_pairs():
+            features = compare(frame, pairs)
+        weight = score(self.model, features)["weight"].to_numpy()
+        labels = average_linkage(size, left, right, weight, cannot_link(features))
+        persons = [""] + [self._person_of(r) for r in local.tolist()]
+        keys = [
+            record_key(str(s), str(r))
+            for s, r in zip(frame["source"], frame["record_id"], strict=True)
+        ]
+        person_id = ledger_choice(labels, persons, keys, self._person_rows)
+        group = np.flatnonzero(labels == labels[0])[1:]
+        merges = sorted({persons[i] for i in group} - {person_id})
+        return person_id, merges
+
+    def _rule_names(self, mask: int) -> str:
+        return ",".join(i.rule.name for bit, i in enumerate(self._indexes) if mask >> bit & 1)
+
+    def _person_table(
+        self,
+        person: Sequence[str],
+        weight: np.ndarray,
+        probability: np.ndarray,
+        cannot: np.ndarray,
+        masks: Sequence[int],
+    ) -> list[dict[str, Any]]:
+        """Per candidate person, best first: the clustering's evidence (average log-odds over the
+        informative pairs, a strong blocked link, a cannot-link) and whether the record may join."""
+        evidence: dict[str, dict[str, Any]] = {}
+        for i, pid in enumerate(person):
+            w = float(weight[i])
+            entry = evidence.setdefault(
+                pid,
+                {
+                    "person_id": pid,
+                    "records": len(self._person_rows.get(pid, ())),
+                    "scored": 0,
+                    "total": 0.0,
+                    "informative": 0,
+                    "best_probability": 0.0,
+                    "strong_link": False,
+                    "cannot_link": False,
+                },
+            )
+            entry["scored"] += 1
+            if w > 0 or w <= -NEUTRAL_BAND:
+                entry["total"] += w
+                entry["informative"] += 1
+            entry["best_probability"] = max(entry["best_probability"], float(probability[i]))
+            entry["cannot_link"] |= bool(cannot[i])
+            if masks[i] and w > self.settings.link_threshold and not cannot[i]:
+                entry["strong_link"] = True
+        table = []
+        for entry in evidence.values():
+            n = entry.pop("informative")
+            total = entry.pop("total")
+            entry["mean_log_odds"] = total / n if n else -math.inf
+            entry["qualifies"] = (
+                entry["strong_link"] and not entry["cannot_link"] and entry["mean_log_odds"] > 0
+            )
+            table.append(entry)
+        table.sort(key=lambda e: (not e["qualifies"], -e["mean_log_odds"], -e["best_probability"]))
+        return table
+
+
+class _Explained:
+    """A model whose probabilities were already computed by its ``explain`` (calibrated sums of
+    the contributions), for :func:`engine.resolve.pipeline.score` to apply its rules around them."""
+
+    def __init__(self, model: Any, explained: pd.DataFrame) -> None:
+        self.feature_names_in_ = model_features(model)
+        self._probability = explained["probability"]
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = self._probability.loc[X.index].to_numpy(dtype=np.float64)
+        return np.column_stack([1.0 - p, p])
+
+
+_PERSON_COLUMNS: Final = (
+    "person_id",
+    "records",
+    "scored",
+    "mean_log_odds",
+    "best_probability",
+    "strong_link",
+    "cannot_link",
+    "qualifies",
+    "joins",
+)
+
+
+_COUNTED_NAMES: Final = ("name_freq", "given_freq")
+
+
+def _counts_read_per_record(prepared: pd.DataFrame) -> bool:
+    """Whether :func:`engine.resolve.compare.compare` reads the name counts relative to the number
+    of
+    records in the frame it is given (then a small frame standing for the whole data must scale
+    them). Found by comparing one pair in a frame of two records and of four."""
+    if prepared.empty:
+        return False
+    one = prepared.iloc[[0, 0, 0, 0]].reset_index(drop=True)
+    for column in _COUNTED_NAMES:
+        one[column] = 1000
+    pair = pd.DataFrame({"left": [0], "right": [1]})
+    with _few_pairs():
+        two = compare(one.iloc[:2], pair)[list(_COUNTED_NAMES)].to_numpy()
+        four = compare(one, pair)[list(_COUNTED_NAMES)].to_numpy()
+    return not np.allclose(two, four, equal_nan=True)
+
+
+def _cross_script(frame: pd.DataFrame, a: int, b: int) -> bool:
+    bangla = frame["bangla_only"].to_numpy(dtype=bool)
+    named = frame["name_en"].notna().to_numpy() | frame["name_bn"].notna().to_numpy()
+    return bool(
+        (bangla[a] and named[b] and not bangla[b]) or (bangla[b] and named[a] and not bangla[a])
+    )
+
+
+def _no_candidates() -> pd.DataFrame:
+    return pd.DataFrame(
+        columns=[
+            "source", "record_id", "person_id", "probability", "weight", "cannot_link", "blocked",
+            "rules",
+        ]
+    )  # fmt: skip
+
+
+def _no_persons() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(_PERSON_COLUMNS))

@@ -1,0 +1,410 @@
+"""Mappings: which column of a source file feeds which canonical field (see docs/mapping.md).
+
+A mapping is a small YAML file. :func:`load_mapping` reads and checks it; every mistake is reported
+as one :class:`~engine.errors.MappingError` that names the file, the key and the value at fault.
+
+Example
+-------
+>>> from engine.ingest.mapping import mapping_from_dict
+>>> m = mapping_from_dict(
+...     {"source": "dss_old_age", "kind": "programme", "record_id": ["ben_id"],
+...      "fields": {"full_name": "beneficiary_name", "programme": {"value": "old_age_allowance"}}}
+... )
+>>> m.columns
+('ben_id', 'beneficiary_name')
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from engine.errors import MappingError
+from engine.record import FIELD_KINDS, RECORD_KINDS
+
+FILE_FORMATS: Final = ("csv", "parquet", "jsonl")
+#: file extension -> format, for files whose mapping does not say.
+EXTENSION_FORMATS: Final = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+#: fields set at the top level of a mapping, never under ``fields``.
+TOP_LEVEL_FIELDS: Final = ("source", "record_id", "kind")
+SCRIPTS: Final = ("bn", "en")
+
+_TOP_KEYS: Final = ("source", "kind", "record_id", "file", "fields", "description")
+_FILE_KEYS: Final = ("format", "delimiter", "encoding")
+_ENTRY_KEYS: Final = ("column", "value", "formats", "as_of", "script", "default")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """How one canonical field is filled: from a ``column`` or a constant ``value``.
+
+    Attributes
+    ----------
+    field : the canonical field name (a key of ``engine.record.FIELD_KINDS``).
+    column : the source column, or ``None`` when ``value`` is set.
+    value : a constant raw value for every row, or ``None``.
+    formats : date fields: ``strptime`` formats tried in order (``None``: every known format).
+    as_of : ``age`` only: ISO date the age was true on; ingest stores it as ``age_as_of``.
+    script : name fields: ``bn`` or ``en``, a hint for the normaliser.
+    default : raw value used when the column is empty on a row.
+    """
+
+    field: str
+    column: str | None = None
+    value: str | None = None
+    formats: tuple[str, ...] | None = None
+    as_of: str | None = None
+    script: str | None = None
+    default: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """The field's kind of value (which normaliser reads it)."""
+        return FIELD_KINDS[self.field]
+
+    def hints(self) -> dict[str, Any]:
+        """Keyword hints for ``engine.normalise.clean`` (the row's provider is added by ingest)."""
+        hints: dict[str, Any] = {"field": self.field}
+        if self.formats is not None:
+            hints["formats"] = list(self.formats)
+        if self.script is not None:
+            hints["script"] = self.script
+        return hints
+
+
+@dataclass(frozen=True, slots=True)
+class FileOptions:
+    """How to read the source file. ``format=None`` means: from the file's extension."""
+
+    format: str | None = None
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A checked mapping: one source, its kind, its record id columns and its field entries."""
+
+    source: str
+    kind: str
+    record_id: tuple[str, ...]
+    fields: dict[str, FieldSpec]
+    file: FileOptions = field(default_factory=FileOptions)
+    description: str | None = None
+    path: Path | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every source column the mapping reads, record id columns first, without repeats."""
+        seen: dict[str, None] = dict.fromkeys(self.record_id)
+        for spec in self.fields.values():
+            if spec.column is not None:
+                seen.setdefault(spec.column, None)
+        return tuple(seen)
+
+    def file_format(self, path: Path | str) -> str:
+        """The format to read ``path`` with: the mapping's ``file.format``, else the extension's.
+
+        Raises
+        ------
+        MappingError
+            If the mapping names no format and the extension is not one ekjon knows.
+        """
+        if self.file.format is not None:
+            return self.file.format
+        suffix = Path(path).suffix.lower()
+        try:
+            return EXTENSION_FORMATS[suffix]
+        except KeyError:
+            raise MappingError(
+                f"{self._where()}: cannot tell the format of {Path(path).name!r} from its "
+                f"extension {suffix!r}; set file.format to one of {', '.join(FILE_FORMATS)}."
+            ) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The mapping as plain data (the YAML's shape, shorthand expanded), stored with runs."""
+        fields_out: dict[str, Any] = {}
+        for name, spec in self.fields.items():
+            entry: dict[str, Any] = {}
+            for key in _ENTRY_KEYS:
+                value = getattr(spec, key)
+                if value is not None:
+                    entry[key] = list(value) if isinstance(value, tuple) else value
+            fields_out[name] = entry
+        out: dict[str, Any] = {
+            "source": self.source,
+            "kind": self.kind,
+            "record_id": list(self.record_id),
+            "file": {
+                "format": self.file.format,
+                "delimiter": self.file.delimiter,
+                "encoding": self.file.encoding,
+            },
+            "fields": fields_out,
+        }
+        if self.description is not None:
+            out["description"] = self.description
+        return out
+
+    def digest(self) -> str:
+        """A sha256 of the mapping's meaning (not its formatting or comments)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def _where(self) -> str:
+        return str(self.path) if self.path is not None else f"mapping of {self.source!r}"
+
+
+def load_mapping(path: Path | str) -> Mapping:
+    """Read and check a mapping YAML file.
+
+    Parameters
+    ----------
+    path : the mapping file (see docs/mapping.md for the format).
+
+    Returns
+    -------
+    Mapping
+
+    Raises
+    ------
+    MappingError
+        If the file is missing, is not YAML, or does not describe a source correctly; the message
+        names the file, the key and the value at fault.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MappingError(f"{path}: mapping file not found.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MappingError(f"{path}: cannot read the mapping file ({exc}).") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise MappingError(f"{path}: not valid YAML ({exc}).") from None
+    return mapping_from_dict(data, path=path)
+
+
+def mapping_from_dict(data: object, *, path: Path | str | None = None) -> Mapping:
+    """Check mapping data (as parsed from YAML) and build a :class:`Mapping`.
+
+    Raises
+    ------
+    MappingError
+        As :func:`load_mapping`.
+    """
+    where = str(path) if path is not None else "mapping"
+
+    def fail(key: str, value: object, problem: str) -> MappingError:
+        return MappingError(f"{where}: {key}: {problem} (got {value!r}).")
+
+    if not isinstance(data, dict):
+        raise MappingError(
+            f"{where}: a mapping must be a YAML mapping with source, kind, record_id and fields "
+            f"(got {type(data).__name__})."
+        )
+    for key in data:
+        if key not in _TOP_KEYS:
+            hint = " (put canonical fields under 'fields')" if key in FIELD_KINDS else ""
+            raise fail(
+                str(key), data[key], f"unknown key{hint}; known keys: {', '.join(_TOP_KEYS)}"
+            )
+    for key in ("source", "kind", "record_id", "fields"):
+        if key not in data or data[key] is None:
+            raise MappingError(
+                f"{where}: {key}: missing; a mapping needs {key} (see docs/mapping.md)."
+            )
+
+    source = data["source"]
+    if not isinstance(source, str) or not source.strip() or "/" in source:
+        raise fail("source", source, "must be a non-empty name without '/'")
+    source = source.strip()
+
+    kind = data["kind"]
+    if kind not in RECORD_KINDS:
+        raise fail("kind", kind, f"must be one of {' | '.join(RECORD_KINDS)}")
+
+    record_id_raw = data["record_id"]
+    if isinstance(record_id_raw, str | int):
+        record_id_raw = [record_id_raw]
+    if (
+        not isinstance(record_id_raw, list)
+        or not record_id_raw
+        or not all(isinstance(c, str | int) and str(c).strip() for c in record_id_raw)
+    ):
+        raise fail("record_id", data["record_id"], "must be a column name or a list of them")
+    record_id = tuple(str(c).strip() for c in record_id_raw)
+    if len(set(record_id)) != len(record_id):
+        raise fail("record_id", data["record_id"], "names a column twice")
+
+    file_options = _file_options(data.get("file"), fail)
+
+    fields_raw = data["fields"]
+    if not isinstance(fields_raw, dict):
+        raise fail("fields", fields_raw, "must map canonical field names to columns")
+    specs: dict[str, FieldSpec] = {}
+    for name, entry in fields_raw.items():
+        specs[str(name)] = _field_spec(str(name), entry, fail)
+    if "age_as_of" in specs and specs.get("age") is not None and specs["age"].as_of is not None:
+        raise fail(
+            "fields.age.as_of",
+            specs["age"].as_of,
+            "conflicts with the age_as_of field; give the survey date one way only",
+        )
+
+    description = data.get("description")
+    return Mapping(
+        source=source,
+        kind=kind,
+        record_id=record_id,
+        fields=specs,
+        file=file_options,
+        description=None if description is None else str(description),
+        path=Path(path) if path is not None else None,
+    )
+
+
+def _file_options(raw: object, fail: Any) -> FileOptions:
+    if raw is None:
+        return FileOptions()
+    if not isinstance(raw, dict):
+        raise fail("file", raw, "must be a mapping with format, delimiter and/or encoding")
+    for key in raw:
+        if key not in _FILE_KEYS:
+            raise fail(f"file.{key}", raw[key], f"unknown key; known keys: {', '.join(_FILE_KEYS)}")
+    fmt = raw.get("format")
+    if fmt is not None and fmt not in FILE_FORMATS:
+        raise fail("file.format", fmt, f"must be one of {' | '.join(FILE_FORMATS)}")
+    delimiter = raw.get("delimiter", ",")
+    if delimiter == "\\t":
+        delimiter = "\t"
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '\r\n"':
+        raise fail("file.delimiter", delimiter, "must be one character, e.g. ',' or ';' or '\\t'")
+    encoding = raw.get("encoding", "utf-8")
+    try:
+        info = codecs.lookup(str(encoding))
+    except LookupError:
+        raise fail("file.encoding", encoding, "is not an encoding Python knows") from None
+    # Rows are decoded one line at a time, which needs an encoding where '\n' is the byte 0x0A.
+    if "\n".encode(info.name) != b"\n":
+        raise fail("file.encoding", encoding, "must be ASCII-compatible (utf-8, cp1252, ...)")
+    return FileOptions(format=fmt, delimiter=delimiter, encoding=str(encoding))
+
+
+def _scalar(value: object) -> str:
+    """A YAML scalar as the raw string a source column would hold."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _field_spec(name: str, entry: object, fail: Any) -> FieldSpec:
+    key = f"fields.{name}"
+    if name in TOP_LEVEL_FIELDS:
+        raise fail(key, entry, f"{name} is set at the top level of the mapping, not under fields")
+    if name not in FIELD_KINDS:
+        known = ", ".join(f for f in FIELD_KINDS if f not in TOP_LEVEL_FIELDS)
+        raise fail(key, entry, f"{name!r} is not a canonical field; known fields: {known}")
+    kind = FIELD_KINDS[name]
+    if isinstance(entry, str | int) and not isinstance(entry, bool):
+        if not str(entry).strip():
+            raise fail(key, entry, "the column name is empty")
+        return FieldSpec(field=name, column=str(entry).strip())
+    if not isinstance(entry, dict):
+        raise fail(key, entry, "must be a column name or a mapping with 'column' or 'value'")
+    for sub in entry:
+        if sub not in _ENTRY_KEYS:
+            raise fail(
+                f"{key}.{sub}", entry[sub], f"unknown key; known keys: {', '.join(_ENTRY_KEYS)}"
+            )
+    column: Any = entry.get("column")
+    value: Any = entry.get("value")
+    if (column is None) == (value is None):
+        raise fail(
+            key, entry, "needs exactly one of 'column' (a source column) or 'value' (a constant)"
+        )
+    if column is not None:
+        if not isinstance(column, str | int) or isinstance(column, bool) or not str(column).strip():
+            raise fail(f"{key}.column", column, "must be a column name")
+        column = str(column).strip()
+    if value is not None:
+        if isinstance(value, list | dict):
+            raise fail(f"{key}.value", value, "must be a single value")
+        value = _scalar(value)
+
+    formats = entry.get("formats")
+    if formats is not None:
+        if kind != "date":
+            raise fail(
+                f"{key}.formats", formats, f"only date fields take formats; {name} is {kind}"
+            )
+        if isinstance(formats, str):
+            formats = [formats]
+        if (
+            not isinstance(formats, list)
+            or not formats
+            or not all(isinstance(f, str) for f in formats)
+        ):
+            raise fail(
+                f"{key}.formats", formats, "must be a list of strptime formats like '%d/%m/%Y'"
+            )
+        if not all("%" in f for f in formats):
+            raise fail(
+                f"{key}.formats", formats, "every format needs strptime codes like '%d/%m/%Y'"
+            )
+        formats = tuple(formats)
+
+    as_of = entry.get("as_of")
+    if as_of is not None:
+        if name != "age":
+            raise fail(f"{key}.as_of", as_of, "only the age field takes as_of")
+        as_of = _scalar(as_of)
+        try:
+            as_of = dt.date.fromisoformat(as_of).isoformat()
+        except ValueError:
+            raise fail(f"{key}.as_of", as_of, "must be an ISO date YYYY-MM-DD") from None
+
+    script = entry.get("script")
+    if script is not None:
+        if kind != "name":
+            raise fail(f"{key}.script", script, f"only name fields take script; {name} is {kind}")
+        if script not in SCRIPTS:
+            raise fail(f"{key}.script", script, f"must be one of {' | '.join(SCRIPTS)}")
+
+    default = entry.get("default")
+    if default is not None:
+        if column is None:
+            raise fail(f"{key}.default", default, "a default needs a column (a value is constant)")
+        if isinstance(default, list | dict):
+            raise fail(f"{key}.default", default, "must be a single value")
+        default = _scalar(default)
+
+    return FieldSpec(
+        field=name,
+        column=column,
+        value=value,
+        formats=formats,
+        as_of=as_of,
+        script=script,
+        default=default,
+    )

@@ -1,0 +1,443 @@
+"""Read CSV, Parquet and JSONL source files in chunks of rows of strings, keeping every row number.
+
+Row numbers are 1-based **data** rows: the CSV header is not counted, so row 1 is the first line
+after the header. Blank lines are skipped but keep their number, so in a CSV without multi-line
+quoted fields row ``n`` sits on line ``n + 1`` of the file, and in JSONL row ``n`` is line ``n``.
+In Parquet row ``n`` is the ``n``-th row.
+
+A row that cannot be read is not dropped: it comes back in :attr:`Chunk.unreadable` with its number,
+the reason and its text, so ingest can quarantine it. Reasons: invalid bytes for the encoding (each
+line is decoded on its own, so one bad line does not poison the file), too few or too many columns,
+a JSONL line that is not a JSON object. Problems that concern the whole file (missing file, a mapped
+column the header lacks, a Parquet file that is no Parquet) raise :class:`SourceFileError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Final
+
+from engine.errors import EkjonError
+from engine.ingest.mapping import FileOptions
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_ROWS: Final = 20_000
+#: JSONL has no header: the columns are the keys seen in this many leading objects.
+JSONL_HEADER_SAMPLE: Final = 1_000
+_MAX_RAW_CHARS: Final = 2_000
+
+csv.field_size_limit(16 * 1024 * 1024)
+
+
+class SourceFileError(EkjonError):
+    """A source file that cannot be read at all (missing, no header, a mapped column absent...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    """A row that cannot be read as a record: quarantined with its number, reason and text."""
+
+    row: int
+    reason: str
+    text: str
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Consecutive rows of a file, column-wise.
+
+    Attributes
+    ----------
+    rows : data row numbers of the readable rows, in file order.
+    columns : the requested columns' values, aligned with ``rows``; empty cells are ``None``.
+    unreadable : rows that could not be read, with their reason.
+    last_row : the highest row number this chunk covers (readable, unreadable or blank).
+    position : how far into the file the chunk ends (bytes for CSV / JSONL, rows for Parquet).
+    """
+
+    rows: list[int] = field(default_factory=list)
+    columns: dict[str, list[str | None]] = field(default_factory=dict)
+    unreadable: list[BadRow] = field(default_factory=list)
+    last_row: int = 0
+    position: int = 0
+
+    def __len__(self) -> int:
+        return len(self.rows) + len(self.unreadable)
+
+    def row_values(self, i: int) -> dict[str, str | None]:
+        """The ``i``-th readable row as ``{column: value}``."""
+        return {name: values[i] for name, values in self.columns.items()}
+
+
+class SourceReader:
+    """Reads one source file in chunks. Use :func:`open_source` to make one.
+
+    Parameters
+    ----------
+    path : the data file.
+    file_format : ``csv`` | ``parquet`` | ``jsonl``.
+    options : delimiter and encoding (CSV / JSONL).
+    columns : the columns to return; each must exist (else :class:`SourceFileError`).
+    chunk_rows : rows per chunk.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        file_format: str,
+        options: FileOptions,
+        columns: Sequence[str],
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    ) -> None:
+        self.path = path
+        self.format = file_format
+        self.options = options
+        self.columns = tuple(columns)
+        self.chunk_rows = chunk_rows
+        if not path.exists():
+            raise SourceFileError(f"{path}: file not found.")
+        if not path.is_file():
+            raise SourceFileError(f"{path}: not a file.")
+        self.header = self._read_header()
+        missing = [c for c in self.columns if c not in self.header]
+        if missing:
+            shown = ", ".join(self.header[:60]) + (" ..." if len(self.header) > 60 else "")
+            raise SourceFileError(
+                f"{path}: column {missing[0]!r} named in the mapping is not in the file"
+                + (f" (nor are {', '.join(repr(c) for c in missing[1:])})" if missing[1:] else "")
+                + f"; the file has: {shown or '(no columns)'}. Fix the mapping or the file."
+            )
+
+    @property
+    def total(self) -> int:
+        """The size :attr:`Chunk.position` counts towards (bytes, or rows for Parquet)."""
+        if self.format == "parquet":
+            return self._parquet_file().metadata.num_rows
+        return self.path.stat().st_size
+
+    def chunks(self) -> Iterator[Chunk]:
+        """Yield the file's rows in chunks of about ``chunk_rows``."""
+        if self.format == "csv":
+            return self._csv_chunks()
+        if self.format == "jsonl":
+            return self._jsonl_chunks()
+        return self._parquet_chunks()
+
+    # -- headers -----------------------------------------------------------------------------
+
+    def _read_header(self) -> list[str]:
+        if self.format == "csv":
+            with self.path.open("rb") as f:
+                for line_bytes in f:
+                    line = _strip_bom(line_bytes)
+                    if not line.strip():
+                        continue
+                    try:
+                        text = line.decode(self.options.encoding)
+                    except UnicodeDecodeError as exc:
+                        raise SourceFileError(
+                            f"{self.path}: the header line is not valid {self.options.encoding} "
+                            f"({exc.reason} at byte {exc.start}); set file.encoding in the mapping."
+                        ) from None
+                    return [
+                        c.strip()
+                        for c in next(csv.reader([text], delimiter=self.options.delimiter))
+                    ]
+            raise SourceFileError(f"{self.path}: the file is empty (no header line).")
+        if self.format == "jsonl":
+            keys: dict[str, None] = {}
+            with self.path.open("rb") as f:
+                for i, line_bytes in enumerate(f):
+                    if i >= JSONL_HEADER_SAMPLE:
+                        break
+                    try:
+                        obj = json.loads(_strip_bom(line_bytes).decode(self.options.encoding))
+                    except (UnicodeDecodeError, ValueError):
+                        continue
+                    if isinstance(obj, dict):
+                        keys.update(dict.fromkeys(str(k) for k in obj))
+            return list(keys)
+        schema = self._parquet_file().schema_arrow
+        return list(schema.names)
+
+    def _parquet_file(self):  # noqa: ANN202 (pyarrow is imported lazily)
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.ParquetFile(self.path)
+        except Exception as exc:  # pyarrow raises several types for a file that is no Parquet
+            raise SourceFileError(f"{self.path}: not a readable Parquet file ({exc}).") from None
+
+    # -- CSV -----------------------------------------------------------------------------------
+
+    def _csv_chunks(self) -> Iterator[Chunk]:
+        header = self.header
+        width = len(header)
+        index = [header.index(c) for c in self.columns]
+        with self.path.open("rb") as f:
+            lines = _Lines(f, self.options.encoding)
+            for line in lines:  # up to and including the header line
+                if line.strip():
+                    break
+            lines.start_record()
+            reader = csv.reader(lines, delimiter=self.options.delimiter)
+            chunk = self._new_chunk()
+            good: list[
+                list[str]
+            ] = []  # the readable rows of the chunk, turned column-wise at its end
+            row = 0
+            while True:
+                try:
+                    values: list[str] | None = next(reader)
+                    error = None
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    values, error = None, f"not CSV: {exc}"
+                row += 1
+                if values is not None and len(values) != width and error is None:
+                    if not values or (len(values) == 1 and not values[0].strip()):
+                        lines.start_record()  # a blank line: no record, keeps its number
+                        continue
+                    what = "too few" if len(values) < width else "too many"
+                    error = f"{what} columns: {len(values)} where the header has {width}"
+                if len(lines.parts) > 1 and (error is not None or lines.text().count('"') % 2):
+                    # An unclosed quote swallows the lines after it: quarantine its own line only
+                    # and read the others again as rows of their own. (A quoted field may span
+                    # lines, but then its quotes pair up and its row has the header's width.)
+                    error = 'an unclosed quote (") runs past the end of the line' + (
+                        f"; {error}" if error else ""
+                    )
+                    lines.push_back_all_but_first()
+                if lines.bad is not None:
+                    error = lines.bad if error is None else f"{lines.bad}; {error}"
+                if error is not None:
+                    chunk.unreadable.append(BadRow(row, error, _clip(lines.text())))
+                else:
+                    assert values is not None
+                    chunk.rows.append(row)
+                    good.append(values)
+                lines.start_record()
+                if len(chunk) >= self.chunk_rows:
+                    chunk.columns = _transpose(good, self.columns, index)
+                    chunk.last_row, chunk.position = row, lines.position
+                    yield chunk
+                    chunk, good = self._new_chunk(), []
+            if len(chunk) or row > chunk.last_row:
+                chunk.columns = _transpose(good, self.columns, index)
+                chunk.last_row, chunk.position = row, lines.position
+                yield chunk
+
+    # -- JSONL ---------------------------------------------------------------------------------
+
+    def _jsonl_chunks(self) -> Iterator[Chunk]:
+        encoding = self.options.encoding
+        chunk = self._new_chunk()
+        position = 0
+        row = 0
+        with self.path.open("rb") as f:
+            for line_bytes in f:
+                row += 1
+                position += len(line_bytes)
+                line_bytes = _strip_bom(line_bytes) if row == 1 else line_bytes
+                if not line_bytes.strip():
+                    continue
+                try:
+                    text = line_bytes.decode(encoding)
+                except UnicodeDecodeError as exc:
+                    chunk.unreadable.append(
+                        BadRow(
+                            row, _decode_reason(exc, encoding), _clip(_lossy(line_bytes, encoding))
+                        )
+                    )
+                else:
+                    try:
+                        obj = json.loads(text)
+                    except ValueError as exc:
+                        obj = exc
+                    if not isinstance(obj, dict):
+                        reason = (
+                            f"not JSON: {obj}"
+                            if isinstance(obj, ValueError)
+                            else f"a JSON {type(obj).__name__}, not an object"
+                        )
+                        chunk.unreadable.append(BadRow(row, reason, _clip(text.rstrip("\r\n"))))
+                    else:
+                        chunk.rows.append(row)
+                        for name in self.columns:
+                            chunk.columns[name].append(_json_cell(obj.get(name)))
+                if len(chunk) >= self.chunk_rows:
+                    chunk.last_row = row
+                    chunk.position = position
+                    yield chunk
+                    chunk = self._new_chunk()
+        if len(chunk) or row > 0:
+            chunk.last_row = row
+            chunk.position = position
+            yield chunk
+
+    # -- Parquet -------------------------------------------------------------------------------
+
+    def _parquet_chunks(self) -> Iterator[Chunk]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        pf = self._parquet_file()
+        row = 0
+        for batch in pf.iter_batches(batch_size=self.chunk_rows, columns=list(self.columns)):
+            chunk = self._new_chunk()
+            n = batch.num_rows
+            chunk.rows = list(range(row + 1, row + n + 1))
+            for name in self.columns:
+                array = batch.column(name)
+                if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
+                    array = pc.cast(array, pa.string())
+                chunk.columns[name] = [
+                    v if v is not None and v.strip() else None for v in array.to_pylist()
+                ]
+            row += n
+            chunk.last_row = row
+            chunk.position = row
+            yield chunk
+
+    def _new_chunk(self) -> Chunk:
+        return Chunk(columns={name: [] for name in self.columns})
+
+
+def open_source(
+    path: Path | str,
+    *,
+    file_format: str,
+    options: FileOptions | None = None,
+    columns: Sequence[str] = (),
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> SourceReader:
+    """Open a source file for chunked reading, checking that every wanted column exists.
+
+    Raises
+    ------
+    SourceFileError
+        If the file is missing or unreadable as a whole, or lacks one of ``columns``.
+    """
+    return SourceReader(Path(path), file_format, options or FileOptions(), columns, chunk_rows)
+
+
+def read_rows(
+    path: Path | str, *, file_format: str, options: FileOptions | None = None
+) -> Iterator[tuple[int, dict[str, str | None] | BadRow]]:
+    """Every row of a file as ``(row number, {column: value})`` or ``(row number, BadRow)``.
+
+    Convenient for small files and tests; ingest reads :meth:`SourceReader.chunks` column-wise.
+    """
+    reader = SourceReader(Path(path), file_format, options or FileOptions(), ())
+    reader.columns = tuple(reader.header)
+    for chunk in reader.chunks():
+        merged: list[tuple[int, dict[str, str | None] | BadRow]] = [
+            (r, chunk.row_values(i)) for i, r in enumerate(chunk.rows)
+        ]
+        merged += [(bad.row, bad) for bad in chunk.unreadable]
+        merged.sort(key=lambda item: item[0])
+        yield from merged
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+class _Lines:
+    """The lines of a CSV file, each decoded on its own, for ``csv.reader``.
+
+    The csv module pulls lines lazily, so after it yields a record, :attr:`parts` holds exactly
+    that record's lines and :attr:`bad` says whether one of them was not valid in the encoding.
+    Lines can be pushed back to be read again (after an unclosed quote swallowed them).
+    """
+
+    def __init__(self, f: IO[bytes], encoding: str) -> None:
+        self._lines = iter(f)
+        self._encoding = encoding
+        self._first = True
+        self._pending: list[tuple[str, str | None]] = []  # a stack: next line last
+        self.parts: list[tuple[str, str | None]] = []
+        self.bad: str | None = None
+        self.position = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self._pending:
+            text, bad = self._pending.pop()
+        else:
+            line_bytes = next(self._lines)
+            self.position += len(line_bytes)
+            if self._first:
+                line_bytes = _strip_bom(line_bytes)
+                self._first = False
+            try:
+                text, bad = line_bytes.decode(self._encoding), None
+            except UnicodeDecodeError as exc:
+                text, bad = _lossy(line_bytes, self._encoding), _decode_reason(exc, self._encoding)
+        if bad is not None and self.bad is None:
+            self.bad = bad
+        self.parts.append((text, bad))
+        return text
+
+    def start_record(self) -> None:
+        self.parts = []
+        self.bad = None
+
+    def push_back_all_but_first(self) -> None:
+        first, rest = self.parts[0], self.parts[1:]
+        self._pending.extend(reversed(rest))
+        self.parts = [first]
+        self.bad = first[1]
+
+    def text(self) -> str:
+        return "".join(text for text, _ in self.parts).rstrip("\r\n")
+
+
+def _decode_reason(exc: UnicodeDecodeError, encoding: str) -> str:
+    bad = exc.object[exc.start : exc.start + 4]
+    return f"invalid {encoding}: {exc.reason} at byte {exc.start} of the line ({bad!r})"
+
+
+def _lossy(line_bytes: bytes, encoding: str) -> str:
+    return line_bytes.decode(encoding, errors="backslashreplace")
+
+
+def _strip_bom(line_bytes: bytes) -> bytes:
+    return line_bytes[3:] if line_bytes.startswith(b"\xef\xbb\xbf") else line_bytes
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_RAW_CHARS else text[:_MAX_RAW_CHARS] + "..."
+
+
+def _transpose(
+    rows: list[list[str]], columns: Sequence[str], index: Sequence[int]
+) -> dict[str, list[str | None]]:
+    """Rows of strings -> the wanted columns, blank cells as ``None``."""
+    if not rows:
+        return {name: [] for name in columns}
+    transposed = list(zip(*rows, strict=True))
+    return {
+        name: [v if v and not v.isspace() else None for v in transposed[i]]
+        for name, i in zip(columns, index, strict=True)
+    }
+
+
+def _json_cell(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)

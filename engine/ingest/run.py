@@ -1,0 +1,472 @@
+"""Ingest: read a source file through its mapping, clean every field, and store versioned records.
+
+Nothing is lost on the way:
+
+- a row that cannot be read as a record (invalid bytes, too few / too many columns, a JSONL line
+  that is no object, an empty record id, a record id already seen earlier in the same file) is
+  **quarantined** with its row number and reason; the rows beside it are ingested;
+- a readable row with a bad field keeps its raw value, the field is marked invalid (its cleaned
+  value is ``None``) and a **field warning** names the row, field, value and reason.
+
+A record id repeated within one file: the first row wins, every repeat is quarantined with a reason
+naming the first row (``record_id 'X' repeats row 12``), so no row silently overwrites another.
+
+Fields are cleaned column-wise over the unique values of each chunk (names, districts and dates
+repeat a lot), with a cache carried across chunks. Gender and other facts are never inferred: a
+record holds what its source said.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from engine.errors import InvalidValue, MappingError
+from engine.ingest.mapping import FieldSpec, Mapping
+from engine.ingest.readers import DEFAULT_CHUNK_ROWS, Chunk, open_source
+from engine.ingest.store import (
+    VALUE_FIELDS,
+    IngestRun,
+    Problem,
+    RecordStore,
+    StagedBatch,
+    source_file_name,
+)
+from engine.normalise import clean
+
+logger = logging.getLogger(__name__)
+
+#: composite record ids join their columns with this.
+RECORD_ID_SEPARATOR: Final = ":"
+REPORT_COLUMNS: Final = ("row", "record_id", "field", "value", "reason")
+_CACHE_LIMIT: Final = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class IngestProgress:
+    """Where an ingest is: rows read so far, and ``position`` of ``total`` (bytes, or rows)."""
+
+    rows_read: int
+    position: int
+    total: int
+
+
+ProgressCallback = Callable[[IngestProgress], None]
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one ingest did.
+
+    Attributes
+    ----------
+    rows_read : data rows read (readable or not; blank lines are not rows).
+    ingested : records new to the store.
+    unchanged : rows identical to their record's current version (nothing written).
+    new_versions : rows that changed a known record: a new version, the old one kept.
+    quarantined : rows not ingested (see ``quarantine_report``).
+    field_warnings : invalid fields in ingested rows (see ``warnings_report``).
+    quarantine_report, warnings_report : CSV reports (``row, record_id, field, value, reason``),
+        or ``None`` when there was nothing to report.
+    resumed : whether this run completed an earlier, interrupted run of the same file.
+    """
+
+    source: str
+    file: str
+    ingest_id: int
+    rows_read: int
+    ingested: int
+    unchanged: int
+    new_versions: int
+    quarantined: int
+    field_warnings: int
+    quarantine_report: Path | None
+    warnings_report: Path | None
+    resumed: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (paths as strings)."""
+        out = asdict(self)
+        for key in ("quarantine_report", "warnings_report"):
+            out[key] = None if out[key] is None else str(out[key])
+        return out
+
+
+def ingest_file(
+    store: RecordStore,
+    mapping: Mapping,
+    path: Path | str,
+    *,
+    progress: ProgressCallback | None = None,
+    reports_dir: Path | str | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> IngestReport:
+    """Ingest one source file into the store through its mapping.
+
+    Parameters
+    ----------
+    store : the record store to write to.
+    mapping : the source's mapping (see :func:`engine.ingest.mapping.load_mapping`).
+    path : the data file (CSV, Parquet or JSONL).
+    progress : called after each chunk with an :class:`IngestProgress`.
+    reports_dir : where the quarantine and field-warning CSVs go; default ``reports/`` beside the
+        store's database (``$EKJON_HOME/reports``).
+    chunk_rows : rows per chunk; each chunk is committed in one transaction.
+
+    Returns
+    -------
+    IngestReport
+
+    Raises
+    ------
+    engine.ingest.readers.SourceFileError
+        If the file is missing, unreadable as a whole, or lacks a mapped column (nothing is
+        written).
+    MappingError
+        If the file's format cannot be told, or a constant ``value`` in the mapping is invalid.
+    """
+    started = time.perf_counter()
+    path = Path(path).resolve()
+    reader = open_source(
+        path,
+        file_format=mapping.file_format(path),
+        options=mapping.file,
+        columns=mapping.columns,
+        chunk_rows=chunk_rows,
+    )
+    cleaner = _Cleaner(mapping)
+    run = store.begin_ingest(
+        source=mapping.source,
+        kind=mapping.kind,
+        file=str(path),
+        file_sha256=file_sha256(path),
+        file_size=path.stat().st_size,
+        mapping=mapping.to_dict(),
+        mapping_sha256=mapping.digest(),
+    )
+    total = reader.total
+    seen: dict[str, int] = {}
+    try:
+        for chunk in reader.chunks():
+            if chunk.last_row <= run.rows_done:
+                # Committed by an earlier run that was killed: only remember its record ids.
+                _remember_ids(mapping, chunk, seen)
+            else:
+                _ingest_chunk(store, run, mapping, cleaner, chunk, seen)
+            if progress is not None:
+                progress(IngestProgress(run.rows_read, chunk.position, total))
+    except (KeyboardInterrupt, SystemExit):
+        raise  # left "running": the next run of the same file resumes it
+    except BaseException as exc:
+        store.fail_ingest(run, f"{type(exc).__name__}: {exc}")
+        raise
+
+    reports = Path(reports_dir) if reports_dir is not None else store.path.parent / "reports"
+    quarantine_report = _write_report(store, run, "quarantine", reports)
+    warnings_report = _write_report(store, run, "warnings", reports)
+    store.finish_ingest(
+        run,
+        quarantine_report=None if quarantine_report is None else str(quarantine_report),
+        warnings_report=None if warnings_report is None else str(warnings_report),
+    )
+    report = IngestReport(
+        source=mapping.source,
+        file=str(path),
+        ingest_id=run.ingest_id,
+        rows_read=run.rows_read,
+        ingested=run.ingested,
+        unchanged=run.unchanged,
+        new_versions=run.new_versions,
+        quarantined=run.quarantined,
+        field_warnings=run.field_warnings,
+        quarantine_report=quarantine_report,
+        warnings_report=warnings_report,
+        resumed=run.resumed,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    logger.info(
+        "ingested %s: %d rows read, %d new, %d unchanged, %d new versions, %d quarantined, "
+        "%d field warnings",
+        path.name,
+        report.rows_read,
+        report.ingested,
+        report.unchanged,
+        report.new_versions,
+        report.quarantined,
+        report.field_warnings,
+    )
+    return report
+
+
+def file_sha256(path: Path | str) -> str:
+    """The sha256 of a file's bytes (identifies a file across re-runs and renames)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def record_id_of(values: list[str | None]) -> str | None:
+    """The record id from its column values (stripped, ``:``-joined); ``None`` if one is empty."""
+    parts = []
+    for value in values:
+        value = value.strip() if value is not None else ""
+        if not value:
+            return None
+        parts.append(value)
+    return RECORD_ID_SEPARATOR.join(parts)
+
+
+# -- one chunk ---------------------------------------------------------------------------------
+
+
+def _remember_ids(mapping: Mapping, chunk: Chunk, seen: dict[str, int]) -> None:
+    id_columns = [chunk.columns[c] for c in mapping.record_id]
+    for i, row in enumerate(chunk.rows):
+        record_id = record_id_of([col[i] for col in id_columns])
+        if record_id is not None:
+            seen.setdefault(record_id, row)
+
+
+def _ingest_chunk(
+    store: RecordStore,
+    run: IngestRun,
+    mapping: Mapping,
+    cleaner: _Cleaner,
+    chunk: Chunk,
+    seen: dict[str, int],
+) -> None:
+    done = run.rows_done  # rows up to here were committed by an earlier, killed run
+    quarantine = [
+        Problem(bad.row, None, None, bad.text, bad.reason)
+        for bad in chunk.unreadable
+        if bad.row > done
+    ]
+    rows_read = len(quarantine)
+
+    # Which readable rows become records: a record id, and the first time this file names it.
+    id_columns = [chunk.columns[c] for c in mapping.record_id]
+    keep: list[int] = []
+    record_ids: list[str] = []
+    for i, row in enumerate(chunk.rows):
+        parts = [col[i] for col in id_columns]
+        record_id = record_id_of(parts)
+        if row <= done:
+            if record_id is not None:
+                seen.setdefault(record_id, row)
+            continue
+        rows_read += 1
+        if record_id is None:
+            empty = [
+                c for c, v in zip(mapping.record_id, parts, strict=True) if not (v or "").strip()
+            ]
+            quarantine.append(
+                Problem(
+                    row,
+                    None,
+                    "record_id",
+                    RECORD_ID_SEPARATOR.join(v or "" for v in parts),
+                    f"empty record_id (column {', '.join(repr(c) for c in empty)})",
+                )
+            )
+            continue
+        first = seen.get(record_id)
+        if first is not None:
+            quarantine.append(
+                Problem(
+                    row,
+                    record_id,
+                    "record_id",
+                    record_id,
+                    f"record_id {record_id!r} repeats row {first}; the first row is kept",
+                )
+            )
+            continue
+        seen[record_id] = row
+        keep.append(i)
+        record_ids.append(record_id)
+
+    cleaned, raw, invalid = cleaner.clean_chunk(chunk, keep)
+    rows = [chunk.rows[i] for i in keep]
+    invalid_by_row: list[dict[str, str] | None] = [None] * len(keep)
+    warnings: list[Problem] = []
+    for field, reasons in invalid.items():
+        raw_values = raw[field]
+        for j, reason in enumerate(reasons):
+            if reason is not None:
+                invalid_by_row[j] = {**(invalid_by_row[j] or {}), field: reason}
+                warnings.append(Problem(rows[j], record_ids[j], field, raw_values[j], reason))
+    warnings.sort(key=lambda p: p.row)
+    # The content hash covers the cleaned values and the raw ones: a changed source value is a
+    # new version even where it cleans alike, and so is a value a newer normaliser cleans anew.
+    hashes = [_content_hash(cells) for cells in zip(*cleaned, *raw.values(), strict=True)]
+    batch = StagedBatch(
+        record_ids=record_ids,
+        rows=rows,
+        hashes=hashes,
+        values=cleaned,
+        raw=raw,
+        invalid=invalid_by_row,
+    )
+    quarantine.sort(key=lambda p: p.row)
+    store.commit_chunk(
+        run,
+        batch,
+        quarantine=quarantine,
+        warnings=warnings,
+        rows_done=chunk.last_row,
+        rows_read=rows_read,
+    )
+
+
+def _content_hash(cells: tuple[Any, ...]) -> str:
+    # repr of a tuple of str / int / float / None is stable across runs and Python versions.
+    return hashlib.blake2b(repr(cells).encode("utf-8"), digest_size=16).hexdigest()
+
+
+# -- cleaning ----------------------------------------------------------------------------------
+
+
+class _Cleaner:
+    """Cleans a chunk's columns field by field, over unique raw values.
+
+    Each field keeps a cache of what its raw values cleaned to, across chunks, as long as its
+    values repeat (names, districts, dates); a field whose values hardly repeat (NIDs, phones)
+    only cleans each chunk's unique values, so memory stays flat.
+    """
+
+    def __init__(self, mapping: Mapping) -> None:
+        self.mapping = mapping
+        self.column_specs: list[FieldSpec] = [
+            mapping.fields[f]
+            for f in VALUE_FIELDS
+            if f in mapping.fields and mapping.fields[f].column is not None
+        ]
+        self.constants: dict[str, Any] = {"kind": mapping.kind}
+        for name, spec in mapping.fields.items():
+            if spec.value is not None:
+                self.constants[name] = self._clean_constant(spec)
+        self._cleaned: dict[str, dict[Any, Any]] = {}
+        self._invalid: dict[str, dict[Any, str]] = {}
+
+    def _clean_constant(self, spec: FieldSpec) -> Any:
+        hints = spec.hints()
+        if spec.field == "account_number":
+            hints["provider"] = self.constants.get("account_provider")
+        try:
+            return clean(spec.kind, spec.value, **hints)
+        except InvalidValue as exc:
+            where = self.mapping.path or f"mapping of {self.mapping.source!r}"
+            raise MappingError(
+                f"{where}: fields.{spec.field}.value: {exc.reason} (got {spec.value!r})."
+            ) from None
+
+    def clean_chunk(
+        self, chunk: Chunk, keep: list[int]
+    ) -> tuple[list[list[Any]], dict[str, list[str | None]], dict[str, list[str | None]]]:
+        """Clean the kept rows of a chunk.
+
+        Returns
+        -------
+        cleaned : one list per field of :data:`VALUE_FIELDS`, aligned with ``keep``.
+        raw : column-fed field -> its raw strings (in :data:`VALUE_FIELDS` order).
+        invalid : field -> per-row reason (``None`` where the value is fine), for fields with any.
+        """
+        n = len(keep)
+        everything = n == len(chunk.rows)
+        by_field: dict[str, list[Any]] = {}
+        raw: dict[str, list[str | None]] = {}
+        invalid: dict[str, list[str | None]] = {}
+        for spec in self.column_specs:
+            column = chunk.columns[spec.column]  # type: ignore[index]
+            values = column if everything else [column[i] for i in keep]
+            raw[spec.field] = values
+            if spec.default is not None:
+                values = [spec.default if v is None else v for v in values]
+            if spec.field == "account_number":
+                providers = by_field.get("account_provider") or (
+                    [self.constants.get("account_provider")] * n
+                )
+                keys: list[Any] = list(zip(providers, values, strict=True))
+            else:
+                keys = values
+            cleaned, bad = self._clean_unique(spec, keys)
+            by_field[spec.field] = list(map(cleaned.__getitem__, keys))
+            if bad:
+                invalid[spec.field] = list(map(bad.get, keys))
+
+        age = self.mapping.fields.get("age")
+        if age is not None and age.as_of is not None and "age" in by_field:
+            by_field["age_as_of"] = [None if a is None else age.as_of for a in by_field["age"]]
+
+        cleaned_columns = [
+            by_field[name] if name in by_field else [self.constants.get(name)] * n
+            for name in VALUE_FIELDS
+        ]
+        return cleaned_columns, raw, invalid
+
+    def _clean_unique(
+        self, spec: FieldSpec, keys: list[Any]
+    ) -> tuple[dict[Any, Any], dict[Any, str]]:
+        """What each distinct key cleans to, and the reasons of those that are invalid."""
+        unique = set(keys)
+        repeats = len(unique) <= len(keys) // 2
+        if repeats:
+            cleaned = self._cleaned.setdefault(spec.field, {})
+            bad = self._invalid.setdefault(spec.field, {})
+            if len(cleaned) > _CACHE_LIMIT:
+                cleaned.clear()
+                bad.clear()
+            todo = unique.difference(cleaned)
+        else:
+            cleaned, bad, todo = {}, {}, unique
+        hints = spec.hints()
+        for key in todo:
+            if spec.field == "account_number":
+                provider, raw_value = key
+                call_hints = {**hints, "provider": provider}
+            else:
+                raw_value, call_hints = key, hints
+            if raw_value is None:
+                cleaned[key] = None
+                continue
+            try:
+                cleaned[key] = clean(spec.kind, raw_value, **call_hints)
+            except InvalidValue as exc:
+                cleaned[key] = None
+                bad[key] = exc.reason
+            except Exception as exc:  # a normaliser bug must not lose the row: report the field
+                logger.exception("normaliser for %s failed on %r", spec.field, raw_value)
+                cleaned[key] = None
+                bad[key] = f"could not be cleaned ({type(exc).__name__}: {exc})"
+        if repeats and bad and unique.isdisjoint(bad):
+            return cleaned, {}
+        return cleaned, bad
+
+
+# -- reports -----------------------------------------------------------------------------------
+
+
+def _write_report(store: RecordStore, run: IngestRun, kind: str, folder: Path) -> Path | None:
+    count = run.quarantined if kind == "quarantine" else run.field_warnings
+    if count == 0:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{source_file_name(run.source)}-ingest{run.ingest_id}-{kind}.csv"
+    tmp = path.with_suffix(".csv.tmp")
+    # utf-8-sig: Excel, where these reports get opened, shows Bangla text only with the BOM.
+    with tmp.open("w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(REPORT_COLUMNS)
+        for p in store.problems(run.ingest_id, kind):
+            writer.writerow((p.row, p.record_id or "", p.field or "", p.value or "", p.reason))
+    tmp.replace(path)
+    return path

@@ -1,0 +1,899 @@
+"""The record store: every ingested record, every version of it, and every ingest run, on disk.
+
+One SQLite database (WAL mode) holds
+
+- ``records``: one row per version of a record (``source``, ``record_id``, ``version``), with the
+  cleaned canonical values in real typed columns, the raw values in ``raw_<field>`` columns, the
+  fields found invalid with their reasons, the content hash, the ingest that wrote it, and
+  ``is_current``;
+- ``ingests``: one row per ingest run (file, its sha256, the mapping, start / finish, counts, and
+  how far it got, so a killed run is resumed);
+- ``quarantine`` and ``field_warnings``: the rows and fields ingest could not use, with row numbers.
+
+Each chunk of an ingest is written in one transaction together with the run's progress, so a run
+killed at any moment (``kill -9`` included) leaves whole chunks or nothing, and re-running the same
+file resumes after the last whole chunk without duplicates.
+
+Reading all current records as a DataFrame goes through a per-source Parquet snapshot beside the
+database (``<name>.current/``). An ingest updates its source's snapshot as it goes (the old snapshot
+less the records it replaced, plus the versions it wrote); a snapshot that is out of date for any
+other reason (a killed ingest, another writer) is rebuilt from the database on the next read. So
+loading millions of records takes seconds.
+
+Example
+-------
+>>> store = RecordStore(tmp_path / "records.sqlite")   # doctest: +SKIP
+>>> store.current(["dss_old_age"]).head()               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from hashlib import sha1
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from engine.errors import EkjonError
+from engine.record import CANONICAL_FIELDS, FIELD_KINDS
+from engine.sqlite import open_database
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION: Final = 1
+#: canonical fields stored per version (``source`` and ``record_id`` are the key).
+VALUE_FIELDS: Final = tuple(f for f in CANONICAL_FIELDS if f not in ("source", "record_id"))
+INTEGER_FIELDS: Final = frozenset(f for f, k in FIELD_KINDS.items() if k in ("year", "age"))
+REAL_FIELDS: Final = frozenset(f for f, k in FIELD_KINDS.items() if k == "number")
+#: fields whose raw source value is kept, in ``raw_<field>`` columns.
+RAW_FIELDS: Final = tuple(f for f in VALUE_FIELDS if f != "kind")
+#: the DataFrame :meth:`RecordStore.current` returns has these columns, in this order.
+CURRENT_COLUMNS: Final = (*CANONICAL_FIELDS, "version", "invalid_fields")
+_IN_BATCH: Final = 500
+
+
+class StoreError(EkjonError):
+    """The record store cannot do what was asked (e.g. the file is not an ekjon record store)."""
+
+
+@dataclass(slots=True)
+class StagedBatch:
+    """Cleaned rows on their way into the store, column-wise (made by ingest).
+
+    Attributes
+    ----------
+    record_ids, rows, hashes : per row: record id, source row number, content hash.
+    values : one list per field of :data:`VALUE_FIELDS`, aligned with ``record_ids``.
+    raw : field -> the raw strings it was cleaned from (column-fed fields only).
+    invalid : per row, ``{field: reason}`` for the fields found invalid, or ``None``.
+    """
+
+    record_ids: list[str]
+    rows: list[int]
+    hashes: list[str]
+    values: list[list[Any]]
+    raw: dict[str, list[str | None]]
+    invalid: list[dict[str, str] | None]
+
+    def __len__(self) -> int:
+        return len(self.record_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A quarantined row or a field warning: what is reported, with the row number."""
+
+    row: int
+    record_id: str | None
+    field: str | None
+    value: str | None
+    reason: str
+
+
+@dataclass(slots=True)
+class IngestRun:
+    """One run of ingest over one file. Counts are cumulative, also across a resume."""
+
+    ingest_id: int
+    source: str
+    file: str
+    file_sha256: str
+    mapping_sha256: str
+    started_at: str
+    status: str = "running"
+    rows_done: int = 0
+    rows_read: int = 0
+    ingested: int = 0
+    unchanged: int = 0
+    new_versions: int = 0
+    quarantined: int = 0
+    field_warnings: int = 0
+    finished_at: str | None = None
+    resumed: bool = False
+    quarantine_report: str | None = None
+    warnings_report: str | None = None
+    # The source's generation as this run expects it, and whether its snapshot can be updated by
+    # adding this run's versions (it matched the database when the run began; no one else wrote).
+    _generation: int = field(default=0, repr=False)
+    _delta_ok: bool = field(default=False, repr=False)
+    _delta: Any = field(default=None, repr=False)
+    _delta_path: Path | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkResult:
+    """What committing one chunk did."""
+
+    ingested: int
+    unchanged: int
+    new_versions: int
+
+
+@dataclass(frozen=True)
+class RecordVersion:
+    """One stored version of a record, as :meth:`RecordStore.history` returns it."""
+
+    source: str
+    record_id: str
+    version: int
+    is_current: bool
+    content_hash: str
+    ingest_id: int
+    row: int | None
+    file: str
+    ingested_at: str
+    values: dict[str, Any]
+    raw: dict[str, str | None]
+    invalid: dict[str, str] = field(default_factory=dict)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+def _sql_type(name: str) -> str:
+    if name in INTEGER_FIELDS:
+        return "INTEGER"
+    if name in REAL_FIELDS:
+        return "REAL"
+    return "TEXT"
+
+
+_COUNT_COLUMNS: Final = (
+    "rows_done",
+    "rows_read",
+    "ingested",
+    "unchanged",
+    "new_versions",
+    "quarantined",
+    "field_warnings",
+)
+
+_SCHEMA: Final = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (
+    source TEXT PRIMARY KEY,
+    kind TEXT,
+    generation INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS ingests (
+    ingest_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    file TEXT NOT NULL,
+    file_sha256 TEXT NOT NULL,
+    file_size INTEGER,
+    mapping TEXT NOT NULL,
+    mapping_sha256 TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    pid INTEGER,
+    host TEXT,
+    {", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in _COUNT_COLUMNS)},
+    quarantine_report TEXT,
+    warnings_report TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS ingests_file ON ingests (source, file_sha256, mapping_sha256, status);
+CREATE TABLE IF NOT EXISTS records (
+    source TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    is_current INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    ingest_id INTEGER NOT NULL REFERENCES ingests (ingest_id),
+    row_number INTEGER,
+    invalid_fields TEXT,
+    invalid_reasons TEXT,
+    {", ".join(f"{_q(f)} {_sql_type(f)}" for f in VALUE_FIELDS)},
+    {", ".join(f"{_q('raw_' + f)} TEXT" for f in RAW_FIELDS)}
+);
+CREATE UNIQUE INDEX IF NOT EXISTS records_version ON records (source, record_id, version);
+CREATE UNIQUE INDEX IF NOT EXISTS records_current ON records (source, record_id)
+    WHERE is_current = 1;
+CREATE TABLE IF NOT EXISTS quarantine (
+    ingest_id INTEGER NOT NULL REFERENCES ingests (ingest_id),
+    row_number INTEGER NOT NULL,
+    record_id TEXT,
+    field TEXT,
+    value TEXT,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quarantine_ingest ON quarantine (ingest_id, row_number);
+CREATE TABLE IF NOT EXISTS field_warnings (
+    ingest_id INTEGER NOT NULL REFERENCES ingests (ingest_id),
+    row_number INTEGER NOT NULL,
+    record_id TEXT,
+    field TEXT,
+    value TEXT,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS field_warnings_ingest ON field_warnings (ingest_id, row_number);
+"""
+
+_VERSION_COLUMNS: Final = (
+    "source",
+    "record_id",
+    "version",
+    "is_current",
+    "content_hash",
+    "ingest_id",
+    "row_number",
+    "invalid_fields",
+    "invalid_reasons",
+    *VALUE_FIELDS,
+    *(f"raw_{f}" for f in RAW_FIELDS),
+)
+_META_COLUMNS: Final = 9  # the columns before the values in _VERSION_COLUMNS
+_INSERT_VERSION: Final = (
+    f"INSERT INTO records ({', '.join(_q(c) for c in _VERSION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _VERSION_COLUMNS)})"
+)
+
+
+class RecordStore:
+    """A durable, versioned store of canonical records (one SQLite file, WAL mode).
+
+    Parameters
+    ----------
+    path : the database file, e.g. ``$EKJON_HOME/records.sqlite``; created with its folder if new.
+
+    Raises
+    ------
+    StoreError
+        If ``path`` exists but is not an ekjon record store of a version this code reads.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.snapshot_dir = self.path.with_name(self.path.stem + ".current")
+        # NORMAL in WAL mode: a killed process never corrupts or half-writes a transaction; only
+        # a power cut may lose the last commits, which a re-run of the ingest redoes.
+        self._db = open_database(
+            self.path,
+            what="record store",
+            schema=_SCHEMA,
+            version=SCHEMA_VERSION,
+            synchronous="NORMAL",
+            error=StoreError,
+            pragmas=("foreign_keys = ON",),
+            on_version_mismatch="Re-ingest into a new EKJON_HOME.",
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> RecordStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing (used by engine.ingest.run) ------------------------------------------------------
+
+    def begin_ingest(
+        self,
+        *,
+        source: str,
+        kind: str,
+        file: str,
+        file_sha256: str,
+        file_size: int,
+        mapping: dict[str, Any],
+        mapping_sha256: str,
+    ) -> IngestRun:
+        """Start an ingest run, or resume the unfinished run of the same file and mapping.
+
+        A run is resumed when an earlier run of the same source, file content and mapping did not
+        finish and its process is gone (killed, crashed); its committed chunks are kept.
+        """
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO sources (source, kind) VALUES (?, ?) "
+                "ON CONFLICT (source) DO UPDATE SET kind = excluded.kind",
+                (source, kind),
+            )
+            unfinished = self._db.execute(
+                "SELECT ingest_id, pid, host FROM ingests WHERE source = ? AND file_sha256 = ? "
+                "AND mapping_sha256 = ? AND status = 'running' ORDER BY ingest_id DESC",
+                (source, file_sha256, mapping_sha256),
+            ).fetchall()
+            for ingest_id, pid, host in unfinished:
+                if _process_alive(pid, host):
+                    continue
+                self._db.execute(
+                    "UPDATE ingests SET pid = ?, host = ?, file = ? WHERE ingest_id = ?",
+                    (os.getpid(), socket.gethostname(), file, ingest_id),
+                )
+                run = self._run(ingest_id)
+                run.resumed = True
+                logger.info("resuming ingest %d of %s after row %d", ingest_id, file, run.rows_done)
+                break
+            else:
+                cursor = self._db.execute(
+                    "INSERT INTO ingests (source, file, file_sha256, file_size, mapping, "
+                    "mapping_sha256, started_at, status, pid, host) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+                    (
+                        source,
+                        file,
+                        file_sha256,
+                        file_size,
+                        json.dumps(mapping, ensure_ascii=False, sort_keys=True),
+                        mapping_sha256,
+                        _now(),
+                        os.getpid(),
+                        socket.gethostname(),
+                    ),
+                )
+                assert cursor.lastrowid is not None
+                run = self._run(cursor.lastrowid)
+            run._generation = self._generation(source)
+        run._delta_ok = self._snapshot_generation(source) == run._generation
+        self._remove_stale_deltas(source)
+        return run
+
+    def commit_chunk(
+        self,
+        run: IngestRun,
+        batch: StagedBatch,
+        *,
+        quarantine: Sequence[Problem] = (),
+        warnings: Sequence[Problem] = (),
+        rows_done: int,
+        rows_read: int,
+    ) -> ChunkResult:
+        """Write one chunk in one transaction: new records, new versions, problems and progress.
+
+        A record whose content hash equals its current version's is left alone (``unchanged``);
+        a different hash adds version ``n + 1`` and keeps version ``n`` as history.
+        """
+        n = len(batch)
+        raw_columns = [batch.raw.get(f) or [None] * n for f in RAW_FIELDS]
+        new = changed = same = 0
+        with self._transaction():
+            current = self._current_hashes(run.source, batch.record_ids)
+            written: list[int] = []
+            versions: list[int] = []
+            retire = []
+            for j, (record_id, content_hash) in enumerate(
+                zip(batch.record_ids, batch.hashes, strict=True)
+            ):
+                before = current.get(record_id)
+                if before is None:
+                    versions.append(1)
+                    new += 1
+                elif before[1] == content_hash:
+                    same += 1
+                    continue
+                else:
+                    versions.append(before[0] + 1)
+                    retire.append((run.source, record_id))
+                    changed += 1
+                written.append(j)
+            if written:
+                cells = list(zip(*batch.values, *raw_columns, strict=True))
+                rows = []
+                for j, version in zip(written, versions, strict=True):
+                    invalid = batch.invalid[j]
+                    rows.append(
+                        (
+                            run.source,
+                            batch.record_ids[j],
+                            version,
+                            1,
+                            batch.hashes[j],
+                            run.ingest_id,
+                            batch.rows[j],
+                            ",".join(sorted(invalid)) if invalid else None,
+                            json.dumps(invalid, ensure_ascii=False) if invalid else None,
+                            *cells[j],
+                        )
+                    )
+                if retire:
+                    self._db.executemany(
+                        "UPDATE records SET is_current = 0 "
+                        "WHERE source = ? AND record_id = ? AND is_current = 1",
+                        retire,
+                    )
+                self._db.executemany(_INSERT_VERSION, rows)
+                generation = self._db.execute(
+                    "UPDATE sources SET generation = generation + 1 WHERE source = ? "
+                    "RETURNING generation",
+                    (run.source,),
+                ).fetchone()[0]
+                if generation != run._generation + 1:
+                    run._delta_ok = False  # someone else wrote this source meanwhile
+                run._generation = generation
+            for table, problems in (("quarantine", quarantine), ("field_warnings", warnings)):
+                if problems:
+                    self._db.executemany(
+                        f"INSERT INTO {table} (ingest_id, row_number, record_id, field, value, "
+                        "reason) VALUES (?, ?, ?, ?, ?, ?)",
+                        [
+                            (run.ingest_id, p.row, p.record_id, p.field, p.value, p.reason)
+                            for p in problems
+                        ],
+                    )
+            run.rows_done = rows_done
+            run.rows_read += rows_read
+            run.ingested += new
+            run.unchanged += same
+            run.new_versions += changed
+            run.quarantined += len(quarantine)
+            run.field_warnings += len(warnings)
+            self._db.execute(
+                f"UPDATE ingests SET {', '.join(f'{c} = ?' for c in _COUNT_COLUMNS)} "
+                "WHERE ingest_id = ?",
+                (*(getattr(run, c) for c in _COUNT_COLUMNS), run.ingest_id),
+            )
+        if written and run._delta_ok:
+            self._append_delta(run, batch, written, versions)
+        return ChunkResult(ingested=new, unchanged=same, new_versions=changed)
+
+    def finish_ingest(
+        self,
+        run: IngestRun,
+        *,
+        quarantine_report: str | None = None,
+        warnings_report: str | None = None,
+    ) -> None:
+        """Mark a run finished and record where its reports are."""
+        run.status = "finished"
+        run.finished_at = _now()
+        run.quarantine_report = quarantine_report
+        run.warnings_report = warnings_report
+        with self._transaction():
+            self._db.execute(
+                "UPDATE ingests SET status = 'finished', finished_at = ?, quarantine_report = ?, "
+                "warnings_report = ?, pid = NULL WHERE ingest_id = ?",
+                (run.finished_at, quarantine_report, warnings_report, run.ingest_id),
+            )
+        self._update_snapshot(run)
+
+    def fail_ingest(self, run: IngestRun, error: str) -> None:
+        """Mark a run failed (a whole-file error); committed chunks stay, as history."""
+        run.status = "failed"
+        with self._transaction():
+            self._db.execute(
+                "UPDATE ingests SET status = 'failed', finished_at = ?, error = ?, pid = NULL "
+                "WHERE ingest_id = ?",
+                (_now(), error, run.ingest_id),
+            )
+        self._close_delta(run, keep=False)
+
+    def problems(self, ingest_id: int, kind: str) -> Iterator[Problem]:
+        """The quarantined rows (``kind="quarantine"``) or field warnings of a run, by row."""
+        table = {"quarantine": "quarantine", "warnings": "field_warnings"}[kind]
+        cursor = self._db.execute(
+            f"SELECT row_number, record_id, field, value, reason FROM {table} "
+            "WHERE ingest_id = ? ORDER BY row_number, rowid",
+            (ingest_id,),
+        )
+        for row in cursor:
+            yield Problem(*row)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def sources(self) -> list[str]:
+        """The names of the sources that have records, sorted."""
+        return [
+            r[0]
+            for r in self._db.execute(
+                "SELECT source FROM sources s WHERE EXISTS "
+                "(SELECT 1 FROM records r WHERE r.source = s.source) ORDER BY source"
+            )
+        ]
+
+    def counts(self) -> dict[str, int]:
+        """Totals: current records, stored versions, sources, ingest runs, problems reported."""
+        one = self._db.execute
+        return {
+            "records": one("SELECT count(*) FROM records WHERE is_current = 1").fetchone()[0],
+            "versions": one("SELECT count(*) FROM records").fetchone()[0],
+            "sources": len(self.sources()),
+            "ingests": one("SELECT count(*) FROM ingests").fetchone()[0],
+            "quarantined": one("SELECT count(*) FROM quarantine").fetchone()[0],
+            "field_warnings": one("SELECT count(*) FROM field_warnings").fetchone()[0],
+        }
+
+    def ingests(self, source: str | None = None) -> list[IngestRun]:
+        """Every ingest run (of one source, if given), oldest first."""
+        sql = "SELECT ingest_id FROM ingests"
+        args: tuple[str, ...] = ()
+        if source is not None:
+            sql, args = sql + " WHERE source = ?", (source,)
+        return [self._run(r[0]) for r in self._db.execute(sql + " ORDER BY ingest_id", args)]
+
+    def history(self, source: str, record_id: str) -> list[RecordVersion]:
+        """Every stored version of one record, oldest first (empty if the record is unknown)."""
+        cursor = self._db.execute(
+            f"SELECT {', '.join('r.' + _q(c) for c in _VERSION_COLUMNS)}, i.file, i.started_at "
+            "FROM records r JOIN ingests i USING (ingest_id) "
+            "WHERE r.source = ? AND r.record_id = ? ORDER BY r.version",
+            (source, record_id),
+        )
+        out = []
+        m, n = _META_COLUMNS, len(VALUE_FIELDS)
+        for row in cursor:
+            values = dict(zip(VALUE_FIELDS, row[m : m + n], strict=True))
+            raw = dict(zip(RAW_FIELDS, row[m + n : m + n + len(RAW_FIELDS)], strict=True))
+            out.append(
+                RecordVersion(
+                    source=row[0],
+                    record_id=row[1],
+                    version=row[2],
+                    is_current=bool(row[3]),
+                    content_hash=row[4],
+                    ingest_id=row[5],
+                    row=row[6],
+                    values={"source": row[0], "record_id": row[1], **values},
+                    invalid=json.loads(row[8]) if row[8] else {},
+                    raw={k: v for k, v in raw.items() if v is not None},
+                    file=row[-2],
+                    ingested_at=row[-1],
+                )
+            )
+        return out
+
+    def current_arrow(self, sources: Sequence[str] | None = None) -> pa.Table:
+        """The current version of every record (of ``sources``, if given) as an Arrow table.
+
+        Columns are :data:`CURRENT_COLUMNS`; ``invalid_fields`` is a comma-separated string of the
+        fields found invalid (their values are null), or null.
+        """
+        import pyarrow as pa
+
+        names = self.sources() if sources is None else list(sources)
+        tables = [self._snapshot(s) for s in names]
+        if not tables:
+            return _arrow_schema().empty_table()
+        return pa.concat_tables(tables)
+
+    def current(self, sources: Sequence[str] | None = None) -> pd.DataFrame:
+        """The current version of every record (of ``sources``, if given) as a DataFrame.
+
+        Columns: :data:`engine.record.CANONICAL_FIELDS`, then ``version`` and ``invalid_fields``
+        (a tuple of the fields found invalid, empty when none). Values are cleaned; an invalid
+        field's value is ``None``. Strings are Python ``str`` or ``None``; ``birth_year``, ``age``
+        and ``version`` are nullable ``Int64``; ``pmt_score`` and ``amount`` are floats.
+        """
+        import pandas as pd
+        import pyarrow as pa
+
+        table = self.current_arrow(sources)
+        frame = table.to_pandas(
+            types_mapper={pa.int64(): pd.Int64Dtype()}.get,
+            split_blocks=True,
+            self_destruct=True,
+        )
+        frame["invalid_fields"] = [
+            tuple(v.split(",")) if v else () for v in frame["invalid_fields"].tolist()
+        ]
+        return frame
+
+    def export_parquet(self, path: Path | str, sources: Sequence[str] | None = None) -> Path:
+        """Write the current records (as :meth:`current_arrow`) to one Parquet file."""
+        import pyarrow.parquet as pq
+
+        path = Path(path)
+        pq.write_table(self.current_arrow(sources), path)
+        return path
+
+    def refresh_snapshots(self, sources: Sequence[str] | None = None) -> None:
+        """Bring the Parquet snapshots of ``sources`` (default: all) up to date now."""
+        for source in self.sources() if sources is None else sources:
+            self._snapshot(source)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _generation(self, source: str) -> int:
+        found = self._db.execute(
+            "SELECT generation FROM sources WHERE source = ?", (source,)
+        ).fetchone()
+        return int(found[0]) if found else -1
+
+    def _snapshot_path(self, source: str) -> Path:
+        return self.snapshot_dir / f"{source_file_name(source)}.parquet"
+
+    def _snapshot_generation(self, source: str) -> int | None:
+        """The generation a snapshot was written at; 0 for no snapshot (no records yet)."""
+        import pyarrow.parquet as pq
+
+        path = self._snapshot_path(source)
+        if not path.exists():
+            return 0
+        try:
+            meta = pq.read_schema(path).metadata or {}
+            return int(meta[b"ekjon_generation"])
+        except Exception:  # a torn or foreign file: it will be rebuilt
+            return None
+
+    def _snapshot(self, source: str) -> pa.Table:
+        """The source's current records, from its snapshot if that is up to date."""
+        import pyarrow.parquet as pq
+
+        generation = self._generation(source)
+        if generation < 0:
+            return _arrow_schema().empty_table()
+        path = self._snapshot_path(source)
+        if self._snapshot_generation(source) == generation and path.exists():
+            try:
+                return pq.read_table(path).replace_schema_metadata(None)
+            except Exception:
+                logger.warning("rebuilding unreadable snapshot %s", path)
+        generation, table = self._read_current(source)
+        self._write_snapshot(source, table, generation)
+        return table
+
+    def _write_snapshot(self, source: str, table: pa.Table, generation: int) -> None:
+        import pyarrow.parquet as pq
+
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        path = self._snapshot_path(source)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+        pq.write_table(table.replace_schema_metadata({"ekjon_generation": str(generation)}), tmp)
+        os.replace(tmp, path)
+
+    def _read_current(self, source: str) -> tuple[int, pa.Table]:
+        """The source's generation and current records, read from the database in one go."""
+        import pyarrow as pa
+
+        schema = _arrow_schema()
+        self._db.execute("BEGIN")  # one read transaction: the generation and rows agree
+        try:
+            generation = self._generation(source)
+            cursor = self._db.execute(
+                f"SELECT source, record_id, {', '.join(_q(f) for f in VALUE_FIELDS)}, version, "
+                "invalid_fields FROM records WHERE source = ? AND is_current = 1",
+                (source,),
+            )
+            batches = []
+            while rows := cursor.fetchmany(50_000):
+                columns = zip(*rows, strict=True)
+                batches.append(
+                    pa.record_batch(
+                        [_arrow_array(c, f.type) for c, f in zip(columns, schema, strict=True)],
+                        schema=schema,
+                    )
+                )
+        finally:
+            self._db.execute("COMMIT")
+        return generation, pa.Table.from_batches(batches, schema=schema)
+
+    def _append_delta(
+        self, run: IngestRun, batch: StagedBatch, written: list[int], versions: list[int]
+    ) -> None:
+        """Add the versions a chunk wrote to the run's snapshot delta (a Parquet file)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = _arrow_schema()
+        everything = len(written) == len(batch)
+        pick = (lambda col: col) if everything else (lambda col: [col[j] for j in written])
+        invalid = pick(batch.invalid)
+        columns = [
+            [run.source] * len(written),
+            pick(batch.record_ids),
+            *(pick(col) for col in batch.values),
+            versions,
+            [",".join(sorted(i)) if i else None for i in invalid],
+        ]
+        try:
+            record_batch = pa.record_batch(
+                [_arrow_array(c, f.type) for c, f in zip(columns, schema, strict=True)],
+                schema=schema,
+            )
+            if run._delta is None:
+                self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+                name = f"{source_file_name(run.source)}.delta.{os.getpid()}.{run.ingest_id}.tmp"
+                run._delta_path = self.snapshot_dir / name
+                run._delta = pq.ParquetWriter(run._delta_path, schema)
+            run._delta.write_batch(record_batch)
+        except Exception:  # the snapshot is a cache: rebuild it from the database instead
+            logger.exception("could not extend the snapshot of %s; it will be rebuilt", run.source)
+            run._delta_ok = False
+            self._close_delta(run, keep=False)
+
+    def _close_delta(self, run: IngestRun, *, keep: bool) -> Path | None:
+        path = run._delta_path
+        if run._delta is not None:
+            run._delta.close()
+        run._delta = None
+        run._delta_path = None
+        if path is not None and not keep:
+            path.unlink(missing_ok=True)
+            return None
+        return path
+
+    def _update_snapshot(self, run: IngestRun) -> None:
+        """After a run: old snapshot less the replaced records plus the run's versions."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        delta_path = self._close_delta(run, keep=True)
+        try:
+            if run.ingested == 0 and run.new_versions == 0 and not run.resumed:
+                return  # nothing written: the snapshot is as good as it was
+            if not run._delta_ok or self._generation(run.source) != run._generation:
+                self._snapshot(run.source)  # rebuild from the database
+                return
+            old_path = self._snapshot_path(run.source)
+            schema = _arrow_schema()
+            old = (
+                pq.read_table(old_path).replace_schema_metadata(None)
+                if old_path.exists()
+                else schema.empty_table()
+            )
+            if delta_path is None:
+                self._write_snapshot(run.source, old, run._generation)
+                return
+            delta = pq.read_table(delta_path).replace_schema_metadata(None)
+            replaced = pc.is_in(old.column("record_id"), value_set=delta.column("record_id"))
+            table = pa.concat_tables([old.filter(pc.invert(replaced)), delta])
+            self._write_snapshot(run.source, table, run._generation)
+        finally:
+            if delta_path is not None:
+                delta_path.unlink(missing_ok=True)
+
+    def _remove_stale_deltas(self, source: str) -> None:
+        """Delete snapshot deltas left by ingests that were killed."""
+        for path in self.snapshot_dir.glob(f"{source_file_name(source)}.delta.*.tmp"):
+            try:
+                pid = int(path.name.split(".")[-3])
+            except (ValueError, IndexError):
+                continue
+            if pid != os.getpid() and not _process_alive(pid, socket.gethostname()):
+                path.unlink(missing_ok=True)
+
+    def _current_hashes(self, source: str, record_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        out: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(record_ids), _IN_BATCH):
+            batch = record_ids[start : start + _IN_BATCH]
+            marks = ",".join("?" * len(batch))
+            cursor = self._db.execute(
+                "SELECT record_id, version, content_hash FROM records "
+                f"WHERE source = ? AND is_current = 1 AND record_id IN ({marks})",
+                (source, *batch),
+            )
+            for record_id, version, content_hash in cursor:
+                out[record_id] = (version, content_hash)
+        return out
+
+    def _run(self, ingest_id: int) -> IngestRun:
+        cursor = self._db.execute(
+            "SELECT ingest_id, source, file, file_sha256, mapping_sha256, started_at, status, "
+            f"{', '.join(_COUNT_COLUMNS)}, finished_at, quarantine_report, warnings_report "
+            "FROM ingests WHERE ingest_id = ?",
+            (ingest_id,),
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise StoreError(f"{self.path}: no ingest run {ingest_id}.")
+        names = (
+            "ingest_id",
+            "source",
+            "file",
+            "file_sha256",
+            "mapping_sha256",
+            "started_at",
+            "status",
+            *_COUNT_COLUMNS,
+            "finished_at",
+            "quarantine_report",
+            "warnings_report",
+        )
+        return IngestRun(**dict(zip(names, row, strict=True)))
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error): one writer at a time."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._db.execute("BEGIN IMMEDIATE")
+        return self._db
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        else:
+            self._db.execute("ROLLBACK")
+
+
+def _arrow_array(values: Sequence[Any], arrow_type: pa.DataType) -> pa.Array:
+    """An Arrow array of one column; a value that does not fit the type becomes null (logged)."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, type=arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        python_type = {pa.int64(): int, pa.float64(): float}.get(arrow_type, str)
+        fixed = []
+        for value in values:
+            try:
+                fixed.append(None if value is None else python_type(value))
+            except (TypeError, ValueError, OverflowError):
+                logger.warning(
+                    "value %r is no %s; stored as null in the snapshot", value, arrow_type
+                )
+                fixed.append(None)
+        return pa.array(fixed, type=arrow_type)
+
+
+def _arrow_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    def arrow_type(name: str) -> pa.DataType:
+        if name in INTEGER_FIELDS or name == "version":
+            return pa.int64()
+        if name in REAL_FIELDS:
+            return pa.float64()
+        return pa.string()
+
+    return pa.schema([pa.field(name, arrow_type(name)) for name in CURRENT_COLUMNS])
+
+
+def source_file_name(source: str) -> str:
+    """A file name for a source: readable, and unique even where two names sanitise alike."""
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", source)[:80]
+    return f"{readable}-{sha1(source.encode('utf-8')).hexdigest()[:8]}"
+
+
+def _process_alive(pid: int | None, host: str | None) -> bool:
+    """Whether the process that started a run still runs (it might still be ingesting)."""
+    if pid is None or host != socket.gethostname() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child its parent has not reaped yet is a zombie: gone for our purpose
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] != "Z"
+    except (OSError, ValueError, IndexError):
+        return True

@@ -1,0 +1,2 @@
+"""Records into persons: prepare -> block -> compare -> score -> cluster; explanations; reviewers'
+decisions."""

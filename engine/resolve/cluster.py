@@ -1,0 +1,273 @@
+"""Clustering scored pairs into persons without chaining through shared phones or one weak link.
+
+Records are nodes and scored pairs weighted edges, the weight being the match log-odds
+``log(p / (1 - p))``. Taking connected components of every positive edge would chain a household
+into one "person" (mother ~ daughter through a shared wallet, daughter ~ aunt through a shared
+name), so:
+
+1. **Components** of the confident edges (log-odds above ``link_threshold``, cannot-links excluded),
+   with scipy's sparse connected components: cheap, and most components are final here.
+2. A component is **accepted as is** when every pair inside it was scored positive and none is a
+   cannot-link (two different NIDs of the same form; two members of one household of one source).
+3. Any other component is **split by constrained average linkage** on the log-odds: start from
+   single records and repeatedly merge the two groups whose average log-odds over the scored pairs
+   between them is highest, while that average is positive and no cannot-link joins them. A weak
+   bridge between two tight groups averages out negative and is cut; a household member linked
+   through one shared wallet never joins.
+
+:func:`complete_pairs` lists the pairs inside small components that blocking did not produce, so the
+pipeline can score them before step 3 and the average sees every pair.
+
+Example
+-------
+>>> import numpy as np
+>>> left, right = np.array([0, 1, 0]), np.array([1, 2, 2])
+>>> logodds = np.array([5.0, 1.0, -6.0])   # 0~1 strong, 1~2 weak bridge, 0 vs 2 clearly different
+>>> cluster_records(3, left, right, logodds).tolist()
+[0, 0, 1]
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+log = logging.getLogger(__name__)
+
+#: weights are clipped to this many nats either way: no single pair is infinitely sure.
+MAX_LOGODDS = 20.0
+#: Pairs scored between ``-NEUTRAL_BAND`` and 0 log-odds count as no evidence when splitting.
+NEUTRAL_BAND = 3.0
+
+
+def logodds(probability: np.ndarray) -> np.ndarray:
+    """``log(p / (1 - p))`` clipped to +-:data:`MAX_LOGODDS`."""
+    p = np.clip(np.asarray(probability, dtype=np.float64), 1e-9, 1 - 1e-9)
+    return np.clip(np.log(p) - np.log1p(-p), -MAX_LOGODDS, MAX_LOGODDS)
+
+
+@dataclass
+class ClusterStats:
+    """What clustering did: components found, accepted as is, split, and the largest one."""
+
+    components: int = 0
+    accepted: int = 0
+    reviewed: int = 0
+    split: int = 0
+    largest_component: int = 0
+
+
+def components(n: int, left: np.ndarray, right: np.ndarray, strong: np.ndarray) -> np.ndarray:
+    """Connected-component label of every record over the ``strong`` edges."""
+    if n == 0:
+        return np.empty(0, np.int64)
+    a, b = left[strong], right[strong]
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return labels.astype(np.int64)
+
+
+def complete_pairs(labels: np.ndarray, known: pd.DataFrame, max_size: int = 60) -> pd.DataFrame:
+    """Pairs inside components of 3 to ``max_size`` records that are not in ``known`` (left <
+    right)."""
+    from engine.resolve.blocking import pairs_within_blocks
+
+    n = len(labels)
+    sizes = np.bincount(labels)[labels]
+    rows = np.flatnonzero((sizes >= 3) & (sizes <= max_size)).astype(np.int64)
+    left, right = pairs_within_blocks(rows, labels[rows])
+    if len(left) == 0:
+        return pd.DataFrame({"left": left, "right": right})
+    code = left * n + right
+    known_code = known["left"].to_numpy(np.int64) * n + known["right"].to_numpy(np.int64)
+    new = ~np.isin(code, known_code)
+    return pd.DataFrame({"left": left[new], "right": right[new]})
+
+
+def average_linkage(
+    size: int,
+    left: np.ndarray,
+    right: np.ndarray,
+    weight: np.ndarray,
+    cannot: np.ndarray,
+    neutral: float = NEUTRAL_BAND,
+) -> np.ndarray:
+    """Constrained average linkage of ``size`` records (local numbering) on scored pairs.
+
+    Two groups merge while the mean weight of the scored pairs between them is the highest
+    remaining, is positive, and no cannot-link pair joins them. Unscored pairs carry no evidence
+    either way, and neither do pairs scored only mildly negative (log-odds in ``(-neutral, 0]``):
+    that is a pair with too little in common to link on its own (a wallet KYC record and a survey
+    record that share only a name and an age), not one that contradicts the link.
+
+    Returns
+    -------
+    numpy.ndarray
+        A group label (0 ..) per record.
+    """
+    cannot_left, cannot_right = left[cannot], right[cannot]
+    informative = (weight > 0) | (weight <= -neutral)
+    left, right, weight = left[informative], right[informative], weight[informative]
+    total = np.zeros((size, size))
+    count = np.zeros((size, size))
+    forbidden = np.zeros((size, size), dtype=bool)
+    np.add.at(total, (left, right), weight)
+    np.add.at(total, (right, left), weight)
+    np.add.at(count, (left, right), 1)
+    np.add.at(count, (right, left), 1)
+    forbidden[cannot_left, cannot_right] = True
+    forbidden[cannot_right, cannot_left] = True
+    alive = np.ones(size, dtype=bool)
+    group = np.arange(size)
+    while True:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, total / count, -np.inf)
+        mean[forbidden] = -np.inf
+        mean[~alive, :] = -np.inf
+        mean[:, ~alive] = -np.inf
+        np.fill_diagonal(mean, -np.inf)
+        flat = int(np.argmax(mean))
+        a, b = divmod(flat, size)
+        if not mean[a, b] > 0:
+            break
+        # merge b into a
+        total[a, :] += total[b, :]
+        total[:, a] += total[:, b]
+        count[a, :] += count[b, :]
+        count[:, a] += count[:, b]
+        forbidden[a, :] |= forbidden[b, :]
+        forbidden[:, a] |= forbidden[:, b]
+        total[a, a] = count[a, a] = 0
+        alive[b] = False
+        group[group == b] = a
+    _, labels = np.unique(group, return_inverse=True)
+    return labels
+
+
+def cluster_records(
+    n: int,
+    left: np.ndarray,
+    right: np.ndarray,
+    weight: np.ndarray,
+    cannot: np.ndarray | None = None,
+    *,
+    link_threshold: float = 0.0,
+    max_linkage_size: int = 400,
+    stats: ClusterStats | None = None,
+) -> np.ndarray:
+    """A person (cluster) label for each of ``n`` records from scored pairs.
+
+    Parameters
+    ----------
+    n:
+        Number of records (positional rows 0 .. n-1).
+    left, right:
+        The scored pairs.
+    weight:
+        Match log-odds of each pair (see :func:`logodds`).
+    cannot:
+        Boolean per pair: a cannot-link (never one person).
+    link_threshold:
+        Edges above this log-odds form the first components.
+    max_linkage_size:
+        A component larger than this is first cut into the components of edges above a raised
+        threshold
+        (it is then too large to be one person and too large for dense linkage).
+    stats:
+        Filled with counts when given.
+
+    Returns
+    -------
+    numpy.ndarray
+        Cluster label per record, ``0 .. k-1``; records in no pair are singletons.
+    """
+    left = np.asarray(left, dtype=np.int64)
+    right = np.asarray(right, dtype=np.int64)
+    weight = np.asarray(weight, dtype=np.float64)
+    cannot = np.zeros(len(left), dtype=bool) if cannot is None else np.asarray(cannot, dtype=bool)
+    stats = stats if stats is not None else ClusterStats()
+    labels = _cluster(n, left, right, weight, cannot, link_threshold, max_linkage_size, stats)
+    labels, _ = pd.factorize(labels)
+    return labels.astype(np.int64)
+
+
+def _cluster(
+    n: int,
+    left: np.ndarray,
+    right: np.ndarray,
+    weight: np.ndarray,
+    cannot: np.ndarray,
+    threshold: float,
+    max_size: int,
+    stats: ClusterStats,
+) -> np.ndarray:
+    strong = (weight > threshold) & ~cannot
+    comp = components(n, left, right, strong)
+    sizes = np.bincount(comp)
+    stats.components += int((sizes >= 2).sum())
+    stats.largest_component = max(stats.largest_component, int(sizes.max()) if n else 0)
+    inside = comp[left] == comp[right]
+    el, er, ew, ec = left[inside], right[inside], weight[inside], cannot[inside]
+    ecomp = comp[el]
+    # a component is fine as is when every pair in it is scored, positive and allowed
+    pair_code = el * n + er
+    order = np.argsort(pair_code, kind="stable")
+    first = np.r_[True, pair_code[order][1:] != pair_code[order][:-1]]
+    distinct = np.zeros(len(el), dtype=bool)
+    distinct[order[first]] = True
+    good = distinct & (ew > threshold) & ~ec
+    good_count = np.bincount(ecomp[good], minlength=len(sizes))
+    bad = np.bincount(ecomp[~good & distinct], minlength=len(sizes)) > 0
+    complete = good_count == sizes * (sizes - 1) // 2
+    review = (sizes >= 3) & (bad | ~complete)
+    review |= (sizes == 2) & bad
+    stats.accepted += int(((sizes >= 2) & ~review).sum())
+    stats.reviewed += int(review.sum())
+    labels = comp.copy()
+    if not review.any():
+        return labels
+    next_label = n  # fresh labels above any component id
+    review_ids = np.flatnonzero(review)
+    record_order = np.argsort(comp, kind="stable")
+    record_starts = np.r_[0, np.cumsum(sizes)]
+    edge_mask = review[ecomp]
+    r_el, r_er, r_ew, r_ec, r_comp = (
+        el[edge_mask],
+        er[edge_mask],
+        ew[edge_mask],
+        ec[edge_mask],
+        ecomp[edge_mask],
+    )
+    edge_order = np.argsort(r_comp, kind="stable")
+    r_el, r_er, r_ew, r_ec, r_comp = (
+        r_el[edge_order],
+        r_er[edge_order],
+        r_ew[edge_order],
+        r_ec[edge_order],
+        r_comp[edge_order],
+    )
+    edge_starts = np.searchsorted(r_comp, review_ids, side="left")
+    edge_ends = np.searchsorted(r_comp, review_ids, side="right")
+    local = np.full(n, -1, dtype=np.int64)
+    for cid, es, ee in zip(review_ids, edge_starts, edge_ends, strict=True):
+        members = record_order[record_starts[cid] : record_starts[cid + 1]]
+        size = len(members)
+        local[members] = np.arange(size)
+        sl, sr, sw, sc = local[r_el[es:ee]], local[r_er[es:ee]], r_ew[es:ee], r_ec[es:ee]
+        if size > max_size:
+            # too big for dense linkage: cut at a higher threshold and recurse on the pieces
+            log.warning("component of %d records: re-clustering at a raised threshold", size)
+            sub = _cluster(size, sl, sr, sw, sc, threshold + 2.0, max_size, stats)
+        else:
+            sub = average_linkage(size, sl, sr, sw, sc)
+        if sub.max() > 0:
+            stats.split += 1
+        labels[members] = next_label + sub
+        next_label += int(sub.max()) + 1
+        local[members] = -1
+    return labels

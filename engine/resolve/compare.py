@@ -1,0 +1,387 @@
+"""Comparison features: what two records say about being one person, as numbers a model can weigh.
+
+:func:`compare` takes the prepared frame (:mod:`engine.resolve.prepare`) and candidate pairs
+(:mod:`engine.resolve.blocking`) and returns one row of :data:`FEATURES` per pair. ``NaN`` means
+"not
+comparable" (one side has no value), never "disagrees". Every feature is computed over whole
+columns: string similarities with rapidfuzz's ``process.cpdist`` (only for pairs whose strings
+differ), the rest with numpy on integer codes.
+
+The features and what they catch:
+
+=================  =================================================================================
+feature            meaning
+=================  =================================================================================
+name_sort          best token-sort similarity over the name pairings (English / Bangla-folded,
+                   either side): order-insensitive; the scripts meet in the folded Latin form
+name_set           best token-set similarity: a name that is the other plus a prefix or extra word
+given_sim          Jaro-Winkler of the first tokens (the given name), best pairing
+last_sim           Jaro-Winkler of the last tokens, best pairing
+name_len_diff      difference in token counts of the best pairing
+father_sim         token-sort similarity of fathers' names (mother_sim, spouse_sim alike)
+name_father_cross  one record's name vs the other's father: high for a son named after his father
+gender_match       1 same, 0 different
+year_gap           years between the birth-year ranges (0 when they overlap; age-only records
+                   carry a range)
+year_span          width of the wider birth-year range (an age-only record is vaguer)
+dob_match          1 same full date, 0.5 same date with day and month swapped, 0 different
+dob_weak           either date is a default (1 / 31 January) or not a full date
+nid_match          1 same card, 0.5 one typo apart (one digit changed or two swapped), 0 two
+                   different NIDs of the same form; NaN when one side has none or the forms
+                   cannot be linked
+brn_match          the same for birth registration numbers
+number_shared      1 the records share a phone or wallet number, 0 both have numbers but share none
+number_names       log of how many distinct names use the shared number in the whole data: a number
+                   a household (or a phone farm) shares is weaker evidence
+geo_level          3 same union (or the same place as far as both records say), 2 same upazila
+                   but different unions, 1 same district, 0 different districts
+name_freq          log of how many records in 100,000 carry the (rarer) full name of the pair:
+                   common names agreeing are weaker evidence
+given_freq         the same for the given-name key
+same_source        1 both records come from the same source
+same_household     1 both records are members of one household of one source
+=================  =================================================================================
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Final
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA, JaroWinkler
+
+log = logging.getLogger(__name__)
+
+FEATURES: Final = (
+    "name_sort",
+    "name_set",
+    "given_sim",
+    "last_sim",
+    "name_len_diff",
+    "father_sim",
+    "mother_sim",
+    "spouse_sim",
+    "name_father_cross",
+    "gender_match",
+    "year_gap",
+    "year_span",
+    "dob_match",
+    "dob_weak",
+    "nid_match",
+    "brn_match",
+    "number_shared",
+    "number_names",
+    "geo_level",
+    "name_freq",
+    "given_freq",
+    "same_source",
+    "same_household",
+)
+
+#: worker threads for rapidfuzz's cpdist.
+WORKERS: Final = 2
+
+
+class Vocabulary:
+    """Every distinct string of the prepared name and identifier columns, coded once per resolve.
+
+    Comparisons then work on integer codes (``-1`` missing): a pair of records indexes the codes,
+    and
+    strings are looked up only for pairs whose codes differ (equal codes score as identical).
+    """
+
+    NAME_COLUMNS: Final = ("name_en", "name_bn", "father", "mother", "spouse")
+    TEXT_COLUMNS: Final = ("nid_text", "brn_text")
+
+    def __init__(self, prepared: pd.DataFrame) -> None:
+        n = len(prepared)
+        columns = self.NAME_COLUMNS + self.TEXT_COLUMNS
+        stacked = np.concatenate([prepared[c].to_numpy(dtype=object) for c in columns])
+        codes, uniques = pd.factorize(pd.Series(stacked, dtype=object), use_na_sentinel=True)
+        codes = codes.astype(np.int64)
+        self.codes = {c: codes[i * n : (i + 1) * n] for i, c in enumerate(columns)}
+        self.strings = np.asarray([str(u) for u in uniques], dtype=object)
+        tokens = [u.split() for u in self.strings]
+        self.first, first_strings = self._recode([t[0] if t else "" for t in tokens])
+        self.last, last_strings = self._recode([t[-1] if t else "" for t in tokens])
+        self.token_strings = {"first": first_strings, "last": last_strings}
+        self.token_count = np.array([len(t) for t in tokens], dtype=np.float32)
+        self.length = np.array([len(u) for u in self.strings], dtype=np.int64)
+
+    @staticmethod
+    def _recode(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object))
+        return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+    def tokens(self, column: str, which: str) -> tuple[np.ndarray, np.ndarray]:
+        """Codes (per record) of the first or last token of ``column``, and their strings."""
+        codes = self.codes[column]
+        table = self.first if which == "first" else self.last
+        if len(table) == 0:
+            return np.full(len(codes), -1, dtype=np.int64), self.token_strings[which]
+        return np.where(codes >= 0, table[np.maximum(codes, 0)], -1), self.token_strings[which]
+
+
+def similarity(
+    a: np.ndarray,
+    b: np.ndarray,
+    strings: np.ndarray,
+    scorer: Callable[..., float],
+    *,
+    scale: float = 1.0,
+    identical: float = 1.0,
+) -> np.ndarray:
+    """``scorer`` of each pair of coded strings; NaN where either is missing.
+
+    Parameters
+    ----------
+    a, b:
+        Integer string codes (``-1`` missing), aligned pair by pair.
+    strings:
+        The strings the codes index.
+    scorer:
+        A rapidfuzz scorer (``fuzz.token_sort_ratio``, ``JaroWinkler.normalized_similarity``, ...),
+        run only on pairs whose codes differ (with ``process.cpdist``, in C++ threads).
+    scale:
+        Divides the scores (100 for the ``fuzz`` ratios) so they lie in [0, 1].
+    identical:
+        The score of two equal strings (1 for a similarity, 0 for a distance).
+    """
+    out = np.full(len(a), np.nan, dtype=np.float32)
+    ok = (a >= 0) & (b >= 0)
+    out[ok & (a == b)] = identical
+    differ = np.flatnonzero(ok & (a != b))
+    if len(differ):
+        qa = strings[a[differ]].tolist()
+        qb = strings[b[differ]].tolist()
+        scores = process.cpdist(qa, qb, scorer=scorer, workers=WORKERS)
+        out[differ] = scores.astype(np.float32) / scale
+    return out
+
+
+def _best(*arrays: np.ndarray) -> np.ndarray:
+    """Element-wise maximum ignoring NaN (NaN only where every array is NaN)."""
+    stacked = np.vstack(arrays)
+    with np.errstate(invalid="ignore"):
+        all_nan = np.isnan(stacked).all(axis=0)
+        filled = np.where(np.isnan(stacked), -np.inf, stacked)
+        best = filled.max(axis=0)
+    return np.where(all_nan, np.nan, best).astype(np.float32)
+
+
+_PAIRINGS: Final = (
+    ("name_en", "name_en"),
+    ("name_en", "name_bn"),
+    ("name_bn", "name_en"),
+    ("name_bn", "name_bn"),
+)
+
+
+def _name_features(vocab: Vocabulary, li: np.ndarray, ri: np.ndarray) -> dict[str, np.ndarray]:
+    codes, strings = vocab.codes, vocab.strings
+    sort = [
+        similarity(codes[a][li], codes[b][ri], strings, fuzz.token_sort_ratio, scale=100.0)
+        for a, b in _PAIRINGS
+    ]
+    name_sort = _best(*sort)
+    name_set = _best(
+        *(
+            similarity(codes[a][li], codes[b][ri], strings, fuzz.token_set_ratio, scale=100.0)
+            for a, b in _PAIRINGS
+        )
+    )
+    jw = JaroWinkler.normalized_similarity
+    out: dict[str, np.ndarray] = {"name_sort": name_sort, "name_set": name_set}
+    for feature, which in (("given_sim", "first"), ("last_sim", "last")):
+        sims = []
+        for a, b in _PAIRINGS:
+            ta, tstrings = vocab.tokens(a, which)
+            tb, _ = vocab.tokens(b, which)
+            sims.append(similarity(ta[li], tb[ri], tstrings, jw))
+        out[feature] = _best(*sims)
+    # token-count difference of the best-sorting pairing
+    stacked = np.vstack([np.where(np.isnan(s), -1, s) for s in sort])
+    best_idx = stacked.argmax(axis=0)
+    count = np.append(vocab.token_count, np.nan)  # code -1 -> NaN
+    diffs = np.vstack([np.abs(count[codes[a][li]] - count[codes[b][ri]]) for a, b in _PAIRINGS])
+    len_diff = diffs[best_idx, np.arange(len(li))]
+    out["name_len_diff"] = np.where(np.isnan(name_sort), np.nan, len_diff).astype(np.float32)
+    return out
+
+
+def _relation_features(vocab: Vocabulary, li: np.ndarray, ri: np.ndarray) -> dict[str, np.ndarray]:
+    codes, strings = vocab.codes, vocab.strings
+    out: dict[str, np.ndarray] = {}
+    for column in ("father", "mother", "spouse"):
+        c = codes[column]
+        out[f"{column}_sim"] = similarity(c[li], c[ri], strings, fuzz.token_sort_ratio, scale=100.0)
+    father = codes["father"]
+    cross = []
+    for name in ("name_en", "name_bn"):
+        c = codes[name]
+        cross.append(similarity(c[li], father[ri], strings, fuzz.token_sort_ratio, scale=100.0))
+        cross.append(similarity(father[li], c[ri], strings, fuzz.token_sort_ratio, scale=100.0))
+    out["name_father_cross"] = _best(*cross)
+    return out
+
+
+def _match_or_nan(left: np.ndarray, right: np.ndarray, missing: object = -1) -> np.ndarray:
+    ok = (left != missing) & (right != missing)
+    return np.where(ok, (left == right).astype(np.float32), np.nan).astype(np.float32)
+
+
+def _identifier_match(
+    key: np.ndarray, text: np.ndarray, vocab: Vocabulary, li: np.ndarray, ri: np.ndarray
+) -> np.ndarray:
+    """1 same key, 0.5 one typo (OSA distance 1, same length), 0 different same-length, else NaN.
+
+    ``text`` holds the vocabulary codes of the identifier's digits.
+    """
+    kl, kr = key[li], key[ri]
+    out = np.full(len(li), np.nan, dtype=np.float32)
+    both = (kl >= 0) & (kr >= 0)
+    out[both & (kl == kr)] = 1.0
+    differ = np.flatnonzero(both & (kl != kr))
+    if len(differ):
+        tl, tr = text[li[differ]], text[ri[differ]]
+        have = (tl >= 0) & (tr >= 0)
+        length = np.append(vocab.length, -1)
+        same_len = have & (length[tl] == length[tr])
+        dist = similarity(tl, tr, vocab.strings, OSA.distance, identical=0.0)
+        typo = same_len & (dist <= 1)
+        out[differ] = np.where(typo, 0.5, np.where(same_len, 0.0, np.nan))
+    return out
+
+
+def _number_features(
+    prepared: pd.DataFrame, li: np.ndarray, ri: np.ndarray
+) -> dict[str, np.ndarray]:
+    phone = prepared["phone"].to_numpy()
+    wallet = prepared["wallet"].to_numpy()
+    phone_names = prepared["phone_names"].to_numpy().astype(np.float32)
+    wallet_names = prepared["wallet_names"].to_numpy().astype(np.float32)
+    left = [(phone[li], phone_names[li]), (wallet[li], wallet_names[li])]
+    right = [(phone[ri], phone_names[ri]), (wallet[ri], wallet_names[ri])]
+    shared = np.zeros(len(li), dtype=bool)
+    names = np.full(len(li), np.inf, dtype=np.float32)
+    for a, a_names in left:
+        for b, _ in right:
+            hit = (a >= 0) & (a == b)
+            shared |= hit
+            names = np.where(hit, np.minimum(names, a_names), names)
+    has_l = (phone[li] >= 0) | (wallet[li] >= 0)
+    has_r = (phone[ri] >= 0) | (wallet[ri] >= 0)
+    number_shared = np.where(has_l & has_r, shared.astype(np.float32), np.nan).astype(np.float32)
+    number_names = np.where(shared, np.log(np.maximum(names, 1.0)), np.nan).astype(np.float32)
+    return {"number_shared": number_shared, "number_names": number_names}
+
+
+def _birth_features(
+    prepared: pd.DataFrame, li: np.ndarray, ri: np.ndarray
+) -> dict[str, np.ndarray]:
+    lo = prepared["year_lo"].to_numpy(dtype=np.float32)
+    hi = prepared["year_hi"].to_numpy(dtype=np.float32)
+    month = prepared["month"].to_numpy(dtype=np.float32)
+    day = prepared["day"].to_numpy(dtype=np.float32)
+    weak = prepared["dob_weak"].to_numpy(dtype=bool)
+    gap = np.maximum(0.0, np.maximum(lo[ri] - hi[li], lo[li] - hi[ri])).astype(np.float32)
+    span = np.maximum(hi[li] - lo[li], hi[ri] - lo[ri]).astype(np.float32)
+    has_date = ~np.isnan(day[li]) & ~np.isnan(day[ri])
+    same_year = lo[li] == lo[ri]
+    exact = same_year & (month[li] == month[ri]) & (day[li] == day[ri])
+    swapped = same_year & (month[li] == day[ri]) & (day[li] == month[ri])
+    dob_match = np.where(exact, 1.0, np.where(swapped, 0.5, 0.0))
+    dob_match = np.where(has_date, dob_match, np.nan).astype(np.float32)
+    dob_weak = np.where(np.isnan(gap), np.nan, (weak[li] | weak[ri]).astype(np.float32)).astype(
+        np.float32
+    )
+    return {"year_gap": gap, "year_span": span, "dob_match": dob_match, "dob_weak": dob_weak}
+
+
+def _geo_level(prepared: pd.DataFrame, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
+    """3 when the records agree as far as both say where they live; 2, 1, 0 when they first differ
+    at the union, the upazila or the district. A level one side leaves blank is no disagreement:
+    a record that names only the upazila is not "in another union" (only 3 then says so)."""
+    level = np.full(len(li), np.nan, dtype=np.float32)
+    agreeing = np.ones(len(li), dtype=bool)  # no level both carry has differed so far
+    for column, differ in (("district", 0.0), ("upazila", 1.0), ("union", 2.0)):
+        codes = prepared[column].to_numpy()
+        a, b = codes[li], codes[ri]
+        both = (a >= 0) & (b >= 0)
+        first_difference = agreeing & both & (a != b)
+        level = np.where(first_difference, differ, level)
+        level = np.where(agreeing & both & (a == b), 3.0, level)
+        agreeing &= ~first_difference
+    return level.astype(np.float32)
+
+
+def compare(
+    prepared: pd.DataFrame, pairs: pd.DataFrame, vocabulary: Vocabulary | None = None
+) -> pd.DataFrame:
+    """The comparison features of every candidate pair.
+
+    Parameters
+    ----------
+    prepared:
+        The frame from :func:`engine.resolve.prepare.prepare`.
+    pairs:
+        ``left`` and ``right`` positional rows of ``prepared`` (e.g. from
+        :func:`engine.resolve.blocking.candidate_pairs`).
+    vocabulary:
+        The prepared frame's :class:`Vocabulary`, when the caller compares several batches of pairs
+        of one frame (built here otherwise).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pair, in the pairs' order and with their index, columns :data:`FEATURES`
+        (float32, NaN = not comparable).
+    """
+    li = pairs["left"].to_numpy(dtype=np.int64)
+    ri = pairs["right"].to_numpy(dtype=np.int64)
+    features: dict[str, np.ndarray] = {}
+    vocab = vocabulary if vocabulary is not None else Vocabulary(prepared)
+    features.update(_name_features(vocab, li, ri))
+    features.update(_relation_features(vocab, li, ri))
+    features["gender_match"] = _match_or_nan(
+        prepared["gender"].to_numpy()[li], prepared["gender"].to_numpy()[ri], 0
+    )
+    features.update(_birth_features(prepared, li, ri))
+    for feature, key, text in (
+        ("nid_match", "nid_key", "nid_text"),
+        ("brn_match", "brn_key", "brn_text"),
+    ):
+        features[feature] = _identifier_match(
+            prepared[key].to_numpy(), vocab.codes[text], vocab, li, ri
+        )
+    features.update(_number_features(prepared, li, ri))
+    features["geo_level"] = _geo_level(prepared, li, ri)
+    # per 100,000 records, so that a model trained on a small world reads a large one alike
+    per = np.float32(100_000 / max(len(prepared), 1))
+    for feature in ("name_freq", "given_freq"):
+        freq = prepared[feature].to_numpy().astype(np.float32)
+        features[feature] = np.log1p(np.minimum(freq[li], freq[ri]) * per).astype(np.float32)
+    source = pd.factorize(prepared["source"])[0]
+    features["same_source"] = (source[li] == source[ri]).astype(np.float32)
+    household = prepared["household"].to_numpy()
+    features["same_household"] = ((household[li] >= 0) & (household[li] == household[ri])).astype(
+        np.float32
+    )
+    return pd.DataFrame({name: features[name] for name in FEATURES}, index=pairs.index)
+
+
+def cannot_link(features: pd.DataFrame) -> np.ndarray:
+    """Pairs that must never end in one person, whatever their score.
+
+    - two different NIDs of the same form that are not one typo apart (``nid_match == 0``);
+    - two different birth registration numbers, likewise (``brn_match == 0``): BDRIS gives one
+      number per birth, and namesake children of one union born the same year are common;
+    - two members of one household of one source (a household list names different people).
+    """
+    nid = features["nid_match"].to_numpy()
+    brn = features["brn_match"].to_numpy()
+    return (nid == 0.0) | (brn == 0.0) | (features["same_household"].to_numpy() == 1.0)

@@ -1,0 +1,359 @@
+"""One full resolve run: the record store's current records -> persons and households -> the graph.
+
+:func:`run_batch` is what ``ekjon resolve`` (and ``ekjon demo``) call. It chains the engine's steps
+and keeps what a later step or an auditor needs:
+
+1. the current canonical records from the record store (``$EKJON_HOME/records.sqlite``);
+2. the batch pipeline (:func:`engine.resolve.pipeline.resolve`): block, compare, score, cluster,
+with the
+   reviewers' decisions (``decisions.sqlite``) forcing "same" / "not same";
+3. stable person IDs from the identity ledger (``identity.sqlite``), which records every merge and
+   split with its reason and the model version;
+4. households (:func:`engine.identity.households.resolve_households`), stable the same way;
+5. the outputs under ``$EKJON_HOME/resolution/``: ``assignment.parquet`` (source, record_id,
+   person_id, household_id) and ``pairs.parquet`` (every scored pair with its probability), which
+   ``ekjon export`` / ``ekjon evaluate`` read, and the incremental resolver's index
+   (``incremental/``) that ``ekjon match`` answers from;
+6. the graph (:func:`engine.publish.publish`) into whichever store the caller opened.
+
+Memory is the batch's limit at national scale, so each large product is written and let go as soon
+as no later step needs it: the scored pairs right after clustering (a chunk at a time), the
+blocking-key lists once the incremental index (built from the pipeline's own prepared frame, not a
+second ``prepare``) is written, and, unless a graph is published, the records after households.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.errors import EkjonError
+
+log = logging.getLogger(__name__)
+
+RESOLUTION_DIR = "resolution"
+ASSIGNMENT_FILE = "assignment.parquet"
+PAIRS_FILE = "pairs.parquet"
+INCREMENTAL_DIR = "incremental"
+
+
+class NothingToResolve(EkjonError):
+    """The record store holds no records yet."""
+
+
+@dataclass
+class BatchReport:
+    """What one run did, for the console and ``--json``."""
+
+    records: int
+    persons: int
+    households: int
+    pairs_scored: int
+    model_version: str
+    person_events: dict[str, int] = field(default_factory=dict)
+    published: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "persons": self.persons,
+            "households": self.households,
+            "pairs_scored": self.pairs_scored,
+            "model_version": self.model_version,
+            "person_events": self.person_events,
+            "published": self.published,
+            "timings": {k: round(v, 2) for k, v in self.timings.items()},
+            "outputs": self.outputs,
+        }
+
+
+def resolution_dir(home: Path) -> Path:
+    return Path(home) / RESOLUTION_DIR
+
+
+def run_batch(
+    home: Path,
+    store: Any | None = None,
+    *,
+    model_path: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BatchReport:
+    """Resolve every current record under ``home`` and (if ``store`` is given) publish the graph.
+
+    Parameters
+    ----------
+    home:
+        ``$EKJON_HOME``: where the record store, ledger, decisions and outputs live.
+    store:
+        An open :class:`graph.store.GraphStore`, or ``None`` to skip publishing.
+    model_path:
+        A match-model artifact (JSON); default: the shipped ``models/trained/default.json``.
+    progress:
+        Called with the name of each step as it starts.
+
+    Returns
+    -------
+    BatchReport
+
+    Raises
+    ------
+    NothingToResolve
+        If nothing has been ingested yet.
+    """
+    from engine.identity.assign import assign_person_ids
+    from engine.identity.households import resolve_households
+    from engine.identity.ledger import LEDGER_FILE, IdentityLedger
+    from engine.ingest.store import RecordStore
+    from engine.quality.training import DEFAULT_ARTIFACT, load_model
+    from engine.resolve.decisions import DECISIONS_FILE, DecisionStore
+    from engine.resolve.pipeline import resolve
+
+    home = Path(home)
+    note = progress or (lambda step: None)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    note("load records")
+    with RecordStore(home / "records.sqlite") as records_store:
+        records = records_store.current()
+    if records.empty:
+        raise NothingToResolve(
+            f"The record store in {home} holds no records; ingest some first (ekjon ingest DIR)."
+        )
+    timings["load"] = time.perf_counter() - started
+
+    model = load_model(model_path or DEFAULT_ARTIFACT)
+    version = str(getattr(model, "model_version", "unversioned"))
+    decisions = None
+    if (home / DECISIONS_FILE).exists():
+        with DecisionStore(home / DECISIONS_FILE) as decision_store:
+            decisions = decision_store.current()
+            if decisions.empty:
+                decisions = None
+
+    options = {} if decisions is None else {"decisions": decisions}
+    resolution = resolve(records, model, progress=note, keep_blocking_keys=True, **options)
+    timings.update(resolution.timings)
+    out = resolution_dir(home)
+    out.mkdir(parents=True, exist_ok=True)
+    note("write pairs")
+    step = time.perf_counter()
+    n_pairs = _write_pairs(resolution, version, out / PAIRS_FILE)
+    timings["write pairs"] = time.perf_counter() - step
+    if store is None:  # what is left needs the records' persons, not the scored pairs
+        resolution.pairs = resolution.pairs.iloc[:0]
+
+    note("person ids")
+    step = time.perf_counter()
+    clusters = resolution.assignments()
+    clusters["reason"] = f"batch clustering, model {version}"
+    if decisions is not None:
+        from engine.resolve.decisions import decision_reasons
+
+        keys = clusters["source"].astype(str) + "/" + clusters["record_id"].astype(str)
+        reviewed = decision_reasons(keys.to_numpy(), clusters["cluster"].to_numpy(), decisions)
+        clusters["reason"] = pd.Series(reviewed, dtype=object).fillna(clusters["reason"])
+    with IdentityLedger(home / LEDGER_FILE) as ledger:
+        # one row per record, in the records' (and the prepared frame's) order
+        persons = assign_person_ids(ledger, clusters, model_version=version)
+        del clusters
+        run_id = ledger.last_run("person")
+        events = ledger.events(run_id) if run_id is not None else pd.DataFrame()
+        timings["person ids"] = time.perf_counter() - step
+
+        # The incremental resolver answers one new record the way this batch would (ekjon match,
+        # and the API's /resolve); it is saved beside the batch's outputs so it starts without
+        # re-running. Built now, so the blocking-key lists it indexes are freed before households.
+        from engine.incremental.resolver import IncrementalResolver
+
+        note("incremental index")
+        step = time.perf_counter()
+        IncrementalResolver.write_batch(
+            out / INCREMENTAL_DIR,
+            resolution,
+            persons["person_id"].to_numpy(),
+            model,
+            records=records,
+            prepared=resolution.prepared_with_blocking_keys(),
+        )
+        resolution.blocking_keys = None
+        gc.collect()
+        timings["incremental index"] = time.perf_counter() - step
+
+        note("households")
+        step = time.perf_counter()
+        records["person_id"] = persons["person_id"].to_numpy()
+        try:
+            households = resolve_households(
+                records, ledger=ledger, model_version=version, prepared=resolution.prepared
+            )
+        finally:
+            del records["person_id"]
+        timings["households"] = time.perf_counter() - step
+    n_records = len(records)
+    if store is None:  # publishing is the only later reader of the records
+        del records
+
+    household_of = pd.Series(
+        households["household_id"].to_numpy(), index=households["person_id"].to_numpy()
+    )
+    household_of = household_of[~household_of.index.duplicated()]
+    assignment = pd.DataFrame(
+        {
+            "source": persons["source"].to_numpy(),
+            "record_id": persons["record_id"].to_numpy(),
+            "person_id": persons["person_id"].to_numpy(),
+            "household_id": household_of.reindex(persons["person_id"].to_numpy()).to_numpy(),
+            "bangla_only": resolution.prepared["bangla_only"].to_numpy(),
+        }
+    )
+    del persons, households, household_of
+    assignment.to_parquet(out / ASSIGNMENT_FILE, index=False)
+    pairs = None
+    if store is not None:
+        pairs = resolution.scored_pairs()
+        pairs["model_version"] = version
+    del resolution
+    gc.collect()
+
+    published = None
+    if store is not None:
+        from engine.publish import publish
+
+        note("publish")
+        step = time.perf_counter()
+        report = publish(
+            store,
+            records,
+            assignment[["source", "record_id", "person_id", "household_id"]],
+            pairs,
+            model_version=version,
+        )
+        published = {
+            "records": report.records,
+            "persons": report.persons,
+            "households": report.households,
+            "identifiers": report.identifiers,
+            "edges": report.edges,
+            "seconds": round(report.seconds, 2),
+        }
+        timings["publish"] = time.perf_counter() - step
+    timings["total"] = time.perf_counter() - started
+
+    return BatchReport(
+        records=n_records,
+        persons=int(assignment["person_id"].nunique()),
+        households=int(assignment["household_id"].nunique()),
+        pairs_scored=n_pairs,
+        model_version=version,
+        person_events=(
+            {str(k): int(v) for k, v in events["event"].value_counts().items()}
+            if "event" in events
+            else {}
+        ),
+        published=published,
+        timings=timings,
+        outputs={
+            "assignment": str(out / ASSIGNMENT_FILE),
+            "pairs": str(out / PAIRS_FILE),
+            "incremental": str(out / INCREMENTAL_DIR),
+        },
+    )
+
+
+#: Scored pairs named and written at a time (the names of ten million pairs as Python objects
+#: would take gigabytes).
+PAIRS_CHUNK = 2_000_000
+
+
+def _write_pairs(resolution: Any, version: str, path: Path) -> int:
+    """Write the resolution's scored pairs
+    (:meth:`~engine.resolve.pipeline.Resolution.scored_pairs`,
+    with ``model_version``) to ``path`` a chunk at a time; returns how many."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = len(resolution.pairs)
+    if n <= PAIRS_CHUNK:
+        pairs = resolution.scored_pairs()
+        pairs["model_version"] = version
+        pairs.to_parquet(path, index=False)
+        return n
+    writer = None
+    try:
+        for start in range(0, n, PAIRS_CHUNK):
+            part = resolution.scored_pairs(start, start + PAIRS_CHUNK)
+            part["model_version"] = version
+            table = pa.Table.from_pandas(part, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    return n
+
+
+def read_prepared(home: Path, keys: pd.DataFrame) -> pd.DataFrame:
+    """The last run's prepared records (:func:`engine.resolve.prepare.prepare`, without the
+    blocking-key
+    lists) in the order of ``keys`` (``source``, ``record_id``), e.g. to compare pairs the batch
+    never compared or to explain its errors.
+
+    Read from the incremental index the run saved; should that be missing or not hold every key,
+    the record store's current records are prepared again.
+
+    Raises
+    ------
+    NothingToResolve
+        If a key is neither in the saved index nor in the record store.
+    """
+    from engine.incremental.resolver import PREPARED_FILE
+    from engine.resolve.prepare import LIST_COLUMNS, PREPARED_COLUMNS, prepare
+
+    wanted = pd.MultiIndex.from_frame(keys[["source", "record_id"]].astype(str))
+    columns = [c for c in PREPARED_COLUMNS if c not in LIST_COLUMNS]
+    path = resolution_dir(home) / INCREMENTAL_DIR / PREPARED_FILE
+    prepared = None
+    if path.exists():
+        prepared = pd.read_parquet(path, columns=columns)
+        index = pd.MultiIndex.from_frame(prepared[["source", "record_id"]])
+        if not wanted.isin(index).all():
+            prepared = None
+    if prepared is None:
+        from engine.ingest.store import RecordStore
+
+        log.info("no saved prepared records for every key: preparing the current records")
+        with RecordStore(Path(home) / "records.sqlite") as records_store:
+            records = records_store.current()
+        prepared = prepare(records)[columns]
+        index = pd.MultiIndex.from_frame(prepared[["source", "record_id"]])
+    rows = index.get_indexer(wanted)
+    if (rows < 0).any():
+        first = keys.iloc[int(np.flatnonzero(rows < 0)[0])]
+        raise NothingToResolve(
+            f"Record {first['source']}/{first['record_id']} of the last run is no longer in the "
+            f"record store of {Path(home)}; run ekjon resolve again."
+        )
+    if len(rows) == len(prepared) and (rows == np.arange(len(rows))).all():
+        return prepared
+    # name and phone counts stay those of the whole batch: compare reads them per record
+    return prepared.iloc[rows].reset_index(drop=True)
+
+
+def read_assignment(home: Path) -> pd.DataFrame:
+    """The last run's ``source, record_id, person_id, household_id, bangla_only`` table."""
+    path = resolution_dir(home) / ASSIGNMENT_FILE
+    if not path.exists():
+        raise NothingToResolve(f"No resolution in {Path(home)} yet; run ekjon resolve first.")
+    return pd.read_parquet(path)

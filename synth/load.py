@@ -1,0 +1,57 @@
+"""A synthetic world as data to work on: written (:func:`synthesise`) and ingested into a record
+store (:func:`load_world`), as ``ekjon synth`` and ``ekjon ingest DIR`` would.
+
+Tests, benchmarks, notebooks and :mod:`synth.train_default` use these; the engine never does.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+
+def load_world(folder: Path | str, store_dir: Path | str | None = None) -> pd.DataFrame:
+    """Ingest every data file of a synthetic world (each with its mapping YAML beside it) into a
+    store
+    and return its current records. The store goes to ``store_dir`` (a temporary folder by default).
+    """
+    from engine.ingest.mapping import load_mapping
+    from engine.ingest.run import ingest_file
+    from engine.ingest.store import RecordStore
+
+    folder = Path(folder)
+    tmp = None
+    if store_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="ekjon-world-")
+        store_dir = tmp.name
+    try:
+        with RecordStore(Path(store_dir) / "records.sqlite") as store:
+            for mapping_path in sorted(folder.rglob("*.yaml")):
+                data = [
+                    p
+                    for p in mapping_path.parent.glob(mapping_path.stem + ".*")
+                    if p.suffix != ".yaml"
+                ]
+                if not data:
+                    continue
+                ingest_file(
+                    store,
+                    load_mapping(mapping_path),
+                    data[0],
+                    reports_dir=Path(store_dir) / "reports",
+                )
+            return store.current()
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def synthesise(persons: int, seed: int, out: Path | str) -> Path:
+    """Write a synthetic world (what ``ekjon synth`` writes) into ``out``."""
+    from synth import WorldParameters, generate_world
+
+    out = Path(out)
+    generate_world(WorldParameters(persons=persons, seed=seed), out)
+    return out

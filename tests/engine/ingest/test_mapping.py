@@ -1,0 +1,190 @@
+"""Mappings: the YAML of docs/mapping.md is read as written, and every mistake is named clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.errors import MappingError
+from engine.ingest.mapping import load_mapping, mapping_from_dict
+
+DATA = Path(__file__).parent / "data"
+
+DOCS_EXAMPLE = """
+source: dss_old_age
+kind: programme
+record_id: [ben_id]
+file:
+  format: csv
+  delimiter: ";"
+  encoding: utf-8
+fields:
+  programme: {value: old_age_allowance}
+  full_name: beneficiary_name
+  full_name_bn: {column: name_bangla, script: bn}
+  date_of_birth:
+    column: dob
+    formats: ["%d/%m/%Y", "%d-%m-%Y"]
+  age: {column: age_years, as_of: 2010-05-01}
+  nid: {column: nid_no}
+  status: {column: status, default: active}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "m.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reads_the_documented_format(tmp_path: Path) -> None:
+    m = load_mapping(write(tmp_path, DOCS_EXAMPLE))
+    assert m.source == "dss_old_age"
+    assert m.kind == "programme"
+    assert m.record_id == ("ben_id",)
+    assert m.file.delimiter == ";"
+    assert m.fields["full_name"].column == "beneficiary_name"  # the shorthand
+    assert m.fields["programme"].value == "old_age_allowance"
+    assert m.fields["programme"].column is None
+    assert m.fields["date_of_birth"].formats == ("%d/%m/%Y", "%d-%m-%Y")
+    assert m.fields["age"].as_of == "2010-05-01"  # YAML reads it as a date; kept as ISO text
+    assert m.fields["full_name_bn"].script == "bn"
+    assert m.fields["status"].default == "active"
+    # every column the file must have, record id first, each once
+    assert m.columns == (
+        "ben_id",
+        "beneficiary_name",
+        "name_bangla",
+        "dob",
+        "age_years",
+        "nid_no",
+        "status",
+    )
+
+
+def test_composite_record_id_and_single_column_shorthand() -> None:
+    base = {"source": "nhd", "kind": "survey", "fields": {"full_name": "name"}}
+    assert mapping_from_dict({**base, "record_id": ["hh_no", "member_no"]}).record_id == (
+        "hh_no",
+        "member_no",
+    )
+    assert mapping_from_dict({**base, "record_id": "person_id"}).record_id == ("person_id",)
+
+
+def test_the_fixture_mapping_loads() -> None:
+    m = load_mapping(DATA / "dss_broken.yaml")
+    assert m.source == "dss_old_age"
+    assert "wallet_no" in m.columns
+
+
+def test_format_comes_from_the_mapping_or_the_extension(tmp_path: Path) -> None:
+    m = mapping_from_dict({"source": "s", "kind": "reference", "record_id": "id", "fields": {}})
+    assert m.file_format("x.CSV") == "csv"
+    assert m.file_format("x.parquet") == "parquet"
+    assert m.file_format("x.jsonl") == "jsonl"
+    with pytest.raises(MappingError, match=r"'x\.xlsx'.*file\.format"):
+        m.file_format("x.xlsx")
+    forced = mapping_from_dict(
+        {
+            "source": "s",
+            "kind": "reference",
+            "record_id": "id",
+            "fields": {},
+            "file": {"format": "jsonl"},
+        }
+    )
+    assert forced.file_format("x.txt") == "jsonl"
+
+
+def test_digest_ignores_formatting_but_not_meaning(tmp_path: Path) -> None:
+    a = load_mapping(write(tmp_path, DOCS_EXAMPLE, "a.yaml"))
+    b = load_mapping(write(tmp_path, "# a comment\n" + DOCS_EXAMPLE, "b.yaml"))
+    c = load_mapping(write(tmp_path, DOCS_EXAMPLE.replace("nid_no", "nid_number"), "c.yaml"))
+    assert a.digest() == b.digest()
+    assert a.digest() != c.digest()
+
+
+BAD = [
+    # (what is wrong, yaml, words the message must contain)
+    (
+        "unknown canonical field",
+        "source: s\nkind: programme\nrecord_id: id\nfields:\n  dob: birth\n",
+        ["fields.dob", "'dob' is not a canonical field", "date_of_birth"],
+    ),
+    ("missing source", "kind: programme\nrecord_id: id\nfields: {}\n", ["source", "missing"]),
+    ("missing kind", "source: s\nrecord_id: id\nfields: {}\n", ["kind", "missing"]),
+    ("missing record_id", "source: s\nkind: programme\nfields: {}\n", ["record_id", "missing"]),
+    ("missing fields", "source: s\nkind: programme\nrecord_id: id\n", ["fields", "missing"]),
+    (
+        "bad kind",
+        "source: s\nkind: registry\nrecord_id: id\nfields: {}\n",
+        ["kind", "programme | survey | reference", "'registry'"],
+    ),
+    (
+        "entry with neither column nor value",
+        "source: s\nkind: programme\nrecord_id: id\nfields:\n  nid: {formats: x}\n",
+        ["fields.nid", "column", "value"],
+    ),
+    (
+        "entry with both column and value",
+        "source: s\nkind: programme\nrecord_id: id\nfields:\n  nid: {column: a, value: b}\n",
+        ["fields.nid", "exactly one"],
+    ),
+    (
+        "formats on a field that is no date",
+        "source: s\nkind: programme\nrecord_id: id\nfields:\n  nid: {column: a, formats: ['%Y']}\n",
+        ["fields.nid.formats", "only date fields"],
+    ),
+    (
+        "as_of that is no date",
+        "source: s\nkind: survey\nrecord_id: id\nfields:\n  age: {column: a, as_of: last year}\n",
+        ["fields.age.as_of", "ISO date", "'last year'"],
+    ),
+    (
+        "unknown key in an entry",
+        "source: s\nkind: programme\nrecord_id: id\nfields:\n  nid: {colunm: a}\n",
+        ["fields.nid.colunm", "unknown key"],
+    ),
+    (
+        "a canonical field at the top level",
+        "source: s\nkind: programme\nrecord_id: id\nnid: nid_no\nfields: {}\n",
+        ["nid", "put canonical fields under 'fields'"],
+    ),
+    (
+        "source or record_id under fields",
+        "source: s\nkind: programme\nrecord_id: id\nfields:\n  record_id: id\n",
+        ["fields.record_id", "top level"],
+    ),
+    (
+        "unknown file format",
+        "source: s\nkind: programme\nrecord_id: id\nfile: {format: xlsx}\nfields: {}\n",
+        ["file.format", "'xlsx'", "csv | parquet | jsonl"],
+    ),
+    (
+        "empty record_id list",
+        "source: s\nkind: programme\nrecord_id: []\nfields: {}\n",
+        ["record_id", "column name"],
+    ),
+    ("not a mapping at all", "- just\n- a list\n", ["must be a YAML mapping"]),
+]
+
+
+@pytest.mark.parametrize(("problem", "text", "words"), BAD, ids=[b[0] for b in BAD])
+def test_bad_mappings_name_file_key_and_value(
+    tmp_path: Path, problem: str, text: str, words: list[str]
+) -> None:
+    path = write(tmp_path, text, "dss.yaml")
+    with pytest.raises(MappingError) as caught:
+        load_mapping(path)
+    message = str(caught.value)
+    assert "dss.yaml" in message
+    for word in words:
+        assert word in message, f"{problem}: {word!r} not in {message!r}"
+
+
+def test_missing_or_broken_files_are_mapping_errors(tmp_path: Path) -> None:
+    with pytest.raises(MappingError, match="not found"):
+        load_mapping(tmp_path / "nope.yaml")
+    with pytest.raises(MappingError, match="not valid YAML"):
+        load_mapping(write(tmp_path, "source: [unclosed\n"))

@@ -1,0 +1,74 @@
+"""Clustering: confident links join, weak bridges and cannot-links split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from engine.resolve.cluster import (
+    ClusterStats,
+    cluster_records,
+    complete_pairs,
+    components,
+    logodds,
+)
+
+
+def _same(labels: np.ndarray, a: int, b: int) -> bool:
+    return bool(labels[a] == labels[b])
+
+
+def test_confident_pairs_make_one_person_and_unlinked_records_stay_alone() -> None:
+    labels = cluster_records(4, np.array([0, 1, 0]), np.array([1, 2, 2]), np.array([6.0, 5.0, 4.0]))
+    assert _same(labels, 0, 1) and _same(labels, 1, 2)
+    assert not _same(labels, 0, 3)
+    assert sorted(np.bincount(labels).tolist()) == [1, 3]
+
+
+def test_a_weak_bridge_between_two_people_is_cut() -> None:
+    # person A = {0, 1}, person B = {2, 3}; 1 ~ 2 weakly (a shared wallet), the rest clearly apart
+    left = np.array([0, 2, 1, 0, 0, 1, 1, 3])
+    right = np.array([1, 3, 2, 2, 3, 3, 2, 0])
+    weight = np.array([8.0, 8.0, 0.5, -6.0, -6.0, -6.0, 0.5, -6.0])
+    labels = cluster_records(4, left, right, weight)
+    assert _same(labels, 0, 1) and _same(labels, 2, 3)
+    assert not _same(labels, 1, 2)
+
+
+def test_two_different_nids_never_end_in_one_person() -> None:
+    # 0 ~ 1 and 1 ~ 2 confidently, but 0 and 2 carry different NIDs (cannot-link)
+    left, right = np.array([0, 1, 0]), np.array([1, 2, 2])
+    weight = np.array([9.0, 9.0, 3.0])
+    cannot = np.array([False, False, True])
+    stats = ClusterStats()
+    labels = cluster_records(3, left, right, weight, cannot, stats=stats)
+    assert not _same(labels, 0, 2)
+    assert stats.split == 1
+    # the record goes with the side it is closer to, never with both
+    assert _same(labels, 0, 1) != _same(labels, 1, 2)
+
+
+def test_a_household_chained_by_positive_links_is_split_by_average_evidence() -> None:
+    # chain 0-1-2-3-4 of moderately positive links; ends clearly different from each other
+    n = 5
+    left, right, weight = [], [], []
+    for i in range(n):
+        for j in range(i + 1, n):
+            left.append(i)
+            right.append(j)
+            weight.append(3.0 if j == i + 1 else -5.0)
+    labels = cluster_records(n, np.array(left), np.array(right), np.array(weight))
+    assert len(np.unique(labels)) >= 3
+
+
+def test_components_and_completion_list_the_missing_pairs() -> None:
+    left, right = np.array([0, 1]), np.array([1, 2])
+    labels = components(4, left, right, np.array([True, True]))
+    extra = complete_pairs(labels, pd.DataFrame({"left": left, "right": right}))
+    assert list(zip(extra["left"], extra["right"], strict=True)) == [(0, 2)]
+
+
+def test_logodds_is_symmetric_and_bounded() -> None:
+    w = logodds(np.array([0.5, 0.9, 0.1, 1.0, 0.0]))
+    assert w[0] == 0 and np.isclose(w[1], -w[2])
+    assert np.isfinite(w).all()

@@ -1,0 +1,131 @@
+"""Comparison features behave as a reviewer would judge the pair."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.resolve.compare import FEATURES, cannot_link, compare
+from engine.resolve.prepare import prepare
+
+
+def _features(a: dict[str, object], b: dict[str, object], *others: dict[str, object]) -> pd.Series:
+    rows = [a, b, *others]
+    records = pd.DataFrame(
+        [
+            {"source": row.pop("source", "dss"), "record_id": str(i), **row}
+            for i, row in enumerate(rows)
+        ]
+    )
+    prepared = prepare(records)
+    features = compare(prepared, pd.DataFrame({"left": [0], "right": [1]}))
+    assert list(features.columns) == list(FEATURES)
+    return features.iloc[0]
+
+
+def test_a_bangla_only_name_meets_its_english_spelling() -> None:
+    f = _features({"full_name_bn": "মোঃ আব্দুল করিম"}, {"full_name": "Md. Abdul Karim"})
+    assert f["name_sort"] >= 0.85
+
+
+def test_names_compare_regardless_of_order_and_extra_words() -> None:
+    f = _features({"full_name": "Karim Abdul"}, {"full_name": "Abdul Karim"})
+    assert f["name_sort"] == pytest.approx(1.0)
+    g = _features({"full_name": "Abdul Karim Sheikh"}, {"full_name": "Abdul Karim"})
+    assert g["name_set"] == pytest.approx(1.0) and g["name_sort"] < 1.0
+
+
+def test_a_record_with_both_scripts_uses_its_best_pairing() -> None:
+    f = _features(
+        {"full_name": "Rohima Bgm", "full_name_bn": "রহিমা বেগম"}, {"full_name_bn": "রহিমা বেগম"}
+    )
+    assert f["name_sort"] == pytest.approx(1.0)
+
+
+def test_missing_values_are_not_comparable_rather_than_different() -> None:
+    f = _features({"full_name": "Abdul Karim"}, {"full_name": "Abdul Karim"})
+    for name in ("father_sim", "nid_match", "number_shared", "year_gap", "gender_match"):
+        assert np.isnan(f[name]), name
+
+
+def test_birth_dates_know_swaps_defaults_and_age_ranges() -> None:
+    swapped = _features({"date_of_birth": "1980-03-04"}, {"date_of_birth": "1980-04-03"})
+    assert swapped["dob_match"] == 0.5 and swapped["year_gap"] == 0
+    default = _features({"date_of_birth": "1980-01-01"}, {"date_of_birth": "1980-01-01"})
+    assert default["dob_match"] == 1 and default["dob_weak"] == 1
+    aged = _features({"age": 41, "age_as_of": "2017-06-30"}, {"date_of_birth": "1975-08-15"})
+    assert aged["year_gap"] == 0 and aged["year_span"] == 1
+    far = _features({"date_of_birth": "1950-08-15"}, {"date_of_birth": "1976-08-15"})
+    assert far["year_gap"] == 26
+
+
+def test_nids_same_card_typo_or_conflict() -> None:
+    assert _features({"nid": "19852612345678901"}, {"nid": "2612345678901"})["nid_match"] == 1
+    assert _features({"nid": "2612345678901"}, {"nid": "2612345678907"})["nid_match"] == 0.5
+    assert _features({"nid": "2612345678901"}, {"nid": "2612345678910"})["nid_match"] == 0.5
+    assert _features({"nid": "2612345678901"}, {"nid": "2698765432101"})["nid_match"] == 0
+    # a smart card number and an old number are not comparable unless the EC extract links them
+    assert np.isnan(_features({"nid": "4512345678"}, {"nid": "2612345678901"})["nid_match"])
+    linked = _features(
+        {"nid": "4512345678"},
+        {"nid": "2612345678901"},
+        {"source": "ec", "nid": "4512345678", "nid_alt": "2612345678901"},
+    )
+    assert linked["nid_match"] == 1
+
+
+def test_a_phone_shared_by_a_household_weighs_less_than_ones_own() -> None:
+    own = _features(
+        {"full_name": "Abdul Karim", "phone": "01711234567"},
+        {"full_name": "Abdul Karim", "phone": "01711234567"},
+    )
+    shared = _features(
+        {"full_name": "Abdul Karim", "phone": "01711234567"},
+        {"full_name": "Rahima Begum", "phone": "01711234567"},
+        {"full_name": "Sumi Akter", "phone": "01711234567"},
+    )
+    assert own["number_shared"] == shared["number_shared"] == 1
+    assert shared["number_names"] > own["number_names"]
+
+
+def test_a_son_named_after_his_father_shows_in_the_cross_feature() -> None:
+    f = _features(
+        {"full_name": "Abdul Karim", "father_name": "Abdul Karim", "date_of_birth": "1990-05-05"},
+        {"full_name": "Abdul Karim", "father_name": "Rahim Uddin", "date_of_birth": "1962-05-05"},
+    )
+    assert f["name_sort"] == pytest.approx(1.0)
+    assert f["name_father_cross"] == pytest.approx(1.0)
+    assert f["father_sim"] < 0.7
+
+
+def test_cannot_link_two_nids_two_brns_or_two_members_of_one_household() -> None:
+    records = pd.DataFrame(
+        [
+            {"source": "nhd", "record_id": "1", "household_id": "h1", "nid": "2612345678901"},
+            {"source": "nhd", "record_id": "2", "household_id": "h1"},
+            {"source": "dss", "record_id": "3", "nid": "2698765432101"},
+            {"source": "bdris", "record_id": "4", "brn": "20152212160501954"},
+            {"source": "pesp", "record_id": "5", "brn": "20153911998501135"},
+            {"source": "pesp", "record_id": "6", "brn": "20152212160501945"},  # a swap: a typo
+        ]
+    )
+    prepared = prepare(records)
+    pairs = pd.DataFrame({"left": [0, 0, 1, 3, 3], "right": [1, 2, 2, 4, 5]})
+    features = compare(prepared, pairs)
+    assert cannot_link(features).tolist() == [True, True, False, True, False]
+
+
+def test_a_place_one_record_leaves_blank_is_no_disagreement() -> None:
+    home = {"district": "BD5010", "upazila": "baragram", "union": "chhotadia"}
+    same = _features(dict(home), dict(home))
+    assert same["geo_level"] == 3
+    # the freedom fighters' list names the upazila only: not "in another union"
+    no_union = _features(dict(home), {"district": "BD5010", "upazila": "baragram"})
+    assert no_union["geo_level"] == 3
+    other_union = _features(dict(home), {**home, "union": "kalmakona"})
+    assert other_union["geo_level"] == 2
+    other_upazila = _features(dict(home), {"district": "BD5010", "upazila": "durgabari"})
+    assert other_upazila["geo_level"] == 1
+    other_district = _features(dict(home), {"district": "BD5585", "upazila": "baragram"})
+    assert other_district["geo_level"] == 0
