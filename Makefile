@@ -22,8 +22,8 @@ test: setup
 	bash scripts/test.sh
 
 lint: setup
-	$(BIN)/ruff check engine synth graph models api tests
-	$(BIN)/ruff format --check engine synth graph models api tests
+	$(BIN)/ruff check ekjon engine synth graph models api tests
+	$(BIN)/ruff format --check ekjon engine synth graph models api tests
 
 clean:
 	rm -rf $(VENV) .ekjon

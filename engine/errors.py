@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-
-class EkjonError(Exception):
-    """Base of every error ekjon raises on purpose."""
+# Re-exported: the engine's errors have always been importable from here, root included.
+from ekjon.errors import EkjonError as EkjonError
 
 
 class InvalidValue(EkjonError, ValueError):
@@ -23,6 +22,11 @@ class InvalidValue(EkjonError, ValueError):
 
 class MappingError(EkjonError):
     """A mapping YAML file that does not describe a source correctly."""
+
+
+class UnreadableRecord(EkjonError, ValueError):
+    """A record given by field name (``ekjon match``, the API) with unknown or empty required
+    fields."""
 
 
 class UnreadableRow(EkjonError):

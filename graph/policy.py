@@ -24,6 +24,8 @@ from typing import Any, Final
 
 import yaml
 
+from ekjon.errors import EkjonError
+
 __all__ = [
     "DEFAULT_POLICY",
     "PROGRAMME_KINDS",
@@ -66,7 +68,7 @@ _KEYS: Final = {
 _PROGRAMME_KEYS: Final = {"name", "cash", "kind"}
 
 
-class PolicyError(ValueError):
+class PolicyError(EkjonError, ValueError):
     """A policy file that cannot be used; the message names the file, the key and the fix."""
 
 

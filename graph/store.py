@@ -37,6 +37,8 @@ from typing import Any, Literal, NamedTuple, Protocol, TypeVar, runtime_checkabl
 
 import pandas as pd
 
+from ekjon.errors import EkjonError
+
 __all__ = [
     "Direction",
     "GraphStore",
@@ -60,7 +62,7 @@ DIRECTIONS: tuple[str, ...] = ("out", "in", "both")
 # --- errors ---------------------------------------------------------------------------------------
 
 
-class GraphStoreError(Exception):
+class GraphStoreError(EkjonError):
     """Base of every error a graph store raises on purpose."""
 
 

@@ -1,13 +1,16 @@
 """The match models' exceptions: a small tree of precise errors, each message one sentence.
 
-``models`` imports no other ekjon package, so these do not derive from ``engine.errors``; every one
-derives from ``ValueError`` as well, so callers that catch ``ValueError`` keep working.
+``models`` imports no other ekjon package but the ground floor, so the tree hangs from
+:class:`ekjon.errors.EkjonError`; every error below ``ModelError`` derives from ``ValueError`` as
+well, so callers that catch ``ValueError`` keep working.
 """
 
 from __future__ import annotations
 
+from ekjon.errors import EkjonError
 
-class ModelError(Exception):
+
+class ModelError(EkjonError):
     """Base of every error the match models raise on purpose."""
 
 

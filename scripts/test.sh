@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export EKJON_HOME="${EKJON_HOME:-$PWD/.ekjon}"
-$BIN/ruff check engine synth graph models api tests benchmarks
+$BIN/ruff check ekjon engine synth graph models api tests benchmarks
 if ! $BIN/ekjon neo4j status >/dev/null; then
   # HTTP (Neo4j Browser) is not needed by the tests: off, so only the Bolt port must be free.
   $BIN/ekjon neo4j start --heap 2g --pagecache 512m --http-port 0 --timeout 600

@@ -46,6 +46,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ekjon.errors import EkjonError
+
 log = logging.getLogger(__name__)
 
 NEO4J_VERSION = "5.26.30"
@@ -80,7 +82,7 @@ _JVM_OPTIONS = [
 ]
 
 
-class Neo4jServerError(RuntimeError):
+class Neo4jServerError(EkjonError, RuntimeError):
     """The Neo4j server could not be built, started, stopped or reached."""
 
 
