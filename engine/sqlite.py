@@ -3,14 +3,17 @@
 Each is a single SQLite file in WAL mode, opened in autocommit (the caller writes with explicit
 ``BEGIN IMMEDIATE`` transactions), with a ``meta`` table holding its ``schema_version``. A file that
 is not SQLite, or is of another schema version, is refused with the store's own error naming the
-path.
+path. :class:`SQLiteStore` is what the three stores share: the file, a lock, and write transactions.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 
 
 def open_database(
@@ -71,3 +74,87 @@ def open_database(
     except sqlite3.DatabaseError as exc:
         raise error(f"{path}: not an ekjon {what} ({exc}).") from None
     return db
+
+
+class SQLiteStore:
+    """One of ekjon's SQLite files, open: the base of the record store, ledger and decision store.
+
+    Parameters
+    ----------
+    path:
+        The file (created with its folder when new), or ``":memory:"`` for a store that lives as
+        long as the object.
+    what, schema, version, synchronous, error, pragmas, on_version_mismatch:
+        As :func:`open_database` takes them.
+
+    Raises
+    ------
+    error
+        The store's own exception class, if ``path`` exists but is not such a store of a version
+        this code reads.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        what: str,
+        schema: str,
+        version: int,
+        synchronous: Literal["NORMAL", "FULL"],
+        error: type[Exception],
+        pragmas: tuple[str, ...] = (),
+        on_version_mismatch: str = "",
+    ) -> None:
+        self.path = path if str(path) == ":memory:" else Path(path)
+        if isinstance(self.path, Path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection shared by threads: the lock keeps one thread's transaction whole.
+        self._lock = threading.RLock()
+        self._db = open_database(
+            self.path,
+            what=what,
+            schema=schema,
+            version=version,
+            synchronous=synchronous,
+            error=error,
+            pragmas=pragmas,
+            on_version_mismatch=on_version_mismatch,
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, the lock held: ``BEGIN IMMEDIATE`` ... ``COMMIT``.
+
+        ``IMMEDIATE`` takes the file's write lock at the start, so two writers (threads or
+        processes) never interleave. Any exception, ``KeyboardInterrupt`` included, rolls the
+        whole transaction back and is raised again.
+
+        Example
+        -------
+        >>> with store.transaction() as db:  # doctest: +SKIP
+        ...     db.execute("INSERT INTO meta VALUES ('note', 'hello')")
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:  # SQLite may have rolled back already
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Every row one query gives, read under the lock."""
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()

@@ -10,6 +10,7 @@ record that the incremental resolver decides.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -257,13 +258,12 @@ def _cluster_reasons(cluster: np.ndarray, k: int, reasons: np.ndarray | None) ->
 
 
 def _write(
-    ledger: IdentityLedger,
+    db: sqlite3.Connection,
     scope: str,
     run_id: int,
     plan: _Plan,
     members: np.ndarray,
 ) -> None:
-    db = ledger._db
     changed = np.flatnonzero(plan.changed)
     db.executemany(
         f"INSERT OR REPLACE INTO {_members_table(scope)} (member, id) VALUES (?, ?)",
@@ -295,11 +295,10 @@ def _write(
         "ON CONFLICT (scope) DO UPDATE SET last = excluded.last",
         (scope, plan.last),
     )
-    _write_events(ledger, run_id, plan)
+    _write_events(db, run_id, plan)
 
 
-def _write_events(ledger: IdentityLedger, run_id: int, plan: _Plan) -> None:
-    db = ledger._db
+def _write_events(db: sqlite3.Connection, run_id: int, plan: _Plan) -> None:
     row = db.execute("SELECT coalesce(max(event_id), 0) FROM events").fetchone()
     base = int(row[0]) + 1
     events = plan.events
@@ -391,48 +390,42 @@ def assign_ids(
         raise IdentityError(
             f"Got {len(member_array)} members but {len(reason_array)} reasons; give one per member."
         )
-    with ledger._lock:
-        ledger._begin()
-        try:
-            old_members, old_ids = ledger._old_state(scope)
-            last = ledger._counter(scope)
-            plan = _plan(
-                prefix, old_members, old_ids, member_array, labels, reason_array, last, complete
-            )
-            cursor = ledger._db.execute(
-                "INSERT INTO runs (scope, started_at, finished_at, model_version, note, members, "
-                "ids, new, split, merged, moved, retired) "
-                "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
-                (
-                    scope,
-                    started_at,
-                    started_at,
-                    model_version,
-                    run_note,
-                    len(member_array),
-                    plan.counts["new"],
-                    plan.counts["split"],
-                    plan.counts["merged"],
-                    plan.counts["moved"],
-                    plan.counts["retired"],
-                ),
-            )
-            run_id = int(cursor.lastrowid or 0)
-            _write(ledger, scope, run_id, plan, member_array)
-            if complete:
-                in_use = plan.kept + len(plan.new_ids)
-            else:
-                in_use = ledger._db.execute(
-                    f"SELECT count(DISTINCT id) FROM {_members_table(scope)}"
-                ).fetchone()[0]
-            ledger._db.execute(
-                "UPDATE runs SET finished_at = ?, ids = ? WHERE run_id = ?",
-                (_now(), int(in_use), run_id),
-            )
-            ledger._db.execute("COMMIT")
-        except BaseException:
-            ledger._db.execute("ROLLBACK")
-            raise
+    with ledger.transaction() as db:
+        old_members, old_ids = ledger.old_state(scope)
+        last = ledger.counter(scope)
+        plan = _plan(
+            prefix, old_members, old_ids, member_array, labels, reason_array, last, complete
+        )
+        cursor = db.execute(
+            "INSERT INTO runs (scope, started_at, finished_at, model_version, note, members, "
+            "ids, new, split, merged, moved, retired) "
+            "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+            (
+                scope,
+                started_at,
+                started_at,
+                model_version,
+                run_note,
+                len(member_array),
+                plan.counts["new"],
+                plan.counts["split"],
+                plan.counts["merged"],
+                plan.counts["moved"],
+                plan.counts["retired"],
+            ),
+        )
+        run_id = int(cursor.lastrowid or 0)
+        _write(db, scope, run_id, plan, member_array)
+        if complete:
+            in_use = plan.kept + len(plan.new_ids)
+        else:
+            in_use = db.execute(
+                f"SELECT count(DISTINCT id) FROM {_members_table(scope)}"
+            ).fetchone()[0]
+        db.execute(
+            "UPDATE runs SET finished_at = ?, ids = ? WHERE run_id = ?",
+            (_now(), int(in_use), run_id),
+        )
     summary = RunSummary(
         run_id=run_id,
         scope=scope,

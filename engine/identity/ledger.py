@@ -47,7 +47,6 @@ Example
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,7 +57,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import EkjonError
-from engine.sqlite import open_database
+from engine.sqlite import SQLiteStore
 
 __all__ = [
     "EVENTS",
@@ -294,7 +293,7 @@ class RunSummary:
     seconds: float
 
 
-class IdentityLedger:
+class IdentityLedger(SQLiteStore):
     """The durable record of which ID every record (or person) holds, and of every change to it.
 
     Parameters
@@ -310,14 +309,10 @@ class IdentityLedger:
     """
 
     def __init__(self, path: Path | str) -> None:
-        self.path = path if str(path) == ":memory:" else Path(path)
-        if isinstance(self.path, Path):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
         # NORMAL in WAL mode: a killed process never half-writes a run; a power cut may lose the
         # last committed run, which re-running redoes.
-        self._db = open_database(
-            self.path,
+        super().__init__(
+            path,
             what="identity ledger",
             schema=_SCHEMA,
             version=SCHEMA_VERSION,
@@ -326,15 +321,6 @@ class IdentityLedger:
             pragmas=("journal_size_limit = 67108864",),
         )
 
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> IdentityLedger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- reading ----------------------------------------------------------------------------------
 
     def current(self, scope: str = "person") -> pd.DataFrame:
@@ -342,28 +328,20 @@ class IdentityLedger:
         household_id``), sorted by member."""
         _prefix(scope)
         member, ident = SCOPE_COLUMNS[scope]
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT member, id FROM {_members_table(scope)} ORDER BY member"
-            ).fetchall()
+        rows = self._rows(f"SELECT member, id FROM {_members_table(scope)} ORDER BY member")
         return _frame(rows, [member, ident])
 
     def id_of(self, member: str, scope: str = "person") -> str | None:
         """The ID a record key (households: a person ID) holds now, or ``None``."""
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT id FROM {_members_table(scope)} WHERE member = ?", (member,)
-            ).fetchone()
-        return None if row is None else str(row[0])
+        rows = self._rows(f"SELECT id FROM {_members_table(scope)} WHERE member = ?", (member,))
+        return str(rows[0][0]) if rows else None
 
     def members_of(self, ident: str) -> list[str]:
         """The record keys (households: person IDs) that hold ``ident`` now."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT member FROM {_members_table(_scope_of(ident))} WHERE id = ? "
-                "ORDER BY member",
-                (ident,),
-            ).fetchall()
+        rows = self._rows(
+            f"SELECT member FROM {_members_table(_scope_of(ident))} WHERE id = ? ORDER BY member",
+            (ident,),
+        )
         return [r[0] for r in rows]
 
     def info(self, ident: str) -> dict[str, Any] | None:
@@ -408,11 +386,8 @@ class IdentityLedger:
 
     def last_run(self, scope: str = "person") -> int | None:
         """The latest run of ``scope``, or ``None`` before the first."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT max(run_id) FROM runs WHERE scope = ?", (scope,)
-            ).fetchone()
-        return None if row[0] is None else int(row[0])
+        [(last,)] = self._rows("SELECT max(run_id) FROM runs WHERE scope = ?", (scope,))
+        return None if last is None else int(last)
 
     def events(
         self, run_id: int | None = None, *, scope: str | None = None, with_members: bool = False
@@ -476,19 +451,18 @@ class IdentityLedger:
                 frame["members"] = [members[i] for i in ids]
         return frame
 
-    # -- writing ----------------------------------------------------------------------------------
+    # -- what a run plans from (read inside its transaction) ---------------------------------------
 
-    def _begin(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def _old_state(self, scope: str) -> tuple[np.ndarray, np.ndarray]:
-        rows = self._db.execute(f"SELECT member, id FROM {_members_table(scope)}").fetchall()
+    def old_state(self, scope: str) -> tuple[np.ndarray, np.ndarray]:
+        """The current members of ``scope`` and the ID of each, as two arrays in no set order."""
+        rows = self._rows(f"SELECT member, id FROM {_members_table(scope)}")
         frame = _frame(rows, ["member", "id"])
         return frame["member"].to_numpy(dtype=object), frame["id"].to_numpy(dtype=object)
 
-    def _counter(self, scope: str) -> int:
-        row = self._db.execute("SELECT last FROM counters WHERE scope = ?", (scope,)).fetchone()
-        return 0 if row is None else int(row[0])
+    def counter(self, scope: str) -> int:
+        """The last ID number ``scope`` has issued (0 before the first)."""
+        rows = self._rows("SELECT last FROM counters WHERE scope = ?", (scope,))
+        return int(rows[0][0]) if rows else 0
 
 
 def _frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:

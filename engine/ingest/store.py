@@ -33,7 +33,6 @@ import logging
 import os
 import re
 import socket
-import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from engine.errors import EkjonError
 from engine.record import CANONICAL_FIELDS, FIELD_KINDS
-from engine.sqlite import open_database
+from engine.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -266,7 +265,7 @@ _INSERT_VERSION: Final = (
 )
 
 
-class RecordStore:
+class RecordStore(SQLiteStore):
     """A durable, versioned store of canonical records (one SQLite file, WAL mode).
 
     Parameters
@@ -279,14 +278,15 @@ class RecordStore:
         If ``path`` exists but is not an ekjon record store of a version this code reads.
     """
 
+    path: Path  # always a file: the snapshots live beside it
+
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.snapshot_dir = self.path.with_name(self.path.stem + ".current")
+        path = Path(path)
+        self.snapshot_dir = path.with_name(path.stem + ".current")
         # NORMAL in WAL mode: a killed process never corrupts or half-writes a transaction; only
         # a power cut may lose the last commits, which a re-run of the ingest redoes.
-        self._db = open_database(
-            self.path,
+        super().__init__(
+            path,
             what="record store",
             schema=_SCHEMA,
             version=SCHEMA_VERSION,
@@ -295,15 +295,6 @@ class RecordStore:
             pragmas=("foreign_keys = ON",),
             on_version_mismatch="Re-ingest into a new EKJON_HOME.",
         )
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> RecordStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- writing (used by engine.ingest.run) ------------------------------------------------------
 
@@ -323,7 +314,7 @@ class RecordStore:
         A run is resumed when an earlier run of the same source, file content and mapping did not
         finish and its process is gone (killed, crashed); its committed chunks are kept.
         """
-        with self._transaction():
+        with self.transaction():
             self._db.execute(
                 "INSERT INTO sources (source, kind) VALUES (?, ?) "
                 "ON CONFLICT (source) DO UPDATE SET kind = excluded.kind",
@@ -387,7 +378,7 @@ class RecordStore:
         n = len(batch)
         raw_columns = [batch.raw.get(f) or [None] * n for f in RAW_FIELDS]
         new = changed = same = 0
-        with self._transaction():
+        with self.transaction():
             current = self._current_hashes(run.source, batch.record_ids)
             written: list[int] = []
             versions: list[int] = []
@@ -479,7 +470,7 @@ class RecordStore:
         run.finished_at = _now()
         run.quarantine_report = quarantine_report
         run.warnings_report = warnings_report
-        with self._transaction():
+        with self.transaction():
             self._db.execute(
                 "UPDATE ingests SET status = 'finished', finished_at = ?, quarantine_report = ?, "
                 "warnings_report = ?, pid = NULL WHERE ingest_id = ?",
@@ -490,7 +481,7 @@ class RecordStore:
     def fail_ingest(self, run: IngestRun, error: str) -> None:
         """Mark a run failed (a whole-file error); committed chunks stay, as history."""
         run.status = "failed"
-        with self._transaction():
+        with self.transaction():
             self._db.execute(
                 "UPDATE ingests SET status = 'failed', finished_at = ?, error = ?, pid = NULL "
                 "WHERE ingest_id = ?",
@@ -821,26 +812,6 @@ class RecordStore:
             "warnings_report",
         )
         return IngestRun(**dict(zip(names, row, strict=True)))
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error): one writer at a time."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._db.execute("BEGIN IMMEDIATE")
-        return self._db
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        if exc_type is None:
-            self._db.execute("COMMIT")
-        else:
-            self._db.execute("ROLLBACK")
 
 
 def _arrow_array(values: Sequence[Any], arrow_type: pa.DataType) -> pa.Array:

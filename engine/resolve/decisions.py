@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import getpass
 import logging
-import threading
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import EkjonError
-from engine.sqlite import open_database
+from engine.sqlite import SQLiteStore
 
 __all__ = [
     "DECISIONS_FILE",
@@ -119,7 +118,7 @@ def _record_key(value: str, which: str) -> str:
     return key
 
 
-class DecisionStore:
+class DecisionStore(SQLiteStore):
     """Reviewers' decisions about pairs of records, durable across re-runs.
 
     Parameters
@@ -138,29 +137,16 @@ class DecisionStore:
     """
 
     def __init__(self, path: Path | str, known_keys: Container[str] | None = None) -> None:
-        self.path = path if str(path) == ":memory:" else Path(path)
-        if isinstance(self.path, Path):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.known_keys = known_keys
-        self._lock = threading.RLock()
         # decisions are people's work: FULL sync, a committed decision survives a power cut
-        self._db = open_database(
-            self.path,
+        super().__init__(
+            path,
             what="decision store",
             schema=_SCHEMA,
             version=SCHEMA_VERSION,
             synchronous="FULL",
             error=DecisionError,
         )
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> DecisionStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.known_keys = known_keys
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -244,21 +230,19 @@ class DecisionStore:
             where, params = "a = ? AND b = ?", [min(key, other), max(key, other)]
         elif key is not None:
             where, params = "(a = ? OR b = ?)", [key, key]
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM decisions WHERE {where} ORDER BY decision_id",
-                params,
-            ).fetchall()
+        rows = self._rows(
+            f"SELECT {', '.join(_COLUMNS)} FROM decisions WHERE {where} ORDER BY decision_id",
+            params,
+        )
         return _frame(rows)
 
     def current(self) -> pd.DataFrame:
         """The decision in force for each pair (the latest), oldest first; columns as
         :meth:`history`."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM decisions WHERE decision_id IN "
-                "(SELECT max(decision_id) FROM decisions GROUP BY a, b) ORDER BY decision_id"
-            ).fetchall()
+        rows = self._rows(
+            f"SELECT {', '.join(_COLUMNS)} FROM decisions WHERE decision_id IN "
+            "(SELECT max(decision_id) FROM decisions GROUP BY a, b) ORDER BY decision_id"
+        )
         return _frame(rows)
 
     def must_links(self) -> pd.DataFrame:
@@ -300,8 +284,8 @@ class DecisionStore:
         )
 
     def __len__(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM decisions").fetchone()[0])
+        [(count,)] = self._rows("SELECT count(*) FROM decisions")
+        return int(count)
 
 
 def _login() -> str:

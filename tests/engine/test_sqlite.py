@@ -42,3 +42,24 @@ def test_a_store_of_another_schema_version_is_refused_and_a_current_one_reopens(
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(error, match=f"{what} schema version 99, this ekjon reads 1"):
         open_store(path)
+
+
+@pytest.mark.parametrize(("open_store", "error", "what"), STORES)
+@pytest.mark.parametrize("interruption", [RuntimeError("disk gone"), KeyboardInterrupt()])
+def test_an_interrupted_write_leaves_nothing_and_the_store_usable(
+    tmp_path: Path,
+    open_store: Callable[[Path], Any],
+    error: type[Exception],
+    what: str,
+    interruption: BaseException,
+) -> None:
+    path = tmp_path / "store.sqlite"
+    with open_store(path) as store:
+        with pytest.raises(type(interruption)), store.transaction() as db:
+            db.execute("INSERT INTO meta VALUES ('half', 'written')")
+            raise interruption
+        with store.transaction() as db:
+            db.execute("INSERT INTO meta VALUES ('whole', 'written')")
+    with sqlite3.connect(path) as db:
+        kept = db.execute("SELECT key FROM meta WHERE key != 'schema_version'").fetchall()
+    assert kept == [("whole",)]
