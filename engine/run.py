@@ -36,13 +36,9 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import EkjonError
+from engine.home import Home
 
 log = logging.getLogger(__name__)
-
-RESOLUTION_DIR = "resolution"
-ASSIGNMENT_FILE = "assignment.parquet"
-PAIRS_FILE = "pairs.parquet"
-INCREMENTAL_DIR = "incremental"
 
 
 class NothingToResolve(EkjonError):
@@ -77,12 +73,8 @@ class BatchReport:
         }
 
 
-def resolution_dir(home: Path) -> Path:
-    return Path(home) / RESOLUTION_DIR
-
-
 def run_batch(
-    home: Path,
+    home: Home | Path,
     store: Any | None = None,
     *,
     model_path: Path | None = None,
@@ -93,7 +85,8 @@ def run_batch(
     Parameters
     ----------
     home:
-        ``$EKJON_HOME``: where the record store, ledger, decisions and outputs live.
+        Where the record store, ledger, decisions and outputs live (:class:`engine.home.Home`,
+        or its folder).
     store:
         An open :class:`graph.store.GraphStore`, or ``None`` to skip publishing.
     model_path:
@@ -112,19 +105,19 @@ def run_batch(
     """
     from engine.identity.assign import assign_person_ids
     from engine.identity.households import resolve_households
-    from engine.identity.ledger import LEDGER_FILE, IdentityLedger
+    from engine.identity.ledger import IdentityLedger
     from engine.ingest.store import RecordStore
     from engine.quality.training import DEFAULT_ARTIFACT, load_model
-    from engine.resolve.decisions import DECISIONS_FILE, DecisionStore
+    from engine.resolve.decisions import DecisionStore
     from engine.resolve.pipeline import resolve
 
-    home = Path(home)
+    home = Home.of(home)
     note = progress or (lambda step: None)
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
     note("load records")
-    with RecordStore(home / "records.sqlite") as records_store:
+    with RecordStore(home.records) as records_store:
         records = records_store.current()
     if records.empty:
         raise NothingToResolve(
@@ -135,8 +128,8 @@ def run_batch(
     model = load_model(model_path or DEFAULT_ARTIFACT)
     version = str(getattr(model, "model_version", "unversioned"))
     decisions = None
-    if (home / DECISIONS_FILE).exists():
-        with DecisionStore(home / DECISIONS_FILE) as decision_store:
+    if home.decisions.exists():
+        with DecisionStore(home.decisions) as decision_store:
             decisions = decision_store.current()
             if decisions.empty:
                 decisions = None
@@ -144,11 +137,10 @@ def run_batch(
     options = {} if decisions is None else {"decisions": decisions}
     resolution = resolve(records, model, progress=note, keep_blocking_keys=True, **options)
     timings.update(resolution.timings)
-    out = resolution_dir(home)
-    out.mkdir(parents=True, exist_ok=True)
+    home.resolution.mkdir(parents=True, exist_ok=True)
     note("write pairs")
     step = time.perf_counter()
-    n_pairs = _write_pairs(resolution, version, out / PAIRS_FILE)
+    n_pairs = _write_pairs(resolution, version, home.pairs)
     timings["write pairs"] = time.perf_counter() - step
     if store is None:  # what is left needs the records' persons, not the scored pairs
         resolution.pairs = resolution.pairs.iloc[:0]
@@ -163,7 +155,7 @@ def run_batch(
         keys = clusters["source"].astype(str) + "/" + clusters["record_id"].astype(str)
         reviewed = decision_reasons(keys.to_numpy(), clusters["cluster"].to_numpy(), decisions)
         clusters["reason"] = pd.Series(reviewed, dtype=object).fillna(clusters["reason"])
-    with IdentityLedger(home / LEDGER_FILE) as ledger:
+    with IdentityLedger(home.ledger) as ledger:
         # one row per record, in the records' (and the prepared frame's) order
         persons = assign_person_ids(ledger, clusters, model_version=version)
         del clusters
@@ -179,7 +171,7 @@ def run_batch(
         note("incremental index")
         step = time.perf_counter()
         IncrementalResolver.write_batch(
-            out / INCREMENTAL_DIR,
+            home.incremental,
             resolution,
             persons["person_id"].to_numpy(),
             model,
@@ -218,7 +210,7 @@ def run_batch(
         }
     )
     del persons, households, household_of
-    assignment.to_parquet(out / ASSIGNMENT_FILE, index=False)
+    assignment.to_parquet(home.assignment, index=False)
     pairs = None
     if store is not None:
         pairs = resolution.scored_pairs()
@@ -264,9 +256,9 @@ def run_batch(
         published=published,
         timings=timings,
         outputs={
-            "assignment": str(out / ASSIGNMENT_FILE),
-            "pairs": str(out / PAIRS_FILE),
-            "incremental": str(out / INCREMENTAL_DIR),
+            "assignment": str(home.assignment),
+            "pairs": str(home.pairs),
+            "incremental": str(home.incremental),
         },
     )
 
@@ -304,7 +296,7 @@ def _write_pairs(resolution: Any, version: str, path: Path) -> int:
     return n
 
 
-def read_prepared(home: Path, keys: pd.DataFrame) -> pd.DataFrame:
+def read_prepared(home: Home | Path, keys: pd.DataFrame) -> pd.DataFrame:
     """The last run's prepared records (:func:`engine.resolve.prepare.prepare`, without the
     blocking-key
     lists) in the order of ``keys`` (``source``, ``record_id``), e.g. to compare pairs the batch
@@ -318,12 +310,13 @@ def read_prepared(home: Path, keys: pd.DataFrame) -> pd.DataFrame:
     NothingToResolve
         If a key is neither in the saved index nor in the record store.
     """
-    from engine.incremental.resolver import PREPARED_FILE
+    from engine.incremental.state import PREPARED_FILE
     from engine.resolve.prepare import LIST_COLUMNS, PREPARED_COLUMNS, prepare
 
+    home = Home.of(home)
     wanted = pd.MultiIndex.from_frame(keys[["source", "record_id"]].astype(str))
     columns = [c for c in PREPARED_COLUMNS if c not in LIST_COLUMNS]
-    path = resolution_dir(home) / INCREMENTAL_DIR / PREPARED_FILE
+    path = home.incremental / PREPARED_FILE
     prepared = None
     if path.exists():
         prepared = pd.read_parquet(path, columns=columns)
@@ -334,7 +327,7 @@ def read_prepared(home: Path, keys: pd.DataFrame) -> pd.DataFrame:
         from engine.ingest.store import RecordStore
 
         log.info("no saved prepared records for every key: preparing the current records")
-        with RecordStore(Path(home) / "records.sqlite") as records_store:
+        with RecordStore(home.records) as records_store:
             records = records_store.current()
         prepared = prepare(records)[columns]
         index = pd.MultiIndex.from_frame(prepared[["source", "record_id"]])
@@ -343,7 +336,7 @@ def read_prepared(home: Path, keys: pd.DataFrame) -> pd.DataFrame:
         first = keys.iloc[int(np.flatnonzero(rows < 0)[0])]
         raise NothingToResolve(
             f"Record {first['source']}/{first['record_id']} of the last run is no longer in the "
-            f"record store of {Path(home)}; run ekjon resolve again."
+            f"record store of {home}; run ekjon resolve again."
         )
     if len(rows) == len(prepared) and (rows == np.arange(len(rows))).all():
         return prepared
@@ -351,9 +344,89 @@ def read_prepared(home: Path, keys: pd.DataFrame) -> pd.DataFrame:
     return prepared.iloc[rows].reset_index(drop=True)
 
 
-def read_assignment(home: Path) -> pd.DataFrame:
+def read_assignment(home: Home | Path) -> pd.DataFrame:
     """The last run's ``source, record_id, person_id, household_id, bangla_only`` table."""
-    path = resolution_dir(home) / ASSIGNMENT_FILE
+    path = Home.of(home).assignment
     if not path.exists():
-        raise NothingToResolve(f"No resolution in {Path(home)} yet; run ekjon resolve first.")
+        raise NothingToResolve(f"No resolution in {Home.of(home)} yet; run ekjon resolve first.")
     return pd.read_parquet(path)
+
+
+def last_run_tables(
+    home: Home | Path, assignment: Path | None = None, links: Path | None = None
+) -> tuple[Path, Path | None]:
+    """The assignment and links :func:`publish_last_run` publishes: those given, else the last
+    resolve's (its scored pairs as the links unless an assignment is given).
+
+    Raises
+    ------
+    NothingToResolve
+        If there is no such assignment (no resolve yet) or no record store.
+    """
+    home = Home.of(home)
+    if assignment is None:
+        assignment = home.assignment
+        if links is None and home.pairs.exists():
+            links = home.pairs
+    if not assignment.exists():
+        raise NothingToResolve(
+            f"No assignment at {assignment}: run `ekjon resolve --no-publish` first (or give "
+            "--assignment FILE)."
+        )
+    if not home.records.exists():
+        raise NothingToResolve(f"No records under {home}: run `ekjon ingest` first.")
+    return assignment, links
+
+
+def publish_last_run(
+    home: Home | Path,
+    writer: Any,
+    *,
+    assignment: Path | None = None,
+    links: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Any:
+    """Publish the last resolve (or a given assignment) with the current records into ``writer``
+    (a graph store, or a first load's import files); returns the
+    :class:`engine.publish.PublishReport`.
+
+    Parameters
+    ----------
+    assignment:
+        ``source, record_id, person_id[, household_id]`` as CSV or Parquet; default the last
+        resolve's, with its scored pairs as the links unless ``links`` is given.
+    links:
+        Scored pairs (CSV or Parquet) to publish as SAME_AS links.
+    progress:
+        Called with (stage, done, total) as publishing goes.
+
+    Raises
+    ------
+    NothingToResolve
+        If there is no assignment (no resolve yet) or no record store.
+    """
+    from engine.ingest.store import RecordStore
+    from engine.publish import publish
+
+    home = Home.of(home)
+    assignment, links = last_run_tables(home, assignment, links)
+    with RecordStore(home.records) as store:
+        records = store.current()
+    given = _read_table(assignment)
+    columns = [c for c in ("source", "record_id", "person_id", "household_id") if c in given]
+    return publish(
+        writer,
+        records,
+        given[columns],
+        _read_table(links) if links is not None else None,
+        progress=progress,
+    )
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """A table ekjon wrote (Parquet) or a user gives (CSV, keys read as text)."""
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(
+        path, dtype={"source": str, "record_id": str, "person_id": str}, low_memory=False
+    )

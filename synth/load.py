@@ -14,11 +14,10 @@ import pandas as pd
 
 def load_world(folder: Path | str, store_dir: Path | str | None = None) -> pd.DataFrame:
     """Ingest every data file of a synthetic world (each with its mapping YAML beside it) into a
-    store
-    and return its current records. The store goes to ``store_dir`` (a temporary folder by default).
-    """
-    from engine.ingest.mapping import load_mapping
-    from engine.ingest.run import ingest_file
+    record store and return its current records. The store goes to ``store_dir`` (a temporary
+    folder by default)."""
+    from engine.home import Home
+    from engine.ingest.run import ingest_folder
     from engine.ingest.store import RecordStore
 
     folder = Path(folder)
@@ -27,21 +26,9 @@ def load_world(folder: Path | str, store_dir: Path | str | None = None) -> pd.Da
         tmp = tempfile.TemporaryDirectory(prefix="ekjon-world-")
         store_dir = tmp.name
     try:
-        with RecordStore(Path(store_dir) / "records.sqlite") as store:
-            for mapping_path in sorted(folder.rglob("*.yaml")):
-                data = [
-                    p
-                    for p in mapping_path.parent.glob(mapping_path.stem + ".*")
-                    if p.suffix != ".yaml"
-                ]
-                if not data:
-                    continue
-                ingest_file(
-                    store,
-                    load_mapping(mapping_path),
-                    data[0],
-                    reports_dir=Path(store_dir) / "reports",
-                )
+        home = Home.of(store_dir)
+        with RecordStore(home.records) as store:
+            ingest_folder(store, folder, reports_dir=home.reports)
             return store.current()
     finally:
         if tmp is not None:

@@ -32,8 +32,7 @@ def demo(
     (default ./.ekjon).
     """
     from api.cli.options import ekjon_home
-    from engine.ingest.mapping import load_mapping
-    from engine.ingest.run import ingest_file
+    from engine.ingest.run import ingest_folder
     from engine.ingest.store import RecordStore
     from engine.quality.evaluate import evaluate
     from engine.run import read_assignment, run_batch
@@ -49,29 +48,26 @@ def demo(
 
     logging.basicConfig(level=logging.ERROR)
     home = ekjon_home()
-    home.mkdir(parents=True, exist_ok=True)
-    folder = world or home / "demo-world"
+    home.root.mkdir(parents=True, exist_ok=True)
+    folder = world or home.root / "demo-world"
 
     with out.status(f"synthesising a world of {persons:,} persons in {folder}"):
         generate_world(WorldParameters(persons=persons, seed=seed), folder)
     out.print(f"[bold]1. synth[/bold]  world of {persons:,} persons (seed {seed}) in {folder}")
 
-    rows = quarantined = warnings = 0
-    with RecordStore(home / "records.sqlite") as store:
-        for mapping_path in sorted(folder.glob("*.yaml")):
-            data = [p for p in folder.glob(mapping_path.stem + ".*") if p.suffix != ".yaml"]
-            if not data:
-                continue
-            with out.status(f"ingesting {data[0].name}"):
-                report = ingest_file(
-                    store, load_mapping(mapping_path), data[0], reports_dir=home / "reports"
-                )
-            rows += report.rows_read
-            quarantined += report.quarantined
-            warnings += report.field_warnings
+    with RecordStore(home.records) as store, out.status("ingesting") as status:
+        reports = ingest_folder(
+            store,
+            folder,
+            reports_dir=home.reports,
+            starting=lambda source: status.update(f"ingesting {source.data.name}"),
+        )
+    rows = sum(r.rows_read for r in reports)
+    quarantined = sum(r.quarantined for r in reports)
+    warnings = sum(r.field_warnings for r in reports)
     out.print(
         f"[bold]2. ingest[/bold] {rows:,} rows read, {quarantined:,} quarantined, "
-        f"{warnings:,} field warnings (reports in {home / 'reports'})"
+        f"{warnings:,} field warnings (reports in {home.reports})"
     )
 
     with open_store("embedded", home) as graph, out.status("resolving") as status:

@@ -182,7 +182,7 @@ def double_dipping_command(
         Path | None,
         typer.Option(
             "--policy",
-            help="Policy YAML (default: the shipped graph/policy/double_dipping-v1.yaml).",
+            help="Policy YAML (default: the shipped graph/policies/double_dipping-v1.yaml).",
             exists=True,
             dir_okay=False,
         ),

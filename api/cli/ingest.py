@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,7 +20,6 @@ from rich.progress import (
 from rich.table import Table
 
 from engine.errors import EkjonError
-from engine.ingest.mapping import EXTENSION_FORMATS, Mapping, load_mapping
 
 if TYPE_CHECKING:
     from engine.ingest.run import IngestProgress, IngestReport
@@ -29,15 +27,7 @@ if TYPE_CHECKING:
 
 #: show a progress bar for files at least this big (bytes)
 PROGRESS_MIN_BYTES = 2 * 1024 * 1024
-MAPPING_SUFFIXES = (".yaml", ".yml")
 PROBLEMS_SHOWN = 5
-
-
-@dataclass
-class _Job:
-    data: Path
-    mapping_path: Path | None
-    mapping: Mapping | None = None
 
 
 def register(app: typer.Typer) -> None:
@@ -86,14 +76,14 @@ def ingest(
 ) -> None:
     """Ingest MIS files through their mappings."""
     from api.cli.options import ekjon_home
+    from engine.ingest.files import pair_files
     from engine.ingest.run import ingest_file
     from engine.ingest.store import RecordStore
 
     out = Console()
     err = Console(stderr=True, soft_wrap=True)
-    errors: list[dict[str, str]] = []
-    skipped: list[str] = []
-    jobs = _plan(paths, mapping, errors, skipped)
+    plan = pair_files(paths, mapping)
+    errors, skipped, jobs = plan.problems, plan.skipped, plan.files
     if not as_json:
         for e in errors:
             err.print(f"[red]not ingested[/red] {e['error']}", highlight=False)
@@ -105,21 +95,18 @@ def ingest(
     store: RecordStore | None = None
     if jobs:
         try:
-            store = RecordStore(home / "records.sqlite")
+            store = RecordStore(home.records)
         except EkjonError as exc:
-            errors.append({"file": str(home / "records.sqlite"), "error": str(exc)})
+            errors.append({"file": str(home.records), "error": str(exc)})
             if not as_json:
                 err.print(f"[red]error[/red] {exc}", highlight=False)
     for job in jobs:
         if store is None:
             break
         try:
-            if job.mapping is None:
-                assert job.mapping_path is not None
-                job.mapping = load_mapping(job.mapping_path)
             with _ProgressBar(err, job.data) as bar:
                 report = ingest_file(
-                    store, job.mapping, job.data, progress=bar, chunk_rows=chunk_rows
+                    store, job.load_mapping(), job.data, progress=bar, chunk_rows=chunk_rows
                 )
         except (EkjonError, OSError) as exc:
             errors.append({"file": str(job.data), "error": str(exc)})
@@ -143,7 +130,7 @@ def ingest(
     }
     if as_json:
         summary = {
-            "store": str(home / "records.sqlite"),
+            "store": str(home.records),
             "files": [r.to_dict() for r in reports],
             "errors": errors,
             "skipped": skipped,
@@ -156,68 +143,6 @@ def ingest(
         store.close()
     if errors:
         raise typer.Exit(code=1)
-
-
-def _plan(
-    paths: list[Path], mapping: Path | None, errors: list[dict[str, str]], skipped: list[str]
-) -> list[_Job]:
-    """Which file goes with which mapping. Whole-file problems go to ``errors``; data files in a
-    directory without a mapping beside them go to ``skipped``."""
-    shared = None
-    if mapping is not None:
-        try:
-            shared = load_mapping(mapping)
-        except EkjonError as exc:
-            errors.append({"file": str(mapping), "error": str(exc)})
-            return []
-    jobs: list[_Job] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(
-                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in EXTENSION_FORMATS
-            )
-            before = len(jobs)
-            for data in found:
-                beside = None if shared is not None else _mapping_beside(data)
-                if shared is not None:
-                    jobs.append(_Job(data, mapping, shared))
-                elif beside is not None:
-                    jobs.append(_Job(data, beside))
-                else:
-                    skipped.append(str(data))
-            if len(jobs) == before:
-                errors.append(
-                    {
-                        "file": str(path),
-                        "error": f"{path}: no data file with a mapping beside it "
-                        "(NAME.csv / .parquet / .jsonl with NAME.yaml).",
-                    }
-                )
-        elif not path.exists():
-            errors.append({"file": str(path), "error": f"{path}: file not found."})
-        elif shared is not None:
-            jobs.append(_Job(path, mapping, shared))
-        else:
-            beside = _mapping_beside(path)
-            if beside is None:
-                errors.append(
-                    {
-                        "file": str(path),
-                        "error": f"{path}: no mapping given; pass --mapping or put "
-                        f"{path.with_suffix('.yaml').name} beside it.",
-                    }
-                )
-            else:
-                jobs.append(_Job(path, beside))
-    return jobs
-
-
-def _mapping_beside(data: Path) -> Path | None:
-    for suffix in MAPPING_SUFFIXES:
-        candidate = data.with_suffix(suffix)
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 class _ProgressBar:

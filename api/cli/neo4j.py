@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -31,7 +31,7 @@ NOT_RUNNING_EXIT_CODE = 3  # as LSB init scripts' `status`, so scripts can test 
 def _home() -> Path:
     from api.cli.options import ekjon_home
 
-    return ekjon_home()
+    return ekjon_home().root
 
 
 def _fail(message: str) -> typer.Exit:
@@ -231,92 +231,43 @@ def import_graph(
     """
     import time
 
-    import pandas as pd
-
     from engine.errors import EkjonError
-    from engine.ingest.store import RecordStore
-    from engine.publish import publish
-    from engine.run import ASSIGNMENT_FILE, PAIRS_FILE, resolution_dir
+    from engine.run import last_run_tables, publish_last_run
     from graph.neo4j import bulk
-
-    def read(path: Path) -> pd.DataFrame:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(
-            path, dtype={"source": str, "record_id": str, "person_id": str}, low_memory=False
-        )
 
     home = _home()
     started = time.perf_counter()
+    written = 0.0
     try:
         bulk.check_own_server()
-    except bulk.NotOwnServer as exc:
-        raise _fail(str(exc)) from None
-    if assignment is None:
-        assignment = resolution_dir(home) / ASSIGNMENT_FILE
-        if links is None and (resolution_dir(home) / PAIRS_FILE).exists():
-            links = resolution_dir(home) / PAIRS_FILE
-    if not assignment.exists():
-        raise _fail(
-            f"No assignment at {assignment}: run `ekjon resolve --no-publish` first (or give "
-            "--assignment FILE)."
-        )
-    if not (home / "records.sqlite").exists():
-        raise _fail(f"No records under {home}: run `ekjon ingest` first.")
-    stopped = False  # stopped for the import: said on a failure before the import restarts it
-    try:
-        with console.status("Checking that the Neo4j database is empty..."):
-            bulk.check_empty_database(home)
-        bulk.stop_in_background(home)  # the import needs it stopped; meanwhile, the files
-        stopped = True
-        with console.status("Writing the graph as import files...") as spinner:
-            with RecordStore(home / "records.sqlite") as store:
-                records = store.current()
-            given = read(assignment)
-            columns = [
-                c for c in ("source", "record_id", "person_id", "household_id") if c in given
-            ]
-            files = bulk.import_files(home)
-            report = publish(
-                files,
-                records,
-                given[columns],
-                read(links) if links is not None else None,
-                progress=lambda stage, done, total: spinner.update(
-                    f"Writing the graph as import files: {stage} {done:,}/{total:,}"
-                ),
-            )
-            files.finish()  # every file on disk (a full disk is said here, not in the importer)
-            written = time.perf_counter() - started
-        stopped = False  # from here on, load() restarts the server or says why it could not
-        with console.status("Importing...") as spinner:
-            result = bulk.load(
+        assignment, links = last_run_tables(home, assignment, links)
+        with console.status("Checking that the Neo4j database is empty...") as spinner:
+
+            def write(files: bulk.ImportFiles) -> Any:
+                nonlocal written
+                report = publish_last_run(
+                    home,
+                    files,
+                    assignment=assignment,
+                    links=links,
+                    progress=lambda stage, done, total: spinner.update(
+                        f"Writing the graph as import files: {stage} {done:,}/{total:,}"
+                    ),
+                )
+                written = time.perf_counter() - started
+                return report
+
+            report, result = bulk.first_load(
                 home,
-                files,
+                write,
+                keep_files=keep_files,
                 heap=heap,
                 pagecache=pagecache,
-                importer_heap=importer_memory,
                 importer_memory=importer_memory,
-                check_empty=False,
-                progress=spinner.update,
+                progress=lambda message: spinner.update(f"{message[:1].upper()}{message[1:]}..."),
             )
-    except (
-        bulk.NotEmpty,
-        bulk.NotOwnServer,
-        server.Neo4jServerError,
-        EkjonError,
-        ValueError,
-        OSError,
-    ) as exc:
-        if stopped:
-            bulk.wait_for_stop(home)
-            raise _fail(
-                f"{exc}\nekjon's Neo4j server was stopped for the import and nothing was "
-                "imported: `ekjon neo4j start` starts it again (its database is still empty)."
-            ) from None
+    except (EkjonError, ValueError, OSError) as exc:  # the store's and the server's errors included
         raise _fail(str(exc)) from None
-    if not keep_files:
-        bulk.remove(files)
     seconds = time.perf_counter() - started
     nodes = sum(result.nodes.values())
     edges = sum(result.edges.values())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
-from pathlib import Path
+
+from engine.home import Home
 
 
 class Backend(StrEnum):
@@ -14,6 +15,7 @@ class Backend(StrEnum):
     neo4j = "neo4j"
 
 
-def ekjon_home() -> Path:
-    """The embedded store's folder: ``$EKJON_HOME``, default ``./.ekjon``."""
-    return Path(os.environ.get("EKJON_HOME", ".ekjon")).resolve()
+def ekjon_home() -> Home:
+    """The :class:`~engine.home.Home` every command works in: ``$EKJON_HOME``, default
+    ``./.ekjon``."""
+    return Home.of(os.environ.get("EKJON_HOME", ".ekjon"))

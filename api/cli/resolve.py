@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -47,34 +46,32 @@ def resolve(
     from api.cli.options import ekjon_home
     from engine.errors import EkjonError
     from engine.run import run_batch
-    from graph.neo4j.server import Neo4jServerError
-    from graph.store import GraphStoreError
+    from graph.neo4j import bulk
+    from graph.open import open_store
 
     logging.basicConfig(level=logging.WARNING)
     home = ekjon_home()
     store = None
-    files = None  # a first load into ekjon's own, empty Neo4j goes through the offline importer
     try:
-        if publish and backend is Backend.neo4j and _own_server_is_empty(home):
-            from graph.neo4j import bulk
-
-            files = bulk.import_files(home)
+        if publish and backend is Backend.neo4j and bulk.own_server_is_empty(home.root):
             console.print(
                 "ekjon's own Neo4j database is empty: publishing through Neo4j's offline importer "
                 "(a first load; later runs update it over Bolt)"
             )
-        elif publish:
-            from graph.open import open_store
-
-            store = open_store(backend.value, home)
-        with console.status("resolving") as status:
-            report = run_batch(home, store or files, model_path=model, progress=status.update)
-        if files is not None:
-            with console.status("importing into Neo4j") as status:
-                imported = bulk.load(home, files, check_empty=False, progress=status.update)
-            bulk.remove(files)
+            with console.status("resolving") as status:
+                report, imported = bulk.first_load(
+                    home.root,
+                    lambda files: run_batch(home, files, model_path=model, progress=status.update),
+                    stop_first=False,
+                    progress=status.update,
+                )
             report.timings["neo4j import"] = sum(imported.seconds.values())
-    except (EkjonError, GraphStoreError, Neo4jServerError, OSError) as error:
+        else:
+            if publish:
+                store = open_store(backend.value, home.root)
+            with console.status("resolving") as status:
+                report = run_batch(home, store, model_path=model, progress=status.update)
+    except (EkjonError, OSError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from error
     finally:
@@ -100,21 +97,6 @@ def resolve(
     out.print(f"timings: {steps}")
     if report.published:
         out.print(f"published into the {backend.value} graph store")
-
-
-def _own_server_is_empty(home: Path) -> bool:
-    """Whether ekjon's own Neo4j server for ``home`` runs, holding no node (not a user's own)."""
-    import os
-
-    from graph.neo4j import bulk, server
-
-    if os.environ.get("EKJON_NEO4J_URI") or server.status(home) is None:
-        return False
-    try:
-        bulk.check_empty_database(home)
-    except bulk.NotEmpty:
-        return False
-    return True
 
 
 export_app = typer.Typer(help="Export results of the last `ekjon resolve`.", no_args_is_help=True)
@@ -174,127 +156,30 @@ def evaluate(
     lists the false merges and missed links with their scores, why they happened and the features
     that pushed each pair's score up or down (as `ekjon explain A B` gives for one pair).
     """
-    import numpy as np
-    import pandas as pd
-    import pyarrow.parquet as pq
-
     from api.cli.options import ekjon_home
     from engine.errors import EkjonError
-    from engine.quality.evaluate import error_pairs, evaluate_households, explain_errors
-    from engine.quality.evaluate import evaluate as score
-    from engine.quality.training import DEFAULT_ARTIFACT, load_model
-    from engine.run import PAIRS_FILE, read_assignment, read_prepared, resolution_dir
+    from engine.quality.last_run import evaluate_last_run
 
-    home = ekjon_home()
     try:
-        assignment = read_assignment(home)
+        report = evaluate_last_run(
+            ekjon_home(), truth, errors=errors is not None, model=model, show=show
+        )
     except EkjonError as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from error
-    if not truth.exists():
-        console.print(f"[red]error:[/red] no truth file at {truth}")
-        raise typer.Exit(1)
-    wanted = {"source", "record_id", "person_id", "household_id"}
-    known = pd.read_csv(truth, dtype=str, usecols=lambda column: column in wanted)
-    lacking = [c for c in ("source", "record_id", "person_id") if c not in known.columns]
-    if lacking:
+    result, households, summary = report.persons, report.households, report.summary
+    if report.without_truth:
         console.print(
-            f"[red]error:[/red] {truth} has no {', '.join(lacking)} column (columns: source, "
-            "record_id, person_id[, household_id])"
+            f"[yellow]{report.without_truth:,} records have no truth; each counts as its own person"
         )
-        raise typer.Exit(1)
-    joined = assignment.merge(
-        known.rename(columns={"person_id": "true_person", "household_id": "true_household"}),
-        on=["source", "record_id"],
-        how="left",
-    )
-    missing = int(joined["true_person"].isna().sum())
-    if missing:
-        console.print(f"[yellow]{missing:,} records have no truth; each counts as its own person")
-    slices = {"bangla_only": joined["bangla_only"].fillna(False).to_numpy(dtype=bool)}
-    for source in sorted(joined["source"].unique()):
-        slices[f"source={source}"] = (joined["source"] == source).to_numpy()
-    result = score(joined["person_id"], joined["true_person"], slices)
-    summary = {
-        "records": len(joined),
-        "persons_true": result.persons_true,
-        "persons_predicted": result.persons_predicted,
-        "pairwise": asdict(result.pairwise),
-        "bcubed": asdict(result.bcubed),
-        "slices": result.slices.to_dict(orient="records"),
-    }
-    households = None
-    if "true_household" in joined.columns and "household_id" in joined.columns:
-        # a record is in the household of its person; a truth row without one is its own
-        households = evaluate_households(joined["household_id"], joined["true_household"])
-        summary["households"] = {
-            "households_true": households.persons_true,
-            "households_predicted": households.persons_predicted,
-            "pairwise": asdict(households.pairwise),
-            "bcubed": asdict(households.bcubed),
-        }
-    if errors is not None:
-        keys = (joined["source"] + "/" + joined["record_id"]).to_numpy()
-        index = pd.MultiIndex.from_arrays([joined["source"], joined["record_id"]])
-        # records named by (source, record_id) and looked up as such: ten million pairs' keys
-        # joined into strings would take gigabytes
-        names = [f"{side}_{part}" for side in ("left", "right") for part in ("source", "record_id")]
-        pairs = pq.read_table(resolution_dir(home) / PAIRS_FILE, read_dictionary=names).to_pandas()
-        rows = {}
-        for side in ("left", "right"):
-            named = pd.MultiIndex.from_arrays(
-                [pairs.pop(f"{side}_source"), pairs.pop(f"{side}_record_id")]
-            )
-            rows[side] = index.get_indexer(named)
-        found = (rows["left"] >= 0) & (rows["right"] >= 0)
-        scored = pd.DataFrame(
-            {
-                "left": rows["left"][found].astype(np.int64),
-                "right": rows["right"][found].astype(np.int64),
-                "probability": pairs["probability"].to_numpy()[found],
-            }
-        )
-        wrong = error_pairs(
-            joined["person_id"].to_numpy(), joined["true_person"].to_numpy(), scored
-        )
-        try:
-            matcher = load_model(model or DEFAULT_ARTIFACT)
-            prepared = read_prepared(home, joined[["source", "record_id"]])
-        except EkjonError as error:
-            console.print(f"[red]error:[/red] {error}")
-            raise typer.Exit(1) from error
-        used = pairs["model_version"].dropna().unique() if "model_version" in pairs else []
-        version = getattr(matcher, "model_version", None)
-        if len(used) and version not in used:
+    if errors is not None and report.errors is not None:
+        if report.scored_with and report.explained_with not in report.scored_with:
             console.print(
-                f"[yellow]the last resolve scored with model {', '.join(map(str, used))}; the "
-                f"errors are explained with {version}"
+                f"[yellow]the last resolve scored with model {', '.join(report.scored_with)}; "
+                f"the errors are explained with {report.explained_with}"
             )
-        wrong = explain_errors(wrong, prepared, matcher)
-        wrong.insert(0, "left_key", keys[wrong["left"].to_numpy()])
-        wrong.insert(1, "right_key", keys[wrong["right"].to_numpy()])
-        wrong = wrong.drop(columns=["left", "right"])
-        wrong.to_csv(errors, index=False)
+        report.errors.to_csv(errors, index=False)
         summary["errors_file"] = str(errors)
-        summary["errors"] = {str(k): int(v) for k, v in wrong["reason"].value_counts().items()}
-        # the surest mistakes first: false merges scored highest, missed links scored lowest
-        shown = pd.concat(
-            [
-                wrong[wrong["error"] == kind]
-                .sort_values("probability", ascending=kind == "missed_link", kind="stable")
-                .head(show)
-                for kind in _ERROR_KINDS
-            ]
-        )
-        fields = ("error", "reason", "probability", "for", "against", "cannot_link", "note")
-        summary["error_examples"] = [
-            {
-                "left": row["left_key"],
-                "right": row["right_key"],
-                **{k: None if pd.isna(row[k]) else row[k] for k in fields},
-            }
-            for row in shown.to_dict(orient="records")
-        ]
     if as_json:
         out.print_json(json.dumps(summary, default=float))
         return
@@ -329,9 +214,6 @@ def evaluate(
         out.print(f"errors by reason: {summary['errors']} -> {errors}")
         if summary["error_examples"]:
             out.print(_error_table(summary["error_examples"]))
-
-
-_ERROR_KINDS = ("false_merge", "missed_link")
 
 
 def _error_table(examples: list[dict[str, object]]) -> Table:
@@ -374,7 +256,7 @@ def explain(
     from engine.resolve.explain import explain_pair
 
     try:
-        with RecordStore(ekjon_home() / "records.sqlite") as store:
+        with RecordStore(ekjon_home().records) as store:
             records = store.current()
         explanation = explain_pair(records, left, right, load_model(model or DEFAULT_ARTIFACT))
     except (EkjonError, KeyError, ValueError) as error:
@@ -403,12 +285,10 @@ def match(
     new person), with the score and the explanation of the best link.
     """
     from api.cli.options import ekjon_home
-    from engine.errors import EkjonError, InvalidValue
-    from engine.incremental.resolver import IncrementalResolver
-    from engine.normalise import clean
+    from engine.errors import EkjonError
+    from engine.incremental import IncrementalResolver
+    from engine.ingest.run import clean_record
     from engine.quality.training import DEFAULT_ARTIFACT, load_model
-    from engine.record import FIELD_KINDS, REQUIRED_FIELDS
-    from engine.run import INCREMENTAL_DIR, resolution_dir
 
     try:
         raw = json.loads(record)
@@ -418,20 +298,14 @@ def match(
     if not isinstance(raw, dict):
         console.print("[red]error:[/red] the record must be a JSON object of field: value")
         raise typer.Exit(1)
-    unknown = sorted(set(raw) - set(FIELD_KINDS))
-    missing = [f for f in REQUIRED_FIELDS if not str(raw.get(f) or "").strip()]
-    if unknown or missing:
-        problems = [f"unknown field {name!r}" for name in unknown]
-        problems += [f"required field {name!r} is empty" for name in missing]
-        console.print(f"[red]error:[/red] {'; '.join(problems)}")
-        raise typer.Exit(1)
-    cleaned: dict[str, object] = {}
-    for name, value in raw.items():
-        try:
-            cleaned[name] = clean(FIELD_KINDS[name], value, field=name)
-        except InvalidValue as problem:
-            console.print(f"[yellow]warning:[/yellow] {problem}; left out of matching")
-    folder = resolution_dir(ekjon_home()) / INCREMENTAL_DIR
+    try:
+        cleaned, problems = clean_record(raw)
+    except EkjonError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from error
+    for problem in problems:
+        console.print(f"[yellow]warning:[/yellow] {problem}; left out of matching")
+    folder = ekjon_home().incremental
     try:
         resolver = IncrementalResolver.load(folder, load_model(DEFAULT_ARTIFACT))
         answer = resolver.resolve_one(cleaned)

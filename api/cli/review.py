@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from engine.resolve.decisions import DecisionStore
+from api.cli.options import ekjon_home
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -48,65 +46,23 @@ def register(app: typer.Typer) -> None:
     app.add_typer(review_app)
 
 
-def _home() -> Path:
-    from api.cli.options import ekjon_home
-
-    return ekjon_home()
-
-
 def _fail(message: str) -> typer.Exit:
     err_console.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(code=1)
 
 
-class _KnownRecords:
-    """Record keys known to the record store or to the last resolve (looked up one at a time)."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.checked = False
-
-    def __contains__(self, key: object) -> bool:
-        from engine.identity.ledger import LEDGER_FILE, IdentityLedger
-        from engine.ingest.store import RecordStore
-
-        source, _, record_id = str(key).partition("/")
-        records_file = self.home / "records.sqlite"
-        if records_file.exists():
-            self.checked = True
-            with RecordStore(records_file) as store:
-                if any(v.is_current for v in store.history(source, record_id)):
-                    return True
-        ledger_file = self.home / LEDGER_FILE
-        if ledger_file.exists():
-            self.checked = True
-            with IdentityLedger(ledger_file) as ledger:
-                if ledger.id_of(str(key)) is not None:
-                    return True
-        return not self.checked  # nothing to check against: accept
-
-
-def _decisions() -> DecisionStore:
-    from engine.resolve.decisions import DECISIONS_FILE, DecisionStore
-
-    return DecisionStore(_home() / DECISIONS_FILE)
-
-
 def _decide(a: str, b: str, verdict: str, reason: str, reviewer: str | None) -> None:
     from engine.errors import EkjonError
+    from engine.review import decide
 
-    known = _KnownRecords(_home())
     try:
-        with _decisions() as store:
-            decision = store.record(
-                a, b, verdict, reviewer=reviewer, reason=reason, known_keys=known
-            )
+        decision, checked = decide(ekjon_home(), a, b, verdict, reason=reason, reviewer=reviewer)
     except EkjonError as exc:
         raise _fail(str(exc)) from None
-    if not known.checked:
+    if not checked:
         err_console.print(
             "[yellow]note:[/yellow] no records ingested or resolved yet under "
-            f"{_home()}; the record keys were not checked.",
+            f"{ekjon_home()}; the record keys were not checked.",
             highlight=False,
         )
     words = "the same person" if decision.verdict == "same" else "not the same person"
@@ -141,11 +97,9 @@ def list_decisions(
     as_json: AsJson = False,
 ) -> None:
     """List reviewers' decisions (by default the one in force for each pair)."""
-    with _decisions() as store:
-        frame = store.history(record) if show_all or record else store.current()
-        if record and not show_all:
-            current_ids = set(store.current()["decision_id"])
-            frame = frame[frame["decision_id"].isin(current_ids)]
+    from engine.review import decisions
+
+    frame = decisions(ekjon_home(), record=record, every=show_all)
     if as_json:
         typer.echo(json.dumps(frame.to_dict(orient="records"), ensure_ascii=False, indent=1))
         return
@@ -183,27 +137,13 @@ def history(
 
     Each event names the records that moved, why, when, and under which model version.
     """
-    from engine.identity.ledger import LEDGER_FILE, IdentityLedger, is_valid_id
+    from engine.errors import EkjonError
+    from engine.review import id_history
 
-    is_record = "/" in ident
-    if not is_record and not is_valid_id(ident):
-        raise _fail(
-            f"{ident!r} is not a person or household ID (P or H, 10 digits, the last a check "
-            "digit) nor a record key (source/record_id); check for a typo."
-        )
-    path = _home() / LEDGER_FILE
-    if not path.exists():
-        raise _fail(f"No identity ledger at {path}: run `ekjon resolve` first.")
-    with IdentityLedger(path) as ledger:
-        if is_record:
-            events = ledger.record_history(ident, with_members=True)
-            info: dict[str, Any] | None = {"record": ident, "person_id": ledger.id_of(ident)}
-        else:
-            info = ledger.info(ident)
-            if info is None:
-                raise _fail(f"{ident} was never issued by this ledger ({path}).")
-            info["current_id"] = ledger.current_id(ident)
-            events = ledger.history(ident)
+    try:
+        info, events = id_history(ekjon_home(), ident)
+    except EkjonError as exc:
+        raise _fail(str(exc)) from None
     if as_json:
         payload = {"id": info, "events": events.to_dict(orient="records")}
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=1, default=str))
@@ -233,9 +173,7 @@ def history(
     console.print(table)
 
 
-def _print_info(ident: str, info: dict[str, Any] | None) -> None:
-    if info is None:
-        return
+def _print_info(ident: str, info: dict[str, Any]) -> None:
     if "record" in info:
         now = info["person_id"] or "no person (not in the last resolve)"
         console.print(f"Record {ident}: now {now}.", highlight=False)

@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from engine.errors import InvalidValue, MappingError
+from engine.errors import InvalidValue, MappingError, UnreadableRecord
+from engine.ingest.files import SourceFile, pair_files
 from engine.ingest.mapping import FieldSpec, Mapping
 from engine.ingest.readers import DEFAULT_CHUNK_ROWS, Chunk, open_source
 from engine.ingest.store import (
@@ -39,6 +40,7 @@ from engine.ingest.store import (
     source_file_name,
 )
 from engine.normalise import clean
+from engine.record import FIELD_KINDS, REQUIRED_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +205,62 @@ def ingest_file(
         report.field_warnings,
     )
     return report
+
+
+def clean_record(raw: dict[str, Any]) -> tuple[dict[str, Any], list[InvalidValue]]:
+    """One record given by canonical field name (e.g. one JSON object), cleaned field by field
+    as ingest cleans a row: the cleaned values, and the fields that could not be read (left out).
+
+    Raises
+    ------
+    UnreadableRecord
+        If a field name is not canonical or ``source`` / ``record_id`` is empty (every problem
+        named in one message).
+    """
+    unknown = sorted(set(raw) - set(FIELD_KINDS))
+    missing = [f for f in REQUIRED_FIELDS if not str(raw.get(f) or "").strip()]
+    if unknown or missing:
+        problems = [f"unknown field {name!r}" for name in unknown]
+        problems += [f"required field {name!r} is empty" for name in missing]
+        raise UnreadableRecord("; ".join(problems))
+    cleaned: dict[str, Any] = {}
+    warnings: list[InvalidValue] = []
+    for name, value in raw.items():
+        try:
+            cleaned[name] = clean(FIELD_KINDS[name], value, field=name)
+        except InvalidValue as problem:
+            warnings.append(problem)
+    return cleaned, warnings
+
+
+def ingest_folder(
+    store: RecordStore,
+    folder: Path | str,
+    *,
+    reports_dir: Path | str | None = None,
+    starting: Callable[[SourceFile], None] | None = None,
+) -> list[IngestReport]:
+    """Ingest every data file of ``folder`` that has a mapping beside it (:func:`pair_files`),
+    e.g. the folder ``ekjon synth`` wrote; ``starting`` is called with each file before it is read.
+
+    Raises
+    ------
+    MappingError
+        If the folder holds no data file with a mapping beside it, or a mapping is invalid.
+    engine.ingest.readers.SourceFileError
+        If a data file cannot be read as a whole.
+    """
+    plan = pair_files([Path(folder)])
+    if plan.problems:
+        raise MappingError(plan.problems[0]["error"])
+    reports = []
+    for source in plan.files:
+        if starting is not None:
+            starting(source)
+        reports.append(
+            ingest_file(store, source.load_mapping(), source.data, reports_dir=reports_dir)
+        )
+    return reports
 
 
 def file_sha256(path: Path | str) -> str:

@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -50,18 +50,23 @@ from graph import schema
 from graph.store import GraphStoreError, InvalidRow, MissingNode
 
 __all__ = [
+    "ImportFailed",
     "ImportFiles",
     "ImportResult",
     "NotEmpty",
     "NotOwnServer",
     "check_empty_database",
+    "first_load",
     "import_files",
     "load",
+    "own_server_is_empty",
     "stop_in_background",
     "wait_for_stop",
 ]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class NotEmpty(GraphStoreError):
@@ -834,6 +839,20 @@ def check_own_server() -> None:
         )
 
 
+def own_server_is_empty(home: Path) -> bool:
+    """Whether ekjon's own Neo4j server for ``home`` runs and holds no node (and ekjon is not
+    pointed at another Neo4j): then a first load can go through the offline importer."""
+    from graph.neo4j import server
+
+    if os.environ.get("EKJON_NEO4J_URI") or server.status(home) is None:
+        return False
+    try:
+        check_empty_database(home)
+    except NotEmpty:
+        return False
+    return True
+
+
 def check_empty_database(home: Path, database: str = "neo4j") -> None:
     """Refuse (``NotEmpty``) if the database of ekjon's server for ``home`` holds any node (but
     the store's own cache node, which holds no data).
@@ -869,11 +888,96 @@ def check_empty_database(home: Path, database: str = "neo4j") -> None:
     found = records[0]["n"]
     if found:
         raise NotEmpty(
-            f"The Neo4j database {database!r} under {home / 'neo4j'} already holds {found:,} "
+            f"The Neo4j database {database!r} under {Path(home) / 'neo4j'} already holds {found:,} "
             "nodes; a bulk import only goes into an empty database. To update the graph, publish "
             "over Bolt (`ekjon resolve --backend neo4j`); to load it afresh, stop the server, "
-            f"delete {home / 'neo4j' / 'data'} and run the import again."
+            f"delete {Path(home) / 'neo4j' / 'data'} and run the import again."
         )
+
+
+class ImportFailed(GraphStoreError):
+    """A first load failed after ekjon's server was stopped for it: nothing was imported."""
+
+
+def first_load(
+    home: Path,
+    write: Callable[[ImportFiles], T],
+    *,
+    stop_first: bool = True,
+    keep_files: bool = False,
+    heap: str | None = None,
+    pagecache: str | None = None,
+    importer_memory: str = "2g",
+    progress: Callable[[str], None] | None = None,
+) -> tuple[T, ImportResult]:
+    """A first load of ekjon's own, empty Neo4j database: ``write`` the graph into import files,
+    then import them with Neo4j's offline importer (:func:`load`).
+
+    Parameters
+    ----------
+    home:
+        ekjon's home; the server lives in ``home / "neo4j"``.
+    write:
+        Writes the graph into the :class:`ImportFiles` it is given (e.g. a publish of the last
+        resolve); its answer is returned.
+    stop_first:
+        Stop the server in the background as soon as its database is known to be empty, so the
+        stop is over when the files are written (for a write of seconds); ``False`` keeps it
+        running while ``write`` works (for a write of minutes, such as a whole resolve).
+    keep_files:
+        Keep the import files after a successful import.
+    heap, pagecache, importer_memory, progress:
+        As :func:`load` takes them.
+
+    Returns
+    -------
+    (answer of write, ImportResult)
+
+    Raises
+    ------
+    NotOwnServer, NotEmpty
+        Before anything is written.
+    ImportFailed
+        If writing or importing failed while the server was stopped for the import (the message
+        says how to start it again; its database is still empty).
+    graph.neo4j.server.Neo4jServerError, OSError
+        If writing or importing failed with the server running.
+    """
+    check_own_server()
+    note = progress or (lambda message: None)
+    note("checking that the Neo4j database is empty")
+    check_empty_database(home)
+    stopped = False  # stopped for the import: said on a failure before load() restarts it
+    try:
+        if stop_first:
+            stop_in_background(home)
+            stopped = True
+        files = import_files(home)
+        note("writing the graph as import files")
+        answer = write(files)
+        files.finish()  # every file on disk (a full disk is said here, not in the importer)
+        stopped = False  # from here on, load() restarts the server or says why it could not
+        result = load(
+            home,
+            files,
+            heap=heap,
+            pagecache=pagecache,
+            importer_heap=importer_memory,
+            importer_memory=importer_memory,
+            check_empty=False,
+            progress=note,
+        )
+    except Exception as exc:
+        if stopped:
+            wait_for_stop(home)
+            raise ImportFailed(
+                f"{exc}\nekjon's Neo4j server was stopped for the import and nothing was "
+                "imported: `ekjon neo4j start` starts it again (its database is still empty)."
+            ) from exc
+        raise
+    if not keep_files:
+        remove(files)
+    return answer, result
 
 
 def remove(files: ImportFiles) -> None:
