@@ -16,6 +16,9 @@ path under the home      what it holds
 ``neo4j/``               the project's own Neo4j server: data, logs, credentials
 =======================  ==============================================================
 
+The graph package names its own two folders (``graph.open`` and ``graph.neo4j.server`` take the
+home folder, as they may not import the engine); ``Home`` lists them for the edges.
+
 Example
 -------
 >>> home = Home.of("/data/ekjon")

@@ -61,7 +61,6 @@ from engine.sqlite import SQLiteStore
 
 __all__ = [
     "EVENTS",
-    "LEDGER_FILE",
     "SCOPES",
     "IdentityError",
     "IdentityLedger",
@@ -72,8 +71,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: the ledger's file name under ``$EKJON_HOME``.
-LEDGER_FILE: Final = "identity.sqlite"
 #: what is identified -> the prefix of its IDs.
 SCOPES: Final[dict[str, str]] = {"person": "P", "household": "H"}
 #: columns (member, ID) of each scope's assignment frames.

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from engine.errors import InvalidValue, MappingError, UnreadableRecord
+from engine.home import Home
 from engine.ingest.files import SourceFile, pair_files
 from engine.ingest.mapping import FieldSpec, Mapping
 from engine.ingest.readers import DEFAULT_CHUNK_ROWS, Chunk, open_source
@@ -170,7 +171,7 @@ def ingest_file(
         store.fail_ingest(run, f"{type(exc).__name__}: {exc}")
         raise
 
-    reports = Path(reports_dir) if reports_dir is not None else store.path.parent / "reports"
+    reports = Path(reports_dir) if reports_dir is not None else Home.of(store.path.parent).reports
     quarantine_report = _write_report(store, run, "quarantine", reports)
     warnings_report = _write_report(store, run, "warnings", reports)
     store.finish_ingest(

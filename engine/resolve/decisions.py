@@ -42,7 +42,6 @@ from engine.errors import EkjonError
 from engine.sqlite import SQLiteStore
 
 __all__ = [
-    "DECISIONS_FILE",
     "VERDICTS",
     "Decision",
     "DecisionError",
@@ -57,8 +56,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: the store's file name under ``$EKJON_HOME``.
-DECISIONS_FILE: Final = "decisions.sqlite"
 VERDICTS: Final = ("same", "not_same")
 SCHEMA_VERSION: Final = 1
 

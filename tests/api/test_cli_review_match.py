@@ -1,0 +1,96 @@
+"""`ekjon review`, `ekjon match` and `ekjon explain` on a resolved home, as a user types them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args: str, env: dict[str, str]):
+    return runner.invoke(app, list(args), env={**env, "COLUMNS": "200"})
+
+
+def _ok(*args: str, env: dict[str, str]) -> str:
+    result = _run(*args, env=env)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def resolved(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], pd.DataFrame]:
+    """A small world, ingested and resolved; its persons as `ekjon export persons` writes them."""
+    root = tmp_path_factory.mktemp("review")
+    env = {"EKJON_HOME": str(root / "home")}
+    _ok("synth", "--persons", "300", "--seed", "8", "--out", str(root / "world"), env=env)
+    _ok("ingest", str(root / "world"), env=env)
+    _ok("resolve", "--no-publish", env=env)
+    _ok("export", "persons", "--out", str(root / "persons.csv"), env=env)
+    persons = pd.read_csv(root / "persons.csv", dtype=str)
+    persons["key"] = persons["source"] + "/" + persons["record_id"]
+    return env, persons
+
+
+def test_a_decision_is_kept_listed_and_refused_for_unknown_records(resolved) -> None:
+    env, persons = resolved
+    a, b = persons["key"].iloc[0], persons["key"].iloc[1]
+    out = _ok("review", "not-same", a, b, "--reason", "two brothers", env=env)
+    assert "not the same person" in out
+    listed = json.loads(_ok("review", "list", "--json", env=env))
+    assert [(d["a"], d["b"], d["verdict"]) for d in listed] == [(min(a, b), max(a, b), "not_same")]
+
+    unknown = _run("review", "same", a, "dss/no-such-record", "--reason", "x", env=env)
+    assert unknown.exit_code == 1
+    assert "dss/no-such-record" in unknown.output and "not a known record" in unknown.output
+
+
+def test_history_of_a_person_and_a_typo(resolved) -> None:
+    env, persons = resolved
+    person = persons["person_id"].iloc[0]
+    history = json.loads(_ok("review", "history", person, "--json", env=env))
+    assert history["id"]["id"] == person
+    assert history["events"][0]["event"] == "new"
+
+    typo = _run("review", "history", person[:-1] + str((int(person[-1]) + 1) % 10), env=env)
+    assert typo.exit_code == 1 and "check for a typo" in typo.output
+
+
+def test_match_finds_a_known_records_person_and_refuses_bad_input(resolved) -> None:
+    env, persons = resolved
+    home = Path(env["EKJON_HOME"])
+    from engine.ingest.store import RecordStore
+
+    with RecordStore(home / "records.sqlite") as store:
+        records = store.current()
+    # a record the batch resolved, sent again under a new id: the same person
+    known = records[records["nid"].notna() & records["full_name"].notna()].iloc[0]
+    fields = ("full_name", "nid", "date_of_birth", "district", "phone")
+    record = {f: str(known[f]) for f in fields if pd.notna(known[f])}
+    record.update(source=str(known["source"]), record_id="resent-1")
+    answer = json.loads(_ok("match", json.dumps(record), "--json", env=env))
+    expected = persons.loc[
+        (persons["source"] == known["source"]) & (persons["record_id"] == known["record_id"]),
+        "person_id",
+    ].iloc[0]
+    assert answer["person_id"] == expected
+
+    bad_field = _run("match", json.dumps({**record, "phone": "abc"}), env=env)
+    assert bad_field.exit_code == 0 and "phone 'abc'" in bad_field.output
+    unknown = _run("match", json.dumps({"source": "dss", "colour": "red"}), env=env)
+    assert unknown.exit_code == 1
+    assert "unknown field 'colour'" in unknown.output and "'record_id' is empty" in unknown.output
+    assert _run("match", "not json", env=env).exit_code == 1
+
+
+def test_explain_names_both_records(resolved) -> None:
+    env, persons = resolved
+    a, b = persons["key"].iloc[2], persons["key"].iloc[3]
+    out = _ok("explain", a, b, env=env)
+    assert a in out and b in out and "probability" in out
