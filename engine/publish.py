@@ -59,8 +59,8 @@ import pyarrow.compute as pc
 
 from engine.errors import EkjonError
 from engine.normalise import account_phone, nid_core
-from engine.normalise.identifiers import PHONE_WALLETS, ROCKET_WALLETS
 from engine.record import CANONICAL_FIELDS
+from engine.resolve.prepare import map_distinct
 from graph.policy import Policy, load_policy
 from graph.store import GraphStore, GraphWriter
 
@@ -436,22 +436,10 @@ def _identifier_columns(chunk: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def _wallet_phones(provider: pd.Series, number: pd.Series) -> pd.Series:
-    """The mobile number behind each wallet (``None`` for banks), as ``account_phone`` says.
-
-    Wallet numbers that already are a clean mobile number (the usual case) take a vectorised
-    path; the rest go through :func:`engine.normalise.account_phone` one by one.
-    """
-    rocket = provider.isin(ROCKET_WALLETS)
-    candidate = number.where(~rocket, number.str[:11])
-    wallet = provider.isin(PHONE_WALLETS) | rocket
-    clean = wallet & candidate.str.fullmatch(r"01[3-9]\d{8}").fillna(False).astype(bool)
-    phones = candidate.where(clean, None).astype(object)
-    rest = wallet & ~clean
-    if rest.any():
-        phones[rest] = [
-            account_phone(n, p) for p, n in zip(provider[rest], number[rest], strict=True)
-        ]
-    return phones
+    """The mobile number behind each wallet (``None`` for banks):
+    :func:`engine.normalise.account_phone` once per distinct provider and number."""
+    phones = map_distinct(lambda p, n: account_phone(n, p), provider, number)
+    return pd.Series(phones, index=number.index, dtype=object)
 
 
 def _source_rows(records: pd.DataFrame, registries: Mapping[str, str]) -> list[dict[str, Any]]:

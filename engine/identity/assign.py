@@ -101,32 +101,10 @@ def _plan(
     age_rank = np.empty(e, dtype=np.int64)
     age_rank[np.argsort(old_unique.astype(str), kind="stable")] = np.arange(e)
 
-    # overlaps between new clusters and old IDs, ranked best first
     seen = old_code >= 0
-    codes, overlap = np.unique(cluster[seen] * max(e, 1) + old_code[seen], return_counts=True)
-    pair_c, pair_o = codes // max(e, 1), codes % max(e, 1)
-    order = np.lexsort((cluster_rank[pair_c], age_rank[pair_o], -old_size[pair_o], -overlap))
-    pair_c, pair_o = pair_c[order], pair_o[order]
-
-    # greedy one-to-one matching down the ranking, in rounds: a pair that is the best remaining
-    # choice of both its cluster and its old ID is exactly a pair the sequential greedy would take
-    match = np.full(k, -1, dtype=np.int64)
+    match = match_clusters(cluster, old_code, cluster_rank, old_size, age_rank)
     taken = np.zeros(e, dtype=bool)
-    alive = np.ones(len(pair_c), dtype=bool)
-    rounds = 0
-    while alive.any():
-        rounds += 1
-        idx = np.flatnonzero(alive)
-        _, first_c = np.unique(pair_c[idx], return_index=True)
-        _, first_o = np.unique(pair_o[idx], return_index=True)
-        best = np.zeros(len(pair_c), dtype=np.int8)
-        best[idx[first_c]] += 1
-        best[idx[first_o]] += 1
-        mutual = best == 2
-        match[pair_c[mutual]] = pair_o[mutual]
-        taken[pair_o[mutual]] = True
-        alive &= (match[pair_c] < 0) & ~taken[pair_o]
-    log.debug("matched clusters to existing IDs in %d rounds", rounds)
+    taken[match[match >= 0]] = True
 
     # new IDs for unmatched clusters, in order of their smallest record key
     unmatched = np.flatnonzero(match < 0)
@@ -591,31 +569,114 @@ def assign_household_ids(
     )
 
 
+def match_clusters(
+    cluster: np.ndarray,
+    old: np.ndarray,
+    cluster_rank: np.ndarray,
+    old_size: np.ndarray,
+    old_age: np.ndarray,
+) -> np.ndarray:
+    """The existing ID each new cluster keeps: the identity ledger's one matching rule.
+
+    Clusters and existing IDs are matched one-to-one, greedily down a ranking of (cluster, ID)
+    pairs: records shared (most first), then the ID's size in the ledger (largest first), then the
+    older ID, then the cluster's smallest record key. :func:`_plan` applies it to every cluster of
+    a run, :func:`ledger_choice` to the small group around one new record.
+
+    Parameters
+    ----------
+    cluster:
+        The new cluster (``0 .. k-1``) of each member.
+    old:
+        The existing ID (``0 .. e-1``) of each member; ``-1`` for a member the ledger does not
+        know.
+    cluster_rank:
+        Per cluster, the rank of its smallest record key (``0 .. k-1``).
+    old_size:
+        Per existing ID, its members in the ledger.
+    old_age:
+        Per existing ID, its rank by age (``0``: the oldest).
+
+    Returns
+    -------
+    numpy.ndarray
+        Per cluster, the existing ID it keeps; ``-1``: it gets a new one.
+
+    Example
+    -------
+    >>> match_clusters(
+    ...     np.array([0, 0, 1]), np.array([0, 1, 1]), np.array([0, 1]), np.array([1, 5]),
+    ...     np.array([0, 1]),
+    ... ).tolist()  # cluster 0 keeps the larger ID 1; cluster 1, whose only ID is taken, a new one
+    [1, -1]
+    """
+    k, e = len(cluster_rank), max(len(old_size), 1)
+    # overlaps between new clusters and old IDs, ranked best first
+    seen = old >= 0
+    codes, overlap = np.unique(cluster[seen] * e + old[seen], return_counts=True)
+    pair_c, pair_o = codes // e, codes % e
+    order = np.lexsort((cluster_rank[pair_c], old_age[pair_o], -old_size[pair_o], -overlap))
+    pair_c, pair_o = pair_c[order], pair_o[order]
+
+    # greedy one-to-one matching down the ranking, in rounds: a pair that is the best remaining
+    # choice of both its cluster and its old ID is exactly a pair the sequential greedy would take
+    match = np.full(k, -1, dtype=np.int64)
+    taken = np.zeros(e, dtype=bool)
+    alive = np.ones(len(pair_c), dtype=bool)
+    rounds = 0
+    while alive.any():
+        rounds += 1
+        idx = np.flatnonzero(alive)
+        _, first_c = np.unique(pair_c[idx], return_index=True)
+        _, first_o = np.unique(pair_o[idx], return_index=True)
+        best = np.zeros(len(pair_c), dtype=np.int8)
+        best[idx[first_c]] += 1
+        best[idx[first_o]] += 1
+        mutual = best == 2
+        match[pair_c[mutual]] = pair_o[mutual]
+        taken[pair_o[mutual]] = True
+        alive &= (match[pair_c] < 0) & ~taken[pair_o]
+    log.debug("matched clusters to existing IDs in %d rounds", rounds)
+    return match
+
+
 def ledger_choice(
     labels: np.ndarray,
     persons: Sequence[str],
     keys: Sequence[str],
     person_rows: Mapping[str, Sequence[int]],
 ) -> str | None:
-    """The person ID the identity ledger gives the group of node 0 (the new record), as
-    :func:`engine.identity.ledger.assign_ids` matches clusters to existing IDs: one-to-one,
-    greedily, by
-    records shared (most first), then the person's size (largest first), then the older ID, then
-    the cluster's smallest record key. ``None`` when the group gets a new ID."""
-    first_key: dict[int, str] = {}
-    overlap: dict[tuple[int, str], int] = {}
-    for label, pid, key in zip(labels.tolist(), persons, keys, strict=True):
-        first_key[label] = min(first_key.get(label, key), key)
-        if pid:
-            overlap[(label, pid)] = overlap.get((label, pid), 0) + 1
-    ranked = sorted(
-        overlap,
-        key=lambda c: (-overlap[c], -len(person_rows.get(c[1], ())), c[1], first_key[c[0]]),
-    )
-    matched: dict[int, str] = {}
-    taken: set[str] = set()
-    for label, pid in ranked:
-        if label not in matched and pid not in taken:
-            matched[label] = pid
-            taken.add(pid)
-    return matched.get(int(labels[0]))
+    """The person ID the identity ledger gives the group of node 0 (the new record): the batch's
+    rule (:func:`match_clusters`) over the small group the incremental resolver decides.
+
+    Parameters
+    ----------
+    labels:
+        The group's cluster label of each node.
+    persons:
+        Each node's person ID (``""`` for a record the ledger does not know, such as node 0).
+    keys:
+        Each node's record key.
+    person_rows:
+        Person ID -> its records in the ledger (their number is the ID's size).
+
+    Returns
+    -------
+    str | None
+        The person ID, or ``None`` when node 0's cluster gets a new ID.
+    """
+    _, cluster = np.unique(np.asarray(labels), return_inverse=True)
+    cluster = cluster.reshape(-1)
+    k = int(cluster.max()) + 1 if len(cluster) else 0
+    smallest: dict[int, str] = {}
+    for c, key in zip(cluster.tolist(), keys, strict=True):
+        smallest[c] = min(smallest.get(c, key), key)
+    cluster_rank = np.empty(k, dtype=np.int64)
+    cluster_rank[sorted(range(k), key=smallest.__getitem__)] = np.arange(k)
+    ids = sorted({pid for pid in persons if pid})  # fixed-width IDs sort by age
+    code = {pid: i for i, pid in enumerate(ids)}
+    old = np.asarray([code.get(pid, -1) for pid in persons], dtype=np.int64)
+    old_size = np.asarray([len(person_rows.get(pid, ())) for pid in ids], dtype=np.int64)
+    match = match_clusters(cluster, old, cluster_rank, old_size, np.arange(len(ids)))
+    chosen = int(match[cluster[0]])
+    return None if chosen < 0 else ids[chosen]

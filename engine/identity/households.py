@@ -251,17 +251,14 @@ def _sorted_words(folded: object) -> str | None:
 
 
 def _wallet_numbers(fields: _Fields) -> pd.Series:
+    """The mobile number behind each record's wallet: :func:`engine.normalise.account_phone` once
+    per distinct provider and number."""
     from engine.normalise import account_phone
+    from engine.resolve.prepare import map_distinct
 
     number = fields.text("account_number")
-    provider = fields.text("account_provider")
-    pair = (provider.fillna("") + "\x1f" + number.fillna("")).where(number.notna(), None)
-
-    def phone_of(text: str) -> str | None:
-        prov, _, num = text.partition("\x1f")
-        return account_phone(num, prov or None)
-
-    return _map_unique(pair, phone_of)
+    phones = map_distinct(lambda p, n: account_phone(n, p), fields.text("account_provider"), number)
+    return pd.Series(phones, index=number.index, dtype=object)
 
 
 def _components(n_nodes: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:

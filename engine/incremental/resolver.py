@@ -81,17 +81,15 @@ from engine.resolve.cluster import NEUTRAL_BAND
 from engine.resolve.compare import cannot_link, compare
 from engine.resolve.explain import explain_features, model_features
 from engine.resolve.pipeline import MatchModel, Resolution, ResolveSettings, score
-from engine.resolve.prepare import PREPARED_COLUMNS
+from engine.resolve.prepare import PREPARED_COLUMNS, nid_number
 from engine.resolve.prepare_one import (
     CODE_KINDS,
     KNOWN_COLUMNS,
     SAMPLE_SIZE,
-    SMART_OFFSET,
     RegistryContext,
     build_context,
     canonical_values,
     context_columns,
-    digits_int,
     fill_counts,
     first_name_key,
     first_of,
@@ -506,7 +504,7 @@ class IncrementalResolver:
             t = text[i]
             if t is not None and len(t) == 10 and t in links:
                 text[i] = links[t]
-                key[i] = digits_int(links[t])
+                key[i] = nid_number(links[t])
 
     # -- blocking
 
@@ -542,7 +540,7 @@ class IncrementalResolver:
         if tuple(rule.columns) != ("nid_key",):
             return []
         return [
-            (str(digits_int(smart) + SMART_OFFSET), str(digits_int(core)))
+            (str(nid_number(smart)), str(nid_number(core)))
             for smart, core in own_links.items()
             if smart not in self.context.nid_links
         ]

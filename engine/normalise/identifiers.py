@@ -366,21 +366,31 @@ def clean_account(raw: object, provider: str | None = None) -> str:
     return digits
 
 
-def account_phone(number: str, provider: str | None) -> str | None:
+def account_phone(number: str | None, provider: str | None) -> str | None:
     """The mobile number behind a wallet (bKash/Nagad/Upay/Tap: the number; Rocket: its first 11
     digits).
 
+    The one wallet rule: matching (``prepare`` over distinct accounts, ``prepare_one`` per record),
+    households' shared numbers and the graph's Account nodes all call it.
+
     Returns ``None`` for banks, unknown providers and numbers that are not a valid mobile.
+
+    Example
+    -------
+    >>> account_phone("017112345678", "rocket")
+    '01711234567'
     """
     if not provider or not number:
         return None
     prov = clean_provider(provider)
     if prov in PHONE_WALLETS:
-        candidate = number
+        candidate = str(number)
     elif prov in ROCKET_WALLETS:
-        candidate = number[:11]
+        candidate = str(number)[:11]
     else:
         return None
+    if candidate.isascii() and MOBILE_PATTERN.fullmatch(candidate):
+        return candidate  # already the clean form (what ingest stores): clean_phone would keep it
     try:
         return clean_phone(candidate)
     except InvalidValue:

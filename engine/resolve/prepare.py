@@ -7,22 +7,27 @@ its 13-digit core, the 10-digit smart-card number to the same core through the E
 which carry both forms), the mobile number behind a wallet, the birth-year range, integer geography
 codes, and counts over the whole data (how common a name is; how many different names use a phone).
 
-Each normaliser runs once per distinct value, never once per record, so the cost follows the number
-of distinct names and numbers. Row ``i`` of the result is row ``i`` of the input: the prepared
-frame's positional index is the record's number in blocking, comparison and clustering.
+Each rule is one scalar function (:func:`nid_key`, :func:`birth_columns`, :func:`gender_code`, ...,
+and the normalisers of :mod:`engine.normalise` such as :func:`~engine.normalise.nid_core` and
+:func:`~engine.normalise.account_phone`). ``prepare`` maps each over the distinct values of its
+columns (:func:`map_distinct`), never once per record, so the cost follows the number of distinct
+names and numbers; :func:`engine.resolve.prepare_one.prepare_one` calls the same functions for one
+record. Row ``i`` of the result is row ``i`` of the input: the prepared frame's positional index is
+the record's number in blocking, comparison and clustering.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
-from engine.normalise.identifiers import PHONE_WALLETS, ROCKET_WALLETS
+from engine.normalise.identifiers import account_phone, nid_core
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,8 @@ MAX_BLOCKING_YEAR_SPAN: Final = 6
 HEAPED_AGE_MIN: Final = 20
 #: ... by up to this many years either way.
 HEAPED_AGE_SLACK: Final = 2
+#: Added to an unlinked 10-digit smart-card NID's key so it cannot equal a 13-digit core.
+SMART_OFFSET: Final = 10**15
 
 PREPARED_COLUMNS: Final = (
     "source",
@@ -123,70 +130,302 @@ def _folded(raw: object, normalise_name: Callable[[Any], Any]) -> str | None:
     return out or None
 
 
-def _int_code(values: pd.Series) -> np.ndarray:
+def _int_code(values: pd.Series | np.ndarray) -> np.ndarray:
     """Integer codes of the distinct values, ``-1`` for missing."""
     codes, _ = pd.factorize(values, use_na_sentinel=True)
     return codes.astype(np.int64)
 
 
-def _digits_to_int(values: pd.Series) -> np.ndarray:
-    """Digit strings as int64 (``-1`` missing). Up to 18 digits fit."""
-    num = pd.to_numeric(values, errors="coerce")
-    return num.fillna(-1).astype(np.int64).to_numpy()
+# -- the rules, one value (or one record) at a time ------------------------------------------------
+# prepare maps each over the distinct values of its columns (map_distinct); prepare_one calls it for
+# one record. One function per rule, so the batch and the per-record path cannot drift apart.
 
 
-def _nid_keys(records: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One integer key per NID card, its digit text for typo comparison, and whether it is linked.
+def digits_int(text: Any) -> int:
+    """A digit string as an integer, ``-1`` when there is none. Up to 18 digits fit.
 
-    The 17-digit form keys on its last 13 digits. A 10-digit smart-card number keys on the 13-digit
-    core
-    when any record (the EC extract) carries both forms in ``nid`` and ``nid_alt``; otherwise on
-    itself.
+    Example
+    -------
+    >>> digits_int("01711234567"), digits_int(None)
+    (1711234567, -1)
     """
-    nid = _column(records, "nid").astype(object)
-    alt = _column(records, "nid_alt").astype(object)
-
-    def core(values: pd.Series) -> pd.Series:
-        text = values.where(values.notna(), None)
-        s = text.astype("string")
-        length = s.str.len()
-        return s.where(length != 17, s.str[-13:])
-
-    nid_core, alt_core = core(nid), core(alt)
-    # smart (10 digits) -> 13-digit core, from records that carry both forms
-    both = nid_core.notna() & alt_core.notna()
-    a, b = nid_core[both], alt_core[both]
-    smart = pd.concat([a[a.str.len() == 10], b[b.str.len() == 10]])
-    full = pd.concat([b[a.str.len() == 10], a[b.str.len() == 10]])
-    link = pd.Series(full.to_numpy(), index=smart.to_numpy())
-    link = link[~link.index.duplicated()]
-    linked = nid_core.map(link)
-    is_linked = linked.notna().to_numpy()
-    key_text = linked.fillna(nid_core)
-    # a record with only nid_alt (unusual) keys on it
-    key_text = key_text.fillna(alt_core.map(link).fillna(alt_core))
-    ints = _digits_to_int(key_text)
-    # smart numbers (10 digits) and cores (13 digits) cannot collide as ints only if tagged
-    is_smart = (key_text.str.len() == 10).fillna(False).to_numpy()
-    ints = np.where(is_smart & (ints >= 0), ints + 10**15, ints)
-    text = key_text.astype(object).where(key_text.notna(), None).to_numpy()
-    return ints, text, is_linked
+    if text is None:
+        return -1
+    text = str(text)
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        return int(text)
+    value = pd.to_numeric(pd.Series([text], dtype=object), errors="coerce").iloc[0]
+    return -1 if pd.isna(value) else int(value)
 
 
-def _wallet_phone(records: pd.DataFrame) -> pd.Series:
-    """The mobile number behind a cleaned wallet account (bKash/Nagad: itself; Rocket: first 11)."""
-    number = _column(records, "account_number").astype("string")
-    provider = _column(records, "account_provider").astype("string").str.lower()
-    phone = pd.Series(pd.NA, index=records.index, dtype="string")
-    phone_wallet = provider.isin(list(PHONE_WALLETS)).fillna(False) & (
-        number.str.len() == 11
-    ).fillna(False)
-    rocket = provider.isin(list(ROCKET_WALLETS)).fillna(False) & (number.str.len() == 12).fillna(
-        False
+def _core(nid: Any) -> str | None:
+    return None if nid is None else nid_core(str(nid))
+
+
+def nid_number(text: str | None) -> int:
+    """The integer key of a NID's key text: its digits, a 10-digit smart-card number tagged with
+    :data:`SMART_OFFSET` (``-1``: none)."""
+    key = digits_int(text)
+    if key >= 0 and text is not None and len(text) == 10:
+        key += SMART_OFFSET
+    return key
+
+
+def smart_card_links(
+    nid: Any, nid_alt: Any
+) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+    """The smart-card -> core links of one record carrying both NID forms: ``(smart, core)`` from
+    its ``nid`` when that is the 10-digit smart-card number, and from its ``nid_alt`` likewise
+    (``None`` for a side that links nothing)."""
+    a, b = _core(nid), _core(nid_alt)
+    if a is None or b is None:
+        return None, None
+    return ((a, b) if len(a) == 10 else None), ((b, a) if len(b) == 10 else None)
+
+
+def link_table(records: Iterable[tuple[Any, Any]]) -> dict[str, str]:
+    """Smart-card number -> NID core from the ``(nid, nid_alt)`` of records, in order: every
+    record's ``nid`` link first, then every ``nid_alt`` link; a number's first link wins.
+
+    A repeated record changes nothing, so the distinct ``(nid, nid_alt)`` in order of first
+    appearance give the same table as all the records.
+    """
+    links = [smart_card_links(nid, alt) for nid, alt in records]
+    table: dict[str, str] = {}
+    for side in (0, 1):
+        for pair in links:
+            link = pair[side]
+            if link is not None:
+                table.setdefault(link[0], link[1])
+    return table
+
+
+def nid_key(nid: Any, nid_alt: Any, links: Mapping[str, str]) -> tuple[int, str | None, bool]:
+    """One record's NID key: the integer key, its digit text (for typo comparison) and whether a
+    smart-card number was linked to its core.
+
+    The 17-digit form keys on its 13-digit core (:func:`~engine.normalise.nid_core`). A 10-digit
+    smart-card number keys on the core ``links`` gives it (records carrying both forms:
+    :func:`link_table`), otherwise on itself. A record with only ``nid_alt`` (unusual) keys on that.
+    """
+    core = _core(nid)
+    linked = None if core is None else links.get(core)
+    text = core if linked is None else linked
+    if text is None and nid_alt is not None:
+        alt = _core(nid_alt)
+        text = links.get(alt, alt) if alt is not None else None
+    return nid_number(text), text, linked is not None
+
+
+def wallet_number(provider: Any, account_number: Any) -> int:
+    """The mobile number behind a wallet account as an integer (``-1``: none, e.g. a bank account),
+    by :func:`engine.normalise.account_phone`."""
+    return digits_int(account_phone(account_number, provider))
+
+
+def pair_list(x: Any, y: Any) -> list[Any] | None:
+    """A record's two values of one kind (a name's key in two scripts, a phone and a wallet) as the
+    list of the distinct ones given (``None`` when neither is)."""
+    if x is None and y is None:
+        return None
+    if x is None or x == y:
+        return [y] if x is None else [x]
+    if y is None:
+        return [x]
+    return [x, y]
+
+
+def number_list(phone: int, wallet: int) -> list[int] | None:
+    """A record's phone and wallet numbers for blocking (``-1``: none)."""
+    return pair_list(phone if phone >= 0 else None, wallet if wallet >= 0 else None)
+
+
+def merged_keys(a: Iterable[str] | None, b: Iterable[str] | None) -> list[str] | None:
+    """The sorted union of two names' word keys (``None`` when both have none)."""
+    if not b:
+        return list(a) if a else None
+    if not a:
+        return list(b)
+    return sorted(set(a) | set(b))
+
+
+def first_of(keys: Any) -> str | None:
+    """The given-name key: the first of a record's ``name_keys`` (``None`` when it has none)."""
+    return None if keys is None or len(keys) == 0 else str(keys[0])
+
+
+def gender_code(gender: Any, *honorific_genders: Any) -> int:
+    """A record's gender code (:data:`GENDER_CODES`, ``0`` unknown): its ``gender`` field, else the
+    gender the honorifics of its names say (English name first)."""
+    for value in (gender, *honorific_genders):
+        code = GENDER_CODES.get(value)
+        if code:
+            return code
+    return 0
+
+
+def bangla_only(*scripts: bool | None) -> bool:
+    """Whether every name a record gives is in Bangla script (``scripts``: per name field, whether
+    it is written in Bangla; ``None`` when the field is empty)."""
+    given = [script for script in scripts if script is not None]
+    return bool(given) and all(given)
+
+
+def household_key(source: Any, household_id: Any) -> str | None:
+    """The raw key of a record's household (``None`` without one): household IDs are a source's."""
+    return None if household_id is None else f"{source}{KEY_SEP}{household_id}"
+
+
+def place_keys(
+    district: Any, upazila: Any, union: Any
+) -> tuple[str | None, str | None, str | None]:
+    """The raw keys of a record's district, upazila and union (``None`` where not given): an
+    upazila's name is unique within its district, a union's within its upazila."""
+    upazila_key = f"{district}{KEY_SEP}{upazila}"
+    return (
+        None if district is None else str(district),
+        None if upazila is None else upazila_key,
+        None if union is None else f"{upazila_key}{KEY_SEP}{union}",
     )
-    phone = phone.mask(phone_wallet, number)
-    phone = phone.mask(rocket, number.str[:11])
-    return phone
+
+
+def _number(value: Any) -> float:
+    if value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+#: A year, month or day as prepare stores it (float32; NaN when unknown).
+Number = float | np.floating[Any]
+
+
+def birth_range(
+    dob: Any, year: Any, age: Any, as_of: Any
+) -> tuple[np.float32, np.float32, np.float32, np.float32, bool, bool]:
+    """``year_lo, year_hi, month, day, weak, swappable`` of a record's date of birth, birth year or
+    age (:func:`engine.normalise.birth_date`; NaN where unknown, weak when nothing is given).
+
+    An age alone that is a multiple of 5 (at least :data:`HEAPED_AGE_MIN`) is often rounded
+    ("about 40"): its range is widened by :data:`HEAPED_AGE_SLACK` years either way.
+    """
+    from engine.normalise import birth_date
+
+    year_n, age_n = _number(year), _number(age)
+    result = birth_date(
+        dob=dob or None,
+        year=None if math.isnan(year_n) else int(year_n),
+        age=None if math.isnan(age_n) else int(age_n),
+        as_of=as_of or None,
+    )
+    nan = np.float32(np.nan)
+    if result is None:
+        return nan, nan, nan, nan, True, False
+    lo, hi = np.float32(result.year_lo), np.float32(result.year_hi)
+    heaped = not math.isnan(age_n) and age_n % 5 == 0 and age_n >= HEAPED_AGE_MIN
+    if dob is None and math.isnan(year_n) and heaped:
+        lo, hi = lo - np.float32(HEAPED_AGE_SLACK), hi + np.float32(HEAPED_AGE_SLACK)
+    month = np.float32(result.month) if result.month else nan
+    day = np.float32(result.day) if result.day else nan
+    return lo, hi, month, day, bool(result.weak), bool(result.swappable)
+
+
+def blocking_years(year_lo: Number, year_hi: Number) -> list[int] | None:
+    """The birth years a record is blocked on: none when unknown or the range is too wide
+    (:data:`MAX_BLOCKING_YEAR_SPAN`)."""
+    if year_lo != year_lo or year_hi - year_lo > MAX_BLOCKING_YEAR_SPAN:
+        return None
+    return list(range(int(year_lo), int(year_hi) + 1))
+
+
+def birth_decade(year_lo: Number) -> int:
+    """The decade of the earliest possible birth year (``-1``: unknown)."""
+    return -1 if year_lo != year_lo else int(np.floor_divide(year_lo, 10))
+
+
+def dob_keys(
+    year: Number, month: Number, day: Number, weak: bool, swappable: bool
+) -> list[int] | None:
+    """A full, not defaulted date of birth as ``YYYYMMDD``, and the day/month-swapped date too when
+    a source may have swapped them (``None`` otherwise: a defaulted 1 / 31 January says nothing
+    about the day)."""
+    if month != month or day != day or weak:
+        return None
+    plain = int(year) * 10000 + int(month) * 100 + int(day)
+    swapped = int(year) * 10000 + int(day) * 100 + int(month)
+    return [plain, swapped] if swappable else [plain]
+
+
+#: The prepared columns :func:`birth_columns` gives.
+BIRTH_COLUMNS: Final = (
+    "year_lo",
+    "year_hi",
+    "month",
+    "day",
+    "dob_weak",
+    "dob_swappable",
+    "birth_years",
+    "birth_decade",
+    "dob_keys",
+)
+
+
+def birth_columns(dob: Any, year: Any, age: Any, as_of: Any) -> dict[str, Any]:
+    """The birth columns (:data:`BIRTH_COLUMNS`) of a record's date of birth, birth year, age and
+    the date the age was true on."""
+    lo, hi, month, day, weak, swappable = birth_range(dob, year, age, as_of)
+    return {
+        "year_lo": lo,
+        "year_hi": hi,
+        "month": month,
+        "day": day,
+        "dob_weak": weak,
+        "dob_swappable": swappable,
+        "birth_years": blocking_years(lo, hi),
+        "birth_decade": birth_decade(lo),
+        "dob_keys": dob_keys(lo, month, day, weak, swappable),
+    }
+
+
+# -- a rule over the distinct values of columns ----------------------------------------------------
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    """An object array of ``values`` (lists and tuples kept as elements)."""
+    return np.fromiter(values, dtype=object, count=len(values))
+
+
+def distinct_values(
+    *columns: pd.Series | np.ndarray,
+) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+    """The distinct combinations of values of ``columns`` (in order of first appearance; a missing
+    value as ``None``) and the number of each row's combination."""
+    n = len(columns[0])
+    combined = np.zeros(n, dtype=np.int64)
+    parts = []
+    for column in columns:
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        parts.append((codes, _objects([*uniques.tolist(), None])))
+        # factorised again at each step, so the codes stay below n
+        combined, _ = pd.factorize(combined * (len(uniques) + 1) + (codes + 1))
+    first = np.flatnonzero(~pd.Series(combined).duplicated().to_numpy())
+    values = [uniques[codes[first]].tolist() for codes, uniques in parts]
+    return combined.astype(np.int64), list(zip(*values, strict=True))
+
+
+def map_distinct(rule: Callable[..., Any], *columns: pd.Series | np.ndarray) -> np.ndarray:
+    """``rule(*values)`` for every row of ``columns`` (an object array), called once per distinct
+    combination of values; a missing value is passed as ``None``.
+
+    Example
+    -------
+    >>> map_distinct(digits_int, pd.Series(["017", None, "017"])).tolist()
+    [17, -1, 17]
+    """
+    codes, combos = distinct_values(*columns)
+    return _objects([rule(*combo) for combo in combos])[codes]
 
 
 def _distinct_names_per_number(
@@ -201,91 +440,43 @@ def _distinct_names_per_number(
     return np.where(counts_for >= 0, np.maximum(out, 1), 0).astype(np.int32)
 
 
-def _birth(records: pd.DataFrame, birth_date: Callable[..., Any]) -> pd.DataFrame:
-    """Birth-year range, month, day and the weak / swappable warnings, one row per record."""
-    dob = _column(records, "date_of_birth").astype(object)
-    year = _column(records, "birth_year")
-    age = _column(records, "age")
-    as_of = _column(records, "age_as_of").astype(object)
-    frame = pd.DataFrame(
-        {
-            "dob": dob.where(dob.notna(), None),
-            "year": pd.to_numeric(year, errors="coerce"),
-            "age": pd.to_numeric(age, errors="coerce"),
-            "as_of": as_of.where(as_of.notna(), None),
-        }
+def _birth(records: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The birth columns of every record (:func:`birth_columns` per distinct date, year, age and
+    as-of date)."""
+    codes, combos = distinct_values(
+        *(_column(records, c) for c in ("date_of_birth", "birth_year", "age", "age_as_of"))
     )
-    codes = frame.groupby(list(frame.columns), dropna=False, sort=False).ngroup().to_numpy()
-    n_groups = int(codes.max()) + 1 if len(codes) else 0
-    first = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
-    values = np.full((n_groups, 6), np.nan)
-    for i, row in enumerate(frame.iloc[first].itertuples(index=False)):
-        result = birth_date(
-            dob=row.dob or None,
-            year=None if pd.isna(row.year) else int(row.year),
-            age=None if pd.isna(row.age) else int(row.age),
-            as_of=row.as_of or None,
-        )
-        if result is None:
-            continue
-        values[i] = (
-            result.year_lo,
-            result.year_hi,
-            result.month if result.month else np.nan,
-            result.day if result.day else np.nan,
-            float(result.weak),
-            float(result.swappable),
-        )
-    out = values[codes]
-    # An age that is a multiple of 5 is often rounded ("about 40"): widen its birth-year range.
-    heaped = (
-        frame["dob"].isna().to_numpy()
-        & frame["year"].isna().to_numpy()
-        & (frame["age"].fillna(1) % 5 == 0).to_numpy()
-        & (frame["age"].fillna(0) >= HEAPED_AGE_MIN).to_numpy()
-    )
-    out[heaped, 0] -= HEAPED_AGE_SLACK
-    out[heaped, 1] += HEAPED_AGE_SLACK
-    return pd.DataFrame(
-        {
-            "year_lo": out[:, 0].astype(np.float32),
-            "year_hi": out[:, 1].astype(np.float32),
-            "month": out[:, 2].astype(np.float32),
-            "day": out[:, 3].astype(np.float32),
-            "dob_weak": np.nan_to_num(out[:, 4], nan=1.0).astype(bool),
-            "dob_swappable": np.nan_to_num(out[:, 5], nan=0.0).astype(bool),
-        },
-        index=records.index,
-    )
-
-
-def _year_lists(year_lo: np.ndarray, year_hi: np.ndarray) -> np.ndarray:
-    """Birth years per record for blocking; none when unknown or the range is too wide."""
-    out = np.empty(len(year_lo), dtype=object)
-    cache: dict[tuple[int, int], list[int]] = {}
-    for i, (lo, hi) in enumerate(zip(year_lo, year_hi, strict=True)):
-        if lo != lo or hi - lo > MAX_BLOCKING_YEAR_SPAN:
-            out[i] = None
-            continue
-        key = (int(lo), int(hi))
-        years = cache.get(key)
-        if years is None:
-            years = cache[key] = list(range(key[0], key[1] + 1))
-        out[i] = years
-    return out
-
-
-def _merge_lists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per record, the sorted union of two tuple columns (``None`` when empty)."""
-    out = np.empty(len(a), dtype=object)
-    for i, (x, y) in enumerate(zip(a, b, strict=True)):
-        if not y:
-            out[i] = list(x) if x else None
-        elif not x:
-            out[i] = list(y)
+    rows = [birth_columns(*combo) for combo in combos]
+    out: dict[str, np.ndarray] = {}
+    for column in BIRTH_COLUMNS:
+        values = [row[column] for row in rows]
+        if column in ("year_lo", "year_hi", "month", "day"):
+            out[column] = np.asarray(values, dtype=np.float32)[codes]
+        elif column in ("dob_weak", "dob_swappable"):
+            out[column] = np.asarray(values, dtype=bool)[codes]
+        elif column == "birth_decade":
+            out[column] = np.asarray(values, dtype=np.int64)[codes]
         else:
-            out[i] = sorted(set(x) | set(y))
+            out[column] = _objects(values)[codes]
     return out
+
+
+def coded_values(records: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The raw value behind each integer-coded column (``household``, ``brn_key``, ``district``,
+    ``upazila``, ``union``), one per record (``None``: missing); the codes number them in order of
+    first appearance."""
+    source = _column(records, "source").astype(str)
+    brn = _column(records, "brn")
+    places = distinct_values(*(_column(records, c) for c in ("district", "upazila", "union")))
+    keys = [place_keys(*combo) for combo in places[1]]
+    return {
+        "household": map_distinct(household_key, source, _column(records, "household_id")),
+        "brn_key": map_distinct(lambda b: None if b is None else str(b), brn),
+        **{
+            kind: _objects([k[i] for k in keys])[places[0]]
+            for i, kind in enumerate(("district", "upazila", "union"))
+        },
+    }
 
 
 _RELATIVES: Final = ("father_name", "mother_name", "spouse_name")
@@ -334,14 +525,21 @@ class NameTable:
         raw = [str(u) for u in uniques]
         facts = _describe_parallel(raw, workers)
         self._facts = {
-            name: np.array([f[i] for f in facts] + [None], dtype=object)
-            for i, name in enumerate(_NAME_FACTS)
+            name: _objects([*(f[i] for f in facts), None]) for i, name in enumerate(_NAME_FACTS)
         }
         self._index = columns[0].index
 
     def column(self, i: int, fact: str) -> pd.Series:
         """``fact`` (``folded, key, words, gender`` or ``bangla``) for every row of column ``i``."""
         return pd.Series(self._facts[fact][self._codes[i]], index=self._index, dtype=object)
+
+    def codes(self, i: int) -> np.ndarray:
+        """The number of each row's name in column ``i`` (``-1``: none)."""
+        return self._codes[i]
+
+    def facts(self, fact: str) -> np.ndarray:
+        """``fact`` of every distinct name, by number (the last, at ``-1``: no name)."""
+        return self._facts[fact]
 
 
 def _describe_parallel(raw: list[str], workers: int | None) -> list[tuple[Any, ...]]:
@@ -360,46 +558,6 @@ def _describe_parallel(raw: list[str], workers: int | None) -> list[tuple[Any, .
     with ctx.Pool(workers) as pool:
         parts = pool.map(describe_names, pieces)
     return [fact for part in parts for fact in part]
-
-
-def _dob_keys(prepared: pd.DataFrame) -> np.ndarray:
-    """Per record with a full, not defaulted date of birth: the date as ``YYYYMMDD``, and the
-    day/month-swapped date too when the date is swappable (``None`` otherwise)."""
-    year = prepared["year_lo"].to_numpy()
-    month = prepared["month"].to_numpy()
-    day = prepared["day"].to_numpy()
-    # a defaulted date (1 / 31 January) says nothing about the day: no key for it
-    full = ~np.isnan(month) & ~np.isnan(day) & ~prepared["dob_weak"].to_numpy(dtype=bool)
-    y = np.nan_to_num(year).astype(np.int64)
-    m = np.nan_to_num(month).astype(np.int64)
-    d = np.nan_to_num(day).astype(np.int64)
-    plain = y * 10000 + m * 100 + d
-    swapped = y * 10000 + d * 100 + m
-    swap = prepared["dob_swappable"].to_numpy(dtype=bool)
-    out = np.empty(len(year), dtype=object)
-    for i in np.flatnonzero(full):
-        out[i] = [int(plain[i]), int(swapped[i])] if swap[i] else [int(plain[i])]
-    return out
-
-
-def _pair_lists(a: pd.Series, b: pd.Series) -> np.ndarray:
-    """Per record, the distinct non-missing values of two columns as a list (``None`` when
-    empty)."""
-    out = np.empty(len(a), dtype=object)
-    for i, (x, y) in enumerate(zip(a.to_numpy(), b.to_numpy(), strict=True)):
-        if x is None or x is pd.NA or (isinstance(x, float) and x != x):
-            x = None
-        if y is None or y is pd.NA or (isinstance(y, float) and y != y):
-            y = None
-        if x is None and y is None:
-            out[i] = None
-        elif x is None or x == y:
-            out[i] = [y] if x is None else [x]
-        elif y is None:
-            out[i] = [x]
-        else:
-            out[i] = [x, y]
-    return out
 
 
 def prepare(records: pd.DataFrame, workers: int | None = None) -> pd.DataFrame:
@@ -421,16 +579,14 @@ def prepare(records: pd.DataFrame, workers: int | None = None) -> pd.DataFrame:
         codes with ``-1`` for missing; name columns folded Latin strings or ``None``; list columns
         (``name_keys``, ``birth_years``, ``numbers``) lists or ``None``.
     """
-    fn = _normalisers()
     records = records.reset_index(drop=True)
     n = len(records)
     out = pd.DataFrame(index=records.index)
     out["source"] = _column(records, "source").astype(str).to_numpy()
     out["record_id"] = _column(records, "record_id").astype(str).to_numpy()
     out["kind"] = _column(records, "kind").to_numpy()
-    hh = _column(records, "household_id")
-    hh_key = out["source"].where(hh.notna(), None) + KEY_SEP + hh.astype("string")
-    out["household"] = _int_code(hh_key.where(hh.notna(), None))
+    coded = coded_values(records)
+    out["household"] = _int_code(coded["household"])
 
     names = NameTable(
         [_column(records, c) for c in ("full_name", "full_name_bn", *_RELATIVES)], workers
@@ -440,66 +596,57 @@ def prepare(records: pd.DataFrame, workers: int | None = None) -> pd.DataFrame:
     out["name_bn"] = name_bn.to_numpy()
     for i, column in enumerate(("father", "mother", "spouse"), start=2):
         out[column] = names.column(i, "folded").to_numpy()
-    key_en, key_bn = names.column(0, "key"), names.column(1, "key")
-    out["name_keys"] = _pair_lists(key_en, key_bn)
-    out["token_keys"] = _merge_lists(
-        names.column(0, "words").to_numpy(), names.column(1, "words").to_numpy()
-    )
+    # the rules on a record's two names, once per distinct (English, Bangla) pair of names
+    pair, pairs = distinct_values(names.codes(0), names.codes(1))
+    key, words = names.facts("key"), names.facts("words")
+    name_keys = [pair_list(key[en], key[bn]) for en, bn in pairs]
+    out["name_keys"] = _objects(name_keys)[pair]
+    out["token_keys"] = _objects([merged_keys(words[en], words[bn]) for en, bn in pairs])[pair]
+    first_key = _objects([first_of(keys) for keys in name_keys])[pair]
     out["father_key"] = _int_code(names.column(2, "key"))
 
-    gender = _column(records, "gender").map(GENDER_CODES)
-    for i in (0, 1):
-        gender = gender.fillna(names.column(i, "gender").map(GENDER_CODES))
-    out["gender"] = gender.fillna(0).astype(np.int8).to_numpy()
+    out["gender"] = map_distinct(
+        gender_code,
+        _column(records, "gender"),
+        names.column(0, "gender"),
+        names.column(1, "gender"),
+    ).astype(np.int8)
 
-    birth = _birth(records, fn["birth_date"])
-    for column in birth.columns:
-        out[column] = birth[column].to_numpy()
-    out["birth_years"] = _year_lists(out["year_lo"].to_numpy(), out["year_hi"].to_numpy())
-    decade = np.floor_divide(out["year_lo"].to_numpy(), 10)
-    out["birth_decade"] = np.nan_to_num(decade, nan=-1).astype(np.int64)
-    out["dob_keys"] = _dob_keys(out)
+    for column, values in _birth(records).items():
+        out[column] = values
 
-    nid_key, nid_text, nid_linked = _nid_keys(records)
-    out["nid_key"] = nid_key
-    out["nid_text"] = nid_text
-    out["nid_linked"] = nid_linked
+    nid_codes, nids = distinct_values(_column(records, "nid"), _column(records, "nid_alt"))
+    links = link_table(nids)
+    nid_keys = [nid_key(nid, alt, links) for nid, alt in nids]
+    out["nid_key"] = np.asarray([k[0] for k in nid_keys], dtype=np.int64)[nid_codes]
+    out["nid_text"] = _objects([k[1] for k in nid_keys])[nid_codes]
+    out["nid_linked"] = np.asarray([k[2] for k in nid_keys], dtype=bool)[nid_codes]
+    out["brn_key"] = _int_code(coded["brn_key"])
     brn = _column(records, "brn").astype(object)
-    out["brn_key"] = _int_code(brn.where(brn.notna(), None))
     out["brn_text"] = brn.where(brn.notna(), None).to_numpy()
 
-    phone = _digits_to_int(_column(records, "phone").astype("string"))
-    wallet = _digits_to_int(_wallet_phone(records))
+    phone = map_distinct(digits_int, _column(records, "phone")).astype(np.int64)
+    wallet = map_distinct(
+        wallet_number, _column(records, "account_provider"), _column(records, "account_number")
+    ).astype(np.int64)
     out["phone"] = phone
     out["wallet"] = wallet
-    out["numbers"] = _pair_lists(
-        pd.Series(np.where(phone >= 0, phone, -1)).astype(object).where(phone >= 0, None),
-        pd.Series(np.where(wallet >= 0, wallet, -1)).astype(object).where(wallet >= 0, None),
-    )
-    first_key = np.array([k[0] if k else None for k in out["name_keys"]], dtype=object)
-    name_code = _int_code(pd.Series(first_key))
+    out["numbers"] = map_distinct(number_list, phone, wallet)
+    name_code = _int_code(first_key)
     numbers = np.concatenate([phone, wallet])
     names2 = np.concatenate([name_code, name_code])
     out["phone_names"] = _distinct_names_per_number(numbers, names2, phone)
     out["wallet_names"] = _distinct_names_per_number(numbers, names2, wallet)
 
-    district = _column(records, "district").astype(object)
-    upazila = _column(records, "upazila").astype(object)
-    union = _column(records, "union").astype(object)
-    out["district"] = _int_code(district.where(district.notna(), None))
-    up_key = district.astype(str) + KEY_SEP + upazila.astype(str)
-    out["upazila"] = _int_code(up_key.where(upazila.notna(), None))
-    un_key = up_key + KEY_SEP + union.astype(str)
-    out["union"] = _int_code(un_key.where(union.notna(), None))
+    for kind in ("district", "upazila", "union"):
+        out[kind] = _int_code(coded[kind])
 
     full = name_en.fillna(name_bn)
     out["name_freq"] = full.map(full.value_counts()).fillna(0).astype(np.int32).to_numpy()
     given = pd.Series(first_key, dtype=object)
     out["given_freq"] = given.map(given.value_counts()).fillna(0).astype(np.int32).to_numpy()
-    # Bangla-only: every name the record gives (in either name field) is in Bangla script
-    scripts = [names.column(i, "bangla") for i in (0, 1)]
-    has_name = scripts[0].notna() | scripts[1].notna()
-    has_latin = (scripts[0] == False) | (scripts[1] == False)  # noqa: E712 (object column)
-    out["bangla_only"] = (has_name & ~has_latin).to_numpy()
+    out["bangla_only"] = map_distinct(
+        bangla_only, names.column(0, "bangla"), names.column(1, "bangla")
+    ).astype(bool)
     log.info("prepared %d records", n)
     return out[list(PREPARED_COLUMNS)]

@@ -7,15 +7,17 @@ codes of geography, households and BRNs; NID smart-card links; how common the na
 names use a phone) come from a :class:`RegistryContext` built from the batch's records
 (:func:`build_context`) and kept up to date as records are added (:func:`remember`).
 
-The incremental resolver checks ``prepare_one`` against ``prepare`` on a sample of the batch's
-records when it is built or loaded (:func:`prepare_one_mismatches`); ``tests/engine/test_twins.py``
-checks it on every record of a synthetic world.
+Every rule is the batch's own scalar function (:func:`~engine.resolve.prepare.nid_key`,
+:func:`~engine.resolve.prepare.birth_columns`, :func:`~engine.normalise.account_phone`, ...), called
+here for one record where ``prepare`` maps it over distinct values. The incremental resolver checks
+``prepare_one`` against ``prepare`` on a sample of the batch's records when it is built or loaded
+(:func:`prepare_one_mismatches`); ``tests/engine/test_twins.py`` checks it on every record of
+synthetic worlds.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
+from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -26,13 +28,24 @@ import pandas as pd
 from engine.errors import IncrementalError
 from engine.record import CANONICAL_FIELDS, Record, is_missing_value
 from engine.resolve.prepare import (
-    GENDER_CODES,
-    HEAPED_AGE_MIN,
-    HEAPED_AGE_SLACK,
-    KEY_SEP,
-    MAX_BLOCKING_YEAR_SPAN,
+    bangla_only,
+    birth_columns,
+    coded_values,
     describe_names,
+    digits_int,
+    distinct_values,
+    first_of,
+    gender_code,
+    household_key,
     is_list,
+    link_table,
+    merged_keys,
+    nid_key,
+    nid_number,
+    number_list,
+    pair_list,
+    place_keys,
+    wallet_number,
 )
 
 #: Records of the batch on which prepare_one is checked against prepare.
@@ -56,8 +69,6 @@ CONTEXT_COLUMNS: Final = (
 )
 #: Kinds of integer codes prepare assigns by order of appearance.
 CODE_KINDS: Final = ("household", "father_key", "brn_key", "district", "upazila", "union")
-#: Offset prepare adds to an unlinked 10-digit smart-card NID so it cannot equal a 13-digit core.
-SMART_OFFSET: Final = 10**15
 #: The columns :func:`prepare_one` computes; should prepare grow others, it is called itself.
 KNOWN_COLUMNS: Final = frozenset(
     (
@@ -90,42 +101,6 @@ def canonical_values(record: Mapping[str, Any] | Record) -> dict[str, Any]:
         if out[name] is None or str(out[name]) == "":
             raise IncrementalError(f"A record to resolve needs a {name}; got {values.get(name)!r}.")
     return out
-
-
-def _number(value: Any) -> float:
-    if value is None:
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def digits_int(text: str | None) -> int:
-    """As ``prepare._digits_to_int``: the digit string as an integer, ``-1`` when it is none."""
-    if text is None:
-        return -1
-    if text.isascii() and text.isdigit() and len(text) <= 18:
-        return int(text)
-    value = pd.to_numeric(pd.Series([text], dtype=object), errors="coerce").iloc[0]
-    return -1 if pd.isna(value) else int(value)
-
-
-def _nid_core(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value)
-    return text[-13:] if len(text) == 17 else text
-
-
-def _pair_list(x: Any, y: Any) -> list[Any] | None:
-    if x is None and y is None:
-        return None
-    if x is None or x == y:
-        return [y] if x is None else [x]
-    if y is None:
-        return [x]
-    return [x, y]
 
 
 @dataclass
@@ -182,16 +157,16 @@ class RegistryContext:
 
 
 def _raw_keys(values: Mapping[str, Any]) -> dict[str, str | None]:
-    """The raw strings prepare codes (as its pandas expressions spell them), for one record."""
-    source = str(values["source"])
-    hh, district = values.get("household_id"), values.get("district")
-    upazila, union = values.get("upazila"), values.get("union")
-    up_key = f"{district}{KEY_SEP}{upazila}"
+    """The raw values prepare codes (:func:`~engine.resolve.prepare.coded_values`), for one
+    record."""
+    district, upazila, union = place_keys(
+        values.get("district"), values.get("upazila"), values.get("union")
+    )
     return {
-        "household": None if hh is None else f"{source}{KEY_SEP}{hh}",
-        "district": None if district is None else str(district),
-        "upazila": None if upazila is None else up_key,
-        "union": None if union is None else f"{up_key}{KEY_SEP}{union}",
+        "household": household_key(str(values["source"]), values.get("household_id")),
+        "district": district,
+        "upazila": upazila,
+        "union": union,
         "brn_key": None if values.get("brn") is None else str(values["brn"]),
     }
 
@@ -235,26 +210,19 @@ def record_columns(values: Mapping[str, Any]) -> dict[str, Any]:
     en, bn, father, mother, spouse = names
     row["name_en"], row["name_bn"] = en.folded, bn.folded
     row["father"], row["mother"], row["spouse"] = father.folded, mother.folded, spouse.folded
-    row["name_keys"] = _pair_list(en.key, bn.key)
-    x, y = en.words, bn.words
-    if not y:
-        row["token_keys"] = list(x) if x else None
-    elif not x:
-        row["token_keys"] = list(y)
-    else:
-        row["token_keys"] = sorted(set(x) | set(y))
-    gender = GENDER_CODES.get(values["gender"]) if values["gender"] is not None else None
-    for facts in (en, bn):
-        if gender is None and facts.gender is not None:
-            gender = GENDER_CODES.get(facts.gender)
-    row["gender"] = gender or 0
-    row.update(_birth(values))
+    row["name_keys"] = pair_list(en.key, bn.key)
+    row["token_keys"] = merged_keys(en.words, bn.words)
+    row["gender"] = gender_code(values["gender"], en.gender, bn.gender)
+    row.update(
+        birth_columns(
+            values["date_of_birth"], values["birth_year"], values["age"], values["age_as_of"]
+        )
+    )
     row["brn_text"] = values["brn"]
-    row.update(_numbers(values))
-    scripts = (en.bangla, bn.bangla)
-    has_name = any(s is not None for s in scripts)
-    has_latin = any(s is not None and not s for s in scripts)
-    row["bangla_only"] = has_name and not has_latin
+    row["phone"] = digits_int(values["phone"])
+    row["wallet"] = wallet_number(values["account_provider"], values["account_number"])
+    row["numbers"] = number_list(row["phone"], row["wallet"])
+    row["bangla_only"] = bangla_only(en.bangla, bn.bangla)
     return row
 
 
@@ -281,105 +249,16 @@ def context_columns(
     _count_context(row, context, added=added)
 
 
-def _birth(values: Mapping[str, Any]) -> dict[str, Any]:
-    from engine.normalise import birth_date
-
-    year, age = _number(values["birth_year"]), _number(values["age"])
-    result = birth_date(
-        dob=values["date_of_birth"] or None,
-        year=None if math.isnan(year) else int(year),
-        age=None if math.isnan(age) else int(age),
-        as_of=values["age_as_of"] or None,
-    )
-    nan = np.float32(np.nan)
-    if result is None:
-        lo = hi = month = day = nan
-        weak, swappable = True, False
-    else:
-        lo, hi = np.float32(result.year_lo), np.float32(result.year_hi)
-        if values["date_of_birth"] is None and math.isnan(year) and _heaped(age):
-            # prepare widens an age that is a multiple of 5 (often rounded)
-            lo, hi = lo - np.float32(HEAPED_AGE_SLACK), hi + np.float32(HEAPED_AGE_SLACK)
-        month = np.float32(result.month) if result.month else nan
-        day = np.float32(result.day) if result.day else nan
-        weak, swappable = bool(result.weak), bool(result.swappable)
-    years = None
-    if lo == lo and hi - lo <= MAX_BLOCKING_YEAR_SPAN:
-        years = list(range(int(lo), int(hi) + 1))
-    decade = -1 if lo != lo else int(np.floor_divide(lo, 10))
-    dob_keys = None
-    if month == month and day == day and not weak:
-        plain = int(lo) * 10000 + int(month) * 100 + int(day)
-        swapped = int(lo) * 10000 + int(day) * 100 + int(month)
-        dob_keys = [plain, swapped] if swappable else [plain]
-    return {
-        "year_lo": lo,
-        "year_hi": hi,
-        "month": month,
-        "day": day,
-        "dob_weak": weak,
-        "dob_swappable": swappable,
-        "birth_years": years,
-        "birth_decade": decade,
-        "dob_keys": dob_keys,
-    }
-
-
-def _heaped(age: float) -> bool:
-    return not math.isnan(age) and age % 5 == 0 and age >= HEAPED_AGE_MIN
-
-
 def own_nid_links(values: Mapping[str, Any]) -> dict[str, str]:
-    """The smart-card -> core link a record carrying both NID forms makes."""
-    a, b = _nid_core(values["nid"]), _nid_core(values["nid_alt"])
-    links: dict[str, str] = {}
-    if a is not None and b is not None:
-        if len(a) == 10:
-            links[a] = b
-        if len(b) == 10 and b not in links:
-            links[b] = a
-    return links
+    """The smart-card -> core links a record carrying both NID forms makes."""
+    return link_table([(values["nid"], values["nid_alt"])])
 
 
 def _nid(values: Mapping[str, Any], context: RegistryContext) -> dict[str, Any]:
-    links = context.nid_links
-    own = own_nid_links(values)
-    core, alt = _nid_core(values["nid"]), _nid_core(values["nid_alt"])
-
-    def link(text: str | None) -> str | None:
-        if text is None:
-            return None
-        found = links.get(text)
-        return own.get(text) if found is None else found
-
-    linked = link(core)
-    key_text = linked if linked is not None else core
-    if key_text is None and alt is not None:
-        key_text = link(alt) or alt
-    key = digits_int(key_text)
-    if key_text is not None and len(key_text) == 10 and key >= 0:
-        key += SMART_OFFSET
-    return {"nid_key": key, "nid_text": key_text, "nid_linked": linked is not None}
-
-
-def _numbers(values: Mapping[str, Any]) -> dict[str, Any]:
-    from engine.normalise.identifiers import PHONE_WALLETS, ROCKET_WALLETS
-
-    phone = digits_int(None if values["phone"] is None else str(values["phone"]))
-    number, provider = values["account_number"], values["account_provider"]
-    wallet_text = None
-    if number is not None and provider is not None:
-        number, provider = str(number), str(provider).lower()
-        if provider in PHONE_WALLETS and len(number) == 11:
-            wallet_text = number
-        elif provider in ROCKET_WALLETS and len(number) == 12:
-            wallet_text = number[:11]
-    wallet = digits_int(wallet_text)
-    return {
-        "phone": phone,
-        "wallet": wallet,
-        "numbers": _pair_list(phone if phone >= 0 else None, wallet if wallet >= 0 else None),
-    }
+    # the batch's links first, then the record's own (the batch would have them from it)
+    links = ChainMap(context.nid_links, own_nid_links(values))
+    key, text, linked = nid_key(values["nid"], values["nid_alt"], links)
+    return {"nid_key": key, "nid_text": text, "nid_linked": linked}
 
 
 def full_name_of(row: Mapping[str, Any]) -> str | None:
@@ -387,8 +266,7 @@ def full_name_of(row: Mapping[str, Any]) -> str | None:
 
 
 def first_name_key(row: Mapping[str, Any]) -> str | None:
-    keys = row["name_keys"]
-    return None if keys is None or len(keys) == 0 else keys[0]
+    return first_of(row["name_keys"])
 
 
 def _count_context(row: dict[str, Any], context: RegistryContext, *, added: bool) -> None:
@@ -420,46 +298,19 @@ def build_context(records: pd.DataFrame, prepared: pd.DataFrame) -> RegistryCont
             return records[name].astype(object)
         return pd.Series([None] * n, dtype=object)
 
-    codes: dict[str, dict[str, int]] = {}
-    source = column("source").astype(str)
-    hh = column("household_id")
-    district, upazila, union = column("district"), column("upazila"), column("union")
-    up_key = district.astype(str) + KEY_SEP + upazila.astype(str)
-    raw = {
-        "household": (source + KEY_SEP + hh.astype(str)).where(hh.notna(), None),
-        "district": district.where(district.notna(), None),
-        "upazila": up_key.where(upazila.notna(), None),
-        "union": (up_key + KEY_SEP + union.astype(str)).where(union.notna(), None),
-        "brn_key": column("brn").where(column("brn").notna(), None),
+    codes = {
+        kind: _code_table(values, prepared[kind].to_numpy())
+        for kind, values in coded_values(records).items()
     }
-    for kind, values in raw.items():
-        code = prepared[kind].to_numpy()
-        codes[kind] = _code_table(values.to_numpy(dtype=object), code)
     # fathers' name keys: the key of the first father name with each code
     father_code = prepared["father_key"].to_numpy()
     father_raw = column("father_name").to_numpy(dtype=object)
     first = pd.Series(np.arange(n))[father_code >= 0].groupby(father_code[father_code >= 0]).first()
     codes["father_key"] = {str(phonetic_key(str(father_raw[i]))): int(c) for c, i in first.items()}
-    nid_links = _smart_links_in_order(column("nid"), column("nid_alt"))
+    nid_links = link_table(distinct_values(column("nid"), column("nid_alt"))[1])
     context = RegistryContext(codes, nid_links, {}, {}, {}, set())
     fill_counts(context, prepared)
     return context
-
-
-def _smart_links_in_order(nid: pd.Series, alt: pd.Series) -> dict[str, str]:
-    """Smart-card -> core links in prepare's order: all ``nid`` smart numbers first, then
-    ``nid_alt`` ones; the first link of a smart number wins."""
-    a = nid.map(_nid_core, na_action="ignore")
-    b = alt.map(_nid_core, na_action="ignore")
-    both = a.notna() & b.notna()
-    a, b = a[both].astype(str), b[both].astype(str)
-    links: dict[str, str] = {}
-    for smart, core in itertools.chain(
-        zip(a[a.str.len() == 10], b[a.str.len() == 10], strict=True),
-        zip(b[b.str.len() == 10], a[b.str.len() == 10], strict=True),
-    ):
-        links.setdefault(smart, core)
-    return links
 
 
 def _code_table(values: np.ndarray, codes: np.ndarray) -> dict[str, int]:
@@ -497,12 +348,8 @@ def refresh_context(prepared: pd.DataFrame, context: RegistryContext) -> None:
     linked = core.notna() & (text.str.len() == 10)
     if linked.any():
         prepared.loc[linked, "nid_text"] = core[linked]
-        prepared.loc[linked, "nid_key"] = [digits_int(t) for t in core[linked]]
+        prepared.loc[linked, "nid_key"] = [nid_number(t) for t in core[linked]]
         prepared.loc[linked, "nid_linked"] = True
-
-
-def first_of(keys: Any) -> str | None:
-    return None if keys is None or len(keys) == 0 else str(keys[0])
 
 
 def remember(row: Mapping[str, Any], values: Mapping[str, Any], context: RegistryContext) -> None:
