@@ -58,6 +58,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.errors import EkjonError
+from engine.ingest.registries import REGISTRIES, detect_registries
 from engine.normalise import account_phone, nid_core
 from engine.record import CANONICAL_FIELDS
 from engine.resolve.prepare import map_distinct
@@ -67,9 +68,6 @@ from graph.store import GraphStore, GraphWriter
 __all__ = ["REGISTRIES", "PublishError", "PublishReport", "publish", "detect_registries"]
 
 log = logging.getLogger(__name__)
-
-#: Reference registries ekjon knows, as ``Source.registry`` names them.
-REGISTRIES: Final = ("ec", "btrc", "kyc", "bdris")
 
 #: Role of each identifier on its ``HAS`` edge.
 _ROLES: Final = {"NID": "identity", "BRN": "identity", "Phone": "contact", "Account": "payment"}
@@ -228,70 +226,6 @@ def _in_set(values: np.ndarray, members: set[Any]) -> np.ndarray:
 
 class _Columns(dict):
     """Parallel columns (name -> values) of one write, kept as columns until a store needs rows."""
-
-
-# --- reference registries -------------------------------------------------------------------------
-
-
-def detect_registries(records: pd.DataFrame) -> dict[str, str]:
-    """Which registry each reference source is, read from the fields its records give.
-
-    A row with a wallet and an NID is an MFS KYC row; a phone and an NID (no wallet), a BTRC SIM
-    registration; an NID with a second NID form or with names (no phone, no wallet), an EC NID
-    extract row; a BRN without an NID, a BDRIS row. A source is the registry most of its rows are.
-
-    Parameters
-    ----------
-    records:
-        Canonical records (at least ``source`` and ``kind``).
-
-    Returns
-    -------
-    Source name -> one of :data:`REGISTRIES`, for reference sources that match a registry.
-
-    Example
-    -------
-    >>> frame = pd.DataFrame({"source": ["btrc"], "kind": ["reference"],
-    ...                       "phone": ["01711000001"], "nid": ["1234567890123"]})
-    >>> detect_registries(frame)
-    {'btrc': 'btrc'}
-    """
-    if "kind" not in records.columns:
-        return {}
-    ref = records[records["kind"].astype(object).eq("reference")]
-    if ref.empty:
-        return {}
-
-    def has(column: str) -> np.ndarray:
-        if column not in ref.columns:
-            return np.zeros(len(ref), dtype=bool)
-        return ref[column].notna().to_numpy()
-
-    nid, alt, phone, account, brn = (
-        has("nid"),
-        has("nid_alt"),
-        has("phone"),
-        has("account_number"),
-        has("brn"),
-    )
-    named = has("full_name") | has("full_name_bn")
-    kind = np.select(
-        [
-            account & nid,
-            phone & nid & ~account,
-            nid & (alt | named) & ~phone & ~account,
-            brn & ~nid,
-        ],
-        ["kyc", "btrc", "ec", "bdris"],
-        "",
-    )
-    guess = pd.DataFrame({"source": ref["source"].astype(str).to_numpy(), "registry": kind})
-    guess = guess[guess["registry"] != ""]
-    if guess.empty:
-        return {}
-    counts = guess.value_counts(["source", "registry"]).reset_index(name="n")
-    best = counts.sort_values(["source", "n"], ascending=[True, False]).drop_duplicates("source")
-    return dict(zip(best["source"], best["registry"], strict=True))
 
 
 # --- the publish ----------------------------------------------------------------------------------

@@ -478,7 +478,7 @@ def assign_person_ids(
     Parameters
     ----------
     ledger:
-        The identity ledger (``IdentityLedger(home / LEDGER_FILE)``).
+        The identity ledger (``IdentityLedger(home.ledger)``).
     clusters:
         One row per record: ``record_key`` (or ``source`` and ``record_id``), ``cluster`` (the
         batch's label) and optionally ``reason`` (why the record's cluster is what it is, e.g.
