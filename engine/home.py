@@ -13,6 +13,7 @@ path under the home      what it holds
 ``reports/``             each ingest's quarantine and field-warning CSVs
 ``resolution/``          the last resolve: assignment, scored pairs, the one-record resolver
 ``graph/``               the embedded graph store (:mod:`graph.embedded`)
+``api.sqlite``           the HTTP API's keys, audit log and idempotent answers
 ``neo4j/``               the project's own Neo4j server: data, logs, credentials
 =======================  ==============================================================
 
@@ -105,6 +106,12 @@ class Home:
     def incremental(self) -> Path:
         """The one-record resolver's saved state (:mod:`engine.incremental.state`)."""
         return self.resolution / "incremental"
+
+    # -- the HTTP API
+    @property
+    def api(self) -> Path:
+        """The HTTP API's keys, audit log and idempotent answers (SQLite, :mod:`api.access`)."""
+        return self.root / "api.sqlite"
 
     # -- graph
     @property

@@ -19,9 +19,9 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    from api.cli import demo, findings, ingest, neo4j, resolve, review, synth
+    from api.cli import demo, findings, ingest, neo4j, resolve, review, serve, synth
 
-    for module in (demo, synth, ingest, resolve, findings, review, neo4j):
+    for module in (demo, synth, ingest, resolve, findings, review, neo4j, serve):
         module.register(app)
 
 

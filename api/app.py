@@ -1,0 +1,75 @@
+"""The HTTP API: ``create_app(service)`` builds the FastAPI app; ``ekjon serve`` runs it.
+
+Routes live under ``/v1``, one router per resource (:mod:`api.routers`); who may call each is the
+role alias it takes (:mod:`api.deps`). OpenAPI at ``/openapi.json``, its pages at ``/docs``; the
+committed ``docs/openapi.json`` is kept equal to it by a test.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from api.service import Service
+from engine.errors import EkjonError
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+VERSION = "1"
+
+
+def create_app(service: Service) -> FastAPI:
+    """The app serving ``service`` (started, or started by the app's lifespan)."""
+    from api.routers import admin, health, persons
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.close()
+
+    app = FastAPI(
+        title="ekjon",
+        summary="One person, one file: entity resolution for Bangladesh's social-protection "
+        "Single Registry.",
+        version=VERSION,
+        max_body_size=service.settings.max_body_bytes,
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    for router in (health.router, persons.router, admin.router):
+        app.include_router(router, prefix="/v1")
+
+    @app.exception_handler(EkjonError)
+    async def refused(request: Request, exc: EkjonError) -> JSONResponse:
+        # a deliberate error of ekjon's (bad input, a store it cannot read): said, never a 500
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    _document_refusals(app)
+    return app
+
+
+def _document_refusals(app: FastAPI) -> None:
+    """Say in the OpenAPI document that any operation may be refused as malformed JSON (400) or
+    too large (413), which FastAPI answers before a route runs."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = base()
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.setdefault("responses", {})
+                responses.setdefault("400", {"description": "The body is not valid JSON."})
+                responses.setdefault("413", {"description": "The body is too large."})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,143 @@
+"""The routes' dependencies, declared once as ``Annotated`` aliases: the service, and the caller
+with the roles a route admits.
+
+A route names who may call it by the alias it takes: ``caller: Analyst`` admits analyst keys,
+``caller: Reviewer`` reviewer keys, and so on. Each alias is a FastAPI ``Security`` dependency
+whose scopes are the roles, so the role matrix can be read off ``app.routes`` (the tests do).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, SecurityScopes
+
+from api.access import ApiKey
+from api.masking import mask
+from api.service import Service
+
+__all__ = [
+    "Admin",
+    "Analyst",
+    "AnalystOrReviewer",
+    "Caller",
+    "Mis",
+    "Reviewer",
+    "ServiceDep",
+    "personal",
+]
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An ekjon API key.")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: their key, the purpose they named (analysts), this request's id."""
+
+    key: ApiKey
+    purpose: str | None
+    request_id: str
+
+    @property
+    def reveals(self) -> bool:
+        """Whether identifiers are shown in full: an analyst who named a purpose."""
+        return self.purpose is not None and self.key.role == "analyst"
+
+    def may_use_source(self, source: str) -> bool:
+        """Whether this key may act for ``source`` (an mis key: its own sources only)."""
+        return self.key.role != "mis" or source in self.key.sources
+
+
+def _caller(
+    scopes: SecurityScopes,
+    request: Request,
+    service: ServiceDep,
+    token: Annotated[str | None, Depends(_key_header)] = None,
+    purpose: Annotated[
+        str | None,
+        Header(
+            alias="X-Purpose",
+            description="Why an analyst needs identifiers in full (one of the configured "
+            "purposes); the reveal is audited.",
+        ),
+    ] = None,
+) -> Caller:
+    if not token:
+        raise HTTPException(401, "No API key: send it in the X-API-Key header.")
+    key = service.access.authenticate(token)
+    if key is None:
+        raise HTTPException(401, "Unknown or revoked API key.")
+    if key.role not in scopes.scopes:
+        raise HTTPException(
+            403,
+            f"{_article(key.role).capitalize()} {key.role} key may not call {request.method} "
+            f"{request.url.path}; it needs {_article(scopes.scopes[0])} "
+            f"{' or '.join(scopes.scopes)} key.",
+        )
+    wait = service.limiter.take(key.key_id)
+    if wait > 0:
+        raise HTTPException(
+            429,
+            f"Too many requests for key {key.key_id}; try again in {wait:.1f} s.",
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
+    if purpose is not None:
+        purpose = purpose.strip()
+        if purpose not in service.settings.purposes:
+            raise HTTPException(
+                422,
+                f"X-Purpose {purpose!r} is not one of {', '.join(service.settings.purposes)}.",
+            )
+    request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    return Caller(key, purpose or None, request_id)
+
+
+def _article(role: str) -> str:
+    """The article before a role's name as it is said ("an mis key", "a reviewer key")."""
+    return "an" if role[:1] in "aeiou" or role == "mis" else "a"
+
+
+def _role(*roles: str) -> Any:
+    return Security(_caller, scopes=list(roles))
+
+
+Mis = Annotated[Caller, _role("mis")]
+Analyst = Annotated[Caller, _role("analyst")]
+Reviewer = Annotated[Caller, _role("reviewer")]
+AnalystOrReviewer = Annotated[Caller, _role("analyst", "reviewer")]
+Admin = Annotated[Caller, _role("admin")]
+
+
+def personal(
+    service: Service,
+    caller: Caller,
+    route: str,
+    persons: Iterable[str],
+    answer: Any,
+) -> Any:
+    """An answer that carries personal data, made ready to leave: one audit row written first
+    (no row, no answer: a failure to write it is a 503), identifiers masked unless the caller
+    named a purpose."""
+    people: Sequence[str] = sorted({str(p) for p in persons if p})
+    try:
+        service.access.audit(
+            caller.key, route, people, purpose=caller.purpose, revealed=caller.reveals
+        )
+    except Exception as exc:  # fail closed: the answer does not leave unaudited
+        raise HTTPException(
+            503,
+            "The audit log could not be written; nothing was answered.",
+            headers={"Retry-After": "5"},
+        ) from exc
+    return answer if caller.reveals else mask(answer)

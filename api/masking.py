@@ -1,0 +1,101 @@
+"""Masking of personal identifiers in API answers: NIDs, birth registration numbers, phones and
+wallets keep their last 3 digits unless the caller named a purpose that reveals them.
+
+Masking works on the answer's plain data (dicts, lists, values) just before it is sent, so no route
+can forget a field it did not know it returned:
+
+- the values of the fields that hold identifiers (:data:`IDENTIFIER_FIELDS`);
+- the ids (and ``number``) of graph nodes that are identifiers (:data:`IDENTIFIER_LABELS`);
+- in every other text, each run of 10 to 17 digits that does not follow a letter or digit: record
+  keys of registries keyed by the identifier itself (``ec_nid/1990123456789``, ``btrc/01711...``),
+  node keys (``Phone:01711000001``), and identifiers quoted in findings' reasons ("KYC owner NID
+  3214694717 is none of theirs"). Dates, amounts and codes such as ``BD50388175900002`` are shorter
+  or follow a letter, and stay.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+__all__ = ["IDENTIFIER_FIELDS", "IDENTIFIER_LABELS", "mask", "mask_text", "mask_value"]
+
+#: Fields (in records, findings, graph rows) whose values are personal identifiers.
+IDENTIFIER_FIELDS: Final = frozenset(
+    {
+        "nid",
+        "nid_alt",
+        "brn",
+        "phone",
+        "account_number",
+        "wallet",
+        "identifier",
+        "owner_nid",
+        "kyc_owner_nid",
+        "registered_nid",
+        "nid_text",
+        "brn_text",
+    }
+)
+#: Graph node labels whose ids are personal identifiers.
+IDENTIFIER_LABELS: Final = frozenset({"NID", "BRN", "Phone", "Account"})
+#: Properties of an identifier node that spell the identifier.
+_IDENTIFIER_PROPS: Final = frozenset({"id", "key", "number", "phone"})
+SHOWN: Final = 3
+#: A run of digits long enough to be a NID (10, 13, 17), a phone (11) or a wallet (11, 12).
+_IDENTIFIER_RUN: Final = re.compile(r"(?<![^\W_])\d{10,17}(?!\d)")
+
+
+def mask_value(value: Any) -> Any:
+    """``"1990123456789"`` -> ``"**********789"``: every character but the last 3 hidden (a
+    wallet ``provider:number`` or a node key ``Label:id`` keeps its prefix). Missing values stay
+    missing."""
+    if value is None:
+        return None
+    text = str(value)
+    label, sep, rest = text.partition(":")
+    if sep and label.isalpha():  # "bkash:01711000001", "Phone:01711000001"
+        return f"{label}:{mask_value(rest)}"
+    if len(text) <= SHOWN:
+        return "*" * len(text)
+    return "*" * (len(text) - SHOWN) + text[-SHOWN:]
+
+
+def mask_text(text: str) -> str:
+    """Every identifier-length run of digits in ``text`` masked (see the module docstring)."""
+    return _IDENTIFIER_RUN.sub(lambda m: mask_value(m.group()), text)
+
+
+def mask(data: Any) -> Any:
+    """A copy of ``data`` (nested dicts and lists) with every identifier masked (see the module
+    docstring).
+
+    Example
+    -------
+    >>> mask({"nid": "1990123456789", "edges": [{"source": "Phone:01711000001"}]})
+    {'nid': '**********789', 'edges': [{'source': 'Phone:********001'}]}
+    >>> mask({"records": ["ec_nid/19901234567890123", "dss/OA879561823"]})
+    {'records': ['ec_nid/**************123', 'dss/OA879561823']}
+    """
+    if isinstance(data, Mapping):
+        identifier_node = data.get("label") in IDENTIFIER_LABELS
+        out = {}
+        for key, value in data.items():
+            if key in IDENTIFIER_FIELDS or (identifier_node and key in _IDENTIFIER_PROPS):
+                out[key] = (
+                    [mask_value(v) for v in value] if isinstance(value, list) else mask_value(value)
+                )
+            elif identifier_node and key == "props" and isinstance(value, Mapping):
+                out[key] = {
+                    k: mask_value(v) if k in _IDENTIFIER_PROPS else mask(v)
+                    for k, v in value.items()
+                }
+            else:
+                out[key] = mask(value)
+        return out
+    if isinstance(data, list | tuple):
+        return [mask(v) for v in data]
+    if isinstance(data, str):
+        return mask_text(data)
+    return data

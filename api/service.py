@@ -1,0 +1,195 @@
+"""What the HTTP API holds while it runs: the home, the graph store and the one-record resolver,
+opened once at start, the access store (keys, audit), the settings, and the locks that keep one
+process's writers in line.
+
+One process, one worker: the in-memory resolver and SQLite's single writer are not shared across
+processes (``ekjon serve`` starts one uvicorn worker).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+from api.access import AccessStore
+from engine.home import Home
+
+__all__ = ["PURPOSES", "RateLimiter", "Service", "Settings"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Purposes an analyst may name (``X-Purpose``) to see identifiers in full.
+PURPOSES: Final = ("fraud_investigation", "grievance", "payment_verification")
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a whole number.") from None
+    if value <= 0:
+        raise ValueError(f"{name}={raw!r} must be above 0.")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The API's configuration (each from an environment variable, see docs/api.md).
+
+    Attributes
+    ----------
+    purposes:
+        ``EKJON_API_PURPOSES`` (comma-separated): the purposes that reveal identifiers.
+    max_body_bytes:
+        ``EKJON_API_MAX_BODY_BYTES``: a larger request body is refused with 413 (uploads too).
+    requests_per_minute:
+        ``EKJON_API_REQUESTS_PER_MINUTE``: per key; beyond it 429 with ``Retry-After``.
+    page_max:
+        The most rows one page of findings may ask for.
+    """
+
+    purposes: tuple[str, ...] = PURPOSES
+    max_body_bytes: int = 20 * 1024 * 1024
+    requests_per_minute: int = 12_000
+    page_max: int = 1000
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Settings from the environment, defaults where unset.
+
+        Raises
+        ------
+        ValueError
+            If a variable is set to something that is not a positive whole number.
+        """
+        purposes = os.environ.get("EKJON_API_PURPOSES")
+        return cls(
+            purposes=(
+                tuple(p.strip() for p in purposes.split(",") if p.strip()) if purposes else PURPOSES
+            ),
+            max_body_bytes=_env_int("EKJON_API_MAX_BODY_BYTES", cls.max_body_bytes),
+            requests_per_minute=_env_int("EKJON_API_REQUESTS_PER_MINUTE", cls.requests_per_minute),
+        )
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket per API key: ``per_minute`` requests, refilled continuously.
+
+    Counted in this process (the API runs one), so one key's burst never slows another's.
+    """
+
+    per_minute: int
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, key_id: str, now: float | None = None) -> float:
+        """Spend one request of ``key_id``: 0 when allowed, else the seconds until one is."""
+        now = time.monotonic() if now is None else now
+        rate = self.per_minute / 60.0
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+            if tokens >= 1.0:
+                self._buckets[key_id] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[key_id] = (tokens, now)
+            return (1.0 - tokens) / rate
+
+
+class Service:
+    """The API's state for one process.
+
+    Parameters
+    ----------
+    home:
+        The home whose stores are served.
+    backend:
+        ``"embedded"`` or ``"neo4j"``: the graph store answering the analysts' questions.
+    settings:
+        The API's configuration.
+    """
+
+    def __init__(self, home: Home, backend: str = "embedded", settings: Settings | None = None):
+        self.home = home
+        self.backend = backend
+        self.settings = settings or Settings()
+        self.access = AccessStore(home.api)
+        self.limiter = RateLimiter(self.settings.requests_per_minute)
+        self.started_at = time.time()
+        self.start_seconds: dict[str, float] = {}
+        #: one writer at a time: score -> add -> ledger -> publish, and the graph's walks
+        self.write_lock = threading.RLock()
+        self.graph_lock = threading.RLock()
+        self._store: Any = None
+        self._resolver: Any = None
+        self._model: Any = None
+        self._cache: dict[str, Any] = {}
+
+    # -- start and stop
+
+    def start(self) -> Service:
+        """Open the graph store and load the one-record resolver (when a resolve has run)."""
+        from engine.quality.training import DEFAULT_ARTIFACT, load_model
+        from graph.open import open_store
+
+        step = time.perf_counter()
+        self._store = open_store(self.backend, self.home.root)
+        self.start_seconds["graph"] = time.perf_counter() - step
+        step = time.perf_counter()
+        self._model = load_model(DEFAULT_ARTIFACT)
+        self.start_seconds["model"] = time.perf_counter() - step
+        if (self.home.incremental / "incremental.json").exists():
+            from engine.incremental import IncrementalResolver
+
+            step = time.perf_counter()
+            self._resolver = IncrementalResolver.load(self.home.incremental, self._model)
+            self.start_seconds["resolver"] = time.perf_counter() - step
+        log.info("ekjon API ready: %s", self.start_seconds)
+        return self
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self.access.close()
+
+    # -- what routes use
+
+    @property
+    def model(self) -> Any:
+        return self._model
+
+    @property
+    def resolver(self) -> Any:
+        """The one-record resolver, or ``None`` before the first ``ekjon resolve``."""
+        return self._resolver
+
+    @contextmanager
+    def graph(self) -> Iterator[Any]:
+        """The graph store, one caller at a time."""
+        with self.graph_lock:
+            yield self._store
+
+    def cached(self, name: str, compute: Callable[[], T]) -> T:
+        """An answer about the whole graph, worked out once until the graph changes."""
+        with self.graph_lock:
+            if name not in self._cache:
+                self._cache[name] = compute()
+            return self._cache[name]
+
+    def graph_changed(self) -> None:
+        """Forget the whole-graph answers (after a write)."""
+        with self.graph_lock:
+            self._cache.clear()
