@@ -15,9 +15,10 @@ can forget a field it did not know it returned:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Final
+
+from engine.privacy import mask_text, mask_value
 
 __all__ = ["IDENTIFIER_FIELDS", "IDENTIFIER_LABELS", "mask", "mask_text", "mask_value"]
 
@@ -42,29 +43,6 @@ IDENTIFIER_FIELDS: Final = frozenset(
 IDENTIFIER_LABELS: Final = frozenset({"NID", "BRN", "Phone", "Account"})
 #: Properties of an identifier node that spell the identifier.
 _IDENTIFIER_PROPS: Final = frozenset({"id", "key", "number", "phone"})
-SHOWN: Final = 3
-#: A run of digits long enough to be a NID (10, 13, 17), a phone (11) or a wallet (11, 12).
-_IDENTIFIER_RUN: Final = re.compile(r"(?<![^\W_])\d{10,17}(?!\d)")
-
-
-def mask_value(value: Any) -> Any:
-    """``"1990123456789"`` -> ``"**********789"``: every character but the last 3 hidden (a
-    wallet ``provider:number`` or a node key ``Label:id`` keeps its prefix). Missing values stay
-    missing."""
-    if value is None:
-        return None
-    text = str(value)
-    label, sep, rest = text.partition(":")
-    if sep and label.isalpha():  # "bkash:01711000001", "Phone:01711000001"
-        return f"{label}:{mask_value(rest)}"
-    if len(text) <= SHOWN:
-        return "*" * len(text)
-    return "*" * (len(text) - SHOWN) + text[-SHOWN:]
-
-
-def mask_text(text: str) -> str:
-    """Every identifier-length run of digits in ``text`` masked (see the module docstring)."""
-    return _IDENTIFIER_RUN.sub(lambda m: mask_value(m.group()), text)
 
 
 def mask(data: Any) -> Any:

@@ -6,6 +6,8 @@ never reads ``$EKJON_HOME`` itself; commands resolve it here and pass explicit p
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -23,6 +25,37 @@ def _register_all() -> None:
 
     for module in (demo, synth, ingest, resolve, findings, review, neo4j, serve):
         module.register(app)
+
+
+@app.callback()
+def _every_command(
+    show_values: Annotated[
+        bool,
+        typer.Option(
+            "--show-values",
+            help="Print NIDs, birth registration numbers, phones and wallets in full in warnings "
+            "and errors (default: masked to the last 3 digits). For the operator correcting data.",
+        ),
+    ] = False,
+) -> None:
+    """Before every command: files private, messages masked, the home closed up."""
+    import sys
+
+    from api.cli.options import ekjon_home, err_console
+    from engine import privacy
+
+    privacy.private_files()
+    privacy.show_values(show_values)
+    privacy.mask_log_records()
+    sys.excepthook = privacy.masked_traceback
+    home = ekjon_home()
+    changed = privacy.tighten(home.root)
+    if changed:
+        err_console.print(
+            f"note: {len(changed):,} files and folders under {home} were readable by other users; "
+            "made private to you (folders 0700, files 0600).",
+            highlight=False,
+        )
 
 
 _register_all()

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli.options import Backend
+from api.cli.options import Backend, PrivateConsole, share_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from graph.store import GraphStore
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = PrivateConsole(stderr=True)
 
 findings_app = typer.Typer(
     name="findings",
@@ -49,6 +49,13 @@ OutOption = Annotated[
     Path | None,
     typer.Option(
         "--out", "-o", help="Write every finding to this CSV file (UTF-8).", dir_okay=False
+    ),
+]
+WorldReadable = Annotated[
+    bool,
+    typer.Option(
+        "--world-readable",
+        help="Make the --out file readable by every user of this machine (default: yours only).",
     ),
 ]
 ShowOption = Annotated[
@@ -108,10 +115,11 @@ def _table(frame: pd.DataFrame, columns: list[str], title: str, show: int) -> No
         console.print(f"... and {len(frame) - show} more", highlight=False)
 
 
-def _write(frame: pd.DataFrame, out: Path | None, what: str) -> None:
+def _write(frame: pd.DataFrame, out: Path | None, what: str, world_readable: bool) -> None:
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(out, index=False, encoding="utf-8")
+        share_file(out, world_readable)
         console.print(f"{len(frame)} {what} written to {out}", highlight=False)
     else:
         console.print(f"{len(frame)} {what} (write them all with --out FILE.csv)", highlight=False)
@@ -145,6 +153,7 @@ def programmes(
     ],
     backend: BackendOption = Backend.embedded,
     out: OutOption = None,
+    world_readable: WorldReadable = False,
 ) -> None:
     """Every programme the person(s) behind VALUE receive, across all MISs, with the records and
     link scores that tie them."""
@@ -172,12 +181,13 @@ def programmes(
         100,
     )
     if out is not None:
-        _write(answer.enrolments, out, "enrolments")
+        _write(answer.enrolments, out, "enrolments", world_readable)
 
 
 @findings_app.command("double-dipping")
 def double_dipping_command(
     out: OutOption = None,
+    world_readable: WorldReadable = False,
     policy: Annotated[
         Path | None,
         typer.Option(
@@ -213,12 +223,13 @@ def double_dipping_command(
         "Double dipping",
         show,
     )
-    _write(found, out, "findings")
+    _write(found, out, "findings", world_readable)
 
 
 @findings_app.command("suspicious")
 def suspicious(
     out: OutOption = None,
+    world_readable: WorldReadable = False,
     min_risk: Annotated[
         float,
         typer.Option(
@@ -240,12 +251,13 @@ def suspicious(
         "Suspicious wallets and phones",
         show,
     )
-    _write(found, out, "suspicious identifiers")
+    _write(found, out, "suspicious identifiers", world_readable)
 
 
 @findings_app.command("reference-checks")
 def reference_checks_command(
     out: OutOption = None,
+    world_readable: WorldReadable = False,
     backend: BackendOption = Backend.embedded,
     show: ShowOption = 20,
 ) -> None:
@@ -261,7 +273,7 @@ def reference_checks_command(
     counts = found["check"].value_counts().to_dict() if len(found) else {}
     console.print(", ".join(f"{n} {check}" for check, n in counts.items()) or "no findings")
     _table(found, ["check", "record_id", "person_id", "identifier", "found", "expected"], "", show)
-    _write(found, out, "findings")
+    _write(found, out, "findings", world_readable)
 
 
 @findings_app.command("coverage")
@@ -282,6 +294,7 @@ def coverage_command(
         ),
     ] = None,
     out: OutOption = None,
+    world_readable: WorldReadable = False,
     backend: BackendOption = Backend.embedded,
     show: ShowOption = 20,
 ) -> None:
@@ -302,7 +315,7 @@ def coverage_command(
         "Coverage",
         show,
     )
-    _write(found, out, "households")
+    _write(found, out, "households", world_readable)
 
 
 @findings_app.command("neighbourhood")

@@ -19,7 +19,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from api.cli.options import PrivateConsole
 from engine.errors import EkjonError
+from engine.privacy import shown
 
 if TYPE_CHECKING:
     from engine.ingest.run import IngestProgress, IngestReport
@@ -81,7 +83,7 @@ def ingest(
     from engine.ingest.store import RecordStore
 
     out = Console()
-    err = Console(stderr=True, soft_wrap=True)
+    err = PrivateConsole(stderr=True, soft_wrap=True)
     plan = pair_files(paths, mapping)
     errors, skipped, jobs = plan.problems, plan.skipped, plan.files
     if not as_json:
@@ -231,12 +233,14 @@ def _print_problems(out: Console, store: RecordStore, report: IngestReport) -> N
         )
         for p in islice(store.problems(report.ingest_id, kind), PROBLEMS_SHOWN):
             value = p.value or ""
+            # the report file keeps the raw value (its purpose is correcting the source); the
+            # screen shows identifiers masked unless --show-values
             problems.add_row(
                 str(p.row),
-                p.record_id or "",
+                shown(p.record_id or ""),
                 p.field or "",
-                value if len(value) <= 40 else value[:39] + "…",
-                p.reason,
+                shown(value if len(value) <= 40 else value[:39] + "…"),
+                shown(p.reason),
             )
         out.print(problems)
         out.print(f"  full report: {path}", highlight=False)

@@ -10,10 +10,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from api.cli.options import PrivateConsole
 from graph.neo4j import server
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = PrivateConsole(stderr=True)
 
 neo4j_app = typer.Typer(
     name="neo4j",

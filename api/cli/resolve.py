@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli.options import Backend
+from api.cli.options import Backend, PrivateConsole, share_file
 
-console = Console(stderr=True)
+console = PrivateConsole(stderr=True)
 out = Console()
 
 
@@ -105,6 +105,13 @@ export_app = typer.Typer(help="Export results of the last `ekjon resolve`.", no_
 @export_app.command("persons")
 def export_persons(
     out_file: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    world_readable: Annotated[
+        bool,
+        typer.Option(
+            "--world-readable",
+            help="Make the file readable by every user of this machine (default: yours only).",
+        ),
+    ] = False,
 ) -> None:
     """Write `source, record_id, person_id, household_id` for every resolved record."""
     from api.cli.options import ekjon_home
@@ -119,6 +126,7 @@ def export_persons(
     columns = ["source", "record_id", "person_id", "household_id"]
     out_file.parent.mkdir(parents=True, exist_ok=True)
     assignment[columns].to_csv(out_file, index=False)
+    share_file(out_file, world_readable)
     out.print(f"{len(assignment):,} records -> {out_file}")
 
 

@@ -9,10 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli.options import ekjon_home
+from api.cli.options import PrivateConsole, ekjon_home
 
 console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
+err_console = PrivateConsole(stderr=True, soft_wrap=True)
 
 review_app = typer.Typer(
     name="review",

@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli.options import Backend, ekjon_home
+from api.cli.options import Backend, PrivateConsole, ekjon_home
 
 console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
+err_console = PrivateConsole(stderr=True, soft_wrap=True)
 
 keys_app = typer.Typer(
     name="keys",
