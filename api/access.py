@@ -1,6 +1,7 @@
 """Who may call the HTTP API, and what they read: API keys with roles, and the audit log.
 
-Both live in one SQLite file of the home (``$EKJON_HOME/api.sqlite``, :attr:`engine.home.Home.api`).
+Both live in one SQLite file of the home (``$EKJON_HOME/api.sqlite``, :attr:`engine.home.Home.api`),
+with the ingest jobs MIS keys submit (their state survives a restart).
 
 Keys
 ----
@@ -36,7 +37,15 @@ from typing import Any, Final
 from engine.errors import EkjonError
 from engine.sqlite import SQLiteStore
 
-__all__ = ["ROLES", "AccessError", "AccessStore", "ApiKey", "AuditBreak", "NewKey"]
+__all__ = [
+    "JOB_STATUSES",
+    "ROLES",
+    "AccessError",
+    "AccessStore",
+    "ApiKey",
+    "AuditBreak",
+    "NewKey",
+]
 
 ROLES: Final = ("mis", "analyst", "reviewer", "admin")
 SCHEMA_VERSION: Final = 1
@@ -80,7 +89,35 @@ CREATE TABLE IF NOT EXISTS idempotency (
     at TEXT NOT NULL,
     PRIMARY KEY (key_id, idempotency_key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    file TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    report TEXT,
+    error TEXT
+) WITHOUT ROWID;
 """
+#: What an ingest job can be: waiting for the worker, being ingested, done, or refused midway.
+JOB_STATUSES: Final = ("queued", "running", "succeeded", "failed")
+_JOB_COLUMNS: Final = (
+    "job_id",
+    "key_id",
+    "source",
+    "file",
+    "folder",
+    "status",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "report",
+    "error",
+)
 
 
 class AccessError(EkjonError, ValueError):
@@ -143,7 +180,7 @@ def _row_hash(prev: str, fields: Sequence[Any]) -> str:
 
 
 class AccessStore(SQLiteStore):
-    """The API's keys, audit log and idempotent answers (one SQLite file).
+    """The API's keys, audit log, idempotent answers and ingest jobs (one SQLite file).
 
     Parameters
     ----------
@@ -321,4 +358,61 @@ class AccessStore(SQLiteStore):
             db.execute(
                 "INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
                 (key_id, idempotency_key, body_sha256, status, answer, _now()),
+            )
+
+    # -- ingest jobs
+
+    def add_job(
+        self, job_id: str, key_id: str, source: str, file: str, folder: str
+    ) -> dict[str, Any]:
+        """Keep a new ingest job, ``queued``: ``file`` is the data file's name in ``folder``."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO jobs (job_id, key_id, source, file, folder, status, created_at) "
+                "VALUES (?, ?, ?, ?, ?, 'queued', ?)",
+                (job_id, key_id, source, file, folder, _now()),
+            )
+        job = self.job(job_id)
+        assert job is not None
+        return job
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        """An ingest job (``report`` parsed), or ``None``."""
+        rows = self._rows(f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,))
+        if not rows:
+            return None
+        job = dict(zip(_JOB_COLUMNS, rows[0], strict=True))
+        job["report"] = None if job["report"] is None else json.loads(job["report"])
+        return job
+
+    def unfinished_jobs(self) -> list[str]:
+        """Jobs queued or running (a restart interrupted them), oldest first."""
+        rows = self._rows(
+            "SELECT job_id FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at"
+        )
+        return [r[0] for r in rows]
+
+    def set_job(
+        self,
+        job_id: str,
+        status: str,
+        *,
+        report: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Move a job on: ``running`` stamps its start, ``succeeded`` / ``failed`` its end with
+        the ingest report or the error."""
+        if status not in JOB_STATUSES:
+            raise AccessError(f"Job status {status!r} is not one of {', '.join(JOB_STATUSES)}.")
+        stamp = "started_at" if status == "running" else "finished_at"
+        with self.transaction() as db:
+            db.execute(
+                f"UPDATE jobs SET status = ?, {stamp} = ?, report = ?, error = ? WHERE job_id = ?",
+                (
+                    status,
+                    _now(),
+                    None if report is None else json.dumps(report, default=str),
+                    error,
+                    job_id,
+                ),
             )

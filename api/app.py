@@ -27,11 +27,14 @@ VERSION = "1"
 
 def create_app(service: Service) -> FastAPI:
     """The app serving ``service`` (started, or started by the app's lifespan)."""
-    from api.routers import admin, health, persons
+    from api.jobs import IngestJobs
+    from api.routers import admin, explain, findings, health, identifiers, jobs, persons
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.jobs.start()
         yield
+        app.state.jobs.stop()
         service.close()
 
     app = FastAPI(
@@ -43,7 +46,16 @@ def create_app(service: Service) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
-    for router in (health.router, persons.router, admin.router):
+    app.state.jobs = IngestJobs(service)
+    for router in (
+        health.router,
+        persons.router,
+        findings.router,
+        identifiers.router,
+        explain.router,
+        jobs.router,
+        admin.router,
+    ):
         app.include_router(router, prefix="/v1")
 
     @app.exception_handler(EkjonError)

@@ -1,0 +1,43 @@
+"""Paging shared by the routes that answer with many rows: ``offset`` / ``limit`` parameters and
+one page of a DataFrame as plain JSON rows."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Final
+
+import pandas as pd
+from fastapi import HTTPException, Query
+
+from api.service import Service, Settings
+
+#: The most rows a page may ask for in the OpenAPI document (the service's setting may be lower).
+PAGE_MAX: Final = Settings.page_max
+
+Offset = Annotated[
+    int, Query(ge=0, le=2**31 - 1, description="Rows to skip (a page's start in the answer).")
+]
+Limit = Annotated[int, Query(ge=1, le=PAGE_MAX, description="Most rows on this page.")]
+
+
+def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A DataFrame's rows as plain JSON values (numpy numbers as numbers, NaN as null)."""
+    if frame.empty:
+        return []
+    return json.loads(frame.to_json(orient="records", double_precision=15, force_ascii=False))
+
+
+def page(service: Service, frame: pd.DataFrame, offset: int, limit: int) -> dict[str, Any]:
+    """``{total, offset, limit, rows}``: the rows ``offset`` .. ``offset + limit`` of ``frame``.
+
+    Raises
+    ------
+    HTTPException
+        422 if ``limit`` is above the service's ``page_max``.
+    """
+    if limit > service.settings.page_max:
+        raise HTTPException(
+            422, f"limit {limit} is above the most rows a page holds ({service.settings.page_max})."
+        )
+    rows = frame.iloc[offset : offset + limit] if offset < len(frame) else frame.iloc[0:0]
+    return {"total": len(frame), "offset": offset, "limit": limit, "rows": json_rows(rows)}
