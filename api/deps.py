@@ -19,6 +19,7 @@ from fastapi.security import APIKeyHeader, SecurityScopes
 from api.access import ApiKey
 from api.masking import mask
 from api.service import Service
+from engine.privacy import mask_text
 
 __all__ = [
     "Admin",
@@ -129,7 +130,9 @@ def personal(
     """An answer that carries personal data, made ready to leave: one audit row written first
     (no row, no answer: a failure to write it is a 503), identifiers masked unless the caller
     named a purpose."""
-    people: Sequence[str] = sorted({str(p) for p in persons if p})
+    # a record no person holds is named by its key, which for NID- or phone-keyed registries is
+    # the identifier itself: the audit log keeps it masked, as every other file does
+    people: Sequence[str] = sorted({mask_text(str(p)) for p in persons if p})
     try:
         service.access.audit(
             caller.key, route, people, purpose=caller.purpose, revealed=caller.reveals

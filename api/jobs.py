@@ -58,7 +58,7 @@ class IngestJobs:
     @property
     def folder(self) -> Path:
         """Where uploads are kept: ``uploads/`` in the home."""
-        return self.service.home.root / "uploads"
+        return self.service.home.uploads
 
     def start(self) -> None:
         """Start the worker (once), queueing the jobs a restart interrupted."""

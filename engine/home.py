@@ -13,7 +13,8 @@ path under the home      what it holds
 ``reports/``             each ingest's quarantine and field-warning CSVs
 ``resolution/``          the last resolve: assignment, scored pairs, the one-record resolver
 ``graph/``               the embedded graph store (:mod:`graph.embedded`)
-``api.sqlite``           the HTTP API's keys, audit log and idempotent answers
+``api.sqlite``           the HTTP API's keys, audit log, idempotent answers and ingest jobs
+``uploads/``             files MIS systems uploaded to the API's ingest jobs
 ``neo4j/``               the project's own Neo4j server: data, logs, credentials
 =======================  ==============================================================
 
@@ -112,6 +113,11 @@ class Home:
     def api(self) -> Path:
         """The HTTP API's keys, audit log and idempotent answers (SQLite, :mod:`api.access`)."""
         return self.root / "api.sqlite"
+
+    @property
+    def uploads(self) -> Path:
+        """Data files and mappings uploaded to the API's ingest jobs, one folder per job."""
+        return self.root / "uploads"
 
     # -- graph
     @property
