@@ -28,7 +28,7 @@ VERSION = "1"
 def create_app(service: Service) -> FastAPI:
     """The app serving ``service`` (started, or started by the app's lifespan)."""
     from api.jobs import IngestJobs
-    from api.routers import admin, explain, findings, health, identifiers, jobs, persons
+    from api.routers import admin, explain, findings, health, identifiers, jobs, persons, resolve
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,6 +54,7 @@ def create_app(service: Service) -> FastAPI:
         identifiers.router,
         explain.router,
         jobs.router,
+        resolve.router,
         admin.router,
     ):
         app.include_router(router, prefix="/v1")

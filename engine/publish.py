@@ -28,6 +28,10 @@ are re-pointed with :meth:`~graph.store.GraphStore.replace_edges_from`; when the
 records, identifier, enrolment, source and link edges the new data no longer has are deleted, and
 persons and households left without records or members are removed.
 
+A partial publish (``complete=False``: the API adds a record) prunes only the edges out of its own
+records and the persons it leaves without records; persons, households, sources and programmes
+already in the graph keep their properties, which sum over records it does not see.
+
 Records stream through in chunks: each chunk's rows are generated once and handed to the store,
 which writes them in its own batches.
 
@@ -81,6 +85,8 @@ _OPERATORS: Final = {
     "5": "teletalk",
 }
 _NID_LENGTHS: Final = (10, 13, 17)
+#: Labels whose properties sum over many records: a partial publish writes only new ones.
+_AGGREGATES: Final = frozenset({"Source", "Programme", "Person", "Household"})
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as each stage advances."""
@@ -245,6 +251,7 @@ class _Publisher:
         self.report = report
         self.seen: dict[str, set[str]] = {label: set() for label in _ROLES}
         self.fresh = False
+        self.partial = False
 
     # nodes and edges ---------------------------------------------------------------------------
 
@@ -262,7 +269,12 @@ class _Publisher:
         if isinstance(self.store, GraphWriter):
             columns = data if isinstance(data, _Columns) else pd.DataFrame(list(data))
             return self.store.add_nodes(label, columns)
-        return self.store.merge_nodes(label, self._store_rows(data))
+        rows = self._store_rows(data)
+        if self.partial and label in _AGGREGATES:  # only the new ones: see the module docstring
+            rows = list(rows)
+            have = set(self.store.nodes(label, ["id"], ids=[r["id"] for r in rows])["id"])
+            rows = [r for r in rows if r["id"] not in have]
+        return self.store.merge_nodes(label, rows)
 
     def edges(
         self,
@@ -613,6 +625,7 @@ def publish(
     model_version: str | None = None,
     registries: Mapping[str, str] | None = None,
     source_households: Literal["missing", "always", "never"] = "missing",
+    complete: bool = True,
 ) -> PublishReport:
     """Write resolved records, persons, households and links into ``store``.
 
@@ -649,6 +662,9 @@ def publish(
         ``"missing"``: persons the assignment gives no household belong to the households their
         records name; ``"always"``: every person does, besides the assigned household;
         ``"never"``: only assigned households.
+    complete:
+        ``False``: the records are a few added to the graph, not all the data (see the module
+        docstring); into a store only.
 
     Returns
     -------
@@ -671,7 +687,9 @@ def publish(
     report = PublishReport()
     pub = _Publisher(store, policy, progress, report)
     had_records = store.count("Record") > 0
-    pub.fresh = not had_records
+    pub.fresh, pub.partial = not had_records, not complete
+    if not complete and isinstance(store, GraphWriter):
+        raise PublishError("A partial publish (complete=False) writes into a graph store only.")
     if had_records and isinstance(store, GraphWriter):
         raise PublishError(
             f"The import files in {getattr(store, 'folder', store)} already hold a publish; "
@@ -763,12 +781,16 @@ def publish(
         "Person",
         "Household",
         pub.rows({c: member[c] for c in ("from", "to", "relation")}),
-        replace=True,
+        replace=complete,
     )
     pub.progress("households", report.households, len(households))
     del persons, households
 
     # records, in chunks -------------------------------------------------------------------------
+    # the persons a partial publish's records belong to before it moves them
+    left: set[str] = set()
+    if not complete and not isinstance(store, GraphWriter):
+        left = set(store.edges("OF", from_ids=records["key"].tolist())["to"])
     record_columns = [c for c in CANONICAL_FIELDS if c in records.columns]
     registry = records["source"].map(found)
     done = 0
@@ -836,8 +858,10 @@ def publish(
         )
         pub.progress("links", len(same_as), len(same_as))
 
-    if had_records:
+    if had_records and complete:
         _prune(pub, records, member, same_as, links is not None)
+    elif had_records:
+        _prune_records(pub, records, left)
     report.seconds = time.perf_counter() - started
     log.info("published %s", report.summary())
     return report
@@ -900,15 +924,8 @@ def _prune(
 
     def stale(edge_type: str, wanted: set[tuple[str, str]], starts: set[str]) -> None:
         existing = store.edges(edge_type)
-        if existing.empty:
-            return
-        existing = existing[existing["from"].isin(starts)]
-        for (from_label, to_label), group in existing.groupby(["from_label", "to_label"]):
-            pairs = list(zip(group["from"], group["to"], strict=True))
-            gone = [{"from": a, "to": b} for a, b in pairs if (a, b) not in wanted]
-            if gone:
-                n = store.delete_edges(edge_type, str(from_label), str(to_label), gone)
-                report._add(report.pruned, edge_type, n)
+        if not existing.empty:
+            _delete_stale(pub, edge_type, existing[existing["from"].isin(starts)], wanted)
 
     wanted_has: set[tuple[str, str]] = set()
     for start in range(0, len(records), 200_000):
@@ -940,3 +957,40 @@ def _prune(
     if empty:
         report._add(report.pruned, "Household", store.delete_nodes("Household", empty))
     pub.progress("prune", 1, 1)
+
+
+def _delete_stale(
+    pub: _Publisher, edge_type: str, existing: pd.DataFrame, wanted: set[tuple[str, str]]
+) -> None:
+    """Delete the ``existing`` edges (rows of ``store.edges``) that are not ``wanted``."""
+    store = pub.store
+    assert not isinstance(store, GraphWriter)  # pruning is for a store that holds a graph
+    for (from_label, to_label), group in existing.groupby(["from_label", "to_label"]):
+        pairs = list(zip(group["from"], group["to"], strict=True))
+        gone = [{"from": a, "to": b} for a, b in pairs if (a, b) not in wanted]
+        if gone:
+            n = store.delete_edges(edge_type, str(from_label), str(to_label), gone)
+            pub.report._add(pub.report.pruned, edge_type, n)
+
+
+def _prune_records(pub: _Publisher, records: pd.DataFrame, left: set[str]) -> None:
+    """After a partial publish: the edges out of its records that their new versions no longer
+    have, and the persons in ``left`` (the records' persons before) now without records."""
+    store, keys = pub.store, records["key"].tolist()
+    assert not isinstance(store, GraphWriter)  # refused by publish
+    wanted = {
+        "HAS": {
+            pair
+            for frame in _identifier_columns(records).values()
+            for pair in zip(frame["key"], frame["id"], strict=True)
+        },
+        "FROM": set(zip(records["key"], records["source"], strict=True)),
+    }
+    if "programme" in records.columns:  # records that say nothing of programmes keep theirs
+        enrolled = records[records["programme"].notna()]
+        wanted["ENROLLED_IN"] = set(zip(enrolled["key"], enrolled["programme"], strict=True))
+    for edge_type, pairs in wanted.items():
+        _delete_stale(pub, edge_type, store.edges(edge_type, from_ids=keys), pairs)
+    orphans = [p for p in sorted(left) if store.edges("OF", to_ids=[p]).empty]
+    if orphans:
+        pub.report._add(pub.report.pruned, "Person", store.delete_nodes("Person", orphans))

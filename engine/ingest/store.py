@@ -36,7 +36,7 @@ import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from hashlib import sha1
+from hashlib import sha1, sha256
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -477,6 +477,47 @@ class RecordStore(SQLiteStore):
                 (run.finished_at, quarantine_report, warnings_report, run.ingest_id),
             )
         self._update_snapshot(run)
+
+    def store_records(
+        self,
+        batch: StagedBatch,
+        *,
+        source: str,
+        kind: str,
+        origin: str,
+        warnings: Sequence[Problem] = (),
+    ) -> tuple[IngestRun, ChunkResult]:
+        """Write records that come one at a time, not in a file (the API's storing resolve), as
+        one finished ingest run named ``origin`` whose one chunk is ``batch``: new records, new
+        versions and unchanged ones exactly as :meth:`commit_chunk` counts them, field warnings
+        kept.
+
+        The source's Parquet snapshot is left to be rebuilt on the next :meth:`current` read:
+        bringing it up to date now would read and write the whole source for one record.
+        """
+        mapping = {"source": source, "kind": kind, "via": origin}
+        text = json.dumps(mapping, ensure_ascii=False, sort_keys=True)
+        run = self.begin_ingest(
+            source=source,
+            kind=kind,
+            file=origin,
+            file_sha256=sha256("".join(batch.hashes).encode("utf-8")).hexdigest(),
+            file_size=0,
+            mapping=mapping,
+            mapping_sha256=sha256(text.encode("utf-8")).hexdigest(),
+        )
+        run._delta_ok = False  # no delta file: the snapshot is rebuilt when next read
+        result = self.commit_chunk(
+            run, batch, warnings=warnings, rows_done=len(batch), rows_read=len(batch)
+        )
+        run.status, run.finished_at = "finished", _now()
+        with self.transaction():
+            self._db.execute(
+                "UPDATE ingests SET status = 'finished', finished_at = ?, pid = NULL "
+                "WHERE ingest_id = ?",
+                (run.finished_at, run.ingest_id),
+            )
+        return run, result
 
     def fail_ingest(self, run: IngestRun, error: str) -> None:
         """Mark a run failed (a whole-file error); committed chunks stay, as history."""

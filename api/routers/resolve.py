@@ -1,0 +1,313 @@
+"""``POST /v1/resolve``: one record from an MIS, resolved against every person ekjon knows.
+
+The answer says who the record's person is (an existing person, or a new one), how sure that is
+(``outcome``: ``matched``, ``new``, or ``review`` when the evidence is contested, see
+:func:`engine.incremental.register.outcome`), the candidates compared (person IDs, probabilities
+and reasons in words: no other person's names or identifiers), the person's programmes across
+every MIS, and the double-dipping rules this enrolment would break under the current policy.
+
+``dry_run=true`` (the default) writes nothing. ``dry_run=false`` stores the record (a new record or
+a new version), gives it a lasting person ID and publishes it into the graph, all under the
+service's one write lock (:func:`engine.incremental.register.register_record`), so records of one
+new person that arrive together get one ID.
+
+Idempotency: a storing request whose ``(source, record_id, content)`` this key has sent before gets
+the first answer again (same person, same ``request_id``); so does a request whose
+``Idempotency-Key`` this key has used before with the same body, while that key with another body
+is refused (422). Replays are marked ``Idempotent-Replayed: true`` and audited like the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response
+
+from api.deps import Caller, Mis, ServiceDep, personal
+from api.schemas.common import REFUSALS, Problem
+from api.schemas.resolve import ResolveAnswer, ResolveRecord
+from api.service import Service
+
+router = APIRouter(tags=["resolve"])
+
+ROUTE: Final = "POST /v1/resolve"
+#: How long a request waits for the write lock before it is told to come back (503).
+LOCK_WAIT_SECONDS: Final = 30.0
+#: Candidates listed in an answer, best first.
+CANDIDATES: Final = 5
+#: Reasons listed for and against the explained candidate.
+REASONS: Final = 4
+#: What the answer says of each of the person's enrolments (record keys only for own sources).
+_ENROLMENT: Final = ("programme", "programme_name", "cash", "status", "since", "amount", "source")
+#: The enrolment terms the policy check reads from the record.
+_TERMS: Final = ("record_id", "programme", "status", "since", "amount")
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    **REFUSALS,
+    503: {
+        "model": Problem,
+        "description": "No resolve has run yet, or the service is busy (see Retry-After).",
+    },
+}
+
+
+@lru_cache(maxsize=1)
+def _policy() -> Any:
+    from graph.policy import load_policy
+
+    return load_policy()
+
+
+@router.post("/resolve", response_model=ResolveAnswer, responses=RESPONSES)
+def resolve(
+    record: ResolveRecord,  # type: ignore[valid-type]
+    caller: Mis,
+    service: ServiceDep,
+    response: Response,
+    dry_run: Annotated[
+        bool, Query(description="Resolve only and write nothing (false: store the record).")
+    ] = True,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            description="Send a request again under the same key to get its first answer.",
+        ),
+    ] = None,
+) -> Any:
+    """Resolve one record (and with ``dry_run=false`` store it): its person, the candidates, the
+    person's programmes across every MIS and the double-dipping rules it would break."""
+    from engine.incremental.register import register_record, resolve_record
+
+    raw = record.model_dump(exclude_unset=True)
+    source = str(raw["source"]).strip()
+    if not caller.may_use_source(source):
+        raise HTTPException(
+            403,
+            f"This key may not act for source {source!r}; it acts for "
+            f"{', '.join(caller.key.sources)}.",
+        )
+    resolver = service.resolver
+    if resolver is None:
+        raise HTTPException(
+            503,
+            "No resolve has run yet: run `ekjon resolve` once, then restart the service.",
+            headers={"Retry-After": "3600"},
+        )
+    body = _sha256({"record": raw})
+    request = _sha256({"record": raw, "dry_run": dry_run})
+    keys = [k for k in (idempotency_key, _natural_key(raw, body, dry_run)) if k]
+    with _write_lock(service):
+        replay = _replay(service, caller, idempotency_key, request, keys)
+        if replay is not None:
+            response.headers["Idempotent-Replayed"] = "true"
+            _keep(service, caller, keys, request, replay)
+            return personal(service, caller, ROUTE, _persons(replay), replay)
+        started = time.perf_counter()
+        with service.graph() as store:
+            if dry_run:
+                done = resolve_record(resolver, raw, store)
+            else:
+                origin = f"api {ROUTE} key {caller.key.key_id} request {caller.request_id}"
+                done = register_record(
+                    service.home, resolver, store, raw, origin=origin, policy=_policy()
+                )
+            step = time.perf_counter()
+            enrolments, findings = _programmes(store, done)
+            done.timings["graph"] = time.perf_counter() - step
+        if not dry_run:
+            service.graph_changed()
+        done.timings["total"] = time.perf_counter() - started
+        answer = _answer(done, caller, enrolments, findings, resolver, dry_run)
+        sent = personal(service, caller, ROUTE, _persons(answer), answer)
+        _keep(service, caller, keys, request, sent)
+    return sent
+
+
+@contextmanager
+def _write_lock(service: Service) -> Iterator[None]:
+    """The service's write lock, or 503 when it is not free within :data:`LOCK_WAIT_SECONDS`."""
+    if not service.write_lock.acquire(timeout=LOCK_WAIT_SECONDS):
+        raise HTTPException(
+            503, "The service is busy writing; send the record again.", headers={"Retry-After": "5"}
+        )
+    try:
+        yield
+    finally:
+        service.write_lock.release()
+
+
+def _sha256(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _natural_key(raw: dict[str, Any], body: str, dry_run: bool) -> str | None:
+    """A storing request's own idempotency key: its record and content."""
+    if dry_run:
+        return None
+    return f"record:{str(raw['source']).strip()}/{str(raw['record_id']).strip()}:{body}"
+
+
+def _keep(
+    service: Service, caller: Caller, keys: list[str], request: str, answer: dict[str, Any]
+) -> None:
+    """Keep the answer as sent (masked) under each idempotency key not yet used."""
+    text = json.dumps(answer, ensure_ascii=False)
+    for key in keys:
+        service.access.keep_answer(caller.key.key_id, key, request, 200, text)
+
+
+def _replay(
+    service: Service, caller: Caller, header: str | None, request: str, keys: list[str]
+) -> dict[str, Any] | None:
+    """The first answer to any of ``keys`` this API key was given, or ``None``; 422 when the
+    ``Idempotency-Key`` header was used with another request."""
+    for key in keys:
+        kept = service.access.answer_for(caller.key.key_id, key)
+        if kept is None:
+            continue
+        digest, _, text = kept
+        if digest != request:
+            if key == header:
+                raise HTTPException(
+                    422,
+                    f"Idempotency-Key {key!r} was used with another request; use a new key for "
+                    "a new request.",
+                )
+            continue
+        return json.loads(text)
+    return None
+
+
+def _programmes(store: Any, done: Any) -> tuple[list[dict[str, Any]], Any]:
+    """The person's enrolments across every MIS, and the rules the record's enrolment breaks."""
+    from graph.queries import programmes_of
+    from graph.queries.would_break import would_break
+
+    rows = []
+    if done.person_id is not None:
+        found = programmes_of(store, done.person_id)
+        rows = [r for r in found.enrolment_rows if r.get("person_id") == done.person_id]
+    record = done.record
+    household = record.get("household_id")
+    findings = would_break(
+        store,
+        {"record_id": done.key, **{c: record.get(c) for c in _TERMS if c != "record_id"}},
+        person_id=done.person_id,
+        household_id=f"{record['source']}/{household}" if household else None,
+        policy=_policy(),
+    )
+    return rows, findings
+
+
+def _answer(
+    done: Any,
+    caller: Caller,
+    enrolments: list[dict[str, Any]],
+    findings: Any,
+    resolver: Any,
+    dry_run: bool,
+) -> dict[str, Any]:
+    from engine.incremental.register import outcome
+
+    match = done.match
+    verdict, reasons = outcome(match, done.person_id if done.stored == "unchanged" else None)
+    own = set(caller.key.sources)
+    return {
+        "request_id": caller.request_id,
+        "record": done.key,
+        "dry_run": dry_run,
+        "person_id": done.person_id,
+        "outcome": verdict,
+        "review_reasons": reasons,
+        "probability": round(float(match.probability), 6),
+        "decided_by": match.decided_by,
+        "stored": done.stored,
+        "candidates": _candidates(match),
+        "enrolments": [
+            {
+                **{c: _value(row.get(c)) for c in _ENROLMENT},
+                "record_id": row.get("record_id") if row.get("source") in own else None,
+            }
+            for row in enrolments
+        ],
+        "findings": [
+            {
+                "rule": f["rule"],
+                "programmes": str(f["programmes"]).split(";"),
+                "detail": f["detail"],
+                "policy": f["policy"],
+            }
+            for f in findings.to_dict("records")
+        ],
+        "policy": _policy().label,
+        "model_version": getattr(resolver.model, "model_version", None),
+        "warnings": [{"field": w.field, "reason": w.reason} for w in done.warnings],
+        "timings": {k: round(v * 1000, 1) for k, v in done.timings.items()},
+    }
+
+
+def _candidates(match: Any) -> list[dict[str, Any]]:
+    """Candidate persons, best first: their IDs, probabilities and (for the person whose best
+    pair was explained) the reasons in words; never a record of theirs."""
+    explained = None
+    if match.explanation is not None and len(match.candidates):
+        explained = match.candidates["person_id"].iat[0]
+    out = []
+    for row in match.persons.head(CANDIDATES).to_dict("records"):
+        mean = float(row["mean_log_odds"])
+        reasons: list[dict[str, Any]] = []
+        words: list[str] = []
+        if row["person_id"] == explained:
+            why = match.explanation
+            for sign in (1, -1):
+                reasons += [
+                    {
+                        "feature": r.feature,
+                        "meaning": r.meaning,
+                        "contribution": None
+                        if r.contribution is None
+                        else round(r.contribution, 3),
+                    }
+                    for r in why.reasons(sign, top=REASONS)
+                ]
+            words = list(why.cannot_link)
+        out.append(
+            {
+                "person_id": str(row["person_id"]),
+                "probability": round(float(row["best_probability"]), 6),
+                "average_probability": (
+                    round(1.0 / (1.0 + math.exp(-min(max(mean, -700.0), 700.0))), 6)
+                    if math.isfinite(mean)
+                    else None
+                ),
+                "strong_link": bool(row["strong_link"]),
+                "cannot_link": bool(row["cannot_link"]),
+                "joins": bool(row["joins"]),
+                "reasons": reasons,
+                "cannot_link_reasons": words,
+            }
+        )
+    return out
+
+
+def _value(value: Any) -> Any:
+    """A graph value ready for JSON (numpy scalars as Python ones, NaN as null)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    return None if isinstance(value, float) and value != value else value
+
+
+def _persons(answer: dict[str, Any]) -> list[str]:
+    """Every person an answer names (for the audit row)."""
+    return [answer["person_id"], *(c["person_id"] for c in answer["candidates"])]

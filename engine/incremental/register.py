@@ -1,0 +1,311 @@
+"""One record stored as it arrives (the API's storing ``/resolve``): resolved, kept, given a lasting
+person ID and put in the graph, without waiting for the next batch.
+
+:func:`register_record` does for one record what ingest, the batch and publish do for many:
+
+1. **clean** it field by field as ingest does (:func:`engine.ingest.run.clean_record`); a field
+   that cannot be read is left out and reported;
+2. **resolve** it against the persons the resolver knows
+   (:meth:`~engine.incremental.IncrementalResolver.resolve_one`);
+3. **store** it in the record store: a new record, or a new version of a known ``(source,
+   record_id)``, with its field warnings (:meth:`engine.ingest.store.RecordStore.store_records`);
+4. give it a **lasting person ID** through the identity ledger: a partial
+   :func:`~engine.identity.assign.assign_ids` run whose one cluster is the chosen person's records
+   plus this one (the cluster keeps that person's ID), or the record alone (a fresh ID);
+5. **remember** it in the resolver under that ID, so the next record of the same person finds it;
+6. **publish** it into the graph store with a partial :func:`engine.publish.publish` that touches
+   nothing else.
+
+The caller holds one lock across all of it (the API's write lock): two records of one new person
+that arrive together must not both become new persons.
+
+:func:`resolve_record` is the dry run: steps 1 and 2 only, nothing written. :func:`outcome` says
+whether the decision is clear (``matched``, ``new``) or one a reviewer should look at
+(``review``).
+
+Example
+-------
+>>> done = register_record(home, resolver, store, {"source": "dss", "record_id": "9",
+...     "full_name": "Md. Abdul Karim", "nid": "1990123456789"}, origin="api")  # doctest: +SKIP
+>>> done.person_id, done.stored                                                 # doctest: +SKIP
+('P0000004212', 'new')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import pandas as pd
+
+from engine.errors import IncrementalError, InvalidValue
+from engine.home import Home
+from engine.identity.assign import assign_ids
+from engine.identity.ledger import IdentityLedger
+from engine.incremental.match import Match
+from engine.incremental.resolver import IncrementalResolver
+from engine.ingest.run import clean_record
+from engine.ingest.store import RAW_FIELDS, VALUE_FIELDS, Problem, RecordStore, StagedBatch
+from engine.publish import publish
+from engine.record import CANONICAL_FIELDS, is_missing_value, record_key
+from graph.policy import Policy
+from graph.store import GraphStore
+
+__all__ = [
+    "DEFAULT_KIND",
+    "REVIEW_BAND",
+    "Registered",
+    "outcome",
+    "register_record",
+    "resolve_record",
+]
+
+log = logging.getLogger(__name__)
+
+#: The kind of a record whose source is new to ekjon and that names none (an MIS's enrolment).
+DEFAULT_KIND: Final = "programme"
+#: A match below the upper bound, or a new person whose best candidate reaches the lower bound, is
+#: left for a reviewer: the evidence is neither clearly for nor clearly against.
+REVIEW_BAND: Final = (0.5, 0.9)
+
+
+@dataclass
+class Registered:
+    """One record resolved (and, by :func:`register_record`, stored).
+
+    Attributes
+    ----------
+    record:
+        The cleaned record (fields that could not be read left out; ``kind`` filled in).
+    match:
+        The resolver's decision.
+    person_id:
+        The person the record belongs to: an existing person's ID, or (stored) the new person's
+        fresh ID; ``None`` for a new person in a dry run.
+    warnings:
+        The fields that could not be read.
+    stored:
+        ``"new"``, ``"new version"`` or ``"unchanged"`` (the record store's verdict); ``None`` in a
+        dry run.
+    timings:
+        Seconds per step (``resolve``, ``store``, ``ledger``, ``remember``, ``publish``).
+    """
+
+    record: dict[str, Any]
+    match: Match
+    person_id: str | None
+    warnings: list[InvalidValue] = field(default_factory=list)
+    stored: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The record's key, ``source/record_id``."""
+        return record_key(self.record["source"], self.record["record_id"])
+
+
+def resolve_record(
+    resolver: IncrementalResolver, raw: Mapping[str, Any], graph: GraphStore
+) -> Registered:
+    """Clean ``raw`` (a record by canonical field name) and resolve it; nothing is written.
+
+    A record that names no ``kind`` gets its source's, as the graph knows it (``programme`` for a
+    source new to ekjon).
+
+    Raises
+    ------
+    engine.errors.UnreadableRecord
+        If a field name is not canonical or ``source`` / ``record_id`` is empty.
+    """
+    started = time.perf_counter()
+    record, warnings = clean_record(dict(raw))
+    if record.get("kind") is None:
+        source = graph.node("Source", record["source"])
+        record["kind"] = (source or {}).get("kind") or DEFAULT_KIND
+    match = resolver.resolve_one(record, explain=True)
+    return Registered(
+        record,
+        match,
+        match.person_id,
+        warnings,
+        timings={"resolve": time.perf_counter() - started},
+    )
+
+
+def register_record(
+    home: Home,
+    resolver: IncrementalResolver,
+    graph: GraphStore,
+    raw: Mapping[str, Any],
+    *,
+    origin: str,
+    policy: Policy | None = None,
+) -> Registered:
+    """Resolve, store, identify, remember and publish one record (see the module docstring).
+
+    Parameters
+    ----------
+    home:
+        Where the record store and the identity ledger are.
+    resolver:
+        The one-record resolver (it remembers the record).
+    graph:
+        The graph store the record is published into.
+    raw:
+        The record by canonical field name, values as the source gives them.
+    origin:
+        Who sent it, kept as the ingest run's ``file`` (e.g. ``"api POST /v1/resolve key 3f.."``).
+    policy:
+        The programme policy whose catalogue names a programme new to the graph.
+
+    Returns
+    -------
+    Registered
+
+    Raises
+    ------
+    engine.errors.UnreadableRecord
+        If a field name is not canonical or ``source`` / ``record_id`` is empty (nothing written).
+    """
+    done = resolve_record(resolver, raw, graph)
+    record, match, timings = done.record, done.match, done.timings
+    key, version = done.key, getattr(resolver.model, "model_version", None)
+
+    step = time.perf_counter()
+    batch, problems = _staged(record, raw, done.warnings)
+    with RecordStore(home.records) as records:
+        _, result = records.store_records(
+            batch, source=record["source"], kind=record["kind"], origin=origin, warnings=problems
+        )
+    done.stored = (
+        "new" if result.ingested else "new version" if result.new_versions else "unchanged"
+    )
+    timings["store"] = time.perf_counter() - step
+
+    step = time.perf_counter()
+    with IdentityLedger(home.ledger) as ledger:
+        known = ledger.id_of(key)
+        # the same record again stays where it is (the batch placed it, or its first send did)
+        again = done.stored == "unchanged" and known is not None
+        reason = f"incremental resolve p={match.probability:.3f} ({match.decided_by}), {origin}"
+        person = known if again and known else _lasting_id(ledger, key, match, version, reason)
+    done.person_id = person
+    timings["ledger"] = time.perf_counter() - step
+
+    step = time.perf_counter()
+    try:
+        resolver.add(record, person_id=person, explain=False)
+    except IncrementalError:  # a new version: the resolver keeps the old one until the next batch
+        log.info("record %s is known to the resolver; its new version waits for the batch", key)
+    timings["remember"] = time.perf_counter() - step
+
+    if again and graph.node("Record", key) is not None:
+        return done  # sent before and published (a send cut short before publishing is healed)
+    step = time.perf_counter()
+    new_person = graph.node("Person", person) is None
+    publish(
+        graph,
+        pd.DataFrame([record], columns=list(CANONICAL_FIELDS)),
+        pd.DataFrame(
+            {
+                "source": [record["source"]],
+                "record_id": [record["record_id"]],
+                "person_id": [person],
+            }
+        ),
+        policy=policy,
+        model_version=version,
+        # a new person belongs to the household their record names; a known one keeps theirs
+        source_households="missing" if new_person else "never",
+        complete=False,
+    )
+    timings["publish"] = time.perf_counter() - step
+    return done
+
+
+def outcome(match: Match, person_id: str | None = None) -> tuple[str, list[str]]:
+    """``matched``, ``new`` or ``review``, with the reasons for a review in words.
+
+    A decision goes to review when the record bridges persons (``merges``), links strongly to
+    several persons, links strongly to a person it may not join, or its probability is in
+    :data:`REVIEW_BAND` (a match below 0.9, a new person whose best candidate reaches 0.5); or when
+    it is kept with another person (``person_id``) than the one the resolver finds.
+    """
+    reasons = []
+    strong = int(match.persons["strong_link"].astype(bool).sum()) if len(match.persons) else 0
+    if match.merges:
+        reasons.append(
+            f"the record bridges {len(match.merges) + 1} persons: the next batch may merge them"
+        )
+    if strong > 1:
+        reasons.append(f"the record links strongly to {strong} persons")
+    elif strong == 1 and match.person_id is None:
+        reasons.append("the record links strongly to a person but the evidence is contested")
+    low, high = REVIEW_BAND
+    p = match.probability
+    if match.person_id is not None and p < high:
+        reasons.append(f"a match of probability {p:.3f}, below {high:g}")
+    if match.person_id is None and p >= low:
+        reasons.append(f"a candidate of probability {p:.3f} (at least {low:g}) was not joined")
+    if person_id is not None and match.person_id != person_id:
+        reasons.append(
+            f"the record is kept with {person_id}; resolved alone it would go to "
+            f"{match.person_id or 'a new person'}"
+        )
+    if reasons:
+        return "review", reasons
+    return ("new" if match.person_id is None else "matched"), []
+
+
+def _lasting_id(
+    ledger: IdentityLedger, key: str, match: Match, version: str | None, reason: str
+) -> str:
+    """The ledger's ID for the record: one partial run over the chosen person's records and this
+    one (and, when the record moves, the records it leaves behind, so that person keeps theirs)."""
+    chosen = ledger.current_id(match.person_id) if match.person_id else None
+    group = sorted(set(ledger.members_of(chosen)) | {key}) if chosen else [key]
+    clusters = [0] * len(group)
+    before = ledger.id_of(key)
+    if before is not None and before != chosen:
+        rest = [m for m in ledger.members_of(before) if m != key]
+        group, clusters = group + rest, clusters + [1] * len(rest)
+    ids, _ = assign_ids(
+        ledger,
+        "person",
+        group,
+        clusters,
+        model_version=version,
+        reasons=[reason] * len(group),
+        run_note=reason,
+        complete=False,
+    )
+    return str(ids[group.index(key)])
+
+
+def _staged(
+    record: Mapping[str, Any], raw: Mapping[str, Any], warnings: list[InvalidValue]
+) -> tuple[StagedBatch, list[Problem]]:
+    """The record as a one-row chunk for the record store, with its field warnings."""
+    given = {f: None if is_missing_value(raw[f]) else str(raw[f]) for f in RAW_FIELDS if f in raw}
+    values = [record.get(f) for f in VALUE_FIELDS]
+    # the cleaned values and the raw ones, as ingest hashes a row's content
+    content = repr((tuple(values), tuple(sorted(given.items()))))
+    digest = hashlib.blake2b(content.encode("utf-8"), digest_size=16).hexdigest()
+    record_id = str(record["record_id"])
+    batch = StagedBatch(
+        record_ids=[record_id],
+        rows=[1],
+        hashes=[digest],
+        values=[[v] for v in values],
+        raw={f: [v] for f, v in given.items()},
+        invalid=[{w.field: w.reason for w in warnings} or None],
+    )
+    problems = [
+        Problem(1, record_id, w.field, None if w.value is None else str(w.value), w.reason)
+        for w in warnings
+    ]
+    return batch, problems

@@ -1,0 +1,105 @@
+"""A partial publish (``complete=False``): a few records added to a published graph, the rest left
+as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from engine.publish import PublishError, publish
+from graph.embedded import EmbeddedStore
+from tests.graph.queries_world import HOUSEHOLD_PHONE, world
+
+EDGES = ("OF", "HAS", "ENROLLED_IN", "FROM", "MEMBER_OF", "SAME_AS", "KYC_OWNER", "REGISTERED_TO")
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    records, assignment, links = world()
+    with EmbeddedStore(tmp_path / "graph", fsync=False) as opened:
+        publish(opened, records, assignment, links)
+        yield opened
+
+
+def _one(record: dict, person: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    assignment = pd.DataFrame(
+        {"source": [record["source"]], "record_id": [record["record_id"]], "person_id": [person]}
+    )
+    return pd.DataFrame([record]), assignment
+
+
+def _edges(store, key: str) -> set[tuple[str, str, str]]:
+    """The record's edges but its scored links (the batch's pairs: kept until the next batch)."""
+    return {
+        (n.edge_type, n.label, n.props["id"])
+        for n in store.neighbours("Record", key)
+        if n.edge_type != "SAME_AS"
+    }
+
+
+def _counts(store) -> dict[str, int]:
+    labels = ("Record", "Person", "Household", "Source", "Programme", "Phone")
+    return {name: store.count(name) for name in (*labels, *EDGES)}
+
+
+def test_a_new_record_of_a_known_person_touches_nothing_else(store) -> None:
+    before, person = _counts(store), store.node("Person", "P21")
+    record = {"source": "dss_widow", "record_id": "NEW", "programme": "widow_allowance",
+              "full_name": "Someone Else", "phone": "01799000001", "status": "active"}  # fmt: skip
+    publish(store, *_one(record, "P21"), complete=False, source_households="never")
+
+    assert _edges(store, "dss_widow/NEW") == {
+        ("OF", "Person", "P21"),
+        ("FROM", "Source", "dss_widow"),
+        ("ENROLLED_IN", "Programme", "widow_allowance"),
+        ("HAS", "Phone", "01799000001"),
+    }
+    # the person keeps its properties (its name is its first record's); nothing is pruned
+    assert store.node("Person", "P21") == person
+    grew = {"Record": 1, "Phone": 1, "OF": 1, "FROM": 1, "ENROLLED_IN": 1, "HAS": 1}
+    assert _counts(store) == {k: v + grew.get(k, 0) for k, v in before.items()}
+
+
+def test_a_new_person_gets_their_records_household(store) -> None:
+    record = {"source": "dss_oa", "record_id": "NEW", "programme": "old_age_allowance",
+              "full_name": "Rahela Khatun", "household_id": "77"}  # fmt: skip
+    publish(store, *_one(record, "P99"), complete=False)
+    assert store.node("Person", "P99")["name"] == "Rahela Khatun"
+    [home] = store.neighbours("Person", "P99", "MEMBER_OF")
+    assert home.props["id"] == "dss_oa/77"
+
+
+def test_a_new_version_drops_what_it_no_longer_has_and_an_emptied_person(store) -> None:
+    # P2's only programme record, moved to a new person with another phone and no wallet
+    old = _edges(store, "dss_widow/P2")
+    assert ("HAS", "Phone", HOUSEHOLD_PHONE) in old and ("OF", "Person", "P2") in old
+    record = {"source": "dss_widow", "record_id": "P2", "programme": "widow_allowance",
+              "full_name": "Rahima Khatun", "phone": "01799000002"}  # fmt: skip
+    publish(store, *_one(record, "P98"), complete=False, source_households="never")
+    assert _edges(store, "dss_widow/P2") == {
+        ("OF", "Person", "P98"),
+        ("FROM", "Source", "dss_widow"),
+        ("ENROLLED_IN", "Programme", "widow_allowance"),
+        ("HAS", "Phone", "01799000002"),
+    }
+    # P2 keeps its survey record, so it stays; the household phone keeps its other records
+    assert store.node("Person", "P2") is not None
+    assert store.neighbours("Phone", HOUSEHOLD_PHONE, "HAS", direction="in")
+
+    # P2's other records (the survey's, the EC's) move too: P2 has none left and goes
+    for moved in [n.props for n in store.neighbours("Person", "P2", "OF", direction="in")]:
+        record = {"source": moved["source"], "record_id": moved["record_id"]}
+        publish(store, *_one(record, "P98"), complete=False, source_households="never")
+    assert store.node("Person", "P2") is None
+    assert len(store.neighbours("Person", "P98", "OF", direction="in")) == 3
+    assert store.node("Person", "P1") is not None
+
+
+def test_a_partial_publish_writes_into_a_store_only(tmp_path: Path) -> None:
+    from graph.neo4j.bulk import ImportFiles
+
+    record = {"source": "dss_oa", "record_id": "1"}
+    with pytest.raises(PublishError, match="graph store only"):
+        publish(ImportFiles(tmp_path / "import"), *_one(record, "P1"), complete=False)
