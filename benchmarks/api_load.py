@@ -160,9 +160,10 @@ def summary(name: str, result: dict[str, Any]) -> str:
     failed = {k: v for k, v in result.get("errorDistribution", {}).items() if "deadline" not in k}
     errors += sum(failed.values())
     ms = {k: (v or 0) * 1000 for k, v in p.items()}
+    slowest = (s.get("slowest") or 0) * 1000
     return (
         f"{name:<40} {s.get('requestsPerSec', 0):8.1f} req/s  p50 {ms.get('p50', 0):7.1f} ms  "
-        f"p99 {ms.get('p99', 0):7.1f} ms  max {s.get('slowest', 0) * 1000:8.1f} ms  "
+        f"p99 {ms.get('p99', 0):7.1f} ms  max {slowest:8.1f} ms  "
         f"errors {errors}  codes {codes}" + (f"  {failed}" if failed else "")
     )
 
@@ -177,6 +178,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60, help="length of each timed run")
     parser.add_argument("--connections", type=int, default=32, help="clients at saturation")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--runs",
+        default="dry,store,saturation,programmes",
+        help="which runs, comma-separated: dry, store, saturation, programmes",
+    )
     parser.add_argument("--oha", default=shutil.which("oha") or str(Path.home() / ".cargo/bin/oha"))
     args = parser.parse_args()
     if not Path(args.oha).exists():
@@ -199,25 +205,21 @@ def main() -> None:
         store.write_text("\n".join(json.dumps(b) for b in requests[half:]) + "\n")
         post = ["-m", "POST", "-H", f"X-API-Key: {mis}", "-H", "Content-Type: application/json"]
         open_loop = ["-z", f"{args.seconds}s", "-q", str(args.rate), "--latency-correction"]
-        runs = {
-            f"resolve dry run, {args.rate}/s open loop": oha(
+        chosen = set(args.runs.split(","))
+        runs = {}
+        if "dry" in chosen:
+            runs[f"resolve dry run, {args.rate}/s open loop"] = oha(
                 args.oha, f"{base}/v1/resolve?dry_run=true", *post, *open_loop, "-Z", str(dry)
-            ),
-            f"resolve storing, {args.rate}/s open loop": oha(
+            )
+        if "store" in chosen:
+            runs[f"resolve storing, {args.rate}/s open loop"] = oha(
                 args.oha, f"{base}/v1/resolve?dry_run=false", *post, *open_loop, "-Z", str(store)
-            ),
-            f"resolve dry run, saturation ({args.connections} clients)": oha(
-                args.oha,
-                f"{base}/v1/resolve?dry_run=true",
-                *post,
-                "-z",
-                "20s",
-                "-c",
-                str(args.connections),
-                "-Z",
-                str(dry),
-            ),  # fmt: skip
-        }
+            )
+        if "saturation" in chosen:
+            runs[f"resolve dry run, saturation ({args.connections} clients)"] = oha(
+                args.oha, f"{base}/v1/resolve?dry_run=true", *post, "-z", "20s",
+                "-c", str(args.connections), "-Z", str(dry),
+            )  # fmt: skip
         import pandas as pd
 
         from engine.home import Home
