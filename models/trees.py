@@ -341,6 +341,22 @@ class Forest:
                 total += values
         return raw
 
+    def _credits(self, n_features: int) -> np.ndarray:
+        """Each packed leaf's Saabas credits along its path, per feature: fixed by the trees, so
+        worked out once per forest (explaining one pair at a time would redo it every call)."""
+        cache: dict[int, np.ndarray] = self.__dict__.setdefault("_credit_cache", {})
+        credit = cache.get(n_features)
+        if credit is None:
+            credit = np.zeros((*self.leaf_node.shape, n_features), dtype=np.float64)
+            for i, t in enumerate(self.packed):
+                paths = _leaf_credits(self.trees[t], n_features)
+                credit[i, : len(paths)] = [
+                    paths[int(node)] for node in self.leaf_node[i, : len(paths)]
+                ]
+            credit.setflags(write=False)
+            cache[n_features] = credit
+        return credit
+
     def contributions(self, baseline: float, X: np.ndarray) -> tuple[float, np.ndarray]:
         """Saabas contributions (see :func:`contributions`)."""
         X = np.asarray(X, dtype=np.float64)
@@ -350,13 +366,7 @@ class Forest:
         for tree in self.trees:
             bias += float(tree.value[0])
         if len(self.packed):
-            # each leaf's credits along its path, per feature
-            credit = np.zeros((*self.leaf_node.shape, n_features), dtype=np.float64)
-            for i, t in enumerate(self.packed):
-                paths = _leaf_credits(self.trees[t], n_features)
-                credit[i, : len(paths)] = [
-                    paths[int(node)] for node in self.leaf_node[i, : len(paths)]
-                ]
+            credit = self._credits(n_features)
             step = _BLOCK_ROWS
             for start in range(0, n, step):
                 position = self._leaves(X[start : start + step])
