@@ -229,10 +229,13 @@ def main() -> None:
         urls = work / "urls.txt"
         urls.write_text("\n".join(f"{base}/v1/persons/{p}/programmes" for p in sample) + "\n")
         get = ["-H", f"X-API-Key: {analyst}", "--urls-from-file"]
-        runs[f"programmes, {args.rate}/s open loop"] = oha(args.oha, str(urls), *get, *open_loop)
-        runs["programmes, 50 clients"] = oha(
-            args.oha, str(urls), *get, "-z", f"{args.seconds}s", "-c", "50"
-        )
+        if "programmes" in chosen:
+            runs[f"programmes, {args.rate}/s open loop"] = oha(
+                args.oha, str(urls), *get, *open_loop
+            )
+            runs["programmes, 50 clients"] = oha(
+                args.oha, str(urls), *get, "-z", f"{args.seconds}s", "-c", "50"
+            )
         for name, result in runs.items():
             print(summary(name, result), flush=True)
         print(f"server resident memory after: {rss_mb(server.pid):,.0f} MB")
