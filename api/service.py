@@ -154,7 +154,11 @@ class Service:
             from engine.incremental import IncrementalResolver
 
             step = time.perf_counter()
+            from engine.incremental.register import remember_registered
+
             self._resolver = IncrementalResolver.load(self.home.incremental, self._model)
+            # records stored through /v1/resolve since the batch: the saved state lacks them
+            remember_registered(self.home, self._resolver)
             self.start_seconds["resolver"] = time.perf_counter() - step
         log.info("ekjon API ready: %s", self.start_seconds)
         return self

@@ -61,6 +61,7 @@ __all__ = [
     "Registered",
     "outcome",
     "register_record",
+    "remember_registered",
     "resolve_record",
 ]
 
@@ -71,6 +72,8 @@ DEFAULT_KIND: Final = "programme"
 #: A match below the upper bound, or a new person whose best candidate reaches the lower bound, is
 #: left for a reviewer: the evidence is neither clearly for nor clearly against.
 REVIEW_BAND: Final = (0.5, 0.9)
+#: How a partial ledger run of :func:`register_record` begins its note.
+_RUN_NOTE: Final = "incremental resolve"
 
 
 @dataclass
@@ -191,7 +194,7 @@ def register_record(
         known = ledger.id_of(key)
         # the same record again stays where it is (the batch placed it, or its first send did)
         again = done.stored == "unchanged" and known is not None
-        reason = f"incremental resolve p={match.probability:.3f} ({match.decided_by}), {origin}"
+        reason = f"{_RUN_NOTE} p={match.probability:.3f} ({match.decided_by}), {origin}"
         person = known if again and known else _lasting_id(ledger, key, match, version, reason)
     done.person_id = person
     timings["ledger"] = time.perf_counter() - step
@@ -225,6 +228,48 @@ def register_record(
     )
     timings["publish"] = time.perf_counter() - step
     return done
+
+
+def remember_registered(home: Home, resolver: IncrementalResolver) -> int:
+    """Remember again, after a restart, the records :func:`register_record` stored since the
+    resolver's batch; returns how many.
+
+    The resolver's saved state holds the batch's records only. Without this, a record of a person
+    first registered through the API before a restart would not find that person after it, and
+    would become a second person. The ledger's partial runs after the last batch run name those
+    records; each the resolver does not know is added under its ledger ID, in the order it was
+    stored, with its current version from the record store.
+    """
+    if not home.ledger.exists() or not home.records.exists():
+        return 0
+    with IdentityLedger(home.ledger) as ledger:
+        runs = ledger.runs("person")
+        if runs.empty:
+            return 0
+        note = runs["note"].fillna("").astype(str)
+        batch = runs.index[~note.str.startswith(_RUN_NOTE)]
+        later = runs.loc[batch.max() + 1 :] if len(batch) else runs
+        keys: list[str] = []
+        for run_id in later["run_id"]:
+            for members in ledger.events(int(run_id), with_members=True)["members"]:
+                keys.extend(m for m in members if m not in keys and not resolver.knows(m))
+        person_of = {key: ledger.id_of(key) for key in keys}
+    added = 0
+    with RecordStore(home.records) as records:
+        for key in keys:
+            source, _, record_id = key.partition("/")
+            current = [v for v in records.history(source, record_id) if v.is_current]
+            if not current or person_of[key] is None:
+                continue
+            resolver.add(
+                {**current[0].values, "source": source, "record_id": record_id},
+                person_id=person_of[key],
+                explain=False,
+            )
+            added += 1
+    if added:
+        log.info("remembered %d records registered since the last batch", added)
+    return added
 
 
 def outcome(match: Match, person_id: str | None = None) -> tuple[str, list[str]]:

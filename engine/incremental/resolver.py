@@ -417,6 +417,10 @@ class IncrementalResolver:
 
     # -- reading rows
 
+    def knows(self, key: str) -> bool:
+        """Whether the record ``source/record_id`` is among the resolver's (batch or added)."""
+        return key in self._position
+
     def __len__(self) -> int:
         return self._base + len(self._added)
 

@@ -265,3 +265,26 @@ def test_before_the_first_resolve_the_answer_is_503(tmp_path: Path) -> None:
         )
     assert answer.status_code == 503
     assert "ekjon resolve" in answer.json()["detail"] and answer.headers["Retry-After"]
+
+
+def test_after_a_restart_a_person_registered_through_the_api_is_still_found(
+    served: Served,
+) -> None:
+    """The resolver's saved state is the batch's; records stored since come back at start, so a
+    second record of a person first registered through the API does not become a new person."""
+    from engine.incremental import IncrementalResolver
+    from engine.incremental.register import remember_registered, resolve_record
+
+    record = _new_person("RESTART-1", "19480000000000936", "Rahima Restart Begum")
+    stored = _resolve(served, record, dry_run=False).json()
+    assert stored["outcome"] == "new"
+
+    restarted = IncrementalResolver.load(served.home.incremental, served.service.model)
+    key = f"{MIS_SOURCE}/RESTART-1"
+    assert not restarted.knows(key)
+    assert remember_registered(served.home, restarted) >= 1
+    assert restarted.knows(key)
+    with served.service.graph() as graph:
+        again = resolve_record(restarted, {**record, "record_id": "RESTART-2"}, graph)
+    assert again.match.person_id == stored["person_id"]
+    assert remember_registered(served.home, restarted) == 0  # nothing twice
