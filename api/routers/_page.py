@@ -1,11 +1,12 @@
-"""Paging shared by the routes that answer with many rows: ``offset`` / ``limit`` parameters and
-one page of a DataFrame as plain JSON rows."""
+"""What the routes share to answer: ``offset`` / ``limit`` parameters, one page of a DataFrame as
+plain JSON rows, and graph values made ready for JSON."""
 
 from __future__ import annotations
 
 import json
 from typing import Annotated, Any, Final
 
+import numpy as np
 import pandas as pd
 from fastapi import HTTPException, Query
 
@@ -18,6 +19,20 @@ Offset = Annotated[
     int, Query(ge=0, le=2**31 - 1, description="Rows to skip (a page's start in the answer).")
 ]
 Limit = Annotated[int, Query(ge=1, le=PAGE_MAX, description="Most rows on this page.")]
+
+
+def plain(value: Any) -> Any:
+    """A value ready for JSON: numpy scalars as Python ones, NaN as null, through dicts and
+    lists."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
 
 
 def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:

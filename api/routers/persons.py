@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import Analyst, AnalystOrReviewer, ServiceDep, personal
+from api.routers._page import plain
 from api.schemas.common import REFUSALS, Problem
 from api.schemas.persons import History, Neighbourhood, PersonRecords, Programmes
 
@@ -31,19 +31,6 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _plain(value: Any) -> Any:
-    """A value ready for JSON (numpy scalars as Python ones, NaN as null)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _person_or_404(store: Any, person_id: str) -> dict[str, Any]:
     found = store.node("Person", person_id)
     if found is None:
@@ -57,7 +44,7 @@ def person(person_id: PersonId, caller: Analyst, service: ServiceDep) -> Any:
     with service.graph() as store:
         _person_or_404(store, person_id)
         records = [
-            _plain(n.props) for n in store.neighbours("Person", person_id, "OF", "in", "Record")
+            plain(n.props) for n in store.neighbours("Person", person_id, "OF", "in", "Record")
         ]
         households = [
             n.props["id"]
@@ -75,7 +62,7 @@ def programmes(person_id: PersonId, caller: Analyst, service: ServiceDep) -> Any
     with service.graph() as store:
         _person_or_404(store, person_id)
         found = programmes_of(store, person_id)
-    rows = [_plain(r) for r in found.enrolment_rows if r.get("person_id") == person_id]
+    rows = [plain(r) for r in found.enrolment_rows if r.get("person_id") == person_id]
     answer = {"person_id": person_id, "enrolments": rows}
     return personal(service, caller, "GET /v1/persons/{id}/programmes", [person_id], answer)
 
@@ -106,8 +93,8 @@ def neighbourhood(
     persons = [n["id"] for n in nodes if n["label"] == "Person"]
     answer = {
         "person_id": person_id,
-        "nodes": _plain(nodes),
-        "edges": _plain(edges),
+        "nodes": plain(nodes),
+        "edges": plain(edges),
         "truncated": bool(graph.graph.get("truncated")),
     }
     return personal(service, caller, "GET /v1/persons/{id}/neighbourhood", persons, answer)
@@ -123,6 +110,6 @@ def history(person_id: PersonId, caller: AnalystOrReviewer, service: ServiceDep)
         info, events = id_history(service.home, person_id)
     except ReviewError as exc:
         raise HTTPException(404, str(exc)) from None
-    rows = [_plain(r) for r in events.to_dict(orient="records")]
-    answer = {"id": _plain(info), "events": rows}
+    rows = [plain(r) for r in events.to_dict(orient="records")]
+    answer = {"id": plain(info), "events": rows}
     return personal(service, caller, "GET /v1/persons/{id}/history", [person_id], answer)

@@ -31,6 +31,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 
 from api.deps import Caller, Mis, ServiceDep, personal
+from api.routers._page import plain
 from api.schemas.common import REFUSALS, Problem
 from api.schemas.resolve import ResolveAnswer, ResolveRecord
 from api.service import Service
@@ -236,7 +237,7 @@ def _answer(
         "candidates": _candidates(match),
         "enrolments": [
             {
-                **{c: _value(row.get(c)) for c in _ENROLMENT},
+                **{c: plain(row.get(c)) for c in _ENROLMENT},
                 "record_id": row.get("record_id") if row.get("source") in own else None,
             }
             for row in enrolments
@@ -299,13 +300,6 @@ def _candidates(match: Any) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def _value(value: Any) -> Any:
-    """A graph value ready for JSON (numpy scalars as Python ones, NaN as null)."""
-    if hasattr(value, "item"):
-        value = value.item()
-    return None if isinstance(value, float) and value != value else value
 
 
 def _persons(answer: dict[str, Any]) -> list[str]:
