@@ -41,6 +41,7 @@ from engine.ingest.store import (
     source_file_name,
 )
 from engine.normalise import clean
+from engine.normalise.fields import clean_key
 from engine.record import FIELD_KINDS, REQUIRED_FIELDS
 
 logger = logging.getLogger(__name__)
@@ -274,10 +275,12 @@ def file_sha256(path: Path | str) -> str:
 
 
 def record_id_of(values: list[str | None]) -> str | None:
-    """The record id from its column values (stripped, ``:``-joined); ``None`` if one is empty."""
+    """The record id from its column values, each folded as identifiers are (stripped, control
+    characters dropped, Bangla digits read as ASCII: :func:`engine.normalise.fields.clean_key`)
+    and ``:``-joined; ``None`` if one is empty."""
     parts = []
     for value in values:
-        value = value.strip() if value is not None else ""
+        value = clean_key(value) if value is not None else ""
         if not value:
             return None
         parts.append(value)
@@ -325,7 +328,7 @@ def _ingest_chunk(
         rows_read += 1
         if record_id is None:
             empty = [
-                c for c, v in zip(mapping.record_id, parts, strict=True) if not (v or "").strip()
+                c for c, v in zip(mapping.record_id, parts, strict=True) if not clean_key(v or "")
             ]
             quarantine.append(
                 Problem(

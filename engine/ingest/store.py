@@ -295,6 +295,7 @@ class RecordStore(SQLiteStore):
             pragmas=("foreign_keys = ON",),
             on_version_mismatch="Re-ingest into a new EKJON_HOME.",
         )
+        self._fold_record_ids()
 
     # -- writing (used by engine.ingest.run) ------------------------------------------------------
 
@@ -654,6 +655,71 @@ class RecordStore(SQLiteStore):
             self._snapshot(source)
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _fold_record_ids(self) -> None:
+        """Fold, once, the record ids an ekjon older than the folding stored (Bangla digits,
+        control characters: :func:`engine.normalise.fields.clean_key`), so a store keeps working
+        with new ingests, which fold them.
+
+        An id whose folded form is also stored (``১০০১`` beside ``1001``: one record that became
+        two) merges into it: every version is kept, renumbered in ingest order, and the one
+        ingested last is current (within one ingest, the first row's, as ingest keeps it now).
+        """
+        done = "SELECT 1 FROM meta WHERE key = 'record_ids_folded'"
+        if self._db.execute(done).fetchone() is not None:
+            return
+        from engine.normalise.fields import clean_key
+
+        self._db.create_function("ekjon_fold_id", 1, clean_key, deterministic=True)
+        with self.transaction() as db:
+            if db.execute(done).fetchone() is not None:
+                return  # another process folded them meanwhile
+            unfolded = db.execute(
+                "SELECT DISTINCT source, record_id, ekjon_fold_id(record_id) FROM records "
+                "WHERE ekjon_fold_id(record_id) != record_id"
+            ).fetchall()
+            groups: dict[tuple[str, str], set[str]] = {}
+            for source, record_id, folded in unfolded:
+                groups.setdefault((source, folded), {folded}).add(record_id)
+            merged = 0
+            for (source, folded), members in groups.items():
+                marks = ",".join("?" * len(members))
+                versions = db.execute(
+                    "SELECT rowid, record_id, ingest_id, row_number, version FROM records "
+                    f"WHERE source = ? AND record_id IN ({marks})",
+                    (source, *members),
+                ).fetchall()
+                merged += len({v[1] for v in versions}) - 1
+                versions.sort(key=lambda v: (v[2], -(v[3] or 0), v[4]))
+                # negative versions first: no clash with the unique (source, record_id, version)
+                db.executemany(
+                    "UPDATE records SET record_id = ?, version = ?, is_current = 0 WHERE rowid = ?",
+                    [(folded, -n, v[0]) for n, v in enumerate(versions, start=1)],
+                )
+                db.execute(
+                    "UPDATE records SET version = -version WHERE source = ? AND record_id = ? "
+                    "AND version < 0",
+                    (source, folded),
+                )
+                db.execute("UPDATE records SET is_current = 1 WHERE rowid = ?", (versions[-1][0],))
+            for table in ("quarantine", "field_warnings"):
+                db.execute(
+                    f"UPDATE {table} SET record_id = ekjon_fold_id(record_id) "
+                    "WHERE record_id IS NOT NULL AND ekjon_fold_id(record_id) != record_id"
+                )
+            db.executemany(
+                "UPDATE sources SET generation = generation + 1 WHERE source = ?",
+                [(s,) for s in {source for source, _ in groups}],
+            )
+            db.execute("INSERT INTO meta VALUES ('record_ids_folded', '1')")
+        if groups:
+            logger.warning(
+                "%s: %d record ids written with Bangla digits or control characters now read as "
+                "ASCII (%d merged into the record they repeated; every version kept)",
+                self.path,
+                len({(s, r) for s, r, _ in unfolded}),
+                merged,
+            )
 
     def _generation(self, source: str) -> int:
         found = self._db.execute(

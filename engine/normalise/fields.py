@@ -8,6 +8,11 @@ What counts as empty: ``None``, NaN / pandas ``NA`` / ``NaT``, blank strings and
 markers (``N/A``, ``NA``, ``null``, ``none``, ``nil``, ``-``, ``--``, ``?``, ``unknown``, ``নাই``,
 ``নেই``, ``প্রযোজ্য নয়``, ...). ``0`` is not empty.
 
+Control characters (NUL and the like, which broken exports pad values with) are dropped from every
+value before it is read; the raw value ingest keeps beside the cleaned one still has them. Record
+ids (kind ``key``) are folded as identifiers are: Bangla digits read as ASCII (``১০০১`` is
+``1001``).
+
 Text fields (kind ``text``): stripped, inner whitespace collapsed, Bangla repaired. ``upazila``,
 ``union`` and ``status`` are lower-cased (the record says so; it lets ``Sadar`` meet ``sadar``).
 ``ward`` keeps only its number when it has one (``"Ward No. ০৩"`` -> ``"3"``). ``household_id``,
@@ -281,6 +286,34 @@ def _collapse(text: str) -> str:
     return " ".join(repair_bangla(text).split())
 
 
+#: control characters (NUL and the like, which broken exports pad values with); tabs and line
+#: breaks are not among them: they are whitespace, collapsed where whitespace is.
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without control characters such as NUL (tabs and line breaks are kept).
+
+    Example
+    -------
+    >>> strip_controls("Abdul Karim\x00\x00")
+    'Abdul Karim'
+    """
+    return _CONTROL.sub("", text)
+
+
+def clean_key(raw: object) -> str:
+    """A record id, or one part of a composite one: stripped, control characters removed and
+    Bangla digits read as ASCII, as identifiers are, so ``১০০১`` and ``1001`` are one record.
+
+    Example
+    -------
+    >>> clean_key(" H-০১২ ")
+    'H-012'
+    """
+    return to_ascii_digits(strip_controls(str(raw))).strip()
+
+
 def _as_text(raw: object) -> str:
     if isinstance(raw, float) and raw.is_integer():
         return str(int(raw))
@@ -386,7 +419,7 @@ def _clean_geo(raw: object, field: str | None) -> str:
 
 
 _CLEANERS: Final[dict[str, Callable[..., Any]]] = {
-    "key": lambda raw, **h: _as_text(raw),
+    "key": lambda raw, **h: clean_key(_as_text(raw)),
     "kind": lambda raw, **h: clean_kind(raw),
     "text": lambda raw, **h: clean_text(raw, h.get("field")),
     "name": lambda raw, **h: clean_name(raw, h.get("script"), h.get("field") or "name"),
@@ -450,6 +483,8 @@ def clean(kind: str, raw: object, **hints: Any) -> object:
         raise ValueError(
             f"unknown field kind {kind!r}; expected one of {', '.join(_CLEANERS)}"
         ) from None
+    if isinstance(raw, str) and _CONTROL.search(raw):
+        raw = strip_controls(raw)
     if is_missing(raw):
         return None
     try:

@@ -1,0 +1,150 @@
+"""Ingest under faults and bad input (issue 13): nothing lost, nothing wrong.
+
+Each test is one defect a user met: a Bangla-digit copy of a file doubling its records, a killed
+ingest resolved as if whole, files and values that gave a traceback or were silently taken.
+"""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from engine.ingest.mapping import mapping_from_dict
+from engine.ingest.run import ingest_file
+from engine.ingest.store import RecordStore
+
+BANGLA = str.maketrans("0123456789", "০১২৩৪৫৬৭৮৯")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RecordStore:
+    with RecordStore(tmp_path / "home" / "records.sqlite") as s:
+        yield s
+
+
+def read_report(path: Path | None) -> list[dict[str, str]]:
+    assert path is not None
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def run_cli(args: list[str], home: Path, monkeypatch: pytest.MonkeyPatch):
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    monkeypatch.setenv("EKJON_HOME", str(home))
+    return CliRunner().invoke(app, args)
+
+
+def programme_mapping(source: str = "dss", record_id: object = "ben_id", **fields: object):
+    return mapping_from_dict(
+        {
+            "source": source,
+            "kind": "programme",
+            "record_id": record_id,
+            "fields": fields or {"full_name": "name", "phone": "mobile"},
+        }
+    )
+
+
+# -- record ids in Bangla digits ---------------------------------------------------------------
+
+ROWS = [
+    ("1001", "Md. Abdul Karim", "01712345678"),
+    ("1002", "Rahima Begum", "01812345678"),
+    ("1003", "Sushila Rani Das", "01912345678"),
+]
+
+
+def write_rows(path: Path, rows: list[tuple[str, ...]], header: str = "ben_id,name,mobile") -> Path:
+    path.write_text(header + "\n" + "".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_bangla_digit_record_ids_are_the_same_records_as_ascii_ones(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    mapping = programme_mapping()
+    ingest_file(store, mapping, write_rows(tmp_path / "ascii.csv", ROWS))
+    bangla_rows = [(i.translate(BANGLA), n, p) for i, n, p in ROWS]
+
+    again = ingest_file(store, mapping, write_rows(tmp_path / "bangla.csv", bangla_rows))
+
+    assert (again.ingested, again.unchanged, again.new_versions) == (0, 3, 0)
+    assert sorted(store.current()["record_id"]) == ["1001", "1002", "1003"]
+
+
+def test_a_bangla_digit_id_repeating_an_ascii_one_in_the_same_file_is_quarantined(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    rows = [*ROWS, ("১০০১", "Md. Abdul Karim", "01712345678")]
+    report = ingest_file(store, programme_mapping(), write_rows(tmp_path / "x.csv", rows))
+    assert (report.ingested, report.quarantined) == (3, 1)
+    (repeat,) = read_report(report.quarantine_report)
+    assert (repeat["row"], repeat["record_id"]) == ("4", "1001")
+    assert "repeats row 1" in repeat["reason"]
+
+
+def test_composite_record_id_parts_are_folded_each(store: RecordStore, tmp_path: Path) -> None:
+    mapping = programme_mapping(record_id=["hh", "member"], full_name="name")
+    path = tmp_path / "nhd.csv"
+    path.write_text("hh,member,name\nH-০১২,২,Rahima Begum\n", encoding="utf-8")
+    ingest_file(store, mapping, path)
+    assert list(store.current()["record_id"]) == ["H-012:2"]
+
+
+def test_a_store_holding_bangla_digit_ids_from_before_is_folded_when_opened(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "home" / "records.sqlite"
+    with RecordStore(db) as old:
+        ingest_file(old, programme_mapping(), write_rows(tmp_path / "a.csv", ROWS))
+        later = [("1001", "Md. Abdul Karim Mia", "01712345678"), ("1004", "Jamal", "01512345678")]
+        ingest_file(old, programme_mapping("later"), write_rows(tmp_path / "b.csv", later))
+    # What an older ekjon left: the second file's ids stored in Bangla digits beside the ASCII
+    # ones (1001 twice, as two records), nothing yet saying the ids were folded.
+    with sqlite3.connect(db) as con:
+        for ascii_id in ("1001", "1004"):
+            con.execute(
+                "UPDATE records SET source = 'dss', record_id = ? WHERE source = 'later' "
+                "AND record_id = ?",
+                (ascii_id.translate(BANGLA), ascii_id),
+            )
+        con.execute("UPDATE sources SET generation = generation + 1")
+        con.execute("DELETE FROM meta WHERE key != 'schema_version'")
+
+    with RecordStore(db) as store:
+        current = store.current(["dss"]).set_index("record_id")
+        assert sorted(current.index) == ["1001", "1002", "1003", "1004"]
+        assert current.loc["1001", "full_name"] == "Md. Abdul Karim Mia"  # the later ingest's
+        first, second = store.history("dss", "1001")
+        assert (first.version, first.is_current, first.values["full_name"]) == (
+            1,
+            False,
+            "Md. Abdul Karim",
+        )
+        assert (second.version, second.is_current) == (2, True)
+        assert store.counts()["records"] == 4  # 'later' has no records left of its own
+
+        again = ingest_file(store, programme_mapping(), write_rows(tmp_path / "a.csv", ROWS))
+        assert again.ingested == 0  # the ASCII file finds its records, no doubles
+
+
+# -- values --------------------------------------------------------------------------------------
+
+
+def test_nul_bytes_are_dropped_from_names_and_ids_and_kept_in_the_raw_value(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "padded.csv"
+    path.write_bytes(b"ben_id,name,mobile\n1001\x00,Abdul\x00 Karim\x00\x00,01712345678\n")
+    report = ingest_file(store, programme_mapping(), path)
+    assert (report.ingested, report.field_warnings) == (1, 0)
+    (record,) = store.current().to_dict("records")
+    assert (record["record_id"], record["full_name"]) == ("1001", "Abdul Karim")
+    (version,) = store.history("dss", "1001")
+    assert version.raw["full_name"] == "Abdul\x00 Karim\x00\x00"  # what the file said
