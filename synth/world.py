@@ -8,7 +8,7 @@ import logging
 import re
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,6 +19,7 @@ from numpy.dtypes import StringDType
 from synth.enrolment import PlantRates, enrol
 from synth.geography import DISTRICTS
 from synth.population import SURVEY_DATE, TODAY, build_population
+from synth.shapes import SHAPES, reshape
 from synth.sources import PROGRAMME_SOURCES, Ctx, Source, bbs_nhd, reference_sources
 from synth.tags import tag_counts
 from synth.truth import (
@@ -55,12 +56,17 @@ class WorldParameters:
     districts : how many real districts the world spreads over; default ``persons // 25000``,
         at least 2, at most 64.
     plant : how much fraud to plant.
+    shapes : ``"default"``: each source has ekjon's own layout; ``"varied"``: each is re-cut with
+        its own columns, fields, vocabulary and formats (see :mod:`synth.shapes`).
+    shape_seed : with ``seed``, decides the varied shapes (the same rows, other shapes).
     """
 
     persons: int
     seed: int = 0
     districts: int | None = None
     plant: PlantRates = field(default_factory=PlantRates)
+    shapes: str = "default"
+    shape_seed: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.persons, int) or self.persons < 100:
@@ -72,6 +78,11 @@ class WorldParameters:
             raise ValueError(
                 f"The 'districts' parameter of WorldParameters must be in [1, {len(DISTRICTS)}]. "
                 f"Got {self.districts!r}."
+            )
+        if self.shapes not in SHAPES:
+            raise ValueError(
+                f"The 'shapes' parameter of WorldParameters must be one of {', '.join(SHAPES)}. "
+                f"Got {self.shapes!r}."
             )
 
     @property
@@ -136,18 +147,24 @@ def generate_world(
     step("enrolment")
     enrolments, planted = enrol(pop, rng_for, params.plant)
     ctx = Ctx(pop, enrolments, planted, rng_for)
+
+    def write(src: Source) -> None:
+        if params.shapes == "varied":  # a re-cut copy is written; the truth reads the original
+            src = reshape(replace(src), ctx, params.shape_seed)
+        write_source(src, out)
+
     sources: list[Source] = []
     for builder in PROGRAMME_SOURCES:
         step(builder.__name__)
         sources.append(builder(ctx))
-        write_source(sources[-1], out)
+        write(sources[-1])
     step("bbs_nhd")
     sources.append(bbs_nhd(ctx))
-    write_source(sources[-1], out)
+    write(sources[-1])
     step("references")
     for src in reference_sources(ctx, sources):
         sources.append(src)
-        write_source(src, out)
+        write(src)
 
     step("truth")
     write_csv(records_table(sources, pop), out / "truth" / "records.csv")
@@ -191,6 +208,8 @@ def generate_world(
             "seed": seed,
             "districts": params.n_districts,
             "plant": {k: list(v) for k, v in asdict(params.plant).items()},
+            "shapes": params.shapes,
+            "shape_seed": params.shape_seed,
         },
         "sources": {
             s.name: {
@@ -316,6 +335,10 @@ def mapping_yaml(src: Source) -> str:
     lines.extend(f"  {k}: {_flow(v)}" for k, v in m["file"].items())
     lines.append("fields:")
     lines.extend(f"  {k}: {_flow(v)}" for k, v in m["fields"].items())
+    for section in ("identifiers",):
+        if m.get(section):
+            lines.append(f"{section}:")
+            lines.extend(f"  {k}: {_flow(v)}" for k, v in m[section].items())
     return "\n".join(lines) + "\n"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,14 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+
+
+class Shapes(StrEnum):
+    """How the sources are laid out (see synth/shapes.py)."""
+
+    default = "default"
+    varied = "varied"
+
 
 _STEP_LABELS = {
     "population": "drawing households, persons, names and identifiers",
@@ -82,6 +91,20 @@ def synth(
             show_default=False,
         ),
     ] = None,
+    shapes: Annotated[
+        Shapes,
+        typer.Option(
+            "--shapes",
+            help="default: every source in ekjon's own layout; varied: each source re-cut with "
+            "its own column names, subset of fields, vocabulary and formats (geography at one "
+            "level, ages for dates, split name columns, relations as words), as real exports "
+            "differ.",
+        ),
+    ] = Shapes.default,
+    shape_seed: Annotated[
+        int,
+        typer.Option("--shape-seed", help="With --seed, decides the varied shapes."),
+    ] = 0,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print world.json's summary (JSON) instead of tables.")
     ] = False,
@@ -90,7 +113,13 @@ def synth(
     from synth import STEPS, WorldParameters, generate_world
 
     console = Console(stderr=as_json)
-    params = WorldParameters(persons=persons, seed=seed, districts=districts)
+    params = WorldParameters(
+        persons=persons,
+        seed=seed,
+        districts=districts,
+        shapes=Shapes(shapes).value,
+        shape_seed=shape_seed,
+    )
     started = time.perf_counter()
     with Progress(
         SpinnerColumn(),
