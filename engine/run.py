@@ -58,6 +58,8 @@ class BatchReport:
     published: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
+    #: sources resolved although partly ingested (``allow_partial``), one line each
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +72,7 @@ class BatchReport:
             "published": self.published,
             "timings": {k: round(v, 2) for k, v in self.timings.items()},
             "outputs": self.outputs,
+            "warnings": self.warnings,
         }
 
 
@@ -79,6 +82,7 @@ def run_batch(
     *,
     model_path: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    allow_partial: bool = False,
 ) -> BatchReport:
     """Resolve every current record under ``home`` and (if ``store`` is given) publish the graph.
 
@@ -93,6 +97,9 @@ def run_batch(
         A match-model artifact (JSON); default: the shipped ``models/trained/default.json``.
     progress:
         Called with the name of each step as it starts.
+    allow_partial:
+        Resolve even if a source is partly ingested (its ingest killed, failed part-way or still
+        running), with a warning in the report, instead of refusing.
 
     Returns
     -------
@@ -102,10 +109,13 @@ def run_batch(
     ------
     NothingToResolve
         If nothing has been ingested yet.
+    engine.ingest.run.PartialSources
+        If a source is partly ingested and ``allow_partial`` is not set.
     """
     from engine.identity.assign import assign_person_ids
     from engine.identity.households import resolve_households
     from engine.identity.ledger import IdentityLedger
+    from engine.ingest.run import check_whole_sources
     from engine.ingest.store import RecordStore
     from engine.quality.training import DEFAULT_ARTIFACT, load_model
     from engine.resolve.decisions import DecisionStore
@@ -118,6 +128,7 @@ def run_batch(
 
     note("load records")
     with RecordStore(home.records) as records_store:
+        partial = check_whole_sources(records_store, allow_partial=allow_partial)
         records = records_store.current()
     if records.empty:
         raise NothingToResolve(
@@ -260,6 +271,7 @@ def run_batch(
             "pairs": str(home.pairs),
             "incremental": str(home.incremental),
         },
+        warnings=partial,
     )
 
 

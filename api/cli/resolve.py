@@ -37,6 +37,14 @@ def resolve(
         bool, typer.Option("--publish/--no-publish", help="Write the result into the graph store.")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="Resolve even if a source is partly ingested (an ingest killed, failed part-way "
+            "or still running), with a warning; without it such a source stops the run.",
+        ),
+    ] = False,
 ) -> None:
     """Resolve every ingested record into persons and households, and publish the graph.
 
@@ -61,7 +69,13 @@ def resolve(
             with console.status("resolving") as status:
                 report, imported = bulk.first_load(
                     home.root,
-                    lambda files: run_batch(home, files, model_path=model, progress=status.update),
+                    lambda files: run_batch(
+                        home,
+                        files,
+                        model_path=model,
+                        progress=status.update,
+                        allow_partial=allow_partial,
+                    ),
                     stop_first=False,
                     progress=status.update,
                 )
@@ -70,13 +84,21 @@ def resolve(
             if publish:
                 store = open_store(backend.value, home.root)
             with console.status("resolving") as status:
-                report = run_batch(home, store, model_path=model, progress=status.update)
+                report = run_batch(
+                    home,
+                    store,
+                    model_path=model,
+                    progress=status.update,
+                    allow_partial=allow_partial,
+                )
     except (EkjonError, OSError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from error
     finally:
         if store is not None:
             store.close()
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
         return

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from engine.errors import InvalidValue, MappingError, UnreadableRecord
+from engine.errors import EkjonError, InvalidValue, MappingError, UnreadableRecord
 from engine.home import Home
 from engine.ingest.files import SourceFile, pair_files
 from engine.ingest.mapping import FieldSpec, Mapping
@@ -38,6 +38,7 @@ from engine.ingest.store import (
     Problem,
     RecordStore,
     StagedBatch,
+    UnfinishedIngest,
     source_file_name,
 )
 from engine.normalise import clean
@@ -233,6 +234,41 @@ def clean_record(raw: dict[str, Any]) -> tuple[dict[str, Any], list[InvalidValue
         except InvalidValue as problem:
             warnings.append(problem)
     return cleaned, warnings
+
+
+class PartialSources(EkjonError):
+    """A source's records are only partly in the store (an ingest killed, failed part-way or
+    still running), so resolving now would resolve part of it as if it were all."""
+
+    def __init__(self, unfinished: list[UnfinishedIngest]) -> None:
+        self.unfinished = unfinished
+        super().__init__(
+            "; ".join(str(u) for u in unfinished)
+            + ". Resolving now would treat the rows ingested so far as the whole source; "
+            "finish the ingest first, or resolve anyway with --allow-partial."
+        )
+
+
+def check_whole_sources(store: RecordStore, *, allow_partial: bool = False) -> list[str]:
+    """Make sure no source is partly ingested before its records are resolved.
+
+    Returns
+    -------
+    list[str]
+        With ``allow_partial``, one warning per partly ingested source (empty when all are
+        whole).
+
+    Raises
+    ------
+    PartialSources
+        Without ``allow_partial``, if an ingest of some source was killed, failed part-way or is
+        running now (:meth:`RecordStore.unfinished_ingests`); the message names each source, its
+        file and how to finish it.
+    """
+    unfinished = store.unfinished_ingests()
+    if unfinished and not allow_partial:
+        raise PartialSources(unfinished)
+    return [f"{u}; resolved with its rows so far (--allow-partial)" for u in unfinished]
 
 
 def ingest_folder(

@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from engine.errors import EkjonError
+from engine.ingest.processes import UnfinishedIngest, process_alive
+from engine.ingest.upgrade import fold_record_ids
 from engine.record import CANONICAL_FIELDS, FIELD_KINDS
 from engine.sqlite import SQLiteStore
 
@@ -327,7 +329,7 @@ class RecordStore(SQLiteStore):
                 (source, file_sha256, mapping_sha256),
             ).fetchall()
             for ingest_id, pid, host in unfinished:
-                if _process_alive(pid, host):
+                if process_alive(pid, host):
                     continue
                 self._db.execute(
                     "UPDATE ingests SET pid = ?, host = ?, file = ? WHERE ingest_id = ?",
@@ -566,6 +568,41 @@ class RecordStore(SQLiteStore):
             "field_warnings": one("SELECT count(*) FROM field_warnings").fetchone()[0],
         }
 
+    def unfinished_ingests(self) -> list[UnfinishedIngest]:
+        """The file ingests whose records are only partly in the store, oldest first: a run still
+        marked running (killed, crashed, or running now in another process) or failed after
+        committing rows, unless a later ingest of a file of the same source finished.
+
+        Records stored one at a time (the API's storing resolve) are whole records: their runs
+        never count.
+        """
+        rows = self._rows(
+            "SELECT ingest_id, source, file, started_at, status, rows_done, pid, host, error, "
+            "mapping FROM ingests ORDER BY ingest_id"
+        )
+        unfinished: dict[str, list[UnfinishedIngest]] = {}
+        for ingest_id, source, file, started, status, done, pid, host, error, mapping in rows:
+            if "via" in json.loads(mapping):
+                continue  # records stored one at a time, not a file
+            if status == "finished":
+                unfinished.pop(source, None)
+            elif status == "running" or done > 0:
+                unfinished.setdefault(source, []).append(
+                    UnfinishedIngest(
+                        source=source,
+                        file=file,
+                        ingest_id=ingest_id,
+                        started_at=started,
+                        rows_done=done,
+                        status=status,
+                        pid=pid,
+                        host=host,
+                        running_now=status == "running" and process_alive(pid, host),
+                        error=error,
+                    )
+                )
+        return sorted((u for runs in unfinished.values() for u in runs), key=lambda u: u.ingest_id)
+
     def ingests(self, source: str | None = None) -> list[IngestRun]:
         """Every ingest run (of one source, if given), oldest first."""
         sql = "SELECT ingest_id FROM ingests"
@@ -657,69 +694,15 @@ class RecordStore(SQLiteStore):
     # -- internals ----------------------------------------------------------------------------
 
     def _fold_record_ids(self) -> None:
-        """Fold, once, the record ids an ekjon older than the folding stored (Bangla digits,
-        control characters: :func:`engine.normalise.fields.clean_key`), so a store keeps working
-        with new ingests, which fold them.
-
-        An id whose folded form is also stored (``১০০১`` beside ``1001``: one record that became
-        two) merges into it: every version is kept, renumbered in ingest order, and the one
-        ingested last is current (within one ingest, the first row's, as ingest keeps it now).
-        """
+        """Fold, once, the record ids an older ekjon stored unfolded
+        (:func:`engine.ingest.upgrade.fold_record_ids`)."""
         done = "SELECT 1 FROM meta WHERE key = 'record_ids_folded'"
         if self._db.execute(done).fetchone() is not None:
             return
-        from engine.normalise.fields import clean_key
-
-        self._db.create_function("ekjon_fold_id", 1, clean_key, deterministic=True)
         with self.transaction() as db:
-            if db.execute(done).fetchone() is not None:
-                return  # another process folded them meanwhile
-            unfolded = db.execute(
-                "SELECT DISTINCT source, record_id, ekjon_fold_id(record_id) FROM records "
-                "WHERE ekjon_fold_id(record_id) != record_id"
-            ).fetchall()
-            groups: dict[tuple[str, str], set[str]] = {}
-            for source, record_id, folded in unfolded:
-                groups.setdefault((source, folded), {folded}).add(record_id)
-            merged = 0
-            for (source, folded), members in groups.items():
-                marks = ",".join("?" * len(members))
-                versions = db.execute(
-                    "SELECT rowid, record_id, ingest_id, row_number, version FROM records "
-                    f"WHERE source = ? AND record_id IN ({marks})",
-                    (source, *members),
-                ).fetchall()
-                merged += len({v[1] for v in versions}) - 1
-                versions.sort(key=lambda v: (v[2], -(v[3] or 0), v[4]))
-                # negative versions first: no clash with the unique (source, record_id, version)
-                db.executemany(
-                    "UPDATE records SET record_id = ?, version = ?, is_current = 0 WHERE rowid = ?",
-                    [(folded, -n, v[0]) for n, v in enumerate(versions, start=1)],
-                )
-                db.execute(
-                    "UPDATE records SET version = -version WHERE source = ? AND record_id = ? "
-                    "AND version < 0",
-                    (source, folded),
-                )
-                db.execute("UPDATE records SET is_current = 1 WHERE rowid = ?", (versions[-1][0],))
-            for table in ("quarantine", "field_warnings"):
-                db.execute(
-                    f"UPDATE {table} SET record_id = ekjon_fold_id(record_id) "
-                    "WHERE record_id IS NOT NULL AND ekjon_fold_id(record_id) != record_id"
-                )
-            db.executemany(
-                "UPDATE sources SET generation = generation + 1 WHERE source = ?",
-                [(s,) for s in {source for source, _ in groups}],
-            )
-            db.execute("INSERT INTO meta VALUES ('record_ids_folded', '1')")
-        if groups:
-            logger.warning(
-                "%s: %d record ids written with Bangla digits or control characters now read as "
-                "ASCII (%d merged into the record they repeated; every version kept)",
-                self.path,
-                len({(s, r) for s, r, _ in unfolded}),
-                merged,
-            )
+            if db.execute(done).fetchone() is None:  # not folded by another process meanwhile
+                fold_record_ids(db, self.path)
+                db.execute("INSERT INTO meta VALUES ('record_ids_folded', '1')")
 
     def _generation(self, source: str) -> int:
         found = self._db.execute(
@@ -878,7 +861,7 @@ class RecordStore(SQLiteStore):
                 pid = int(path.name.split(".")[-3])
             except (ValueError, IndexError):
                 continue
-            if pid != os.getpid() and not _process_alive(pid, socket.gethostname()):
+            if pid != os.getpid() and not process_alive(pid, socket.gethostname()):
                 path.unlink(missing_ok=True)
 
     def _current_hashes(self, source: str, record_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
@@ -958,20 +941,3 @@ def source_file_name(source: str) -> str:
     """A file name for a source: readable, and unique even where two names sanitise alike."""
     readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", source)[:80]
     return f"{readable}-{sha1(source.encode('utf-8')).hexdigest()[:8]}"
-
-
-def _process_alive(pid: int | None, host: str | None) -> bool:
-    """Whether the process that started a run still runs (it might still be ingesting)."""
-    if pid is None or host != socket.gethostname() or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child its parent has not reaped yet is a zombie: gone for our purpose
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat[stat.rindex(")") + 2] != "Z"
-    except (OSError, ValueError, IndexError):
-        return True

@@ -7,6 +7,7 @@ ingest resolved as if whole, files and values that gave a traceback or were sile
 from __future__ import annotations
 
 import csv
+import json
 import sqlite3
 from pathlib import Path
 
@@ -148,3 +149,77 @@ def test_nul_bytes_are_dropped_from_names_and_ids_and_kept_in_the_raw_value(
     assert (record["record_id"], record["full_name"]) == ("1001", "Abdul Karim")
     (version,) = store.history("dss", "1001")
     assert version.raw["full_name"] == "Abdul\x00 Karim\x00\x00"  # what the file said
+
+
+# -- a killed ingest is no whole source ----------------------------------------------------------
+
+
+def write_beneficiaries(path: Path, rows: int) -> Path:
+    districts = ["Dhaka", "Bogura", "Cumilla", "Sylhet"]
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["ben_id", "name", "mobile", "zila"])
+        for i in range(rows):
+            w.writerow([f"B{i:05d}", f"Abdul Karim {i}", f"017{i:08d}", districts[i % 4]])
+    return path
+
+
+KILL_AFTER_FIRST_CHUNK = """
+import os, signal, sys
+from engine.ingest.mapping import load_mapping
+from engine.ingest.run import ingest_file
+from engine.ingest.store import RecordStore
+
+def kill(progress):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+store = RecordStore(sys.argv[1])
+ingest_file(store, load_mapping(sys.argv[2]), sys.argv[3], progress=kill, chunk_rows=20)
+"""
+
+
+def test_resolve_refuses_a_source_whose_ingest_was_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    data = write_beneficiaries(tmp_path / "dss.csv", 60)
+    (tmp_path / "dss.yaml").write_text(
+        "source: dss\nkind: programme\nrecord_id: ben_id\n"
+        "fields: {full_name: name, phone: mobile, district: zila}\n",
+        encoding="utf-8",
+    )
+    root = Path(__file__).resolve().parents[3]
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_FIRST_CHUNK, str(home / "records.sqlite")]
+        + [str(tmp_path / "dss.yaml"), str(data)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+
+    refused = run_cli(["resolve", "--no-publish"], home, monkeypatch)
+    assert refused.exit_code == 1, refused.output
+    said = " ".join(refused.output.split())
+    assert "'dss'" in said and "dss.csv" in said and "after row 20" in said
+    assert "ekjon ingest" in said and "--allow-partial" in said
+    assert "Traceback" not in refused.output
+    assert not (home / "resolution" / "assignment.parquet").exists()
+
+    partial = run_cli(["resolve", "--no-publish", "--allow-partial", "--json"], home, monkeypatch)
+    assert partial.exit_code == 0, partial.output
+    assert "'dss'" in partial.stderr and "partly ingested" in partial.stderr
+    assert json.loads(partial.stdout)["records"] == 20
+
+    resumed = run_cli(["ingest", str(data), "--json"], home, monkeypatch)
+    assert resumed.exit_code == 0, resumed.output
+    (file,) = json.loads(resumed.stdout)["files"]
+    assert file["resumed"] is True and file["ingested"] == 60  # counted across the resume
+    whole = run_cli(["resolve", "--no-publish", "--json"], home, monkeypatch)
+    assert whole.exit_code == 0, whole.output
+    assert json.loads(whole.stdout)["records"] == 60
