@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -26,6 +27,8 @@ from engine.privacy import shown
 if TYPE_CHECKING:
     from engine.ingest.run import IngestProgress, IngestReport
     from engine.ingest.store import RecordStore
+
+logger = logging.getLogger(__name__)
 
 #: show a progress bar for files at least this big (bytes)
 PROGRESS_MIN_BYTES = 2 * 1024 * 1024
@@ -110,10 +113,17 @@ def ingest(
                 report = ingest_file(
                     store, job.load_mapping(), job.data, progress=bar, chunk_rows=chunk_rows
                 )
-        except (EkjonError, OSError) as exc:
-            errors.append({"file": str(job.data), "error": str(exc)})
+        except Exception as exc:  # one file's failure, whatever it is, is not the others'
+            message = str(exc)
+            if not isinstance(exc, EkjonError | OSError):
+                logger.debug("ingest of %s failed", job.data, exc_info=True)
+                message = (
+                    f"{job.data}: could not be ingested ({type(exc).__name__}: {exc}); this is a "
+                    "bug in ekjon, please report it"
+                )
+            errors.append({"file": str(job.data), "error": message})
             if not as_json:
-                err.print(f"[red]not ingested[/red] {exc}", highlight=False)
+                err.print(f"[red]not ingested[/red] {message}", highlight=False)
             continue
         reports.append(report)
         if not as_json:

@@ -145,10 +145,15 @@ class SourceReader:
                             f"{self.path}: the header line is not valid {self.options.encoding} "
                             f"({exc.reason} at byte {exc.start}); set file.encoding in the mapping."
                         ) from None
-                    return [
-                        c.strip()
-                        for c in next(csv.reader([text], delimiter=self.options.delimiter))
-                    ]
+                    try:
+                        names = next(csv.reader([text], delimiter=self.options.delimiter))
+                    except csv.Error as exc:
+                        raise SourceFileError(
+                            f"{self.path}: the header line cannot be read as CSV ({exc}, "
+                            f"{len(text):,} characters); is it a CSV file with the delimiter "
+                            f"{self.options.delimiter!r} (file.delimiter in the mapping)?"
+                        ) from None
+                    return [c.strip() for c in names]
             raise SourceFileError(f"{self.path}: the file is empty (no header line).")
         if self.format == "jsonl":
             keys: dict[str, None] = {}
@@ -164,6 +169,13 @@ class SourceReader:
                         keys.update(dict.fromkeys(str(k) for k in obj))
             return list(keys)
         schema = self._parquet_file().schema_arrow
+        for name in self.columns:
+            if name in schema.names and _arrow_nested(schema.field(name).type):
+                raise SourceFileError(
+                    f"{self.path}: column {name!r} holds nested values "
+                    f"({schema.field(name).type}), not one value per row; write it flattened "
+                    "into plain columns (e.g. pyarrow's Table.flatten) and map those."
+                )
         return list(schema.names)
 
     def _parquet_file(self):  # noqa: ANN202 (pyarrow is imported lazily)
@@ -290,14 +302,29 @@ class SourceReader:
 
         pf = self._parquet_file()
         row = 0
-        for batch in pf.iter_batches(batch_size=self.chunk_rows, columns=list(self.columns)):
+        batches = pf.iter_batches(batch_size=self.chunk_rows, columns=list(self.columns))
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            except (pa.ArrowException, OSError) as exc:
+                raise SourceFileError(
+                    f"{self.path}: the rows after row {row:,} cannot be read ({exc})."
+                ) from None
             chunk = self._new_chunk()
             n = batch.num_rows
             chunk.rows = list(range(row + 1, row + n + 1))
             for name in self.columns:
                 array = batch.column(name)
                 if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
-                    array = pc.cast(array, pa.string())
+                    try:
+                        array = pc.cast(array, pa.string())
+                    except pa.ArrowException as exc:
+                        raise SourceFileError(
+                            f"{self.path}: column {name!r} ({array.type}) cannot be read as "
+                            f"text ({exc})."
+                        ) from None
                 chunk.columns[name] = [
                     v if v is not None and v.strip() else None for v in array.to_pylist()
                 ]
@@ -429,6 +456,13 @@ def _transpose(
         name: [v if v and not v.isspace() else None for v in transposed[i]]
         for name, i in zip(columns, index, strict=True)
     }
+
+
+def _arrow_nested(arrow_type: object) -> bool:
+    """Whether an Arrow type holds several values per cell (struct, list, map, union)."""
+    import pyarrow as pa
+
+    return pa.types.is_nested(arrow_type)
 
 
 def _json_cell(value: object) -> str | None:

@@ -223,3 +223,96 @@ def test_resolve_refuses_a_source_whose_ingest_was_killed(
     whole = run_cli(["resolve", "--no-publish", "--json"], home, monkeypatch)
     assert whole.exit_code == 0, whole.output
     assert json.loads(whole.stdout)["records"] == 60
+
+
+# -- whole files that cannot be read: one error each, the files beside them go in ----------------
+
+
+def mapping_beside(data: Path, source: str, fields: str = "{full_name: name}") -> None:
+    data.with_suffix(".yaml").write_text(
+        f"source: {source}\nkind: programme\nrecord_id: ben_id\nfields: {fields}\n",
+        encoding="utf-8",
+    )
+
+
+def test_a_header_over_the_csv_field_limit_is_one_error_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "mis"
+    folder.mkdir()
+    huge = folder / "huge.csv"
+    huge.write_text('ben_id,"' + "x" * (17 * 1024 * 1024) + '",name\n1,2,Karim\n', encoding="utf-8")
+    mapping_beside(huge, "huge")
+    good = write_rows(folder / "good.csv", ROWS)
+    mapping_beside(good, "good")
+
+    result = run_cli(["ingest", str(folder), "--json"], tmp_path / "home", monkeypatch)
+
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert [f["source"] for f in summary["files"]] == ["good"]
+    (error,) = summary["errors"]
+    assert error["file"] == str(huge)
+    assert "huge.csv" in error["error"] and "header" in error["error"]
+    assert "field larger than field limit" in error["error"]
+
+
+def test_a_parquet_struct_column_is_one_error_and_the_folder_goes_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "mis"
+    folder.mkdir()
+    nested = folder / "nested.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "ben_id": ["1", "2"],
+                "name": ["Karim", "Rahima"],
+                "address": [{"district": "Bogura", "upazila": "Sadar"}, None],
+            }
+        ),
+        nested,
+    )
+    mapping_beside(nested, "nested", "{full_name: name, district: address}")
+    good = write_rows(folder / "good.csv", ROWS)
+    mapping_beside(good, "good")
+
+    result = run_cli(["ingest", str(folder), "--json"], tmp_path / "home", monkeypatch)
+
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert [f["source"] for f in summary["files"]] == ["good"]
+    assert summary["totals"]["ingested"] == 3
+    (error,) = summary["errors"]
+    assert error["file"] == str(nested)
+    assert "'address'" in error["error"] and "struct" in error["error"]
+    assert "Traceback" not in result.output
+
+
+def test_an_unexpected_failure_in_one_file_is_one_error_and_no_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.ingest.run as run
+
+    folder = tmp_path / "mis"
+    folder.mkdir()
+    for name in ("a", "b"):
+        mapping_beside(write_rows(folder / f"{name}.csv", ROWS), name)
+    real = run.ingest_file
+
+    def fails_for_a(store, mapping, path, **options):
+        if mapping.source == "a":
+            raise RuntimeError("a bug in ekjon")
+        return real(store, mapping, path, **options)
+
+    monkeypatch.setattr(run, "ingest_file", fails_for_a)
+    result = run_cli(["ingest", str(folder)], tmp_path / "home", monkeypatch)
+
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    said = " ".join(result.output.split())
+    assert "a.csv" in said and "RuntimeError: a bug in ekjon" in said
+    assert "Traceback" not in result.output
