@@ -134,6 +134,7 @@ def run_batch(
         raise NothingToResolve(
             f"The record store in {home} holds no records; ingest some first (ekjon ingest DIR)."
         )
+    records = _in_key_order(records)
     timings["load"] = time.perf_counter() - started
 
     model = load_model(model_path or DEFAULT_ARTIFACT)
@@ -273,6 +274,18 @@ def run_batch(
         },
         warnings=partial,
     )
+
+
+def _in_key_order(records: pd.DataFrame) -> pd.DataFrame:
+    """The records sorted by record key: the same records give the same persons, households and
+    outputs whatever order the store's snapshots hold them in (a rebuilt snapshot, a resumed
+    ingest)."""
+    from engine.resolve.cluster import key_order
+
+    rank = key_order(records["source"].astype(str) + "/" + records["record_id"].astype(str))
+    if (rank == np.arange(len(rank))).all():
+        return records
+    return records.iloc[np.argsort(rank)].reset_index(drop=True)
 
 
 #: Scored pairs named and written at a time (the names of ten million pairs as Python objects

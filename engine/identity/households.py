@@ -706,7 +706,9 @@ def _named_relatives(
     )
     gender = fields.text("gender").str.lower()
     sex = pd.DataFrame({"person": person, "gender": gender.to_numpy(dtype=object)}).dropna()
-    sex = sex.drop_duplicates("person").set_index("person")["gender"]
+    # a person whose records disagree on gender (a data-entry slip) counts as of unknown gender,
+    # whichever record comes first
+    sex = sex.drop_duplicates().drop_duplicates("person", keep=False).set_index("person")["gender"]
     a, b = pairs["person"].map(sex), pairs["person_other"].map(sex)
     if relation == "spouse":
         ok = ~(a.notna() & b.notna() & (a == b))

@@ -772,7 +772,7 @@ class IncrementalResolver:
         persons with records in the group (the next batch merges them, or moves those records).
         """
         from engine.resolve.blocking import pairs_within_blocks
-        from engine.resolve.cluster import average_linkage
+        from engine.resolve.cluster import average_linkage, key_order
 
         rows = sorted({r for e in strong for r in self._person_rows.get(e["person_id"], ())})
         if len(rows) + 1 > self.settings.max_linkage_size:
@@ -788,12 +788,14 @@ class IncrementalResolver:
         with _few_pairs():
             features = compare(frame, pairs)
         weight = score(self.model, features)["weight"].to_numpy()
-        labels = average_linkage(size, left, right, weight, cannot_link(features))
-        persons = [""] + [self._person_of(r) for r in local.tolist()]
         keys = [
             record_key(str(s), str(r))
             for s, r in zip(frame["source"], frame["record_id"], strict=True)
         ]
+        # ties go by record key, as in the batch (the new record is not first there)
+        order = key_order(np.asarray(keys, dtype=object))
+        labels = average_linkage(size, left, right, weight, cannot_link(features), order=order)
+        persons = [""] + [self._person_of(r) for r in local.tolist()]
         person_id = ledger_choice(labels, persons, keys, self._person_rows)
         group = np.flatnonzero(labels == labels[0])[1:]
         merges = sorted({persons[i] for i in group} - {person_id})

@@ -62,6 +62,23 @@ class ClusterStats:
     largest_component: int = 0
 
 
+def key_order(keys: np.ndarray | pd.Series) -> np.ndarray:
+    """The rank of each record key (``source/record_id``) in sorted order: the canonical order
+    clustering breaks ties in (the identity ledger orders clusters by their smallest key too).
+
+    Example
+    -------
+    >>> key_order(np.array(["dss/2", "dss/10", "bbs/1"], dtype=object)).tolist()
+    [2, 1, 0]
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(np.asarray(keys, dtype=object), type=pa.string())
+    rank = pc.rank(text, sort_keys="ascending", tiebreaker="first")
+    return rank.to_numpy().astype(np.int64) - 1
+
+
 def components(n: int, left: np.ndarray, right: np.ndarray, strong: np.ndarray) -> np.ndarray:
     """Connected-component label of every record over the ``strong`` edges."""
     if n == 0:
@@ -96,6 +113,7 @@ def average_linkage(
     weight: np.ndarray,
     cannot: np.ndarray,
     neutral: float = NEUTRAL_BAND,
+    order: np.ndarray | None = None,
 ) -> np.ndarray:
     """Constrained average linkage of ``size`` records (local numbering) on scored pairs.
 
@@ -105,11 +123,24 @@ def average_linkage(
     that is a pair with too little in common to link on its own (a wallet KYC record and a survey
     record that share only a name and an age), not one that contradicts the link.
 
+    Equal means are common (a record without an NID scored the same against two namesakes whose
+    NIDs differ, both capped at :data:`MAX_LOGODDS`); the tie goes to the pair of records first in
+    ``order`` (a rank per record: :func:`key_order` of their record keys), so the groups depend on
+    the records, not on the row order they came in. Without it, on the local numbering.
+
     Returns
     -------
     numpy.ndarray
         A group label (0 ..) per record.
     """
+    if order is not None:
+        # number the records in their canonical order, link, and give the labels back
+        position = np.empty(size, dtype=np.int64)
+        position[np.argsort(np.asarray(order), kind="stable")] = np.arange(size)
+        labels = average_linkage(
+            size, position[left], position[right], weight, cannot, neutral, order=None
+        )
+        return labels[position]
     cannot_left, cannot_right = left[cannot], right[cannot]
     informative = (weight > 0) | (weight <= -neutral)
     left, right, weight = left[informative], right[informative], weight[informative]
@@ -159,6 +190,7 @@ def cluster_records(
     link_threshold: float = 0.0,
     max_linkage_size: int = 400,
     stats: ClusterStats | None = None,
+    order: np.ndarray | None = None,
 ) -> np.ndarray:
     """A person (cluster) label for each of ``n`` records from scored pairs.
 
@@ -180,6 +212,9 @@ def cluster_records(
         (it is then too large to be one person and too large for dense linkage).
     stats:
         Filled with counts when given.
+    order:
+        A rank per record (:func:`key_order` of the record keys): ties in linkage go to the
+        records first in it, so the persons do not depend on the row order. Default: row order.
 
     Returns
     -------
@@ -191,7 +226,10 @@ def cluster_records(
     weight = np.asarray(weight, dtype=np.float64)
     cannot = np.zeros(len(left), dtype=bool) if cannot is None else np.asarray(cannot, dtype=bool)
     stats = stats if stats is not None else ClusterStats()
-    labels = _cluster(n, left, right, weight, cannot, link_threshold, max_linkage_size, stats)
+    rank = np.arange(n, dtype=np.int64) if order is None else np.asarray(order, dtype=np.int64)
+    if len(rank) != n:
+        raise ValueError(f"Got {len(rank)} ranks in order for {n} records; give one per record.")
+    labels = _cluster(n, left, right, weight, cannot, link_threshold, max_linkage_size, stats, rank)
     labels, _ = pd.factorize(labels)
     return labels.astype(np.int64)
 
@@ -205,6 +243,7 @@ def _cluster(
     threshold: float,
     max_size: int,
     stats: ClusterStats,
+    rank: np.ndarray,
 ) -> np.ndarray:
     strong = (weight > threshold) & ~cannot
     comp = components(n, left, right, strong)
@@ -217,7 +256,8 @@ def _cluster(
     # a component is fine as is when every pair in it is scored, positive and allowed
     pair_code = el * n + er
     order = np.argsort(pair_code, kind="stable")
-    first = np.r_[True, pair_code[order][1:] != pair_code[order][:-1]]
+    # (no pair inside a component, e.g. one source whose records link to nothing: none is first)
+    first = np.r_[True, pair_code[order][1:] != pair_code[order][:-1]][: len(order)]
     distinct = np.zeros(len(el), dtype=bool)
     distinct[order[first]] = True
     good = distinct & (ew > threshold) & ~ec
@@ -262,9 +302,9 @@ def _cluster(
         if size > max_size:
             # too big for dense linkage: cut at a higher threshold and recurse on the pieces
             log.warning("component of %d records: re-clustering at a raised threshold", size)
-            sub = _cluster(size, sl, sr, sw, sc, threshold + 2.0, max_size, stats)
+            sub = _cluster(size, sl, sr, sw, sc, threshold + 2.0, max_size, stats, rank[members])
         else:
-            sub = average_linkage(size, sl, sr, sw, sc)
+            sub = average_linkage(size, sl, sr, sw, sc, order=rank[members])
         if sub.max() > 0:
             stats.split += 1
         labels[members] = next_label + sub

@@ -42,6 +42,7 @@ from engine.resolve.cluster import (
     cluster_records,
     complete_pairs,
     components,
+    key_order,
     logodds,
 )
 from engine.resolve.compare import FEATURES, Vocabulary, cannot_link, compare
@@ -313,13 +314,16 @@ def resolve(
     prepared = timed("prepare", lambda: prepare(records))
     truth_array = None if truth is None else np.asarray(truth)
     pairs, report = timed("block", lambda: candidate_pairs(prepared, settings.rules, truth_array))
+    keys = (prepared["source"].astype(str) + "/" + prepared["record_id"].astype(str)).to_numpy()
+    # ties in linkage go by record key, so the persons do not depend on the records' row order
+    order = key_order(keys)
     decided = None
     if decisions is not None and len(decisions):
         from engine.resolve.decisions import decided_pairs, unblocked_pairs
 
-        keys = prepared["source"].astype(str) + "/" + prepared["record_id"].astype(str)
-        decided = decided_pairs(keys.to_numpy(), decisions)
+        decided = decided_pairs(keys, decisions)
         pairs = pd.concat([pairs, unblocked_pairs(pairs, decided)], ignore_index=True)
+    del keys
     vocabulary = timed("vocabulary", lambda: Vocabulary(prepared))
     # the list columns served blocking only; they are the prepared frame's heaviest part
     lists = [c for c in LIST_COLUMNS if c in prepared.columns]
@@ -371,6 +375,7 @@ def resolve(
             link_threshold=settings.link_threshold,
             max_linkage_size=settings.max_linkage_size,
             stats=stats,
+            order=order,
         ),
     )
     return Resolution(

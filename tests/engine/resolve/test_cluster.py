@@ -72,3 +72,20 @@ def test_logodds_is_symmetric_and_bounded() -> None:
     w = logodds(np.array([0.5, 0.9, 0.1, 1.0, 0.0]))
     assert w[0] == 0 and np.isclose(w[1], -w[2])
     assert np.isfinite(w).all()
+
+
+def test_records_without_a_confident_pair_each_stay_alone() -> None:
+    # one source only: two pairs scored, neither a link (was an IndexError)
+    labels = cluster_records(3, np.array([0, 1]), np.array([1, 2]), np.array([-4.0, -1.0]))
+    assert sorted(labels.tolist()) == [0, 1, 2]
+    assert cluster_records(2, np.array([]), np.array([]), np.array([])).tolist() == [0, 1]
+
+
+def test_tied_links_are_broken_by_record_order_not_row_order() -> None:
+    # 1 links equally well to 0 and 2, who cannot be one person: 1 joins whichever ranks first
+    left, right = np.array([0, 1, 0]), np.array([1, 2, 2])
+    weight, cannot = np.array([20.0, 20.0, -5.0]), np.array([False, False, True])
+    first = cluster_records(3, left, right, weight, cannot, order=np.array([0, 1, 2]))
+    assert _same(first, 0, 1) and not _same(first, 1, 2)
+    last = cluster_records(3, left, right, weight, cannot, order=np.array([2, 1, 0]))
+    assert _same(last, 1, 2) and not _same(last, 0, 1)
