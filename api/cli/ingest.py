@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
     app.command(
         "ingest",
         help=(
-            "Ingest MIS or registry files (CSV, Parquet, JSONL) into the record store under "
+            "Ingest MIS or registry files (CSV, Parquet, JSONL, Excel) into the record store under "
             "$EKJON_HOME, through a mapping YAML (see docs/mapping.md).\n\n"
             "Each file uses --mapping if given, else the mapping beside it with the same name "
             "(dss.csv -> dss.yaml). A directory ingests every data file in it that has such a "

@@ -82,6 +82,20 @@ def pair_files(paths: list[Path], mapping: Path | None = None) -> FilePlan:
             found = sorted(
                 p for p in path.iterdir() if p.is_file() and p.suffix.lower() in EXTENSION_FORMATS
             )
+            for other in sorted(p for p in path.iterdir() if p.is_file()):
+                suffix = other.suffix.lower()
+                if suffix in EXTENSION_FORMATS or suffix in MAPPING_SUFFIXES:
+                    continue
+                if shared is None and mapping_beside(other) is not None:
+                    # a mapping says it is a source: it must not be passed over in silence
+                    plan.problems.append(
+                        {
+                            "file": str(other),
+                            "error": f"{other}: ekjon cannot read {suffix or 'extension-less'} "
+                            f"files; export it as CSV or Excel (known: "
+                            f"{', '.join(EXTENSION_FORMATS)}).",
+                        }
+                    )
             before = len(plan.files)
             for data in found:
                 beside = None if shared is not None else mapping_beside(data)
@@ -96,7 +110,7 @@ def pair_files(paths: list[Path], mapping: Path | None = None) -> FilePlan:
                     {
                         "file": str(path),
                         "error": f"{path}: no data file with a mapping beside it "
-                        "(NAME.csv / .parquet / .jsonl with NAME.yaml).",
+                        "(NAME.csv / .parquet / .jsonl / .xlsx with NAME.yaml).",
                     }
                 )
         elif not path.exists():

@@ -29,7 +29,7 @@ import yaml
 from engine.errors import MappingError
 from engine.record import FIELD_KINDS, RECORD_KINDS
 
-FILE_FORMATS: Final = ("csv", "parquet", "jsonl")
+FILE_FORMATS: Final = ("csv", "parquet", "jsonl", "excel")
 #: file extension -> format, for files whose mapping does not say.
 EXTENSION_FORMATS: Final = {
     ".csv": "csv",
@@ -39,13 +39,18 @@ EXTENSION_FORMATS: Final = {
     ".pq": "parquet",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".xlsb": "excel",
+    ".xls": "excel",
+    ".ods": "excel",
 }
 #: fields set at the top level of a mapping, never under ``fields``.
 TOP_LEVEL_FIELDS: Final = ("source", "record_id", "kind")
 SCRIPTS: Final = ("bn", "en")
 
 _TOP_KEYS: Final = ("source", "kind", "record_id", "file", "fields", "description")
-_FILE_KEYS: Final = ("format", "delimiter", "encoding")
+_FILE_KEYS: Final = ("format", "delimiter", "encoding", "sheet")
 _ENTRY_KEYS: Final = ("column", "value", "formats", "as_of", "script", "default")
 
 
@@ -89,11 +94,16 @@ class FieldSpec:
 
 @dataclass(frozen=True, slots=True)
 class FileOptions:
-    """How to read the source file. ``format=None`` means: from the file's extension."""
+    """How to read the source file. ``format=None`` means: from the file's extension.
+
+    ``delimiter`` and ``encoding`` are for CSV (and ``encoding`` for JSONL); ``sheet`` for Excel:
+    a sheet's name, or its position counted from 1 (``None``: the first sheet).
+    """
 
     format: str | None = None
     delimiter: str = ","
     encoding: str = "utf-8"
+    sheet: str | int | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,8 @@ class Mapping:
                 "format": self.file.format,
                 "delimiter": self.file.delimiter,
                 "encoding": self.file.encoding,
+                # only when set, so the digest of a mapping without it is what it always was
+                **({"sheet": self.file.sheet} if self.file.sheet is not None else {}),
             },
             "fields": fields_out,
         }
@@ -284,7 +296,7 @@ def _file_options(raw: object, fail: Any) -> FileOptions:
     if raw is None:
         return FileOptions()
     if not isinstance(raw, dict):
-        raise fail("file", raw, "must be a mapping with format, delimiter and/or encoding")
+        raise fail("file", raw, "must be a mapping with format, delimiter, encoding and/or sheet")
     for key in raw:
         if key not in _FILE_KEYS:
             raise fail(f"file.{key}", raw[key], f"unknown key; known keys: {', '.join(_FILE_KEYS)}")
@@ -304,7 +316,15 @@ def _file_options(raw: object, fail: Any) -> FileOptions:
     # Rows are decoded one line at a time, which needs an encoding where '\n' is the byte 0x0A.
     if "\n".encode(info.name) != b"\n":
         raise fail("file.encoding", encoding, "must be ASCII-compatible (utf-8, cp1252, ...)")
-    return FileOptions(format=fmt, delimiter=delimiter, encoding=str(encoding))
+    sheet = raw.get("sheet")
+    if sheet is not None and (
+        isinstance(sheet, bool)
+        or not isinstance(sheet, str | int)
+        or (isinstance(sheet, int) and sheet < 1)
+        or (isinstance(sheet, str) and not sheet.strip())
+    ):
+        raise fail("file.sheet", sheet, "must be a sheet's name or its position (1 = the first)")
+    return FileOptions(format=fmt, delimiter=delimiter, encoding=str(encoding), sheet=sheet)
 
 
 def _scalar(value: object) -> str:

@@ -1,20 +1,27 @@
-"""Read CSV, Parquet and JSONL source files in chunks of rows of strings, keeping every row number.
+"""Read CSV, Parquet, JSONL and Excel source files in chunks of rows of strings, keeping every
+row number.
 
 Row numbers are 1-based **data** rows: the CSV header is not counted, so row 1 is the first line
 after the header. Blank lines are skipped but keep their number, so in a CSV without multi-line
 quoted fields row ``n`` sits on line ``n + 1`` of the file, and in JSONL row ``n`` is line ``n``.
-In Parquet row ``n`` is the ``n``-th row.
+In Parquet row ``n`` is the ``n``-th row. In an Excel sheet (``.xlsx``, ``.xlsm``, ``.xlsb``,
+``.xls``, ``.ods``, read with calamine) the header is the first row that is not blank, and row
+``n`` is the ``n``-th row below it; every cell is read as text (a number as its digits, a date as
+``YYYY-MM-DD``; a whole number of more than 15 digits, which Excel cannot hold, as Excel shows it,
+``1.96112345678901e+16``, so an identifier typed as a number is reported, not used).
 
 A row that cannot be read is not dropped: it comes back in :attr:`Chunk.unreadable` with its number,
 the reason and its text, so ingest can quarantine it. Reasons: invalid bytes for the encoding (each
 line is decoded on its own, so one bad line does not poison the file), too few or too many columns,
-a JSONL line that is not a JSON object. Problems that concern the whole file (missing file, a mapped
-column the header lacks, a Parquet file that is no Parquet) raise :class:`SourceFileError`.
+a JSONL line that is not a JSON object, a value right of an Excel sheet's last header column.
+Problems that concern the whole file (missing file, a mapped column the header lacks, a Parquet file
+that is no Parquet, a workbook without the sheet asked for) raise :class:`SourceFileError`.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import logging
 from collections.abc import Iterator, Sequence
@@ -41,11 +48,17 @@ class SourceFileError(EkjonError):
 
 @dataclass(frozen=True, slots=True)
 class BadRow:
-    """A row that cannot be read as a record: quarantined with its number, reason and text."""
+    """A row that cannot be read as a record: quarantined with its number, reason and text.
+
+    ``values`` holds the wanted columns as far as they could be read (so the report can name the
+    row's record id), ``column`` the column at fault when one is.
+    """
 
     row: int
     reason: str
     text: str
+    values: dict[str, str | None] | None = None
+    column: str | None = None
 
 
 @dataclass(slots=True)
@@ -81,8 +94,8 @@ class SourceReader:
     Parameters
     ----------
     path : the data file.
-    file_format : ``csv`` | ``parquet`` | ``jsonl``.
-    options : delimiter and encoding (CSV / JSONL).
+    file_format : ``csv`` | ``parquet`` | ``jsonl`` | ``excel``.
+    options : delimiter and encoding (CSV / JSONL), sheet (Excel).
     columns : the columns to return; each must exist (else :class:`SourceFileError`).
     chunk_rows : rows per chunk.
     """
@@ -100,6 +113,7 @@ class SourceReader:
         self.options = options
         self.columns = tuple(columns)
         self.chunk_rows = chunk_rows
+        self._sheet: object = None
         if not path.exists():
             raise SourceFileError(f"{path}: file not found.")
         if not path.is_file():
@@ -119,6 +133,8 @@ class SourceReader:
         """The size :attr:`Chunk.position` counts towards (bytes, or rows for Parquet)."""
         if self.format == "parquet":
             return self._parquet_file().metadata.num_rows
+        if self.format == "excel":
+            return int(self._excel_sheet().height)
         return self.path.stat().st_size
 
     def chunks(self) -> Iterator[Chunk]:
@@ -127,11 +143,23 @@ class SourceReader:
             return self._csv_chunks()
         if self.format == "jsonl":
             return self._jsonl_chunks()
+        if self.format == "excel":
+            return self._excel_chunks()
         return self._parquet_chunks()
 
     # -- headers -----------------------------------------------------------------------------
 
     def _read_header(self) -> list[str]:
+        if self.format in ("csv", "jsonl"):
+            self._check_not_binary()
+        if self.format == "excel":
+            for cells in self._excel_sheet().iter_rows():
+                names = [_excel_text(c) or "" for c in cells]
+                if any(names):
+                    while not names[-1]:
+                        names.pop()
+                    return [n.strip() for n in names]
+            raise SourceFileError(f"{self.path}: the sheet is empty (no header row).")
         if self.format == "csv":
             with self.path.open("rb") as f:
                 for line_bytes in f:
@@ -177,6 +205,48 @@ class SourceReader:
                     "into plain columns (e.g. pyarrow's Table.flatten) and map those."
                 )
         return list(schema.names)
+
+    def _check_not_binary(self) -> None:
+        """Refuse, naming what it is, a workbook or Parquet file given to be read as text."""
+        with self.path.open("rb") as f:
+            start = f.read(8)
+        for magic, what, file_format, suffix in _BINARY_FILES:
+            if start.startswith(magic):
+                raise SourceFileError(
+                    f"{self.path}: this is {what}, not {self.format.upper()} text; set "
+                    f"file.format: {file_format} in the mapping (or leave file.format out and "
+                    f"name the file {self.path.stem}{suffix})."
+                )
+
+    def _excel_sheet(self):  # noqa: ANN202 (python-calamine is imported lazily)
+        if self._sheet is not None:
+            return self._sheet
+        from python_calamine import CalamineWorkbook
+
+        try:
+            workbook = CalamineWorkbook.from_path(str(self.path))
+            names = list(workbook.sheet_names)
+        except Exception as exc:  # calamine raises several types for a file that is no workbook
+            raise SourceFileError(f"{self.path}: not a readable Excel workbook ({exc}).") from None
+        wanted = self.options.sheet
+        if wanted is None:
+            wanted = 1
+        if isinstance(wanted, int):
+            found = wanted - 1 if wanted <= len(names) else None
+        else:
+            found = names.index(wanted) if wanted in names else None
+        if found is None:
+            raise SourceFileError(
+                f"{self.path}: no sheet {wanted!r} (file.sheet in the mapping); the workbook has: "
+                f"{', '.join(names) or '(no sheets)'}."
+            )
+        try:
+            self._sheet = workbook.get_sheet_by_index(found)
+        except Exception as exc:
+            raise SourceFileError(
+                f"{self.path}: sheet {names[found]!r} cannot be read ({exc})."
+            ) from None
+        return self._sheet
 
     def _parquet_file(self):  # noqa: ANN202 (pyarrow is imported lazily)
         import pyarrow.parquet as pq
@@ -292,6 +362,54 @@ class SourceReader:
         if len(chunk) or row > 0:
             chunk.last_row = row
             chunk.position = position
+            yield chunk
+
+    # -- Excel ---------------------------------------------------------------------------------
+
+    def _excel_chunks(self) -> Iterator[Chunk]:
+        sheet = self._excel_sheet()
+        width = len(self.header)
+        index = [self.header.index(c) for c in self.columns]
+        first_column = sheet.start[1] if sheet.start else 0
+        rows = iter(sheet.iter_rows())
+        for cells in rows:  # up to and including the header row
+            if any(_excel_text(c) is not None for c in cells):
+                break
+        chunk = self._new_chunk()
+        good: list[list[str]] = []
+        row = 0
+        for cells in rows:
+            row += 1
+            values = [_excel_text(c) for c in cells]
+            if all(v is None for v in values):
+                continue  # a blank row: no record, keeps its number
+            texts = [v or "" for v in values]
+            texts += [""] * (width - len(texts))
+            beyond = [i for i in range(width, len(values)) if values[i] is not None]
+            if beyond:
+                i = beyond[0]
+                wanted = {name: values[j] for name, j in zip(self.columns, index, strict=True)}
+                chunk.unreadable.append(
+                    BadRow(
+                        row,
+                        f"a value in column {_column_letter(first_column + i)}, right of the "
+                        f"header's last column ({self.header[-1]!r}): {values[i]!r}; give it a "
+                        "header or move it out of the table",
+                        _clip(",".join(texts).rstrip(",")),
+                        values=wanted,
+                    )
+                )
+            else:
+                chunk.rows.append(row)
+                good.append(texts[:width])
+            if len(chunk) >= self.chunk_rows:
+                chunk.columns = _transpose(good, self.columns, index)
+                chunk.last_row = chunk.position = row
+                yield chunk
+                chunk, good = self._new_chunk(), []
+        if len(chunk) or row > chunk.last_row:
+            chunk.columns = _transpose(good, self.columns, index)
+            chunk.last_row = chunk.position = row
             yield chunk
 
     # -- Parquet -------------------------------------------------------------------------------
@@ -456,6 +574,49 @@ def _transpose(
         name: [v if v and not v.isspace() else None for v in transposed[i]]
         for name, i in zip(columns, index, strict=True)
     }
+
+
+#: the first bytes of binary files someone may give as CSV or JSONL: what each is, how to read it
+_BINARY_FILES: Final = (
+    (b"PK\x03\x04", "an Excel workbook (.xlsx or .ods: a zip file)", "excel", ".xlsx"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)", "excel", ".xls"),
+    (b"PAR1", "a Parquet file", "parquet", ".parquet"),
+)
+
+
+def _excel_text(value: object) -> str | None:
+    """An Excel cell as the text a CSV export would hold; ``None`` for a blank cell."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value:
+            return None
+        if value.is_integer():
+            # Excel holds 15 significant digits: a longer number has lost digits already, so it
+            # is shown as Excel shows it and an identifier read from it is reported, not used.
+            return str(int(value)) if abs(value) < 1e15 else f"{value:.15g}"
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _column_letter(index: int) -> str:
+    """A 0-based column index as Excel names it (0 -> A, 26 -> AA)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
 
 
 def _arrow_nested(arrow_type: object) -> bool:

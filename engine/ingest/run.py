@@ -31,7 +31,7 @@ from engine.errors import EkjonError, InvalidValue, MappingError, UnreadableReco
 from engine.home import Home
 from engine.ingest.files import SourceFile, pair_files
 from engine.ingest.mapping import FieldSpec, Mapping
-from engine.ingest.readers import DEFAULT_CHUNK_ROWS, Chunk, open_source
+from engine.ingest.readers import DEFAULT_CHUNK_ROWS, BadRow, Chunk, open_source
 from engine.ingest.store import (
     VALUE_FIELDS,
     IngestRun,
@@ -343,11 +343,7 @@ def _ingest_chunk(
     seen: dict[str, int],
 ) -> None:
     done = run.rows_done  # rows up to here were committed by an earlier, killed run
-    quarantine = [
-        Problem(bad.row, None, None, bad.text, bad.reason)
-        for bad in chunk.unreadable
-        if bad.row > done
-    ]
+    quarantine = [_unreadable(mapping, bad) for bad in chunk.unreadable if bad.row > done]
     rows_read = len(quarantine)
 
     # Which readable rows become records: a record id, and the first time this file names it.
@@ -423,6 +419,19 @@ def _ingest_chunk(
         rows_done=chunk.last_row,
         rows_read=rows_read,
     )
+
+
+def _unreadable(mapping: Mapping, bad: BadRow) -> Problem:
+    """A row that cannot be read, as the quarantine reports it: with its record id and field as
+    far as they could be read."""
+    record_id = None
+    if bad.values is not None:
+        record_id = record_id_of([bad.values.get(c) for c in mapping.record_id])
+    field = None
+    if bad.column is not None:
+        mapped = [f for f, spec in mapping.fields.items() if spec.column == bad.column]
+        field = mapped[0] if mapped else ("record_id" if bad.column in mapping.record_id else None)
+    return Problem(bad.row, record_id, field, bad.text, bad.reason)
 
 
 def _content_hash(cells: tuple[Any, ...]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+from datetime import date as dt_date
 from pathlib import Path
 
 import pytest
@@ -316,3 +317,119 @@ def test_an_unexpected_failure_in_one_file_is_one_error_and_no_traceback(
     said = " ".join(result.output.split())
     assert "a.csv" in said and "RuntimeError: a bug in ekjon" in said
     assert "Traceback" not in result.output
+
+
+# -- Excel -----------------------------------------------------------------------------------------
+
+
+def write_workbook(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+    import openpyxl  # a dev dependency: writes the workbooks ekjon reads with calamine
+
+    workbook = openpyxl.Workbook()
+    workbook.remove(workbook.active)
+    for title, rows in sheets.items():
+        sheet = workbook.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    workbook.save(path)
+    return path
+
+
+BENEFICIARY_SHEET = [
+    ["ben_id", "name", "dob", "nid", "amount"],
+    [101, "Md. Abdul Karim", dt_date(1950, 3, 12), 1234567890123, 600.5],
+    [None, None, None, None, None],
+    ["১০২", "রহিমা বেগম", "01/07/1961", 19611234567890123, 750],
+    ["103", "Jamal Uddin", None, "19611234567890123", None, "a note right of the table"],
+]
+
+
+def test_an_excel_workbook_is_read_like_a_csv_with_every_cell_as_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "lists"
+    folder.mkdir()
+    workbook = write_workbook(folder / "widow.xlsx", {"Sheet1": BENEFICIARY_SHEET})
+    mapping_beside(
+        workbook,
+        "widow",
+        "{full_name: name, date_of_birth: {column: dob, formats: ['%d/%m/%Y']}, nid: nid, "
+        "amount: amount}",
+    )
+
+    result = run_cli(["ingest", str(folder), "--json"], tmp_path / "home", monkeypatch)
+
+    assert result.exit_code == 0, result.output
+    (file,) = json.loads(result.stdout)["files"]
+    assert (file["rows_read"], file["ingested"], file["quarantined"]) == (3, 2, 1)
+    with RecordStore(tmp_path / "home" / "records.sqlite") as store:
+        current = store.current().set_index("record_id")
+    assert sorted(current.index) == ["101", "102"]  # a number cell is its digits; Bangla folded
+    assert current.loc["101", "nid"] == "1234567890123"
+    assert current.loc["101", "date_of_birth"] == "1950-03-12"  # a date cell
+    assert current.loc["102", "date_of_birth"] == "1961-07-01"  # a text cell, by the mapping
+    assert current.loc["101", "amount"] == 600.5
+    assert current.loc["102", "full_name"] == "রহিমা বেগম"
+    # Excel keeps 15 digits of a number: a 17-digit NID typed as a number is reported, not used
+    assert current.loc["102", "nid"] is None
+    (warning,) = read_report(Path(file["warnings_report"]))
+    assert (warning["row"], warning["record_id"], warning["field"]) == ("3", "102", "nid")
+    assert "digits are lost" in warning["reason"]
+    (stray,) = read_report(Path(file["quarantine_report"]))
+    assert (stray["row"], stray["record_id"]) == ("4", "103")
+    assert "a note right of the table" in stray["value"] and "column F" in stray["reason"]
+
+
+def test_an_excel_sheet_is_chosen_by_name_and_a_wrong_one_is_named(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    workbook = write_workbook(
+        tmp_path / "lists.xlsx",
+        {"notes": [["made by the upazila office"]], "widows": BENEFICIARY_SHEET[:2]},
+    )
+    spec = {
+        "source": "widow",
+        "kind": "programme",
+        "record_id": "ben_id",
+        "file": {"sheet": "widows"},
+        "fields": {"full_name": "name"},
+    }
+    report = ingest_file(store, mapping_from_dict(spec), workbook)
+    assert report.ingested == 1
+
+    from engine.ingest.readers import SourceFileError
+
+    wrong = mapping_from_dict({**spec, "file": {"sheet": "widow"}})
+    with pytest.raises(SourceFileError, match=r"lists.xlsx.*'widow'.*notes, widows"):
+        ingest_file(store, wrong, workbook)
+    first = mapping_from_dict({**spec, "file": {}})
+    with pytest.raises(SourceFileError, match=r"'ben_id'.*made by the upazila office"):
+        ingest_file(store, first, workbook)  # the first sheet by default
+
+
+def test_a_workbook_read_as_csv_says_what_it_is(store: RecordStore, tmp_path: Path) -> None:
+    from engine.ingest.readers import SourceFileError
+
+    workbook = write_workbook(tmp_path / "widow.xlsx", {"Sheet1": BENEFICIARY_SHEET})
+    spec = {"source": "widow", "kind": "programme", "record_id": "ben_id"}
+    as_csv = mapping_from_dict({**spec, "file": {"format": "csv"}, "fields": {"full_name": "name"}})
+    with pytest.raises(SourceFileError, match=r"widow.xlsx.*Excel workbook.*format: excel"):
+        ingest_file(store, as_csv, workbook)
+
+
+def test_a_file_with_a_mapping_beside_it_that_ekjon_cannot_read_is_not_passed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "lists"
+    folder.mkdir()
+    (folder / "egpp.docx").write_bytes(b"PK\x03\x04 a Word document")
+    mapping_beside(folder / "egpp.docx", "egpp")
+    mapping_beside(write_rows(folder / "good.csv", ROWS), "good")
+
+    result = run_cli(["ingest", str(folder), "--json"], tmp_path / "home", monkeypatch)
+
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert [f["source"] for f in summary["files"]] == ["good"]
+    (error,) = summary["errors"]
+    assert error["file"] == str(folder / "egpp.docx") and "cannot read .docx" in error["error"]

@@ -83,8 +83,9 @@ def test_format_comes_from_the_mapping_or_the_extension(tmp_path: Path) -> None:
     assert m.file_format("x.CSV") == "csv"
     assert m.file_format("x.parquet") == "parquet"
     assert m.file_format("x.jsonl") == "jsonl"
-    with pytest.raises(MappingError, match=r"'x\.xlsx'.*file\.format"):
-        m.file_format("x.xlsx")
+    assert m.file_format("x.xlsx") == m.file_format("x.xls") == "excel"
+    with pytest.raises(MappingError, match=r"'x\.docx'.*file\.format"):
+        m.file_format("x.docx")
     forced = mapping_from_dict(
         {
             "source": "s",
