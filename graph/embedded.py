@@ -4,22 +4,46 @@ Nothing to install or run: this is ekjon's default store, kept in a folder (norm
 ``$EKJON_HOME/graph``) that holds
 
 - ``snapshot-<generation>.ekg``: the whole graph at the start of the generation (absent in the first
-  generation), and
+  generation), with the publish state of that moment,
 - ``journal-<generation>.ekj``: every commit since, appended in order,
-- ``LOCK``: held (``flock``) by the one process that has the store open.
+- ``commit-<generation>.ekc``: how many bytes of that journal are committed (two small slots written
+  in turn, each with its own checksum),
+- ``LOCK``: held (``flock``) exclusively by the one process writing the store, or shared by the
+  processes reading it (``read_only=True``); the writer's pid is in it.
 
 The snapshot and the journal are sequences of *frames*: a 16-byte header (magic, payload length,
 payload CRC-32, header CRC-32) and a pickled payload (read back with an unpickler that refuses every
 class, so the files can only ever yield plain data). Each batch a write method takes is one frame,
-appended and ``fsync``-ed before the call returns and before memory changes: what a call reported
-written survives a crash. A crash mid-append leaves a torn last frame, which opening the store
-discards (with a warning); damage anywhere else raises :class:`StoreCorrupted` rather than silently
-dropping committed work.
+appended and ``fsync``-ed before the call returns and before memory changes; then the commit record
+is updated to the journal's new length and ``fsync``-ed: what a call reported written survives a
+crash, and the store knows how far its journal was committed. Opening the store checks the journal
+against that length:
+
+- bytes *after* the committed length that are no valid frame are a write that never returned (a
+  crash mid-append): a writer discards them with a warning, a reader ignores them (and leaves the
+  file as it is);
+- a journal that is shorter than its committed length, or damaged before it, has lost committed
+  work: :class:`StoreCorrupted`, naming the file and the byte, whoever opens it. Damage followed by
+  valid frames is the same.
+
+A store written by an older ekjon has no commit record: its bad last frame is taken for a torn
+append, as it always was (with a warning), and a writer's first open writes the record. With
+``fsync=False`` (bulk loads) the journal is synced and the record written only when the store is
+opened and closed: a power cut may then lose the commits since the open, as the parameter says.
+
+A publish into the store is marked in the journal: a begin frame before its first write, an end
+frame after its last (:meth:`EmbeddedStore.begin_publish`, :func:`graph.store.publishing`). A
+writer replays everything, so after a publish was cut short it holds the half-written graph and its
+:meth:`~EmbeddedStore.publish_state` says which publish did not finish (readers of it are refused,
+:func:`graph.store.require_complete`). A reader replays the journal only up to the first begin that
+has no end: it shows the graph of the last complete publish, and says so. The store is never
+compacted while a publish is unfinished, so that graph stays on disk until a publish finishes.
 
 When the journal outgrows the snapshot (and ``compact_bytes``), the store writes a new snapshot of
 the whole graph to a temporary file, ``fsync``-s it, renames it into place and starts an empty
 journal of the next generation; the old files are deleted only after that. A crash at any point of
-this leaves either the old generation or the new one complete.
+this leaves either the old generation or the new one complete. Only a writer deletes what a crash
+left behind; a reader never changes a file.
 
 In memory, nodes are keyed ``(label, id)``; ``graph.nodes[key]`` holds the properties, and
 ``graph[u][v]`` maps each edge type between ``u`` and ``v`` to the edge's properties. Identical edge
@@ -41,6 +65,7 @@ import threading
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 from types import MappingProxyType
@@ -57,10 +82,15 @@ from graph.store import (
     GraphStoreError,
     MissingNode,
     Neighbour,
+    PublishState,
+    ReadOnlyStore,
     StoreCorrupted,
     StoreLocked,
+    StoreWriteFailed,
+    UnfinishedPublish,
     batches,
     column_table,
+    now_iso,
     table,
 )
 
@@ -79,6 +109,19 @@ _MAGIC = b"EKJ1"
 _HEADER = struct.Struct("<4sIII")
 _SNAPSHOT = re.compile(r"snapshot-(\d{8})\.ekg")
 _JOURNAL = re.compile(r"journal-(\d{8})\.ekj")
+_COMMIT_NAME = re.compile(r"commit-(\d{8})\.ekc")
+# The commit record: magic, generation, sequence, committed journal length, CRC-32 of the rest.
+# Written to two slots in turn (in two disk sectors), so a torn write spoils one, never both.
+_COMMIT = struct.Struct("<4sQQQI")
+_COMMIT_MAGIC = b"EKC1"
+_COMMIT_SLOTS = (0, 512)
+# Publish marks are small; frames at least this long are not decoded when looking for them.
+_MARK_BYTES = 4096
+_WHAT_TO_DO = (
+    "Nothing was changed. Restore the store's folder from a backup, or move the folder aside and "
+    "run `ekjon resolve` to publish the graph again from the record store (person and household "
+    "IDs are kept by the identity ledger)."
+)
 _SNAPSHOT_ROWS = 20_000
 
 #: Adjacency of a node without edges in that direction: one shared, immutable empty mapping.
@@ -90,6 +133,11 @@ _MERGE_EDGES = "E"
 _REPLACE_EDGES = "R"
 _DELETE_EDGES = "DE"
 _DELETE_NODES = "DN"
+# Publish marks (:meth:`EmbeddedStore.begin_publish`, ``end_publish``) and, in a snapshot, the
+# publish state as it was when the snapshot was taken.
+_BEGIN = "PB"
+_END = "PE"
+_STATE = "PS"
 
 
 # --- frames ---------------------------------------------------------------------------------------
@@ -132,8 +180,16 @@ class _TornTail(Exception):
         self.offset = offset
 
 
-def _iter_frames(path: Path, tolerate_torn_tail: bool) -> Iterator[Any]:
-    """The payloads of the frames in ``path``, read one at a time.
+def _walk(
+    path: Path,
+    tolerate_torn_tail: bool,
+    stop: int | None = None,
+    decode_below: int | None = None,
+) -> Iterator[tuple[int, Any]]:
+    """``(offset, payload)`` of the frames in ``path``, read one at a time, up to byte ``stop``.
+
+    With ``decode_below``, only frames whose payload is shorter are decoded (the others yield
+    ``None``): a quick walk that checks every frame and finds the small ones (publish marks).
 
     A bad frame that no valid frame follows is a torn tail (a crash during the last append): with
     ``tolerate_torn_tail`` the iteration raises :class:`_TornTail`. A bad frame followed by valid
@@ -145,8 +201,9 @@ def _iter_frames(path: Path, tolerate_torn_tail: bool) -> Iterator[Any]:
     """
     with open(path, "rb") as file:
         size = os.fstat(file.fileno()).st_size
+        end = size if stop is None else min(stop, size)
         offset = 0
-        while offset < size:
+        while offset < end:
             head = file.read(_HEADER.size)
             body: bytes | None = None
             length = 0
@@ -155,14 +212,14 @@ def _iter_frames(path: Path, tolerate_torn_tail: bool) -> Iterator[Any]:
                 if (
                     magic == _MAGIC
                     and zlib.crc32(head[:12]) == head_crc
-                    and offset + _HEADER.size + length <= size
+                    and offset + _HEADER.size + length <= end
                 ):
                     body = file.read(length)
                     if len(body) != length or zlib.crc32(body) != body_crc:
                         body = None
             if body is None:
                 file.seek(offset)
-                rest = file.read()
+                rest = file.read(size - offset)
                 later = _next_valid_frame(rest, 1)
                 if later is None and tolerate_torn_tail:
                     raise _TornTail(offset)
@@ -170,17 +227,74 @@ def _iter_frames(path: Path, tolerate_torn_tail: bool) -> Iterator[Any]:
                     f"; valid frames follow at byte {offset + later}" if later is not None else ""
                 )
                 raise StoreCorrupted(
-                    f"{path} is damaged at byte {offset} of {size}{where}. Restore the store's "
-                    "folder from a backup, or move this file aside to open the store without it."
+                    f"{path} is damaged at byte {offset} of {size}{where}. {_WHAT_TO_DO}"
                 )
-            try:
-                payload = _decode(body)
-            except Exception as error:  # a valid checksum over unreadable data: a bug or tampering
-                raise StoreCorrupted(
-                    f"{path}: the frame at byte {offset} cannot be read: {error}"
-                ) from None
+            payload = None
+            if decode_below is None or length < decode_below:
+                try:
+                    payload = _decode(body)
+                except Exception as error:  # a valid checksum, unreadable data: a bug, tampering
+                    raise StoreCorrupted(
+                        f"{path}: the frame at byte {offset} cannot be read: {error}. {_WHAT_TO_DO}"
+                    ) from None
+            yield offset, payload
             offset += _HEADER.size + length
-            yield payload
+
+
+def _iter_frames(path: Path, tolerate_torn_tail: bool, stop: int | None = None) -> Iterator[Any]:
+    """The payloads of the frames in ``path`` (up to byte ``stop``); see :func:`_walk`."""
+    for _, payload in _walk(path, tolerate_torn_tail, stop):
+        yield payload
+
+
+def _scan(path: Path) -> tuple[int, int, list[tuple[int, tuple]]]:
+    """Check every frame of the journal ``path`` without applying any.
+
+    Returns
+    -------
+    ``(size, valid, marks)``: the file's size, where its valid frames end (before a torn tail, if
+    any) and the publish marks (``(offset, payload)`` of each begin and end) in order.
+
+    Raises
+    ------
+    StoreCorrupted
+        If a damaged frame has valid frames after it.
+    """
+    size = path.stat().st_size
+    marks: list[tuple[int, tuple]] = []
+    valid = size
+    try:
+        for offset, payload in _walk(path, tolerate_torn_tail=True, decode_below=_MARK_BYTES):
+            if isinstance(payload, tuple) and payload and payload[0] in (_BEGIN, _END):
+                marks.append((offset, payload))
+    except _TornTail as torn:
+        valid = torn.offset
+    return size, valid, marks
+
+
+def _read_commit_record(path: Path, generation: int) -> tuple[int, int] | None:
+    """``(sequence, committed length)`` from the commit record ``path``, or None (absent, or
+    neither slot readable)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    best = None
+    for start in _COMMIT_SLOTS:
+        slot = data[start : start + _COMMIT.size]
+        if len(slot) < _COMMIT.size:
+            continue
+        magic, gen, sequence, length, crc = _COMMIT.unpack(slot)
+        if magic != _COMMIT_MAGIC or gen != generation or zlib.crc32(slot[:-4]) != crc:
+            continue
+        if best is None or sequence > best[0]:
+            best = (sequence, length)
+    return best
+
+
+def _commit_slot(generation: int, sequence: int, length: int) -> bytes:
+    head = struct.pack("<4sQQQ", _COMMIT_MAGIC, generation, sequence, length)
+    return head + struct.pack("<I", zlib.crc32(head))
 
 
 def _next_valid_frame(data: bytes, start: int) -> int | None:
@@ -245,15 +359,21 @@ class EmbeddedStore:
         The journal is compacted into a new snapshot once it is larger than this and than the
         snapshot.
     fsync:
-        ``False`` skips the ``fsync`` calls: faster bulk loads, but a power cut (not a process
-        crash) may then lose recent commits.
+        ``False`` skips the ``fsync`` of each commit (the journal is synced when the store is
+        opened and closed): faster bulk loads, but a power cut (not a process crash) may then lose
+        the commits since the store was opened.
+    read_only:
+        Open for reading only: a shared lock (readers run side by side; a writer keeps them out
+        and they keep a writer out), no file is created, cut, compacted or deleted, write methods
+        raise :class:`ReadOnlyStore`, and the graph shown is the last complete publish's (see
+        :meth:`publish_state`). A folder that does not exist reads as an empty graph.
 
     Raises
     ------
     StoreLocked
-        If another process has the folder open.
+        If another process has the folder open for writing (or, to a writer, for reading).
     StoreCorrupted
-        If the files are damaged beyond a torn journal tail.
+        If the files are damaged beyond a torn journal tail, or committed writes are missing.
 
     Example
     -------
@@ -271,6 +391,7 @@ class EmbeddedStore:
         batch_size: int = 20_000,
         compact_bytes: int = 64 * 2**20,
         fsync: bool = True,
+        read_only: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError(
@@ -281,11 +402,18 @@ class EmbeddedStore:
         self.batch_size = batch_size
         self.compact_bytes = compact_bytes
         self.fsync = fsync
+        self.read_only = read_only
         self._lock = threading.RLock()
         self._closed = True
         self._journal_fd: int | None = None
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._lock_fd: int | None = self._take_lock()
+        self._commit_fd: int | None = None
+        self._commit_seq = 0
+        self._state = PublishState()
+        self._lock_fd: int | None = None
+        if not read_only:
+            self.path.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            self._lock_fd = self._take_lock()
         try:
             self._reset_memory()
             with _no_gc():
@@ -294,6 +422,15 @@ class EmbeddedStore:
             self._release_lock()
             raise
         self._closed = False
+        if self._state.unfinished:
+            log.warning(
+                "%s: %s%s",
+                self.path,
+                self._state.describe(),
+                "; showing the graph as that publish found it"
+                if self._state.shows_last_complete
+                else "",
+            )
 
     # --- public: the GraphStore protocol ----------------------------------------------------------
 
@@ -305,6 +442,7 @@ class EmbeddedStore:
     def merge_nodes(self, label: str, rows: Iterable[Mapping[str, Any]]) -> int:
         """Create or update nodes of ``label``; see :meth:`graph.store.GraphStore.merge_nodes`."""
         schema.node_spec(label)
+        self._check_writable()
         written = 0
         for batch in batches(rows, self.batch_size):
             cleaned = schema.clean_node_rows(label, batch, first_row=written)
@@ -319,6 +457,7 @@ class EmbeddedStore:
     ) -> int:
         """Create or update edges; see :meth:`graph.store.GraphStore.merge_edges`."""
         schema.check_ends(edge_type, from_label, to_label)
+        self._check_writable()
         written = 0
         for batch in batches(rows, self.batch_size):
             cleaned = schema.clean_edge_rows(edge_type, from_label, to_label, batch, written)
@@ -334,6 +473,7 @@ class EmbeddedStore:
     ) -> int:
         """Replace edges out of the named nodes; see :meth:`GraphStore.replace_edges_from`."""
         schema.check_ends(edge_type, from_label, to_label)
+        self._check_writable()
         written = 0
         replaced: set[str] = set()  # a node whose rows span two batches is cleared only once
         for batch in batches(rows, self.batch_size):
@@ -352,6 +492,7 @@ class EmbeddedStore:
     ) -> int:
         """Delete edges; see :meth:`graph.store.GraphStore.delete_edges`."""
         schema.check_ends(edge_type, from_label, to_label)
+        self._check_writable()
         deleted = 0
         seen = 0
         for batch in batches(rows, self.batch_size):
@@ -376,6 +517,7 @@ class EmbeddedStore:
     def delete_nodes(self, label: str, ids: Iterable[str]) -> int:
         """Delete nodes and their edges; see :meth:`graph.store.GraphStore.delete_nodes`."""
         schema.node_spec(label)
+        self._check_writable()
         deleted = 0
         seen = 0
         for batch in batches(ids, self.batch_size):
@@ -666,28 +808,78 @@ class EmbeddedStore:
                 return len(self._index[name])
             return self._edge_count[name]
 
+    def begin_publish(self, run: str, *, complete: bool = True) -> None:
+        """Mark the publish ``run`` begun: a journal frame, committed before any of its writes.
+
+        See :meth:`graph.store.GraphStore.begin_publish`. Until it ends, the store is not
+        compacted: a snapshot would make the half-written graph the one readers see.
+        """
+        if not isinstance(run, str) or not run.strip():
+            raise ValueError(f"A publish is named by a non-empty string. Got {run!r}.")
+        with self._lock:
+            self._check_open()
+            self._check_writable()
+            self._commit((_BEGIN, run, now_iso(), bool(complete)))
+
+    def end_publish(self, run: str) -> None:
+        """Mark the publish ``run`` finished; see :meth:`graph.store.GraphStore.end_publish`."""
+        with self._lock:
+            self._check_open()
+            self._check_writable()
+            self._state.ended(run, "")  # refuses a run that has not begun, before writing
+            self._commit((_END, run, now_iso()))
+
+    def publish_state(self) -> PublishState:
+        """The publishes into the graph; see :class:`graph.store.PublishState`.
+
+        Opened ``read_only``, the store shows the graph as it was before the first unfinished
+        publish began (``shows_last_complete``) whenever that graph is still on disk: always,
+        unless the graph was cleared or compacted by hand while the publish was unfinished.
+        """
+        with self._lock:
+            self._check_open()
+            return self._state
+
     def clear(self) -> None:
         """Delete everything: the next generation starts from an empty snapshot."""
         with self._lock:
             self._check_open()
-            self._compact(empty=True)
+            self._check_writable()
+            self._compact(empty=True, state=self._state.cleared())
 
     def compact(self) -> None:
-        """Write the whole graph as a new snapshot and start an empty journal (also automatic)."""
+        """Write the whole graph as a new snapshot and start an empty journal (also automatic).
+
+        Compacting while a publish is unfinished keeps it unfinished in the snapshot; readers
+        are then refused until a publish finishes, where they would otherwise see the last
+        complete graph.
+        """
         with self._lock:
             self._check_open()
+            self._check_writable()
             self._compact()
 
     def close(self) -> None:
-        """Close the journal and release the folder's lock. Closing twice is harmless."""
+        """Close the journal and release the folder's lock. Closing twice is harmless.
+
+        Without ``fsync``, the journal is synced here once and its length recorded as committed.
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            if self._journal_fd is not None:
-                os.close(self._journal_fd)
-                self._journal_fd = None
-            self._release_lock()
+            try:
+                if self._journal_fd is not None and not self.fsync:
+                    os.fsync(self._journal_fd)
+                    self._record_commit(self._journal_bytes, durable=True)
+            except OSError as error:
+                log.warning("%s: could not record the last commits: %s", self.path, error)
+            finally:
+                for fd in (self._journal_fd, self._commit_fd):
+                    if fd is not None:
+                        os.close(fd)
+                self._journal_fd = self._commit_fd = None
+                self._release_lock()
 
     def __enter__(self) -> EmbeddedStore:
         return self
@@ -697,6 +889,8 @@ class EmbeddedStore:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._g._node)} nodes, generation {self._gen}"
+        if self.read_only:
+            state += ", read-only"
         return f"EmbeddedStore({str(self.path)!r}, {state})"
 
     # --- memory -----------------------------------------------------------------------------------
@@ -728,6 +922,9 @@ class EmbeddedStore:
 
     def _apply(self, op: tuple) -> None:
         kind = op[0]
+        if kind in (_BEGIN, _END, _STATE):  # the publish state, not the graph
+            self._state = self._marked(self._state, op)
+            return
         if kind == _MERGE_NODES:
             self._apply_merge_nodes(op[1], op[2])
         elif kind == _MERGE_EDGES:
@@ -933,21 +1130,66 @@ class EmbeddedStore:
         if self._closed:
             raise GraphStoreError(f"The graph store at {self.path} is closed.")
 
-    def _take_lock(self) -> int:
-        fd = os.open(self.path / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyStore(
+                f"The graph store at {self.path} is open for reading only; open it without "
+                "read_only=True to write."
+            )
+
+    def _take_lock(self) -> int | None:
+        """Lock the folder: shared for a reader, exclusive for a writer (``flock``, not waiting).
+
+        A writer writes its pid into ``LOCK`` for the messages of those it keeps out; a reader
+        writes nothing (it creates an absent ``LOCK`` file, or, where it cannot, reads unlocked:
+        a folder no one can write to has no writer).
+        """
+        lock = self.path / "LOCK"
+        if self.read_only:
+            try:
+                fd = os.open(lock, os.O_RDONLY)
+            except FileNotFoundError:
+                try:
+                    fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o644)
+                except OSError:
+                    return None
+            except PermissionError:
+                return None
+        else:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         if fcntl is None:  # pragma: no cover
             return fd
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if self.read_only else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except OSError:
+            readers_only = False
+            if not self.read_only:
+                try:  # kept out by readers only, or by a writer?
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    readers_only = True
+                except OSError:
+                    pass
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
+            if readers_only:
+                raise StoreLocked(
+                    f"The graph store at {self.path} is being read by another process (e.g. "
+                    "`ekjon findings` or a notebook); let it finish (or close it) and try again."
+                ) from None
+            if self.read_only:
+                raise StoreLocked(
+                    f"The graph store at {self.path} is open for writing in another process (pid "
+                    f"{holder}, e.g. `ekjon resolve` or `ekjon serve`); read it when that process "
+                    "has finished (ask a running `ekjon serve` through its API), or use another "
+                    "EKJON_HOME."
+                ) from None
             raise StoreLocked(
                 f"The graph store at {self.path} is open in another process (pid {holder}); "
                 "close that process (e.g. a running `ekjon serve`) or use another EKJON_HOME."
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        if not self.read_only:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
         return fd
 
     def _release_lock(self) -> None:
@@ -965,21 +1207,28 @@ class EmbeddedStore:
     def _journal_path(self, generation: int) -> Path:
         return self.path / f"journal-{generation:08d}.ekj"
 
+    def _commit_path(self, generation: int) -> Path:
+        return self.path / f"commit-{generation:08d}.ekc"
+
     def _open_files(self) -> None:
-        names = os.listdir(self.path)
-        for name in names:
-            if name.endswith(".tmp"):  # a compaction that did not finish
-                os.unlink(self.path / name)
+        names = os.listdir(self.path) if self.path.is_dir() else []
+        if not self.read_only:
+            for name in names:
+                if name.endswith(".tmp"):  # a compaction that did not finish
+                    os.unlink(self.path / name)
         generations = [int(m.group(1)) for n in names if (m := _SNAPSHOT.fullmatch(n))]
         self._gen = max(generations, default=0)
         self._snapshot_bytes = 0
         if generations:
             self._load_snapshot(self._snapshot_path(self._gen))
-        self._replay_journal(self._journal_path(self._gen))
+        self._open_journal(self._journal_path(self._gen))
+        if self.read_only:
+            return
         for name in names:
             # Older generations are superseded by the snapshot; a newer journal without its
             # snapshot is what a failed compaction left (it holds no commits).
             match = _SNAPSHOT.fullmatch(name) or _JOURNAL.fullmatch(name)
+            match = match or _COMMIT_NAME.fullmatch(name)
             if match and int(match.group(1)) != self._gen:
                 os.unlink(self.path / name)
 
@@ -1004,26 +1253,65 @@ class EmbeddedStore:
             raise StoreCorrupted(f"{path} holds other counts than its end frame says")
         self._snapshot_bytes = path.stat().st_size
 
-    def _replay_journal(self, path: Path) -> None:
+    def _open_journal(self, path: Path) -> None:
+        """Check the generation's journal against its commit record, then replay it.
+
+        Frames up to the committed length must all be there and valid: damage there is committed
+        work lost, and raises. Bytes after it that are no valid frame are a write that never
+        returned (a crash mid-append): a writer cuts them off, a reader leaves them be. A reader
+        replays only up to the first publish that has not finished (see :meth:`_cut`).
+        """
+        commit = _read_commit_record(self._commit_path(self._gen), self._gen)
+        committed = None if commit is None else commit[1]
+        self._commit_seq = 0 if commit is None else commit[0]
+        size, valid, marks = _scan(path) if path.exists() else (0, 0, [])
+        if committed is not None and valid < committed:
+            end = "its frames are valid only up to" if valid < size else "it ends at"
+            raise StoreCorrupted(
+                f"{path} is damaged: {end} byte {valid} of {size}, but writes up to byte "
+                f"{committed} were committed to it (as {self._commit_path(self._gen).name} "
+                f"records), so committed writes are lost. {_WHAT_TO_DO}"
+            )
+        if valid < size:
+            why = (
+                "after the last committed write: a write that never finished (a crash mid-write)"
+                if committed is not None
+                else "(the store has no commit record, from an older ekjon: taken for a write "
+                "that never finished)"
+            )
+            if self.read_only:
+                log.warning(
+                    "%s: ignoring %d bytes at its end %s; the next writer discards them",
+                    path,
+                    size - valid,
+                    why,
+                )
+            else:
+                log.warning("%s: discarding %d bytes at its end %s", path, size - valid, why)
+        stop = valid
+        final = self._state
+        if self.read_only:
+            for _, mark in marks:
+                final = self._marked(final, mark)
+            cut = self._cut(marks)
+            if cut is not None:
+                stop = cut
         header = ("journal", FORMAT_VERSION, self._gen)
-        valid = path.stat().st_size if path.exists() else 0
         commits = 0
         if valid:
-            frames = _iter_frames(path, tolerate_torn_tail=True)
-            try:
-                first = next(frames, None)
-                if first is not None and tuple(first) != header:
-                    raise StoreCorrupted(f"{path} does not belong to generation {self._gen}")
-                for op in frames:
-                    self._apply(op)
-                    commits += 1
-            except _TornTail as torn:
-                log.warning(
-                    "%s: discarding a torn tail of %d bytes (a crash mid-write)",
-                    path,
-                    valid - torn.offset,
-                )
-                valid = torn.offset
+            frames = _iter_frames(path, tolerate_torn_tail=False, stop=stop)
+            first = next(frames, None)
+            if first is not None and tuple(first) != header:
+                raise StoreCorrupted(f"{path} does not belong to generation {self._gen}")
+            for op in frames:
+                self._apply(op)
+                commits += 1
+        if commits:
+            log.info("%s: replayed %d commits", path, commits)
+        if self.read_only:
+            self._state = replace(final, shows_last_complete=stop < valid)
+            self._journal_bytes = valid
+            return
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             os.ftruncate(fd, valid)
@@ -1032,39 +1320,120 @@ class EmbeddedStore:
                 frame = _encode(header)
                 _write_all(fd, frame)
                 valid = len(frame)
-            self._sync(fd)
+            # durable before the commit record says so (also without ``fsync``: once per open)
+            os.fsync(fd)
             _fsync_dir(self.path)
+            self._commit_fd = os.open(self._commit_path(self._gen), os.O_RDWR | os.O_CREAT, 0o644)
+            if committed != valid:
+                self._record_commit(valid, durable=True)
         except BaseException:
             os.close(fd)
+            if self._commit_fd is not None:
+                os.close(self._commit_fd)
+                self._commit_fd = None
             raise
         self._journal_fd = fd
         self._journal_bytes = valid
-        if commits:
-            log.info("%s: replayed %d commits", path, commits)
+
+    def _cut(self, marks: list[tuple[int, tuple]]) -> int | None:
+        """Where a reader stops replaying: the offset of the first publish begun in this journal
+        that has not finished; None if every publish finished, or if one the snapshot holds has not
+        (the snapshot has it half-written: there is no complete graph to show)."""
+        begun = {u.run: (-1, u.complete) for u in self._state.unfinished}
+        for offset, mark in marks:
+            if mark[0] == _BEGIN:
+                begun.setdefault(mark[1], (offset, bool(mark[3])))
+            elif mark[1] in begun:
+                if begun[mark[1]][1]:
+                    begun.clear()
+                else:
+                    del begun[mark[1]]
+        if not begun:
+            return None
+        first = min(offset for offset, _ in begun.values())
+        return None if first < 0 else first
+
+    @staticmethod
+    def _marked(state: PublishState, mark: tuple) -> PublishState:
+        """``state`` after one publish mark (a journal's begin or end, or a snapshot's state)."""
+        if mark[0] == _BEGIN:
+            return state.begun(mark[1], mark[2], bool(mark[3]))
+        if mark[0] == _END:
+            if all(u.run != mark[1] for u in state.unfinished):
+                return state  # never written so by a store; nothing to end
+            return state.ended(mark[1], mark[2])
+        _, last_run, last_finished, unfinished, changes = mark
+        return PublishState(
+            last_run,
+            last_finished,
+            tuple(UnfinishedPublish(*publish) for publish in unfinished),
+            changes,
+        )
+
+    def _record_commit(self, length: int, durable: bool) -> None:
+        """Record that the journal's first ``length`` bytes are committed (in the next slot)."""
+        assert self._commit_fd is not None
+        self._commit_seq += 1
+        slot = _COMMIT_SLOTS[self._commit_seq % 2]
+        os.pwrite(self._commit_fd, _commit_slot(self._gen, self._commit_seq, length), slot)
+        if durable:
+            os.fsync(self._commit_fd)
 
     def _commit(self, op: tuple) -> None:
-        """Append ``op`` to the journal, fsync, then apply it in memory."""
+        """Append ``op`` to the journal, fsync, record the new committed length, then apply it in
+        memory.
+
+        Raises
+        ------
+        StoreWriteFailed
+            If the journal cannot be written (a full disk): the write is not committed and the
+            journal is cut back to its last commit.
+        """
         assert self._journal_fd is not None
         frame = _encode(op)
         try:
             _write_all(self._journal_fd, frame)
             self._sync(self._journal_fd)
-        except BaseException:
+        except BaseException as error:
             # Never leave half a frame before the next commit: cut the journal back.
-            os.ftruncate(self._journal_fd, self._journal_bytes)
-            os.lseek(self._journal_fd, self._journal_bytes, os.SEEK_SET)
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._journal_fd, self._journal_bytes)
+                os.lseek(self._journal_fd, self._journal_bytes, os.SEEK_SET)
+            if isinstance(error, OSError):
+                raise StoreWriteFailed(
+                    f"Could not write to {self._journal_path(self._gen)}: "
+                    f"{error.strerror or error}. The write was not committed; the graph's "
+                    "publish state shows an unfinished publish, if one was running. Free space "
+                    "on that disk (or fix the device) and run the publish again (`ekjon "
+                    "resolve`)."
+                ) from error
             raise
         self._journal_bytes += len(frame)
-        with _no_gc():
-            self._apply(op)
-        if self._journal_bytes > max(self.compact_bytes, self._snapshot_bytes):
+        if self.fsync:
+            try:
+                self._record_commit(self._journal_bytes, durable=True)
+            except OSError as error:  # the commit stands in the journal; only the check weakens
+                log.warning("%s: could not record the commit: %s", self.path, error)
+        if op[0] in (_BEGIN, _END):
+            self._state = self._marked(self._state, op)
+        else:
+            with _no_gc():
+                self._apply(op)
+        # Never compact a publish half-done: a snapshot would make it the graph a reader sees.
+        if not self._state.unfinished and self._journal_bytes > max(
+            self.compact_bytes, self._snapshot_bytes
+        ):
             try:
                 self._compact()
             except OSError as error:  # the commit stands; compaction is retried after the next one
                 log.warning("%s: compaction failed, will retry: %s", self.path, error)
 
-    def _snapshot_frames(self, generation: int, empty: bool) -> Iterator[bytes]:
+    def _snapshot_frames(
+        self, generation: int, empty: bool, state: PublishState
+    ) -> Iterator[bytes]:
         yield _encode(("snapshot", FORMAT_VERSION, generation))
+        unfinished = [(u.run, u.started, u.complete) for u in state.unfinished]
+        yield _encode((_STATE, state.last_run, state.last_finished, unfinished, state.changes))
         if empty:
             yield _encode(("end", 0, 0))
             return
@@ -1087,25 +1456,33 @@ class EmbeddedStore:
             yield _encode((_MERGE_EDGES, kind, from_label, to_label, group))
         yield _encode(("end", len(node_props), self._edge_count.total()))
 
-    def _compact(self, empty: bool = False) -> None:
+    def _compact(self, empty: bool = False, state: PublishState | None = None) -> None:
         """Snapshot the graph (or, with ``empty``, no graph) as the next generation.
 
-        The next generation's journal is created first and the snapshot renamed into place last:
-        until that rename, the store on disk is the old generation, untouched; after it, the new
-        one, complete. The old files are deleted last (or by the next open, if that fails).
+        The next generation's journal and commit record are created first and the snapshot
+        renamed into place last: until that rename, the store on disk is the old generation,
+        untouched; after it, the new one, complete. The old files are deleted last (or by the
+        next writer's open, if that fails). The snapshot keeps the publish state (``state``,
+        default the store's).
         """
+        state = self._state if state is None else state
         old, new = self._gen, self._gen + 1
         final = self._snapshot_path(new)
         temporary = final.with_name(final.name + ".tmp")
         journal = self._journal_path(new)
+        commit = self._commit_path(new)
         header = _encode(("journal", FORMAT_VERSION, new))
         journal_fd = os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        commit_fd = None
         try:
             _write_all(journal_fd, header)
             self._sync(journal_fd)
+            commit_fd = os.open(commit, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.pwrite(commit_fd, _commit_slot(new, 1, len(header)), _COMMIT_SLOTS[1])
+            self._sync(commit_fd)
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
-                for frame in self._snapshot_frames(new, empty):
+                for frame in self._snapshot_frames(new, empty, state):
                     _write_all(fd, frame)
                 self._sync(fd)
             finally:
@@ -1113,20 +1490,27 @@ class EmbeddedStore:
             os.replace(temporary, final)
         except BaseException:
             os.close(journal_fd)
+            if commit_fd is not None:
+                os.close(commit_fd)
             journal.unlink(missing_ok=True)
+            commit.unlink(missing_ok=True)
             temporary.unlink(missing_ok=True)
             raise
         # The new generation is now the store.
         _fsync_dir(self.path)
-        assert self._journal_fd is not None
+        assert self._journal_fd is not None and self._commit_fd is not None
         os.close(self._journal_fd)
+        os.close(self._commit_fd)
         self._journal_fd = journal_fd
+        self._commit_fd = commit_fd
+        self._commit_seq = 1
         self._journal_bytes = len(header)
         self._snapshot_bytes = final.stat().st_size
         self._gen = new
+        self._state = state
         if empty:
             self._reset_memory()
-        for path in (self._snapshot_path(old), self._journal_path(old)):
+        for path in (self._snapshot_path(old), self._journal_path(old), self._commit_path(old)):
             path.unlink(missing_ok=True)
         log.info(
             "%s: compacted into generation %d (%d bytes)", self.path, new, self._snapshot_bytes

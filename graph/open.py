@@ -70,7 +70,7 @@ def neo4j_settings(home: Path) -> Neo4jSettings:
     return Neo4jSettings(uri, user, password, database)
 
 
-def open_store(backend: str, home: Path, **options: Any) -> GraphStore:
+def open_store(backend: str, home: Path, *, read_only: bool = False, **options: Any) -> GraphStore:
     """Open the graph store ``backend`` for ekjon's home folder ``home``.
 
     Parameters
@@ -79,6 +79,11 @@ def open_store(backend: str, home: Path, **options: Any) -> GraphStore:
         ``"embedded"`` (the default store, in ``home / "graph"``) or ``"neo4j"``.
     home:
         ekjon's home folder (``$EKJON_HOME``).
+    read_only:
+        Open for reading only, as every reader of findings should: the embedded store then shares
+        its folder with other readers, never changes a file and shows the last complete publish's
+        graph; writes raise :class:`graph.store.ReadOnlyStore`. Check the graph with
+        :func:`graph.store.require_complete` before reading.
     options:
         Passed to the store's constructor (e.g. ``batch_size``).
 
@@ -93,7 +98,7 @@ def open_store(backend: str, home: Path, **options: Any) -> GraphStore:
     StoreUnavailable
         If Neo4j is not configured or not reachable (the message says how to start it).
     StoreLocked, StoreCorrupted
-        From the embedded store.
+        From the embedded store (a writer holds it, or its files are damaged).
 
     Example
     -------
@@ -105,13 +110,18 @@ def open_store(backend: str, home: Path, **options: Any) -> GraphStore:
     if backend == "embedded":
         from graph.embedded import EmbeddedStore
 
-        return EmbeddedStore(Path(home) / "graph", **options)
+        return EmbeddedStore(Path(home) / "graph", read_only=read_only, **options)
     if backend == "neo4j":
         from graph.neo4j.store import Neo4jStore
 
         settings = neo4j_settings(Path(home))
         return Neo4jStore(
-            settings.uri, settings.user, settings.password, settings.database, **options
+            settings.uri,
+            settings.user,
+            settings.password,
+            settings.database,
+            read_only=read_only,
+            **options,
         )
     raise ValueError(
         f"The graph store backend must be one of {', '.join(BACKENDS)}. Got {backend!r}."

@@ -27,11 +27,23 @@ Rules every store keeps (the graph model itself is in :mod:`graph.schema`):
   are written, or (on an error) none. A bad row fails its batch with an error that names the row;
   batches before it stay written. Writes are idempotent, so after fixing the row the whole call can
   be repeated.
+
+A publish is many batches, so a publish cut short (a killed process, a full disk, a lost server)
+leaves the graph part old, part new. Every store therefore keeps a *publish state*: whoever
+publishes says so first (:meth:`GraphStore.begin_publish`, durable before the first write) and
+last (:meth:`GraphStore.end_publish`, after the last), best through :func:`publishing`; readers
+ask :func:`require_complete` before they read, which refuses a graph with an unfinished publish
+(:class:`PublishInterrupted`) unless the store shows them the last complete one instead (the
+embedded store opened ``read_only`` does). Running the complete publish again finishes it: writes
+are idempotent and publishing is a diff.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, Literal, NamedTuple, Protocol, TypeVar, runtime_checkable
 
@@ -48,11 +60,18 @@ __all__ = [
     "InvalidRow",
     "MissingNode",
     "Neighbour",
+    "PublishInterrupted",
+    "PublishState",
+    "ReadOnlyStore",
     "StoreCorrupted",
     "StoreLocked",
     "StoreUnavailable",
+    "StoreWriteFailed",
+    "UnfinishedPublish",
     "UnknownEdgeType",
     "UnknownLabel",
+    "publishing",
+    "require_complete",
 ]
 
 Direction = Literal["out", "in", "both"]
@@ -110,11 +129,196 @@ class StoreUnavailable(GraphStoreError):
 
 
 class StoreLocked(GraphStoreError):
-    """The embedded store's folder is already open for writing in another process."""
+    """The embedded store's folder is open in another process that excludes this one: a writer
+    excludes every other opener, a reader excludes writers."""
 
 
 class StoreCorrupted(GraphStoreError):
     """The embedded store's files are damaged beyond the torn tail a crash can leave."""
+
+
+class StoreWriteFailed(GraphStoreError):
+    """The store could not write (a full disk, a failing device): the write was not committed."""
+
+
+class ReadOnlyStore(GraphStoreError):
+    """A write to a store opened for reading only (``read_only=True``)."""
+
+
+class PublishInterrupted(GraphStoreError):
+    """A publish into the graph began and has not finished: the graph is part old, part new.
+
+    ``state`` is the store's :class:`PublishState`.
+    """
+
+    def __init__(self, message: str, state: PublishState) -> None:
+        self.state = state
+        super().__init__(message)
+
+
+# --- the publish state ----------------------------------------------------------------------------
+
+
+def now_iso() -> str:
+    """The time now in UTC, as publish states record it (``2026-01-31T09:15:02Z``)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class UnfinishedPublish:
+    """A publish that began and has not ended: still running, or interrupted.
+
+    ``run`` names it (e.g. ``"resolve run 12"``), ``started`` is when it began (ISO, UTC) and
+    ``complete`` says whether it publishes the whole graph (``ekjon resolve``) or adds a few
+    records to it (the API's stored ``/v1/resolve``).
+    """
+
+    run: str
+    started: str
+    complete: bool = True
+
+
+@dataclass(frozen=True)
+class PublishState:
+    """What a store knows of the publishes into it.
+
+    Attributes
+    ----------
+    last_run, last_finished:
+        The last complete publish that finished, and when (ISO, UTC); ``None`` if none has (or the
+        graph was published by an ekjon older than publish states, or cleared since).
+    unfinished:
+        Publishes that began and have not finished, oldest first. A complete publish that
+        finishes finishes them all (it rewrote the whole graph); a partial one only itself.
+    changes:
+        Grows with every begin and end: a reader that sees the same number before and after a
+        read knows no publish began or ended in between.
+    shows_last_complete:
+        ``True`` when the store's reads show the graph as it was before the unfinished publishes
+        began (the embedded store opened ``read_only``), not the half-written graph.
+    """
+
+    last_run: str | None = None
+    last_finished: str | None = None
+    unfinished: tuple[UnfinishedPublish, ...] = ()
+    changes: int = 0
+    shows_last_complete: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """Whether reads see a graph that no unfinished publish is half-way through."""
+        return not self.unfinished or self.shows_last_complete
+
+    def begun(self, run: str, started: str, complete: bool = True) -> PublishState:
+        """The state after ``run`` begins (a run already unfinished keeps its first start)."""
+        unfinished = self.unfinished
+        if all(u.run != run for u in unfinished):
+            unfinished = (*unfinished, UnfinishedPublish(run, started, complete))
+        return replace(self, unfinished=unfinished, changes=self.changes + 1)
+
+    def ended(self, run: str, finished: str) -> PublishState:
+        """The state after ``run`` ends.
+
+        Raises
+        ------
+        GraphStoreError
+            If ``run`` is not an unfinished publish.
+        """
+        ending = next((u for u in self.unfinished if u.run == run), None)
+        if ending is None:
+            raise GraphStoreError(
+                f"No publish of {run!r} has begun, so it cannot end; call begin_publish first."
+            )
+        if not ending.complete:
+            left = tuple(u for u in self.unfinished if u.run != run)
+            return replace(self, unfinished=left, changes=self.changes + 1)
+        return replace(
+            self, last_run=run, last_finished=finished, unfinished=(), changes=self.changes + 1
+        )
+
+    def cleared(self) -> PublishState:
+        """The state after the graph is cleared: no complete publish; unfinished ones stay."""
+        return replace(self, last_run=None, last_finished=None, changes=self.changes + 1)
+
+    def describe(self) -> str:
+        """The unfinished publishes and the last complete one, in words."""
+        if not self.unfinished:
+            return (
+                f"the last publish was {self.last_run}, finished {self.last_finished}"
+                if self.last_run
+                else "no publish is recorded"
+            )
+        first = self.unfinished[0]
+        what = f"the publish of {first.run} began {first.started} and has not finished"
+        if len(self.unfinished) > 1:
+            others = ", ".join(u.run for u in self.unfinished[1:])
+            what += f" (nor have the publishes of {others})"
+        last = (
+            f"the last complete publish was {self.last_run}, finished {self.last_finished}"
+            if self.last_run
+            else "no complete publish is recorded"
+        )
+        return f"{what}; {last}"
+
+
+def require_complete(store: GraphStore, where: str | None = None) -> PublishState:
+    """The store's publish state, if its reads show a complete graph; else refuse.
+
+    Readers call this before reading (and may call it again after, comparing
+    :attr:`PublishState.changes`, on a store other processes write, such as Neo4j).
+
+    Parameters
+    ----------
+    where:
+        How to name the graph in the message (default: the store's ``repr``).
+
+    Raises
+    ------
+    PublishInterrupted
+        If a publish into the graph began and has not finished, and the store's reads show the
+        half-written graph. The message names the publish and says what to do.
+    """
+    state = store.publish_state()
+    if state.complete:
+        return state
+    raise PublishInterrupted(
+        f"The graph in {where or store!r} is not complete: {state.describe()}. The publish was "
+        "interrupted (or is still running), so part of the graph is old and part new. Run "
+        "`ekjon resolve` again to finish it (if one is running, wait for it).",
+        state,
+    )
+
+
+@contextmanager
+def publishing(
+    store: GraphStore | GraphWriter, run: str, *, complete: bool = True
+) -> Iterator[None]:
+    """Mark what runs inside as the publish ``run`` into ``store``.
+
+    The begin is durable before the first write; the end is written only if the block finishes
+    without an error, so a publish cut short (killed, a full disk) stays *unfinished* and readers
+    are told (:func:`require_complete`). A :class:`GraphWriter` (a first load's import files) keeps
+    no state: the block just runs.
+
+    Parameters
+    ----------
+    run:
+        What is published, in words a reader's message can show (e.g. ``"resolve run 12"``).
+    complete:
+        ``False`` for a publish that adds a few records (``publish(..., complete=False)``): its end
+        does not finish a complete publish left unfinished before it.
+
+    Example
+    -------
+    >>> with publishing(store, "resolve run 12"):       # doctest: +SKIP
+    ...     publish(store, records, assignment, links)
+    """
+    if not isinstance(store, GraphStore):
+        yield
+        return
+    store.begin_publish(run, complete=complete)
+    yield
+    store.end_publish(run)
 
 
 # --- the protocol ---------------------------------------------------------------------------------
@@ -319,8 +523,36 @@ class GraphStore(Protocol):
         """How many nodes carry the label ``name``, or how many edges have the type ``name``."""
         ...
 
+    def begin_publish(self, run: str, *, complete: bool = True) -> None:
+        """Record, durably and before any of its writes, that the publish ``run`` begins.
+
+        Until :meth:`end_publish` of the same run, the graph counts as part old, part new (see
+        :class:`PublishState`). Use :func:`publishing` rather than calling this directly.
+
+        Raises
+        ------
+        ReadOnlyStore
+            If the store was opened for reading only.
+        """
+        ...
+
+    def end_publish(self, run: str) -> None:
+        """Record that the publish ``run`` wrote its last row.
+
+        Raises
+        ------
+        GraphStoreError
+            If ``run`` has not begun (or has already ended).
+        """
+        ...
+
+    def publish_state(self) -> PublishState:
+        """What the store knows of the publishes into it (see :class:`PublishState`)."""
+        ...
+
     def clear(self) -> None:
-        """Delete every node and edge of the graph model."""
+        """Delete every node and edge of the graph model (the last complete publish is forgotten;
+        unfinished publishes stay unfinished)."""
         ...
 
     def close(self) -> None:

@@ -9,6 +9,11 @@ parameters. Labels and edge types cannot be parameters: they are checked against
 
 Each batch of a write call is one transaction: a batch with an edge whose end is missing is rolled
 back whole.
+
+The publish state (:class:`graph.store.PublishState`) is one node outside the graph model,
+``(:EkjonPublish {id: "graph"})``, written in a transaction of its own before a publish's first
+write and after its last. Neo4j cannot show a reader the graph as it was before a publish began,
+so readers of a graph with an unfinished publish are refused (:func:`graph.store.require_complete`).
 """
 
 from __future__ import annotations
@@ -28,9 +33,13 @@ from graph.store import (
     Direction,
     MissingNode,
     Neighbour,
+    PublishState,
+    ReadOnlyStore,
     StoreUnavailable,
+    UnfinishedPublish,
     batches,
     column_table,
+    now_iso,
     table,
 )
 
@@ -71,6 +80,10 @@ def _type(edge_type: str) -> str:
 CACHE_LABEL = "EkjonCache"
 CACHE_ID = "shared_identifiers"
 SHARED_TYPE = "EKJON_SHARED"
+
+#: The node that keeps the publish state (outside the graph model, like the cache).
+PUBLISH_LABEL = "EkjonPublish"
+PUBLISH_ID = "graph"
 
 #: A write batch naming more nodes than this drops the kept answer rather than work it out again
 #: for every identifier it reaches: a publish over a loaded graph rewrites every record, and the
@@ -120,6 +133,10 @@ def schema_statements() -> list[str]:
         f"CREATE CONSTRAINT ekjon_cache_id IF NOT EXISTS "
         f"FOR (n:{CACHE_LABEL}) REQUIRE n.id IS UNIQUE"
     )
+    statements.append(
+        f"CREATE CONSTRAINT ekjon_publish_id IF NOT EXISTS "
+        f"FOR (n:{PUBLISH_LABEL}) REQUIRE n.id IS UNIQUE"
+    )
     return statements
 
 
@@ -150,6 +167,10 @@ class Neo4jStore:
         The database to use; it must exist (Neo4j Community has the one database ``neo4j``).
     batch_size:
         Rows per transaction.
+    read_only:
+        Only read: no constraints or indexes are created at start (a user who may only read can
+        open it), and graph writes raise :class:`graph.store.ReadOnlyStore`. The kept answer of
+        ``shared_identifiers`` is still kept where the user may write it.
 
     Raises
     ------
@@ -165,6 +186,7 @@ class Neo4jStore:
         database: str = "neo4j",
         batch_size: int = 10_000,
         connection_timeout: float = 10.0,
+        read_only: bool = False,
     ) -> None:
         import neo4j
         from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable
@@ -177,6 +199,7 @@ class Neo4jStore:
         self.uri = uri
         self.database = database
         self.batch_size = batch_size
+        self.read_only = read_only
         self._driver = neo4j.GraphDatabase.driver(
             uri,
             auth=(user, password),
@@ -186,7 +209,8 @@ class Neo4jStore:
         )
         try:
             self._driver.verify_connectivity()
-            self._create_schema()
+            if not read_only:
+                self._create_schema()
         except AuthError as error:
             self._driver.close()
             raise StoreUnavailable(
@@ -212,6 +236,15 @@ class Neo4jStore:
         self._driver.execute_query("CALL db.awaitIndexes(300)", database_=self.database)
 
     def _write(self, work: Callable[[Any], T]) -> T:
+        if self.read_only:
+            raise ReadOnlyStore(
+                f"The Neo4j store at {self.uri} (database {self.database!r}) is open for reading "
+                "only; open it without read_only=True to write."
+            )
+        return self._write_anyway(work)
+
+    def _write_anyway(self, work: Callable[[Any], T]) -> T:
+        """A write even through a read-only store: only for what is not the graph (the cache)."""
         with self._driver.session(database=self.database) as session:
             return session.execute_write(work)
 
@@ -777,10 +810,76 @@ class Neo4jStore:
             return True
 
         try:
-            if not self._write(work):
+            if not self._write_anyway(work):
                 log.debug("the graph changed while shared identifiers were read; not kept")
         except Neo4jError as error:
             log.info("shared identifiers not kept (%s); they are worked out on each call", error)
+
+    # --- the publish state -----------------------------------------------------------------------
+
+    @staticmethod
+    def _state_of(props: Mapping[str, Any] | None) -> PublishState:
+        if not props:
+            return PublishState()
+        runs = props.get("open_runs") or []
+        started = props.get("open_started") or []
+        complete = props.get("open_complete") or []
+        return PublishState(
+            props.get("last_run"),
+            props.get("last_finished"),
+            tuple(
+                UnfinishedPublish(run, when, bool(whole))
+                for run, when, whole in zip(runs, started, complete, strict=True)
+            ),
+            int(props.get("changes") or 0),
+        )
+
+    def _change_state(self, change: Callable[[PublishState], PublishState]) -> None:
+        """Read, change and write the publish state in one transaction (the node locked first)."""
+
+        def work(tx: Any) -> None:
+            record = tx.run(
+                f"MERGE (s:{PUBLISH_LABEL} {{id: $id}}) SET s.locked = true "
+                "RETURN properties(s) AS s",
+                id=PUBLISH_ID,
+            ).single()
+            state = change(self._state_of(record["s"]))
+            tx.run(
+                f"MATCH (s:{PUBLISH_LABEL} {{id: $id}}) SET s.last_run = $last_run, "
+                "s.last_finished = $last_finished, s.open_runs = $runs, s.open_started = $started, "
+                "s.open_complete = $complete, s.changes = $changes REMOVE s.locked",
+                id=PUBLISH_ID,
+                last_run=state.last_run,
+                last_finished=state.last_finished,
+                # an empty list is stored as no property
+                runs=[u.run for u in state.unfinished] or None,
+                started=[u.started for u in state.unfinished] or None,
+                complete=[u.complete for u in state.unfinished] or None,
+                changes=state.changes,
+            ).consume()
+
+        self._write(work)
+
+    def begin_publish(self, run: str, *, complete: bool = True) -> None:
+        """Mark the publish ``run`` begun; see :meth:`graph.store.GraphStore.begin_publish`."""
+        if not isinstance(run, str) or not run.strip():
+            raise ValueError(f"A publish is named by a non-empty string. Got {run!r}.")
+        started = now_iso()
+        self._change_state(lambda state: state.begun(run, started, bool(complete)))
+
+    def end_publish(self, run: str) -> None:
+        """Mark the publish ``run`` finished; see :meth:`graph.store.GraphStore.end_publish`."""
+        finished = now_iso()
+        self._change_state(lambda state: state.ended(run, finished))
+
+    def publish_state(self) -> PublishState:
+        """The publishes into the graph; see :class:`graph.store.PublishState`."""
+        record = self._read(
+            lambda tx: tx.run(
+                f"MATCH (s:{PUBLISH_LABEL} {{id: $id}}) RETURN properties(s) AS s", id=PUBLISH_ID
+            ).single()
+        )
+        return self._state_of(None if record is None else record["s"])
 
     def count(self, name: str) -> int:
         """How many nodes have the label ``name``, or edges the type ``name``."""
@@ -794,8 +893,10 @@ class Neo4jStore:
     def clear(self) -> None:
         """Delete every node of the graph model's labels, with their edges, in batches.
 
-        Nodes with other labels (someone else's data in the same database) are left alone.
+        Nodes with other labels (someone else's data in the same database) are left alone. The
+        last complete publish is forgotten; unfinished publishes stay unfinished.
         """
+        self._change_state(PublishState.cleared)
         for label in schema.NODES:  # Records first: they carry most edges
             query = (
                 f"MATCH (n:{_label(label)}) WITH n LIMIT $limit DETACH DELETE n "

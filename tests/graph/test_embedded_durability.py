@@ -16,7 +16,14 @@ import pandas as pd
 import pytest
 
 from graph.embedded import EmbeddedStore
-from graph.store import StoreCorrupted, StoreLocked
+from graph.store import (
+    PublishInterrupted,
+    ReadOnlyStore,
+    StoreCorrupted,
+    StoreLocked,
+    publishing,
+    require_complete,
+)
 
 
 def fill(store: EmbeddedStore) -> None:
@@ -111,7 +118,8 @@ def test_compaction_keeps_everything_and_leaves_one_generation(tmp_path: Path) -
     with EmbeddedStore(tmp_path, batch_size=7, compact_bytes=2_000) as store:
         fill(store)  # small batches and a tiny threshold: compacts many times on the way
         before = state(store)
-    assert sorted(p.suffix for p in tmp_path.iterdir() if p.name != "LOCK") == [".ekg", ".ekj"]
+    files = sorted(p.suffix for p in tmp_path.iterdir() if p.name != "LOCK")
+    assert files == [".ekc", ".ekg", ".ekj"]
     with EmbeddedStore(tmp_path) as store:
         assert_same(state(store), before)
 
@@ -129,29 +137,132 @@ def test_a_second_process_cannot_open_an_open_store(tmp_path: Path) -> None:
     store = EmbeddedStore(tmp_path)
     with pytest.raises(StoreLocked, match=f"pid {os.getpid()}"):
         EmbeddedStore(tmp_path)
+    with pytest.raises(StoreLocked, match=f"open for writing .*pid {os.getpid()}"):
+        EmbeddedStore(tmp_path, read_only=True)
     store.close()
     EmbeddedStore(tmp_path).close()
 
 
-def three_commits(path: Path) -> None:
-    with EmbeddedStore(path) as store:
+def test_readers_read_together_and_keep_a_writer_out(tmp_path: Path) -> None:
+    with EmbeddedStore(tmp_path) as store:
+        fill(store)
+        before = state(store)
+    first = EmbeddedStore(tmp_path, read_only=True)
+    second = EmbeddedStore(tmp_path, read_only=True)
+    assert_same(state(first), before)
+    assert_same(state(second), before)
+    with pytest.raises(StoreLocked, match="being read by another process"):
+        EmbeddedStore(tmp_path)
+    first.close()
+    second.close()
+    EmbeddedStore(tmp_path).close()
+
+
+def test_a_reader_changes_no_file_and_refuses_writes(tmp_path: Path) -> None:
+    with EmbeddedStore(tmp_path, batch_size=7, compact_bytes=2_000) as store:
+        fill(store)
+        store.merge_nodes("Phone", [{"id": "01911000000"}])  # a journal after the snapshot
+    (tmp_path / "snapshot-00000099.ekg.tmp").write_bytes(b"half a snapshot")
+    before = files(tmp_path)
+    with EmbeddedStore(tmp_path, read_only=True) as reader:
+        assert reader.count("Phone") == 11
+        with pytest.raises(ReadOnlyStore, match="reading only"):
+            reader.merge_nodes("Phone", [{"id": "01911000001"}])
+        with pytest.raises(ReadOnlyStore):
+            reader.delete_nodes("Phone", [])
+        for write in (reader.clear, reader.compact, lambda: reader.begin_publish("run 1")):
+            with pytest.raises(ReadOnlyStore):
+                write()
+    assert files(tmp_path) == before
+
+
+def test_a_reader_of_no_store_sees_an_empty_graph_and_makes_no_folder(tmp_path: Path) -> None:
+    with EmbeddedStore(tmp_path / "graph", read_only=True) as reader:
+        assert reader.count("Record") == 0 and reader.publish_state().last_run is None
+    assert not (tmp_path / "graph").exists()
+
+
+def three_commits(path: Path, fsync: bool = True) -> list[int]:
+    """Three commits of 100 phones; the journal's length after each."""
+    sizes = []
+    with EmbeddedStore(path, fsync=fsync) as store:
         for batch in range(3):
             store.merge_nodes("Phone", [{"id": f"0171100{batch}{i:03d}"} for i in range(100)])
+            sizes.append(journal(path).stat().st_size)
+    return sizes
 
 
-def test_a_torn_journal_tail_is_discarded(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def commit_record(path: Path) -> Path:
+    (found,) = path.glob("commit-*.ekc")
+    return found
+
+
+def files(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+@pytest.mark.parametrize("cut", ["5 bytes", "the last frame"])
+def test_a_committed_write_cut_from_the_journal_is_an_error_naming_the_file(
+    tmp_path: Path, cut: str, fsync: bool
+) -> None:
+    sizes = three_commits(tmp_path, fsync=fsync)
+    # The journal loses its end (a copy cut short, a bad disk), the last write included.
+    os.truncate(journal(tmp_path), sizes[-1] - 5 if cut == "5 bytes" else sizes[-2])
+    before = files(tmp_path)
+    for read_only in (True, False):
+        with pytest.raises(StoreCorrupted) as refused:
+            EmbeddedStore(tmp_path, read_only=read_only)
+        message = str(refused.value)
+        assert str(journal(tmp_path)) in message and f"byte {sizes[-1]}" in message
+        assert "committed" in message and "ekjon resolve" in message
+        assert files(tmp_path) == before  # neither the reader nor the writer changed a byte
+
+
+def test_a_torn_append_is_discarded_by_a_writer_and_left_alone_by_a_reader(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     three_commits(tmp_path)
-    size = journal(tmp_path).stat().st_size
-    os.truncate(journal(tmp_path), size - 7)  # the last append was cut short by a crash
+    committed = commit_record(tmp_path).read_bytes()
+    with EmbeddedStore(tmp_path) as store:
+        store.merge_nodes("Phone", [{"id": f"01811{i:06d}"} for i in range(100)])
+    # A crash in the middle of that append: half its frame on disk, its commit never recorded.
+    commit_record(tmp_path).write_bytes(committed)
+    os.truncate(journal(tmp_path), journal(tmp_path).stat().st_size - 7)
+    before = files(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="graph.embedded"):
+        with EmbeddedStore(tmp_path, read_only=True) as reader:
+            assert reader.count("Phone") == 300
+    assert "ignoring" in caplog.text
+    assert files(tmp_path) == before
+    caplog.clear()
     with caplog.at_level(logging.WARNING, logger="graph.embedded"):
         store = EmbeddedStore(tmp_path)
-    assert "torn tail" in caplog.text
-    assert store.count("Phone") == 200  # the first two commits, none of the third
-    assert store.node("Phone", "01711002000") is None
-    store.merge_nodes("Phone", [{"id": "01811000000"}])  # appends after the cut, not after garbage
+    assert "discarding" in caplog.text and "never finished" in caplog.text
+    assert store.count("Phone") == 300  # the three commits, none of the torn fourth
+    assert store.node("Phone", "01811000000") is None
+    store.merge_nodes("Phone", [{"id": "01911000000"}])  # appends after the cut, not after garbage
     store.close()
     with EmbeddedStore(tmp_path) as store:
-        assert store.count("Phone") == 201
+        assert store.count("Phone") == 301
+
+
+def test_a_store_from_an_older_ekjon_keeps_its_torn_tail_rule(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sizes = three_commits(tmp_path)
+    commit_record(tmp_path).unlink()  # as an older ekjon left it: no commit record
+    os.truncate(journal(tmp_path), sizes[-1] - 7)
+    with caplog.at_level(logging.WARNING, logger="graph.embedded"):
+        with EmbeddedStore(tmp_path, read_only=True) as reader:
+            assert reader.count("Phone") == 200
+    assert "older ekjon" in caplog.text and journal(tmp_path).stat().st_size == sizes[-1] - 7
+    with EmbeddedStore(tmp_path) as store:
+        assert store.count("Phone") == 200
+    assert journal(tmp_path).stat().st_size == sizes[-2]
+    os.truncate(journal(tmp_path), sizes[-2] - 5)  # the writer recorded what it found committed
+    with pytest.raises(StoreCorrupted, match="committed"):
+        EmbeddedStore(tmp_path, read_only=True)
 
 
 def test_garbage_after_the_last_commit_is_discarded(tmp_path: Path) -> None:
@@ -199,8 +310,8 @@ WRITER = textwrap.dedent(
     import sys
     from graph.embedded import EmbeddedStore
 
-    path, batch = sys.argv[1], int(sys.argv[2])
-    store = EmbeddedStore(path, batch_size=400, compact_bytes=150_000)
+    path, batch, fsync = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "fsync"
+    store = EmbeddedStore(path, batch_size=400, compact_bytes=150_000, fsync=fsync)
     while True:
         ids = [f"{batch:05d}{i:06d}" for i in range(400)]
         store.merge_nodes("Phone", [{"id": i, "batch": batch} for i in ids])
@@ -212,10 +323,12 @@ WRITER = textwrap.dedent(
 )
 
 
-def run_and_kill(path: Path, first_batch: int, batches: int, rng: random.Random) -> list[int]:
+def run_and_kill(
+    path: Path, first_batch: int, batches: int, rng: random.Random, fsync: bool
+) -> list[int]:
     """Run the writer, SIGKILL it mid-stream after ``batches`` batches; return those it reported."""
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path), str(first_batch)],
+        [sys.executable, "-c", WRITER, str(path), str(first_batch), "fsync" if fsync else "no"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -233,13 +346,14 @@ def run_and_kill(path: Path, first_batch: int, batches: int, rng: random.Random)
     return reported
 
 
-def test_kill_9_mid_write_loses_nothing_committed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fsync", [True, False])
+def test_kill_9_mid_write_loses_nothing_committed(tmp_path: Path, fsync: bool) -> None:
     rng = random.Random(7)
     committed: list[int] = []
     for _ in range(3):  # each round reopens what the last kill left, torn tail and all
         # The batch in flight at the kill may have landed in part (its phones, not its edges);
         # the next round writes it again, which merges make harmless.
-        committed += run_and_kill(tmp_path, len(committed), rng.randint(8, 20), rng)
+        committed += run_and_kill(tmp_path, len(committed), rng.randint(8, 20), rng, fsync)
         with EmbeddedStore(tmp_path) as store:
             per_batch = {
                 "Phone": store.nodes("Phone").groupby("batch").size(),
@@ -249,3 +363,80 @@ def test_kill_9_mid_write_loses_nothing_committed(tmp_path: Path) -> None:
         for name, sizes in per_batch.items():
             assert set(committed) <= set(sizes.index), name  # nothing reported is lost
             assert (sizes == 400).all(), name  # and every commit is whole or absent
+
+
+# --- publishes cut short --------------------------------------------------------------------------
+
+
+def generations(path: Path) -> list[str]:
+    return sorted(p.name for p in path.glob("snapshot-*.ekg"))
+
+
+def publish_cut_short(path: Path) -> tuple[dict, dict]:
+    """A complete publish, then one cut short; the graph after each."""
+    with EmbeddedStore(path, batch_size=7, compact_bytes=2_000) as store:
+        with publishing(store, "resolve run 1"):
+            fill(store)
+        complete = state(store)
+        snapshots = generations(path)
+        store.begin_publish("resolve run 2")
+        store.merge_nodes("Phone", [{"id": f"01911{i:06d}", "batch": 2} for i in range(300)])
+        store.delete_nodes("Record", ["dss/3", "dss/4"])
+        store.merge_nodes("Record", [{"id": "dss/5", "age": 99}])
+        # far past compact_bytes, but a half-done publish is never made a snapshot
+        assert generations(path) == snapshots
+        half = state(store)
+    return complete, half
+
+
+def test_a_reader_sees_the_last_complete_publish_of_a_store_with_one_cut_short(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    complete, half = publish_cut_short(tmp_path)
+    with EmbeddedStore(tmp_path) as store:  # a writer holds what was written, and says so
+        assert_same(state(store), half)
+        with pytest.raises(PublishInterrupted, match="resolve run 2 began .* not finished"):
+            require_complete(store)
+    with caplog.at_level(logging.WARNING, logger="graph.embedded"):
+        reader = EmbeddedStore(tmp_path, read_only=True)
+    assert "resolve run 2" in caplog.text
+    with reader:
+        assert_same(state(reader), complete)
+        shown = require_complete(reader)
+        assert shown.shows_last_complete and shown.last_run == "resolve run 1"
+        assert [u.run for u in shown.unfinished] == ["resolve run 2"]
+    with EmbeddedStore(tmp_path) as store:  # the next complete publish finishes it
+        with publishing(store, "resolve run 3"):
+            store.merge_nodes("Phone", [{"id": "01511000000"}])
+        latest = state(store)
+    with EmbeddedStore(tmp_path, read_only=True) as reader:
+        assert_same(state(reader), latest)
+        shown = require_complete(reader)
+        assert not shown.shows_last_complete and shown.last_run == "resolve run 3"
+
+
+@pytest.mark.parametrize("by_hand", ["clear", "compact"])
+def test_a_publish_cut_short_and_then_snapshotted_refuses_readers(
+    tmp_path: Path, by_hand: str
+) -> None:
+    publish_cut_short(tmp_path)
+    with EmbeddedStore(tmp_path) as store:
+        getattr(store, by_hand)()  # the half-written graph (or none) is now the snapshot
+    with EmbeddedStore(tmp_path, read_only=True) as reader:
+        with pytest.raises(PublishInterrupted, match="resolve run 2"):
+            require_complete(reader)
+
+
+def test_the_publish_state_survives_reopening_and_compaction(tmp_path: Path) -> None:
+    with EmbeddedStore(tmp_path) as store:
+        with publishing(store, "resolve run 1"):
+            fill(store)
+        store.begin_publish("one record", complete=False)
+        written = store.publish_state()
+    with EmbeddedStore(tmp_path) as store:
+        assert store.publish_state() == written
+        store.compact()
+    with EmbeddedStore(tmp_path) as store:
+        assert store.publish_state() == written
+        store.end_publish("one record")
+        assert store.publish_state().complete

@@ -12,13 +12,18 @@ import graph.store
 from graph.open import open_store
 from graph.store import (
     GraphStore,
+    GraphStoreError,
     InvalidEdgeEnds,
     InvalidRow,
     MissingNode,
     Neighbour,
+    PublishInterrupted,
+    PublishState,
     StoreUnavailable,
     UnknownEdgeType,
     UnknownLabel,
+    publishing,
+    require_complete,
 )
 
 KARIM = {
@@ -571,6 +576,82 @@ def test_clear_empties_the_graph(store: GraphStore) -> None:
     store.clear()
     assert [store.count(n) for n in ("Record", "Person", "Phone", "HAS", "OF")] == [0] * 5
     assert store.node("Record", KARIM["id"]) is None
+
+
+# --- the publish state ----------------------------------------------------------------------------
+
+
+def _no_publishes(store: GraphStore) -> PublishState:
+    """The store with no publish recorded (a complete one ends any a test before left open)."""
+    store.begin_publish("tidy")
+    store.end_publish("tidy")
+    store.clear()
+    state = store.publish_state()
+    assert state.unfinished == () and state.last_run is None and state.complete
+    return state
+
+
+def test_a_publish_is_unfinished_until_it_ends_and_readers_are_told(store: GraphStore) -> None:
+    before = _no_publishes(store)
+    store.begin_publish("resolve run 1")
+    small_world(store)
+    state = store.publish_state()
+    assert [(u.run, u.complete) for u in state.unfinished] == [("resolve run 1", True)]
+    assert state.unfinished[0].started[:2] == "20" and state.changes > before.changes
+    assert not state.complete
+    with pytest.raises(PublishInterrupted) as refused:
+        require_complete(store)
+    assert "resolve run 1 began" in str(refused.value) and "has not finished" in str(refused.value)
+    assert "run `ekjon resolve` again" in str(refused.value).lower()
+    assert refused.value.state == state
+    store.end_publish("resolve run 1")
+    state = store.publish_state()
+    assert (state.unfinished, state.last_run) == ((), "resolve run 1")
+    assert state.last_finished and state.complete
+    assert require_complete(store) == state
+
+
+def test_a_complete_publish_finishes_those_cut_short_before_it(store: GraphStore) -> None:
+    _no_publishes(store)
+    store.begin_publish("resolve run 1")  # cut short: it never ends
+    store.begin_publish("one record", complete=False)
+    store.end_publish("one record")  # a partial publish finishes only itself
+    state = store.publish_state()
+    assert [u.run for u in state.unfinished] == ["resolve run 1"] and state.last_run is None
+    store.begin_publish("one record", complete=False)  # cut short too
+    store.begin_publish("resolve run 2")
+    store.end_publish("resolve run 2")
+    state = store.publish_state()
+    assert (state.unfinished, state.last_run) == ((), "resolve run 2")
+
+
+def test_ending_a_publish_that_never_began_is_refused(store: GraphStore) -> None:
+    _no_publishes(store)
+    with pytest.raises(GraphStoreError, match="'resolve run 9'.*begin_publish"):
+        store.end_publish("resolve run 9")
+    assert store.publish_state().unfinished == ()
+
+
+def test_publishing_ends_the_publish_only_when_its_block_finishes(store: GraphStore) -> None:
+    _no_publishes(store)
+    with pytest.raises(RuntimeError), publishing(store, "resolve run 1"):
+        store.merge_nodes("Person", [{"id": "P1"}])
+        raise RuntimeError("killed half-way")
+    assert [u.run for u in store.publish_state().unfinished] == ["resolve run 1"]
+    with publishing(store, "resolve run 2"):
+        store.merge_nodes("Person", [{"id": "P2"}])
+    assert store.publish_state().last_run == "resolve run 2" and store.publish_state().complete
+
+
+def test_clear_forgets_the_last_publish_but_not_an_unfinished_one(store: GraphStore) -> None:
+    _no_publishes(store)
+    with publishing(store, "resolve run 1"):
+        small_world(store)
+    store.begin_publish("resolve run 2")
+    store.clear()
+    state = store.publish_state()
+    assert state.last_run is None and [u.run for u in state.unfinished] == ["resolve run 2"]
+    store.end_publish("resolve run 2")
 
 
 # --- bad input ------------------------------------------------------------------------------------
