@@ -42,26 +42,23 @@ def submit(
     response: Response,
     caller: Mis,
     service: ServiceDep,
-    data: Annotated[UploadFile, File(description="The data file: CSV, Parquet or JSONL.")],
+    data: Annotated[UploadFile, File(description="The data file: CSV, Parquet, JSONL or Excel.")],
     mapping: Annotated[
         UploadFile, File(description="Its mapping YAML (docs/mapping.md), naming the source.")
     ],
 ) -> Any:
     """Queue a data file and its mapping for ingest; poll the job at ``Location``."""
-    import yaml
-
     from engine.errors import MappingError
-    from engine.ingest.mapping import mapping_from_dict
+    from engine.ingest.mapping import mapping_from_dict, parse_mapping_yaml
 
     try:
         text = mapping.file.read().decode("utf-8")
-        parsed = mapping_from_dict(yaml.safe_load(text), path=safe_name(mapping.filename))
+        where = safe_name(mapping.filename)
+        parsed = mapping_from_dict(parse_mapping_yaml(text, where), path=where)
         name = safe_name(data.filename)
         parsed.file_format(name)
     except UnicodeDecodeError:
         raise HTTPException(422, "The mapping is not UTF-8 text.") from None
-    except yaml.YAMLError as exc:
-        raise HTTPException(422, f"The mapping is not valid YAML ({exc}).") from None
     except MappingError as exc:
         raise HTTPException(422, str(exc)) from None
     if not caller.may_use_source(parsed.source):

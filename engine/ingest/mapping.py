@@ -206,11 +206,45 @@ def load_mapping(path: Path | str) -> Mapping:
         raise MappingError(f"{path}: mapping file not found.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise MappingError(f"{path}: cannot read the mapping file ({exc}).") from None
+    return mapping_from_dict(parse_mapping_yaml(text, path), path=path)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (plain YAML
+    keeps the last, silently)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[object, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if isinstance(key, str | int | float | bool) and key in seen:
+            raise MappingError(f"{key!r} is given twice, on lines {seen[key]} and {line}; keep one")
+        if isinstance(key, str | int | float | bool):
+            seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def parse_mapping_yaml(text: str, path: Path | str | None = None) -> object:
+    """A mapping's YAML text as plain data, for :func:`mapping_from_dict`.
+
+    Raises
+    ------
+    MappingError
+        If the text is not YAML, or gives a key twice in one mapping (the message names the key
+        and both lines).
+    """
+    where = str(path) if path is not None else "mapping"
     try:
-        data = yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
+    except MappingError as exc:
+        raise MappingError(f"{where}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise MappingError(f"{path}: not valid YAML ({exc}).") from None
-    return mapping_from_dict(data, path=path)
+        raise MappingError(f"{where}: not valid YAML ({exc}).") from None
 
 
 def mapping_from_dict(data: object, *, path: Path | str | None = None) -> Mapping:

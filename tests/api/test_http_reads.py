@@ -281,6 +281,9 @@ def test_an_ingest_job_runs_and_only_its_key_sees_it(jobs_home: tuple[Home, Path
         assert refused.status_code == 403 and "dss_widow" in refused.json()["detail"]
         broken = _upload(client, folder, mine, mapping="source: [unclosed")
         assert broken.status_code == 422
+        text = (folder / "old_age.yaml").read_text()
+        twice = _upload(client, folder, mine, mapping=text + "source: dss_widow\n")
+        assert twice.status_code == 422 and "'source' is given twice" in twice.json()["detail"]
 
     # the job outlives the process that ran it
     again = Service(home, "embedded", Settings()).start()

@@ -189,3 +189,15 @@ def test_missing_or_broken_files_are_mapping_errors(tmp_path: Path) -> None:
         load_mapping(tmp_path / "nope.yaml")
     with pytest.raises(MappingError, match="not valid YAML"):
         load_mapping(write(tmp_path, "source: [unclosed\n"))
+
+
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path: Path) -> None:
+    # Last-wins would ingest the column the author meant to replace, or the one they forgot.
+    twice = DOCS_EXAMPLE.replace(
+        "  nid: {column: nid_no}\n", "  nid: {column: nid_no}\n  nid: {column: nid_new}\n"
+    )
+    with pytest.raises(MappingError, match=r"m\.yaml.*'nid' is given twice.*lines 17 and 18"):
+        load_mapping(write(tmp_path, twice))
+    top = DOCS_EXAMPLE.replace("kind: programme\n", "kind: programme\nsource: dss_widow\n")
+    with pytest.raises(MappingError, match=r"'source' is given twice"):
+        load_mapping(write(tmp_path, top))
