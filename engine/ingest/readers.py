@@ -20,10 +20,12 @@ that is no Parquet, a workbook without the sheet asked for) raise :class:`Source
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import json
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,10 +299,18 @@ class SourceReader:
                         f"; {error}" if error else ""
                     )
                     lines.push_back_all_but_first()
+                known: dict[str, str | None] | None = None
+                column = None
                 if lines.bad is not None:
-                    error = lines.bad if error is None else f"{lines.bad}; {error}"
+                    if error is None and values is not None:
+                        # only the bytes are wrong: the row's record id and column can be named
+                        known, column = self._escaped_row(values, index)
+                    bad = lines.bad + (f" in column {column!r}" if column else "") + lines.hint
+                    error = bad if error is None else f"{bad}; {error}"
                 if error is not None:
-                    chunk.unreadable.append(BadRow(row, error, _clip(lines.text())))
+                    chunk.unreadable.append(
+                        BadRow(row, error, _clip(lines.text()), values=known, column=column)
+                    )
                 else:
                     assert values is not None
                     chunk.rows.append(row)
@@ -333,11 +343,7 @@ class SourceReader:
                 try:
                     text = line_bytes.decode(encoding)
                 except UnicodeDecodeError as exc:
-                    chunk.unreadable.append(
-                        BadRow(
-                            row, _decode_reason(exc, encoding), _clip(_lossy(line_bytes, encoding))
-                        )
-                    )
+                    chunk.unreadable.append(self._undecodable_json(row, line_bytes, exc))
                 else:
                     try:
                         obj = json.loads(text)
@@ -451,6 +457,41 @@ class SourceReader:
             chunk.position = row
             yield chunk
 
+    def _escaped_row(
+        self, values: list[str], index: Sequence[int]
+    ) -> tuple[dict[str, str | None], str | None]:
+        """A row read with undecodable bytes (as surrogates): its wanted columns with those bytes
+        written as ``\\xNN``, and the first column that holds such bytes."""
+        encoding = self.options.encoding
+        known = {
+            name: _escape(values[i], encoding) if values[i].strip() else None
+            for name, i in zip(self.columns, index, strict=True)
+        }
+        column = next((self.header[i] for i, v in enumerate(values) if _SURROGATES.search(v)), None)
+        return known, column
+
+    def _undecodable_json(self, row: int, line_bytes: bytes, exc: UnicodeDecodeError) -> BadRow:
+        """A JSONL line with bytes invalid in the encoding, named as far as it can be read."""
+        encoding = self.options.encoding
+        text = line_bytes.decode(encoding, "surrogateescape").rstrip("\r\n")
+        reason = _decode_reason(exc, encoding)
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            obj = None
+        known, column = None, None
+        if isinstance(obj, dict):
+            cells = {str(k): _json_cell(v) for k, v in obj.items()}
+            known = {
+                name: None if cells.get(name) is None else _escape(str(cells[name]), encoding)
+                for name in self.columns
+            }
+            column = next((k for k, v in cells.items() if v and _SURROGATES.search(v)), None)
+        if column is not None:
+            reason += f" in column {column!r}"
+        reason += _encoding_hint(line_bytes, encoding)
+        return BadRow(row, reason, _clip(_escape(text, encoding)), values=known, column=column)
+
     def _new_chunk(self) -> Chunk:
         return Chunk(columns={name: [] for name in self.columns})
 
@@ -509,6 +550,7 @@ class _Lines:
         self._pending: list[tuple[str, str | None]] = []  # a stack: next line last
         self.parts: list[tuple[str, str | None]] = []
         self.bad: str | None = None
+        self.hint = ""
         self.position = 0
 
     def __iter__(self) -> _Lines:
@@ -526,7 +568,10 @@ class _Lines:
             try:
                 text, bad = line_bytes.decode(self._encoding), None
             except UnicodeDecodeError as exc:
-                text, bad = _lossy(line_bytes, self._encoding), _decode_reason(exc, self._encoding)
+                # undecodable bytes as surrogates: the line still parses into its columns
+                text = line_bytes.decode(self._encoding, "surrogateescape")
+                bad = _decode_reason(exc, self._encoding)
+                self.hint = self.hint or _encoding_hint(line_bytes, self._encoding)
         if bad is not None and self.bad is None:
             self.bad = bad
         self.parts.append((text, bad))
@@ -535,6 +580,7 @@ class _Lines:
     def start_record(self) -> None:
         self.parts = []
         self.bad = None
+        self.hint = ""
 
     def push_back_all_but_first(self) -> None:
         first, rest = self.parts[0], self.parts[1:]
@@ -543,7 +589,8 @@ class _Lines:
         self.bad = first[1]
 
     def text(self) -> str:
-        return "".join(text for text, _ in self.parts).rstrip("\r\n")
+        """The record's lines, undecodable bytes written as ``\\xNN``."""
+        return _escape("".join(text for text, _ in self.parts).rstrip("\r\n"), self._encoding)
 
 
 def _decode_reason(exc: UnicodeDecodeError, encoding: str) -> str:
@@ -551,8 +598,25 @@ def _decode_reason(exc: UnicodeDecodeError, encoding: str) -> str:
     return f"invalid {encoding}: {exc.reason} at byte {exc.start} of the line ({bad!r})"
 
 
-def _lossy(line_bytes: bytes, encoding: str) -> str:
-    return line_bytes.decode(encoding, errors="backslashreplace")
+def _encoding_hint(line_bytes: bytes, encoding: str) -> str:
+    """How to read the line, when it reads in the encoding Windows saves text in."""
+    if codecs.lookup(encoding).name == "cp1252":
+        return ""
+    try:
+        line_bytes.decode("cp1252")
+    except UnicodeDecodeError:
+        return ""
+    return "; if the file was saved as cp1252 (Windows), set file.encoding: cp1252 in the mapping"
+
+
+_SURROGATES: Final = re.compile("[\udc80-\udcff]")
+
+
+def _escape(text: str, encoding: str) -> str:
+    """Text decoded with ``surrogateescape``, its undecodable bytes written as ``\\xNN``."""
+    if not _SURROGATES.search(text):
+        return text
+    return text.encode(encoding, "surrogateescape").decode(encoding, "backslashreplace")
 
 
 def _strip_bom(line_bytes: bytes) -> bytes:

@@ -433,3 +433,36 @@ def test_a_file_with_a_mapping_beside_it_that_ekjon_cannot_read_is_not_passed_ov
     assert [f["source"] for f in summary["files"]] == ["good"]
     (error,) = summary["errors"]
     assert error["file"] == str(folder / "egpp.docx") and "cannot read .docx" in error["error"]
+
+
+def test_a_row_in_another_encoding_is_quarantined_naming_its_record_field_and_a_fix(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "dss.csv"
+    path.write_bytes(
+        b"ben_id,name,mobile\n"
+        b"1001,Md. Abdul Karim,01712345678\n"
+        b"1002,Rahima D\x92Costa,01812345678\n"  # a cp1252 apostrophe in a UTF-8 file
+        b"1003,Sushila Rani Das,01912345678\n"
+    )
+    report = ingest_file(store, programme_mapping(), path)
+    assert (report.ingested, report.quarantined) == (2, 1)
+    (row,) = read_report(report.quarantine_report)
+    assert (row["row"], row["record_id"], row["field"]) == ("2", "1002", "full_name")
+    assert "D\\x92Costa" in row["value"]
+    assert "invalid utf-8" in row["reason"] and "column 'name'" in row["reason"]
+    assert "file.encoding: cp1252" in row["reason"]
+
+
+def test_a_jsonl_line_in_another_encoding_names_its_record(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "dss.jsonl"
+    path.write_bytes(
+        b'{"ben_id": "1001", "name": "Md. Abdul Karim", "mobile": "01712345678"}\n'
+        b'{"ben_id": "1002", "name": "Rahima D\x92Costa", "mobile": "01812345678"}\n'
+    )
+    report = ingest_file(store, programme_mapping(), path)
+    (row,) = read_report(report.quarantine_report)
+    assert (row["row"], row["record_id"], row["field"]) == ("2", "1002", "full_name")
+    assert "invalid utf-8" in row["reason"]
