@@ -72,6 +72,9 @@ class Chunk:
     rows : data row numbers of the readable rows, in file order.
     columns : the requested columns' values, aligned with ``rows``; empty cells are ``None``.
     unreadable : rows that could not be read, with their reason.
+    nested : column -> {index into ``rows``: what the cell holds} for cells holding several values
+        (a JSON object or list), which are given as JSON text in ``columns`` and are no record id
+        and no field value.
     last_row : the highest row number this chunk covers (readable, unreadable or blank).
     position : how far into the file the chunk ends (bytes for CSV / JSONL, rows for Parquet).
     """
@@ -79,6 +82,7 @@ class Chunk:
     rows: list[int] = field(default_factory=list)
     columns: dict[str, list[str | None]] = field(default_factory=dict)
     unreadable: list[BadRow] = field(default_factory=list)
+    nested: dict[str, dict[int, str]] = field(default_factory=dict)
     last_row: int = 0
     position: int = 0
 
@@ -357,9 +361,13 @@ class SourceReader:
                         )
                         chunk.unreadable.append(BadRow(row, reason, _clip(text.rstrip("\r\n"))))
                     else:
-                        chunk.rows.append(row)
                         for name in self.columns:
-                            chunk.columns[name].append(_json_cell(obj.get(name)))
+                            value = obj.get(name)
+                            if isinstance(value, dict | list):
+                                what = "a JSON object" if isinstance(value, dict) else "a JSON list"
+                                chunk.nested.setdefault(name, {})[len(chunk.rows)] = what
+                            chunk.columns[name].append(_json_cell(value))
+                        chunk.rows.append(row)
                 if len(chunk) >= self.chunk_rows:
                     chunk.last_row = row
                     chunk.position = position

@@ -358,6 +358,21 @@ def _ingest_chunk(
                 seen.setdefault(record_id, row)
             continue
         rows_read += 1
+        nested = [
+            (c, chunk.nested[c][i]) for c in mapping.record_id if i in chunk.nested.get(c, {})
+        ]
+        if nested:
+            column, what = nested[0]
+            quarantine.append(
+                Problem(
+                    row,
+                    None,
+                    "record_id",
+                    chunk.columns[column][i],
+                    f"record_id column {column!r} holds {what}, not one value",
+                )
+            )
+            continue
         if record_id is None:
             empty = [
                 c for c, v in zip(mapping.record_id, parts, strict=True) if not clean_key(v or "")
@@ -389,6 +404,8 @@ def _ingest_chunk(
         record_ids.append(record_id)
 
     cleaned, raw, invalid = cleaner.clean_chunk(chunk, keep)
+    if chunk.nested:
+        _refuse_nested(mapping, chunk, keep, cleaned, invalid)
     rows = [chunk.rows[i] for i in keep]
     invalid_by_row: list[dict[str, str] | None] = [None] * len(keep)
     warnings: list[Problem] = []
@@ -419,6 +436,27 @@ def _ingest_chunk(
         rows_done=chunk.last_row,
         rows_read=rows_read,
     )
+
+
+def _refuse_nested(
+    mapping: Mapping,
+    chunk: Chunk,
+    keep: list[int],
+    cleaned: list[list[Any]],
+    invalid: dict[str, list[str | None]],
+) -> None:
+    """Mark invalid the fields whose cell held several values (a JSON object or list): a name or
+    phone is one value, never the text of an object."""
+    for name, spec in mapping.fields.items():
+        cells = chunk.nested.get(spec.column or "")
+        if not cells or name not in VALUE_FIELDS:
+            continue
+        values = cleaned[VALUE_FIELDS.index(name)]
+        for j, i in enumerate(keep):
+            if i in cells:
+                values[j] = None
+                reasons = invalid.setdefault(name, [None] * len(keep))
+                reasons[j] = f"{cells[i]}, not one value (column {spec.column!r})"
 
 
 def _unreadable(mapping: Mapping, bad: BadRow) -> Problem:

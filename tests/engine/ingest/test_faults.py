@@ -466,3 +466,32 @@ def test_a_jsonl_line_in_another_encoding_names_its_record(
     (row,) = read_report(report.quarantine_report)
     assert (row["row"], row["record_id"], row["field"]) == ("2", "1002", "full_name")
     assert "invalid utf-8" in row["reason"]
+
+
+def test_nested_jsonl_values_are_no_names_and_no_record_ids(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    lines = [
+        {"ben_id": "1001", "name": "Md. Abdul Karim", "mobile": "01712345678"},
+        {"ben_id": "1002", "name": {"en": "Rahima Begum", "bn": "রহিমা বেগম"}, "mobile": None},
+        {"ben_id": {"no": 1003}, "name": "Jamal Uddin", "mobile": "01912345678"},
+        {"ben_id": "1004", "name": ["Sushila", "Rani"], "mobile": "01512345678"},
+    ]
+    path = tmp_path / "dss.jsonl"
+    path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), "utf-8")
+
+    report = ingest_file(store, programme_mapping(), path)
+
+    assert (report.rows_read, report.ingested, report.quarantined) == (4, 3, 1)
+    (quarantined,) = read_report(report.quarantine_report)
+    assert (quarantined["row"], quarantined["field"]) == ("3", "record_id")
+    assert "'ben_id'" in quarantined["reason"] and "JSON object" in quarantined["reason"]
+    assert quarantined["value"] == '{"no": 1003}'
+    warnings = {w["record_id"]: w for w in read_report(report.warnings_report)}
+    assert set(warnings) == {"1002", "1004"}
+    assert warnings["1002"]["field"] == "full_name"
+    assert "JSON object" in warnings["1002"]["reason"] and "রহিমা" in warnings["1002"]["value"]
+    assert "JSON list" in warnings["1004"]["reason"]
+    current = store.current().set_index("record_id")
+    assert current.loc["1002", "full_name"] is None and current.loc["1004", "full_name"] is None
+    assert current.loc["1002", "invalid_fields"] == ("full_name",)
