@@ -23,9 +23,9 @@ from engine.errors import EkjonError
 from engine.home import Home
 from engine.identity.ledger import IdentityLedger, is_valid_id
 from engine.ingest.store import RecordStore
-from engine.resolve.decisions import Decision, DecisionStore
+from engine.resolve.decisions import Contradiction, Decision, DecisionStore, consistent
 
-__all__ = ["KnownRecords", "ReviewError", "decide", "decisions", "id_history"]
+__all__ = ["KnownRecords", "ReviewError", "contradictions", "decide", "decisions", "id_history"]
 
 
 class ReviewError(EkjonError):
@@ -79,7 +79,9 @@ def decide(
     ------
     engine.resolve.decisions.DecisionError
         If a key is malformed or names no known record, the two are one record, the verdict is
-        not ``same`` / ``not_same``, or the reason or reviewer is empty.
+        not ``same`` / ``not_same``, the reason or reviewer is empty, or the decision contradicts
+        the decisions in force ("A same B" and "B same C" make a later "A not same C" refused; the
+        message names them: reverse the wrong one first).
     """
     home = Home.of(home)
     known = KnownRecords(home)
@@ -97,6 +99,16 @@ def decisions(home: Home | Path, *, record: str | None = None, every: bool = Fal
             in_force = set(store.current()["decision_id"])
             frame = frame[frame["decision_id"].isin(in_force)]
     return frame
+
+
+def contradictions(home: Home | Path) -> list[Contradiction]:
+    """Decisions in force that contradict earlier ones (an older ekjon let them in): the next
+    resolve leaves them out and says so."""
+    path = Home.of(home).decisions
+    if not path.exists():
+        return []
+    with DecisionStore(path) as store:
+        return consistent(store.current())[1]
 
 
 def id_history(home: Home | Path, ident: str) -> tuple[dict[str, Any], pd.DataFrame]:

@@ -139,12 +139,16 @@ def run_batch(
 
     model = load_model(model_path or DEFAULT_ARTIFACT)
     version = str(getattr(model, "model_version", "unversioned"))
-    decisions = None
+    decisions, review_warnings = None, []
     if home.decisions.exists():
+        from engine.resolve.decisions import consistent
+
         with DecisionStore(home.decisions) as decision_store:
-            decisions = decision_store.current()
-            if decisions.empty:
-                decisions = None
+            # decisions that contradict earlier ones (an older ekjon let them in) are left out
+            decisions, contradicted = consistent(decision_store.current())
+        review_warnings = [str(c) for c in contradicted]
+        if decisions.empty:
+            decisions = None
 
     options = {} if decisions is None else {"decisions": decisions}
     resolution = resolve(records, model, progress=note, keep_blocking_keys=True, **options)
@@ -162,10 +166,12 @@ def run_batch(
     clusters = resolution.assignments()
     clusters["reason"] = f"batch clustering, model {version}"
     if decisions is not None:
-        from engine.resolve.decisions import decision_reasons
+        from engine.resolve.decisions import applied_reasons
 
         keys = clusters["source"].astype(str) + "/" + clusters["record_id"].astype(str)
-        reviewed = decision_reasons(keys.to_numpy(), clusters["cluster"].to_numpy(), decisions)
+        # the ledger cites only the decisions the persons obey; the others are warned about
+        reviewed, unapplied = applied_reasons(keys, clusters["cluster"].to_numpy(), decisions)
+        review_warnings += unapplied
         clusters["reason"] = pd.Series(reviewed, dtype=object).fillna(clusters["reason"])
     with IdentityLedger(home.ledger) as ledger:
         # one row per record, in the records' (and the prepared frame's) order
@@ -272,7 +278,7 @@ def run_batch(
             "pairs": str(home.pairs),
             "incremental": str(home.incremental),
         },
-        warnings=partial,
+        warnings=[*partial, *review_warnings],
     )
 
 

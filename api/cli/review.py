@@ -18,7 +18,9 @@ review_app = typer.Typer(
     name="review",
     help="Reviewers' decisions: say that two records are (or are not) the same person. A decision "
     "outranks the model on every later `ekjon resolve`, is kept with who, why and when, and "
-    "becomes a training label. Records are named source/record_id (as `ekjon export persons` "
+    "becomes a training label. A decision that contradicts those in force (A same B and B same "
+    "C, then A not-same C) is refused, naming them: reverse the wrong one first. Records are "
+    "named source/record_id (as `ekjon export persons` "
     "writes them). Decisions live in $EKJON_HOME/decisions.sqlite; person IDs and their history "
     "in $EKJON_HOME/identity.sqlite.",
     no_args_is_help=True,
@@ -97,9 +99,14 @@ def list_decisions(
     as_json: AsJson = False,
 ) -> None:
     """List reviewers' decisions (by default the one in force for each pair)."""
-    from engine.review import decisions
+    from engine.review import contradictions, decisions
 
     frame = decisions(ekjon_home(), record=record, every=show_all)
+    for contradiction in contradictions(ekjon_home()):
+        err_console.print(
+            f"[yellow]warning:[/yellow] {contradiction}; `ekjon resolve` leaves it out.",
+            highlight=False,
+        )
     if as_json:
         typer.echo(json.dumps(frame.to_dict(orient="records"), ensure_ascii=False, indent=1))
         return

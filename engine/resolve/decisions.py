@@ -10,12 +10,20 @@ outranks the model, survives every re-run, and teaches the next model:
   record keys for the clustering step; :meth:`DecisionStore.as_training_labels` gives them as labels
   (1 same, 0 not same).
 - :func:`decided_pairs`, :func:`unblocked_pairs`, :func:`apply_to_pairs` and :func:`enforce` are the
-  clustering step's hooks: decided pairs get probability 1 or 0 (weight
-  +-:data:`engine.resolve.cluster.MAX_LOGODDS`) and "not same" pairs become cannot-links before
+  clustering step's hooks: decided pairs get probability 1 or 0 (weight +-:data:`DECIDED_LOGODDS`,
+  above any model's) and "not same" pairs become cannot-links before
   clustering;
   after it, a "same" joins the two clusters (never across a "not same"), and a "not same" the
   clustering left together is split apart.
-- :func:`decision_reasons` names the decision behind each cluster it shaped, for the ledger.
+- :func:`decision_reasons` names the decision behind each cluster it shaped, for the ledger
+  (only decisions the run :func:`honoured`).
+
+Decisions must agree with each other: "A same B" and "B same C" make A and C one person, so a
+later "A not same C" contradicts them. :meth:`DecisionStore.record` refuses a decision that
+contradicts those in force, naming them (reverse the wrong one first: a decision about the same
+pair replaces it). :func:`consistent` sorts out the decisions in force for a run the same way,
+oldest first: one that contradicts earlier ones (written by an older ekjon, say) is left out and
+reported as a :class:`Contradiction`.
 
 Example
 -------
@@ -30,7 +38,7 @@ from __future__ import annotations
 import getpass
 import logging
 from collections.abc import Container, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -43,20 +51,27 @@ from engine.sqlite import SQLiteStore
 
 __all__ = [
     "VERDICTS",
+    "Contradiction",
     "Decision",
     "DecisionError",
     "DecisionStore",
     "apply_to_pairs",
+    "applied_reasons",
+    "consistent",
     "decided_pairs",
     "unblocked_pairs",
     "decision_reasons",
     "enforce",
+    "honoured",
     "split_record_keys",
 ]
 
 log = logging.getLogger(__name__)
 
 VERDICTS: Final = ("same", "not_same")
+#: The weight (log-odds) of a decided pair: above anything the model gives
+#: (:data:`engine.resolve.cluster.MAX_LOGODDS`), so a reviewer's "same" wins a tie with the model.
+DECIDED_LOGODDS: Final = 21.0
 SCHEMA_VERSION: Final = 1
 
 _SCHEMA: Final = """
@@ -93,6 +108,26 @@ class Decision:
     reviewer: str
     reason: str
     decided_at: str
+
+    def __str__(self) -> str:
+        words = "same" if self.verdict == "same" else "not same"
+        return f"#{self.decision_id} {self.a} {words} {self.b} (by {self.reviewer}: {self.reason})"
+
+
+@dataclass(frozen=True)
+class Contradiction:
+    """A decision in force that earlier decisions in force contradict: ``earlier`` are the
+    decisions that already make its two records one person (for a "not same"), or the "not same"
+    and the "same" decisions that keep them apart (for a "same")."""
+
+    decision: Decision
+    earlier: tuple[Decision, ...]
+
+    def __str__(self) -> str:
+        return (
+            f"reviewer decision {self.decision} contradicts earlier decisions "
+            f"{'; '.join(map(str, self.earlier))}"
+        )
 
 
 def _verdict(value: str) -> str:
@@ -180,7 +215,8 @@ class DecisionStore(SQLiteStore):
         ------
         DecisionError
             If a key is malformed or unknown, the two keys are the same record, the verdict is not
-            one of :data:`VERDICTS`, or the reviewer or reason is empty.
+            one of :data:`VERDICTS`, the reviewer or reason is empty, or the decision contradicts
+            the decisions in force (the message names them).
         """
         a = _record_key(a_key, "A")
         b = _record_key(b_key, "B")
@@ -205,8 +241,19 @@ class DecisionStore(SQLiteStore):
             )
         a, b = min(a, b), max(a, b)
         at = datetime.now(UTC).isoformat(timespec="seconds")
-        with self._lock:
-            cursor = self._db.execute(
+        with self.transaction() as db:  # no other reviewer's decision between check and write
+            in_force = self.current()
+            # a decision about the same pair replaces the one in force: check against the others
+            others = in_force[(in_force["a"] != a) | (in_force["b"] != b)]
+            last = int(in_force["decision_id"].max()) if len(in_force) else 0
+            candidate = Decision(last + 1, a, b, checked, who, why, at)
+            _, contradictions = consistent(
+                pd.concat([others, pd.DataFrame([asdict(candidate)])], ignore_index=True)
+            )
+            refused = [c for c in contradictions if c.decision == candidate]
+            if refused:
+                raise DecisionError(_refusal(candidate, refused[0].earlier))
+            cursor = db.execute(
                 "INSERT INTO decisions (a, b, verdict, reviewer, reason, decided_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (a, b, checked, who, why, at),
@@ -308,6 +355,147 @@ def split_record_keys(keys: pd.Series | Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({"source": parts[0].to_numpy(), "record_id": parts[1].to_numpy()})
 
 
+def _refusal(decision: Decision, earlier: Sequence[Decision]) -> str:
+    if decision.verdict == "same":
+        said, why = "are the same person", "keep them apart"
+    else:
+        said, why = "are not the same person", "already make them one person"
+    return (
+        f"Refused: that {decision.a} and {decision.b} {said} contradicts the decisions in force, "
+        f"which {why}: {'; '.join(map(str, earlier))}. If one of those is wrong, reverse it "
+        "first (a new decision about the same two records replaces it, e.g. `ekjon review "
+        "not-same A B --reason ...`), then decide again."
+    )
+
+
+def consistent(decisions: pd.DataFrame) -> tuple[pd.DataFrame, list[Contradiction]]:
+    """The decisions in force that agree with each other, and those that do not.
+
+    Taken oldest first (by ``decision_id``): a "same" joins its two records' persons unless an
+    earlier "not same" keeps them apart; a "not same" keeps them apart unless earlier "same"
+    decisions already join them. A decision that contradicts earlier ones is left out.
+
+    Parameters
+    ----------
+    decisions:
+        :meth:`DecisionStore.current` (columns as :meth:`DecisionStore.history`).
+
+    Returns
+    -------
+    (pandas.DataFrame, list[Contradiction])
+        The decisions kept (same columns, oldest first), and each one left out with the earlier
+        decisions it contradicts.
+    """
+    if decisions.empty:
+        return decisions, []
+    ordered = decisions.sort_values("decision_id", kind="stable").reset_index(drop=True)
+    rows = [Decision(**{c: r[c] for c in _COLUMNS}) for r in ordered.to_dict("records")]
+    parent: dict[str, str] = {}
+    joined_by: dict[str, list[tuple[str, int]]] = {}  # record -> (other, row) of kept "same"s
+    apart: dict[str, dict[str, int]] = {}  # person root -> other root -> row of the "not same"
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def path(start: str, end: str) -> list[int]:
+        """The rows of the kept "same" decisions that lead from one record to another."""
+        came: dict[str, tuple[str, int] | None] = {start: None}
+        todo = [start]
+        while todo and end not in came:
+            here = todo.pop(0)
+            for other, row in joined_by.get(here, ()):
+                if other not in came:
+                    came[other] = (here, row)
+                    todo.append(other)
+        steps: list[int] = []
+        at = end
+        while came.get(at) is not None:
+            at, row = came[at]  # type: ignore[misc]
+            steps.append(row)
+        return steps[::-1]
+
+    kept = np.ones(len(rows), dtype=bool)
+    contradictions: list[Contradiction] = []
+    for i, d in enumerate(rows):
+        ra, rb = find(d.a), find(d.b)
+        if d.verdict == "same":
+            if ra == rb:
+                continue
+            if rb in apart.get(ra, {}):
+                j = apart[ra][rb]
+                x, y = rows[j].a, rows[j].b
+                if find(x) != ra:
+                    x, y = y, x
+                chain = [*path(d.a, x), j, *path(y, d.b)]
+                contradictions.append(Contradiction(d, tuple(rows[k] for k in chain)))
+                kept[i] = False
+                continue
+            parent[rb] = ra
+            for other, row in apart.pop(rb, {}).items():
+                apart[other].pop(rb, None)
+                apart[other][ra] = row
+                apart.setdefault(ra, {})[other] = row
+            joined_by.setdefault(d.a, []).append((d.b, i))
+            joined_by.setdefault(d.b, []).append((d.a, i))
+        else:
+            if ra == rb:
+                contradictions.append(Contradiction(d, tuple(rows[k] for k in path(d.a, d.b))))
+                kept[i] = False
+                continue
+            apart.setdefault(ra, {})[rb] = i
+            apart.setdefault(rb, {})[ra] = i
+    return ordered[kept].reset_index(drop=True), contradictions
+
+
+def honoured(
+    keys: Sequence[str] | np.ndarray | pd.Series, labels: np.ndarray, decisions: pd.DataFrame
+) -> np.ndarray:
+    """Per decision, whether the persons of a run (``labels`` of the records ``keys``) obey it:
+    a "same" pair in one person, a "not same" pair in two. A decision naming a record not in the
+    run is not honoured (nor broken)."""
+    index = pd.Index(pd.Series(keys, dtype=object).astype(str))
+    labels = np.asarray(labels)
+    a = index.get_indexer(decisions["a"].astype(str))
+    b = index.get_indexer(decisions["b"].astype(str))
+    present = (a >= 0) & (b >= 0)
+    together = np.zeros(len(decisions), dtype=bool)
+    together[present] = labels[a[present]] == labels[b[present]]
+    same = decisions["verdict"].to_numpy() == "same"
+    return present & (together == same)
+
+
+def applied_reasons(
+    keys: Sequence[str] | np.ndarray | pd.Series, labels: np.ndarray, decisions: pd.DataFrame
+) -> tuple[np.ndarray, list[str]]:
+    """:func:`decision_reasons` citing only the decisions the run :func:`honoured`, and a warning
+    for each decision about two records of the run that it could not honour.
+
+    Returns
+    -------
+    (numpy.ndarray, list[str])
+        The reason per record (``None`` where no honoured decision shaped its person), and the
+        warnings.
+    """
+    kept = honoured(keys, labels, decisions)
+    index = pd.Index(pd.Series(keys, dtype=object).astype(str))
+    present = index.get_indexer(decisions["a"].astype(str)) >= 0
+    present &= index.get_indexer(decisions["b"].astype(str)) >= 0
+    warnings = []
+    for row in decisions[present & ~kept].to_dict("records"):
+        decision = Decision(**{c: row[c] for c in _COLUMNS})
+        outcome = "apart" if decision.verdict == "same" else "together"
+        warnings.append(
+            f"reviewer decision {decision} was not applied: the records' other links and "
+            f"cannot-links (e.g. two different NIDs) kept them {outcome}; it is not cited in the "
+            f"ledger. See `ekjon explain {decision.a} {decision.b}`."
+        )
+    return decision_reasons(keys, labels, decisions[kept]), warnings
+
+
 # --- hooks for the clustering step ----------------------------------------------------------------
 
 
@@ -381,9 +569,8 @@ def unblocked_pairs(pairs: pd.DataFrame, decided: pd.DataFrame) -> pd.DataFrame:
 def apply_to_pairs(pairs: pd.DataFrame, decided: pd.DataFrame) -> pd.DataFrame:
     """Scored pairs with the reviewers' decisions in force: call it between scoring and clustering.
 
-    A decided pair gets probability 1 (same) or 0 (not same), weight
-    +-:data:`~engine.resolve.cluster.
-    MAX_LOGODDS`, and ``cannot_link`` True for "not same" (False for "same"); decided pairs that
+    A decided pair gets probability 1 (same) or 0 (not same), weight +-:data:`DECIDED_LOGODDS`,
+    and ``cannot_link`` True for "not same" (False for "same"); decided pairs that
     blocking did not produce are appended (``rules`` 0). A boolean ``reviewed`` column marks them.
 
     Parameters
@@ -400,8 +587,6 @@ def apply_to_pairs(pairs: pd.DataFrame, decided: pd.DataFrame) -> pd.DataFrame:
         The pairs, decided ones overridden and missing ones appended after the original rows (whose
         order and index are kept, so the features frame of the original rows still lines up).
     """
-    from engine.resolve.cluster import MAX_LOGODDS
-
     out = pairs.copy()
     out["reviewed"] = False
     if decided.empty:
@@ -417,7 +602,7 @@ def apply_to_pairs(pairs: pd.DataFrame, decided: pd.DataFrame) -> pd.DataFrame:
     if "probability" in out.columns:
         out.loc[rows, "probability"] = np.where(verdict, 1.0, 0.0)
     if "weight" in out.columns:
-        out.loc[rows, "weight"] = np.where(verdict, MAX_LOGODDS, -MAX_LOGODDS)
+        out.loc[rows, "weight"] = np.where(verdict, DECIDED_LOGODDS, -DECIDED_LOGODDS)
     if "cannot_link" in out.columns:
         out.loc[rows, "cannot_link"] = ~verdict
     out.loc[rows, "reviewed"] = True
@@ -431,7 +616,7 @@ def apply_to_pairs(pairs: pd.DataFrame, decided: pd.DataFrame) -> pd.DataFrame:
             extra[column] = {
                 "rules": 0,
                 "probability": np.where(m_same, 1.0, 0.0),
-                "weight": np.where(m_same, MAX_LOGODDS, -MAX_LOGODDS),
+                "weight": np.where(m_same, DECIDED_LOGODDS, -DECIDED_LOGODDS),
                 "cannot_link": ~m_same,
                 "reviewed": True,
             }.get(column, None)

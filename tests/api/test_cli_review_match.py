@@ -94,3 +94,19 @@ def test_explain_names_both_records(resolved) -> None:
     a, b = persons["key"].iloc[2], persons["key"].iloc[3]
     out = _ok("explain", a, b, env=env)
     assert a in out and b in out and "probability" in out
+
+
+def test_a_decision_contradicting_earlier_ones_is_refused_naming_them(resolved) -> None:
+    env, persons = resolved
+    a, b, c = sorted(persons["key"].iloc[10:13])
+    _ok("review", "same", a, b, "--reason", "same NID card", env=env)
+    _ok("review", "same", b, c, "--reason", "same photo", env=env)
+
+    refused = _run("review", "not-same", a, c, "--reason", "different fathers", env=env)
+
+    assert refused.exit_code == 1
+    assert "Traceback" not in refused.output
+    assert f"{a} same {b} (by" in refused.output and f"{b} same {c} (by" in refused.output
+    assert "reverse it first" in refused.output
+    listed = json.loads(_ok("review", "list", "--json", "--record", a, env=env))
+    assert [d["verdict"] for d in listed] == ["same"]

@@ -16,6 +16,7 @@ from engine.resolve.decisions import (
     DecisionError,
     DecisionStore,
     apply_to_pairs,
+    consistent,
     decided_pairs,
     decision_reasons,
     enforce,
@@ -198,3 +199,52 @@ def test_decided_pairs_outside_blocking_are_added_and_blocked_ones_overridden() 
     assert added["weight"] > 0 and not added["cannot_link"]
     # the pipeline may instead score the unblocked pair with the candidates first
     assert unblocked_pairs(PAIRS, decided).values.tolist() == [[2, 3, 0]]
+
+
+def test_a_decision_that_contradicts_those_in_force_is_refused_naming_them(
+    store: DecisionStore,
+) -> None:
+    store.record("dss/1", "pesp/7", "same", reviewer="rahim", reason="same NID card")
+    store.record("pesp/7", "ec/x1", "same", reviewer="karim", reason="same photo")
+    with pytest.raises(DecisionError) as refused:
+        store.record("dss/1", "ec/x1", "not_same", reviewer="salma", reason="different fathers")
+    message = str(refused.value)
+    assert "dss/1 and ec/x1 are not the same person" in message
+    assert "#1 dss/1 same pesp/7 (by rahim: same NID card)" in message
+    assert "#2 ec/x1 same pesp/7 (by karim: same photo)" in message
+    assert "reverse it first" in message
+    assert len(store) == 2  # nothing written
+
+    # the other way round: a "same" that would join across a "not same"
+    store.record("dss/9", "nhd/h1:1", "not_same", reviewer="salma", reason="son, not father")
+    store.record("nhd/h1:1", "bdris/5", "same", reviewer="salma", reason="same BRN")
+    with pytest.raises(DecisionError, match=r"#3 dss/9 not same nhd/h1:1") as joined:
+        store.record("dss/9", "bdris/5", "same", reviewer="rahim", reason="looks alike")
+    assert "#4 bdris/5 same nhd/h1:1" in str(joined.value)
+
+    # reversing the wrong decision first, the reviewer can decide
+    store.record("pesp/7", "ec/x1", "not_same", reviewer="karim", reason="photo was wrong")
+    kept = store.record("dss/1", "ec/x1", "not_same", reviewer="salma", reason="different fathers")
+    assert kept.verdict == "not_same"
+    assert consistent(store.current())[1] == []
+
+
+def test_contradictions_already_in_force_are_left_out_oldest_first() -> None:
+    """Decisions written by an older ekjon (no check then): the later one is left out."""
+    current = pd.DataFrame(
+        {
+            "decision_id": [1, 2, 3, 4],
+            "a": ["a/1", "a/2", "a/1", "a/8"],
+            "b": ["a/2", "a/3", "a/3", "a/9"],
+            "verdict": ["same", "same", "not_same", "not_same"],
+            "reviewer": ["r"] * 4,
+            "reason": ["x"] * 4,
+            "decided_at": ["2025-01-01T00:00:00+00:00"] * 4,
+        }
+    )
+    kept, contradictions = consistent(current)
+    assert kept["decision_id"].tolist() == [1, 2, 4]
+    [left_out] = contradictions
+    assert left_out.decision.decision_id == 3
+    assert [d.decision_id for d in left_out.earlier] == [1, 2]
+    assert str(left_out).startswith("reviewer decision #3 a/1 not same a/3 (by r: x) contradicts")

@@ -26,3 +26,78 @@ def test_one_source_whose_records_link_to_nothing_resolves(tmp_path: Path) -> No
     assert report.records == report.persons == len(NAMES)
     assignment = pd.read_parquet(home.assignment)
     assert assignment["person_id"].nunique() == len(NAMES)
+
+
+def _unrelated_home(root: Path) -> Home:
+    """One record in each of three programmes, of three people who share nothing."""
+    for i, (source, programme) in enumerate(
+        (("dss_oa", "old_age_allowance"), ("dss_widow", "widow_allowance"), ("molwa_ff", "ff"))
+    ):
+        row = {"id": "1", "full_name": NAMES[i], "date_of_birth": f"19{40 + 9 * i}-02-0{i + 1}"}
+        write_source(root / "world", source, [{**row, **PLACE}], programme)
+    home = Home.of(root / "home")
+    ingest(home, root / "world")
+    return home
+
+
+def _write_decisions(home: Home, rows: list[tuple[str, str, str, str]]) -> None:
+    """Decisions written without today's checks, as an older ekjon let them in."""
+    from engine.resolve.decisions import DecisionStore
+
+    with DecisionStore(home.decisions) as store, store.transaction() as db:
+        db.executemany(
+            "INSERT INTO decisions (a, b, verdict, reviewer, reason, decided_at) "
+            "VALUES (?, ?, ?, ?, ?, '2024-05-01T10:00:00+00:00')",
+            [(min(a, b), max(a, b), verdict, "rahim", reason) for a, b, verdict, reason in rows],
+        )
+
+
+def test_contradicting_decisions_are_reported_and_the_ledger_cites_only_those_applied(
+    tmp_path: Path,
+) -> None:
+    from engine.identity.ledger import IdentityLedger
+
+    home = _unrelated_home(tmp_path)
+    run_batch(home)
+    a, b, c = "dss_oa/1", "dss_widow/1", "molwa_ff/1"
+    _write_decisions(
+        home,
+        [
+            (a, b, "same", "same NID card seen"),
+            (b, c, "same", "same photo"),
+            (a, c, "not_same", "different fathers"),
+        ],
+    )
+
+    report = run_batch(home)
+
+    [warning] = [w for w in report.warnings if "reviewer decision" in w]
+    assert f"#3 {a} not same {c} (by rahim: different fathers) contradicts" in warning
+    assert f"#1 {a} same {b}" in warning and f"#2 {b} same {c}" in warning
+    persons = pd.read_parquet(home.assignment).set_index("record_id")
+    assert persons["person_id"].nunique() == 1  # the two earlier decisions hold
+    with IdentityLedger(home.ledger) as ledger:
+        reasons = " ".join(ledger.events(scope="person")["reason"].dropna())
+    assert "same NID card seen" in reasons and "same photo" in reasons
+    assert "different fathers" not in reasons
+
+
+def test_a_reviewers_same_outranks_an_equally_strong_link_of_the_model(tmp_path: Path) -> None:
+    """The undocumented widow record links equally well to both namesakes; the reviewer says
+    which one she is, and the run follows the reviewer and cites her."""
+    from engine.identity.ledger import IdentityLedger
+    from engine.review import decide
+    from tests.engine.resolve.homes import namesakes_home
+
+    home = namesakes_home(tmp_path)
+    run_batch(home)
+    decide(home, "dss_widow/0b", "dss_oa/0c", "same", reason="her NID card says 777")
+
+    report = run_batch(home)
+
+    person = pd.read_parquet(home.assignment).set_index(["source", "record_id"])["person_id"]
+    assert person["dss_widow", "0b"] == person["dss_oa", "0c"] != person["dss_oa", "0a"]
+    assert not [w for w in report.warnings if "reviewer decision" in w]
+    with IdentityLedger(home.ledger) as ledger:
+        [moved] = ledger.record_history("dss_widow/0b")["reason"].tolist()[-1:]
+    assert "her NID card says 777" in moved
