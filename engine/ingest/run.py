@@ -147,40 +147,45 @@ def ingest_file(
         chunk_rows=chunk_rows,
     )
     cleaner = _Cleaner(mapping)
-    run = store.begin_ingest(
-        source=mapping.source,
-        kind=mapping.kind,
-        file=str(path),
-        file_sha256=file_sha256(path),
-        file_size=path.stat().st_size,
-        mapping=mapping.to_dict(),
-        mapping_sha256=mapping.digest(),
-    )
-    total = reader.total
-    seen: dict[str, int] = {}
-    try:
-        for chunk in reader.chunks():
-            if chunk.last_row <= run.rows_done:
-                # Committed by an earlier run that was killed: only remember its record ids.
-                _remember_ids(mapping, chunk, seen)
-            else:
-                _ingest_chunk(store, run, mapping, cleaner, chunk, seen)
-            if progress is not None:
-                progress(IngestProgress(run.rows_read, chunk.position, total))
-    except (KeyboardInterrupt, SystemExit):
-        raise  # left "running": the next run of the same file resumes it
-    except BaseException as exc:
-        store.fail_ingest(run, f"{type(exc).__name__}: {exc}")
-        raise
+    # one process at a time per source: two files of one source ingested at once would
+    # interleave their versions
+    with store.source_lock(mapping.source, str(path)):
+        run = store.begin_ingest(
+            source=mapping.source,
+            kind=mapping.kind,
+            file=str(path),
+            file_sha256=file_sha256(path),
+            file_size=path.stat().st_size,
+            mapping=mapping.to_dict(),
+            mapping_sha256=mapping.digest(),
+        )
+        total = reader.total
+        seen: dict[str, int] = {}
+        try:
+            for chunk in reader.chunks():
+                if chunk.last_row <= run.rows_done:
+                    # Committed by an earlier run that was killed: only remember its record ids.
+                    _remember_ids(mapping, chunk, seen)
+                else:
+                    _ingest_chunk(store, run, mapping, cleaner, chunk, seen)
+                if progress is not None:
+                    progress(IngestProgress(run.rows_read, chunk.position, total))
+        except (KeyboardInterrupt, SystemExit):
+            raise  # left "running": the next run of the same file resumes it
+        except BaseException as exc:
+            store.fail_ingest(run, f"{type(exc).__name__}: {exc}")
+            raise
 
-    reports = Path(reports_dir) if reports_dir is not None else Home.of(store.path.parent).reports
-    quarantine_report = _write_report(store, run, "quarantine", reports)
-    warnings_report = _write_report(store, run, "warnings", reports)
-    store.finish_ingest(
-        run,
-        quarantine_report=None if quarantine_report is None else str(quarantine_report),
-        warnings_report=None if warnings_report is None else str(warnings_report),
-    )
+        reports = (
+            Path(reports_dir) if reports_dir is not None else Home.of(store.path.parent).reports
+        )
+        quarantine_report = _write_report(store, run, "quarantine", reports)
+        warnings_report = _write_report(store, run, "warnings", reports)
+        store.finish_ingest(
+            run,
+            quarantine_report=None if quarantine_report is None else str(quarantine_report),
+            warnings_report=None if warnings_report is None else str(warnings_report),
+        )
     report = IngestReport(
         source=mapping.source,
         file=str(path),

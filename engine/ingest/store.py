@@ -34,6 +34,7 @@ import os
 import re
 import socket
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import sha1, sha256
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from engine.errors import EkjonError
-from engine.ingest.processes import UnfinishedIngest, process_alive
+from engine.ingest.processes import UnfinishedIngest, hold_source_lock, process_alive
 from engine.ingest.upgrade import fold_record_ids
 from engine.record import CANONICAL_FIELDS, FIELD_KINDS
 from engine.sqlite import SQLiteStore
@@ -300,6 +301,20 @@ class RecordStore(SQLiteStore):
         self._fold_record_ids()
 
     # -- writing (used by engine.ingest.run) ------------------------------------------------------
+
+    @contextmanager
+    def source_lock(self, source: str, file: str) -> Iterator[None]:
+        """Ingest ``file`` into ``source`` alone: no other process ingests the source meanwhile
+        (other sources may be ingested at once). A lock file per source, beside the database.
+
+        Raises
+        ------
+        engine.ingest.processes.SourceBusy
+            If another process is ingesting the source; the message names it.
+        """
+        locks = self.path.with_name(self.path.stem + ".locks")
+        with hold_source_lock(locks / f"{source_file_name(source)}.lock", source, file):
+            yield
 
     def begin_ingest(
         self,

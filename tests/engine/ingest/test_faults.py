@@ -495,3 +495,57 @@ def test_nested_jsonl_values_are_no_names_and_no_record_ids(
     current = store.current().set_index("record_id")
     assert current.loc["1002", "full_name"] is None and current.loc["1004", "full_name"] is None
     assert current.loc["1002", "invalid_fields"] == ("full_name",)
+
+
+# -- one source, one ingest at a time ------------------------------------------------------------
+
+HOLD_SOURCE = """
+import sys, time
+from engine.ingest.store import RecordStore
+
+with RecordStore(sys.argv[1]) as store, store.source_lock("dss", "/data/dss-2025-02.csv"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_ingest_of_a_source_being_ingested_is_refused_naming_the_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    root = Path(__file__).resolve().parents[3]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SOURCE, str(home / "records.sqlite")],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        dss = write_rows(tmp_path / "dss.csv", ROWS)
+        mapping_beside(dss, "dss")
+        other = write_rows(tmp_path / "widow.csv", ROWS)
+        mapping_beside(other, "widow")
+
+        result = run_cli(["ingest", str(dss), str(other), "--json"], home, monkeypatch)
+
+        assert result.exit_code == 1
+        summary = json.loads(result.stdout)
+        assert [f["source"] for f in summary["files"]] == ["widow"]  # another source goes in
+        (error,) = summary["errors"]
+        assert error["file"] == str(dss)
+        assert "'dss'" in error["error"] and f"process {holder.pid}" in error["error"]
+        assert "dss-2025-02.csv" in error["error"]
+    finally:
+        holder.kill()
+        holder.wait()
+    with RecordStore(home / "records.sqlite") as store:
+        assert store.sources() == ["widow"]
+        assert [r.source for r in store.ingests()] == ["widow"]  # nothing begun for dss
+
+    again = run_cli(["ingest", str(dss), "--json"], home, monkeypatch)  # the lock died with it
+    assert again.exit_code == 0, again.output
