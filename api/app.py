@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from api.service import Service
 from engine.errors import EkjonError
+from graph.store import PublishInterrupted, StoreUnavailable, StoreWriteFailed
 
 __all__ = ["create_app"]
 
@@ -63,6 +64,17 @@ def create_app(service: Service) -> FastAPI:
     async def refused(request: Request, exc: EkjonError) -> JSONResponse:
         # a deliberate error of ekjon's (bad input, a store it cannot read): said, never a 500
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(PublishInterrupted)
+    @app.exception_handler(StoreUnavailable)
+    @app.exception_handler(StoreWriteFailed)
+    async def unavailable(request: Request, exc: EkjonError) -> JSONResponse:
+        # the graph cannot answer now: a publish cut short (or running), Neo4j unreachable, a
+        # full disk
+        detail = str(exc)
+        if isinstance(exc, PublishInterrupted) and service.backend == "embedded":
+            detail += " The embedded store is held by this server: stop `ekjon serve` first."
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "60"})
 
     _document_refusals(app)
     return app

@@ -136,6 +136,7 @@ class Service:
         self._resolver: Any = None
         self._model: Any = None
         self._cache: dict[str, Any] = {}
+        self._publishes_seen: int | None = None
 
     # -- start and stop
 
@@ -181,10 +182,33 @@ class Service:
         return self._resolver
 
     @contextmanager
-    def graph(self) -> Iterator[Any]:
-        """The graph store, one caller at a time."""
+    def graph(self, check: bool = True) -> Iterator[Any]:
+        """The graph store, one caller at a time.
+
+        With ``check`` (every reader), only a complete graph: a publish into it that began and
+        has not finished (cut short, or on Neo4j running in another process), or that began or
+        ended while the caller read, raises :class:`graph.store.PublishInterrupted` (the API's
+        503). A publish another process finished makes the kept whole-graph answers stale: they
+        are dropped.
+        """
+        from graph.store import PublishInterrupted, require_complete
+
         with self.graph_lock:
-            yield self._store
+            store = self._store
+            if store is None or not check:
+                yield store
+                return
+            state = require_complete(store)
+            if state.changes != self._publishes_seen:
+                self._cache.clear()
+                self._publishes_seen = state.changes
+            yield store
+            if store.publish_state().changes != state.changes:
+                raise PublishInterrupted(
+                    "A publish began or ended in the graph while it was read; send the request "
+                    "again.",
+                    state,
+                )
 
     def cached(self, name: str, compute: Callable[[], T]) -> T:
         """An answer about the whole graph, worked out once until the graph changes."""

@@ -14,7 +14,9 @@ with the
    person_id, household_id) and ``pairs.parquet`` (every scored pair with its probability), which
    ``ekjon export`` / ``ekjon evaluate`` read, and the incremental resolver's index
    (``incremental/``) that ``ekjon match`` answers from;
-6. the graph (:func:`engine.publish.publish`) into whichever store the caller opened.
+6. the graph (:func:`engine.publish.publish`) into whichever store the caller opened, marked as one
+   publish (:func:`graph.store.publishing`): cut short, readers are told, and the next run finishes
+   it.
 
 Memory is the batch's limit at national scale, so each large product is written and let go as soon
 as no later step needs it: the scored pairs right after clustering (a chunk at a time), the
@@ -27,7 +29,8 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,10 @@ log = logging.getLogger(__name__)
 
 class NothingToResolve(EkjonError):
     """The record store holds no records yet."""
+
+
+class DamagedOutput(EkjonError):
+    """A file the last resolve wrote cannot be read: damaged, or cut short."""
 
 
 @dataclass
@@ -239,16 +246,19 @@ def run_batch(
     published = None
     if store is not None:
         from engine.publish import publish
+        from graph.store import publishing
 
         note("publish")
         step = time.perf_counter()
-        report = publish(
-            store,
-            records,
-            assignment[["source", "record_id", "person_id", "household_id"]],
-            pairs,
-            model_version=version,
-        )
+        # marked begun and (only once it all went in) ended: readers are never shown it half-done
+        with publishing(store, f"resolve run {run_id}" if run_id is not None else "resolve"):
+            report = publish(
+                store,
+                records,
+                assignment[["source", "record_id", "person_id", "household_id"]],
+                pairs,
+                model_version=version,
+            )
         published = {
             "records": report.records,
             "persons": report.persons,
@@ -376,11 +386,35 @@ def read_prepared(home: Home | Path, keys: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_assignment(home: Home | Path) -> pd.DataFrame:
-    """The last run's ``source, record_id, person_id, household_id, bangla_only`` table."""
+    """The last run's ``source, record_id, person_id, household_id, bangla_only`` table.
+
+    Raises
+    ------
+    NothingToResolve
+        If there was no resolve yet.
+    DamagedOutput
+        If ``assignment.parquet`` cannot be read (damaged, or cut short).
+    """
     path = Home.of(home).assignment
     if not path.exists():
         raise NothingToResolve(f"No resolution in {Home.of(home)} yet; run ekjon resolve first.")
-    return pd.read_parquet(path)
+    with reading_output(path):
+        return pd.read_parquet(path)
+
+
+@contextmanager
+def reading_output(path: Path) -> Iterator[None]:
+    """Read a file a resolve wrote (``assignment.parquet``, ``pairs.parquet``): a failure to read
+    it is a :class:`DamagedOutput` naming the file and what to do, not a traceback."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise DamagedOutput(
+            f"{path} cannot be read ({type(exc).__name__}: {exc}): it is damaged or was cut "
+            "short. Run `ekjon resolve` again to write it anew."
+        ) from None
 
 
 def last_run_tables(
@@ -438,6 +472,7 @@ def publish_last_run(
     """
     from engine.ingest.store import RecordStore
     from engine.publish import publish
+    from graph.store import publishing
 
     home = Home.of(home)
     assignment, links = last_run_tables(home, assignment, links)
@@ -445,19 +480,21 @@ def publish_last_run(
         records = store.current()
     given = _read_table(assignment)
     columns = [c for c in ("source", "record_id", "person_id", "household_id") if c in given]
-    return publish(
-        writer,
-        records,
-        given[columns],
-        _read_table(links) if links is not None else None,
-        progress=progress,
-    )
+    with publishing(writer, f"publish of {assignment.name}"):
+        return publish(
+            writer,
+            records,
+            given[columns],
+            _read_table(links) if links is not None else None,
+            progress=progress,
+        )
 
 
 def _read_table(path: Path) -> pd.DataFrame:
     """A table ekjon wrote (Parquet) or a user gives (CSV, keys read as text)."""
     if path.suffix == ".parquet":
-        return pd.read_parquet(path)
+        with reading_output(path):
+            return pd.read_parquet(path)
     return pd.read_csv(
         path, dtype={"source": str, "record_id": str, "person_id": str}, low_memory=False
     )

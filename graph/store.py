@@ -270,7 +270,7 @@ def require_complete(store: GraphStore, where: str | None = None) -> PublishStat
     Parameters
     ----------
     where:
-        How to name the graph in the message (default: the store's ``repr``).
+        How to name the graph in the message (default: the store's folder, or its server).
 
     Raises
     ------
@@ -281,8 +281,11 @@ def require_complete(store: GraphStore, where: str | None = None) -> PublishStat
     state = store.publish_state()
     if state.complete:
         return state
+    if where is None:
+        path, uri = getattr(store, "path", None), getattr(store, "uri", None)
+        where = str(path) if path is not None else f"Neo4j at {uri}" if uri else repr(store)
     raise PublishInterrupted(
-        f"The graph in {where or store!r} is not complete: {state.describe()}. The publish was "
+        f"The graph in {where} is not complete: {state.describe()}. The publish was "
         "interrupted (or is still running), so part of the graph is old and part new. Run "
         "`ekjon resolve` again to finish it (if one is running, wait for it).",
         state,

@@ -31,7 +31,8 @@ def demo(
     suspicious wallets and phones, poor households left out). Everything lands in $EKJON_HOME
     (default ./.ekjon).
     """
-    from api.cli.options import ekjon_home
+    from api.cli.options import ekjon_home, err_console
+    from ekjon.errors import EkjonError
     from engine.ingest.run import ingest_folder
     from engine.ingest.store import RecordStore
     from engine.quality.evaluate import evaluate
@@ -44,6 +45,7 @@ def demo(
         evaluate_findings,
         suspicious_identifiers,
     )
+    from graph.store import require_complete
     from synth import WorldParameters, generate_world
 
     logging.basicConfig(level=logging.ERROR)
@@ -70,8 +72,12 @@ def demo(
         f"{warnings:,} field warnings (reports in {home.reports})"
     )
 
-    with open_store("embedded", home) as graph, out.status("resolving") as status:
-        batch = run_batch(home, graph, progress=status.update)
+    try:
+        with open_store("embedded", home) as graph, out.status("resolving") as status:
+            batch = run_batch(home, graph, progress=status.update)
+    except EkjonError as error:  # a full disk, a store another process holds, a damaged file
+        err_console.print(f"[red]error:[/red] {error}", highlight=False)
+        raise typer.Exit(1) from None
     out.print(
         f"[bold]3. resolve[/bold] {batch.records:,} records -> {batch.persons:,} persons in "
         f"{batch.households:,} households ({batch.pairs_scored:,} pairs scored, model "
@@ -94,24 +100,28 @@ def demo(
         f"{scores.bcubed.f1:.4f}; Bangla-only records recall {bangla.pairwise_recall:.4f}"
     )
 
-    with open_store("embedded", home) as graph, out.status("asking the graph"):
-        tables = GraphTables(graph)
-        dips = double_dipping(graph, tables=tables)
-        risky = suspicious_identifiers(graph, tables=tables)
-        left_out = coverage(graph, pmt_cutoff, tables=tables)
-
     # The world's truth counts enrolments of every status, the policy only active ones: score the
     # query against the truth with every status counted, so like is compared with like.
     from dataclasses import replace
 
     from graph.policy import load_policy
 
-    with open_store("embedded", home) as graph:
-        statuses = frozenset(
-            graph.nodes("Record", ["status"])["status"].dropna().astype(str).str.lower()
-        )
-        every_status = replace(load_policy(), active_statuses=statuses | {"active"})
-        dips_every_status = double_dipping(graph, every_status)
+    try:  # read as `ekjon findings` reads: sharing the store, and only a complete publish
+        with open_store("embedded", home, read_only=True) as graph:
+            require_complete(graph)
+            with out.status("asking the graph"):
+                tables = GraphTables(graph)
+                dips = double_dipping(graph, tables=tables)
+                risky = suspicious_identifiers(graph, tables=tables)
+                left_out = coverage(graph, pmt_cutoff, tables=tables)
+            statuses = frozenset(
+                graph.nodes("Record", ["status"])["status"].dropna().astype(str).str.lower()
+            )
+            every_status = replace(load_policy(), active_statuses=statuses | {"active"})
+            dips_every_status = double_dipping(graph, every_status)
+    except EkjonError as error:
+        err_console.print(f"[red]error:[/red] {error}", highlight=False)
+        raise typer.Exit(1) from None
     dip_truth = pd.read_csv(folder / "truth" / "double_dipping.csv", dtype=str)
     sus_truth = pd.read_csv(folder / "truth" / "suspicious_identifiers.csv", dtype=str)
     dip_score = evaluate_findings(dips_every_status, dip_truth)

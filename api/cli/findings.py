@@ -1,7 +1,9 @@
 """`ekjon findings`: the analysts' questions to the identity graph; tables on screen, CSV out.
 
 Every command reads the graph that resolution published (the embedded store under $EKJON_HOME by
-default, or Neo4j with ``--backend neo4j``) and runs one query of :mod:`graph.queries`.
+default, or Neo4j with ``--backend neo4j``) and runs one query of :mod:`graph.queries`. The store is
+opened for reading only (:func:`_store`): findings never change a file of it, and never answer from
+a graph a publish left half-written.
 """
 
 from __future__ import annotations
@@ -75,21 +77,46 @@ def _fail(message: str) -> typer.Exit:
 
 @contextmanager
 def _store(backend: Backend) -> Iterator[GraphStore]:
+    """The graph, opened for reading: the embedded store shared with other readers and never
+    changed. A graph with a publish cut short (or running) is refused, unless the store can show
+    the last complete one (the embedded store can), which is then said on stderr; a graph a
+    publish began or ended in while it was read (Neo4j, another process) is refused too."""
     from api.cli.options import ekjon_home
     from graph.open import open_store
-    from graph.store import GraphStoreError
+    from graph.store import GraphStoreError, require_complete
 
     try:
-        store = open_store(backend.value, ekjon_home())
+        store = open_store(backend.value, ekjon_home(), read_only=True)
     except GraphStoreError as error:
         raise _fail(str(error)) from None
     try:
+        try:
+            state = require_complete(store)
+        except GraphStoreError as error:
+            raise _fail(str(error)) from None
         if store.count("Record") == 0:
+            if state.unfinished:
+                raise _fail(
+                    f"The {backend.value} graph holds no complete publish: {state.describe()}. "
+                    "It was interrupted (or is still running); run `ekjon resolve` again to "
+                    "finish it."
+                )
             raise _fail(
                 f"The {backend.value} graph is empty: resolve and publish records first "
                 "(`ekjon resolve`)."
             )
+        if state.unfinished:
+            err_console.print(
+                f"[yellow]warning:[/yellow] {state.describe()}. Showing the graph as it was "
+                "before that publish began; run `ekjon resolve` again to finish it.",
+                highlight=False,
+            )
         yield store
+        if store.publish_state().changes != state.changes:
+            raise _fail(
+                f"A publish began or ended in the {backend.value} graph while it was read; run "
+                "the command again."
+            )
     finally:
         store.close()
 

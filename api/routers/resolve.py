@@ -88,6 +88,7 @@ def resolve(
     """Resolve one record (and with ``dry_run=false`` store it): its person, the candidates, the
     person's programmes across every MIS and the double-dipping rules it would break."""
     from engine.incremental.register import register_record, resolve_record
+    from graph.store import require_complete
 
     raw = record.model_dump(exclude_unset=True)
     source = str(raw["source"]).strip()
@@ -114,14 +115,18 @@ def resolve(
             _keep(service, caller, keys, request, replay)
             return personal(service, caller, ROUTE, _persons(replay), replay)
         started = time.perf_counter()
-        with service.graph() as store:
+        # storing may finish this record's own publish, if an earlier send was cut short
+        with service.graph(check=dry_run) as store:
             if dry_run:
                 done = resolve_record(resolver, raw, store)
             else:
+                if any(u.complete for u in store.publish_state().unfinished):
+                    require_complete(store)  # a whole publish is unfinished: store nothing
                 origin = f"api {ROUTE} key {caller.key.key_id} request {caller.request_id}"
                 done = register_record(
                     service.home, resolver, store, raw, origin=origin, policy=_policy()
                 )
+                require_complete(store)  # another record's publish may still be unfinished
             step = time.perf_counter()
             enrolments, findings = _programmes(store, done)
             done.timings["graph"] = time.perf_counter() - step

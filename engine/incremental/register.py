@@ -14,7 +14,8 @@ person ID and put in the graph, without waiting for the next batch.
    plus this one (the cluster keeps that person's ID), or the record alone (a fresh ID);
 5. **remember** it in the resolver under that ID, so the next record of the same person finds it;
 6. **publish** it into the graph store with a partial :func:`engine.publish.publish` that touches
-   nothing else.
+   nothing else, marked as a publish of its own (:func:`graph.store.publishing`): cut short, the
+   graph's readers are refused until the record is sent again or ``ekjon resolve`` runs.
 
 The caller holds one lock across all of it (the API's write lock): two records of one new person
 that arrive together must not both become new persons.
@@ -53,7 +54,7 @@ from engine.ingest.store import RAW_FIELDS, VALUE_FIELDS, Problem, RecordStore, 
 from engine.publish import publish
 from engine.record import CANONICAL_FIELDS, is_missing_value, record_key
 from graph.policy import Policy
-from graph.store import GraphStore
+from graph.store import GraphStore, publishing
 
 __all__ = [
     "DEFAULT_KIND",
@@ -206,28 +207,40 @@ def register_record(
         log.info("record %s is known to the resolver; its new version waits for the batch", key)
     timings["remember"] = time.perf_counter() - step
 
-    if again and graph.node("Record", key) is not None:
+    run = _publish_run(record["source"], key)
+    if (
+        again
+        and graph.node("Record", key) is not None
+        and all(u.run != run for u in graph.publish_state().unfinished)
+    ):
         return done  # sent before and published (a send cut short before publishing is healed)
     step = time.perf_counter()
     new_person = graph.node("Person", person) is None
-    publish(
-        graph,
-        pd.DataFrame([record], columns=list(CANONICAL_FIELDS)),
-        pd.DataFrame(
-            {
-                "source": [record["source"]],
-                "record_id": [record["record_id"]],
-                "person_id": [person],
-            }
-        ),
-        policy=policy,
-        model_version=version,
-        # a new person belongs to the household their record names; a known one keeps theirs
-        source_households="missing" if new_person else "never",
-        complete=False,
-    )
+    with publishing(graph, run, complete=False):
+        publish(
+            graph,
+            pd.DataFrame([record], columns=list(CANONICAL_FIELDS)),
+            pd.DataFrame(
+                {
+                    "source": [record["source"]],
+                    "record_id": [record["record_id"]],
+                    "person_id": [person],
+                }
+            ),
+            policy=policy,
+            model_version=version,
+            # a new person belongs to the household their record names; a known one keeps theirs
+            source_households="missing" if new_person else "never",
+            complete=False,
+        )
     timings["publish"] = time.perf_counter() - step
     return done
+
+
+def _publish_run(source: str, key: str) -> str:
+    """How the publish of one record is named in the graph's publish state: its source and a
+    digest of its key (a key may be an NID), the same each time the record is sent."""
+    return f"one record of {source} (#{hashlib.sha256(key.encode()).hexdigest()[:10]})"
 
 
 def remember_registered(home: Home, resolver: IncrementalResolver) -> int:

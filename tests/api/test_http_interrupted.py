@@ -1,0 +1,114 @@
+"""The HTTP API over a graph with a publish cut short: 503 naming the publish, never a mixed answer
+or a 500; a record whose own publish was cut short is healed by sending it again."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.service import Service, Settings
+from engine.home import Home
+from engine.ingest.store import RecordStore
+from graph.embedded import EmbeddedStore
+from graph.store import StoreWriteFailed
+
+from .conftest import MIS_SOURCE
+
+READS = ("/v1/findings/suspicious", "/v1/findings/double-dipping", "/v1/persons/P0000000001")
+
+
+class Client:
+    def __init__(self, client: TestClient, service: Service) -> None:
+        self.client = client
+        self.service = service
+        self.keys = {
+            role: service.access.create_key(f"test {role}", role).token for role in ("analyst",)
+        }
+        self.keys["mis"] = service.access.create_key("test mis", "mis", [MIS_SOURCE]).token
+
+    def get(self, path: str) -> Any:
+        return self.client.get(path, headers={"X-API-Key": self.keys["analyst"]})
+
+    def store(self, record: dict[str, Any]) -> Any:
+        return self.client.post(
+            "/v1/resolve?dry_run=false", json=record, headers={"X-API-Key": self.keys["mis"]}
+        )
+
+
+@pytest.fixture
+def home(world_home: tuple[Home, Path], tmp_path: Path) -> Home:
+    """A copy of the served world's home, to break."""
+    original, _ = world_home
+    shutil.copytree(original.root, tmp_path / "home", ignore=shutil.ignore_patterns("LOCK"))
+    return Home.of(tmp_path / "home")
+
+
+def serve(home: Home) -> Iterator[Client]:
+    service = Service(home, "embedded", Settings()).start()
+    with TestClient(create_app(service)) as client:
+        yield Client(client, service)
+
+
+def record(record_id: str) -> dict[str, Any]:
+    return {
+        "source": MIS_SOURCE,
+        "record_id": record_id,
+        "full_name": "Morjina Khatun Halfway",
+        "gender": "Female",
+        "date_of_birth": "1950-02-03",
+        "nid": "19500000000000033",
+        "district": "Chuadanga",
+        "programme": "old_age_allowance",
+        "status": "Active",
+    }
+
+
+def test_reads_of_a_graph_with_a_publish_cut_short_are_503_naming_it(home: Home) -> None:
+    with EmbeddedStore(home.graph) as store:
+        store.begin_publish("resolve run 7")  # and killed before its end
+    with RecordStore(home.records) as records:
+        before = records.counts()
+    for client in serve(home):
+        for path in READS:
+            answer = client.get(path)
+            assert answer.status_code == 503, (path, answer.text)
+            detail = answer.json()["detail"]
+            assert "resolve run 7" in detail and "has not finished" in detail
+            assert "ekjon resolve" in detail and "stop `ekjon serve`" in detail
+            assert answer.headers["Retry-After"]
+        stored = client.store(record("HALF-0"))  # nothing is stored into a half-written graph
+        assert stored.status_code == 503, stored.text
+    with RecordStore(home.records) as records:
+        assert records.counts() == before
+
+
+def test_a_record_whose_publish_failed_is_healed_by_sending_it_again(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for client in serve(home):
+        assert client.get(READS[0]).status_code == 200
+        store = client.service._store
+        merge_edges = store.merge_edges
+
+        def full_disk(*args: Any, **kwargs: Any) -> int:
+            raise StoreWriteFailed("Could not write to journal-00000000.ekj: No space left")
+
+        monkeypatch.setattr(store, "merge_edges", full_disk)
+        failed = client.store(record("HALF-1"))
+        assert failed.status_code == 503 and "No space left" in failed.json()["detail"]
+        refused = client.get(READS[0])
+        assert refused.status_code == 503
+        assert f"one record of {MIS_SOURCE}" in refused.json()["detail"]
+
+        monkeypatch.setattr(store, "merge_edges", merge_edges)  # space again
+        again = client.store(record("HALF-1"))
+        assert again.status_code == 200, again.text
+        assert again.json()["enrolments"]
+        assert client.get(READS[0]).status_code == 200
+        assert store.publish_state().unfinished == ()
