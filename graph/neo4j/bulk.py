@@ -855,7 +855,7 @@ def own_server_is_empty(home: Path) -> bool:
 
 def check_empty_database(home: Path, database: str = "neo4j") -> None:
     """Refuse (``NotEmpty``) if the database of ekjon's server for ``home`` holds any node (but
-    the store's own cache node, which holds no data).
+    the store's own cache and publish-state nodes, which hold no data).
 
     Starts the server if it is not running (it is left running).
 
@@ -879,11 +879,12 @@ def check_empty_database(home: Path, database: str = "neo4j") -> None:
     uri, user, password = server.credentials(home)
     import neo4j
 
-    from graph.neo4j.store import CACHE_LABEL
+    from graph.neo4j.store import CACHE_LABEL, PUBLISH_LABEL
 
     with neo4j.GraphDatabase.driver(uri, auth=(user, password)) as driver:
         records, _, _ = driver.execute_query(
-            f"MATCH (n) WHERE NOT n:{CACHE_LABEL} RETURN count(n) AS n", database_=database
+            f"MATCH (n) WHERE NOT n:{CACHE_LABEL} AND NOT n:{PUBLISH_LABEL} RETURN count(n) AS n",
+            database_=database,
         )
     found = records[0]["n"]
     if found:
