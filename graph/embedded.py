@@ -423,13 +423,15 @@ class EmbeddedStore:
             raise
         self._closed = False
         if self._state.unfinished:
-            log.warning(
+            # a writer (ekjon resolve, ekjon serve) says it; readers tell their users themselves
+            log.log(
+                logging.INFO if read_only else logging.WARNING,
                 "%s: %s%s",
                 self.path,
                 self._state.describe(),
                 "; showing the graph as that publish found it"
                 if self._state.shows_last_complete
-                else "",
+                else "; the next complete publish finishes it",
             )
 
     # --- public: the GraphStore protocol ----------------------------------------------------------
