@@ -63,6 +63,8 @@ RAW_FIELDS: Final = tuple(f for f in VALUE_FIELDS if f != "kind")
 #: the DataFrame :meth:`RecordStore.current` returns has these columns, in this order.
 CURRENT_COLUMNS: Final = (*CANONICAL_FIELDS, "version", "invalid_fields")
 _IN_BATCH: Final = 500
+#: upgrades a store opened by this ekjon has had (``PRAGMA user_version``): 1, record ids folded
+_UPGRADES: Final = 1
 
 
 class StoreError(EkjonError):
@@ -298,7 +300,7 @@ class RecordStore(SQLiteStore):
             pragmas=("foreign_keys = ON",),
             on_version_mismatch="Re-ingest into a new EKJON_HOME.",
         )
-        self._fold_record_ids()
+        self._upgrade()
 
     # -- writing (used by engine.ingest.run) ------------------------------------------------------
 
@@ -708,16 +710,16 @@ class RecordStore(SQLiteStore):
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _fold_record_ids(self) -> None:
-        """Fold, once, the record ids an older ekjon stored unfolded
-        (:func:`engine.ingest.upgrade.fold_record_ids`)."""
-        done = "SELECT 1 FROM meta WHERE key = 'record_ids_folded'"
-        if self._db.execute(done).fetchone() is not None:
+    def _upgrade(self) -> None:
+        """Bring a store an older ekjon wrote up to what ingest writes now, once: fold its record
+        ids (:func:`engine.ingest.upgrade.fold_record_ids`). SQLite's ``user_version`` counts the
+        upgrades a store has had."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] >= _UPGRADES:
             return
         with self.transaction() as db:
-            if db.execute(done).fetchone() is None:  # not folded by another process meanwhile
+            if db.execute("PRAGMA user_version").fetchone()[0] < 1:  # not done meanwhile
                 fold_record_ids(db, self.path)
-                db.execute("INSERT INTO meta VALUES ('record_ids_folded', '1')")
+                db.execute(f"PRAGMA user_version = {_UPGRADES}")
 
     def _generation(self, source: str) -> int:
         found = self._db.execute(

@@ -1,6 +1,6 @@
 """Bringing a record store an older ekjon wrote up to what ingest writes now, once, when the store
 is opened (:class:`engine.ingest.store.RecordStore` calls these inside one write transaction and
-marks each done in its ``meta`` table).
+counts those done in SQLite's ``user_version``).
 """
 
 from __future__ import annotations

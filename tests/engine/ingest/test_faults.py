@@ -117,7 +117,7 @@ def test_a_store_holding_bangla_digit_ids_from_before_is_folded_when_opened(
                 (ascii_id.translate(BANGLA), ascii_id),
             )
         con.execute("UPDATE sources SET generation = generation + 1")
-        con.execute("DELETE FROM meta WHERE key != 'schema_version'")
+        con.execute("PRAGMA user_version = 0")
 
     with RecordStore(db) as store:
         current = store.current(["dss"]).set_index("record_id")
