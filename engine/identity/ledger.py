@@ -84,6 +84,12 @@ COUNTER_DIGITS: Final = 9
 SCHEMA_VERSION: Final = 1
 DEFAULT_REASON: Final = "batch clustering"
 DROP_REASON: Final = "records no longer in the data"
+#: What to do when the ledger file is damaged.
+ON_DAMAGE: Final = (
+    "Restore identity.sqlite from a backup: it holds every person and household ID and their "
+    "history. Without one, move it aside and run `ekjon resolve`: every person and household then "
+    "gets a new ID."
+)
 
 _DAMM: Final = np.array(
     [
@@ -316,6 +322,7 @@ class IdentityLedger(SQLiteStore):
             synchronous="NORMAL",
             error=IdentityError,
             pragmas=("journal_size_limit = 67108864",),
+            on_damage=ON_DAMAGE,
         )
 
     # -- reading ----------------------------------------------------------------------------------
@@ -344,7 +351,7 @@ class IdentityLedger(SQLiteStore):
     def info(self, ident: str) -> dict[str, Any] | None:
         """``id, scope, created_run, retired_run, merged_into, members`` of an ID, or ``None`` when
         the ledger never issued it."""
-        with self._lock:
+        with self._lock, self._reading():
             row = self._db.execute(
                 "SELECT id, scope, created_run, retired_run, merged_into FROM ids WHERE id = ?",
                 (ident,),
@@ -378,7 +385,7 @@ class IdentityLedger(SQLiteStore):
         """Every run, oldest first: ``run_id, scope, started_at, finished_at, model_version, note``
         and its counts."""
         sql = "SELECT * FROM runs" + (" WHERE scope = ?" if scope else "") + " ORDER BY run_id"
-        with self._lock:
+        with self._lock, self._reading():
             return pd.read_sql_query(sql, self._db, params=(scope,) if scope else None)
 
     def last_run(self, scope: str = "person") -> int | None:
@@ -432,7 +439,7 @@ class IdentityLedger(SQLiteStore):
             "FROM events e JOIN runs r USING (run_id) "
             f"WHERE {where} ORDER BY e.event_id"
         )
-        with self._lock:
+        with self._lock, self._reading():
             frame = pd.read_sql_query(sql, self._db, params=list(params))
             if with_members:
                 ids = frame["event_id"].tolist()

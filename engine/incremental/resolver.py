@@ -52,7 +52,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -369,13 +369,14 @@ class IncrementalResolver:
         Raises
         ------
         IncrementalError
-            If the folder holds no saved resolver, or one of another format version.
+            If the folder holds no saved resolver, one of another format version, or a file of it
+            that cannot be read (damaged, or cut short: the message names it).
         """
         folder = Path(folder)
         path = folder / STATE_FILE
         if not path.exists():
             raise IncrementalError(f"No incremental resolver in {folder}: run the batch first.")
-        state = json.loads(path.read_text(encoding="utf-8"))
+        state = _saved(path, lambda p: json.loads(p.read_text(encoding="utf-8")))
         if state.get("format") != FORMAT or state.get("format_version") != FORMAT_VERSION:
             raise IncrementalError(
                 f"{path} is {state.get('format')!r} version {state.get('format_version')!r}; this "
@@ -390,9 +391,9 @@ class IncrementalResolver:
                 version,
             )
         settings = settings_from_dict(state["settings"])
-        prepared = pd.read_parquet(folder / PREPARED_FILE)
+        prepared = _saved(folder / PREPARED_FILE, pd.read_parquet)
         person = prepared.pop("person_id").to_numpy(dtype=object)
-        keys = pd.read_parquet(folder / KEYS_FILE)
+        keys = _saved(folder / KEYS_FILE, pd.read_parquet)
         indexes = []
         for rule in settings.rules:
             part = keys[keys["rule"] == rule.name]
@@ -403,7 +404,7 @@ class IncrementalResolver:
                     part["record"].to_numpy(np.int64),
                 )
             )
-        codes = pd.read_parquet(folder / CODES_FILE)
+        codes = _saved(folder / CODES_FILE, pd.read_parquet)
         context = RegistryContext({k: {} for k in CODE_KINDS}, {}, {}, {}, {}, set())
         for kind, value, code, target in codes.itertuples(index=False):
             if kind == "nid_link":
@@ -412,7 +413,7 @@ class IncrementalResolver:
                 context.codes.setdefault(kind, {})[value] = int(code)
         fill_counts(context, prepared)
         sample_path = folder / SAMPLE_FILE
-        sample = pd.read_parquet(sample_path) if sample_path.exists() else None
+        sample = _saved(sample_path, pd.read_parquet) if sample_path.exists() else None
         return cls(prepared, person, context, indexes, model, settings, sample)
 
     # -- reading rows
@@ -878,6 +879,20 @@ _PERSON_COLUMNS: Final = (
 
 
 _COUNTED_NAMES: Final = ("name_freq", "given_freq")
+
+
+def _saved(path: Path, read: Callable[[Path], Any]) -> Any:
+    """One file of the saved state, read; a damaged or cut-short file is an
+    :class:`IncrementalError` naming it and what to do."""
+    import pyarrow as pa
+
+    try:
+        return read(path)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise IncrementalError(
+            f"{path} cannot be read ({type(exc).__name__}: {exc}): the one-record resolver's "
+            "saved index is damaged or was cut short. Run `ekjon resolve` again to write it anew."
+        ) from None
 
 
 def _counts_read_per_record(prepared: pd.DataFrame) -> bool:

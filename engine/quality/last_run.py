@@ -119,13 +119,15 @@ def evaluate_last_run(
     ------
     engine.run.NothingToResolve
         If nothing was resolved yet, or a record of the last run is gone from the record store.
+    engine.run.DamagedOutput
+        If the last run's assignment or scored pairs cannot be read.
     TruthError
         If the truth file cannot be read.
     """
     import pyarrow.parquet as pq
 
     from engine.quality.training import DEFAULT_ARTIFACT, load_model
-    from engine.run import read_assignment, read_prepared
+    from engine.run import read_assignment, read_prepared, reading_output
 
     home = Home.of(home)
     assignment = read_assignment(home)
@@ -166,7 +168,8 @@ def evaluate_last_run(
     # records named by (source, record_id) and looked up as such: ten million pairs' keys joined
     # into strings would take gigabytes
     names = [f"{side}_{part}" for side in ("left", "right") for part in ("source", "record_id")]
-    pairs = pq.read_table(home.pairs, read_dictionary=names).to_pandas()
+    with reading_output(home.pairs):
+        pairs = pq.read_table(home.pairs, read_dictionary=names).to_pandas()
     rows = {}
     for side in ("left", "right"):
         named = pd.MultiIndex.from_arrays(

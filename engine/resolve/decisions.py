@@ -177,6 +177,7 @@ class DecisionStore(SQLiteStore):
             version=SCHEMA_VERSION,
             synchronous="FULL",
             error=DecisionError,
+            on_damage="Restore decisions.sqlite from a backup: it holds the reviewers' decisions.",
         )
         self.known_keys = known_keys
 

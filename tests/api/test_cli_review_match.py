@@ -110,3 +110,66 @@ def test_a_decision_contradicting_earlier_ones_is_refused_naming_them(resolved) 
     assert "reverse it first" in refused.output
     listed = json.loads(_ok("review", "list", "--json", "--record", a, env=env))
     assert [d["verdict"] for d in listed] == ["same"]
+
+
+@pytest.fixture
+def copied(resolved, tmp_path: Path) -> tuple[dict[str, str], pd.DataFrame, Path]:
+    """A copy of the resolved home, to damage."""
+    import shutil
+
+    env, persons = resolved
+    home = tmp_path / "home"
+    shutil.copytree(env["EKJON_HOME"], home)
+    return {**env, "EKJON_HOME": str(home)}, persons, home
+
+
+def _damage(path: Path, start: float = 0.5) -> None:
+    """Overwrite the file from ``start`` (a fraction of its size) on, as a bad disk might."""
+    size = path.stat().st_size
+    with path.open("r+b") as file:
+        file.seek(int(size * start))
+        file.write(b"\xff" * (size - int(size * start)))
+
+
+def _truncate(path: Path) -> None:
+    """Cut the file in half, as a full disk or a killed copy leaves it."""
+    with path.open("r+b") as file:
+        file.truncate(path.stat().st_size // 2)
+
+
+def _refused(result, path: Path, *advice: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    assert str(path) in result.output.replace("\n", "")
+    for words in advice:
+        assert words in result.output
+
+
+def test_a_damaged_ledger_names_the_file_and_what_to_do(copied) -> None:
+    env, persons, home = copied
+    ledger = home / "identity.sqlite"
+    _damage(ledger, 0.3)
+    for asked in (persons["person_id"].iloc[0], persons["key"].iloc[0]):
+        result = _run("review", "history", asked, env=env)
+        _refused(result, ledger, "damaged", "backup")
+
+
+def test_a_truncated_assignment_names_the_file_and_what_to_do(copied) -> None:
+    env, _, home = copied
+    assignment = home / "resolution" / "assignment.parquet"
+    _truncate(assignment)
+    result = _run("export", "persons", "--out", str(home / "persons.csv"), env=env)
+    _refused(result, assignment, "ekjon resolve")
+
+
+def test_a_truncated_incremental_index_names_the_file_and_what_to_do(copied) -> None:
+    env, _, home = copied
+    record = json.dumps({"source": "dss_old_age", "record_id": "new-1", "full_name": "Abdul Karim"})
+    for name in ("prepared.parquet", "keys.parquet", "incremental.json"):
+        damaged = home / "resolution" / "incremental" / name
+        backup = damaged.read_bytes()
+        _truncate(damaged)
+        _refused(_run("match", record, env=env), damaged, "ekjon resolve")
+        damaged.write_bytes(backup)
+    assert _run("match", record, env=env).exit_code == 0

@@ -63,3 +63,23 @@ def test_an_interrupted_write_leaves_nothing_and_the_store_usable(
     with sqlite3.connect(path) as db:
         kept = db.execute("SELECT key FROM meta WHERE key != 'schema_version'").fetchall()
     assert kept == [("whole",)]
+
+
+@pytest.mark.parametrize(("open_store", "error", "what"), STORES)
+def test_damage_found_after_opening_is_the_stores_error_naming_the_file(
+    tmp_path: Path, open_store: Callable[[Path], Any], error: type[Exception], what: str
+) -> None:
+    path = tmp_path / "store.sqlite"
+    with open_store(path) as store, store.transaction() as db:
+        db.execute("CREATE TABLE filler (n INTEGER, text TEXT)")
+        db.executemany("INSERT INTO filler VALUES (?, ?)", ((i, "x" * 200) for i in range(2000)))
+    with open_store(path) as store:
+        size = path.stat().st_size
+        with path.open("r+b") as file:  # a bad disk: the second half of the file overwritten
+            file.seek(size // 2)
+            file.write(b"\xff" * (size - size // 2))
+        with pytest.raises(error, match=f"{path}: the {what} is damaged .* from a backup"):
+            store._rows("SELECT sum(length(text)) FROM filler")
+        with pytest.raises(error, match=f"{path}: the {what} is damaged"):
+            with store.transaction() as db:
+                db.execute("UPDATE filler SET n = n + 1")
