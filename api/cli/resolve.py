@@ -340,7 +340,8 @@ def match(
         resolver = IncrementalResolver.load(folder, load_model(DEFAULT_ARTIFACT))
         answer = resolver.resolve_one(cleaned)
     except (EkjonError, FileNotFoundError) as error:
-        console.print(f"[red]error:[/red] {error} (run `ekjon resolve` first)")
+        hint = "" if "ekjon resolve" in str(error) else " (run `ekjon resolve` first)"
+        console.print(f"[red]error:[/red] {error}{hint}", highlight=False)
         raise typer.Exit(1) from error
     if as_json:
         out.print_json(json.dumps(answer.to_dict(), default=str))
