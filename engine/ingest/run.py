@@ -321,7 +321,10 @@ def record_id_of(values: list[str | None]) -> str | None:
     and ``:``-joined; ``None`` if one is empty."""
     parts = []
     for value in values:
-        value = clean_key(value) if value is not None else ""
+        if value is None:
+            return None
+        # most ids are plain ASCII, which folds to itself: only strip those (the fast path)
+        value = value.strip() if value.isascii() and value.isprintable() else clean_key(value)
         if not value:
             return None
         parts.append(value)
@@ -363,7 +366,7 @@ def _ingest_chunk(
                 seen.setdefault(record_id, row)
             continue
         rows_read += 1
-        nested = [
+        nested = chunk.nested and [
             (c, chunk.nested[c][i]) for c in mapping.record_id if i in chunk.nested.get(c, {})
         ]
         if nested:
