@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from api.service import Service
 from engine.errors import EkjonError
+from engine.homelock import HomeBusy
 from graph.store import PublishInterrupted, StoreUnavailable, StoreWriteFailed
 
 __all__ = ["create_app"]
@@ -65,12 +66,13 @@ def create_app(service: Service) -> FastAPI:
         # a deliberate error of ekjon's (bad input, a store it cannot read): said, never a 500
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
+    @app.exception_handler(HomeBusy)
     @app.exception_handler(PublishInterrupted)
     @app.exception_handler(StoreUnavailable)
     @app.exception_handler(StoreWriteFailed)
     async def unavailable(request: Request, exc: EkjonError) -> JSONResponse:
         # the graph cannot answer now: a publish cut short (or running), Neo4j unreachable, a
-        # full disk
+        # full disk; or a resolve run holds the home (a record is not stored meanwhile)
         detail = str(exc)
         if isinstance(exc, PublishInterrupted) and service.backend == "embedded":
             detail += " The embedded store is held by this server: stop `ekjon serve` first."

@@ -10,6 +10,7 @@ path under the home      what it holds
 ``records.sqlite``       the ingested records, every version (:mod:`engine.ingest.store`)
 ``identity.sqlite``      person and household IDs and their ledger (:mod:`engine.identity`)
 ``decisions.sqlite``     reviewers' same / not-same decisions (:mod:`engine.resolve.decisions`)
+``resolve.lock``         held by the one resolve run (or API store) now (:mod:`engine.homelock`)
 ``reports/``             each ingest's quarantine and field-warning CSVs
 ``resolution/``          the last resolve: assignment, scored pairs, the one-record resolver
 ``graph/``               the embedded graph store (:mod:`graph.embedded`)
@@ -87,6 +88,11 @@ class Home:
     def decisions(self) -> Path:
         """Reviewers' decisions (SQLite)."""
         return self.root / "decisions.sqlite"
+
+    @property
+    def resolve_lock(self) -> Path:
+        """Held by the one process resolving the home (:mod:`engine.homelock`); says which."""
+        return self.root / "resolve.lock"
 
     @property
     def resolution(self) -> Path:

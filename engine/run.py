@@ -26,6 +26,7 @@ second ``prepare``) is written, and, unless a graph is published, the records af
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import time
@@ -83,6 +84,31 @@ class BatchReport:
         }
 
 
+#: How long a resolve waits for its home while another process holds it (an API store of one record
+#: takes a moment; another resolve takes longer) before it is refused, naming the holder.
+RESOLVE_WAIT_SECONDS = 5.0
+
+
+def _one_run_at_a_time(run: Callable[..., BatchReport]) -> Callable[..., BatchReport]:
+    """Hold the home's resolve lock (:func:`engine.homelock.hold_home`) while ``run`` runs."""
+
+    @functools.wraps(run)
+    def held(home: Home | Path, *args: Any, **kwargs: Any) -> BatchReport:
+        from engine.homelock import hold_home
+
+        home = Home.of(home)
+        with hold_home(
+            home,
+            "ekjon resolve",
+            wait=RESOLVE_WAIT_SECONDS,
+            then="Wait for it to finish, then run ekjon resolve again.",
+        ):
+            return run(home, *args, **kwargs)
+
+    return held
+
+
+@_one_run_at_a_time
 def run_batch(
     home: Home | Path,
     store: Any | None = None,
@@ -116,6 +142,9 @@ def run_batch(
     ------
     NothingToResolve
         If nothing has been ingested yet.
+    engine.homelock.HomeBusy
+        If another resolve (or the API storing a record) holds the home for longer than
+        :data:`RESOLVE_WAIT_SECONDS`: one run at a time, so no run credits another's ledger events.
     engine.ingest.run.PartialSources
         If a source is partly ingested and ``allow_partial`` is not set.
     """
@@ -184,7 +213,7 @@ def run_batch(
         # one row per record, in the records' (and the prepared frame's) order
         persons = assign_person_ids(ledger, clusters, model_version=version)
         del clusters
-        run_id = ledger.last_run("person")
+        run_id = persons.attrs["run_id"]  # this run's, whatever ran beside it
         events = ledger.events(run_id) if run_id is not None else pd.DataFrame()
         timings["person ids"] = time.perf_counter() - step
 

@@ -495,7 +495,8 @@ def assign_person_ids(
     -------
     pandas.DataFrame
         ``record_key, person_id`` in the input's row order (with ``source, record_id`` first when
-        the input had them), ready for :func:`engine.publish.publish`.
+        the input had them), ready for :func:`engine.publish.publish`; ``attrs["run_id"]`` is the
+        ledger run it wrote (read its events by it: another run may have followed).
 
     Raises
     ------
@@ -508,7 +509,7 @@ def assign_person_ids(
             f"{', '.join(map(str, clusters.columns))}."
         )
     keys = _record_keys(clusters)
-    ids, _ = assign_ids(
+    ids, summary = assign_ids(
         ledger,
         "person",
         keys.to_numpy(),
@@ -524,7 +525,9 @@ def assign_person_ids(
             out[column] = clusters[column]
     out["record_key"] = keys.astype(str).to_numpy()
     out["person_id"] = ids
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    out.attrs["run_id"] = summary.run_id
+    return out
 
 
 def assign_household_ids(

@@ -18,7 +18,9 @@ person ID and put in the graph, without waiting for the next batch.
    graph's readers are refused until the record is sent again or ``ekjon resolve`` runs.
 
 The caller holds one lock across all of it (the API's write lock): two records of one new person
-that arrive together must not both become new persons.
+that arrive together must not both become new persons. Steps 3 to 6 also hold the home's resolve
+lock (:mod:`engine.homelock`) for the moment they write: a record is refused, nothing stored,
+while ``ekjon resolve`` runs, whose complete run would otherwise drop the ID given to it.
 
 :func:`resolve_record` is the dry run: steps 1 and 2 only, nothing written. :func:`outcome` says
 whether the decision is clear (``matched``, ``new``) or one a reviewer should look at
@@ -45,6 +47,7 @@ import pandas as pd
 
 from engine.errors import IncrementalError, InvalidValue
 from engine.home import Home
+from engine.homelock import hold_home
 from engine.identity.assign import assign_ids
 from engine.identity.ledger import IdentityLedger
 from engine.incremental.match import Match
@@ -73,6 +76,8 @@ DEFAULT_KIND: Final = "programme"
 #: A match below the upper bound, or a new person whose best candidate reaches the lower bound, is
 #: left for a reviewer: the evidence is neither clearly for nor clearly against.
 REVIEW_BAND: Final = (0.5, 0.9)
+#: How long storing a record waits for the home while a resolve run (or another store) holds it.
+STORE_WAIT_SECONDS = 1.0
 #: How a partial ledger run of :func:`register_record` begins its note.
 _RUN_NOTE: Final = "incremental resolve"
 
@@ -174,8 +179,31 @@ def register_record(
     ------
     engine.errors.UnreadableRecord
         If a field name is not canonical or ``source`` / ``record_id`` is empty (nothing written).
+    engine.homelock.HomeBusy
+        If a resolve run holds the home (nothing written): its complete run would undo the ID
+        given here. Send the record again once it has finished.
     """
     done = resolve_record(resolver, raw, graph)
+    with hold_home(
+        home,
+        "ekjon serve storing a record",
+        wait=STORE_WAIT_SECONDS,
+        then="Nothing was stored: send the record again once the run has finished.",
+    ):
+        return _kept(home, resolver, graph, raw, done, origin=origin, policy=policy)
+
+
+def _kept(
+    home: Home,
+    resolver: IncrementalResolver,
+    graph: GraphStore,
+    raw: Mapping[str, Any],
+    done: Registered,
+    *,
+    origin: str,
+    policy: Policy | None,
+) -> Registered:
+    """Steps 3 to 6 of :func:`register_record` for the resolved record ``done``."""
     record, match, timings = done.record, done.match, done.timings
     key, version = done.key, getattr(resolver.model, "model_version", None)
 

@@ -3,6 +3,7 @@ reports."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -101,3 +102,68 @@ def test_a_reviewers_same_outranks_an_equally_strong_link_of_the_model(tmp_path:
     with IdentityLedger(home.ledger) as ledger:
         [moved] = ledger.record_history("dss_widow/0b")["reason"].tolist()[-1:]
     assert "her NID card says 777" in moved
+
+
+def test_two_resolves_at_once_never_credit_each_other_the_ledger_events(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A second resolve starts while the first is between writing its IDs and reading back its
+    events: it is refused naming the first, and the first reports its own events."""
+    import threading
+
+    import engine.identity.assign as assign
+    import engine.run
+    from engine.homelock import HomeBusy
+
+    home = _unrelated_home(tmp_path)
+    monkeypatch.setattr(engine.run, "RESOLVE_WAIT_SECONDS", 0.5)
+    assigned, second_done = threading.Event(), threading.Event()
+    real = assign.assign_person_ids
+
+    def first_pauses(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if threading.current_thread().name == "first":
+            assigned.set()
+            second_done.wait(30)
+        return out
+
+    monkeypatch.setattr(assign, "assign_person_ids", first_pauses)
+    reports: dict[str, object] = {}
+    first = threading.Thread(
+        target=lambda: reports.update(first=run_batch(home)), name="first", daemon=True
+    )
+    first.start()
+    assert assigned.wait(30)
+    try:
+        reports["second"] = run_batch(home)
+    except HomeBusy as refused:
+        reports["second"] = refused
+    finally:
+        second_done.set()
+    first.join(30)
+
+    assert reports["first"].person_events == {"new": 3}
+    refused = reports["second"]
+    assert isinstance(refused, HomeBusy), refused
+    assert f"ekjon resolve (process {os.getpid()}" in str(refused)
+    # once the first is done, the home is free again
+    assert run_batch(home).person_events == {}
+
+
+def test_a_resolve_while_another_holds_the_home_exits_naming_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from engine.homelock import hold_home
+
+    home = _unrelated_home(tmp_path)
+    env = {**os.environ, "EKJON_HOME": str(home.root)}
+    command = [sys.executable, "-c", "from api.cli import main; main()", "resolve", "--no-publish"]
+    with hold_home(home, "ekjon resolve"):
+        busy = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert busy.returncode == 1
+    assert "Traceback" not in busy.stderr + busy.stdout
+    assert f"ekjon resolve (process {os.getpid()}" in " ".join(busy.stderr.split())
+    assert not home.assignment.exists()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
