@@ -111,7 +111,10 @@ def _store(backend: Backend) -> Iterator[GraphStore]:
                 "before that publish began; run `ekjon resolve` again to finish it.",
                 highlight=False,
             )
-        yield store
+        try:
+            yield store
+        except GraphStoreError as error:  # the server lost mid-read, say
+            raise _fail(str(error)) from None
         if store.publish_state().changes != state.changes:
             raise _fail(
                 f"A publish began or ended in the {backend.value} graph while it was read; run "

@@ -36,6 +36,7 @@ from graph.store import (
     PublishState,
     ReadOnlyStore,
     StoreUnavailable,
+    StoreWriteFailed,
     UnfinishedPublish,
     batches,
     column_table,
@@ -245,8 +246,29 @@ class Neo4jStore:
 
     def _write_anyway(self, work: Callable[[Any], T]) -> T:
         """A write even through a read-only store: only for what is not the graph (the cache)."""
-        with self._driver.session(database=self.database) as session:
-            return session.execute_write(work)
+        return self._run(work, write=True)
+
+    def _run(self, work: Callable[[Any], T], write: bool) -> T:
+        """``work`` in a retryable transaction; a server lost or failing on the way (after the
+        driver's retries) raises the store's own errors, so callers say it in one line."""
+        from neo4j.exceptions import DatabaseError, ServiceUnavailable, SessionExpired
+
+        try:
+            with self._driver.session(database=self.database) as session:
+                return session.execute_write(work) if write else session.execute_read(work)
+        except (ServiceUnavailable, SessionExpired) as error:
+            raise StoreUnavailable(
+                f"Neo4j at {self.uri} stopped answering ({' '.join(str(error).split())}); "
+                + ("the write was not committed. " if write else "")
+                + "Check the server (`ekjon neo4j status`) and run the command again."
+            ) from error
+        except DatabaseError as error:  # the server could not do it: a full disk, say
+            if not write:
+                raise
+            raise StoreWriteFailed(
+                f"Neo4j at {self.uri} could not write ({error.code}: {error.message}); the write "
+                "was not committed. Fix the server (its disk, its logs) and run the publish again."
+            ) from error
 
     def _write_query(self, query: str, **params: Any) -> int:
         """Run one write query in its own retryable transaction; its single ``n`` value, or 0."""
@@ -258,8 +280,7 @@ class Neo4jStore:
         return self._write(work)
 
     def _read(self, work: Callable[[Any], T]) -> T:
-        with self._driver.session(database=self.database) as session:
-            return session.execute_read(work)
+        return self._run(work, write=False)
 
     def run_read(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
         """Run a read-only Cypher query (values as ``params``) and return its rows as dicts.
@@ -812,7 +833,7 @@ class Neo4jStore:
         try:
             if not self._write_anyway(work):
                 log.debug("the graph changed while shared identifiers were read; not kept")
-        except Neo4jError as error:
+        except (Neo4jError, StoreWriteFailed) as error:
             log.info("shared identifiers not kept (%s); they are worked out on each call", error)
 
     # --- the publish state -----------------------------------------------------------------------
