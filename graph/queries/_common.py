@@ -360,7 +360,9 @@ def tie_strength(records: Sequence[str], links: pd.DataFrame | dict) -> float:
 
 
 def format_links(records: Sequence[str], links: pd.DataFrame, touching: bool = False) -> str:
-    """The links among ``records`` as ``a~b=0.97;...`` (strongest first).
+    """The links among ``records`` as ``a~b=0.97;...`` (strongest first, ties by record key, each
+    link written smaller key first): the same text whatever order or direction the store holds
+    the links in.
 
     With ``touching``, every link with at least one end among ``records``.
     """
@@ -369,11 +371,22 @@ def format_links(records: Sequence[str], links: pd.DataFrame, touching: bool = F
         among = links[links["from"].isin(keyset) | links["to"].isin(keyset)]
     else:
         among = links[links["from"].isin(keyset) & links["to"].isin(keyset)]
-    among = among.sort_values("probability", ascending=False)
+    a = among["from"].astype(str).to_numpy(dtype=object)
+    b = among["to"].astype(str).to_numpy(dtype=object)
+    swap = b < a
+    ordered = pd.DataFrame(
+        {
+            "from": np.where(swap, b, a),
+            "to": np.where(swap, a, b),
+            "probability": pd.to_numeric(among["probability"], errors="coerce").to_numpy(),
+        }
+    ).dropna(subset=["probability"])
+    ordered = ordered.drop_duplicates(["from", "to"]).sort_values(
+        ["probability", "from", "to"], ascending=[False, True, True], kind="stable"
+    )
     return ";".join(
         f"{a}~{b}={float(p):.3f}"
-        for a, b, p in zip(among["from"], among["to"], among["probability"], strict=True)
-        if p is not None and p == p
+        for a, b, p in zip(ordered["from"], ordered["to"], ordered["probability"], strict=True)
     )
 
 

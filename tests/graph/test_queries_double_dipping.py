@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -140,3 +141,30 @@ def test_a_missing_or_broken_file_says_so(tmp_path: Path) -> None:
     broken.write_text("version: [1\n", encoding="utf-8")
     with pytest.raises(PolicyError, match="not valid YAML"):
         load_policy(broken)
+
+
+def test_the_links_column_does_not_depend_on_the_stores_edge_order(tmp_path: Path) -> None:
+    """The same graph, its links written in another order and direction (as a store rebuilt or
+    another run may hold them), gives the same findings, links column and all; tied links are
+    listed by record key."""
+    from engine.publish import publish
+    from graph.embedded import EmbeddedStore
+    from tests.graph.queries_world import world
+
+    records, assignment, links = world()
+    p5 = links["left"].str.contains("P5") | links["right"].str.contains("P5")
+    links.loc[p5, "probability"] = 0.93  # P5's three links tie
+    flipped = links.iloc[::-1].rename(columns={"left": "right", "right": "left"})
+
+    found = []
+    for i, given in enumerate((links, flipped)):
+        with EmbeddedStore(tmp_path / f"graph{i}", fsync=False) as store:
+            publish(store, records, assignment, given)
+            found.append(double_dipping(store))
+    assert found[0]["links"].tolist() == found[1]["links"].tolist()
+    pd.testing.assert_frame_equal(found[0], found[1])
+    cap = found[0][(found[0]["person_id"] == "P5") & (found[0]["rule"] == "cash_cap")]
+    assert cap["links"].iloc[0] == (
+        "dss_disability/P5~dss_widow/P5=0.930;dss_disability/P5~ff/P5=0.930;"
+        "dss_oa/P5~dss_widow/P5=0.930"
+    )
