@@ -136,6 +136,8 @@ def ingest_file(
         written).
     MappingError
         If the file's format cannot be told, or a constant ``value`` in the mapping is invalid.
+    engine.ingest.processes.SourceBusy
+        If another process is ingesting the same source now (nothing is written).
     """
     started = time.perf_counter()
     path = Path(path).resolve()
