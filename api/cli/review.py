@@ -104,7 +104,7 @@ def list_decisions(
     frame = decisions(ekjon_home(), record=record, every=show_all)
     for contradiction in contradictions(ekjon_home()):
         err_console.print(
-            f"[yellow]warning:[/yellow] {contradiction}; `ekjon resolve` leaves it out.",
+            f"[yellow]warning:[/yellow] {contradiction}.",
             highlight=False,
         )
     if as_json:

@@ -126,7 +126,8 @@ class Contradiction:
     def __str__(self) -> str:
         return (
             f"reviewer decision {self.decision} contradicts earlier decisions "
-            f"{'; '.join(map(str, self.earlier))}"
+            f"{'; '.join(map(str, self.earlier))}, and is left out; a new decision about the "
+            "same two records replaces the wrong one"
         )
 
 

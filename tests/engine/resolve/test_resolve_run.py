@@ -82,6 +82,16 @@ def test_contradicting_decisions_are_reported_and_the_ledger_cites_only_those_ap
     assert "same NID card seen" in reasons and "same photo" in reasons
     assert "different fathers" not in reasons
 
+    # and the reviewers see it where they list their decisions
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    listed = CliRunner().invoke(app, ["review", "list"], env={"EKJON_HOME": str(home.root)})
+    assert listed.exit_code == 0
+    assert f"#3 {a} not same {c}" in " ".join(listed.output.split())
+    assert "is left out" in " ".join(listed.output.split())
+
 
 def test_a_reviewers_same_outranks_an_equally_strong_link_of_the_model(tmp_path: Path) -> None:
     """The undocumented widow record links equally well to both namesakes; the reviewer says
