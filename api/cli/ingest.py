@@ -25,6 +25,7 @@ from engine.errors import EkjonError
 from engine.privacy import shown
 
 if TYPE_CHECKING:
+    from engine.ingest.files import SourceFile
     from engine.ingest.run import IngestProgress, IngestReport
     from engine.ingest.store import RecordStore
 
@@ -105,6 +106,7 @@ def ingest(
             errors.append({"file": str(home.records), "error": str(exc)})
             if not as_json:
                 err.print(f"[red]error[/red] {exc}", highlight=False)
+    plan = _plan(store, jobs) if store is not None and len(jobs) > 1 else None
     for job in jobs:
         if store is None:
             break
@@ -152,9 +154,23 @@ def ingest(
     elif len(reports) > 1:
         _print_totals(out, reports, totals)
     if store is not None:
+        if plan is not None:
+            store.finish_plan(plan)
         store.close()
     if errors:
         raise typer.Exit(code=1)
+
+
+def _plan(store: RecordStore, jobs: list[SourceFile]) -> int:
+    """Tell the store which files are about to go in, so that a resolve after this command is
+    killed half-way knows the files it never reached (RecordStore.plan_ingests)."""
+    planned = []
+    for job in jobs:
+        try:
+            planned.append((job.load_mapping().source, str(job.data)))
+        except EkjonError:  # its error is reported when its turn comes
+            continue
+    return store.plan_ingests(planned)
 
 
 class _ProgressBar:

@@ -9,6 +9,7 @@ is gone was killed or crashed, and its next run of the same file resumes it.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -68,14 +69,27 @@ class UnfinishedIngest:
     ingest_id: int
     started_at: str
     rows_done: int
-    status: str  # running | failed
+    status: str  # running | failed | not started
     pid: int | None = None
     host: str | None = None
     running_now: bool = False
     error: str | None = None
+    plan_id: int | None = None  # a file an ingest of several files had yet to start
 
     def __str__(self) -> str:
         rows = f"{self.rows_done:,}"
+        if self.status == "not started":
+            if self.running_now:
+                return (
+                    f"source {self.source!r} is waiting to be ingested from {self.file} by "
+                    f"process {self.pid} on {self.host}, which is ingesting several files now; "
+                    "wait for it to finish"
+                )
+            return (
+                f"source {self.source!r} is not ingested: the ingest of several files started "
+                f"{self.started_at} stopped before {self.file} (its process was killed or "
+                f"crashed); run `ekjon ingest {self.file}` (or the whole folder) again"
+            )
         if self.running_now:
             return (
                 f"source {self.source!r} is being ingested now from {self.file} by process "
@@ -111,3 +125,66 @@ def process_alive(pid: int | None, host: str | None) -> bool:
         return stat[stat.rindex(")") + 2] != "Z"
     except (OSError, ValueError, IndexError):
         return True
+
+
+def unfinished_ingests(runs: list[tuple], plans: list[tuple]) -> list[UnfinishedIngest]:
+    """The ingests that left a source partly (or not yet) ingested, from the record store's rows.
+
+    Parameters
+    ----------
+    runs:
+        Every ingest run, oldest first: ``(ingest_id, source, file, started_at, status,
+        rows_done, pid, host, error, mapping)``. A run still marked running (killed, crashed, or
+        running now) or failed after committing rows counts, unless a later run of the same
+        source finished. Records stored one at a time (a mapping with ``via``: the API) are whole
+        records and never count.
+    plans:
+        The unfinished plans of several files (``RecordStore.plan_ingests``): ``(plan_id,
+        started_at, after_ingest, files, pid, host)``, ``files`` a JSON list of ``[source,
+        file]``. Each planned source no run has finished since the plan began counts.
+    """
+    partial: dict[str, list[UnfinishedIngest]] = {}
+    finished: dict[str, int] = {}
+    for ingest_id, source, file, started, status, done, pid, host, error, mapping in runs:
+        if "via" in json.loads(mapping):
+            continue  # records stored one at a time, not a file
+        if status == "finished":
+            partial.pop(source, None)
+            finished[source] = ingest_id
+        elif status == "running" or done > 0:
+            partial.setdefault(source, []).append(
+                UnfinishedIngest(
+                    source=source,
+                    file=file,
+                    ingest_id=ingest_id,
+                    started_at=started,
+                    rows_done=done,
+                    status=status,
+                    pid=pid,
+                    host=host,
+                    running_now=status == "running" and process_alive(pid, host),
+                    error=error,
+                )
+            )
+    out = sorted((u for found in partial.values() for u in found), key=lambda u: u.ingest_id)
+    named = set(partial)
+    for plan_id, started, after, files, pid, host in plans:
+        for source, file in json.loads(files):
+            if source in named or finished.get(source, 0) > after:
+                continue
+            named.add(source)
+            out.append(
+                UnfinishedIngest(
+                    source=source,
+                    file=file,
+                    ingest_id=0,
+                    started_at=started,
+                    rows_done=0,
+                    status="not started",
+                    pid=pid,
+                    host=host,
+                    running_now=process_alive(pid, host),
+                    plan_id=plan_id,
+                )
+            )
+    return out

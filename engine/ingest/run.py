@@ -298,13 +298,14 @@ def ingest_folder(
     plan = pair_files([Path(folder)])
     if plan.problems:
         raise MappingError(plan.problems[0]["error"])
+    mappings = [(source, source.load_mapping()) for source in plan.files]
+    planned = store.plan_ingests([(m.source, str(f.data)) for f, m in mappings])
     reports = []
-    for source in plan.files:
+    for source, mapping in mappings:
         if starting is not None:
             starting(source)
-        reports.append(
-            ingest_file(store, source.load_mapping(), source.data, reports_dir=reports_dir)
-        )
+        reports.append(ingest_file(store, mapping, source.data, reports_dir=reports_dir))
+    store.finish_plan(planned)
     return reports
 
 

@@ -42,7 +42,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from engine.errors import EkjonError
-from engine.ingest.processes import UnfinishedIngest, hold_source_lock, process_alive
+from engine.ingest.processes import (
+    UnfinishedIngest,
+    hold_source_lock,
+    process_alive,
+    unfinished_ingests,
+)
 from engine.ingest.upgrade import fold_record_ids
 from engine.record import CANONICAL_FIELDS, FIELD_KINDS
 from engine.sqlite import SQLiteStore
@@ -248,6 +253,15 @@ CREATE TABLE IF NOT EXISTS field_warnings (
     reason TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS field_warnings_ingest ON field_warnings (ingest_id, row_number);
+CREATE TABLE IF NOT EXISTS ingest_plans (
+    plan_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at TEXT NOT NULL,
+    after_ingest INTEGER NOT NULL,
+    files TEXT NOT NULL,
+    status TEXT NOT NULL,
+    pid INTEGER,
+    host TEXT
+);
 """
 
 _VERSION_COLUMNS: Final = (
@@ -585,40 +599,56 @@ class RecordStore(SQLiteStore):
             "field_warnings": one("SELECT count(*) FROM field_warnings").fetchone()[0],
         }
 
+    def plan_ingests(self, files: Sequence[tuple[str, str]]) -> int:
+        """Note that the files ``(source, file)`` are about to be ingested one after another (a
+        folder, or several files given at once); returns the plan's id for :meth:`finish_plan`.
+
+        Until the plan is finished, each of its sources that no ingest has finished since counts
+        as unfinished (:meth:`unfinished_ingests`): an ingest of a folder killed between two files
+        leaves no source half-ingested, yet resolving then would leave the later files out.
+        """
+        with self.transaction():
+            after = self._db.execute("SELECT COALESCE(MAX(ingest_id), 0) FROM ingests").fetchone()
+            cursor = self._db.execute(
+                "INSERT INTO ingest_plans (started_at, after_ingest, files, status, pid, host) "
+                "VALUES (?, ?, ?, 'running', ?, ?)",
+                (
+                    _now(),
+                    after[0],
+                    json.dumps([list(f) for f in files], ensure_ascii=False),
+                    os.getpid(),
+                    socket.gethostname(),
+                ),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def finish_plan(self, plan_id: int) -> None:
+        """The files of plan ``plan_id`` were each ingested or given up (with their errors)."""
+        with self.transaction():
+            self._db.execute(
+                "UPDATE ingest_plans SET status = 'finished' WHERE plan_id = ?", (plan_id,)
+            )
+
     def unfinished_ingests(self) -> list[UnfinishedIngest]:
         """The file ingests whose records are only partly in the store, oldest first: a run still
         marked running (killed, crashed, or running now in another process) or failed after
-        committing rows, unless a later ingest of a file of the same source finished.
+        committing rows, unless a later ingest of a file of the same source finished; and the
+        files of an unfinished plan (:meth:`plan_ingests`) not ingested since it began.
 
         Records stored one at a time (the API's storing resolve) are whole records: their runs
         never count.
         """
-        rows = self._rows(
-            "SELECT ingest_id, source, file, started_at, status, rows_done, pid, host, error, "
-            "mapping FROM ingests ORDER BY ingest_id"
+        return unfinished_ingests(
+            self._rows(
+                "SELECT ingest_id, source, file, started_at, status, rows_done, pid, host, error, "
+                "mapping FROM ingests ORDER BY ingest_id"
+            ),
+            self._rows(
+                "SELECT plan_id, started_at, after_ingest, files, pid, host FROM ingest_plans "
+                "WHERE status = 'running' ORDER BY plan_id"
+            ),
         )
-        unfinished: dict[str, list[UnfinishedIngest]] = {}
-        for ingest_id, source, file, started, status, done, pid, host, error, mapping in rows:
-            if "via" in json.loads(mapping):
-                continue  # records stored one at a time, not a file
-            if status == "finished":
-                unfinished.pop(source, None)
-            elif status == "running" or done > 0:
-                unfinished.setdefault(source, []).append(
-                    UnfinishedIngest(
-                        source=source,
-                        file=file,
-                        ingest_id=ingest_id,
-                        started_at=started,
-                        rows_done=done,
-                        status=status,
-                        pid=pid,
-                        host=host,
-                        running_now=status == "running" and process_alive(pid, host),
-                        error=error,
-                    )
-                )
-        return sorted((u for runs in unfinished.values() for u in runs), key=lambda u: u.ingest_id)
 
     def ingests(self, source: str | None = None) -> list[IngestRun]:
         """Every ingest run (of one source, if given), oldest first."""

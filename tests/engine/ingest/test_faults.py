@@ -226,6 +226,95 @@ def test_resolve_refuses_a_source_whose_ingest_was_killed(
     assert json.loads(whole.stdout)["records"] == 60
 
 
+KILL_BEFORE_SECOND_FILE = """
+import os, signal, sys
+from engine.ingest.run import ingest_folder
+from engine.ingest.store import RecordStore
+started = []
+def starting(source):
+    started.append(source)
+    if len(started) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+ingest_folder(RecordStore(sys.argv[1]), sys.argv[2], starting=starting)
+"""
+
+
+def two_sources(folder: Path) -> Path:
+    folder.mkdir()
+    for source, rows in (("aaa", 30), ("bbb", 40)):
+        write_beneficiaries(folder / f"{source}.csv", rows)
+        (folder / f"{source}.yaml").write_text(
+            f"source: {source}\nkind: programme\nrecord_id: ben_id\n"
+            "fields: {full_name: name, phone: mobile, district: zila}\n",
+            encoding="utf-8",
+        )
+    return folder
+
+
+def test_resolve_refuses_after_a_folder_ingest_killed_between_two_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No source is half-ingested, yet the folder is: resolving would leave bbb out unsaid."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    home, folder = tmp_path / "home", two_sources(tmp_path / "mis")
+    root = Path(__file__).resolve().parents[3]
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_BEFORE_SECOND_FILE, str(home / "records.sqlite"), str(folder)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    with RecordStore(home / "records.sqlite") as store:
+        assert store.sources() == ["aaa"] and store.counts()["records"] == 30
+
+    refused = run_cli(["resolve", "--no-publish"], home, monkeypatch)
+    assert refused.exit_code == 1, refused.output
+    said = " ".join(refused.output.split())
+    assert "'bbb' is not ingested" in said and "bbb.csv" in said, said
+    assert "'aaa'" not in said  # whole: it is not named
+    assert "Traceback" not in refused.output
+
+    again = run_cli(["ingest", str(folder), "--json"], home, monkeypatch)
+    assert again.exit_code == 0, again.output
+    whole = run_cli(["resolve", "--no-publish", "--json"], home, monkeypatch)
+    assert whole.exit_code == 0, whole.output
+    assert json.loads(whole.stdout)["records"] == 70
+
+
+def test_an_ingest_of_several_files_stopped_between_them_is_named_by_resolve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ekjon ingest DIR` interrupted (here: Ctrl-C) after its first file."""
+    import engine.ingest.run as run
+
+    home, folder = tmp_path / "home", two_sources(tmp_path / "mis")
+    real = run.ingest_file
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run, "ingest_file", interrupted)
+    stopped = run_cli(["ingest", str(folder)], home, monkeypatch)
+    assert stopped.exit_code != 0
+    monkeypatch.setattr(run, "ingest_file", real)
+
+    refused = run_cli(["resolve", "--no-publish"], home, monkeypatch)
+    assert refused.exit_code == 1, refused.output
+    assert "'bbb' is not ingested" in " ".join(refused.output.split())
+    partial = run_cli(["resolve", "--no-publish", "--allow-partial", "--json"], home, monkeypatch)
+    assert partial.exit_code == 0, partial.output
+    assert json.loads(partial.stdout)["records"] == 30
+
+
 # -- whole files that cannot be read: one error each, the files beside them go in ----------------
 
 
