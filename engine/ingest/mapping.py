@@ -51,22 +51,41 @@ SCRIPTS: Final = ("bn", "en")
 
 _TOP_KEYS: Final = ("source", "kind", "record_id", "file", "fields", "description")
 _FILE_KEYS: Final = ("format", "delimiter", "encoding", "sheet")
-_ENTRY_KEYS: Final = ("column", "value", "formats", "as_of", "script", "default")
+_ENTRY_KEYS: Final = (
+    "column",
+    "columns",
+    "value",
+    "formats",
+    "as_of",
+    "age_as_of",
+    "script",
+    "default",
+)
+#: kinds of field whose value may be joined from several columns (``columns``): free text.
+JOINABLE_KINDS: Final = frozenset({"name", "text"})
+#: what joins the parts of a field fed by several columns.
+COLUMNS_SEPARATOR: Final = " "
 
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
-    """How one canonical field is filled: from a ``column`` or a constant ``value``.
+    """How one canonical field is filled: from a ``column``, from several ``columns`` joined, or
+    a constant ``value``.
 
     Attributes
     ----------
     field : the canonical field name (a key of ``engine.record.FIELD_KINDS``).
-    column : the source column, or ``None`` when ``value`` is set.
+    column : the source column, or ``None`` when ``columns`` or ``value`` is set.
+    columns : text fields: source columns whose non-empty cells are joined with one space into
+        the field's raw value (e.g. first names and last name), or ``None``.
     value : a constant raw value for every row, or ``None``.
     formats : date fields: ``strptime`` formats tried in order (``None``: every known format).
     as_of : ``age`` only: ISO date the age was true on; ingest stores it as ``age_as_of``.
+    age_as_of : ``date_of_birth`` only: ISO date on which an age written in the date column
+        (``58y``, ``58 yrs``, ``৫৮ বছর``, a bare ``58``) was true; such a cell fills the record's
+        ``age`` and ``age_as_of`` instead of its date of birth.
     script : name fields: ``bn`` or ``en``, a hint for the normaliser.
-    default : raw value used when the column is empty on a row.
+    default : raw value used when the column (or every one of ``columns``) is empty on a row.
     """
 
     field: str
@@ -76,11 +95,20 @@ class FieldSpec:
     as_of: str | None = None
     script: str | None = None
     default: str | None = None
+    columns: tuple[str, ...] | None = None
+    age_as_of: str | None = None
 
     @property
     def kind(self) -> str:
         """The field's kind of value (which normaliser reads it)."""
         return FIELD_KINDS[self.field]
+
+    @property
+    def source_columns(self) -> tuple[str, ...]:
+        """The source columns the field reads: its ``column``, its ``columns``, or none."""
+        if self.columns is not None:
+            return self.columns
+        return () if self.column is None else (self.column,)
 
     def hints(self) -> dict[str, Any]:
         """Keyword hints for ``engine.normalise.clean`` (the row's provider is added by ingest)."""
@@ -123,8 +151,8 @@ class Mapping:
         """Every source column the mapping reads, record id columns first, without repeats."""
         seen: dict[str, None] = dict.fromkeys(self.record_id)
         for spec in self.fields.values():
-            if spec.column is not None:
-                seen.setdefault(spec.column, None)
+            for column in spec.source_columns:
+                seen.setdefault(column, None)
         return tuple(seen)
 
     def file_format(self, path: Path | str) -> str:
@@ -385,22 +413,30 @@ def _field_spec(name: str, entry: object, fail: Any) -> FieldSpec:
             raise fail(key, entry, "the column name is empty")
         return FieldSpec(field=name, column=str(entry).strip())
     if not isinstance(entry, dict):
-        raise fail(key, entry, "must be a column name or a mapping with 'column' or 'value'")
+        raise fail(
+            key, entry, "must be a column name or a mapping with 'column', 'columns' or 'value'"
+        )
     for sub in entry:
         if sub not in _ENTRY_KEYS:
             raise fail(
                 f"{key}.{sub}", entry[sub], f"unknown key; known keys: {', '.join(_ENTRY_KEYS)}"
             )
     column: Any = entry.get("column")
+    columns: Any = entry.get("columns")
     value: Any = entry.get("value")
-    if (column is None) == (value is None):
+    if sum(x is not None for x in (column, columns, value)) != 1:
         raise fail(
-            key, entry, "needs exactly one of 'column' (a source column) or 'value' (a constant)"
+            key,
+            entry,
+            "needs exactly one of 'column' (a source column), 'columns' (several, joined) "
+            "or 'value' (a constant)",
         )
     if column is not None:
-        if not isinstance(column, str | int) or isinstance(column, bool) or not str(column).strip():
+        if not _is_column_name(column):
             raise fail(f"{key}.column", column, "must be a column name")
         column = str(column).strip()
+    if columns is not None:
+        columns = _joined_columns(name, kind, columns, fail)
     if value is not None:
         if isinstance(value, list | dict):
             raise fail(f"{key}.value", value, "must be a single value")
@@ -431,12 +467,20 @@ def _field_spec(name: str, entry: object, fail: Any) -> FieldSpec:
     as_of = entry.get("as_of")
     if as_of is not None:
         if name != "age":
-            raise fail(f"{key}.as_of", as_of, "only the age field takes as_of")
-        as_of = _scalar(as_of)
-        try:
-            as_of = dt.date.fromisoformat(as_of).isoformat()
-        except ValueError:
-            raise fail(f"{key}.as_of", as_of, "must be an ISO date YYYY-MM-DD") from None
+            hint = " (a date column holding ages takes age_as_of)" if kind == "date" else ""
+            raise fail(f"{key}.as_of", as_of, f"only the age field takes as_of{hint}")
+        as_of = _iso_date(f"{key}.as_of", as_of, fail)
+
+    age_as_of = entry.get("age_as_of")
+    if age_as_of is not None:
+        if name != "date_of_birth":
+            hint = " (an age field takes as_of)" if name == "age" else ""
+            raise fail(
+                f"{key}.age_as_of", age_as_of, f"only the date_of_birth field takes age_as_of{hint}"
+            )
+        if value is not None:
+            raise fail(f"{key}.age_as_of", age_as_of, "needs a column (a constant value is no age)")
+        age_as_of = _iso_date(f"{key}.age_as_of", age_as_of, fail)
 
     script = entry.get("script")
     if script is not None:
@@ -447,7 +491,7 @@ def _field_spec(name: str, entry: object, fail: Any) -> FieldSpec:
 
     default = entry.get("default")
     if default is not None:
-        if column is None:
+        if value is not None:
             raise fail(f"{key}.default", default, "a default needs a column (a value is constant)")
         if isinstance(default, list | dict):
             raise fail(f"{key}.default", default, "must be a single value")
@@ -456,9 +500,42 @@ def _field_spec(name: str, entry: object, fail: Any) -> FieldSpec:
     return FieldSpec(
         field=name,
         column=column,
+        columns=columns,
         value=value,
         formats=formats,
         as_of=as_of,
+        age_as_of=age_as_of,
         script=script,
         default=default,
     )
+
+
+def _is_column_name(column: object) -> bool:
+    return (
+        isinstance(column, str | int) and not isinstance(column, bool) and bool(str(column).strip())
+    )
+
+
+def _joined_columns(name: str, kind: str, columns: object, fail: Any) -> tuple[str, ...]:
+    key = f"fields.{name}.columns"
+    if kind not in JOINABLE_KINDS:
+        raise fail(
+            key,
+            columns,
+            f"only text fields (names, addresses, ...) take several columns; {name} is {kind}: "
+            "map it to one column",
+        )
+    if not isinstance(columns, list) or not columns or not all(map(_is_column_name, columns)):
+        raise fail(key, columns, "must be a list of column names, e.g. [first_name, last_name]")
+    out = tuple(str(c).strip() for c in columns)
+    if len(set(out)) != len(out):
+        raise fail(key, columns, "names a column twice")
+    return out
+
+
+def _iso_date(key: str, value: object, fail: Any) -> str:
+    text = _scalar(value)
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise fail(key, value, "must be an ISO date YYYY-MM-DD") from None

@@ -30,7 +30,7 @@ from typing import Any, Final
 from engine.errors import EkjonError, InvalidValue, MappingError, UnreadableRecord
 from engine.home import Home
 from engine.ingest.files import SourceFile, pair_files
-from engine.ingest.mapping import FieldSpec, Mapping
+from engine.ingest.mapping import COLUMNS_SEPARATOR, FieldSpec, Mapping
 from engine.ingest.readers import DEFAULT_CHUNK_ROWS, BadRow, Chunk, open_source
 from engine.ingest.store import (
     VALUE_FIELDS,
@@ -41,7 +41,7 @@ from engine.ingest.store import (
     UnfinishedIngest,
     source_file_name,
 )
-from engine.normalise import clean
+from engine.normalise import clean, is_missing
 from engine.normalise.fields import clean_key
 from engine.record import FIELD_KINDS, REQUIRED_FIELDS
 
@@ -459,15 +459,18 @@ def _refuse_nested(
     """Mark invalid the fields whose cell held several values (a JSON object or list): a name or
     phone is one value, never the text of an object."""
     for name, spec in mapping.fields.items():
-        cells = chunk.nested.get(spec.column or "")
-        if not cells or name not in VALUE_FIELDS:
+        if name not in VALUE_FIELDS:
             continue
-        values = cleaned[VALUE_FIELDS.index(name)]
-        for j, i in enumerate(keep):
-            if i in cells:
-                values[j] = None
-                reasons = invalid.setdefault(name, [None] * len(keep))
-                reasons[j] = f"{cells[i]}, not one value (column {spec.column!r})"
+        for column in spec.source_columns:
+            cells = chunk.nested.get(column)
+            if not cells:
+                continue
+            values = cleaned[VALUE_FIELDS.index(name)]
+            for j, i in enumerate(keep):
+                if i in cells:
+                    values[j] = None
+                    reasons = invalid.setdefault(name, [None] * len(keep))
+                    reasons[j] = reasons[j] or f"{cells[i]}, not one value (column {column!r})"
 
 
 def _unreadable(mapping: Mapping, bad: BadRow) -> Problem:
@@ -478,9 +481,34 @@ def _unreadable(mapping: Mapping, bad: BadRow) -> Problem:
         record_id = record_id_of([bad.values.get(c) for c in mapping.record_id])
     field = None
     if bad.column is not None:
-        mapped = [f for f, spec in mapping.fields.items() if spec.column == bad.column]
+        mapped = [f for f, spec in mapping.fields.items() if bad.column in spec.source_columns]
         field = mapped[0] if mapped else ("record_id" if bad.column in mapping.record_id else None)
     return Problem(bad.row, record_id, field, bad.text, bad.reason)
+
+
+def joined_cells(
+    columns: list[list[str | None]], keep: list[int], everything: bool = False
+) -> list[str | None]:
+    """The cells of several columns joined row by row into one raw value (a mapping's
+    ``columns``): the cells that hold something (not blank, not a "nothing" marker such as
+    ``N/A``: :func:`engine.normalise.is_missing`), stripped, in column order, with one space
+    between; ``None`` where no cell holds anything.
+
+    Example
+    -------
+    >>> joined_cells([["Abdul", None, "-"], ["Karim", "Begum", " "]], [0, 1, 2], everything=True)
+    ['Abdul Karim', 'Begum', None]
+    """
+    rows = range(len(columns[0])) if everything else keep
+    out: list[str | None] = []
+    for i in rows:
+        parts = [
+            cell.strip()
+            for column in columns
+            if (cell := column[i]) is not None and not is_missing(cell)
+        ]
+        out.append(COLUMNS_SEPARATOR.join(parts) or None)
+    return out
 
 
 def _content_hash(cells: tuple[Any, ...]) -> str:
@@ -504,7 +532,7 @@ class _Cleaner:
         self.column_specs: list[FieldSpec] = [
             mapping.fields[f]
             for f in VALUE_FIELDS
-            if f in mapping.fields and mapping.fields[f].column is not None
+            if f in mapping.fields and mapping.fields[f].source_columns
         ]
         self.constants: dict[str, Any] = {"kind": mapping.kind}
         for name, spec in mapping.fields.items():
@@ -542,8 +570,11 @@ class _Cleaner:
         raw: dict[str, list[str | None]] = {}
         invalid: dict[str, list[str | None]] = {}
         for spec in self.column_specs:
-            column = chunk.columns[spec.column]  # type: ignore[index]
-            values = column if everything else [column[i] for i in keep]
+            if spec.columns is not None:
+                values = joined_cells([chunk.columns[c] for c in spec.columns], keep, everything)
+            else:
+                column = chunk.columns[spec.column]  # type: ignore[index]
+                values = column if everything else [column[i] for i in keep]
             raw[spec.field] = values
             if spec.default is not None:
                 values = [spec.default if v is None else v for v in values]

@@ -168,6 +168,45 @@ BAD = [
         ["record_id", "column name"],
     ),
     ("not a mapping at all", "- just\n- a list\n", ["must be a YAML mapping"]),
+    (
+        "columns and column together",
+        "source: s\nkind: programme\nrecord_id: id\nfields:\n"
+        "  full_name: {column: a, columns: [b, c]}\n",
+        ["fields.full_name", "exactly one", "'columns'"],
+    ),
+    (
+        "columns that is no list",
+        "source: s\nkind: programme\nrecord_id: id\nfields:\n  full_name: {columns: first}\n",
+        ["fields.full_name.columns", "list of column names", "'first'"],
+    ),
+    (
+        "columns naming a column twice",
+        "source: s\nkind: programme\nrecord_id: id\nfields:\n  full_name: {columns: [a, a]}\n",
+        ["fields.full_name.columns", "twice"],
+    ),
+    (
+        "columns on a field that is no text",
+        "source: s\nkind: programme\nrecord_id: id\nfields:\n  nid: {columns: [a, b]}\n",
+        ["fields.nid.columns", "only text fields", "nid is nid"],
+    ),
+    (
+        "age_as_of on a field other than date_of_birth",
+        "source: s\nkind: programme\nrecord_id: id\nfields:\n"
+        "  age: {column: a, age_as_of: 2024-01-01}\n",
+        ["fields.age.age_as_of", "only the date_of_birth field", "an age field takes as_of"],
+    ),
+    (
+        "as_of on a date of birth",
+        "source: s\nkind: programme\nrecord_id: id\nfields:\n"
+        "  date_of_birth: {column: a, as_of: 2024-01-01}\n",
+        ["fields.date_of_birth.as_of", "takes age_as_of"],
+    ),
+    (
+        "age_as_of that is no date",
+        "source: s\nkind: programme\nrecord_id: id\nfields:\n"
+        "  date_of_birth: {column: a, age_as_of: 30/06/2025}\n",
+        ["fields.date_of_birth.age_as_of", "ISO date", "'30/06/2025'"],
+    ),
 ]
 
 
@@ -201,3 +240,42 @@ def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path: Path) -> None:
     top = DOCS_EXAMPLE.replace("kind: programme\n", "kind: programme\nsource: dss_widow\n")
     with pytest.raises(MappingError, match=r"'source' is given twice"):
         load_mapping(write(tmp_path, top))
+
+
+def test_a_field_fed_by_several_columns(tmp_path: Path) -> None:
+    m = load_mapping(
+        write(
+            tmp_path,
+            "source: s\nkind: programme\nrecord_id: id\nfields:\n"
+            "  full_name: {columns: [first_name, last_name], script: en}\n"
+            "  father_name: {columns: [father_first, father_last], default: unknown}\n"
+            "  upazila: {columns: [upazila]}\n",
+        )
+    )
+    spec = m.fields["full_name"]
+    assert spec.columns == ("first_name", "last_name")
+    assert spec.column is None and spec.source_columns == ("first_name", "last_name")
+    assert m.fields["father_name"].default == "unknown"
+    assert m.columns == ("id", "first_name", "last_name", "father_first", "father_last", "upazila")
+    assert m.to_dict()["fields"]["full_name"] == {
+        "columns": ["first_name", "last_name"],
+        "script": "en",
+    }
+
+
+def test_age_as_of_on_a_date_of_birth(tmp_path: Path) -> None:
+    m = load_mapping(
+        write(
+            tmp_path,
+            "source: s\nkind: programme\nrecord_id: id\nfields:\n"
+            "  date_of_birth: {column: dob_or_age, formats: ['%d/%m/%Y'], age_as_of: 2025-06-30}\n",
+        )
+    )
+    assert m.fields["date_of_birth"].age_as_of == "2025-06-30"
+    assert m.fields["date_of_birth"].formats == ("%d/%m/%Y",)
+
+
+def test_new_entry_keys_leave_older_mappings_digests_alone(tmp_path: Path) -> None:
+    # a run's mapping digest decides whether a killed ingest resumes: unchanged by new keys
+    m = load_mapping(write(tmp_path, DOCS_EXAMPLE))
+    assert "columns" not in str(m.to_dict()) and "age_as_of" not in str(m.to_dict())
