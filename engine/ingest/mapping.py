@@ -117,6 +117,8 @@ class FieldSpec:
             hints["formats"] = list(self.formats)
         if self.script is not None:
             hints["script"] = self.script
+        if self.age_as_of is not None:
+            hints["age_as_of"] = self.age_as_of
         return hints
 
 

@@ -42,6 +42,7 @@ from engine.ingest.store import (
     source_file_name,
 )
 from engine.normalise import clean, is_missing
+from engine.normalise.dates import age_from_date_column
 from engine.normalise.fields import clean_key
 from engine.record import FIELD_KINDS, REQUIRED_FIELDS
 
@@ -221,6 +222,9 @@ def clean_record(raw: dict[str, Any]) -> tuple[dict[str, Any], list[InvalidValue
     """One record given by canonical field name (e.g. one JSON object), cleaned field by field
     as ingest cleans a row: the cleaned values, and the fields that could not be read (left out).
 
+    A record with an ``age_as_of`` may give an age in its ``date_of_birth`` (``58y``), read as a
+    date column with ``age_as_of`` reads it: the record's age, unless it gives one.
+
     Raises
     ------
     UnreadableRecord
@@ -235,12 +239,24 @@ def clean_record(raw: dict[str, Any]) -> tuple[dict[str, Any], list[InvalidValue
         raise UnreadableRecord("; ".join(problems))
     cleaned: dict[str, Any] = {}
     warnings: list[InvalidValue] = []
-    for name, value in raw.items():
+    # a record that says when its age was true may give that age in its date of birth, as a
+    # column with age_as_of may (the date is cleaned first)
+    names = sorted(raw, key=lambda name: name != "age_as_of")
+    for name in names:
+        hints: dict[str, Any] = {"field": name}
+        if name == "date_of_birth" and cleaned.get("age_as_of") is not None:
+            hints["age_as_of"] = cleaned["age_as_of"]
         try:
-            cleaned[name] = clean(FIELD_KINDS[name], value, field=name)
+            cleaned[name] = clean(FIELD_KINDS[name], raw[name], **hints)
         except InvalidValue as problem:
             warnings.append(problem)
-    return cleaned, warnings
+    if isinstance(cleaned.get("date_of_birth"), int):
+        cleaned["age"], cleaned["age_as_of"] = age_from_date_column(
+            cleaned.get("age"), cleaned["age_as_of"], cleaned["date_of_birth"], cleaned["age_as_of"]
+        )
+        cleaned["date_of_birth"] = None
+    in_order = {name: cleaned[name] for name in raw if name in cleaned}
+    return {**in_order, **cleaned}, warnings
 
 
 class PartialSources(EkjonError):
@@ -593,12 +609,32 @@ class _Cleaner:
         age = self.mapping.fields.get("age")
         if age is not None and age.as_of is not None and "age" in by_field:
             by_field["age_as_of"] = [None if a is None else age.as_of for a in by_field["age"]]
+        dob = self.mapping.fields.get("date_of_birth")
+        if dob is not None and dob.age_as_of is not None and "date_of_birth" in by_field:
+            self._ages_from_dates(by_field, dob.age_as_of, n)
 
         cleaned_columns = [
             by_field[name] if name in by_field else [self.constants.get(name)] * n
             for name in VALUE_FIELDS
         ]
         return cleaned_columns, raw, invalid
+
+    def _ages_from_dates(self, by_field: dict[str, list[Any]], as_of: str, n: int) -> None:
+        """Move the ages a date of birth column gave (ints, read with the mapping's
+        ``age_as_of``) into the record's ``age`` and ``age_as_of``, unless the row has its own
+        age (:func:`engine.normalise.dates.age_from_date_column`)."""
+        dates = by_field["date_of_birth"]
+        if not any(isinstance(v, int) for v in dates):
+            return
+        ages = by_field.get("age") or [self.constants.get("age")] * n
+        as_ofs = by_field.get("age_as_of") or [self.constants.get("age_as_of")] * n
+        pairs = [
+            age_from_date_column(a, d, v, as_of) if isinstance(v, int) else (a, d)
+            for a, d, v in zip(ages, as_ofs, dates, strict=True)
+        ]
+        by_field["age"] = [a for a, _ in pairs]
+        by_field["age_as_of"] = [d for _, d in pairs]
+        by_field["date_of_birth"] = [None if isinstance(v, int) else v for v in dates]
 
     def _clean_unique(
         self, spec: FieldSpec, keys: list[Any]

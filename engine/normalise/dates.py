@@ -71,10 +71,27 @@ _NAMED_US: Final = re.compile(
 _TIME_TAIL: Final = re.compile(
     r"[T\s]+\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(am|pm)?\s*(z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE
 )
+
+
+def _words(*words: str) -> str:
+    """An alternation of words as written after :func:`repair_bangla`, longest first."""
+    return "|".join(re.escape(repair_bangla(w)) for w in sorted(words, key=len, reverse=True))
+
+
+_YEAR_WORDS: Final = _words(
+    "y", "yr", "yrs", "year", "years", "yo", "y/o", "y.o", "বছর", "বৎসর", "বছর বয়স", "বয়স", "বঃ"
+)
+_MONTH_WORDS: Final = _words("m", "mo", "mon", "mons", "month", "months", "মাস")
+_AGE_PREFIX: Final = rf"(?:(?:{_words('age', 'বয়স')})\s*[:=\-]?\s*)?"
+#: an age in years (``41``, ``41y``, ``41 yrs``, ``৪১ বছর``, ``Age: 41``, ``41 years 3 months``)
 _AGE: Final = re.compile(
-    r"^(\d{1,3})(?:\.0+)?\s*(?:y|yr|yrs|year|years|yo|y/o|বছর|বৎসর|বছর বয়স|বছর বয়স|বয়স|বয়স)?\.?"
-    r"(?:\s*[,]?\s*\d{1,2}\s*(?:m|mo|mon|month|months|মাস))?$",
+    rf"^{_AGE_PREFIX}(\d{{1,3}})(?!\d)(?:\.0+)?\s*(?:{_YEAR_WORDS})?\.?"
+    rf"(?:\s*,?\s*\d{{1,2}}\s*(?:{_MONTH_WORDS})\.?)?$",
     re.IGNORECASE,
+)
+#: an age in months only (``6 months``, ``৬ মাস``): a child under a few years
+_AGE_MONTHS: Final = re.compile(
+    rf"^{_AGE_PREFIX}(\d{{1,3}})\s*(?:{_MONTH_WORDS})\.?$", re.IGNORECASE
 )
 
 
@@ -190,7 +207,72 @@ def _named_parts(
 @lru_cache(maxsize=1 << 16)
 def _clean_date_text(text: str, formats: tuple[str, ...], field: str, today: date) -> str:
     cleaned = " ".join(to_ascii_digits(text).split())
-    return _parse_text(cleaned, text, formats, field, today).isoformat()
+    try:
+        return _parse_text(cleaned, text, formats, field, today).isoformat()
+    except InvalidValue as problem:
+        years = _age_text_years(cleaned)
+        if years is None:
+            raise
+        hint = (
+            "; to read ages in this column give the date_of_birth field age_as_of, the date "
+            "they were true on (docs/mapping.md)"
+            if field == "date_of_birth"
+            else ""
+        )
+        raise InvalidValue(field, text, f"an age ({years} years), not a date{hint}") from problem
+
+
+def read_date_or_age(
+    raw: object, formats: list[str] | tuple[str, ...] | None = None, *, field: str = "date_of_birth"
+) -> str | int:
+    """A date of birth column that holds dates on some rows and ages on others (a mapping's
+    ``age_as_of``): an age (``58``, ``58y``, ``58 yrs``, ``58 years``, ``৫৮ বছর``, ``6 months``)
+    as whole years, anything else as :func:`clean_date` reads it.
+
+    The one rule ingest (per column) and a record cleaned on its own (``clean_record``) use.
+
+    Returns
+    -------
+    str | int
+        The ISO date, or the age in whole years.
+
+    Raises
+    ------
+    InvalidValue
+        For a value that is neither a date nor an age, or an age over 130 years.
+
+    Example
+    -------
+    >>> read_date_or_age("৫৮ বছর"), read_date_or_age("14/03/1967")
+    (58, '1967-03-14')
+    """
+    if isinstance(raw, str) and _age_text_years(raw) is not None:
+        try:
+            return parse_age(raw)
+        except InvalidValue as problem:
+            raise InvalidValue(field, raw, problem.reason) from None
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and 0 <= raw <= 130:
+        return parse_age(raw) if float(raw).is_integer() else clean_date(raw, formats, field=field)
+    return clean_date(raw, formats, field=field)
+
+
+def age_from_date_column(
+    age: int | None, age_as_of: str | None, column_age: int | None, column_as_of: str | None
+) -> tuple[int | None, str | None]:
+    """A record's age and its as-of date, given its own ``age`` / ``age_as_of`` and an age read
+    from its date of birth column (:func:`read_date_or_age`) true on ``column_as_of``: the
+    record's own age wins; else the date column's, with its date.
+
+    Example
+    -------
+    >>> age_from_date_column(None, None, 58, "2025-06-30")
+    (58, '2025-06-30')
+    >>> age_from_date_column(60, "2022-06-15", 58, "2025-06-30")
+    (60, '2022-06-15')
+    """
+    if age is None and column_age is not None:
+        return column_age, column_as_of
+    return age, age_as_of
 
 
 def clean_date(
@@ -285,13 +367,24 @@ def birth_date(
     return None
 
 
+def _age_text_years(text: str) -> int | None:
+    """The whole years an age written as text says (``58y``, ``৫৮ বছর``, ``6 months``), or
+    ``None`` if the text is no age; not range-checked."""
+    cleaned = " ".join(repair_bangla(to_ascii_digits(text)).strip().split())
+    match = _AGE.match(cleaned)
+    if match:
+        return int(match.group(1))
+    match = _AGE_MONTHS.match(cleaned)
+    if match:
+        return int(match.group(1)) // 12
+    return None
+
+
 @lru_cache(maxsize=4096)
 def _parse_age_text(text: str) -> int:
-    cleaned = " ".join(to_ascii_digits(text).strip().split())
-    match = _AGE.match(cleaned)
-    if not match:
+    value = _age_text_years(text)
+    if value is None:
         raise InvalidValue("age", text, "not an age in years (e.g. 41, 41y, 41 yrs, ৪১ বছর)")
-    value = int(match.group(1))
     if value > 130:
         raise InvalidValue("age", text, f"age {value} is more than 130 years")
     return value

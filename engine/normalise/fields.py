@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from engine.errors import InvalidValue
 from engine.normalise.bangla import is_bangla, repair_bangla
-from engine.normalise.dates import clean_date, parse_age
+from engine.normalise.dates import clean_date, parse_age, read_date_or_age
 from engine.normalise.digits import to_ascii_digits
 from engine.normalise.geo import district_code, division_code
 from engine.normalise.identifiers import (
@@ -424,7 +424,11 @@ _CLEANERS: Final[dict[str, Callable[..., Any]]] = {
     "text": lambda raw, **h: clean_text(raw, h.get("field")),
     "name": lambda raw, **h: clean_name(raw, h.get("script"), h.get("field") or "name"),
     "gender": lambda raw, **h: clean_gender(raw),
-    "date": lambda raw, **h: clean_date(raw, h.get("formats"), field=h.get("field") or "date"),
+    "date": lambda raw, **h: (
+        read_date_or_age(raw, h.get("formats"), field=h.get("field") or "date")
+        if h.get("age_as_of")
+        else clean_date(raw, h.get("formats"), field=h.get("field") or "date")
+    ),
     "year": lambda raw, **h: clean_year(raw),
     "age": lambda raw, **h: parse_age(raw),
     "nid": lambda raw, **h: clean_nid(raw),
@@ -456,7 +460,9 @@ def clean(kind: str, raw: object, **hints: Any) -> object:
     **hints:
         ``field`` (canonical field name: used in messages and to choose e.g. division vs district),
         ``formats`` (``strptime`` formats for dates), ``provider`` (for accounts), ``script``
-        (``"bn"`` for Bangla-only name fields).
+        (``"bn"`` for Bangla-only name fields), ``age_as_of`` (a date field that may hold ages
+        true on that date: an age comes back as an ``int``,
+        :func:`~engine.normalise.dates.read_date_or_age`).
 
     Returns
     -------

@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from engine.ingest.mapping import mapping_from_dict
 from engine.ingest.readers import SourceFileError
-from engine.ingest.run import ingest_file
+from engine.ingest.run import clean_record, ingest_file
 from engine.ingest.store import RecordStore
+from engine.normalise import birth_date
 
 
 @pytest.fixture
@@ -116,3 +118,104 @@ def test_a_nested_cell_in_one_of_columns_marks_the_field_invalid(
     assert "column 'first'" in warning["reason"]
     names = store.current().set_index("record_id")["full_name"].to_dict()
     assert names == {"1": "Abdul Karim", "2": None}
+
+
+# -- ages in a date of birth column ------------------------------------------------------------
+
+MIXED = [
+    ["1", "14/03/1967"],
+    ["2", "58y"],
+    ["3", "58 yrs"],
+    ["4", "58 years"],
+    ["5", "৫৮ বছর"],
+    ["6", "58"],
+    ["7", ""],
+    ["8", "yesterday"],
+    ["9", "1967-03-14"],
+]
+
+
+def test_ages_in_a_date_column_with_age_as_of(store: RecordStore, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "egpp.csv", ["id", "dob"], MIXED)
+    m = mapping(
+        {
+            "date_of_birth": {
+                "column": "dob",
+                "formats": ["%d/%m/%Y"],
+                "age_as_of": "2025-06-30",
+            }
+        }
+    )
+    report = ingest_file(store, m, path)
+    assert report.ingested == 9
+    (warning,) = warnings_of(report)  # only the value that is neither
+    assert (warning["record_id"], warning["field"], warning["value"]) == (
+        "8",
+        "date_of_birth",
+        "yesterday",
+    )
+    current = store.current().set_index("record_id")
+    for record_id in ("1", "9"):
+        assert current.loc[record_id, "date_of_birth"] == "1967-03-14"
+        assert current.loc[record_id, "age"] is pd.NA
+        assert current.loc[record_id, "age_as_of"] is None
+    for record_id in ("2", "3", "4", "5", "6"):
+        # exactly what an age column with as_of gives: the age and the date it was true on
+        assert current.loc[record_id, "date_of_birth"] is None
+        assert current.loc[record_id, "age"] == 58
+        assert current.loc[record_id, "age_as_of"] == "2025-06-30"
+    assert current.loc["7", "age"] is pd.NA and current.loc["7", "age_as_of"] is None
+    # the birth-year range rules see the age as they see an age field's
+    assert birth_date(None, None, 58, "2025-06-30") == birth_date(age=58, as_of="2025-06-30")
+    (version,) = store.history("s", "5")
+    assert version.raw["date_of_birth"] == "৫৮ বছর"
+
+
+def test_without_age_as_of_an_age_is_a_field_warning_that_says_to_set_it(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "egpp.csv", ["id", "dob"], MIXED[:3])
+    report = ingest_file(store, mapping({"date_of_birth": "dob"}), path)
+    reasons = {w["record_id"]: w["reason"] for w in warnings_of(report)}
+    assert sorted(reasons) == ["2", "3"]
+    assert "an age (58 years), not a date" in reasons["2"]
+    assert "age_as_of" in reasons["2"]
+
+
+def test_an_age_column_wins_over_an_age_in_the_date_column(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "s.csv",
+        ["id", "dob", "age"],
+        [["1", "58y", "61"], ["2", "58y", ""], ["3", "01/02/1960", "65"]],
+    )
+    m = mapping(
+        {
+            "date_of_birth": {"column": "dob", "age_as_of": "2025-06-30"},
+            "age": {"column": "age", "as_of": "2022-06-15"},
+        }
+    )
+    ingest_file(store, m, path)
+    current = store.current().set_index("record_id")
+    assert (current.loc["1", "age"], current.loc["1", "age_as_of"]) == (61, "2022-06-15")
+    assert (current.loc["2", "age"], current.loc["2", "age_as_of"]) == (58, "2025-06-30")
+    assert current.loc["3", "date_of_birth"] == "1960-02-01"
+    assert (current.loc["3", "age"], current.loc["3", "age_as_of"]) == (65, "2022-06-15")
+
+
+def test_one_record_cleaned_alone_reads_an_age_in_its_date_of_birth_too() -> None:
+    # the API's records come one at a time: an age_as_of lets the date of birth hold an age
+    cleaned, warnings = clean_record(
+        {"source": "s", "record_id": "1", "date_of_birth": "৫৮ বছর", "age_as_of": "30/06/2025"}
+    )
+    assert warnings == []
+    assert (cleaned["age"], cleaned["age_as_of"], cleaned["date_of_birth"]) == (
+        58,
+        "2025-06-30",
+        None,
+    )
+    cleaned, warnings = clean_record({"source": "s", "record_id": "1", "date_of_birth": "58y"})
+    assert "date_of_birth" not in cleaned
+    (warning,) = warnings
+    assert "age_as_of" in warning.reason

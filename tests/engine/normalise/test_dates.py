@@ -9,6 +9,7 @@ import pytest
 
 from engine.errors import InvalidValue
 from engine.normalise import BirthDate, birth_date, clean_date, parse_age
+from engine.normalise.dates import age_from_date_column, read_date_or_age
 
 
 @pytest.mark.parametrize(
@@ -126,3 +127,65 @@ def test_year_only_and_age_only_records_give_a_year_range() -> None:
     )
     assert birth_date(dob="1970-05-20", age=41, as_of="2011-06-01").day == 20  # the date wins
     assert birth_date() is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "age"),
+    [
+        ("ব\u09dfস ৫৮ বছর", 58),  # য় as one code point, as repaired text has it
+        ("ব\u09af\u09bcস ৫৮ বছর", 58),  # য + nukta
+        ("Age: 58", 58),
+        ("58yo", 58),
+        ("58 yrs.", 58),
+        ("6 months", 0),
+        ("৩০ মাস", 2),
+    ],
+)
+def test_more_ways_of_writing_an_age(raw: str, age: int) -> None:
+    assert parse_age(raw) == age
+
+
+@pytest.mark.parametrize(
+    ("raw", "read"),
+    [
+        ("58y", 58),
+        ("58 yrs", 58),
+        ("58 years", 58),
+        ("৫৮ বছর", 58),
+        ("58", 58),
+        ("৫৮", 58),
+        (58, 58),
+        ("0", 0),
+        ("14/03/1967", "1967-03-14"),
+        ("1967-03-14", "1967-03-14"),
+        ("19670314", "1967-03-14"),
+        (19670314, "1967-03-14"),
+    ],
+)
+def test_a_date_of_birth_column_holding_dates_and_ages(raw: object, read: object) -> None:
+    assert read_date_or_age(raw, ["%d/%m/%Y"]) == read
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [("140 years", "more than 130"), ("yesterday", "not a date"), ("1967", "only a year")],
+)
+def test_neither_a_date_nor_an_age(raw: str, reason: str) -> None:
+    with pytest.raises(InvalidValue) as caught:
+        read_date_or_age(raw)
+    assert caught.value.field == "date_of_birth" and reason in caught.value.reason
+
+
+def test_an_age_where_a_date_belongs_says_how_to_read_ages() -> None:
+    with pytest.raises(InvalidValue) as caught:
+        clean_date("58y", field="date_of_birth")
+    assert "an age (58 years), not a date" in caught.value.reason
+    assert "age_as_of" in caught.value.reason
+    with pytest.raises(InvalidValue, match="an age"):
+        clean_date("৫৮", field="since")
+
+
+def test_the_record_s_own_age_wins_over_one_from_its_date_column() -> None:
+    assert age_from_date_column(None, None, 58, "2025-06-30") == (58, "2025-06-30")
+    assert age_from_date_column(60, "2022-06-15", 58, "2025-06-30") == (60, "2022-06-15")
+    assert age_from_date_column(None, "2022-06-15", None, "2025-06-30") == (None, "2022-06-15")
