@@ -35,10 +35,14 @@ def load_world(folder: Path | str, store_dir: Path | str | None = None) -> pd.Da
             tmp.cleanup()
 
 
-def synthesise(persons: int, seed: int, out: Path | str) -> Path:
-    """Write a synthetic world (what ``ekjon synth`` writes) into ``out``."""
+def synthesise(
+    persons: int, seed: int, out: Path | str, shapes: str = "default", shape_seed: int = 0
+) -> Path:
+    """Write a synthetic world (what ``ekjon synth`` writes) into ``out``; ``shapes="varied"``
+    re-cuts each source (``ekjon synth --shapes varied --shape-seed S``, :mod:`synth.shapes`)."""
     from synth import WorldParameters, generate_world
 
     out = Path(out)
-    generate_world(WorldParameters(persons=persons, seed=seed), out)
+    params = WorldParameters(persons=persons, seed=seed, shapes=shapes, shape_seed=shape_seed)
+    generate_world(params, out)
     return out
