@@ -825,6 +825,7 @@ def _result(
     rel = rel.groupby(["person", "order", "relation"]).size().reset_index(name="n")
     rel = rel.sort_values(["person", "order", "n", "relation"], ascending=[True, True, False, True])
     first = rel.drop_duplicates("person").set_index("person")["relation"]
+    first = _gendered(first, rel, person, fields.text("gender"))
     relations = pd.Series(np.arange(n)).map(first)
 
     return pd.DataFrame(
@@ -836,6 +837,50 @@ def _result(
             "reason": reason.to_numpy(dtype=object),
         }
     )
+
+
+def _gendered(
+    first: pd.Series, rel: pd.DataFrame, person: np.ndarray, gender: pd.Series
+) -> pd.Series:
+    """A person's gender-free relation (``child``: the record that gave it had no gender) made
+    the male or female one (``son``) where the person's other records say which: one gender on
+    all their records that give one (:func:`engine.normalise.fields.relation_for_gender`), else
+    the gendered form of it their records give most often."""
+    from engine.normalise.fields import (
+        GENDER_FREE_RELATION,
+        GENDERED_RELATIONS,
+        relation_for_gender,
+    )
+
+    free = first[first.isin(list(GENDERED_RELATIONS))]
+    if free.empty:
+        return first
+    genders = pd.DataFrame({"person": person, "gender": gender.to_numpy(dtype=object)})
+    genders = genders[
+        genders["person"].isin(free.index) & genders["gender"].isin(["male", "female"])
+    ]
+    genders = genders.drop_duplicates()
+    one = genders.drop_duplicates("person", keep=False).set_index("person")["gender"]
+    refined = rel[rel["person"].isin(free.index)]
+    refined = refined[
+        refined["relation"].map(GENDER_FREE_RELATION).to_numpy(dtype=object)
+        == refined["person"].map(free).to_numpy(dtype=object)
+    ]
+    most = (
+        refined.groupby(["person", "relation"])["n"]
+        .sum()
+        .reset_index()
+        .sort_values(["person", "n", "relation"], ascending=[True, False, True])
+        .drop_duplicates("person")
+        .set_index("person")["relation"]
+    )
+    out = first.copy()
+    for who, relation in free.items():
+        if who in one.index:
+            out[who] = relation_for_gender(relation, one[who])
+        elif who in most.index:
+            out[who] = most[who]
+    return out
 
 
 def resolve_households(

@@ -43,7 +43,7 @@ from engine.ingest.store import (
 )
 from engine.normalise import clean, is_missing
 from engine.normalise.dates import age_from_date_column
-from engine.normalise.fields import clean_key
+from engine.normalise.fields import GENDERED_RELATIONS, clean_key, relation_for_gender
 from engine.record import FIELD_KINDS, REQUIRED_FIELDS
 
 logger = logging.getLogger(__name__)
@@ -250,6 +250,10 @@ def clean_record(raw: dict[str, Any]) -> tuple[dict[str, Any], list[InvalidValue
             cleaned[name] = clean(FIELD_KINDS[name], raw[name], **hints)
         except InvalidValue as problem:
             warnings.append(problem)
+    if cleaned.get("relation_to_head") is not None:
+        cleaned["relation_to_head"] = relation_for_gender(
+            cleaned["relation_to_head"], cleaned.get("gender")
+        )
     if isinstance(cleaned.get("date_of_birth"), int):
         cleaned["age"], cleaned["age_as_of"] = age_from_date_column(
             cleaned.get("age"), cleaned["age_as_of"], cleaned["date_of_birth"], cleaned["age_as_of"]
@@ -612,12 +616,22 @@ class _Cleaner:
         dob = self.mapping.fields.get("date_of_birth")
         if dob is not None and dob.age_as_of is not None and "date_of_birth" in by_field:
             self._ages_from_dates(by_field, dob.age_as_of, n)
+        self._gendered_relations(by_field, n)
 
         cleaned_columns = [
             by_field[name] if name in by_field else [self.constants.get(name)] * n
             for name in VALUE_FIELDS
         ]
         return cleaned_columns, raw, invalid
+
+    def _gendered_relations(self, by_field: dict[str, list[Any]], n: int) -> None:
+        """Split the gender-free relations (``child``, ``parent``, ...) by each row's gender
+        (:func:`engine.normalise.fields.relation_for_gender`)."""
+        relations = by_field.get("relation_to_head") or [self.constants.get("relation_to_head")] * n
+        if GENDERED_RELATIONS.keys().isdisjoint(relations):
+            return
+        genders = by_field.get("gender") or [self.constants.get("gender")] * n
+        by_field["relation_to_head"] = list(map(relation_for_gender, relations, genders))
 
     def _ages_from_dates(self, by_field: dict[str, list[Any]], as_of: str, n: int) -> None:
         """Move the ages a date of birth column gave (ints, read with the mapping's

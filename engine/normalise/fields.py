@@ -129,36 +129,106 @@ RELATIONS: Final = (
     "daughter_in_law",
     "father_in_law",
     "mother_in_law",
+    "brother_in_law",
+    "sister_in_law",
     "nephew",
     "niece",
     "uncle",
     "aunt",
     "other_relative",
     "non_relative",
+    # where neither the word nor the record's gender says which (see GENDERED_RELATIONS)
+    "child",
+    "parent",
+    "sibling",
+    "grandchild",
+    "grandparent",
+    "child_in_law",
+    "parent_in_law",
+    "sibling_in_law",
 )
 
+#: gender-free relation -> (its male form, its female form): a ``child`` whose record says
+#: ``male`` is a ``son``. A record of unknown (or third) gender keeps the gender-free relation.
+GENDERED_RELATIONS: Final[dict[str, tuple[str, str]]] = {
+    "child": ("son", "daughter"),
+    "parent": ("father", "mother"),
+    "sibling": ("brother", "sister"),
+    "grandchild": ("grandson", "granddaughter"),
+    "grandparent": ("grandfather", "grandmother"),
+    "child_in_law": ("son_in_law", "daughter_in_law"),
+    "parent_in_law": ("father_in_law", "mother_in_law"),
+    "sibling_in_law": ("brother_in_law", "sister_in_law"),
+}
+#: a gendered relation -> its gender-free form (``son`` -> ``child``).
+GENDER_FREE_RELATION: Final[dict[str, str]] = {
+    gendered: free for free, pair in GENDERED_RELATIONS.items() for gendered in pair
+}
+
 _RELATIONS: Final[dict[str, str]] = {
+    # the head
     "head": "head",
     "hh head": "head",
+    "hoh": "head",
     "household head": "head",
     "head of household": "head",
+    "head of the household": "head",
+    "head of family": "head",
+    "family head": "head",
     "self": "head",
     "খানা প্রধান": "head",
     "খানাপ্রধান": "head",
+    "খানার প্রধান": "head",
     "প্রধান": "head",
+    "নিজ": "head",
     "নিজে": "head",
+    "নিজেই": "head",
     "পরিবার প্রধান": "head",
+    "পরিবারপ্রধান": "head",
+    "গৃহকর্তা": "head",
+    "গৃহকর্ত্রী": "head",
+    # spouse
     "spouse": "spouse",
     "wife": "spouse",
     "husband": "spouse",
+    "husband/wife": "spouse",
+    "wife/husband": "spouse",
+    "partner": "spouse",
     "স্ত্রী": "spouse",
     "স্বামী": "spouse",
+    "স্বামী/স্ত্রী": "spouse",
+    "স্ত্রী/স্বামী": "spouse",
+    "বউ": "spouse",
+    "বৌ": "spouse",
+    "গৃহিণী": "spouse",
+    # children
+    "child": "child",
+    "children": "child",
+    "kid": "child",
+    "son/daughter": "child",
+    "daughter/son": "child",
+    "son or daughter": "child",
+    "adopted child": "child",
+    "সন্তান": "child",
+    "ছেলে/মেয়ে": "child",
+    "ছেলেমেয়ে": "child",
+    "পুত্র/কন্যা": "child",
     "son": "son",
+    "adopted son": "son",
     "ছেলে": "son",
     "পুত্র": "son",
     "daughter": "daughter",
+    "adopted daughter": "daughter",
     "মেয়ে": "daughter",
     "কন্যা": "daughter",
+    # parents
+    "parent": "parent",
+    "parents": "parent",
+    "father/mother": "parent",
+    "mother/father": "parent",
+    "বাবা/মা": "parent",
+    "পিতা/মাতা": "parent",
+    "পিতামাতা": "parent",
     "father": "father",
     "বাবা": "father",
     "পিতা": "father",
@@ -167,23 +237,52 @@ _RELATIONS: Final[dict[str, str]] = {
     "মা": "mother",
     "মাতা": "mother",
     "আম্মা": "mother",
+    # siblings
+    "sibling": "sibling",
+    "siblings": "sibling",
+    "brother/sister": "sibling",
+    "sister/brother": "sibling",
+    "ভাই/বোন": "sibling",
+    "ভাইবোন": "sibling",
     "brother": "brother",
     "ভাই": "brother",
     "sister": "sister",
     "বোন": "sister",
+    # grandchildren and grandparents
+    "grandchild": "grandchild",
+    "grand child": "grandchild",
+    "grandchildren": "grandchild",
+    "grandson/granddaughter": "grandchild",
+    "নাতি/নাতনি": "grandchild",
+    "নাতি/নাতনী": "grandchild",
+    "নাতিনাতনি": "grandchild",
     "grandson": "grandson",
+    "grand son": "grandson",
     "নাতি": "grandson",
     "granddaughter": "granddaughter",
+    "grand daughter": "granddaughter",
     "নাতনি": "granddaughter",
     "নাতনী": "granddaughter",
+    "grandparent": "grandparent",
+    "grand parent": "grandparent",
+    "grandparents": "grandparent",
+    "grandfather/grandmother": "grandparent",
+    "দাদা/দাদি": "grandparent",
+    "নানা/নানি": "grandparent",
     "grandfather": "grandfather",
+    "grand father": "grandfather",
     "দাদা": "grandfather",
     "নানা": "grandfather",
     "grandmother": "grandmother",
+    "grand mother": "grandmother",
     "দাদি": "grandmother",
     "দাদী": "grandmother",
     "নানি": "grandmother",
     "নানী": "grandmother",
+    # in-laws
+    "child in law": "child_in_law",
+    "son/daughter in law": "child_in_law",
+    "son in law/daughter in law": "child_in_law",
     "son in law": "son_in_law",
     "জামাই": "son_in_law",
     "জামাতা": "son_in_law",
@@ -191,12 +290,36 @@ _RELATIONS: Final[dict[str, str]] = {
     "পুত্রবধূ": "daughter_in_law",
     "পুত্রবধু": "daughter_in_law",
     "ছেলের বউ": "daughter_in_law",
+    "ছেলের বৌ": "daughter_in_law",
+    "বউমা": "daughter_in_law",
     "বৌমা": "daughter_in_law",
+    "parent in law": "parent_in_law",
+    "father/mother in law": "parent_in_law",
+    "father in law/mother in law": "parent_in_law",
+    "শ্বশুর/শাশুড়ি": "parent_in_law",
     "father in law": "father_in_law",
     "শ্বশুর": "father_in_law",
     "mother in law": "mother_in_law",
     "শাশুড়ি": "mother_in_law",
     "শাশুড়ী": "mother_in_law",
+    "sibling in law": "sibling_in_law",
+    "brother/sister in law": "sibling_in_law",
+    "brother in law": "brother_in_law",
+    "দেবর": "brother_in_law",
+    "ভাসুর": "brother_in_law",
+    "শ্যালক": "brother_in_law",
+    "শালা": "brother_in_law",
+    "দুলাভাই": "brother_in_law",
+    "ভগ্নিপতি": "brother_in_law",
+    "sister in law": "sister_in_law",
+    "ননদ": "sister_in_law",
+    "শ্যালিকা": "sister_in_law",
+    "শালী": "sister_in_law",
+    "ভাবি": "sister_in_law",
+    "ভাবী": "sister_in_law",
+    "জা": "sister_in_law",
+    "in law": "other_relative",
+    # nephews, nieces, uncles, aunts
     "nephew": "nephew",
     "ভাতিজা": "nephew",
     "ভাগ্নে": "nephew",
@@ -219,15 +342,19 @@ _RELATIONS: Final[dict[str, str]] = {
     "ফুফু": "aunt",
     "ফুপু": "aunt",
     "কাকি": "aunt",
+    # others
     "other relative": "other_relative",
     "other": "other_relative",
     "relative": "other_relative",
+    "cousin": "other_relative",
     "অন্যান্য আত্মীয়": "other_relative",
     "আত্মীয়": "other_relative",
     "অন্যান্য": "other_relative",
     "non relative": "non_relative",
     "not related": "non_relative",
+    "unrelated": "non_relative",
     "servant": "non_relative",
+    "domestic worker": "non_relative",
     "অনাত্মীয়": "non_relative",
     "কাজের লোক": "non_relative",
 }
@@ -334,16 +461,45 @@ def clean_gender(raw: object) -> str:
 
 
 def clean_relation(raw: object) -> str:
-    """The relation to the household head in ekjon's words (see :data:`RELATIONS`)."""
+    """The relation to the household head in ekjon's words (see :data:`RELATIONS`), from English
+    or Bangla words (``child``, ``wife``, ``ছেলে``, ``স্বামী``, ``খানা প্রধান``, ...).
+
+    A gender-free word (``child``, ``parent``, ``সন্তান``) gives a gender-free relation; ingest
+    then splits it by the record's gender (:func:`relation_for_gender`).
+    """
     key = _lookup_key(str(raw))
     key = key.replace("'s", "s").removesuffix(" of head").removesuffix(" of the head")
+    key = re.sub(r"\s*/\s*", "/", key)
     if key in _RELATION_TABLE:
         return _RELATION_TABLE[key]
     if key.replace(" ", "_") in RELATIONS:
         return key.replace(" ", "_")
     raise InvalidValue(
-        "relation_to_head", raw, f"not a known relation to the head (one of {', '.join(RELATIONS)})"
+        "relation_to_head",
+        raw,
+        "not a known relation to the head (e.g. head, spouse, child, son, daughter, parent, "
+        "sibling, grandchild, in-laws, other relative; খানা প্রধান, স্ত্রী, ছেলে, মেয়ে, বাবা, মা)",
     )
+
+
+def relation_for_gender(relation: str | None, gender: str | None) -> str | None:
+    """A record's relation to the head with its gender applied: a gender-free relation
+    (``child``, ``parent``, ``sibling``, ``grandchild``, ``grandparent``, the in-laws) becomes
+    the male or female one when the record is ``male`` or ``female``; anything else is kept as
+    the record gives it (a ``son`` recorded as female stays a ``son``: ekjon does not correct its
+    sources).
+
+    The one rule ingest (per column) and a record cleaned on its own (``clean_record``) use.
+
+    Example
+    -------
+    >>> relation_for_gender("child", "female"), relation_for_gender("parent", None)
+    ('daughter', 'parent')
+    """
+    pair = GENDERED_RELATIONS.get(relation or "")
+    if pair is None or gender not in ("male", "female"):
+        return relation
+    return pair[0] if gender == "male" else pair[1]
 
 
 def clean_kind(raw: object) -> str:

@@ -76,6 +76,34 @@ def test_survey_membership_makes_households_with_relations() -> None:
     assert row["relation"] == "son" and row["evidence"] == "survey nhd/h1"
 
 
+def test_a_gender_free_relation_takes_the_gender_the_person_s_records_give() -> None:
+    # a survey that said "child" without a gender; the person's other records know more
+    found = resolve_households(
+        _records(
+            [
+                _survey("P1", "h1", "head"),
+                _survey("P2", "h1", "child"),
+                _programme("P2", gender="female"),
+                _survey("P3", "h1", "child"),
+                _programme("P3", relation_to_head="son"),
+                _survey("P4", "h1", "child"),  # nothing says which: kept as a child
+                _survey("P5", "h1", "parent"),
+                _programme("P5", gender="male"),
+                _programme("P5", record_id="P5b", gender="female"),  # the records disagree
+            ]
+        )
+    )
+    relation = found.set_index("person_id")["relation"].to_dict()
+    assert relation == {
+        "P1": "head",
+        "P2": "daughter",
+        "P3": "son",
+        "P4": "child",
+        "P5": "parent",
+    }
+    assert _together(found, "P1", "P2", "P3", "P4", "P5")
+
+
 def test_a_phone_shared_within_one_union_makes_a_household() -> None:
     found = resolve_households(
         _records(

@@ -219,3 +219,55 @@ def test_one_record_cleaned_alone_reads_an_age_in_its_date_of_birth_too() -> Non
     assert "date_of_birth" not in cleaned
     (warning,) = warnings
     assert "age_as_of" in warning.reason
+
+
+# -- relations ---------------------------------------------------------------------------------
+
+
+def test_relation_words_are_split_by_the_record_s_gender(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "nhd.csv",
+        ["id", "rel", "sex"],
+        [
+            ["1", "খানা প্রধান", "পুরুষ"],
+            ["2", "wife", "F"],
+            ["3", "child", "M"],
+            ["4", "child", "2"],
+            ["5", "parent", "Female"],
+            ["6", "child", ""],  # no gender: a child
+            ["7", "সন্তান", "মহিলা"],
+            ["8", "নিজ", "1"],
+            ["9", "neighbour's cat", "M"],
+        ],
+    )
+    report = ingest_file(
+        store, mapping({"relation_to_head": "rel", "gender": "sex"}, kind="survey"), path
+    )
+    (warning,) = warnings_of(report)
+    assert (warning["record_id"], warning["field"]) == ("9", "relation_to_head")
+    relations = store.current().set_index("record_id")["relation_to_head"].to_dict()
+    assert relations == {
+        "1": "head",
+        "2": "spouse",
+        "3": "son",
+        "4": "daughter",
+        "5": "mother",
+        "6": "child",
+        "7": "daughter",
+        "8": "head",
+        "9": None,
+    }
+
+
+def test_a_constant_gender_splits_relations_too(store: RecordStore, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "w.csv", ["id", "rel"], [["1", "child"], ["2", "parent"]])
+    m = mapping({"relation_to_head": "rel", "gender": {"value": "female"}})
+    ingest_file(store, m, path)
+    relations = store.current().set_index("record_id")["relation_to_head"].to_dict()
+    assert relations == {"1": "daughter", "2": "mother"}
+    cleaned, _ = clean_record(
+        {"source": "s", "record_id": "1", "relation_to_head": "child", "gender": "M"}
+    )
+    assert cleaned["relation_to_head"] == "son"

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from engine.errors import InvalidValue
-from engine.normalise import clean
+from engine.normalise import RELATIONS, clean
+from engine.normalise.fields import GENDERED_RELATIONS, relation_for_gender
 from engine.record import FIELD_KINDS
 
 
@@ -143,6 +144,90 @@ def test_unknown_gender_is_rejected() -> None:
 )
 def test_relation_to_head(raw: str, relation: str) -> None:
     assert clean("relation", raw) == relation
+
+
+@pytest.mark.parametrize(
+    ("raw", "relation"),
+    [
+        # gender-free words: the record's gender splits them at ingest
+        ("child", "child"),
+        ("Children", "child"),
+        ("son/daughter", "child"),
+        ("সন্তান", "child"),
+        ("parent", "parent"),
+        ("Father / Mother", "parent"),
+        ("sibling", "sibling"),
+        ("ভাই/বোন", "sibling"),
+        ("grandchild", "grandchild"),
+        ("Grand child", "grandchild"),
+        ("grandparent", "grandparent"),
+        ("child-in-law", "child_in_law"),
+        ("Parent in law", "parent_in_law"),
+        ("sibling_in_law", "sibling_in_law"),
+        ("in-law", "other_relative"),
+        # gendered words, English and Bangla
+        ("self", "head"),
+        ("নিজ", "head"),
+        ("Head of the household", "head"),
+        ("wife", "spouse"),
+        ("husband", "spouse"),
+        ("বউ", "spouse"),
+        ("ছেলে", "son"),
+        ("মেয়ে", "daughter"),
+        ("পুত্র", "son"),
+        ("কন্যা", "daughter"),
+        ("স্ত্রী", "spouse"),
+        ("স্বামী", "spouse"),
+        ("বাবা", "father"),
+        ("মা", "mother"),
+        ("পিতা", "father"),
+        ("মাতা", "mother"),
+        ("ভাই", "brother"),
+        ("বোন", "sister"),
+        ("নাতি", "grandson"),
+        ("নাতনি", "granddaughter"),
+        ("Brother-in-law", "brother_in_law"),
+        ("দেবর", "brother_in_law"),
+        ("ভাবি", "sister_in_law"),
+        ("শ্বশুর", "father_in_law"),
+        ("son in law", "son_in_law"),
+        ("cousin", "other_relative"),
+    ],
+)
+def test_relation_words_surveys_use(raw: str, relation: str) -> None:
+    assert clean("relation", raw) == relation
+    assert relation in RELATIONS
+
+
+@pytest.mark.parametrize(
+    ("relation", "gender", "split"),
+    [
+        ("child", "male", "son"),
+        ("child", "female", "daughter"),
+        ("parent", "male", "father"),
+        ("parent", "female", "mother"),
+        ("sibling", "female", "sister"),
+        ("grandchild", "male", "grandson"),
+        ("grandparent", "female", "grandmother"),
+        ("child_in_law", "female", "daughter_in_law"),
+        ("parent_in_law", "male", "father_in_law"),
+        ("sibling_in_law", "male", "brother_in_law"),
+        ("child", None, "child"),  # no gender: kept gender-free
+        ("child", "third", "child"),
+        ("son", "female", "son"),  # what the source said is kept
+        ("spouse", "female", "spouse"),
+        (None, "male", None),
+    ],
+)
+def test_the_record_s_gender_splits_a_gender_free_relation(
+    relation: str | None, gender: str | None, split: str | None
+) -> None:
+    assert relation_for_gender(relation, gender) == split
+
+
+def test_every_gender_free_relation_has_both_forms_among_the_relations() -> None:
+    for free, (male, female) in GENDERED_RELATIONS.items():
+        assert {free, male, female} <= set(RELATIONS)
 
 
 def test_unknown_relation_is_rejected() -> None:
