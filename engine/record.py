@@ -29,7 +29,8 @@ nid_alt            nid         a second form of the same person's NID (the EC ex
 brn                brn         ASCII digits, 16 or 17 of them
 phone              phone       11-digit ``01[3-9]XXXXXXXX``
 account_provider   provider    ``bkash`` | ``nagad`` | ``rocket`` | ``upay`` | a bank's short name
-account_number     account     ASCII digits (wallets: the 11-digit mobile; Rocket: 12 digits)
+account_number     account     ASCII digits (wallets: the 11-digit mobile; Rocket: 12 digits, or
+                               the 11-digit mobile part when the source gives no trailing digit)
 household_id       text        as given, unique within the source
 relation_to_head   relation    ``head`` | ``spouse`` | ``son`` | ``daughter`` | ``father`` | ...
 division           geo         BBS division code, 2 digits (e.g. ``30`` Dhaka)

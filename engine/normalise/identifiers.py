@@ -33,8 +33,13 @@ MOBILE_PATTERN: Final = re.compile(r"01[3-9]\d{8}")
 
 #: Wallets whose account number is the mobile number itself.
 PHONE_WALLETS: Final = frozenset({"bkash", "nagad", "upay", "tap"})
-#: Wallets whose account number is the mobile number plus one trailing digit (12 digits).
+#: Wallets whose account number is the mobile number plus one trailing digit (12 digits); many
+#: lists give only the 11-digit mobile part, which is kept as such (DOMAIN.md: the 12-digit form
+#: is uncertain).
 ROCKET_WALLETS: Final = frozenset({"rocket"})
+#: a Rocket account number in full (the mobile and one trailing digit), and its mobile part.
+ROCKET_DIGITS: Final = 12
+ROCKET_MOBILE_DIGITS: Final = 11
 WALLETS: Final = PHONE_WALLETS | ROCKET_WALLETS
 
 _SEPARATORS: Final = re.compile(r"[\s\-_./,()]+")
@@ -317,7 +322,9 @@ def clean_account(raw: object, provider: str | None = None) -> str:
     """An account number as ASCII digits, checked against what the provider's numbers look like.
 
     - bKash / Nagad / Upay / Tap: the wallet is the mobile number -> its 11-digit form.
-    - Rocket: the 11-digit mobile plus one trailing digit -> 12 digits.
+    - Rocket: the 11-digit mobile plus one trailing digit -> 12 digits; or, where the source
+      gives only the mobile part (no trailing digit), that mobile -> 11 digits. Either way
+      :func:`account_phone` is the mobile, which matching and households compare on.
     - banks and unknown providers: digits only, 5 to 20 of them.
 
     Raises
@@ -337,28 +344,7 @@ def clean_account(raw: object, provider: str | None = None) -> str:
         raw.strip().removeprefix("+") if isinstance(raw, str) else raw, "account_number"
     )
     if prov in ROCKET_WALLETS:
-        if digits.startswith("0088"):
-            digits = digits[2:]
-        if digits.startswith("880") and len(digits) == 14:
-            digits = digits[2:]
-        elif len(digits) == 11 and digits.startswith("1"):
-            digits = "0" + digits
-        if len(digits) != 12:
-            raise InvalidValue(
-                "account_number",
-                raw,
-                "Rocket account must have 12 digits (the 11-digit mobile and one more); "
-                f"got {len(digits)}",
-            )
-        try:
-            clean_phone(digits[:11], field="account_number")
-        except InvalidValue as err:
-            raise InvalidValue(
-                "account_number",
-                raw,
-                f"Rocket account must start with a mobile number: {err.reason}",
-            ) from None
-        return digits
+        return _rocket_account(digits, raw)
     if not 5 <= len(digits) <= 20:
         raise InvalidValue(
             "account_number", raw, f"account number must have 5 to 20 digits; got {len(digits)}"
@@ -366,9 +352,50 @@ def clean_account(raw: object, provider: str | None = None) -> str:
     return digits
 
 
+def _rocket_account(digits: str, raw: object) -> str:
+    """A Rocket account's digits: 12 (the mobile and its trailing digit) or 11 (the mobile part
+    alone), with country prefixes dropped and a leading zero a spreadsheet lost put back."""
+    if digits.startswith("0088"):
+        digits = digits[2:]
+    if digits.startswith("880") and len(digits) in (13, 14):
+        digits = digits[2:]  # +880 1711234567(8): "0" + the rest
+    elif digits.startswith("1") and len(digits) in (10, 11):
+        digits = "0" + digits  # the leading zero a spreadsheet dropped
+    if len(digits) not in (ROCKET_MOBILE_DIGITS, ROCKET_DIGITS):
+        raise InvalidValue(
+            "account_number",
+            raw,
+            "Rocket account must have 12 digits (the 11-digit mobile and one more) or 11 (the "
+            f"mobile alone); got {len(digits)}",
+        )
+    try:
+        clean_phone(digits[:ROCKET_MOBILE_DIGITS], field="account_number")
+    except InvalidValue as err:
+        raise InvalidValue(
+            "account_number", raw, f"Rocket account must start with a mobile number: {err.reason}"
+        ) from None
+    return digits
+
+
+def is_mobile_part(number: str | None, provider: str | None) -> bool:
+    """Whether a cleaned account number is only the mobile part of its wallet: a Rocket account
+    given as the 11-digit mobile, without the trailing digit. Its :func:`account_phone` is that
+    mobile, as a 12-digit number's is its first 11 digits; the two forms of one wallet compare
+    equal on it.
+
+    Example
+    -------
+    >>> is_mobile_part("01711234567", "rocket"), is_mobile_part("017112345678", "rocket")
+    (True, False)
+    """
+    if not provider or not number:
+        return False
+    return clean_provider(provider) in ROCKET_WALLETS and len(number) == ROCKET_MOBILE_DIGITS
+
+
 def account_phone(number: str | None, provider: str | None) -> str | None:
     """The mobile number behind a wallet (bKash/Nagad/Upay/Tap: the number; Rocket: its first 11
-    digits).
+    digits, the whole number when a source gave only the mobile part).
 
     The one wallet rule: matching (``prepare`` over distinct accounts, ``prepare_one`` per record),
     households' shared numbers and the graph's Account nodes all call it.
@@ -386,7 +413,7 @@ def account_phone(number: str | None, provider: str | None) -> str | None:
     if prov in PHONE_WALLETS:
         candidate = str(number)
     elif prov in ROCKET_WALLETS:
-        candidate = str(number)[:11]
+        candidate = str(number)[:ROCKET_MOBILE_DIGITS]
     else:
         return None
     if candidate.isascii() and MOBILE_PATTERN.fullmatch(candidate):

@@ -13,7 +13,7 @@ from engine.ingest.mapping import mapping_from_dict
 from engine.ingest.readers import SourceFileError
 from engine.ingest.run import clean_record, ingest_file
 from engine.ingest.store import RecordStore
-from engine.normalise import birth_date
+from engine.normalise import birth_date, is_mobile_part
 
 
 @pytest.fixture
@@ -271,3 +271,27 @@ def test_a_constant_gender_splits_relations_too(store: RecordStore, tmp_path: Pa
         {"source": "s", "record_id": "1", "relation_to_head": "child", "gender": "M"}
     )
     assert cleaned["relation_to_head"] == "son"
+
+
+# -- Rocket wallets ----------------------------------------------------------------------------
+
+
+def test_a_rocket_wallet_given_as_the_11_digit_mobile_is_kept(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "s.csv",
+        ["id", "mfs", "wallet"],
+        [["1", "Rocket", "01711234567"], ["2", "DBBL", "017112345678"], ["3", "rocket", "0171"]],
+    )
+    m = mapping({"account_provider": "mfs", "account_number": "wallet"})
+    report = ingest_file(store, m, path)
+    (warning,) = warnings_of(report)
+    assert warning["record_id"] == "3"
+    current = store.current().set_index("record_id")
+    assert current.loc["1", "account_number"] == "01711234567"
+    assert is_mobile_part(current.loc["1", "account_number"], "rocket")
+    # matching compares the two forms of the wallet on its mobile
+    from engine.resolve.prepare import wallet_number
+
+    assert wallet_number("rocket", "01711234567") == wallet_number("rocket", "017112345678") > 0
