@@ -67,6 +67,8 @@ __all__ = [
     "StoreLocked",
     "StoreUnavailable",
     "StoreWriteFailed",
+    "TableStore",
+    "TableWriter",
     "UnfinishedPublish",
     "UnknownEdgeType",
     "UnknownLabel",
@@ -588,6 +590,27 @@ class GraphWriter(Protocol):
         self, edge_type: str, from_label: str, to_label: str, columns: Mapping[str, Any]
     ) -> int:
         """Write edges from parallel columns ``from``, ``to`` and properties; how many."""
+        ...
+
+
+@runtime_checkable
+class TableWriter(GraphWriter, Protocol):
+    """A :class:`GraphWriter` whose tables become a store's whole graph when finished."""
+
+    def finish(self) -> dict[str, int]:
+        """Make the tables written the store's graph (see :class:`TableStore`); returns how many
+        nodes and edges the graph lost, per label and edge type."""
+        ...
+
+
+@runtime_checkable
+class TableStore(Protocol):
+    """A :class:`GraphStore` that takes a complete publish as whole tables, column by column,
+    instead of merged rows (the embedded store): much faster, and nothing to diff."""
+
+    def table_writer(self) -> TableWriter:
+        """A writer the complete publish writes the whole graph into, then finishes. Inside
+        :func:`publishing`, the new graph replaces the old one when the publish ends."""
         ...
 
 

@@ -102,24 +102,30 @@ def journal(path: Path) -> Path:
 
 
 def test_everything_is_there_after_reopening(tmp_path: Path) -> None:
-    with EmbeddedStore(tmp_path) as store:
+    with EmbeddedStore(tmp_path, compact_on_close=False) as store:
         fill(store)
         before = state(store)
         assert store.count("Record") == 49 and store.node("Record", "dss/2")["union"] == "kashimpur"
+    assert not list(tmp_path.glob("tables-*"))  # the rows are in the journal only
     with EmbeddedStore(tmp_path) as store:
         assert_same(state(store), before)
-        store.compact()  # the same from a snapshot instead of the journal
-    with EmbeddedStore(tmp_path) as store:
-        assert_same(state(store), before)
+        store.compact()  # the same from tables instead of the journal
+    with EmbeddedStore(tmp_path, read_only=True) as store:
+        assert_same(state(store), before)  # read from the tables, no graph in memory
+        assert store._memory is None
         assert "age" not in store.node("Record", "dss/2")
+    with EmbeddedStore(tmp_path) as store:
+        store.merge_nodes("Phone", [{"id": "01911000000"}])  # folded into tables at close
+    with EmbeddedStore(tmp_path, read_only=True) as store:
+        assert store.count("Phone") == 11 and not store._changes
 
 
 def test_compaction_keeps_everything_and_leaves_one_generation(tmp_path: Path) -> None:
     with EmbeddedStore(tmp_path, batch_size=7, compact_bytes=2_000) as store:
         fill(store)  # small batches and a tiny threshold: compacts many times on the way
         before = state(store)
-    files = sorted(p.suffix for p in tmp_path.iterdir() if p.name != "LOCK")
-    assert files == [".ekc", ".ekg", ".ekj"]
+    names = sorted(p.name.split("-")[0] for p in tmp_path.iterdir() if p.name != "LOCK")
+    assert names == ["commit", "journal", "tables"]
     with EmbeddedStore(tmp_path) as store:
         assert_same(state(store), before)
 
@@ -185,7 +191,7 @@ def test_a_reader_of_no_store_sees_an_empty_graph_and_makes_no_folder(tmp_path: 
 def three_commits(path: Path, fsync: bool = True) -> list[int]:
     """Three commits of 100 phones; the journal's length after each."""
     sizes = []
-    with EmbeddedStore(path, fsync=fsync) as store:
+    with EmbeddedStore(path, fsync=fsync, compact_on_close=False) as store:
         for batch in range(3):
             store.merge_nodes("Phone", [{"id": f"0171100{batch}{i:03d}"} for i in range(100)])
             sizes.append(journal(path).stat().st_size)
@@ -198,7 +204,9 @@ def commit_record(path: Path) -> Path:
 
 
 def files(path: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+    return {
+        str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("fsync", [True, False])
@@ -224,7 +232,7 @@ def test_a_torn_append_is_discarded_by_a_writer_and_left_alone_by_a_reader(
 ) -> None:
     three_commits(tmp_path)
     committed = commit_record(tmp_path).read_bytes()
-    with EmbeddedStore(tmp_path) as store:
+    with EmbeddedStore(tmp_path, compact_on_close=False) as store:
         store.merge_nodes("Phone", [{"id": f"01811{i:06d}"} for i in range(100)])
     # A crash in the middle of that append: half its frame on disk, its commit never recorded.
     commit_record(tmp_path).write_bytes(committed)
@@ -237,7 +245,7 @@ def test_a_torn_append_is_discarded_by_a_writer_and_left_alone_by_a_reader(
     assert files(tmp_path) == before
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="graph.embedded"):
-        store = EmbeddedStore(tmp_path)
+        store = EmbeddedStore(tmp_path, compact_on_close=False)
     assert "discarding" in caplog.text and "never finished" in caplog.text
     assert store.count("Phone") == 300  # the three commits, none of the torn fourth
     assert store.node("Phone", "01811000000") is None
@@ -286,9 +294,13 @@ def test_a_damaged_snapshot_is_reported(tmp_path: Path) -> None:
     with EmbeddedStore(tmp_path) as store:
         fill(store)
         store.compact()
-    (snapshot,) = tmp_path.glob("snapshot-*.ekg")
-    os.truncate(snapshot, snapshot.stat().st_size - 10)
-    with pytest.raises(StoreCorrupted):
+    (table,) = tmp_path.glob("tables-*/node-Record.arrow")
+    os.truncate(table, table.stat().st_size - 10)
+    for read_only in (True, False):
+        with pytest.raises(StoreCorrupted, match="node-Record.arrow is damaged"):
+            EmbeddedStore(tmp_path, read_only=read_only)
+    table.unlink()
+    with pytest.raises(StoreCorrupted, match="node-Record.arrow is missing"):
         EmbeddedStore(tmp_path)
 
 
@@ -296,13 +308,16 @@ def test_leftovers_of_an_interrupted_compaction_are_ignored(tmp_path: Path) -> N
     with EmbeddedStore(tmp_path) as store:
         fill(store)
         before = state(store)
-    # A compaction to generation 1 that died before renaming its snapshot into place.
-    (tmp_path / "snapshot-00000001.ekg.tmp").write_bytes(b"half a snapshot")
-    (tmp_path / "journal-00000001.ekj").write_bytes(b"EKJ1 header only")
+    (journal_now,) = tmp_path.glob("journal-*.ekj")
+    nxt = int(journal_now.stem.split("-")[1]) + 1
+    # A compaction to the next generation that died before renaming its tables into place.
+    (tmp_path / f"tables-{nxt:08d}.tmp").mkdir()
+    (tmp_path / f"tables-{nxt:08d}.tmp" / "node-Record.arrow").write_bytes(b"half a table")
+    (tmp_path / f"journal-{nxt:08d}.ekj").write_bytes(b"EKJ1 header only")
     with EmbeddedStore(tmp_path) as store:
         assert_same(state(store), before)
-    assert not (tmp_path / "snapshot-00000001.ekg.tmp").exists()
-    assert not (tmp_path / "journal-00000001.ekj").exists()
+    assert not (tmp_path / f"tables-{nxt:08d}.tmp").exists()
+    assert not (tmp_path / f"journal-{nxt:08d}.ekj").exists()
 
 
 WRITER = textwrap.dedent(
@@ -369,7 +384,7 @@ def test_kill_9_mid_write_loses_nothing_committed(tmp_path: Path, fsync: bool) -
 
 
 def generations(path: Path) -> list[str]:
-    return sorted(p.name for p in path.glob("snapshot-*.ekg"))
+    return sorted(p.name for p in path.glob("tables-*"))
 
 
 def publish_cut_short(path: Path) -> tuple[dict, dict]:

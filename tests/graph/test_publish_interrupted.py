@@ -105,16 +105,27 @@ def assert_last_complete_shown_then_finished(home: Path, homes: Homes, out: Path
 
 
 class FailingStore:
-    """An embedded store whose writes fail after ``allowed`` write calls (as a lost disk would)."""
+    """An embedded store whose writes fail after ``allowed`` write calls (as a lost disk would):
+    row writes, and the tables of a complete publish (its table writer's calls)."""
 
-    WRITES = ("merge_nodes", "merge_edges", "replace_edges_from", "delete_edges", "delete_nodes")
+    WRITES = (
+        "merge_nodes",
+        "merge_edges",
+        "replace_edges_from",
+        "delete_edges",
+        "delete_nodes",
+        "add_nodes",
+        "add_edges",
+    )
 
-    def __init__(self, store: EmbeddedStore, allowed: int) -> None:
+    def __init__(self, store: Any, allowed: int) -> None:
         self._store = store
         self._allowed = allowed
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._store, name)
+        if name == "table_writer":
+            return lambda: FailingStore(attribute(), self._allowed)
         if name not in self.WRITES:
             return attribute
 
@@ -150,14 +161,19 @@ KILLED = textwrap.dedent(
 
     home, allowed = sys.argv[1], int(sys.argv[2])
     store = open_store("embedded", home)
-    merge_edges = store.merge_edges
-    def dying(*args, **kwargs):
-        global allowed
-        if allowed == 0:
-            os.kill(os.getpid(), signal.SIGKILL)
-        allowed -= 1
-        return merge_edges(*args, **kwargs)
-    store.merge_edges = dying
+    table_writer = store.table_writer
+    def writer():
+        tables = table_writer()
+        add_edges = tables.add_edges
+        def dying(*args, **kwargs):
+            global allowed
+            if allowed == 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+            allowed -= 1
+            return add_edges(*args, **kwargs)
+        tables.add_edges = dying
+        return tables
+    store.table_writer = writer
     run_batch(home, store)
     """
 )
@@ -181,24 +197,25 @@ def test_kill_9_mid_publish_shows_the_last_complete_findings(
 def test_a_full_disk_during_publish_is_a_clear_message(
     home: Path, homes: Homes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import graph.embedded
+    import graph.embedded.tables
 
-    write_all = graph.embedded._write_all
-    left = {"writes": 12}
+    write_file = graph.embedded.tables._write_file
+    left = {"files": 5}
 
-    def filling(fd: int, data: bytes) -> None:
-        if left["writes"] == 0:
+    def filling(path: Path, table: Any, fsync: bool) -> int:
+        if left["files"] == 0:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        left["writes"] -= 1
-        write_all(fd, data)
+        left["files"] -= 1
+        return write_file(path, table, fsync)
 
-    monkeypatch.setattr(graph.embedded, "_write_all", filling)
+    monkeypatch.setattr(graph.embedded.tables, "_write_file", filling)
     result = ekjon(home, "resolve")
     monkeypatch.undo()
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     assert "No space left on device" in " ".join(result.output.split())
-    assert str(home / "graph" / "journal-") in result.output.replace("\n", "")
+    assert str(home / "graph" / "tables-") in result.output.replace("\n", "")
+    assert not list((home / "graph").glob("*.tmp"))  # what was written is cleared away
     assert_last_complete_shown_then_finished(home, homes, tmp_path)
 
 

@@ -1,0 +1,764 @@
+"""The embedded store's graph on disk as column tables: one Arrow file per label and edge group.
+
+A *generation* of the graph is a folder ``tables-<generation>/`` holding
+
+- ``node-<Label>.arrow``: every node of the label, one row each, sorted by ``id``; a column per
+  property (missing where a node lacks it);
+- ``edge-<TYPE>-<From>-<To>.arrow``: every edge of the type between the two labels, sorted by
+  ``from`` then ``to``, a column per property; beside it ``...by-to.arrow``, the rows' order by
+  ``to`` (so the edges into a node are found as fast as those out of it);
+- ``manifest.json``: the counts, each file's size, and the publish state of the generation.
+
+The files are Arrow IPC files, uncompressed, and are memory-mapped when read: opening the store
+reads only the manifest; a question reads the columns it needs (the findings' table scans); a
+walk (``node``, ``neighbours``) binary-searches the sorted ids and touches a few pages. A
+generation is written whole into ``tables-<generation>.tmp/`` and renamed into place (see
+:mod:`graph.embedded.store`), so it is never seen half-written.
+
+Property values keep their types: a column of strings, 64-bit integers, floats or booleans; a
+property whose values mix types (rare) is kept as text tagged with each value's type.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from graph import schema
+from graph.embedded.frames import _MERGE_EDGES, _MERGE_NODES, _WHAT_TO_DO, _fsync_dir
+from graph.store import SHARED_COLUMNS, InvalidRow, MissingNode, Neighbour, StoreCorrupted
+
+__all__ = ["TableSet", "TableWriter", "edge_file", "node_file", "write_tables"]
+
+TABLES_FORMAT = 2
+MANIFEST = "manifest.json"
+#: Field metadata marking a column of mixed types, kept as tagged text (``i:3``, ``s:x``...).
+_TAGGED = {b"ekjon": b"tagged"}
+_STRING = pa.large_string()
+_LOAD_ROWS = 50_000
+
+
+def node_file(label: str) -> str:
+    return f"node-{label}.arrow"
+
+
+def edge_file(edge_type: str, from_label: str, to_label: str) -> str:
+    return f"edge-{edge_type}-{from_label}-{to_label}.arrow"
+
+
+def _by_to_file(name: str) -> str:
+    return name[: -len(".arrow")] + ".by-to.arrow"
+
+
+# --- values -> typed columns ----------------------------------------------------------------------
+
+
+def _tag(value: Any) -> str | None:
+    if value is None or (type(value) is float and value != value):
+        return None
+    kind = type(value)
+    if kind is bool or isinstance(value, np.bool_):
+        return "b:1" if value else "b:0"
+    if isinstance(value, int | np.integer):
+        return f"i:{int(value)}"
+    if isinstance(value, float | np.floating):
+        return f"f:{float(value)!r}"
+    return f"s:{value}"
+
+
+def _untag(value: str | None) -> Any:
+    if value is None:
+        return None
+    kind, text = value[0], value[2:]
+    if kind == "i":
+        return int(text)
+    if kind == "f":
+        return float(text)
+    if kind == "b":
+        return text == "1"
+    return text
+
+
+def _tagged(values: Iterable[Any]) -> pa.Array:
+    return pa.array([_tag(v) for v in values], type=_STRING)
+
+
+def _column(what: str, name: str, values: Any) -> tuple[pa.Array, bool]:
+    """``values`` (a Series, array or list) as a typed Arrow array; ``True`` if tagged.
+
+    Raises
+    ------
+    InvalidRow
+        If a value is not a str, int, float or bool (dates, lists...).
+    """
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    else:
+        if isinstance(values, pd.Series):
+            values = values.to_numpy()
+        try:
+            array = pa.array(values, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return _checked_tagged(what, name, values), True
+    kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return array.cast(_STRING), False
+    if pa.types.is_integer(kind):
+        return array.cast(pa.int64()), False
+    if pa.types.is_floating(kind):
+        return array.cast(pa.float64()), False
+    if pa.types.is_boolean(kind) or pa.types.is_null(kind):
+        return array, False
+    return _checked_tagged(what, name, values), True
+
+
+def _checked_tagged(what: str, name: str, values: Any) -> pa.Array:
+    values = list(values)
+    for i, value in enumerate(values):
+        if value is None or isinstance(value, str | bool | int | float | np.generic):
+            continue
+        if value is pd.NA or value is pd.NaT:
+            values[i] = None
+            continue
+        raise InvalidRow(
+            what,
+            i,
+            f"property {name!r} is a {type(value).__name__} ({value!r}); a property is a str, int, "
+            "float or bool (dates as ISO 'YYYY-MM-DD' strings).",
+        )
+    return _tagged(values)
+
+
+def _table(what: str, columns: Mapping[str, Any], keys: Sequence[str]) -> pa.Table:
+    """A typed table of ``keys`` (non-empty strings) then the properties, from parallel columns.
+
+    Raises
+    ------
+    InvalidRow
+        If a key is missing, empty or not a string, or a value has no property type.
+    """
+    arrays: list[pa.Array] = []
+    fields: list[pa.Field] = []
+    for key in keys:
+        if key not in columns:
+            raise InvalidRow(what, 0, f"the rows have no {key!r}.")
+        array, tagged = _column(what, key, columns[key])
+        if tagged or not pa.types.is_large_string(array.type) or array.null_count:
+            bad = _first_bad_key(columns[key])
+            raise InvalidRow(
+                what,
+                bad[0],
+                f"{key!r} must be a non-empty string, got {bad[1]!r}; identifiers such as NIDs "
+                "and phone numbers are strings of digits.",
+            )
+        empty = pc.equal(pc.utf8_length(array), 0)
+        if pc.any(empty).as_py():
+            raise InvalidRow(
+                what, int(np.flatnonzero(empty.to_numpy(zero_copy_only=False))[0]), f"{key!r} is ''"
+            )
+        arrays.append(array)
+        fields.append(pa.field(key, _STRING))
+    for name in sorted(n for n in columns if n not in keys):
+        if name in schema.EDGE_COLUMNS and "from" in keys:
+            raise InvalidRow(what, 0, f"{name!r} is reserved and cannot be a property.")
+        array, tagged = _column(what, name, columns[name])
+        if pa.types.is_null(array.type):
+            continue  # every value missing: the property is absent
+        arrays.append(array)
+        fields.append(pa.field(name, array.type, metadata=_TAGGED if tagged else None))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _first_bad_key(values: Any) -> tuple[int, Any]:
+    for i, value in enumerate(list(values)):
+        if not isinstance(value, str) or not value:
+            return i, value
+    return 0, None
+
+
+def rows_table(what: str, keys: dict[str, list], props: list[dict]) -> pa.Table:
+    """A table from key columns and one property dict per row (missing: absent)."""
+    names = sorted({name for row in props for name in row})
+    columns: dict[str, Any] = dict(keys)
+    for name in names:
+        columns[name] = [row.get(name) for row in props]
+    return _table(what, columns, list(keys))
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """One table of ``tables`` (columns a part lacks are missing there; types unified)."""
+    if len(tables) == 1:
+        return tables[0]
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    kinds: dict[str, set] = {}
+    for part in tables:
+        for f in part.schema:
+            kinds.setdefault(f.name, set()).add((f.type, bool(f.metadata)))
+    mixed = {name for name, seen in kinds.items() if len(seen) > 1}
+    fixed = []
+    for part in tables:
+        for name in mixed & set(part.column_names):
+            i = part.schema.get_field_index(name)
+            values = _py(part.column(name), part.schema.field(name))
+            part = part.set_column(i, pa.field(name, _STRING, metadata=_TAGGED), _tagged(values))
+        fixed.append(part)
+    return pa.concat_tables(fixed, promote_options="permissive")
+
+
+def _py(column: pa.ChunkedArray | pa.Array, field: pa.Field) -> list[Any]:
+    values = column.to_pylist()
+    if field.metadata and field.metadata.get(b"ekjon") == b"tagged":
+        return [_untag(v) for v in values]
+    return values
+
+
+def sorted_unique(table: pa.Table, keys: Sequence[str]) -> pa.Table:
+    """``table`` sorted by ``keys``, one row per key (the last row given of each)."""
+    if not table.num_rows:
+        return table
+    seq = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    order = pc.sort_indices(
+        table.append_column("__seq", seq),
+        sort_keys=[*((k, "ascending") for k in keys), ("__seq", "descending")],
+    )
+    table = table.take(order)
+    first = np.ones(table.num_rows, dtype=bool)
+    if table.num_rows > 1:
+        same = np.ones(table.num_rows - 1, dtype=bool)
+        for key in keys:
+            column = table.column(key).combine_chunks()
+            same &= pc.equal(column.slice(1), column.slice(0, len(column) - 1)).to_numpy(
+                zero_copy_only=False
+            )
+        first[1:] = ~same
+    if not first.all():
+        table = table.filter(pa.array(first))
+    return table.combine_chunks()
+
+
+# --- writing a generation -------------------------------------------------------------------------
+
+
+def _write_file(path: Path, table: pa.Table, fsync: bool) -> int:
+    with pa.OSFile(str(path), "wb") as sink:
+        with pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table, max_chunksize=max(table.num_rows, 1))
+    if fsync:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return path.stat().st_size
+
+
+def write_tables(
+    folder: Path,
+    nodes: Mapping[str, pa.Table],
+    edges: Mapping[tuple[str, str, str], pa.Table],
+    fsync: bool = True,
+) -> dict[str, Any]:
+    """Write node and edge tables (sorted and unique, see :func:`sorted_unique`) into ``folder``.
+
+    Returns the manifest's content (without the publish state, which the store adds when it
+    switches the generation in with :func:`write_manifest`).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    groups: list[list[Any]] = []
+    for label, table in nodes.items():
+        if table.num_rows:
+            name = node_file(label)
+            files[name] = _write_file(folder / name, table, fsync)
+            counts[label] = table.num_rows
+    for (edge_type, from_label, to_label), table in edges.items():
+        if not table.num_rows:
+            continue
+        name = edge_file(edge_type, from_label, to_label)
+        files[name] = _write_file(folder / name, table, fsync)
+        by_to = pc.sort_indices(table.select(["to"]), sort_keys=[("to", "ascending")])
+        files[_by_to_file(name)] = _write_file(
+            folder / _by_to_file(name), pa.table({"row": by_to.cast(pa.int64())}), fsync
+        )
+        groups.append([edge_type, from_label, to_label, table.num_rows, name])
+    return {"format": TABLES_FORMAT, "nodes": counts, "edges": groups, "files": files}
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any], fsync: bool = True) -> None:
+    """Write the manifest (last, once the files are on disk)."""
+    path = folder / MANIFEST
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump(manifest, file)
+        file.flush()
+        if fsync:
+            os.fsync(file.fileno())
+    if fsync:
+        _fsync_dir(folder)
+
+
+# --- reading a generation -------------------------------------------------------------------------
+
+
+class _Sorted:
+    """A sorted string column (through an order, if given) as a sequence for :mod:`bisect`."""
+
+    def __init__(self, column: pa.Array, order: np.ndarray | None = None) -> None:
+        self.column = column
+        self.order = order
+
+    def __len__(self) -> int:
+        return len(self.column)
+
+    def __getitem__(self, i: int) -> str:
+        return self.column[i if self.order is None else int(self.order[i])].as_py()
+
+    def rows(self, value: str) -> range | np.ndarray:
+        lo = bisect.bisect_left(self, value)
+        hi = bisect.bisect_right(self, value, lo)
+        return range(lo, hi) if self.order is None else self.order[lo:hi]
+
+
+class TableSet:
+    """One generation's tables, read from ``folder`` (memory-mapped, column by column).
+
+    Raises
+    ------
+    StoreCorrupted
+        If the manifest cannot be read or a file is missing or not of the size it records.
+    """
+
+    def __init__(self, folder: Path | None, manifest: dict[str, Any] | None = None) -> None:
+        self.folder = folder
+        self.manifest = manifest or {"nodes": {}, "edges": [], "files": {}}
+        self._tables: dict[str, pa.Table] = {}
+        self._sorted: dict[tuple[str, str], _Sorted] = {}
+        self._groups: dict[str, list[tuple[str, str, int, str]]] = {}
+        for edge_type, from_label, to_label, n, name in self.manifest["edges"]:
+            self._groups.setdefault(edge_type, []).append((from_label, to_label, n, name))
+
+    @classmethod
+    def open(cls, folder: Path) -> TableSet:
+        path = folder / MANIFEST
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            if manifest.get("format") != TABLES_FORMAT:
+                raise ValueError(f"format {manifest.get('format')!r}, not {TABLES_FORMAT}")
+        except (OSError, ValueError) as error:
+            raise StoreCorrupted(f"{path} cannot be read ({error}). {_WHAT_TO_DO}") from None
+        for name, size in manifest["files"].items():
+            try:
+                found = (folder / name).stat().st_size
+            except FileNotFoundError:
+                raise StoreCorrupted(
+                    f"{folder / name} is missing from the graph's tables. {_WHAT_TO_DO}"
+                ) from None
+            if found != size:
+                raise StoreCorrupted(
+                    f"{folder / name} is damaged: {found} bytes where {size} were written. "
+                    f"{_WHAT_TO_DO}"
+                )
+        return cls(folder, manifest)
+
+    @property
+    def state(self) -> list | None:
+        """The publish state of the generation, as the manifest keeps it."""
+        return self.manifest.get("state")
+
+    @property
+    def bytes(self) -> int:
+        return sum(self.manifest["files"].values())
+
+    @property
+    def empty(self) -> bool:
+        return not self.manifest["files"]
+
+    def _file(self, name: str) -> pa.Table:
+        table = self._tables.get(name)
+        if table is None:
+            assert self.folder is not None
+            path = self.folder / name
+            try:
+                source = pa.memory_map(str(path), "r")
+                table = pa.ipc.open_file(source).read_all()
+            except (OSError, pa.ArrowInvalid) as error:
+                raise StoreCorrupted(f"{path} cannot be read: {error}. {_WHAT_TO_DO}") from None
+            self._tables[name] = table
+        return table
+
+    def _node_table(self, label: str) -> pa.Table | None:
+        if label not in self.manifest["nodes"]:
+            return None
+        return self._file(node_file(label))
+
+    def _ids(self, label: str) -> _Sorted | None:
+        found = self._sorted.get((label, "id"))
+        if found is None:
+            table = self._node_table(label)
+            if table is None:
+                return None
+            found = self._sorted[(label, "id")] = _Sorted(table.column("id").chunk(0))
+        return found
+
+    def _ends(self, name: str, end: str) -> _Sorted:
+        found = self._sorted.get((name, end))
+        if found is None:
+            column = self._file(name).column(end).chunk(0)
+            order = None
+            if end == "to":
+                order = self._file(_by_to_file(name)).column("row").chunk(0).to_numpy()
+            found = self._sorted[(name, end)] = _Sorted(column, order)
+        return found
+
+    # --- counts and rows ------------------------------------------------------------------------
+
+    def count(self, name: str) -> int:
+        if name in schema.NODES:
+            return int(self.manifest["nodes"].get(name, 0))
+        return sum(n for _, _, n, _ in self._groups.get(name, ()))
+
+    def groups(self, edge_type: str) -> list[tuple[str, str, int, str]]:
+        """``(from_label, to_label, count, file)`` of each edge file of ``edge_type``."""
+        return self._groups.get(edge_type, [])
+
+    @staticmethod
+    def _row(table: pa.Table, i: int) -> dict[str, Any]:
+        row = {}
+        for f, column in zip(table.schema, table.columns, strict=True):
+            value = column[i].as_py()
+            if value is not None:
+                if f.metadata and f.metadata.get(b"ekjon") == b"tagged":
+                    value = _untag(value)
+                row[f.name] = value
+        return row
+
+    def node(self, label: str, id: str) -> dict[str, Any] | None:
+        ids = self._ids(label)
+        if ids is None:
+            return None
+        rows = ids.rows(id)
+        if not len(rows):
+            return None
+        return self._row(self._node_table(label), rows[0])  # type: ignore[arg-type]
+
+    def neighbours(
+        self,
+        label: str,
+        id: str,
+        edge_type: str | None,
+        direction: str,
+        neighbour_label: str | None,
+    ) -> list[Neighbour]:
+        if self.node(label, id) is None:
+            return []
+        found = []
+        nodes: dict[tuple[str, str], dict] = {}
+        for kind in [edge_type] if edge_type is not None else list(schema.EDGES):
+            for from_label, to_label, _, name in self.groups(kind):
+                sides = []
+                if direction in ("out", "both") and from_label == label:
+                    sides.append(("from", to_label))
+                if direction in ("in", "both") and to_label == label:
+                    sides.append(("to", from_label))
+                for end, other_label in sides:
+                    if neighbour_label is not None and other_label != neighbour_label:
+                        continue
+                    table = self._file(name)
+                    other_column = table.column("to" if end == "from" else "from").chunk(0)
+                    for i in self._ends(name, end).rows(id):
+                        i = int(i)
+                        row = self._row(table, i)
+                        other = other_column[i].as_py()
+                        del row["from"], row["to"]
+                        key = (other_label, other)
+                        if key not in nodes:
+                            nodes[key] = {"id": other, **(self.node(other_label, other) or {})}
+                        found.append(Neighbour(kind, row, other_label, dict(nodes[key])))
+        found.sort(key=lambda n: (n.edge_type, n.label, n.props["id"]))
+        return found
+
+    def node_ids(self, label: str) -> pa.Array:
+        table = self._node_table(label)
+        if table is None:
+            return pa.array([], type=_STRING)
+        return table.column("id").chunk(0)
+
+    def nodes(
+        self,
+        label: str,
+        properties: Sequence[str] | None = None,
+        ids: Iterable[str] | None = None,
+    ) -> pd.DataFrame:
+        table = self._node_table(label)
+        order = None if properties is None else ["id", *(p for p in properties if p != "id")]
+        if table is None:
+            return pd.DataFrame(columns=order or ["id"])
+        if ids is not None:
+            wanted = pa.array(list(dict.fromkeys(ids)), type=_STRING)
+            at = pc.index_in(wanted, value_set=table.column("id"))
+            table = table.take(at.drop_null())
+        if order is not None:
+            table = _select(table, order)
+        return _frame(table, missing_as_nan=properties is None)
+
+    def edges(
+        self,
+        edge_type: str,
+        from_ids: Iterable[str] | None = None,
+        to_ids: Iterable[str] | None = None,
+    ) -> pd.DataFrame:
+        starts = None if from_ids is None else pa.array(list(set(from_ids)), type=_STRING)
+        ends = None if to_ids is None else pa.array(list(set(to_ids)), type=_STRING)
+        parts = []
+        for from_label, to_label, _, name in self.groups(edge_type):
+            table = self._file(name)
+            mask = None
+            if starts is not None:
+                mask = pc.is_in(table.column("from"), value_set=starts)
+            if ends is not None:
+                at_end = pc.is_in(table.column("to"), value_set=ends)
+                mask = at_end if mask is None else pc.and_(mask, at_end)
+            if mask is not None:
+                table = table.filter(mask)
+            if not table.num_rows:
+                continue
+            frame = _frame(table, missing_as_nan=True)
+            frame.insert(2, "from_label", np.full(len(frame), from_label, dtype=object))
+            frame.insert(3, "to_label", np.full(len(frame), to_label, dtype=object))
+            parts.append(frame)
+        if not parts:
+            return pd.DataFrame(columns=list(schema.EDGE_COLUMNS))
+        frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True, sort=False)
+        names = sorted(c for c in frame.columns if c not in schema.EDGE_COLUMNS)
+        return frame[[*schema.EDGE_COLUMNS, *names]]
+
+    def shared_identifiers(
+        self, labels: Sequence[str], exclude_sources: Iterable[str]
+    ) -> pd.DataFrame:
+        """See :meth:`graph.store.GraphStore.shared_identifiers`: joins over the tables."""
+        excluded = pa.array(sorted(set(exclude_sources)), type=_STRING)
+        left_out = None
+        if len(excluded):
+            records = self._node_table("Record")
+            if records is not None and "source" in records.column_names:
+                source = records.column("source")
+                if source.type != _STRING:  # tagged or not text: compare as text
+                    source = pa.array([_untag(v) for v in source.to_pylist()]).cast(_STRING)
+                keep = pc.is_in(source, value_set=excluded)
+                left_out = records.column("id").filter(keep)
+        parts = []
+        for label in dict.fromkeys(labels):
+            for from_label, to_label, _, name in self.groups("HAS"):
+                if (from_label, to_label) != ("Record", label):
+                    continue
+                table = self._file(name).select(["from", "to"])
+                if left_out is not None and len(left_out):
+                    table = table.filter(pc.invert(pc.is_in(table.column("from"), left_out)))
+                # only identifiers given at least twice
+                to = table.column("to")
+                counts = pc.value_counts(to)
+                several = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+                table = table.filter(pc.is_in(to, value_set=several))
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "label": label,
+                            "identifier": table.column("to").to_numpy(zero_copy_only=False),
+                            "record": table.column("from").to_numpy(zero_copy_only=False),
+                        }
+                    )
+                )
+        columns = list(SHARED_COLUMNS)
+        if not parts:
+            return pd.DataFrame(columns=columns)
+        given = pd.concat(parts, ignore_index=True)
+        if given.empty:
+            return pd.DataFrame(columns=columns)
+        records = pa.array(given["record"].to_numpy(dtype=object), type=_STRING)
+        given["person"] = self._follow("OF", "Record", "Person", records)
+        persons = given["person"].dropna().unique()
+        member = self.edges("MEMBER_OF", from_ids=persons)[["from", "to"]] if len(persons) else None
+        n = given.groupby(["label", "identifier"], sort=False)["record"].transform("size")
+        given["n"] = n.to_numpy()
+        if member is not None and len(member):
+            homes = given.merge(member, left_on="person", right_on="from")
+            per_home = homes.groupby(["label", "identifier", "to"], sort=False)["record"].size()
+            per_home = per_home.reset_index(name="with")
+            per_home = per_home.merge(
+                given[["label", "identifier", "n"]].drop_duplicates(), on=["label", "identifier"]
+            )
+            common = per_home[per_home["with"] == per_home["n"]][["label", "identifier"]]
+            common = common.drop_duplicates()
+            if len(common):
+                flagged = given.merge(
+                    common, on=["label", "identifier"], how="left", indicator=True
+                )
+                given = given[(flagged["_merge"] == "left_only").to_numpy()]
+        return given[columns].reset_index(drop=True)
+
+    def _follow(self, edge_type: str, from_label: str, to_label: str, starts: pa.Array) -> Any:
+        """The ``to`` of the first ``edge_type`` edge out of each of ``starts`` (None if none)."""
+        out = np.full(len(starts), None, dtype=object)
+        for group_from, group_to, _, name in self.groups(edge_type):
+            if (group_from, group_to) != (from_label, to_label):
+                continue
+            table = self._file(name)
+            at = pc.index_in(starts, value_set=table.column("from"))
+            found = at.is_valid().to_numpy(zero_copy_only=False)
+            if found.any():
+                rows = at.drop_null()
+                out[found] = table.column("to").take(rows).to_numpy(zero_copy_only=False)
+        return out
+
+    # --- into memory ------------------------------------------------------------------------------
+
+    def operations(self) -> Iterator[tuple]:
+        """The whole graph as journal operations (merges), to build the graph in memory."""
+        for label in schema.NODES:
+            table = self._node_table(label)
+            if table is None:
+                continue
+            for start in range(0, table.num_rows, _LOAD_ROWS):
+                part = table.slice(start, _LOAD_ROWS)
+                ids = part.column("id").to_pylist()
+                yield (_MERGE_NODES, label, list(zip(ids, _props(part, ("id",)), strict=True)))
+        for edge_type, from_label, to_label, _, name in self.manifest["edges"]:
+            table = self._file(name)
+            for start in range(0, table.num_rows, _LOAD_ROWS):
+                part = table.slice(start, _LOAD_ROWS)
+                rows = zip(
+                    part.column("from").to_pylist(),
+                    part.column("to").to_pylist(),
+                    _props(part, ("from", "to")),
+                    strict=True,
+                )
+                yield (_MERGE_EDGES, edge_type, from_label, to_label, list(rows))
+
+
+def _props(table: pa.Table, keys: Sequence[str]) -> list[dict[str, Any]]:
+    names = [f for f in table.schema if f.name not in keys]
+    columns = [_py(table.column(f.name), f) for f in names]
+    out: list[dict[str, Any]] = []
+    for values in zip(*columns, strict=True) if columns else ([()] * table.num_rows):
+        out.append({f.name: v for f, v in zip(names, values, strict=True) if v is not None})
+    return out
+
+
+def _select(table: pa.Table, order: Sequence[str]) -> pa.Table:
+    arrays, fields = [], []
+    for name in order:
+        if name in table.column_names:
+            arrays.append(table.column(name))
+            fields.append(table.schema.field(name))
+        else:
+            arrays.append(pa.nulls(table.num_rows))
+            fields.append(pa.field(name, pa.null()))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _frame(table: pa.Table, missing_as_nan: bool) -> pd.DataFrame:
+    """``table`` as pandas, typed as the in-memory graph's tables are (see graph.store.table)."""
+    columns: dict[str, Any] = {}
+    for f, column in zip(table.schema, table.columns, strict=True):
+        if f.metadata and f.metadata.get(b"ekjon") == b"tagged":
+            values = pd.Series(_py(column, f), dtype=object).infer_objects()
+        elif pa.types.is_null(f.type):
+            values = pd.Series(np.full(table.num_rows, None, dtype=object))
+        else:
+            values = column.to_pandas()
+        if values.dtype == object and column.null_count and missing_as_nan:
+            values = values.where(values.notna(), np.nan)
+        columns[f.name] = values
+    return pd.DataFrame(columns, columns=table.column_names)
+
+
+class TableWriter:
+    """A complete publish written as whole tables (a :class:`graph.store.GraphWriter`).
+
+    Collects the columns :func:`engine.publish.publish` writes; :meth:`finish` hands them to the
+    store, which writes them as its next generation (see :meth:`EmbeddedStore.table_writer`).
+    """
+
+    def __init__(self, install: Any) -> None:
+        self._install = install
+        self.written: dict[str, int] = {}
+        self._nodes: dict[str, list[pa.Table]] = {}
+        self._edges: dict[tuple[str, str, str], list[pa.Table]] = {}
+
+    def count(self, name: str) -> int:
+        schema.check_name(name)
+        return self.written.get(name, 0)
+
+    def add_nodes(self, label: str, columns: Mapping[str, Any]) -> int:
+        schema.node_spec(label)
+        table = _table(label, columns, ["id"])
+        self._nodes.setdefault(label, []).append(table)
+        self.written[label] = self.written.get(label, 0) + table.num_rows
+        return table.num_rows
+
+    def add_edges(
+        self, edge_type: str, from_label: str, to_label: str, columns: Mapping[str, Any]
+    ) -> int:
+        schema.check_ends(edge_type, from_label, to_label)
+        table = _table(edge_type, columns, ["from", "to"])
+        if from_label == to_label and table.num_rows:
+            loops = pc.equal(table.column("from"), table.column("to"))
+            if pc.any(loops).as_py():
+                i = int(np.flatnonzero(loops.to_numpy(zero_copy_only=False))[0])
+                raise InvalidRow(
+                    edge_type,
+                    i,
+                    f"the edge joins {from_label} {table.column('from')[i].as_py()!r} to itself.",
+                )
+        self._edges.setdefault((edge_type, from_label, to_label), []).append(table)
+        self.written[edge_type] = self.written.get(edge_type, 0) + table.num_rows
+        return table.num_rows
+
+    def tables(
+        self,
+    ) -> tuple[dict[str, pa.Table], dict[tuple[str, str, str], pa.Table]]:
+        """The written tables, sorted and one row per node or edge (the last written wins).
+
+        Raises
+        ------
+        MissingNode
+            If an edge names a node that was not written.
+        """
+        nodes = {
+            label: sorted_unique(_concat(parts), ["id"]) for label, parts in self._nodes.items()
+        }
+        self._nodes.clear()
+        edges = {}
+        for key, parts in self._edges.items():
+            table = sorted_unique(_concat(parts), ["from", "to"])
+            edge_type, from_label, to_label = key
+            for end, label in (("from", from_label), ("to", to_label)):
+                known = nodes.get(label)
+                values = table.column(end)
+                present = (
+                    pc.is_in(values, value_set=known.column("id"))
+                    if known is not None
+                    else pa.array(np.zeros(len(values), dtype=bool))
+                )
+                if not pc.all(present).as_py():
+                    missing = pc.unique(values.filter(pc.invert(present))).to_pylist()
+                    raise MissingNode(edge_type, [(label, m) for m in missing[:6]])
+            edges[key] = table
+        self._edges.clear()
+        return nodes, edges
+
+    def finish(self) -> dict[str, int]:
+        """Hand the tables to the store (see the class); what the graph lost, per label and type."""
+        return self._install(self)
