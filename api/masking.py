@@ -37,6 +37,7 @@ IDENTIFIER_FIELDS: Final = frozenset(
         "registered_nid",
         "nid_text",
         "brn_text",
+        "identifiers",
     }
 )
 #: Graph node labels whose ids are personal identifiers.

@@ -7,42 +7,50 @@ BTRC SIM registration, MFS KYC, BDRIS), becomes rows of this one record. Only ``
 Each field has a *kind* that says which normaliser reads it (see ``engine.normalise``). Cleaned
 values are plain strings / numbers in one canonical form:
 
-=================  ==========  =====================================================================
-field              kind        canonical form after normalisation
-=================  ==========  =====================================================================
-source             key         as given (the mapping's ``source`` name)
-record_id          key         as given; composite keys joined with ``:``
-kind               kind        ``programme`` | ``survey`` | ``reference``
-programme          text        programme code as the mapping names it, e.g. ``old_age_allowance``
-full_name          name        as given, Unicode-repaired (matching derives its own keys)
-full_name_bn       name        Bangla-script name, Unicode-repaired
-father_name        name        as given, Unicode-repaired
-mother_name        name        as given, Unicode-repaired
-spouse_name        name        as given, Unicode-repaired
-gender             gender      ``male`` | ``female`` | ``third``
-date_of_birth      date        ISO ``YYYY-MM-DD``
-birth_year         year        4-digit year
-age                age         whole years, as of ``age_as_of``
-age_as_of          date        ISO date the age was true on (e.g. the survey date)
-nid                nid         ASCII digits, 10, 13 or 17 of them, as given (no form conversion)
-nid_alt            nid         a second form of the same person's NID (the EC extract gives both)
-brn                brn         ASCII digits, 16 or 17 of them
-phone              phone       11-digit ``01[3-9]XXXXXXXX``
-account_provider   provider    ``bkash`` | ``nagad`` | ``rocket`` | ``upay`` | a bank's short name
-account_number     account     ASCII digits (wallets: the 11-digit mobile; Rocket: 12 digits, or
-                               the 11-digit mobile part when the source gives no trailing digit)
-household_id       text        as given, unique within the source
-relation_to_head   relation    ``head`` | ``spouse`` | ``son`` | ``daughter`` | ``father`` | ...
-division           geo         BBS division code, 2 digits (e.g. ``30`` Dhaka)
-district           geo         BBS district geocode: ``BD`` + division(2) + district(2), ``BD3026``
-upazila            text        as given, lower-cased
-union              text        as given, lower-cased
-ward               text        the ward number
-pmt_score          number      float
-status             text        enrolment status, lower-cased (``active``, ``suspended``, ...)
-since              date        ISO date the enrolment began
-amount             number      monthly amount in taka, float
-=================  ==========  =====================================================================
+=================  ===========  ====================================================================
+field              kind         canonical form after normalisation
+=================  ===========  ====================================================================
+source             key          as given (the mapping's ``source`` name)
+record_id          key          as given; composite keys joined with ``:``
+kind               kind         ``programme`` | ``survey`` | ``reference``
+programme          text         programme code as the mapping names it, e.g. ``old_age_allowance``
+full_name          name         as given, Unicode-repaired (matching derives its own keys)
+full_name_bn       name         Bangla-script name, Unicode-repaired
+father_name        name         as given, Unicode-repaired
+mother_name        name         as given, Unicode-repaired
+spouse_name        name         as given, Unicode-repaired
+gender             gender       ``male`` | ``female`` | ``third``
+date_of_birth      date         ISO ``YYYY-MM-DD``
+birth_year         year         4-digit year
+age                age          whole years, as of ``age_as_of``
+age_as_of          date         ISO date the age was true on (e.g. the survey date)
+nid                nid          ASCII digits, 10, 13 or 17 of them, as given (no form conversion)
+nid_alt            nid          a second form of the same person's NID (the EC extract gives both)
+brn                brn          ASCII digits, 16 or 17 of them
+identifiers        identifiers  extra exact identifiers a source declares (TIN, employee no.):
+                                ``name=value`` pairs sorted by name, joined by ``;``, each value
+                                folded (``employee_id=e7;tin=123456789``; see
+                                ``engine.normalise.identifiers.parse_identifiers``)
+phone              phone        11-digit ``01[3-9]XXXXXXXX``
+account_provider   provider     ``bkash`` | ``nagad`` | ``rocket`` | ``upay`` | a bank's short name
+account_number     account      ASCII digits (wallets: the 11-digit mobile; Rocket: 12 digits, or
+                                the 11-digit mobile part when the source gives no trailing digit)
+household_id       text         as given, unique within the source
+relation_to_head   relation     ``head`` | ``spouse`` | ``son`` | ``daughter`` | ``child`` | ...
+                                (``engine.normalise.RELATIONS``)
+division           geo          BBS division code, 2 digits (e.g. ``30`` Dhaka)
+district           geo          BBS district geocode: ``BD`` + division(2) + district(2), ``BD3026``
+upazila            text         as given, lower-cased
+union              text         as given, lower-cased
+ward               text         the ward number
+address            address      village / para / road / house / post office as free text: Bangla
+                                repaired, Bangla digits as ASCII, whitespace collapsed
+postcode           postcode     4-digit Bangladeshi postcode, e.g. ``1207``
+pmt_score          number       float
+status             text         enrolment status, lower-cased (``active``, ``suspended``, ...)
+since              date         ISO date the enrolment began
+amount             number       monthly amount in taka, float
+=================  ===========  ====================================================================
 """
 
 from __future__ import annotations
@@ -74,6 +82,7 @@ FIELD_KINDS: Final[dict[str, str]] = {
     "nid": "nid",
     "nid_alt": "nid",
     "brn": "brn",
+    "identifiers": "identifiers",
     "phone": "phone",
     "account_provider": "provider",
     "account_number": "account",
@@ -84,6 +93,8 @@ FIELD_KINDS: Final[dict[str, str]] = {
     "upazila": "text",
     "union": "text",
     "ward": "text",
+    "address": "address",
+    "postcode": "postcode",
     "pmt_score": "number",
     "status": "text",
     "since": "date",
@@ -115,6 +126,7 @@ class Record:
     nid: str | None = None
     nid_alt: str | None = None
     brn: str | None = None
+    identifiers: str | None = None
     phone: str | None = None
     account_provider: str | None = None
     account_number: str | None = None
@@ -125,6 +137,8 @@ class Record:
     upazila: str | None = None
     union: str | None = None
     ward: str | None = None
+    address: str | None = None
+    postcode: str | None = None
     pmt_score: float | None = None
     status: str | None = None
     since: str | None = None

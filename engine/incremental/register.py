@@ -53,7 +53,14 @@ from engine.identity.ledger import IdentityLedger
 from engine.incremental.match import Match
 from engine.incremental.resolver import IncrementalResolver
 from engine.ingest.run import clean_record
-from engine.ingest.store import RAW_FIELDS, VALUE_FIELDS, Problem, RecordStore, StagedBatch
+from engine.ingest.store import (
+    RAW_FIELDS,
+    VALUE_FIELDS,
+    Problem,
+    RecordStore,
+    StagedBatch,
+    hashed_values,
+)
 from engine.publish import publish
 from engine.record import CANONICAL_FIELDS, is_missing_value, record_key
 from graph.policy import Policy
@@ -379,7 +386,7 @@ def _staged(
     given = {f: None if is_missing_value(raw[f]) else str(raw[f]) for f in RAW_FIELDS if f in raw}
     values = [record.get(f) for f in VALUE_FIELDS]
     # the cleaned values and the raw ones, as ingest hashes a row's content
-    content = repr((tuple(values), tuple(sorted(given.items()))))
+    content = repr((hashed_values(values), tuple(sorted(given.items()))))
     digest = hashlib.blake2b(content.encode("utf-8"), digest_size=16).hexdigest()
     record_id = str(record["record_id"])
     batch = StagedBatch(

@@ -27,6 +27,7 @@ from typing import Any, Final
 import yaml
 
 from engine.errors import MappingError
+from engine.normalise.identifiers import IDENTIFIER_NAME
 from engine.record import FIELD_KINDS, RECORD_KINDS
 
 FILE_FORMATS: Final = ("csv", "parquet", "jsonl", "excel")
@@ -46,10 +47,18 @@ EXTENSION_FORMATS: Final = {
     ".ods": "excel",
 }
 #: fields set at the top level of a mapping, never under ``fields``.
-TOP_LEVEL_FIELDS: Final = ("source", "record_id", "kind")
+TOP_LEVEL_FIELDS: Final = ("source", "record_id", "kind", "identifiers")
 SCRIPTS: Final = ("bn", "en")
 
-_TOP_KEYS: Final = ("source", "kind", "record_id", "file", "fields", "description")
+_TOP_KEYS: Final = (
+    "source",
+    "kind",
+    "record_id",
+    "file",
+    "fields",
+    "identifiers",
+    "description",
+)
 _FILE_KEYS: Final = ("format", "delimiter", "encoding", "sheet")
 _ENTRY_KEYS: Final = (
     "column",
@@ -62,7 +71,7 @@ _ENTRY_KEYS: Final = (
     "default",
 )
 #: kinds of field whose value may be joined from several columns (``columns``): free text.
-JOINABLE_KINDS: Final = frozenset({"name", "text"})
+JOINABLE_KINDS: Final = frozenset({"name", "text", "address"})
 #: what joins the parts of a field fed by several columns.
 COLUMNS_SEPARATOR: Final = " "
 
@@ -147,6 +156,9 @@ class Mapping:
     file: FileOptions = field(default_factory=FileOptions)
     description: str | None = None
     path: Path | None = None
+    #: extra exact identifiers the source declares: name (``tin``) -> its column; ingest stores
+    #: them in the record's ``identifiers`` field (``name=value;...``)
+    identifiers: dict[str, str] = field(default_factory=dict)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -155,6 +167,8 @@ class Mapping:
         for spec in self.fields.values():
             for column in spec.source_columns:
                 seen.setdefault(column, None)
+        for column in self.identifiers.values():
+            seen.setdefault(column, None)
         return tuple(seen)
 
     def file_format(self, path: Path | str) -> str:
@@ -199,6 +213,8 @@ class Mapping:
             },
             "fields": fields_out,
         }
+        if self.identifiers:  # only when set, so older mappings' digests stay as they were
+            out["identifiers"] = dict(sorted(self.identifiers.items()))
         if self.description is not None:
             out["description"] = self.description
         return out
@@ -344,6 +360,8 @@ def mapping_from_dict(data: object, *, path: Path | str | None = None) -> Mappin
             "conflicts with the age_as_of field; give the survey date one way only",
         )
 
+    identifiers = _identifiers(data.get("identifiers"), fail)
+
     description = data.get("description")
     return Mapping(
         source=source,
@@ -353,7 +371,46 @@ def mapping_from_dict(data: object, *, path: Path | str | None = None) -> Mappin
         file=file_options,
         description=None if description is None else str(description),
         path=Path(path) if path is not None else None,
+        identifiers=identifiers,
     )
+
+
+def _identifiers(raw: object, fail: Any) -> dict[str, str]:
+    """The ``identifiers:`` section: name -> column (a column name, or ``{column: ...}``)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise fail(
+            "identifiers",
+            raw,
+            "must map identifier names to columns, e.g. {tin: tin_no, employee_id: emp_no}",
+        )
+    out: dict[str, str] = {}
+    for name, entry in raw.items():
+        key = f"identifiers.{name}"
+        text = str(name).strip().lower()
+        if text in FIELD_KINDS:
+            raise fail(
+                key, entry, f"{text} is a canonical field: map it under fields, not identifiers"
+            )
+        if not IDENTIFIER_NAME.fullmatch(text):
+            raise fail(
+                key,
+                name,
+                "an identifier's name is a lower-case word of letters, digits and '_' starting "
+                "with a letter (e.g. tin, employee_id)",
+            )
+        if text in out:
+            raise fail(key, name, "names an identifier twice (names are read in lower case)")
+        if isinstance(entry, dict):
+            unknown = [k for k in entry if k != "column"]
+            if unknown:
+                raise fail(f"{key}.{unknown[0]}", entry[unknown[0]], "unknown key; known: column")
+            entry = entry.get("column")
+        if not _is_column_name(entry):
+            raise fail(key, entry, "must be a column name (or {column: name})")
+        out[text] = str(entry).strip()
+    return out
 
 
 def _file_options(raw: object, fail: Any) -> FileOptions:

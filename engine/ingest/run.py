@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -39,11 +40,13 @@ from engine.ingest.store import (
     RecordStore,
     StagedBatch,
     UnfinishedIngest,
+    hashed_values,
     source_file_name,
 )
 from engine.normalise import clean, is_missing
 from engine.normalise.dates import age_from_date_column
 from engine.normalise.fields import GENDERED_RELATIONS, clean_key, relation_for_gender
+from engine.normalise.identifiers import clean_identifier, identifiers_text
 from engine.record import FIELD_KINDS, REQUIRED_FIELDS
 
 logger = logging.getLogger(__name__)
@@ -51,6 +54,8 @@ logger = logging.getLogger(__name__)
 #: composite record ids join their columns with this.
 RECORD_ID_SEPARATOR: Final = ":"
 REPORT_COLUMNS: Final = ("row", "record_id", "field", "value", "reason")
+#: the field a mapping's extra identifiers are stored in
+IDENTIFIERS: Final = "identifiers"
 _CACHE_LIMIT: Final = 200_000
 
 
@@ -449,7 +454,13 @@ def _ingest_chunk(
     warnings.sort(key=lambda p: p.row)
     # The content hash covers the cleaned values and the raw ones: a changed source value is a
     # new version even where it cleans alike, and so is a value a newer normaliser cleans anew.
-    hashes = [_content_hash(cells) for cells in zip(*cleaned, *raw.values(), strict=True)]
+    # Fields newer than a store count only where a row has them, so a row ingested again hashes
+    # as it did before them (hashed_values).
+    raw_rows = zip(*raw.values(), strict=True) if raw else itertools.repeat((), len(keep))
+    hashes = [
+        _content_hash(hashed_values(values) + raw_cells)
+        for values, raw_cells in zip(zip(*cleaned, strict=True), raw_rows, strict=True)
+    ]
     batch = StagedBatch(
         record_ids=record_ids,
         rows=rows,
@@ -502,6 +513,7 @@ def _unreadable(mapping: Mapping, bad: BadRow) -> Problem:
     field = None
     if bad.column is not None:
         mapped = [f for f, spec in mapping.fields.items() if bad.column in spec.source_columns]
+        mapped += [f"{IDENTIFIERS}.{n}" for n, c in mapping.identifiers.items() if c == bad.column]
         field = mapped[0] if mapped else ("record_id" if bad.column in mapping.record_id else None)
     return Problem(bad.row, record_id, field, bad.text, bad.reason)
 
@@ -581,8 +593,11 @@ class _Cleaner:
         Returns
         -------
         cleaned : one list per field of :data:`VALUE_FIELDS`, aligned with ``keep``.
-        raw : column-fed field -> its raw strings (in :data:`VALUE_FIELDS` order).
-        invalid : field -> per-row reason (``None`` where the value is fine), for fields with any.
+        raw : column-fed field -> its raw strings (in :data:`VALUE_FIELDS` order); with the
+            mapping's ``identifiers``, also ``identifiers`` (the row's ``name=raw`` pairs) and
+            ``identifiers.<name>`` (each identifier's raw cells, for its warnings).
+        invalid : field -> per-row reason (``None`` where the value is fine), for fields with any;
+            an extra identifier that cannot be read is ``identifiers.<name>`` (the others are kept).
         """
         n = len(keep)
         everything = n == len(chunk.rows)
@@ -617,12 +632,57 @@ class _Cleaner:
         if dob is not None and dob.age_as_of is not None and "date_of_birth" in by_field:
             self._ages_from_dates(by_field, dob.age_as_of, n)
         self._gendered_relations(by_field, n)
+        if self.mapping.identifiers:
+            self._clean_identifiers(chunk, keep, everything, by_field, raw, invalid)
 
         cleaned_columns = [
             by_field[name] if name in by_field else [self.constants.get(name)] * n
             for name in VALUE_FIELDS
         ]
         return cleaned_columns, raw, invalid
+
+    def _clean_identifiers(
+        self,
+        chunk: Chunk,
+        keep: list[int],
+        everything: bool,
+        by_field: dict[str, list[Any]],
+        raw: dict[str, list[str | None]],
+        invalid: dict[str, list[str | None]],
+    ) -> None:
+        """The mapping's extra identifiers, each column cleaned over its distinct values
+        (:func:`engine.normalise.identifiers.clean_identifier`) and the row's good ones joined
+        into its ``identifiers`` text (:func:`~engine.normalise.identifiers.identifiers_text`)."""
+        n = len(keep)
+        rows: list[dict[str, str | None]] = [{} for _ in range(n)]
+        raw_rows: list[dict[str, str | None]] = [{} for _ in range(n)]
+        for name, column_name in sorted(self.mapping.identifiers.items()):
+            column = chunk.columns[column_name]
+            values = column if everything else [column[i] for i in keep]
+            field = f"{IDENTIFIERS}.{name}"
+            raw[field] = values
+            nested = chunk.nested.get(column_name, {})
+            reasons: list[str | None] = [None] * n
+            cache: dict[str, tuple[str | None, str | None]] = {}
+            for j, value in enumerate(values):
+                if value is None:
+                    continue
+                raw_rows[j][name] = value
+                row = j if everything else keep[j]
+                if row in nested:
+                    reasons[j] = f"{nested[row]}, not one value (column {column_name!r})"
+                    continue
+                if value not in cache:
+                    try:
+                        cleaned = None if is_missing(value) else clean_identifier(value, field)
+                        cache[value] = (cleaned, None)
+                    except InvalidValue as problem:
+                        cache[value] = (None, problem.reason)
+                rows[j][name], reasons[j] = cache[value]
+            if any(r is not None for r in reasons):
+                invalid[field] = reasons
+        by_field[IDENTIFIERS] = [identifiers_text(row) for row in rows]
+        raw[IDENTIFIERS] = [identifiers_text(row) for row in raw_rows]
 
     def _gendered_relations(self, by_field: dict[str, list[Any]], n: int) -> None:
         """Split the gender-free relations (``child``, ``parent``, ...) by each row's gender

@@ -78,3 +78,30 @@ def fold_record_ids(db: sqlite3.Connection, path: Path | str) -> None:
             len({(s, r) for s, r, _ in unfolded}),
             merged,
         )
+
+
+def add_columns(
+    db: sqlite3.Connection, table: str, wanted: dict[str, str], path: Path | str
+) -> list[str]:
+    """Add to ``table`` the columns of ``wanted`` (name -> SQL type) it lacks, empty in every
+    row: the canonical fields an older ekjon did not have (``address``, ``postcode``,
+    ``identifiers``) and their raw columns. Returns the columns added.
+
+    Parameters
+    ----------
+    db:
+        The store's connection, inside a write transaction.
+    table:
+        The table (``records``).
+    wanted:
+        Every column the table should have that may be missing.
+    path:
+        The store's file, for the log line.
+    """
+    have = {row[1] for row in db.execute(f'PRAGMA table_info("{table}")')}
+    added = [name for name in wanted if name not in have]
+    for name in added:
+        db.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {wanted[name]}')
+    if added:
+        logger.info("%s: added columns %s to %s", path, ", ".join(added), table)
+    return added

@@ -36,10 +36,11 @@ from engine.errors import InvalidValue
 from engine.normalise.bangla import is_bangla, repair_bangla
 from engine.normalise.dates import clean_date, parse_age, read_date_or_age
 from engine.normalise.digits import to_ascii_digits
-from engine.normalise.geo import district_code, division_code
+from engine.normalise.geo import clean_address, clean_postcode, district_code, division_code
 from engine.normalise.identifiers import (
     clean_account,
     clean_brn,
+    clean_identifiers,
     clean_nid,
     clean_phone,
     clean_provider,
@@ -594,6 +595,9 @@ _CLEANERS: Final[dict[str, Callable[..., Any]]] = {
     "account": lambda raw, **h: clean_account(raw, _provider_hint(h.get("provider"))),
     "relation": lambda raw, **h: clean_relation(raw),
     "geo": lambda raw, **h: _clean_geo(raw, h.get("field")),
+    "address": lambda raw, **h: clean_address(_as_text(raw)),
+    "postcode": lambda raw, **h: clean_postcode(raw),
+    "identifiers": lambda raw, **h: clean_identifiers(raw),
     "number": lambda raw, **h: clean_number(raw),
 }
 

@@ -203,3 +203,60 @@ def division_code(raw: str) -> str:
 def district(code: str) -> District:
     """The :class:`District` row for a geocode returned by :func:`district_code`."""
     return _BY_NUMBER[code[-2:]]
+
+
+# -- addresses and postcodes -------------------------------------------------------------------
+
+_POSTCODE_RUN: Final = re.compile(r"\d+")
+#: text around a postcode that says what it is ("Post Code: 1207", "ডাকঘর কোড ১২০৭", "GPO-1000")
+_ADDRESS_EDGES: Final = " ,;:-/."
+
+
+def clean_address(raw: str) -> str | None:
+    """An address (village, para, road, house, post office) as free text: Bangla repaired,
+    Bangla digits read as ASCII, whitespace collapsed, separators at either end dropped; words,
+    case and order kept (matching derives its own tokens).
+
+    Example
+    -------
+    >>> clean_address("  House ১২ ,  Uttar Para, Kashipur ,")
+    'House 12, Uttar Para, Kashipur'
+    """
+    text = " ".join(to_ascii_digits(repair_bangla(str(raw))).split())
+    text = re.sub(r"\s+([,;])", r"\1", text).strip(_ADDRESS_EDGES + " ")
+    return text or None
+
+
+def clean_postcode(raw: object) -> str:
+    """A Bangladeshi postcode: 4 digits, the first not 0 (``1207`` Dhanmondi, ``9100``
+    Satkhira), Bangla digits read as ASCII; a postcode written with a place or a label around it
+    (``Dhaka-1207``, ``Post Code: ১২০৭``) gives its 4 digits.
+
+    Raises
+    ------
+    InvalidValue
+        If the value holds no 4-digit number or several numbers, or one that starts with 0.
+
+    Example
+    -------
+    >>> clean_postcode("ঢাকা-১২০৭"), clean_postcode(9100.0)
+    ('1207', '9100')
+    """
+    if isinstance(raw, bool):
+        raise InvalidValue("postcode", raw, "expected a 4-digit postcode, got a yes/no value")
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    text = to_ascii_digits(str(raw)).strip()
+    text = re.sub(r"^(\d+)\.0+$", r"\1", text)
+    runs = _POSTCODE_RUN.findall(text)
+    if len(runs) != 1:
+        reason = "no number" if not runs else f"{len(runs)} numbers"
+        raise InvalidValue("postcode", raw, f"a postcode is one 4-digit number; found {reason}")
+    (digits,) = runs
+    if len(digits) != 4:
+        raise InvalidValue(
+            "postcode", raw, f"a Bangladeshi postcode has 4 digits; got {len(digits)}"
+        )
+    if digits.startswith("0"):
+        raise InvalidValue("postcode", raw, "no Bangladeshi postcode starts with 0")
+    return digits

@@ -422,3 +422,127 @@ def account_phone(number: str | None, provider: str | None) -> str | None:
         return clean_phone(candidate)
     except InvalidValue:
         return None
+
+
+# -- extra identifiers a source declares (a mapping's ``identifiers:``) -------------------------
+
+#: an extra identifier's name: lower case, a letter first (``tin``, ``employee_id``, ``mpo_index``)
+IDENTIFIER_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,39}")
+#: between identifiers, and between an identifier's name and its value, in the stored text
+IDENTIFIER_SEPARATOR: Final = ";"
+IDENTIFIER_ASSIGN: Final = "="
+IDENTIFIER_MAX_CHARS: Final = 64
+_IDENTIFIER_NOISE: Final = re.compile(r"[\s\-_./,()]+")
+_IDENTIFIER_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean_identifier(raw: object, name: str = "identifier") -> str | None:
+    """One extra identifier's value (a TIN, an employee number, an MPO index): Bangla digits
+    read as ASCII, case folded, spaces and the separators people type inside numbers (``-``,
+    ``.``, ``/``, ``_``, ``,``, brackets) dropped, a spreadsheet's ``1234.0`` read as ``1234``;
+    ``None`` when nothing is left.
+
+    Raises
+    ------
+    InvalidValue
+        If the value holds ``=`` or ``;`` (which the stored form uses) or is longer than 64
+        characters: no identifier.
+
+    Example
+    -------
+    >>> clean_identifier(" TIN-১২৩ ৪৫৬ ৭৮৯ "), clean_identifier(12345.0)
+    ('tin123456789', '12345')
+    """
+    if isinstance(raw, bool):
+        raise InvalidValue(name, raw, "expected an identifier, got a yes/no value")
+    if isinstance(raw, float):
+        if raw != raw or not raw.is_integer():
+            raise InvalidValue(name, raw, "expected an identifier, got a fractional number")
+        raw = int(raw)
+    text = _IDENTIFIER_CONTROL.sub("", to_ascii_digits(repair_bangla(str(raw))))
+    text = _FLOAT_TAIL.sub(r"\1", text.strip())
+    text = _IDENTIFIER_NOISE.sub("", text).casefold()
+    if not text:
+        return None
+    if IDENTIFIER_ASSIGN in text or IDENTIFIER_SEPARATOR in text:
+        raise InvalidValue(name, raw, "an identifier may not hold '=' or ';'")
+    if len(text) > IDENTIFIER_MAX_CHARS:
+        raise InvalidValue(
+            name, raw, f"more than {IDENTIFIER_MAX_CHARS} characters: not an identifier"
+        )
+    return text
+
+
+def identifiers_text(values: dict[str, str | None]) -> str | None:
+    """Cleaned extra identifiers as the one text a record stores (field ``identifiers``):
+    ``name=value`` pairs sorted by name, joined by ``;``; names without a value left out;
+    ``None`` when none has one.
+
+    Example
+    -------
+    >>> identifiers_text({"tin": "123456789", "employee_id": "e7", "mpo": None})
+    'employee_id=e7;tin=123456789'
+    """
+    pairs = sorted((k, v) for k, v in values.items() if v is not None)
+    return IDENTIFIER_SEPARATOR.join(f"{k}{IDENTIFIER_ASSIGN}{v}" for k, v in pairs) or None
+
+
+def parse_identifiers(text: str | None) -> dict[str, str]:
+    """The stored ``identifiers`` text back as ``{name: value}`` (empty for ``None``).
+
+    Example
+    -------
+    >>> parse_identifiers("employee_id=e7;tin=123456789")
+    {'employee_id': 'e7', 'tin': '123456789'}
+    """
+    if not text:
+        return {}
+    out = {}
+    for pair in str(text).split(IDENTIFIER_SEPARATOR):
+        name, _, value = pair.partition(IDENTIFIER_ASSIGN)
+        if name and value:
+            out[name] = value
+    return out
+
+
+def clean_identifiers(raw: object) -> str | None:
+    """A record's extra identifiers given whole (a record sent to the API, a column already in
+    the stored form): ``{"tin": "123 456 789"}`` or ``"tin=123 456 789; employee_id=E-7"``, each
+    name checked and each value cleaned (:func:`clean_identifier`), as the stored text
+    (:func:`identifiers_text`).
+
+    Raises
+    ------
+    InvalidValue
+        If a name is not a lower-case word (``tin``, ``employee_id``), is given twice, has no
+        ``=``, or a value is no identifier; the reason names the identifier.
+    """
+    if isinstance(raw, dict):
+        items = [(str(k), v) for k, v in raw.items()]
+    else:
+        items = []
+        for pair in str(raw).split(IDENTIFIER_SEPARATOR):
+            if not pair.strip():
+                continue
+            name, assign, value = pair.partition(IDENTIFIER_ASSIGN)
+            if not assign:
+                raise InvalidValue(
+                    "identifiers", raw, f"{pair.strip()!r} is not name=value (e.g. tin=123456789)"
+                )
+            items.append((name, value))
+    values: dict[str, str | None] = {}
+    for name, value in items:
+        name = name.strip().lower()
+        if not IDENTIFIER_NAME.fullmatch(name):
+            raise InvalidValue(
+                "identifiers",
+                raw,
+                f"identifier name {name!r} must be a lower-case word such as tin or employee_id",
+            )
+        if name in values:
+            raise InvalidValue("identifiers", raw, f"identifier {name!r} is given twice")
+        try:
+            values[name] = None if value is None else clean_identifier(value, name)
+        except InvalidValue as err:
+            raise InvalidValue("identifiers", raw, f"{name}: {err.reason}") from None
+    return identifiers_text(values)

@@ -4,6 +4,7 @@ what each ingests to (values, raw values, warnings)."""
 from __future__ import annotations
 
 import csv
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -12,8 +13,9 @@ import pytest
 from engine.ingest.mapping import mapping_from_dict
 from engine.ingest.readers import SourceFileError
 from engine.ingest.run import clean_record, ingest_file
-from engine.ingest.store import RecordStore
+from engine.ingest.store import CURRENT_COLUMNS, RecordStore
 from engine.normalise import birth_date, is_mobile_part
+from engine.normalise.identifiers import parse_identifiers
 
 
 @pytest.fixture
@@ -295,3 +297,153 @@ def test_a_rocket_wallet_given_as_the_11_digit_mobile_is_kept(
     from engine.resolve.prepare import wallet_number
 
     assert wallet_number("rocket", "01711234567") == wallet_number("rocket", "017112345678") > 0
+
+
+# -- address, postcode and extra identifiers ---------------------------------------------------
+
+NEW_FIELDS_MAPPING = {
+    "source": "gov_employees",
+    "kind": "reference",
+    "record_id": "id",
+    "fields": {
+        "full_name": "name",
+        "address": {"columns": ["village", "post_office"]},
+        "postcode": "post_code",
+    },
+    "identifiers": {"tin": "tin_no", "Employee_ID": "emp_no"},
+}
+
+
+def test_address_postcode_and_identifiers_round_trip_through_the_store(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "emp.csv",
+        ["id", "name", "village", "post_office", "post_code", "tin_no", "emp_no"],
+        [
+            ["1", "Abdul Karim", "Uttar Para,  Kashipur", "Savar PO", "১৩৪০", "১২৩-৪৫৬-৭৮৯", "E-7"],
+            ["2", "Rahima Begum", "", "", "Dhaka-1207", "", "e7x"],
+            ["3", "Jamal Uddin", "বাড়ি ১২", "", "12075", "12=3", "E-9"],  # bad postcode and TIN
+            ["4", "Nurul Islam", "", "", "", "", ""],
+        ],
+    )
+    report = ingest_file(store, mapping_from_dict(NEW_FIELDS_MAPPING), path)
+    assert report.ingested == 4
+    warned = {(w["record_id"], w["field"], w["value"]) for w in warnings_of(report)}
+    assert warned == {("3", "postcode", "12075"), ("3", "identifiers.tin", "12=3")}
+    current = store.current().set_index("record_id")
+    assert current.loc["1", "address"] == "Uttar Para, Kashipur Savar PO"
+    assert current.loc["1", "postcode"] == "1340"
+    assert current.loc["1", "identifiers"] == "employee_id=e7;tin=123456789"
+    assert current.loc["2", "identifiers"] == "employee_id=e7x"
+    assert current.loc["2", "postcode"] == "1207"
+    # the good identifier beside a bad one is kept; the bad one is named
+    assert current.loc["3", "identifiers"] == "employee_id=e9"
+    assert current.loc["3", "postcode"] is None
+    assert set(current.loc["3", "invalid_fields"]) == {"postcode", "identifiers.tin"}
+    assert current.loc["4", ["address", "postcode", "identifiers"]].isna().all()
+    assert parse_identifiers(current.loc["1", "identifiers"]) == {
+        "employee_id": "e7",
+        "tin": "123456789",
+    }
+    (version,) = store.history("gov_employees", "1")
+    assert version.values["identifiers"] == "employee_id=e7;tin=123456789"
+    assert version.raw["identifiers"] == "employee_id=E-7;tin=১২৩-৪৫৬-৭৮৯"
+
+    # the content hash covers them: a changed identifier is a new version, the same file nothing
+    assert ingest_file(store, mapping_from_dict(NEW_FIELDS_MAPPING), path).unchanged == 4
+    changed = path.read_text(encoding="utf-8").replace("e7x", "e8")
+    (tmp_path / "emp2.csv").write_text(changed, encoding="utf-8")
+    again = ingest_file(store, mapping_from_dict(NEW_FIELDS_MAPPING), tmp_path / "emp2.csv")
+    assert (again.new_versions, again.unchanged) == (1, 3)
+    assert store.current().set_index("record_id").loc["2", "identifiers"] == "employee_id=e8"
+
+
+def test_a_record_sent_alone_gives_its_identifiers_as_text() -> None:
+    cleaned, warnings = clean_record(
+        {
+            "source": "s",
+            "record_id": "1",
+            "identifiers": "TIN = ১২৩ ৪৫৬; employee_id=E-7",
+            "postcode": "১২০৭",
+            "address": " Road 5 , Dhanmondi ",
+        }
+    )
+    assert warnings == []
+    assert cleaned["identifiers"] == "employee_id=e7;tin=123456"
+    assert (cleaned["postcode"], cleaned["address"]) == ("1207", "Road 5, Dhanmondi")
+    _, warnings = clean_record({"source": "s", "record_id": "1", "identifiers": "123456"})
+    (warning,) = warnings
+    assert warning.field == "identifiers" and "name=value" in warning.reason
+
+
+#: content hashes an ekjon from before issue 14 (commit 646d3b0) stored for these rows
+HASHES_BEFORE = {
+    "1001": "aea35d490bd851d2795e463ee098ed17",
+    "1002": "4f682236c3b15cb5bf1e4284784f517f",
+}
+PIN_ROWS = [
+    ["1001", "Md. Abdul Karim", "01712345678", "14/03/1960", "01712345678", "bKash"],
+    ["1002", "রহিমা বেগম", "", "58", "", ""],
+]
+PIN_MAPPING = {
+    "source": "dss",
+    "kind": "programme",
+    "record_id": "ben_id",
+    "fields": {
+        "full_name": "name",
+        "phone": "mobile",
+        "date_of_birth": "dob",
+        "account_number": "wallet",
+        "account_provider": "mfs",
+    },
+}
+
+
+def test_records_without_the_new_fields_hash_as_they_did_before_them(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    # so a file ingested before the new fields came is unchanged when ingested again after
+    path = write_csv(
+        tmp_path / "a.csv", ["ben_id", "name", "mobile", "dob", "wallet", "mfs"], PIN_ROWS
+    )
+    ingest_file(store, mapping_from_dict(PIN_MAPPING), path)
+    for record_id, before in HASHES_BEFORE.items():
+        (version,) = store.history("dss", record_id)
+        assert version.content_hash == before
+
+
+def test_a_store_from_before_the_new_fields_opens_and_gains_them(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    db = tmp_path / "home" / "records.sqlite"
+    path = write_csv(
+        tmp_path / "a.csv", ["ben_id", "name", "mobile", "dob", "wallet", "mfs"], PIN_ROWS
+    )
+    with RecordStore(db) as old:
+        ingest_file(old, mapping_from_dict(PIN_MAPPING), path)
+        old.current()  # leaves a snapshot
+    # What an older ekjon left: no columns for the new fields, in the table or the snapshot.
+    new = ("address", "postcode", "identifiers")
+    with sqlite3.connect(db) as con:
+        for column in (*new, *(f"raw_{c}" for c in new)):
+            con.execute(f'ALTER TABLE records DROP COLUMN "{column}"')
+        con.execute("PRAGMA user_version = 1")
+    (snapshot,) = (db.parent / "records.current").glob("dss-*.parquet")
+    table = pq.read_table(snapshot)
+    pq.write_table(table.drop_columns(list(new)), snapshot)
+
+    with RecordStore(db) as store:
+        current = store.current()
+        assert list(current.columns) == list(CURRENT_COLUMNS)
+        assert current[list(new)].isna().all().all()
+        assert store.history("dss", "1001")[0].values["identifiers"] is None
+        again = ingest_file(store, mapping_from_dict(PIN_MAPPING), path)
+        assert (again.unchanged, again.new_versions) == (2, 0)
+        # and takes the new fields from now on
+        m = mapping_from_dict({**PIN_MAPPING, "identifiers": {"tin": "name"}})
+        assert ingest_file(store, m, path).new_versions == 2
+        current = store.current().set_index("record_id")
+        assert current.loc["1001", "identifiers"] == "tin=mdabdulkarim"
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 2

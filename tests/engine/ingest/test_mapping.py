@@ -169,6 +169,31 @@ BAD = [
     ),
     ("not a mapping at all", "- just\n- a list\n", ["must be a YAML mapping"]),
     (
+        "identifiers that is no mapping",
+        "source: s\nkind: reference\nrecord_id: id\nfields: {}\nidentifiers: [tin_no]\n",
+        ["identifiers", "must map identifier names to columns", "tin_no"],
+    ),
+    (
+        "an identifier named like a canonical field",
+        "source: s\nkind: reference\nrecord_id: id\nfields: {}\nidentifiers: {nid: nid_no}\n",
+        ["identifiers.nid", "canonical field", "under fields"],
+    ),
+    (
+        "an identifier name that is no word",
+        "source: s\nkind: reference\nrecord_id: id\nfields: {}\nidentifiers: {tin no: a}\n",
+        ["identifiers.tin no", "lower-case word"],
+    ),
+    (
+        "an identifier without a column",
+        "source: s\nkind: reference\nrecord_id: id\nfields: {}\nidentifiers: {tin: ''}\n",
+        ["identifiers.tin", "column name"],
+    ),
+    (
+        "identifiers under fields",
+        "source: s\nkind: reference\nrecord_id: id\nfields:\n  identifiers: ids\n",
+        ["fields.identifiers", "top level"],
+    ),
+    (
         "columns and column together",
         "source: s\nkind: programme\nrecord_id: id\nfields:\n"
         "  full_name: {column: a, columns: [b, c]}\n",
@@ -279,3 +304,18 @@ def test_new_entry_keys_leave_older_mappings_digests_alone(tmp_path: Path) -> No
     # a run's mapping digest decides whether a killed ingest resumes: unchanged by new keys
     m = load_mapping(write(tmp_path, DOCS_EXAMPLE))
     assert "columns" not in str(m.to_dict()) and "age_as_of" not in str(m.to_dict())
+
+
+def test_identifiers_a_source_declares(tmp_path: Path) -> None:
+    m = load_mapping(
+        write(
+            tmp_path,
+            "source: s\nkind: reference\nrecord_id: id\nfields:\n  full_name: name\n"
+            "identifiers:\n  tin: tin_no\n  Employee_ID: {column: emp_no}\n",
+        )
+    )
+    assert m.identifiers == {"tin": "tin_no", "employee_id": "emp_no"}
+    assert m.columns == ("id", "name", "tin_no", "emp_no")
+    assert m.to_dict()["identifiers"] == {"employee_id": "emp_no", "tin": "tin_no"}
+    plain = load_mapping(write(tmp_path, DOCS_EXAMPLE, "plain.yaml"))
+    assert plain.identifiers == {} and "identifiers" not in plain.to_dict()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import InvalidValue
-from engine.normalise import DISTRICTS, DIVISIONS, district_code, division_code
+from engine.normalise import DISTRICTS, DIVISIONS, clean, district_code, division_code
 
 
 def test_all_64_districts_with_unique_geocodes_in_eight_divisions() -> None:
@@ -85,3 +85,42 @@ def test_divisions_by_name_or_code(raw: str, code: str) -> None:
 def test_unknown_division_is_rejected() -> None:
     with pytest.raises(InvalidValue, match="eight divisions"):
         division_code("Comilla")
+
+
+@pytest.mark.parametrize(
+    ("raw", "postcode"),
+    [
+        ("1207", "1207"),
+        ("১২০৭", "1207"),
+        ("Dhaka-1207", "1207"),
+        ("Post Code: ৯১০০", "9100"),
+        (1340, "1340"),
+        (1340.0, "1340"),
+        ("1340.0", "1340"),
+    ],
+)
+def test_postcodes(raw: object, postcode: str) -> None:
+    assert clean("postcode", raw, field="postcode") == postcode
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("12075", "4 digits"),
+        ("0123", "starts with 0"),
+        ("Road 5, 1207", "2 numbers"),
+        ("Savar", "no number"),
+    ],
+)
+def test_bad_postcodes_say_why(raw: str, reason: str) -> None:
+    with pytest.raises(InvalidValue) as caught:
+        clean("postcode", raw, field="postcode")
+    assert caught.value.field == "postcode" and reason in caught.value.reason
+
+
+def test_an_address_is_kept_as_cleaned_text() -> None:
+    assert clean("address", "  House ১২ ,  Uttar  Para, Kashipur ,") == (
+        "House 12, Uttar Para, Kashipur"
+    )
+    assert clean("address", " , ") is None
+    assert clean("address", "গ্রাম: কাশিপুর") == "গ্রাম: কাশিপুর"

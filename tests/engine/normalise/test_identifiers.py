@@ -18,6 +18,12 @@ from engine.normalise import (
     nid_form,
     to_ascii_digits,
 )
+from engine.normalise.identifiers import (
+    clean_identifier,
+    clean_identifiers,
+    identifiers_text,
+    parse_identifiers,
+)
 
 
 def test_bangla_digits_become_ascii() -> None:
@@ -211,3 +217,46 @@ def test_the_mobile_behind_a_wallet() -> None:
     assert account_phone("017112345678", "rocket") == "01711234567"
     assert account_phone("002134001234", "sonali") is None
     assert account_phone("01711234567", None) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("123-456-789", "123456789"),
+        ("১২৩ ৪৫৬ ৭৮৯", "123456789"),
+        (" EMP/2019/07 ", "emp201907"),
+        (123456.0, "123456"),
+        ("123456.0", "123456"),
+        ("ABC", "abc"),
+        (" - ", None),
+    ],
+)
+def test_an_extra_identifier_is_folded(raw: object, value: str | None) -> None:
+    assert clean_identifier(raw, "tin") == value
+
+
+def test_extra_identifiers_as_one_text() -> None:
+    assert clean_identifiers({"tin": "১২৩", "employee_id": "E-7", "mpo": ""}) == (
+        "employee_id=e7;tin=123"
+    )
+    assert clean_identifiers("tin=123;  employee_id = E-7 ;") == "employee_id=e7;tin=123"
+    assert clean_identifiers({"tin": ""}) is None
+    assert identifiers_text({}) is None
+    assert parse_identifiers("employee_id=e7;tin=123") == {"employee_id": "e7", "tin": "123"}
+    assert parse_identifiers(None) == {}
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("tin=1;tin=2", "given twice"),
+        ("Tax No=1", "lower-case word"),
+        ("123", "name=value"),
+        ({"tin": "1;2"}, "tin: an identifier may not hold"),
+        ({"tin": "x" * 65}, "64 characters"),
+    ],
+)
+def test_extra_identifiers_that_cannot_be_read(raw: object, reason: str) -> None:
+    with pytest.raises(InvalidValue) as caught:
+        clean_identifiers(raw)
+    assert caught.value.field == "identifiers" and reason in caught.value.reason
