@@ -284,7 +284,7 @@ def ingest_kills(world: Path, work: Path, kills: int, rng: random.Random) -> Tal
     while tally.kills < kills and kill < 3 * kills:
         kill += 1
         shutil.rmtree(home, ignore_errors=True)
-        after = rng.uniform(0.2, seconds)
+        after = rng.uniform(min(1.0, seconds / 2), seconds)
         if not killed(home, ingest, after):
             print(f"  kill {kill}: ingest ended before {after:.1f} s; not counted")
             continue
@@ -457,7 +457,18 @@ def serve_kills(world: Path, work: Path, kills: int, rng: random.Random) -> Tall
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--persons", type=int, default=1500, help="persons in the world")
+    parser.add_argument(
+        "--persons",
+        type=int,
+        default=1500,
+        help="persons in the world of the resolve and serve runs",
+    )
+    parser.add_argument(
+        "--ingest-persons",
+        type=int,
+        default=10_000,
+        help="persons in the ingest run's world (big enough that most kills land mid-ingest)",
+    )
     parser.add_argument("--seed", type=int, default=13, help="world and kill-time seed")
     parser.add_argument("--kills", type=int, default=50, help="kills of resolve and of ingest")
     parser.add_argument("--serve-kills", type=int, default=10, help="kills of the API server")
@@ -471,32 +482,37 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="ekjon-faults-"))
     work.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
-    world = work / "world"
-    if not (world / "world.json").exists():
-        must(
-            ekjon(
-                work / "synth-home",
+
+    def world_of(persons: int) -> Path:
+        world = work / f"world-{persons}"
+        if not (world / "world.json").exists():
+            must(
+                ekjon(
+                    work / "synth-home",
+                    "synth",
+                    "--out",
+                    str(world),
+                    "--persons",
+                    str(persons),
+                    "--seed",
+                    str(args.seed),
+                ),
                 "synth",
-                "--out",
-                str(world),
-                "--persons",
-                str(args.persons),
-                "--seed",
-                str(args.seed),
-            ),
-            "synth",
+            )
+        print(
+            f"world: {persons:,} persons (seed {args.seed}) in {world}; load "
+            f"{os.getloadavg()[0]:.2f}",
+            flush=True,
         )
-    print(
-        f"world: {args.persons:,} persons (seed {args.seed}) in {world}; load "
-        f"{os.getloadavg()[0]:.2f}",
-        flush=True,
-    )
+        return world
+
     runs = {"resolve": resolve_kills, "ingest": ingest_kills, "serve": serve_kills}
     tallies: dict[str, Tally] = {}
     for name in args.runs.split(","):
         started = time.perf_counter()
         count = args.serve_kills if name == "serve" else args.kills
-        tallies[name] = runs[name](world, work, count, rng)
+        persons = args.ingest_persons if name == "ingest" else args.persons
+        tallies[name] = runs[name](world_of(persons), work, count, rng)
         print(f"{name}: {time.perf_counter() - started:.0f} s", flush=True)
     print()
     for name, tally in tallies.items():

@@ -22,7 +22,8 @@ def test_a_few_kills_of_resolve_ingest_and_serve_lose_nothing_and_mislead_no_rea
     sys.modules["faults"] = faults
     spec.loader.exec_module(faults)
     code = faults.main(
-        ["--persons", "600", "--kills", "2", "--serve-kills", "1", "--work", str(tmp_path)]
+        ["--persons", "600", "--ingest-persons", "1500", "--kills", "2", "--serve-kills", "1"]
+        + ["--work", str(tmp_path)]
     )
     out = capsys.readouterr().out
     assert code == 0, out
