@@ -19,7 +19,11 @@ and the shape seed):
   joins them: ``columns: [first, last]``);
 - **vocabulary**: relations to the head as words in English or Bangla (``child``, ``parent``,
   ``ছেলে``, ``মেয়ে``, ``স্ত্রী``, ``স্বামী``, ``বাবা``, ``মা``); gender as ``M/F``, ``Male/Female``,
-  ``পুরুষ/মহিলা`` or BBS codes ``1/2``.
+  ``পুরুষ/মহিলা`` or BBS codes ``1/2``;
+- **addresses and postcodes**: some sources gain an ``address`` column (the household's para and
+  village, often its union and upazila, each source writing them its own way and with spelling
+  variants) and some a ``postcode`` (the upazila's); drawn from a stream of their own, so the other
+  choices above are what they were before addresses came.
 
 Record ids, the rows and the truth do not change: the same people, other shapes.
 """
@@ -83,6 +87,8 @@ _NAMES: Final[dict[str, tuple[str, ...]]] = {
     "status": ("Status", "state", "ben_status"),
     "since": ("EnrolDate", "approval_date", "start_date"),
     "amount": ("Amount", "monthly_tk", "payment_amount"),
+    "address": ("Address", "address", "thikana", "ঠিকানা", "village_para"),
+    "postcode": ("PostCode", "post_code", "po_code", "ডাক কোড"),
 }
 #: Fields a source may lose, with the chance it does.
 _DROP: Final[dict[str, float]] = {
@@ -209,6 +215,9 @@ def reshape(src: Source, ctx: Ctx, shape_seed: int) -> Source:
             **entry,
         }
 
+    # addresses and postcodes (their own stream: the draws above stay as they were)
+    _add_address(ctx, src, columns, fields, ctx.rng_for(f"shape-address:{shape_seed}:{src.name}"))
+
     # column names
     renamed = _new_names(columns, fields, src.record_id, rng)
     src.columns = {renamed.get(c, c): v for c, v in columns.items()}
@@ -297,3 +306,157 @@ def _relation_words(ctx: Ctx, person: np.ndarray, rng: np.random.Generator) -> n
         choices = words[relation]
         out.append(choices[int(pick * len(choices))])
     return np.array(out, dtype=STR)
+
+
+#: chance that a source gains an address column, and a postcode column
+_ADDRESS_CHANCE: Final = 0.45
+_POSTCODE_CHANCE: Final = 0.3
+#: village names: a root and a suffix, as Bangladeshi villages are named
+_VILLAGE_ROOTS: Final = (
+    "Ram",
+    "Krishna",
+    "Madhab",
+    "Sona",
+    "Rupa",
+    "Gopal",
+    "Hari",
+    "Shib",
+    "Kashi",
+    "Kamal",
+    "Noa",
+    "Bara",
+    "Dhan",
+    "Shanti",
+    "Kadam",
+    "Shimul",
+    "Bakul",
+    "Hijal",
+    "Tetul",
+    "Pir",
+    "Mirza",
+    "Kazi",
+    "Fakir",
+    "Lal",
+    "Nil",
+    "Amin",
+    "Sher",
+    "Mohan",
+    "Basan",
+    "Chand",
+)
+_VILLAGE_SUFFIXES: Final = (
+    "pur",
+    "ganj",
+    "nagar",
+    "bari",
+    "dia",
+    "khali",
+    "kandi",
+    "danga",
+    "gram",
+    "tala",
+    "kati",
+)
+_PARAS: Final = (
+    "Uttar Para",
+    "Dakshin Para",
+    "Purba Para",
+    "Paschim Para",
+    "Majhi Para",
+    "Bazar Para",
+    "Mia Bari",
+    "Sarkar Bari",
+    "Khan Bari",
+    "Munshi Bari",
+    "Hindu Para",
+    "Madhya Para",
+)
+#: spelling variants a writer may use for a part of an address
+_VARIANTS: Final = (
+    ("Para", "Parha"),
+    ("Para", "para"),
+    ("Bari", "Baari"),
+    ("pur", "poor"),
+    ("Uttar", "North"),
+    ("Dakshin", "South"),
+    ("Dakshin", "Dokkhin"),
+    ("Purba", "East"),
+    ("Paschim", "West"),
+    ("Char ", "Chor "),
+    ("kandi", "kandhi"),
+    ("khali", "khaly"),
+)
+#: how a source writes an address: its parts in order (para, village, union, upazila, ward)
+_ADDRESS_FORMS: Final = (
+    "{para}, {village}",
+    "{para}, {village}, {union}",
+    "Vill: {village}, Para: {para}, Union: {union}",
+    "{village} ({para}), {union}, {upazila}",
+    "Village-{village}, PO-{union}, Upazila-{upazila}",
+    "{para}, Ward {ward}, {village}",
+)
+
+
+def _add_address(
+    ctx: Ctx,
+    src: Source,
+    columns: dict[str, np.ndarray],
+    fields: dict[str, Any],
+    rng: np.random.Generator,
+) -> None:
+    """Maybe give the source an ``address`` column (and a ``postcode`` one): the true
+    household's para and village (fixed per household), union and upazila, written in one of
+    :data:`_ADDRESS_FORMS`, with spelling variants on some rows and some rows left empty."""
+    wants_address = rng.random() < _ADDRESS_CHANCE
+    wants_postcode = rng.random() < _POSTCODE_CHANCE
+    if not (wants_address or wants_postcode) or (src.kind == "reference" and rng.random() < 0.5):
+        return
+    p, h, g = ctx.pop.persons, ctx.pop.households, ctx.pop.geo
+    hh = p.hh[src.person]
+    union = h.union[hh]
+    n = len(src.person)
+    if wants_address and "address" not in fields:
+        form = _ADDRESS_FORMS[int(rng.integers(len(_ADDRESS_FORMS)))]
+        village, para = _village(union, hh)
+        noisy = rng.random(n) < 0.25
+        picks = rng.integers(len(_VARIANTS), size=n)
+        gone = rng.random(n) < 0.06
+        text = []
+        for i in range(n):
+            value = form.format(
+                para=para[i],
+                village=village[i],
+                union=g.union_name[union[i]],
+                upazila=g.upazila_name[union[i]],
+                ward=int(h.ward[hh[i]]),
+            )
+            if noisy[i]:
+                old, new = _VARIANTS[int(picks[i])]
+                value = value.replace(old, new)
+            text.append("" if gone[i] else value)
+        column = "address" if "address" not in columns else "address_text"
+        columns[column] = np.array(text, dtype=STR)
+        fields["address"] = column
+    if wants_postcode and "postcode" not in fields:
+        code = _postcode(g.district_idx[union], g.upazila_code[union])
+        written = digits(code)
+        written = bangla_digits(written, rng.random(n) < 0.1)
+        column = "post_code" if "post_code" not in columns else "postcode_no"
+        columns[column] = blank(written, rng.random(n) < 0.08)
+        fields["postcode"] = column
+
+
+def _village(union: np.ndarray, hh: np.ndarray) -> tuple[list[str], list[str]]:
+    """Each household's village (one of six of its union) and para, fixed by the world."""
+    villages, paras = [], []
+    for u, h in zip(union.tolist(), hh.tolist(), strict=True):
+        v = u * 6 + (h * 2654435761 >> 7) % 6
+        root = _VILLAGE_ROOTS[(v * 7919) % len(_VILLAGE_ROOTS)]
+        villages.append(root + _VILLAGE_SUFFIXES[(v * 104729 >> 2) % len(_VILLAGE_SUFFIXES)])
+        paras.append(_PARAS[(h * 40503 >> 3) % len(_PARAS)])
+    return villages, paras
+
+
+def _postcode(district: np.ndarray, upazila: np.ndarray) -> np.ndarray:
+    """A 4-digit postcode per upazila (first digit 1-9), fixed by the world."""
+    return 1000 + (district.astype(np.int64) * 131 + upazila.astype(np.int64) * 17) % 9000

@@ -97,7 +97,8 @@ def synth(
             "--shapes",
             help="default: every source in ekjon's own layout; varied: each source re-cut with "
             "its own column names, subset of fields, vocabulary and formats (geography at one "
-            "level, ages for dates, split name columns, relations as words), as real exports "
+            "level, ages for dates, split name columns, relations as words, addresses and "
+            "postcodes), as real exports "
             "differ.",
         ),
     ] = Shapes.default,

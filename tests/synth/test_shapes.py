@@ -158,6 +158,8 @@ def test_varied_worlds_ingest_with_no_warnings_but_the_planted_invalid_values(
     from engine.ingest.run import ingest_folder
     from engine.ingest.store import RecordStore
 
+    seen_address: dict[int, int] = {}
+    seen_postcode: dict[int, int] = {}
     for shape_seed in SHAPE_SEEDS:
         world = worlds[shape_seed]
         truth = pd.read_csv(world / "truth" / "records.csv", dtype=str, keep_default_na=False)
@@ -183,3 +185,41 @@ def test_varied_worlds_ingest_with_no_warnings_but_the_planted_invalid_values(
             relations = set(current["relation_to_head"].dropna())
             assert {"head", "spouse"} <= relations
             assert relations & {"son", "daughter", "child"}
+            seen_address[shape_seed] = current["address"].notna().sum()
+            seen_postcode[shape_seed] = current["postcode"].notna().sum()
+    # some sources of some shapes give addresses and postcodes, read as such
+    assert sum(seen_address.values()) > 0 and sum(seen_postcode.values()) > 0
+
+
+def test_addresses_name_the_household_s_village_and_postcodes_its_upazila(
+    worlds: dict[object, Path],
+) -> None:
+    """One household's address is the same village and para in every source that gives one
+    (written its own way), and one upazila has one postcode."""
+    truth = pd.read_csv(worlds[SHAPE_SEEDS[0]] / "truth" / "records.csv", dtype=str)
+    household = dict(
+        zip(truth["source"] + "/" + truth["record_id"], truth["household_id"], strict=True)
+    )
+    villages: dict[str, set[str]] = {}
+    found = 0
+    for shape_seed in SHAPE_SEEDS:
+        for source, (mapping, frame) in _sources(worlds[shape_seed]).items():
+            entry = mapping["fields"].get("address")
+            if entry is None:
+                continue
+            found += 1
+            ids = record_ids(frame, mapping["record_id"])
+            for record_id, text in zip(
+                ids.tolist(), frame[_columns(entry)[0]].tolist(), strict=True
+            ):
+                if text:
+                    words = set(
+                        re.findall(
+                            r"[A-Za-z]+(?:pur|ganj|nagar|bari|dia|khali|kandi|danga|gram|tala|kati)\b",
+                            text,
+                        )
+                    )
+                    villages.setdefault(household[f"{source}/{record_id}"], set()).update(words)
+    assert found >= 2
+    # the village is the household's: one word, whichever source wrote it (spelling variants aside)
+    assert sum(len(v) <= 3 for v in villages.values()) / len(villages) > 0.95
