@@ -412,14 +412,17 @@ def _programme_rows(codes: Iterable[str], policy: Policy, report: PublishReport)
 def _links_frame(
     links: pd.DataFrame, known: pd.Index, min_probability: float, model_version: str | None
 ) -> pd.DataFrame:
-    """SAME_AS rows ``from, to, probability, model_version`` between published records."""
+    """SAME_AS rows ``from, to, probability, model_version`` between published records.
+
+    Links below ``min_probability`` are dropped first: most scored pairs are, and their record
+    keys are then never built.
+    """
     if {"left", "right"}.issubset(links.columns):
-        left, right = _text(links["left"]), _text(links["right"])
+        ends = (("left",), ("right",))
     elif {"left_source", "left_record_id", "right_source", "right_record_id"}.issubset(
         links.columns
     ):
-        left = _text(links["left_source"]) + "/" + _text(links["left_record_id"])
-        right = _text(links["right_source"]) + "/" + _text(links["right_record_id"])
+        ends = (("left_source", "left_record_id"), ("right_source", "right_record_id"))
     else:
         raise PublishError(
             "The links need record keys in 'left' and 'right' (source/record_id), or "
@@ -428,27 +431,30 @@ def _links_frame(
         )
     if "probability" not in links.columns:
         raise PublishError("The links have no 'probability' column.")
+    probability = pd.to_numeric(links["probability"], errors="coerce").to_numpy()
+    strong = probability >= min_probability
+    links = links[strong]
+    left, right = (
+        _text(links[end[0]]) if len(end) == 1 else _text(links[end[0]]) + "/" + _text(links[end[1]])
+        for end in ends
+    )
     frame = pd.DataFrame(
         {
             "a": np.minimum(left.to_numpy(dtype=object), right.to_numpy(dtype=object)),
             "b": np.maximum(left.to_numpy(dtype=object), right.to_numpy(dtype=object)),
-            "probability": pd.to_numeric(links["probability"], errors="coerce").to_numpy(),
+            "probability": probability[strong],
         }
     )
     if "model_version" in links.columns:
         frame["model_version"] = _text(links["model_version"]).to_numpy()
     else:
         frame["model_version"] = model_version
-    keep = (
-        (frame["probability"] >= min_probability)
-        & (frame["a"] != frame["b"])
-        & frame["a"].isin(known)
-        & frame["b"].isin(known)
-    )
-    dropped = int((~frame["a"].isin(known) | ~frame["b"].isin(known)).sum())
+    published = frame["a"].isin(known).to_numpy() & frame["b"].isin(known).to_numpy()
+    dropped = int((~published).sum())
     if dropped:
         log.warning("%d links name records that are not being published; they are skipped", dropped)
-    frame = frame[keep].sort_values("probability", ascending=False).drop_duplicates(["a", "b"])
+    frame = frame[published & (frame["a"] != frame["b"]).to_numpy()]
+    frame = frame.sort_values("probability", ascending=False).drop_duplicates(["a", "b"])
     return frame.rename(columns={"a": "from", "b": "to"})
 
 

@@ -72,8 +72,10 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from graph import schema
 from graph.embedded.frames import (
@@ -102,7 +104,7 @@ from graph.embedded.tables import (
     TableSet,
     TableWriter,
     rows_table,
-    sorted_unique,
+    unique_rows,
     write_manifest,
     write_tables,
 )
@@ -612,47 +614,41 @@ class EmbeddedStore:
                 self._memory = None
             return lost
 
-    def _lost(self, nodes: dict[str, pa.Table], edges: dict[tuple, pa.Table]) -> dict[str, int]:
+    def _lost(self, nodes: dict[str, tuple], edges: dict[tuple, tuple]) -> dict[str, int]:
         """How many nodes and edges the graph has that the new tables do not, per name."""
-        import pyarrow.compute as pc
-
         view = self._view()
         lost: dict[str, int] = {}
         if isinstance(view, TableSet) and view.empty:
             return lost
+        string = pa.large_string()
         for label in schema.NODES:
             if isinstance(view, TableSet):
                 old = view.node_ids(label)
             else:
-                old = pa.array([i for i, _ in view.node_rows(label)], type=pa.large_string())
-            if not len(old):
-                continue
+                old = pa.array([i for i, _ in view.node_rows(label)], type=string)
             new = nodes.get(label)
-            kept = 0 if new is None else pc.sum(pc.is_in(old, value_set=new.column("id"))).as_py()
-            if len(old) - (kept or 0):
-                lost[label] = lost.get(label, 0) + len(old) - (kept or 0)
+            kept = 0
+            if new is not None and len(old):
+                kept = pc.sum(pc.is_in(old, value_set=new[0].column("id"))).as_py() or 0
+            if len(old) - kept:
+                lost[label] = len(old) - kept
         if isinstance(view, TableSet):
             groups = {(t, f, to): view._file(name) for t, f, to, _, name in view.manifest["edges"]}
         else:
             groups = {
                 key: pa.table(
                     {
-                        "from": pa.array([a for a, _, _ in rows], type=pa.large_string()),
-                        "to": pa.array([b for _, b, _ in rows], type=pa.large_string()),
+                        "from": pa.array([a for a, _, _ in rows], type=string),
+                        "to": pa.array([b for _, b, _ in rows], type=string),
                     }
                 )
                 for key, rows in view.edge_rows().items()
             }
         for key, old_table in groups.items():
-            new_table = edges.get(key)
+            new = edges.get(key)
             n = old_table.num_rows
-            if new_table is not None:
-
-                def joined(t: pa.Table) -> Any:
-                    sep = pa.scalar("\x1f", pa.large_string())
-                    return pc.binary_join_element_wise(t.column("from"), t.column("to"), sep)
-
-                n -= pc.sum(pc.is_in(joined(old_table), value_set=joined(new_table))).as_py() or 0
+            if new is not None and n:
+                n -= _common_edges(old_table, new[0])
             if n:
                 lost[key[0]] = lost.get(key[0], 0) + n
         return lost
@@ -998,8 +994,8 @@ class EmbeddedStore:
         The publish state goes with it (``state``, default the store's).
         """
         state = self._state if state is None else state
-        nodes: dict[str, pa.Table] = {}
-        edges: dict[tuple[str, str, str], pa.Table] = {}
+        nodes: dict[str, tuple[pa.Table, Any]] = {}
+        edges: dict[tuple[str, str, str], tuple[pa.Table, Any]] = {}
         if not empty:
             memory = self._mem()
             with _no_gc():
@@ -1008,14 +1004,14 @@ class EmbeddedStore:
                     if rows:
                         ids = [node_id for node_id, _ in rows]
                         table = rows_table(label, {"id": ids}, [p for _, p in rows])
-                        nodes[label] = sorted_unique(table, ["id"])
+                        nodes[label] = unique_rows(table, ["id"])
                 for key, group in memory.edge_rows().items():
                     table = rows_table(
                         key[0],
                         {"from": [a for a, _, _ in group], "to": [b for _, b, _ in group]},
                         [p for _, _, p in group],
                     )
-                    edges[key] = sorted_unique(table, ["from", "to"])
+                    edges[key] = unique_rows(table, ["from", "to"])
         folder = self._tables_path(self._gen + 1, temporary=True)
         shutil.rmtree(folder, ignore_errors=True)
         try:
@@ -1084,3 +1080,15 @@ class EmbeddedStore:
             path.unlink(missing_ok=True)
         shutil.rmtree(self._tables_path(old), ignore_errors=True)
         log.info("%s: generation %d written (%d bytes)", self.path, new, self._tables.bytes)
+
+
+def _common_edges(old: pa.Table, new: pa.Table) -> int:
+    """How many of the ``old`` edges (``from``, ``to``) are among the ``new`` (unique) ones:
+    both ends coded as numbers, one dictionary per end for both tables, then compared as keys."""
+    codes = []
+    for end in ("from", "to"):
+        both = pa.chunked_array([*old.column(end).chunks, *new.column(end).chunks])
+        codes.append(pc.dictionary_encode(both).combine_chunks().indices.to_numpy())
+    starts, ends = codes
+    keys = starts.astype(np.int64) * (int(ends.max()) + 1) + ends
+    return int(np.isin(keys[: old.num_rows], keys[old.num_rows :]).sum())

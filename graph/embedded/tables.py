@@ -2,16 +2,17 @@
 
 A *generation* of the graph is a folder ``tables-<generation>/`` holding
 
-- ``node-<Label>.arrow``: every node of the label, one row each, sorted by ``id``; a column per
-  property (missing where a node lacks it);
-- ``edge-<TYPE>-<From>-<To>.arrow``: every edge of the type between the two labels, sorted by
-  ``from`` then ``to``, a column per property; beside it ``...by-to.arrow``, the rows' order by
-  ``to`` (so the edges into a node are found as fast as those out of it);
+- ``node-<Label>.arrow``: every node of the label, one row each, a column per property (missing
+  where a node lacks it); beside it ``...by-id.arrow``, the rows' order by ``id``;
+- ``edge-<TYPE>-<From>-<To>.arrow``: every edge of the type between the two labels, a column per
+  property; beside it ``...by-from.arrow`` and ``...by-to.arrow``, the rows' order by ``from``
+  (then ``to``) and by ``to``, so the edges out of a node and into it are both found fast;
 - ``manifest.json``: the counts, each file's size, and the publish state of the generation.
 
 The files are Arrow IPC files, uncompressed, and are memory-mapped when read: opening the store
 reads only the manifest; a question reads the columns it needs (the findings' table scans); a
-walk (``node``, ``neighbours``) binary-searches the sorted ids and touches a few pages. A
+walk (``node``, ``neighbours``) binary-searches the ids in their order and touches a few pages.
+Rows stay in the order they were written (sorting a table of many columns would copy it all). A
 generation is written whole into ``tables-<generation>.tmp/`` and renamed into place (see
 :mod:`graph.embedded.store`), so it is never seen half-written.
 
@@ -37,7 +38,7 @@ from graph import schema
 from graph.embedded.frames import _MERGE_EDGES, _MERGE_NODES, _WHAT_TO_DO, _fsync_dir
 from graph.store import SHARED_COLUMNS, InvalidRow, MissingNode, Neighbour, StoreCorrupted
 
-__all__ = ["TableSet", "TableWriter", "edge_file", "node_file", "write_tables"]
+__all__ = ["TableSet", "TableWriter", "edge_file", "node_file", "unique_rows", "write_tables"]
 
 TABLES_FORMAT = 2
 MANIFEST = "manifest.json"
@@ -55,8 +56,9 @@ def edge_file(edge_type: str, from_label: str, to_label: str) -> str:
     return f"edge-{edge_type}-{from_label}-{to_label}.arrow"
 
 
-def _by_to_file(name: str) -> str:
-    return name[: -len(".arrow")] + ".by-to.arrow"
+def _order_file(name: str, key: str) -> str:
+    """The file of ``name``'s rows in the order of ``key`` (``id``, ``from`` or ``to``)."""
+    return name[: -len(".arrow")] + f".by-{key}.arrow"
 
 
 # --- values -> typed columns ----------------------------------------------------------------------
@@ -148,6 +150,8 @@ def _table(what: str, columns: Mapping[str, Any], keys: Sequence[str]) -> pa.Tab
     """
     arrays: list[pa.Array] = []
     fields: list[pa.Field] = []
+    if all(key in columns for key in keys) and not len(columns[keys[0]]):
+        return pa.table({key: pa.array([], type=_STRING) for key in keys})
     for key in keys:
         if key not in columns:
             raise InvalidRow(what, 0, f"the rows have no {key!r}.")
@@ -224,28 +228,33 @@ def _py(column: pa.ChunkedArray | pa.Array, field: pa.Field) -> list[Any]:
     return values
 
 
-def sorted_unique(table: pa.Table, keys: Sequence[str]) -> pa.Table:
-    """``table`` sorted by ``keys``, one row per key (the last row given of each)."""
-    if not table.num_rows:
-        return table
-    seq = pa.array(np.arange(table.num_rows, dtype=np.int64))
-    order = pc.sort_indices(
-        table.append_column("__seq", seq),
-        sort_keys=[*((k, "ascending") for k in keys), ("__seq", "descending")],
-    )
-    table = table.take(order)
-    first = np.ones(table.num_rows, dtype=bool)
-    if table.num_rows > 1:
-        same = np.ones(table.num_rows - 1, dtype=bool)
-        for key in keys:
-            column = table.column(key).combine_chunks()
-            same &= pc.equal(column.slice(1), column.slice(0, len(column) - 1)).to_numpy(
-                zero_copy_only=False
-            )
-        first[1:] = ~same
-    if not first.all():
-        table = table.filter(pa.array(first))
-    return table.combine_chunks()
+def _order(table: pa.Table, keys: Sequence[str]) -> np.ndarray:
+    sort_keys = [(key, "ascending") for key in keys]
+    return pc.sort_indices(table.select(list(keys)), sort_keys=sort_keys).to_numpy()
+
+
+def unique_rows(table: pa.Table, keys: Sequence[str]) -> tuple[pa.Table, np.ndarray]:
+    """``table`` with one row per key (the last row given of each), and its rows' order by keys.
+
+    The rows are not moved (only a table that repeats a key is cut down).
+    """
+    table = table.combine_chunks()
+    order = _order(table, keys)
+    if table.num_rows < 2:
+        return table, order
+    same = np.ones(table.num_rows - 1, dtype=bool)
+    for key in keys:
+        column = table.column(key).chunk(0).take(pa.array(order))
+        same &= pc.equal(column.slice(1), column.slice(0, len(column) - 1)).to_numpy(
+            zero_copy_only=False
+        )
+    if not same.any():
+        return table, order
+    run = np.cumsum(np.concatenate([[True], ~same])) - 1
+    last = np.full(int(run[-1]) + 1, -1, dtype=np.int64)
+    np.maximum.at(last, run, order)
+    table = table.take(pa.array(np.sort(last))).combine_chunks()
+    return table, _order(table, keys)
 
 
 # --- writing a generation -------------------------------------------------------------------------
@@ -266,11 +275,12 @@ def _write_file(path: Path, table: pa.Table, fsync: bool) -> int:
 
 def write_tables(
     folder: Path,
-    nodes: Mapping[str, pa.Table],
-    edges: Mapping[tuple[str, str, str], pa.Table],
+    nodes: Mapping[str, tuple[pa.Table, np.ndarray]],
+    edges: Mapping[tuple[str, str, str], tuple[pa.Table, np.ndarray]],
     fsync: bool = True,
 ) -> dict[str, Any]:
-    """Write node and edge tables (sorted and unique, see :func:`sorted_unique`) into ``folder``.
+    """Write node and edge tables (each with its rows' order by key, see :func:`unique_rows`)
+    into ``folder``.
 
     Returns the manifest's content (without the publish state, which the store adds when it
     switches the generation in with :func:`write_manifest`).
@@ -279,20 +289,26 @@ def write_tables(
     files: dict[str, int] = {}
     counts: dict[str, int] = {}
     groups: list[list[Any]] = []
-    for label, table in nodes.items():
+
+    def write(name: str, table: pa.Table) -> None:
+        files[name] = _write_file(folder / name, table, fsync)
+
+    def order(values: np.ndarray) -> pa.Table:
+        return pa.table({"row": pa.array(values.astype(np.int64, copy=False))})
+
+    for label, (table, by_id) in nodes.items():
         if table.num_rows:
             name = node_file(label)
-            files[name] = _write_file(folder / name, table, fsync)
+            write(name, table)
+            write(_order_file(name, "id"), order(by_id))
             counts[label] = table.num_rows
-    for (edge_type, from_label, to_label), table in edges.items():
+    for (edge_type, from_label, to_label), (table, by_from) in edges.items():
         if not table.num_rows:
             continue
         name = edge_file(edge_type, from_label, to_label)
-        files[name] = _write_file(folder / name, table, fsync)
-        by_to = pc.sort_indices(table.select(["to"]), sort_keys=[("to", "ascending")])
-        files[_by_to_file(name)] = _write_file(
-            folder / _by_to_file(name), pa.table({"row": by_to.cast(pa.int64())}), fsync
-        )
+        write(name, table)
+        write(_order_file(name, "from"), order(by_from))
+        write(_order_file(name, "to"), order(_order(table, ["to"])))
         groups.append([edge_type, from_label, to_label, table.num_rows, name])
     return {"format": TABLES_FORMAT, "nodes": counts, "edges": groups, "files": files}
 
@@ -409,16 +425,16 @@ class TableSet:
             table = self._node_table(label)
             if table is None:
                 return None
-            found = self._sorted[(label, "id")] = _Sorted(table.column("id").chunk(0))
+            order = self._file(_order_file(node_file(label), "id")).column("row").chunk(0)
+            found = _Sorted(table.column("id").chunk(0), order.to_numpy())
+            self._sorted[(label, "id")] = found
         return found
 
     def _ends(self, name: str, end: str) -> _Sorted:
         found = self._sorted.get((name, end))
         if found is None:
             column = self._file(name).column(end).chunk(0)
-            order = None
-            if end == "to":
-                order = self._file(_by_to_file(name)).column("row").chunk(0).to_numpy()
+            order = self._file(_order_file(name, end)).column("row").chunk(0).to_numpy()
             found = self._sorted[(name, end)] = _Sorted(column, order)
         return found
 
@@ -728,24 +744,26 @@ class TableWriter:
 
     def tables(
         self,
-    ) -> tuple[dict[str, pa.Table], dict[tuple[str, str, str], pa.Table]]:
-        """The written tables, sorted and one row per node or edge (the last written wins).
+    ) -> tuple[
+        dict[str, tuple[pa.Table, np.ndarray]],
+        dict[tuple[str, str, str], tuple[pa.Table, np.ndarray]],
+    ]:
+        """The written tables, one row per node or edge (the last written wins), each with its
+        rows' order by key (see :func:`write_tables`).
 
         Raises
         ------
         MissingNode
             If an edge names a node that was not written.
         """
-        nodes = {
-            label: sorted_unique(_concat(parts), ["id"]) for label, parts in self._nodes.items()
-        }
+        nodes = {label: unique_rows(_concat(parts), ["id"]) for label, parts in self._nodes.items()}
         self._nodes.clear()
         edges = {}
         for key, parts in self._edges.items():
-            table = sorted_unique(_concat(parts), ["from", "to"])
+            table, by_from = unique_rows(_concat(parts), ["from", "to"])
             edge_type, from_label, to_label = key
             for end, label in (("from", from_label), ("to", to_label)):
-                known = nodes.get(label)
+                known = nodes.get(label, (None, None))[0]
                 values = table.column(end)
                 present = (
                     pc.is_in(values, value_set=known.column("id"))
@@ -755,7 +773,7 @@ class TableWriter:
                 if not pc.all(present).as_py():
                     missing = pc.unique(values.filter(pc.invert(present))).to_pylist()
                     raise MissingNode(edge_type, [(label, m) for m in missing[:6]])
-            edges[key] = table
+            edges[key] = (table, by_from)
         self._edges.clear()
         return nodes, edges
 
