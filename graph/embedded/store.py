@@ -69,9 +69,8 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -99,7 +98,6 @@ from graph.embedded.frames import (
     _scan,
     _write_all,
 )
-from graph.embedded.memory import GraphMemory
 from graph.embedded.tables import (
     TableSet,
     TableWriter,
@@ -122,6 +120,11 @@ from graph.store import (
     batches,
     now_iso,
 )
+
+if TYPE_CHECKING:  # networkx is imported only when the graph is built in memory
+    import networkx as nx
+
+    from graph.embedded.memory import GraphMemory
 
 try:
     import fcntl
@@ -554,7 +557,7 @@ class EmbeddedStore:
             state = "closed"
         else:
             view = self._view()
-            n = len(view) if isinstance(view, GraphMemory) else sum(view.manifest["nodes"].values())
+            n = sum(view.manifest["nodes"].values()) if isinstance(view, TableSet) else len(view)
             state = f"{n} nodes, generation {self._gen}"
         if self.read_only:
             state += ", read-only"
@@ -565,6 +568,8 @@ class EmbeddedStore:
     def _mem(self) -> GraphMemory:
         """The whole graph in memory: the tables loaded and the journal replayed (once)."""
         if self._memory is None:
+            from graph.embedded.memory import GraphMemory
+
             memory = GraphMemory(self.path)
             with _no_gc():
                 for op in self._tables.operations():
@@ -804,6 +809,8 @@ class EmbeddedStore:
             if self._tables.state is not None:
                 self._state = self._marked(self._state, (_STATE, *self._tables.state))
         elif self._gen in snapshots:  # an older ekjon's store: its snapshot into memory
+            from graph.embedded.memory import GraphMemory
+
             self._memory = GraphMemory(self.path)
             self._load_snapshot(self._snapshot_path(self._gen), self._memory)
         self._open_journal(self._journal_path(self._gen))

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from collections import deque
 from pathlib import Path
-from typing import Any, Final
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any, Final
 
 from graph.schema import NODES
 from graph.store import GraphStore
+
+if TYPE_CHECKING:  # imported where a neighbourhood is built: most findings need none
+    import networkx as nx
 
 __all__ = ["HUBS", "draw_neighbourhood", "neighbourhood", "node_key"]
 
@@ -88,6 +89,8 @@ def neighbourhood(
             f"The 'depth' and 'limit' parameters of neighbourhood must be >= 0 and >= 1. "
             f"Got {depth} and {limit}."
         )
+    import networkx as nx
+
     graph = nx.MultiDiGraph(start=node_key(label, id), truncated=False)
     props = store.node(label, id)
     if props is None:
@@ -184,6 +187,7 @@ def draw_neighbourhood(
     >>> draw_neighbourhood(neighbourhood(store, "Person", "P1"), "p1.png")  # doctest: +SKIP
     """
     import matplotlib
+    import networkx as nx
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
