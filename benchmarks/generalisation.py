@@ -138,66 +138,10 @@ def _field_warnings(reports: Path) -> dict[str, int]:
     return counts
 
 
-def source_pair_table(
-    sources: np.ndarray,
-    truth: np.ndarray,
-    predicted: np.ndarray,
-    candidates: np.ndarray,
-) -> pd.DataFrame:
-    """Per unordered pair of sources: true pairs, how many ended in one person and how many blocking
-    proposed; pairs put in one person and how many of them are truly one.
-
-    ``candidates`` holds codes ``left * n + right`` of the pairs blocking proposed.
-    """
-    from engine.quality.evaluate import _labels
-    from engine.resolve.blocking import pairs_within_blocks
-
-    n = len(truth)
-    idx = np.arange(n, dtype=np.int64)
-    source_code, names = pd.factorize(pd.Series(sources))
-    k = len(names)
-
-    def by_pair(left: np.ndarray, right: np.ndarray, *flags: np.ndarray) -> pd.DataFrame:
-        a, b = source_code[left], source_code[right]
-        key = np.minimum(a, b) * k + np.maximum(a, b)
-        frame = pd.DataFrame({"key": key, "n": 1, **{f"f{i}": f for i, f in enumerate(flags)}})
-        return frame.groupby("key").sum()
-
-    truth_l, pred_l = _labels(truth), _labels(predicted)
-    tl, tr = pairs_within_blocks(idx, truth_l)
-    linked = pred_l[tl] == pred_l[tr]
-    blocked = np.isin(tl * n + tr, candidates)
-    true_side = by_pair(tl, tr, linked, blocked)
-    pl, pr = pairs_within_blocks(idx, pred_l)
-    correct = truth_l[pl] == truth_l[pr]
-    pred_side = by_pair(pl, pr, correct)
-    keys = true_side.index.union(pred_side.index)
-    true_side = true_side.reindex(keys, fill_value=0)
-    pred_side = pred_side.reindex(keys, fill_value=0)
-    names = np.asarray(names, dtype=object)
-    out = pd.DataFrame(
-        {
-            "source_a": names[keys.to_numpy() // k],
-            "source_b": names[keys.to_numpy() % k],
-            "true_pairs": true_side["n"].to_numpy(),
-            "recall": true_side["f0"].to_numpy() / np.maximum(true_side["n"].to_numpy(), 1),
-            "blocking_recall": true_side["f1"].to_numpy()
-            / np.maximum(true_side["n"].to_numpy(), 1),
-            "linked_pairs": pred_side["n"].to_numpy(),
-            "precision": pred_side["f0"].to_numpy() / np.maximum(pred_side["n"].to_numpy(), 1),
-        }
-    )
-    swap = out["source_a"] > out["source_b"]
-    out.loc[swap, ["source_a", "source_b"]] = out.loc[swap, ["source_b", "source_a"]].to_numpy()
-    out.loc[out["true_pairs"] == 0, ["recall", "blocking_recall"]] = np.nan
-    out.loc[out["linked_pairs"] == 0, "precision"] = np.nan
-    return out.sort_values(["source_a", "source_b"], ignore_index=True)
-
-
 def measure(world: World, model_path: Path, cache: Path) -> dict[str, Any]:
     """Synthesise (once), ingest and resolve one world; its figures as plain data."""
     from engine.home import Home
-    from engine.quality.evaluate import evaluate, standard_slices
+    from engine.quality.evaluate import evaluate, source_pair_scores, standard_slices
     from engine.quality.training import load_model, person_labels, read_truth
     from engine.resolve.pipeline import ResolveSettings, resolve
     from synth.load import load_world
@@ -228,8 +172,8 @@ def measure(world: World, model_path: Path, cache: Path) -> dict[str, Any]:
     pairs = resolution.pairs
     blocked = pairs[pairs["rules"].to_numpy() > 0]
     candidates = np.sort(blocked["left"].to_numpy() * n + blocked["right"].to_numpy())
-    per_pair = source_pair_table(
-        prepared["source"].to_numpy(), person, resolution.person, candidates
+    per_pair = source_pair_scores(
+        prepared["source"].to_numpy(), resolution.person, person, candidates
     )
     return {
         "world": world.spec,

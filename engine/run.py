@@ -66,8 +66,12 @@ class BatchReport:
     published: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
-    #: sources resolved although partly ingested (``allow_partial``), one line each
+    #: sources resolved although partly ingested (``allow_partial``), reviewers' decisions left
+    #: out, pairs of sources that can meet only on an exact identifier: one line each
     warnings: list[str] = field(default_factory=list)
+    #: blocking coverage per pair of sources
+    #: (:meth:`engine.resolve.coverage.SourceCoverage.to_dict`)
+    blocking: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +85,7 @@ class BatchReport:
             "timings": {k: round(v, 2) for k, v in self.timings.items()},
             "outputs": self.outputs,
             "warnings": self.warnings,
+            "blocking": self.blocking,
         }
 
 
@@ -189,6 +194,9 @@ def run_batch(
     options = {} if decisions is None else {"decisions": decisions}
     resolution = resolve(records, model, progress=note, keep_blocking_keys=True, **options)
     timings.update(resolution.timings)
+    sources = resolution.blocking.sources
+    blocking = {} if sources is None else sources.to_dict()
+    coverage_warnings = [] if sources is None else list(sources.warnings)
     home.resolution.mkdir(parents=True, exist_ok=True)
     note("write pairs")
     step = time.perf_counter()
@@ -317,7 +325,8 @@ def run_batch(
             "pairs": str(home.pairs),
             "incremental": str(home.incremental),
         },
-        warnings=[*partial, *review_warnings],
+        warnings=[*partial, *review_warnings, *coverage_warnings],
+        blocking=blocking,
     )
 
 

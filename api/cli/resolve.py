@@ -115,10 +115,27 @@ def resolve(
     for event, n in sorted(report.person_events.items()):
         table.add_row(f"ledger: {event}", f"{n:,}")
     out.print(table)
+    coverage = report.blocking.get("source_pairs", [])
+    if coverage:
+        out.print(_coverage_table(coverage))
     steps = ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items())
     out.print(f"timings: {steps}")
     if report.published:
         out.print(f"published into the {backend.value} graph store")
+
+
+def _coverage_table(source_pairs: list[dict[str, object]]) -> Table:
+    """Blocking coverage per pair of sources: candidate pairs made and the rules that made them."""
+    table = Table(title="blocking coverage per pair of sources")
+    table.add_column("sources")
+    table.add_column("pairs", justify="right")
+    table.add_column("rules that fired (pairs)", overflow="fold")
+    for row in source_pairs:
+        rules = row["rules"]
+        assert isinstance(rules, dict)
+        fired = ", ".join(f"{name} {n:,}" for name, n in sorted(rules.items(), key=lambda x: -x[1]))
+        table.add_row(f"{row['source_a']} x {row['source_b']}", f"{row['pairs']:,}", fired or "-")
+    return table
 
 
 export_app = typer.Typer(help="Export results of the last `ekjon resolve`.", no_args_is_help=True)

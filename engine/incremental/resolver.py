@@ -68,6 +68,7 @@ from engine.incremental.state import (
     FORMAT,
     FORMAT_VERSION,
     KEYS_FILE,
+    PLACE_PREFIX,
     PREPARED_FILE,
     SAMPLE_FILE,
     STATE_FILE,
@@ -409,6 +410,9 @@ class IncrementalResolver:
         for kind, value, code, target in codes.itertuples(index=False):
             if kind == "nid_link":
                 context.nid_links[value] = target
+            elif kind.startswith(PLACE_PREFIX):
+                child, _, parent = kind.removeprefix(PLACE_PREFIX).partition(">")
+                context.places.parents.setdefault((child, parent), {})[value] = target
             else:
                 context.codes.setdefault(kind, {})[value] = int(code)
         fill_counts(context, prepared)

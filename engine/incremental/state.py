@@ -12,7 +12,8 @@ file                   contents
 ``keys.parquet``       ``rule, hash, record``: every blocking key of every record (uint64 hash of
                        the key's values), sorted by rule and hash
 ``codes.parquet``      ``kind, value, code, target``: the integer codes of households, districts,
-                       upazilas, unions, BRNs and fathers' name keys, and the NID smart-card links
+                       upazilas, unions, BRNs and fathers' name keys, the NID smart-card links and
+                       the parents of place names (``place:union>district``, ...)
 ``sample.parquet``     a few hundred of the batch's canonical records with their ``row``, on which
                        :func:`engine.resolve.prepare_one.prepare_one` is checked at load
 =====================  ==========================================================================
@@ -39,11 +40,14 @@ log = logging.getLogger(__name__)
 
 
 FORMAT: Final = "ekjon.incremental"
-FORMAT_VERSION: Final = 1
+#: 2: places keyed by their own names, filled in through the gazetteer; whole-name blocking keys
+FORMAT_VERSION: Final = 2
 STATE_FILE: Final = "incremental.json"
 PREPARED_FILE: Final = "prepared.parquet"
 KEYS_FILE: Final = "keys.parquet"
 CODES_FILE: Final = "codes.parquet"
+#: ``kind`` of a codes row that says a place's parent: ``place:union>district`` etc.
+PLACE_PREFIX: Final = "place:"
 SAMPLE_FILE: Final = "sample.parquet"
 
 
@@ -104,6 +108,11 @@ def write_state(
     rows += [
         {"kind": "nid_link", "value": s, "code": -1, "target": c}
         for s, c in context.nid_links.items()
+    ]
+    rows += [
+        {"kind": f"{PLACE_PREFIX}{child}>{parent}", "value": name, "code": -1, "target": above}
+        for (child, parent), table in context.places.parents.items()
+        for name, above in table.items()
     ]
     codes = pd.DataFrame(rows, columns=["kind", "value", "code", "target"])
     codes.to_parquet(folder / CODES_FILE, index=False)

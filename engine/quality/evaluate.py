@@ -501,3 +501,79 @@ def truth_tags(
         for tag in sorted(set().union(*pair_tags)) if pair_tags else []:
             out[f"rec:{tag}"] = [tag in t for t in pair_tags]
     return out
+
+
+def source_pair_scores(
+    sources: np.ndarray | pd.Series,
+    predicted: np.ndarray | pd.Series,
+    truth: np.ndarray | pd.Series,
+    candidates: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Recall and precision per pair of sources: do the persons two sources share end up as one?
+
+    Parameters
+    ----------
+    sources:
+        The source of each record.
+    predicted, truth:
+        Predicted and true person label per record (missing truth: a person of its own).
+    candidates:
+        Codes ``left * n + right`` (``left < right``, record rows) of the pairs blocking proposed,
+        to add blocking recall per pair of sources.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per unordered pair of sources (``source_a <= source_b``; a source with itself for
+        its duplicates) that share a true pair or a predicted one: ``true_pairs`` (pairs of
+        records of one person, one from each), ``recall`` (the share of them in one predicted
+        person), ``blocking_recall`` (the share blocking proposed; with ``candidates``),
+        ``linked_pairs`` (pairs put in one person) and ``precision`` (the share of them truly one
+        person). NaN where there is nothing to count.
+    """
+    from engine.resolve.blocking import pairs_within_blocks
+
+    truth_l, pred_l = _labels(np.asarray(truth)), _labels(np.asarray(predicted))
+    n = len(truth_l)
+    idx = np.arange(n, dtype=np.int64)
+    source_code, names = pd.factorize(pd.Series(np.asarray(sources)).astype(str), sort=True)
+    k = max(len(names), 1)
+
+    def by_pair(left: np.ndarray, right: np.ndarray, *flags: np.ndarray) -> pd.DataFrame:
+        a, b = source_code[left], source_code[right]
+        key = np.minimum(a, b) * k + np.maximum(a, b)
+        frame = pd.DataFrame({"key": key, "n": 1, **{f"f{i}": f for i, f in enumerate(flags)}})
+        return frame.groupby("key").sum()
+
+    tl, tr = pairs_within_blocks(idx, truth_l)
+    flags = [pred_l[tl] == pred_l[tr]]
+    if candidates is not None:
+        flags.append(np.isin(tl * n + tr, candidates))
+    true_side = by_pair(tl, tr, *flags)
+    pl, pr = pairs_within_blocks(idx, pred_l)
+    pred_side = by_pair(pl, pr, truth_l[pl] == truth_l[pr])
+    keys = true_side.index.union(pred_side.index)
+    true_side = true_side.reindex(keys, fill_value=0)
+    pred_side = pred_side.reindex(keys, fill_value=0)
+    names = np.asarray(names, dtype=object)
+    n_true = true_side["n"].to_numpy()
+    n_pred = pred_side["n"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = pd.DataFrame(
+            {
+                "source_a": names[keys.to_numpy() // k],
+                "source_b": names[keys.to_numpy() % k],
+                "true_pairs": n_true,
+                "recall": np.where(n_true > 0, true_side["f0"].to_numpy() / n_true, np.nan),
+                "blocking_recall": (
+                    np.where(n_true > 0, true_side["f1"].to_numpy() / n_true, np.nan)
+                    if candidates is not None
+                    else np.nan
+                ),
+                "linked_pairs": n_pred,
+                "precision": np.where(n_pred > 0, pred_side["f0"].to_numpy() / n_pred, np.nan),
+            }
+        )
+    if candidates is None:
+        out = out.drop(columns="blocking_recall")
+    return out.sort_values(["source_a", "source_b"], ignore_index=True)

@@ -15,6 +15,7 @@ synthetic world, so a fresh install can resolve before anyone has labelled a pai
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -261,8 +262,8 @@ def load_model(path: Path | str = DEFAULT_ARTIFACT) -> Any:
 
 
 def train_default(
-    records: pd.DataFrame,
-    truth: pd.DataFrame,
+    records: pd.DataFrame | Sequence[tuple[pd.DataFrame, pd.DataFrame]],
+    truth: pd.DataFrame | None = None,
     out: Path | str = DEFAULT_ARTIFACT,
     method: str = "boosting",
     label_source: str = "ground truth",
@@ -270,14 +271,17 @@ def train_default(
 ) -> tuple[Any, dict[str, Any]]:
     """Train a match model on labelled records (two fits) and write the artifact.
 
-    :mod:`synth.train_default` calls it with a synthetic world to build the shipped default.
+    :mod:`synth.train_default` calls it with synthetic worlds to build the shipped default.
 
     Parameters
     ----------
     records:
-        Canonical records (``RecordStore.current()``).
+        Canonical records (``RecordStore.current()``), or several worlds as ``(records, truth)``
+        pairs: each world is prepared, blocked and compared on its own (its counts are its own),
+        and the model is fitted on the pairs of all of them.
     truth:
-        ``source, record_id, person_id`` of every record (:func:`read_truth`).
+        ``source, record_id, person_id`` of every record (:func:`read_truth`); ``None`` when
+        ``records`` lists worlds.
     out:
         Artifact path.
     method:
@@ -285,23 +289,47 @@ def train_default(
     label_source:
         Where the labels came from, written into the artifact.
     about:
-        Further facts for the artifact's training summary (e.g. the world's size and seed).
+        Further facts for the artifact's training summary (e.g. the worlds' sizes and seeds).
 
     Returns
     -------
     (model, summary)
     """
-    data = labelled_pairs(records, truth)
-    model = fit_supervised(data, method)
+    if isinstance(records, pd.DataFrame):
+        if truth is None:
+            raise ValueError("Give the records' truth, or a list of (records, truth) worlds.")
+        worlds = [(records, truth)]
+    else:
+        worlds = list(records)
+    data = [labelled_pairs(r, t) for r, t in worlds]
+    model = fit_supervised(_joined(data), method)
     # second fit: with the pairs the batch scores inside components, labelled from truth
-    data = with_component_pairs(data, model, person_labels(data.prepared, truth))
-    model = fit_supervised(data, method)
+    data = [
+        with_component_pairs(d, model, person_labels(d.prepared, t))
+        for d, (_, t) in zip(data, worlds, strict=True)
+    ]
+    joined = _joined(data)
+    model = fit_supervised(joined, method)
     summary = {
         "label_source": label_source,
         **(about or {}),
-        "records": len(records),
-        "training_pairs": int(data.known.sum()),
-        "matching_pairs": int((data.labels == 1).sum()),
+        "records": int(sum(len(r) for r, _ in worlds)),
+        "training_pairs": int(joined.known.sum()),
+        "matching_pairs": int((joined.labels == 1).sum()),
     }
     save_model(model, out, summary)
     return model, summary
+
+
+def _joined(data: Sequence[LabelledPairs]) -> LabelledPairs:
+    """The labelled pairs of several worlds as one set to fit on: ``pairs`` gain a ``world``
+    column (their rows are rows of that world's prepared frame); ``prepared`` is the first
+    world's."""
+    if len(data) == 1:
+        return data[0]
+    return LabelledPairs(
+        data[0].prepared,
+        pd.concat([d.pairs.assign(world=i) for i, d in enumerate(data)], ignore_index=True),
+        pd.concat([d.features for d in data], ignore_index=True),
+        np.concatenate([d.labels for d in data]).astype(np.int8),
+    )

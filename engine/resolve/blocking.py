@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from engine.resolve.coverage import SourceCoverage, coverage
+
 log = logging.getLogger(__name__)
 
 
@@ -62,7 +64,12 @@ class BlockingRule:
 
 
 #: The default rules, strongest identifiers first. Their columns are made by
-#: :func:`engine.resolve.prepare.prepare`.
+#: :func:`engine.resolve.prepare.prepare`. Sources carry different fields (a registry the full
+#: date of birth and only the district, a survey ages and only the union), so besides the
+#: identifiers there is a name rule for every geography level two records may share (each level
+#: keyed by its own name, levels a record leaves out filled in from its finer ones where the other
+#: records make that clear), and one for none: the whole name with the birth year, across the
+#: country. A birth year is a range for records that give an age (each year of it a key).
 DEFAULT_RULES: tuple[BlockingRule, ...] = (
     BlockingRule("nid", ("nid_key",), max_block=20),
     BlockingRule("brn", ("brn_key",), max_block=20),
@@ -70,6 +77,9 @@ DEFAULT_RULES: tuple[BlockingRule, ...] = (
     BlockingRule("name_dob", ("name_keys", "dob_keys"), max_block=40),
     BlockingRule("name_union", ("name_keys", "union"), max_block=30, refine=("birth_decade",)),
     BlockingRule("words_union_year", ("token_keys", "union", "birth_years"), max_block=40),
+    BlockingRule(
+        "full_name_year", ("full_keys", "birth_years"), max_block=40, refine=("district",)
+    ),
 )
 
 
@@ -92,6 +102,10 @@ class BlockingReport:
         Fraction of true matching pairs that are candidates (``None`` without truth).
     true_pairs:
         Number of true matching pairs (``None`` without truth).
+    sources:
+        Coverage per pair of sources (:func:`engine.resolve.coverage.coverage`): the pairs made,
+        the rules that fired, and warnings for sources that can meet only on an exact identifier
+        (``None`` when the records carry no ``source``).
     """
 
     rules: pd.DataFrame
@@ -99,6 +113,7 @@ class BlockingReport:
     flagged: pd.DataFrame = field(default_factory=pd.DataFrame)
     recall: float | None = None
     true_pairs: int | None = None
+    sources: SourceCoverage | None = None
 
     def to_text(self) -> str:
         """A short readable summary for the console."""
@@ -111,6 +126,10 @@ class BlockingReport:
         if len(self.flagged):
             lines.append(f"flagged keys (too frequent to pair): {len(self.flagged)}")
             lines.append(self.flagged.head(10).to_string(index=False))
+        if self.sources is not None:
+            lines.append("candidate pairs per pair of sources (rules that made them):")
+            lines.append(self.sources.to_text())
+            lines.extend(f"warning: {w}" for w in self.sources.warnings)
         return "\n".join(lines)
 
 
@@ -334,6 +353,10 @@ def candidate_pairs(
         if any(len(f) for f in flagged)
         else pd.DataFrame(),
     )
+    if "source" in prepared.columns:
+        report.sources = coverage(prepared, pairs, rules)
+        for warning in report.sources.warnings:
+            log.info("blocking: %s", warning)
     if truth is not None:
         _add_recall(report, pairs, np.asarray(truth), rules)
     return pairs, report

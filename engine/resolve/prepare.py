@@ -22,6 +22,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -56,6 +57,7 @@ PREPARED_COLUMNS: Final = (
     "spouse",
     "name_keys",
     "token_keys",
+    "full_keys",
     "father_key",
     "gender",
     "year_lo",
@@ -87,7 +89,14 @@ PREPARED_COLUMNS: Final = (
 
 
 #: Columns holding a list per record (blocking keys); blocking is their only user.
-LIST_COLUMNS: Final = ("name_keys", "token_keys", "birth_years", "numbers", "dob_keys")
+LIST_COLUMNS: Final = (
+    "name_keys",
+    "token_keys",
+    "full_keys",
+    "birth_years",
+    "numbers",
+    "dob_keys",
+)
 
 
 def is_list(value: Any) -> bool:
@@ -249,6 +258,22 @@ def merged_keys(a: Iterable[str] | None, b: Iterable[str] | None) -> list[str] |
     return sorted(set(a) | set(b))
 
 
+def full_keys(en_words: Iterable[str] | None, bn_words: Iterable[str] | None) -> list[str] | None:
+    """A record's whole-name keys: per name (English, Bangla), the keys of its words sorted and
+    joined, so that word order, romanisation and script do not matter (``None``: no name).
+
+    Example
+    -------
+    >>> full_keys(("bgm", "rhm"), None)
+    ['bgm rhm']
+    """
+
+    def joined(words: Iterable[str] | None) -> str | None:
+        return " ".join(sorted(words)) if words else None
+
+    return pair_list(joined(en_words), joined(bn_words))
+
+
 def first_of(keys: Any) -> str | None:
     """The given-name key: the first of a record's ``name_keys`` (``None`` when it has none)."""
     return None if keys is None or len(keys) == 0 else str(keys[0])
@@ -276,17 +301,98 @@ def household_key(source: Any, household_id: Any) -> str | None:
     return None if household_id is None else f"{source}{KEY_SEP}{household_id}"
 
 
+#: A place's parent (a union's upazila or district, an upazila's district) is taken from the other
+#: records only when at least this share of those that name both give the same parent.
+PARENT_SHARE: Final = 0.9
+
+
+@dataclass(frozen=True)
+class Gazetteer:
+    """The parents of place names, as the records that give both say: what fills in the levels a
+    record leaves out (a survey that gives only the union is in that union's upazila and district).
+
+    Attributes
+    ----------
+    parents:
+        ``(child level, parent level)`` -> child name -> parent, e.g.
+        ``("union", "district")`` -> ``{"ashulia": "BD3026"}``; only names whose parent is clear
+        (:data:`PARENT_SHARE`).
+    """
+
+    parents: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+
+    def parent(self, child: str, parent: str, name: Any) -> str | None:
+        """The ``parent``-level name of the ``child``-level place ``name`` (``None``: unknown)."""
+        if name is None:
+            return None
+        return self.parents.get((child, parent), {}).get(str(name))
+
+
+#: (child, parent) levels the gazetteer knows, in the order places are filled in.
+PLACE_LINKS: Final = (("union", "upazila"), ("union", "district"), ("upazila", "district"))
+
+
+def gazetteer(places: Iterable[tuple[Any, Any, Any, int]]) -> Gazetteer:
+    """The :class:`Gazetteer` of distinct ``(district, upazila, union, records)``: for each child
+    name, the parent most of the records naming both give, when it is clear
+    (:data:`PARENT_SHARE`).
+
+    Example
+    -------
+    >>> g = gazetteer([("BD3026", "savar", "ashulia", 3), (None, "savar", None, 1)])
+    >>> g.parent("union", "district", "ashulia"), g.parent("upazila", "district", "savar")
+    ('BD3026', 'BD3026')
+    """
+    level = {"district": 0, "upazila": 1, "union": 2}
+    counts: dict[tuple[str, str], dict[str, dict[str, int]]] = {link: {} for link in PLACE_LINKS}
+    for combo in places:
+        values, records = combo[:3], int(combo[3])
+        for child, parent in PLACE_LINKS:
+            c, p = values[level[child]], values[level[parent]]
+            if c is None or p is None:
+                continue
+            seen = counts[(child, parent)].setdefault(str(c), {})
+            seen[str(p)] = seen.get(str(p), 0) + records
+    parents: dict[tuple[str, str], dict[str, str]] = {}
+    for link, table in counts.items():
+        clear = {}
+        for child, seen in table.items():
+            best = max(sorted(seen), key=seen.__getitem__)
+            if seen[best] >= PARENT_SHARE * sum(seen.values()):
+                clear[child] = best
+        parents[link] = clear
+    return Gazetteer(parents)
+
+
+def filled_places(
+    district: Any, upazila: Any, union: Any, places: Gazetteer
+) -> tuple[Any, Any, Any]:
+    """A record's district, upazila and union with the levels it leaves out filled in from its
+    finer ones through ``places`` (where that is clear)."""
+    if upazila is None:
+        upazila = places.parent("union", "upazila", union)
+    if district is None:
+        district = places.parent("union", "district", union) or places.parent(
+            "upazila", "district", upazila
+        )
+    return district, upazila, union
+
+
 def place_keys(
     district: Any, upazila: Any, union: Any
 ) -> tuple[str | None, str | None, str | None]:
-    """The raw keys of a record's district, upazila and union (``None`` where not given): an
-    upazila's name is unique within its district, a union's within its upazila."""
-    upazila_key = f"{district}{KEY_SEP}{upazila}"
-    return (
-        None if district is None else str(district),
-        None if upazila is None else upazila_key,
-        None if union is None else f"{upazila_key}{KEY_SEP}{union}",
-    )
+    """The raw keys of a record's district, upazila and union (``None`` where not given): each
+    level by its own name, so that two records naming a level meet on it whatever each says of the
+    levels above.
+
+    Two unions of one name in different districts share a key: the district, where both records
+    give it, tells them apart in comparison (``geo_level``).
+    """
+
+    def key(value: Any) -> str | None:
+        return None if value is None else str(value)
+
+    return key(district), key(upazila), key(union)
 
 
 def _number(value: Any) -> float:
@@ -461,21 +567,32 @@ def _birth(records: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-def coded_values(records: pd.DataFrame) -> dict[str, np.ndarray]:
+def places_gazetteer(records: pd.DataFrame) -> Gazetteer:
+    """The :func:`gazetteer` of the places ``records`` give."""
+    codes, combos = distinct_values(*(_column(records, c) for c in _PLACE_FIELDS))
+    counts = np.bincount(codes, minlength=len(combos))
+    return gazetteer((*combo, count) for combo, count in zip(combos, counts, strict=True))
+
+
+_PLACE_FIELDS: Final = ("district", "upazila", "union")
+
+
+def coded_values(records: pd.DataFrame, places: Gazetteer | None = None) -> dict[str, np.ndarray]:
     """The raw value behind each integer-coded column (``household``, ``brn_key``, ``district``,
     ``upazila``, ``union``), one per record (``None``: missing); the codes number them in order of
-    first appearance."""
+    first appearance. Places a record leaves out are filled in through ``places`` (default: the
+    records' own :func:`places_gazetteer`)."""
     source = _column(records, "source").astype(str)
     brn = _column(records, "brn")
-    places = distinct_values(*(_column(records, c) for c in ("district", "upazila", "union")))
-    keys = [place_keys(*combo) for combo in places[1]]
+    codes, combos = distinct_values(*(_column(records, c) for c in _PLACE_FIELDS))
+    if places is None:
+        counts = np.bincount(codes, minlength=len(combos))
+        places = gazetteer((*combo, n) for combo, n in zip(combos, counts, strict=True))
+    keys = [place_keys(*filled_places(*combo, places)) for combo in combos]
     return {
         "household": map_distinct(household_key, source, _column(records, "household_id")),
         "brn_key": map_distinct(lambda b: None if b is None else str(b), brn),
-        **{
-            kind: _objects([k[i] for k in keys])[places[0]]
-            for i, kind in enumerate(("district", "upazila", "union"))
-        },
+        **{kind: _objects([k[i] for k in keys])[codes] for i, kind in enumerate(_PLACE_FIELDS)},
     }
 
 
@@ -602,6 +719,7 @@ def prepare(records: pd.DataFrame, workers: int | None = None) -> pd.DataFrame:
     name_keys = [pair_list(key[en], key[bn]) for en, bn in pairs]
     out["name_keys"] = _objects(name_keys)[pair]
     out["token_keys"] = _objects([merged_keys(words[en], words[bn]) for en, bn in pairs])[pair]
+    out["full_keys"] = _objects([full_keys(words[en], words[bn]) for en, bn in pairs])[pair]
     first_key = _objects([first_of(keys) for keys in name_keys])[pair]
     out["father_key"] = _int_code(names.column(2, "key"))
 

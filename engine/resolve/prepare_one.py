@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import ChainMap
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -28,13 +28,16 @@ import pandas as pd
 from engine.errors import IncrementalError
 from engine.record import CANONICAL_FIELDS, Record, is_missing_value
 from engine.resolve.prepare import (
+    Gazetteer,
     bangla_only,
     birth_columns,
     coded_values,
     describe_names,
     digits_int,
     distinct_values,
+    filled_places,
     first_of,
+    full_keys,
     gender_code,
     household_key,
     is_list,
@@ -45,6 +48,7 @@ from engine.resolve.prepare import (
     number_list,
     pair_list,
     place_keys,
+    places_gazetteer,
     wallet_number,
 )
 
@@ -73,7 +77,8 @@ CODE_KINDS: Final = ("household", "father_key", "brn_key", "district", "upazila"
 KNOWN_COLUMNS: Final = frozenset(
     (
         "source", "record_id", "kind", "household", "name_en", "name_bn", "father", "mother",
-        "spouse", "name_keys", "token_keys", "father_key", "gender", "year_lo", "year_hi", "month",
+        "spouse", "name_keys", "token_keys", "full_keys",
+        "father_key", "gender", "year_lo", "year_hi", "month",
         "day", "dob_weak", "dob_swappable", "birth_years", "birth_decade", "dob_keys", "nid_key",
         "nid_text", "nid_linked", "brn_key", "brn_text", "phone", "wallet", "numbers",
         "phone_names", "wallet_names", "district", "upazila", "union", "name_freq", "given_freq",
@@ -134,6 +139,9 @@ class RegistryContext:
         Records per full name (folded; English else Bangla) and per given-name key.
     number_names:
         Distinct given-name keys per phone / wallet number (``number_pairs``: the pairs).
+    places:
+        The parents of place names the batch's records give (what fills in a record's missing
+        district or upazila); records added later do not change it.
     """
 
     codes: dict[str, dict[str, int]]
@@ -142,6 +150,7 @@ class RegistryContext:
     given_counts: dict[str, int]
     number_names: dict[int, int]
     number_pairs: set[tuple[int, str]]
+    places: Gazetteer = field(default_factory=Gazetteer)
 
     def code(self, kind: str, value: str | None) -> int:
         """The code of ``value`` (``-1`` for none; a fresh code, not stored, for an unseen one)."""
@@ -156,11 +165,11 @@ class RegistryContext:
             self.codes[kind][value] = len(self.codes[kind])
 
 
-def _raw_keys(values: Mapping[str, Any]) -> dict[str, str | None]:
+def _raw_keys(values: Mapping[str, Any], places: Gazetteer) -> dict[str, str | None]:
     """The raw values prepare codes (:func:`~engine.resolve.prepare.coded_values`), for one
     record."""
     district, upazila, union = place_keys(
-        values.get("district"), values.get("upazila"), values.get("union")
+        *filled_places(values.get("district"), values.get("upazila"), values.get("union"), places)
     )
     return {
         "household": household_key(str(values["source"]), values.get("household_id")),
@@ -212,6 +221,7 @@ def record_columns(values: Mapping[str, Any]) -> dict[str, Any]:
     row["father"], row["mother"], row["spouse"] = father.folded, mother.folded, spouse.folded
     row["name_keys"] = pair_list(en.key, bn.key)
     row["token_keys"] = merged_keys(en.words, bn.words)
+    row["full_keys"] = full_keys(en.words, bn.words)
     row["gender"] = gender_code(values["gender"], en.gender, bn.gender)
     row.update(
         birth_columns(
@@ -238,7 +248,7 @@ def context_columns(
 ) -> None:
     """Fill the :data:`CONTEXT_COLUMNS` of a prepared ``row`` from the batch's ``context`` (plus the
     record itself unless ``added``)."""
-    raw = _raw_keys(values)
+    raw = _raw_keys(values, context.places)
     row["household"] = context.code("household", raw["household"])
     row["father_key"] = context.code("father_key", _describe(values["father_name"]).key)
     row.update(_nid(values, context))
@@ -308,7 +318,7 @@ def build_context(records: pd.DataFrame, prepared: pd.DataFrame) -> RegistryCont
     first = pd.Series(np.arange(n))[father_code >= 0].groupby(father_code[father_code >= 0]).first()
     codes["father_key"] = {str(phonetic_key(str(father_raw[i]))): int(c) for c, i in first.items()}
     nid_links = link_table(distinct_values(column("nid"), column("nid_alt"))[1])
-    context = RegistryContext(codes, nid_links, {}, {}, {}, set())
+    context = RegistryContext(codes, nid_links, {}, {}, {}, set(), places_gazetteer(records))
     fill_counts(context, prepared)
     return context
 
@@ -354,7 +364,7 @@ def refresh_context(prepared: pd.DataFrame, context: RegistryContext) -> None:
 
 def remember(row: Mapping[str, Any], values: Mapping[str, Any], context: RegistryContext) -> None:
     """Count an added record into the context."""
-    raw = _raw_keys(values)
+    raw = _raw_keys(values, context.places)
     for kind in ("household", "district", "upazila", "union", "brn_key"):
         context.remember_code(kind, raw[kind])
     father = _describe(values["father_name"]).key

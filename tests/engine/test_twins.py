@@ -52,6 +52,8 @@ EDGE_RECORDS: tuple[dict[str, Any], ...] = (
     # an upazila and a union without a district; a household
     {"upazila": "savar", "union": "ashulia", "household_id": "h1"},
     {"district": "BD3026", "upazila": "savar", "household_id": "h1"},
+    # only the union, placed in its upazila and district by the two above; an age (a year range)
+    {"union": "ashulia", "full_name": "Nurul Islam", "age": 30, "age_as_of": "2022-06-15"},
 )
 
 #: Held-back records per world, each resolved against groups of the batch's persons.
