@@ -34,6 +34,8 @@ from engine.ingest.files import SourceFile, pair_files
 from engine.ingest.mapping import COLUMNS_SEPARATOR, FieldSpec, Mapping
 from engine.ingest.readers import DEFAULT_CHUNK_ROWS, BadRow, Chunk, open_source
 from engine.ingest.store import (
+    HASHED_VALUES,
+    LATER_VALUES,
     VALUE_FIELDS,
     IngestRun,
     Problem,
@@ -456,11 +458,15 @@ def _ingest_chunk(
     # new version even where it cleans alike, and so is a value a newer normaliser cleans anew.
     # Fields newer than a store count only where a row has them, so a row ingested again hashes
     # as it did before them (hashed_values).
-    raw_rows = zip(*raw.values(), strict=True) if raw else itertools.repeat((), len(keep))
-    hashes = [
-        _content_hash(hashed_values(values) + raw_cells)
-        for values, raw_cells in zip(zip(*cleaned, strict=True), raw_rows, strict=True)
-    ]
+    if all(v is None for i, _ in LATER_VALUES for v in cleaned[i]):  # most chunks: column-wise
+        base = [cleaned[i] for i in HASHED_VALUES]
+        hashes = [_content_hash(cells) for cells in zip(*base, *raw.values(), strict=True)]
+    else:
+        raw_rows = zip(*raw.values(), strict=True) if raw else itertools.repeat((), len(keep))
+        hashes = [
+            _content_hash(hashed_values(values) + raw_cells)
+            for values, raw_cells in zip(zip(*cleaned, strict=True), raw_rows, strict=True)
+        ]
     batch = StagedBatch(
         record_ids=record_ids,
         rows=rows,

@@ -70,8 +70,10 @@ CURRENT_COLUMNS: Final = (*CANONICAL_FIELDS, "version", "invalid_fields")
 #: canonical fields newer than the first record stores (issue 14): a record's content hash covers
 #: them only where it has a value, so a record without them hashes as it did before they came
 LATER_FIELDS: Final = ("identifiers", "address", "postcode")
-_HASHED: Final = tuple(i for i, f in enumerate(VALUE_FIELDS) if f not in LATER_FIELDS)
-_LATER: Final = tuple((i, f) for i, f in enumerate(VALUE_FIELDS) if f in LATER_FIELDS)
+#: positions in :data:`VALUE_FIELDS` of the fields always hashed, and of the later ones (with
+#: their names)
+HASHED_VALUES: Final = tuple(i for i, f in enumerate(VALUE_FIELDS) if f not in LATER_FIELDS)
+LATER_VALUES: Final = tuple((i, f) for i, f in enumerate(VALUE_FIELDS) if f in LATER_FIELDS)
 _IN_BATCH: Final = 500
 #: upgrades a store opened by this ekjon has had (``PRAGMA user_version``): 1, record ids folded;
 #: 2, columns for the canonical fields added since (:data:`LATER_FIELDS`)
@@ -178,8 +180,8 @@ def hashed_values(values: Sequence[Any]) -> tuple[Any, ...]:
     every field's, except that a field of :data:`LATER_FIELDS` counts (with its name) only where
     the record has a value. Ingest and the API's storing resolve hash with it, so a record stored
     before those fields existed is unchanged when it comes again without them."""
-    later = tuple((f, values[i]) for i, f in _LATER if values[i] is not None)
-    return tuple(values[i] for i in _HASHED) + later
+    later = tuple((f, values[i]) for i, f in LATER_VALUES if values[i] is not None)
+    return tuple(values[i] for i in HASHED_VALUES) + later
 
 
 def _now() -> str:
