@@ -102,6 +102,9 @@ FIELD_KINDS: Final[dict[str, str]] = {
 }
 
 REQUIRED_FIELDS: Final = ("source", "record_id")
+#: canonical fields newer than the first record stores (issue 14): a record's content hash covers
+#: them only where it has a value (``engine.ingest.run.hashed_values``)
+LATER_FIELDS: Final = ("identifiers", "address", "postcode")
 CANONICAL_FIELDS: Final = tuple(FIELD_KINDS)
 
 

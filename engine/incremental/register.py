@@ -52,15 +52,8 @@ from engine.identity.assign import assign_ids
 from engine.identity.ledger import IdentityLedger
 from engine.incremental.match import Match
 from engine.incremental.resolver import IncrementalResolver
-from engine.ingest.run import clean_record
-from engine.ingest.store import (
-    RAW_FIELDS,
-    VALUE_FIELDS,
-    Problem,
-    RecordStore,
-    StagedBatch,
-    hashed_values,
-)
+from engine.ingest.run import clean_record, hashed_values
+from engine.ingest.store import RAW_FIELDS, VALUE_FIELDS, Problem, RecordStore, StagedBatch
 from engine.publish import publish
 from engine.record import CANONICAL_FIELDS, is_missing_value, record_key
 from graph.policy import Policy

@@ -23,7 +23,7 @@ import hashlib
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -34,22 +34,19 @@ from engine.ingest.files import SourceFile, pair_files
 from engine.ingest.mapping import COLUMNS_SEPARATOR, FieldSpec, Mapping
 from engine.ingest.readers import DEFAULT_CHUNK_ROWS, BadRow, Chunk, open_source
 from engine.ingest.store import (
-    HASHED_VALUES,
-    LATER_VALUES,
     VALUE_FIELDS,
     IngestRun,
     Problem,
     RecordStore,
     StagedBatch,
     UnfinishedIngest,
-    hashed_values,
     source_file_name,
 )
 from engine.normalise import clean, is_missing
 from engine.normalise.dates import age_from_date_column
 from engine.normalise.fields import GENDERED_RELATIONS, clean_key, relation_for_gender
 from engine.normalise.identifiers import clean_identifier, identifiers_text
-from engine.record import FIELD_KINDS, REQUIRED_FIELDS
+from engine.record import FIELD_KINDS, LATER_FIELDS, REQUIRED_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +55,10 @@ RECORD_ID_SEPARATOR: Final = ":"
 REPORT_COLUMNS: Final = ("row", "record_id", "field", "value", "reason")
 #: the field a mapping's extra identifiers are stored in
 IDENTIFIERS: Final = "identifiers"
+#: positions in :data:`VALUE_FIELDS` of the fields always hashed, and of the later ones (with
+#: their names: :data:`engine.record.LATER_FIELDS`)
+HASHED_VALUES: Final = tuple(i for i, f in enumerate(VALUE_FIELDS) if f not in LATER_FIELDS)
+LATER_VALUES: Final = tuple((i, f) for i, f in enumerate(VALUE_FIELDS) if f in LATER_FIELDS)
 _CACHE_LIMIT: Final = 200_000
 
 
@@ -547,6 +548,16 @@ def joined_cells(
         ]
         out.append(COLUMNS_SEPARATOR.join(parts) or None)
     return out
+
+
+def hashed_values(values: Sequence[Any]) -> tuple[Any, ...]:
+    """A record's cleaned values (one per :data:`VALUE_FIELDS`) as its content hash covers them:
+    every field's, except that a field of :data:`engine.record.LATER_FIELDS` counts (with its
+    name) only where the record has a value. Ingest and the API's storing resolve hash with it,
+    so a record stored before those fields existed is unchanged when it comes again without
+    them."""
+    later = tuple((f, values[i]) for i, f in LATER_VALUES if values[i] is not None)
+    return tuple(values[i] for i in HASHED_VALUES) + later
 
 
 def _content_hash(cells: tuple[Any, ...]) -> str:

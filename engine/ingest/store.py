@@ -48,7 +48,7 @@ from engine.ingest.processes import (
     process_alive,
     unfinished_ingests,
 )
-from engine.ingest.upgrade import add_columns, fold_record_ids
+from engine.ingest.upgrade import UPGRADES, upgrade_records
 from engine.record import CANONICAL_FIELDS, FIELD_KINDS
 from engine.sqlite import SQLiteStore
 
@@ -67,17 +67,7 @@ REAL_FIELDS: Final = frozenset(f for f, k in FIELD_KINDS.items() if k == "number
 RAW_FIELDS: Final = tuple(f for f in VALUE_FIELDS if f != "kind")
 #: the DataFrame :meth:`RecordStore.current` returns has these columns, in this order.
 CURRENT_COLUMNS: Final = (*CANONICAL_FIELDS, "version", "invalid_fields")
-#: canonical fields newer than the first record stores (issue 14): a record's content hash covers
-#: them only where it has a value, so a record without them hashes as it did before they came
-LATER_FIELDS: Final = ("identifiers", "address", "postcode")
-#: positions in :data:`VALUE_FIELDS` of the fields always hashed, and of the later ones (with
-#: their names)
-HASHED_VALUES: Final = tuple(i for i, f in enumerate(VALUE_FIELDS) if f not in LATER_FIELDS)
-LATER_VALUES: Final = tuple((i, f) for i, f in enumerate(VALUE_FIELDS) if f in LATER_FIELDS)
 _IN_BATCH: Final = 500
-#: upgrades a store opened by this ekjon has had (``PRAGMA user_version``): 1, record ids folded;
-#: 2, columns for the canonical fields added since (:data:`LATER_FIELDS`)
-_UPGRADES: Final = 2
 
 
 class StoreError(EkjonError):
@@ -173,15 +163,6 @@ class RecordVersion:
     values: dict[str, Any]
     raw: dict[str, str | None]
     invalid: dict[str, str] = field(default_factory=dict)
-
-
-def hashed_values(values: Sequence[Any]) -> tuple[Any, ...]:
-    """A record's cleaned values (one per :data:`VALUE_FIELDS`) as its content hash covers them:
-    every field's, except that a field of :data:`LATER_FIELDS` counts (with its name) only where
-    the record has a value. Ingest and the API's storing resolve hash with it, so a record stored
-    before those fields existed is unchanged when it comes again without them."""
-    later = tuple((f, values[i]) for i, f in LATER_VALUES if values[i] is not None)
-    return tuple(values[i] for i in HASHED_VALUES) + later
 
 
 def _now() -> str:
@@ -758,22 +739,14 @@ class RecordStore(SQLiteStore):
     # -- internals ----------------------------------------------------------------------------
 
     def _upgrade(self) -> None:
-        """Bring a store an older ekjon wrote up to what ingest writes now, once: fold its record
-        ids (:func:`engine.ingest.upgrade.fold_record_ids`), add the columns of canonical fields
-        added since (:func:`engine.ingest.upgrade.add_columns`; their values are empty). SQLite's
-        ``user_version`` counts the upgrades a store has had."""
-        if self._db.execute("PRAGMA user_version").fetchone()[0] >= _UPGRADES:
-            return
-        with self.transaction() as db:
-            done = db.execute("PRAGMA user_version").fetchone()[0]  # not done meanwhile
-            if done < 1:
-                fold_record_ids(db, self.path)
-            if done < 2:
-                wanted = {f: _sql_type(f) for f in VALUE_FIELDS}
-                wanted.update({f"raw_{f}": "TEXT" for f in RAW_FIELDS})
-                add_columns(db, "records", wanted, self.path)
-            if done < _UPGRADES:
-                db.execute(f"PRAGMA user_version = {_UPGRADES}")
+        """Bring a store an older ekjon wrote up to what ingest writes now, once
+        (:func:`engine.ingest.upgrade.upgrade_records`)."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] < UPGRADES:
+            with self.transaction() as db:
+                columns = {f: _sql_type(f) for f in VALUE_FIELDS}
+                upgrade_records(
+                    db, self.path, {**columns, **{f"raw_{f}": "TEXT" for f in RAW_FIELDS}}
+                )
 
     def _generation(self, source: str) -> int:
         found = self._db.execute(

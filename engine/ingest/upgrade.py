@@ -8,10 +8,39 @@ from __future__ import annotations
 import logging
 import sqlite3
 from pathlib import Path
+from typing import Final
 
 from engine.normalise.fields import clean_key
 
 logger = logging.getLogger(__name__)
+
+#: upgrades a record store opened by this ekjon has had (``PRAGMA user_version``): 1, record ids
+#: folded; 2, columns for the canonical fields added since (``address``, ``postcode``,
+#: ``identifiers``)
+UPGRADES: Final = 2
+
+
+def upgrade_records(db: sqlite3.Connection, path: Path | str, columns: dict[str, str]) -> None:
+    """The upgrades a record store has not had yet, in order, counted in SQLite's
+    ``user_version``: fold its record ids (:func:`fold_record_ids`), add the ``records``
+    columns it lacks (:func:`add_columns`: their values are empty).
+
+    Parameters
+    ----------
+    db:
+        The store's connection, inside a write transaction.
+    path:
+        The store's file, for log lines.
+    columns:
+        Every value and raw column of ``records`` (name -> SQL type).
+    """
+    done = db.execute("PRAGMA user_version").fetchone()[0]  # read inside the transaction
+    if done < 1:
+        fold_record_ids(db, path)
+    if done < 2:
+        add_columns(db, "records", columns, path)
+    if done < UPGRADES:
+        db.execute(f"PRAGMA user_version = {UPGRADES}")
 
 
 def fold_record_ids(db: sqlite3.Connection, path: Path | str) -> None:
