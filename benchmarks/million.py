@@ -15,9 +15,10 @@ Usage::
 
 The world and the home go under ``--work`` (default a new temporary folder; ``--keep`` keeps it).
 ``--skip synth`` (with ``--world``) reuses a world, ``--skip ingest`` (with ``--home``) a home that
-holds it already. The machine's load is printed beside the figures: times are upper bounds when
-other work shares the cores (memory is not affected). At 1M persons the run needs ~25 GB of disk
-and ~30 minutes; run one such job at a time (``flock /tmp/ekjon-big.lock ...``).
+holds it already, ``--skip resolve`` a home resolved already (to time the findings again). The
+machine's load is printed beside the figures: times are upper bounds when other work shares the
+cores (memory is not affected). At 1M persons the run needs ~10 GB of disk and ~20 minutes; run
+one such job at a time (``flock /tmp/ekjon-big.lock ...``).
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ def main() -> None:
     parser.add_argument("--world", type=Path, help="the world (default WORK/world)")
     parser.add_argument("--home", type=Path, help="EKJON_HOME (default WORK/home)")
     parser.add_argument(
-        "--skip", default="", help="comma-separated steps already done: synth, ingest"
+        "--skip", default="", help="comma-separated steps already done: synth, ingest, resolve"
     )
     parser.add_argument("--pmt-cutoff", type=float, default=20.0, help="for findings coverage")
     parser.add_argument("--keep", action="store_true", help="keep a temporary WORK folder")
@@ -187,7 +188,8 @@ def main() -> None:
         runs.append(run("synth", [*synth, "--out", str(world)], env, TARGETS["synth"], logs))
     if "ingest" not in skip:
         runs.append(run("ingest", ["ingest", str(world)], env, TARGETS["ingest"], logs))
-    runs.append(run("resolve", ["resolve"], env, TARGETS["resolve"], logs))
+    if "resolve" not in skip:
+        runs.append(run("resolve", ["resolve"], env, TARGETS["resolve"], logs))
     findings = TARGETS["findings"]
     for name, extra in (
         ("suspicious", []),

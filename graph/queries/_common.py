@@ -21,6 +21,8 @@ from typing import Any, Final, TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from graph import schema
 from graph.store import GraphStore
@@ -195,11 +197,20 @@ class GraphTables:
 
         Read from the key itself, so no whole-graph ``Record`` table is needed.
         """
-        prefixes = tuple(f"{source}/" for source in sources)
+        prefixes = sorted({f"{source}/" for source in sources})
         if not prefixes or len(keys) == 0:
             return np.zeros(len(keys), dtype=bool)
-        text = pd.Series(np.asarray(keys, dtype=object))
-        return text.str.startswith(prefixes).to_numpy(dtype=bool)
+        values = np.asarray(keys, dtype=object)
+        try:  # strings only, as keys are: compared in Arrow, not one Python call per key
+            text = pa.array(values, type=pa.large_string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return pd.Series(values).str.startswith(tuple(prefixes)).to_numpy(dtype=bool)
+        found = np.zeros(len(values), dtype=bool)
+        for prefix in prefixes:
+            found |= pc.fill_null(pc.starts_with(text, prefix), False).to_numpy(
+                zero_copy_only=False
+            )
+        return found
 
     def reference(self, keys: pd.Series | pd.Index) -> np.ndarray:
         """Which record keys are reference-registry records (EC, BTRC, KYC, BDRIS extracts)."""
@@ -267,8 +278,11 @@ class GraphTables:
 
 def person_of_records(of: pd.DataFrame) -> pd.Series:
     """Record key -> person id from an ``OF`` edge table."""
-    person = pd.Series(of["to"].to_numpy(dtype=object), index=of["from"].to_numpy(dtype=object))
-    return person[~person.index.duplicated()]
+    records = pd.Index(of["from"].to_numpy(dtype=object))
+    person = pd.Series(of["to"].to_numpy(dtype=object), index=records)
+    if records.is_unique:  # as it is (one OF edge per record); kept on the index for lookups
+        return person
+    return person[~records.duplicated()]
 
 
 def household_groups(member: pd.DataFrame) -> pd.Series:
@@ -328,10 +342,18 @@ def widest_paths(start: str, adjacency: dict[str, dict[str, float]]) -> dict[str
     return best
 
 
-def adjacency_of(links: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Links as ``{record: {linked record: probability}}`` (the strongest of duplicates)."""
+def adjacency_of(
+    links: pd.DataFrame | Sequence[tuple[str, str, Any]],
+) -> dict[str, dict[str, float]]:
+    """Links as ``{record: {linked record: probability}}`` (the strongest of duplicates), from a
+    table of links or their ``(from, to, probability)`` rows."""
     adjacency: dict[str, dict[str, float]] = {}
-    for a, b, p in zip(links["from"], links["to"], links["probability"], strict=True):
+    rows = (
+        zip(links["from"], links["to"], links["probability"], strict=True)
+        if isinstance(links, pd.DataFrame)
+        else links
+    )
+    for a, b, p in rows:
         if p is None or p != p:
             continue
         p = float(p)
@@ -341,7 +363,7 @@ def adjacency_of(links: pd.DataFrame) -> dict[str, dict[str, float]]:
     return adjacency
 
 
-def tie_strength(records: Sequence[str], links: pd.DataFrame | dict) -> float:
+def tie_strength(records: Sequence[str], links: pd.DataFrame | dict | Sequence[tuple]) -> float:
     """How strongly scored links tie ``records`` together: the weakest link on the strongest paths.
 
     That is the smallest, over the records, of the best bottleneck probability of a path of links
@@ -359,35 +381,42 @@ def tie_strength(records: Sequence[str], links: pd.DataFrame | dict) -> float:
     return min(best[r] for r in wanted[1:])
 
 
-def format_links(records: Sequence[str], links: pd.DataFrame, touching: bool = False) -> str:
+def format_links(
+    records: Sequence[str],
+    links: pd.DataFrame | Sequence[tuple[str, str, Any]],
+    touching: bool = False,
+) -> str:
     """The links among ``records`` as ``a~b=0.97;...`` (strongest first, ties by record key, each
     link written smaller key first): the same text whatever order or direction the store holds
     the links in.
 
-    With ``touching``, every link with at least one end among ``records``.
+    ``links`` is a table of links or their ``(from, to, probability)`` rows (faster for the few
+    links of one finding). With ``touching``, every link with at least one end among ``records``.
     """
     keyset = set(records)
-    if touching:
-        among = links[links["from"].isin(keyset) | links["to"].isin(keyset)]
-    else:
-        among = links[links["from"].isin(keyset) & links["to"].isin(keyset)]
-    a = among["from"].astype(str).to_numpy(dtype=object)
-    b = among["to"].astype(str).to_numpy(dtype=object)
-    swap = b < a
-    ordered = pd.DataFrame(
-        {
-            "from": np.where(swap, b, a),
-            "to": np.where(swap, a, b),
-            "probability": pd.to_numeric(among["probability"], errors="coerce").to_numpy(),
-        }
-    ).dropna(subset=["probability"])
-    ordered = ordered.drop_duplicates(["from", "to"]).sort_values(
-        ["probability", "from", "to"], ascending=[False, True, True], kind="stable"
+    rows = (
+        zip(links["from"], links["to"], links["probability"], strict=True)
+        if isinstance(links, pd.DataFrame)
+        else links
     )
-    return ";".join(
-        f"{a}~{b}={float(p):.3f}"
-        for a, b, p in zip(ordered["from"], ordered["to"], ordered["probability"], strict=True)
-    )
+    found: dict[tuple[str, str], float] = {}
+    for a, b, p in rows:
+        if touching:
+            if a not in keyset and b not in keyset:
+                continue
+        elif a not in keyset or b not in keyset:
+            continue
+        try:
+            p = float(p)
+        except (TypeError, ValueError):
+            continue
+        if p != p:
+            continue
+        a, b = str(a), str(b)
+        key = (b, a) if b < a else (a, b)
+        found.setdefault(key, p)  # the first of duplicates, as the table gives them
+    ordered = sorted(found.items(), key=lambda item: (-item[1], item[0][0], item[0][1]))
+    return ";".join(f"{a}~{b}={p:.3f}" for (a, b), p in ordered)
 
 
 def joined(values: Iterable[Any]) -> str:

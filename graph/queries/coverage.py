@@ -10,6 +10,8 @@ A household *receives* if any member has an active enrolment (statuses as the po
 from __future__ import annotations
 
 import logging
+from itertools import groupby
+from operator import itemgetter
 from typing import Final
 
 import pandas as pd
@@ -114,8 +116,18 @@ def coverage(
     rich = frame[(frame["pmt_score"] >= well_off) & (frame["enrolled_members"] > 0)]
     # the programmes of the listed households only (a join per household is slow at scale)
     listed = active[active["household_id"].isin(pd.Index(rich.index))]
-    pairs = listed[["household_id", "programme"]].drop_duplicates().sort_values("programme")
-    programmes = pairs.groupby("household_id")["programme"].agg(";".join)
+    pairs = listed[["household_id", "programme"]].drop_duplicates()
+    pairs = pairs.sort_values(["household_id", "programme"], kind="stable")
+    # joined per household in one pass (a grouped join calls Python per household: slow)
+    programmes = pd.Series(
+        {
+            household: ";".join(code for _, code in group)
+            for household, group in groupby(
+                zip(pairs["household_id"], pairs["programme"], strict=True), key=itemgetter(0)
+            )
+        },
+        dtype=object,
+    )
     poor = poor.assign(programmes="")
     rich = rich.assign(programmes=programmes.reindex(rich.index).fillna("").to_numpy())
     out = pd.concat(

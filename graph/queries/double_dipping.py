@@ -250,26 +250,28 @@ def double_dipping(
     if not findings:
         return pd.DataFrame(columns=list(DOUBLE_DIPPING_COLUMNS))
     links = tables.links([r for f in findings for r in f["_records"]])
-    # each person's own links (a path may run through their other records)
+    # each person's own links (a path may run through their other records), as plain rows
     person_of = tables.person_of
-    links = links.assign(
-        person=links["from"].map(person_of).to_numpy(),
-        other=links["to"].map(person_of).to_numpy(),
-    )
-    own_links = {
-        person: frame
-        for person, frame in links[links["person"].eq(links["other"])].groupby("person")
-    }
-    no_links = links.iloc[0:0]
+    rows = list(zip(links["from"], links["to"], links["probability"], strict=True))
+    persons_from = links["from"].map(person_of).to_numpy()
+    persons_to = links["to"].map(person_of).to_numpy()
+    own_links: dict[Any, list[tuple]] = {}
+    at_record: dict[str, list[tuple]] = {}
+    for row, person, other in zip(rows, persons_from, persons_to, strict=True):
+        if person == other:
+            own_links.setdefault(person, []).append(row)
+        at_record.setdefault(row[0], []).append(row)
+        at_record.setdefault(row[1], []).append(row)
     for f in findings:
         records = f.pop("_records")
         persons = f.pop("_persons")
         if len(persons) == 1:
-            mine = own_links.get(persons[0], no_links)
+            mine = own_links.get(persons[0], [])
             f["links"] = format_links(records, mine, touching=True)
             f["tie"] = tie_strength(records, mine)
         else:
-            f["links"] = format_links(records, links)
+            near = [row for r in dict.fromkeys(records) for row in at_record.get(r, ())]
+            f["links"] = format_links(records, near)
             f["tie"] = float("nan")
     frame = pd.DataFrame(findings, columns=list(DOUBLE_DIPPING_COLUMNS))
     rank = {rule: i for i, rule in enumerate(RULES)}
