@@ -50,9 +50,11 @@ Example
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -198,6 +200,23 @@ def _rows(
 def _in_set(values: np.ndarray, members: set[Any]) -> np.ndarray:
     """Which of ``values`` are in ``members``, as a bool array (hash lookups, no conversion)."""
     return np.fromiter(map(members.__contains__, values), dtype=bool, count=len(values))
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cycle collector while a publish makes millions of small objects.
+
+    Its full collections walk every object alive, and a resolve holds millions (the records):
+    at a million persons they made the publish about a third slower. A publish makes no cycles
+    that must be freed meanwhile; the collector is switched back on as it was.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _Columns(dict):
@@ -532,13 +551,14 @@ def publish(
     if complete and isinstance(store, TableStore):
         # the whole graph as tables, as a first load writes it; nothing to diff or prune
         tables = store.table_writer()
-        report = publish(
-            tables, records, assignment, links, policy=policy, progress=progress,
-            chunk_size=chunk_size, min_link_probability=min_link_probability,
-            model_version=model_version, registries=registries,
-            source_households=source_households,
-        )  # fmt: skip
-        report.pruned = tables.finish()
+        with _no_cycle_collection():
+            report = publish(
+                tables, records, assignment, links, policy=policy, progress=progress,
+                chunk_size=chunk_size, min_link_probability=min_link_probability,
+                model_version=model_version, registries=registries,
+                source_households=source_households,
+            )  # fmt: skip
+            report.pruned = tables.finish()
         report.seconds = time.perf_counter() - started
         return report
     policy = policy or load_policy()

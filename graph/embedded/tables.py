@@ -238,13 +238,12 @@ def unique_rows(table: pa.Table, keys: Sequence[str]) -> tuple[pa.Table, np.ndar
 
     The rows are not moved (only a table that repeats a key is cut down).
     """
-    table = table.combine_chunks()
     order = _order(table, keys)
     if table.num_rows < 2:
         return table, order
     same = np.ones(table.num_rows - 1, dtype=bool)
     for key in keys:
-        column = table.column(key).chunk(0).take(pa.array(order))
+        column = table.column(key).take(pa.array(order)).combine_chunks()
         same &= pc.equal(column.slice(1), column.slice(0, len(column) - 1)).to_numpy(
             zero_copy_only=False
         )
@@ -253,7 +252,7 @@ def unique_rows(table: pa.Table, keys: Sequence[str]) -> tuple[pa.Table, np.ndar
     run = np.cumsum(np.concatenate([[True], ~same])) - 1
     last = np.full(int(run[-1]) + 1, -1, dtype=np.int64)
     np.maximum.at(last, run, order)
-    table = table.take(pa.array(np.sort(last))).combine_chunks()
+    table = table.take(pa.array(np.sort(last)))
     return table, _order(table, keys)
 
 
@@ -263,7 +262,7 @@ def unique_rows(table: pa.Table, keys: Sequence[str]) -> tuple[pa.Table, np.ndar
 def _write_file(path: Path, table: pa.Table, fsync: bool) -> int:
     with pa.OSFile(str(path), "wb") as sink:
         with pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table, max_chunksize=max(table.num_rows, 1))
+            writer.write_table(table)
     if fsync:
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -425,16 +424,16 @@ class TableSet:
             table = self._node_table(label)
             if table is None:
                 return None
-            order = self._file(_order_file(node_file(label), "id")).column("row").chunk(0)
-            found = _Sorted(table.column("id").chunk(0), order.to_numpy())
+            order = self._file(_order_file(node_file(label), "id")).column("row")
+            found = _Sorted(table.column("id").combine_chunks(), order.to_numpy())
             self._sorted[(label, "id")] = found
         return found
 
     def _ends(self, name: str, end: str) -> _Sorted:
         found = self._sorted.get((name, end))
         if found is None:
-            column = self._file(name).column(end).chunk(0)
-            order = self._file(_order_file(name, end)).column("row").chunk(0).to_numpy()
+            column = self._file(name).column(end).combine_chunks()
+            order = self._file(_order_file(name, end)).column("row").to_numpy()
             found = self._sorted[(name, end)] = _Sorted(column, order)
         return found
 
@@ -492,7 +491,7 @@ class TableSet:
                     if neighbour_label is not None and other_label != neighbour_label:
                         continue
                     table = self._file(name)
-                    other_column = table.column("to" if end == "from" else "from").chunk(0)
+                    other_column = self._ends(name, "to" if end == "from" else "from").column
                     for i in self._ends(name, end).rows(id):
                         i = int(i)
                         row = self._row(table, i)
@@ -509,7 +508,7 @@ class TableSet:
         table = self._node_table(label)
         if table is None:
             return pa.array([], type=_STRING)
-        return table.column("id").chunk(0)
+        return table.column("id").combine_chunks()
 
     def nodes(
         self,
@@ -815,22 +814,29 @@ class TableWriter:
         nodes = {label: unique_rows(_concat(parts), ["id"]) for label, parts in self._nodes.items()}
         self._nodes.clear()
         edges = {}
+        ends: dict[str, list[tuple[str, pa.ChunkedArray]]] = {}
         for key, parts in self._edges.items():
             table, by_from = unique_rows(_concat(parts), ["from", "to"])
             edge_type, from_label, to_label = key
-            for end, label in (("from", from_label), ("to", to_label)):
-                known = nodes.get(label, (None, None))[0]
-                values = table.column(end)
-                present = (
-                    pc.is_in(values, value_set=known.column("id"))
-                    if known is not None
-                    else pa.array(np.zeros(len(values), dtype=bool))
-                )
-                if not pc.all(present).as_py():
-                    missing = pc.unique(values.filter(pc.invert(present))).to_pylist()
-                    raise MissingNode(edge_type, [(label, m) for m in missing[:6]])
+            ends.setdefault(from_label, []).append((edge_type, table.column("from")))
+            ends.setdefault(to_label, []).append((edge_type, table.column("to")))
             edges[key] = (table, by_from)
         self._edges.clear()
+        for label, named in ends.items():  # one look-up per label (a hash of its ids each)
+            known = nodes.get(label, (None, None))[0]
+            values = pa.chunked_array(
+                [chunk for _, column in named for chunk in column.chunks], type=_STRING
+            )
+            present = (
+                pc.is_in(values, value_set=known.column("id"))
+                if known is not None
+                else pa.array(np.zeros(len(values), dtype=bool))
+            )
+            if not pc.all(present).as_py():
+                missing = pc.unique(values.filter(pc.invert(present))).to_pylist()
+                first = missing[0]
+                edge_type = next(t for t, c in named if pc.any(pc.equal(c, first)).as_py())
+                raise MissingNode(edge_type, [(label, m) for m in missing[:6]])
         return nodes, edges
 
     def finish(self) -> dict[str, int]:
