@@ -15,7 +15,7 @@ from ekjon.errors import EkjonError
 PACKAGES = ("ekjon", "engine", "graph", "models", "synth", "api")
 
 # Private signals caught inside the module that raises them; they never reach a caller.
-INTERNAL = {"graph.embedded._TornTail"}
+INTERNAL = {"graph.embedded.frames._TornTail"}
 
 
 def _raise(name: str) -> None:
