@@ -23,13 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from engine.resolve.blocking import BlockingRule
+
+class BlockingRule(Protocol):
+    """What coverage reads of a rule (:class:`engine.resolve.blocking.BlockingRule`, which
+    imports this module: no import back)."""
+
+    name: str
+    columns: tuple[str, ...]
+
 
 #: Prepared columns that are exact identifiers: a rule over these alone finds only records that
 #: carry the same number.
