@@ -60,6 +60,8 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from engine.errors import EkjonError
 from engine.ingest.registries import REGISTRIES, detect_registries
@@ -451,30 +453,62 @@ def _links_frame(
     if "probability" not in links.columns:
         raise PublishError("The links have no 'probability' column.")
     probability = pd.to_numeric(links["probability"], errors="coerce").to_numpy()
-    strong = probability >= min_probability
-    links = links[strong]
-    left, right = (
-        _text(links[end[0]]) if len(end) == 1 else _text(links[end[0]]) + "/" + _text(links[end[1]])
-        for end in ends
-    )
-    frame = pd.DataFrame(
-        {
-            "a": np.minimum(left.to_numpy(dtype=object), right.to_numpy(dtype=object)),
-            "b": np.maximum(left.to_numpy(dtype=object), right.to_numpy(dtype=object)),
-            "probability": probability[strong],
-        }
-    )
-    if "model_version" in links.columns:
-        frame["model_version"] = _text(links["model_version"]).to_numpy()
-    else:
-        frame["model_version"] = model_version
-    published = frame["a"].isin(known).to_numpy() & frame["b"].isin(known).to_numpy()
+    rows = np.flatnonzero(probability >= min_probability)
+    probability = probability[rows]
+
+    def column(name: str) -> np.ndarray:  # only the rows kept, of only the columns used
+        return links[name].to_numpy()[rows]
+
+    def key(end: tuple[str, ...]) -> pa.Array:
+        parts = [_arrow_text(column(name)) for name in end]
+        return (
+            parts[0]
+            if len(parts) == 1
+            else pc.binary_join_element_wise(*parts, pa.scalar("/", pa.large_string()))
+        )
+
+    # in Arrow: keys built, ordered (smaller first) and looked up among the records' as numbers
+    left, right = key(ends[0]), key(ends[1])
+    first = pc.less_equal(left, right)
+    a, b = pc.if_else(first, left, right), pc.if_else(first, right, left)
+    keys = pa.array(known.to_numpy(dtype=object), type=pa.large_string())
+    a_at = pc.index_in(a, value_set=keys).fill_null(-1).to_numpy()
+    b_at = pc.index_in(b, value_set=keys).fill_null(-1).to_numpy()
+    published = (a_at >= 0) & (b_at >= 0)
     dropped = int((~published).sum())
     if dropped:
         log.warning("%d links name records that are not being published; they are skipped", dropped)
-    frame = frame[published & (frame["a"] != frame["b"]).to_numpy()]
-    frame = frame.sort_values("probability", ascending=False).drop_duplicates(["a", "b"])
-    return frame.rename(columns={"a": "from", "b": "to"})
+    kept = np.flatnonzero(published & (a_at != b_at))
+    # the strongest of each pair of records, strongest first
+    kept = kept[np.argsort(-probability[kept], kind="stable")]
+    pair = a_at[kept].astype(np.int64) * max(len(keys), 1) + b_at[kept]
+    kept = kept[~pd.Index(pair).duplicated()]
+    at = pa.array(kept)
+    frame = pd.DataFrame(
+        {
+            "from": a.take(at).to_numpy(zero_copy_only=False),
+            "to": b.take(at).to_numpy(zero_copy_only=False),
+            "probability": probability[kept],
+        }
+    )
+    if "model_version" in links.columns:
+        frame["model_version"] = _text(pd.Series(column("model_version")[kept])).to_numpy()
+    else:
+        frame["model_version"] = model_version
+    return frame
+
+
+def _arrow_text(values: np.ndarray) -> pa.Array:
+    """Values as Arrow text, missing where missing or blank (numbers as their text, as
+    :func:`_text` gives them)."""
+    try:
+        text = pa.array(values, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        text = pa.array(_text(pd.Series(values, dtype=object)).to_numpy(), type=pa.large_string())
+    blank = pc.equal(text, "")
+    if pc.any(blank).as_py():
+        text = pc.if_else(blank, pa.scalar(None, pa.large_string()), text)
+    return text
 
 
 def publish(

@@ -213,6 +213,7 @@ class EmbeddedStore:
         self._journal_bytes = 0
         self._begun: set[str] = set()  # complete publishes this process began
         self._staged: tuple[Path, dict[str, Any]] | None = None
+        self._writing: Path | None = None  # the folder a table writer is writing
         self._closed = True
         self._journal_fd: int | None = None
         self._commit_fd: int | None = None
@@ -362,7 +363,13 @@ class EmbeddedStore:
         ReadOnlyStore
         """
         self._check_writable()
-        return TableWriter(self._install)
+        folder = self._tables_path(self._gen + 1, temporary=True)
+        if self._staged is not None:
+            self._staged = None  # a later complete publish supersedes the one waiting
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        self._writing = folder
+        return TableWriter(self._install, folder)
 
     def _view(self) -> GraphMemory | TableSet:
         """What reads are answered from: the tables, or the graph in memory if the journal holds
@@ -539,9 +546,10 @@ class EmbeddedStore:
                     if fd is not None:
                         os.close(fd)
                 self._journal_fd = self._commit_fd = None
-                if self._staged is not None:  # a publish whose end never came
-                    shutil.rmtree(self._staged[0], ignore_errors=True)
-                    self._staged = None
+                for unused in (self._staged and self._staged[0], self._writing):
+                    if unused is not None:  # a publish whose end never came
+                        shutil.rmtree(unused, ignore_errors=True)
+                self._staged = self._writing = None
                 self._memory = None
                 self._tables = TableSet(None)
                 self._release_lock()
@@ -598,18 +606,19 @@ class EmbeddedStore:
         with self._lock:
             self._check_open()
             self._check_writable()
-            nodes, edges = writer.tables()
-            lost = self._lost(nodes, edges)
-            if self._staged is not None:
-                shutil.rmtree(self._staged[0], ignore_errors=True)
-                self._staged = None
-            folder = self._tables_path(self._gen + 1, temporary=True)
-            shutil.rmtree(folder, ignore_errors=True)
+            folder = writer.folder
             try:
+                nodes, edges = writer.tables()
+                lost = self._lost(nodes, edges)
                 manifest = write_tables(folder, nodes, edges, fsync=self.fsync)
-            except OSError as error:
+            except BaseException as error:
+                writer.close()
                 shutil.rmtree(folder, ignore_errors=True)
-                raise self._write_failed(folder, error) from error
+                if isinstance(error, OSError):
+                    raise self._write_failed(folder, error) from error
+                raise
+            finally:
+                self._writing = None
             del nodes, edges
             waiting = any(u.run in self._begun and u.complete for u in self._state.unfinished)
             if waiting:

@@ -36,7 +36,14 @@ import pyarrow.compute as pc
 
 from graph import schema
 from graph.embedded.frames import _MERGE_EDGES, _MERGE_NODES, _WHAT_TO_DO, _fsync_dir
-from graph.store import SHARED_COLUMNS, InvalidRow, MissingNode, Neighbour, StoreCorrupted
+from graph.store import (
+    SHARED_COLUMNS,
+    InvalidRow,
+    MissingNode,
+    Neighbour,
+    StoreCorrupted,
+    StoreWriteFailed,
+)
 
 __all__ = ["TableSet", "TableWriter", "edge_file", "node_file", "unique_rows", "write_tables"]
 
@@ -274,41 +281,56 @@ def _write_file(path: Path, table: pa.Table, fsync: bool) -> int:
 
 def write_tables(
     folder: Path,
-    nodes: Mapping[str, tuple[pa.Table, np.ndarray]],
-    edges: Mapping[tuple[str, str, str], tuple[pa.Table, np.ndarray]],
+    nodes: Mapping[str, tuple],
+    edges: Mapping[tuple[str, str, str], tuple],
     fsync: bool = True,
 ) -> dict[str, Any]:
-    """Write node and edge tables (each with its rows' order by key, see :func:`unique_rows`)
-    into ``folder``.
+    """Write node and edge tables into ``folder``: per table ``(table, order by key)`` (see
+    :func:`unique_rows`) and, optionally, the file in ``folder`` that holds the table as it is
+    (a :class:`TableWriter`'s), which then becomes the table's file without being written again.
 
     Returns the manifest's content (without the publish state, which the store adds when it
-    switches the generation in with :func:`write_manifest`).
+    switches the generation in with :func:`write_manifest`). Files of ``folder`` that are no
+    table's (what a table writer wrote and was merged) are deleted.
     """
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, int] = {}
     counts: dict[str, int] = {}
     groups: list[list[Any]] = []
 
-    def write(name: str, table: pa.Table) -> None:
-        files[name] = _write_file(folder / name, table, fsync)
+    def write(name: str, table: pa.Table, written: Path | None = None) -> None:
+        if written is None:
+            files[name] = _write_file(folder / name, table, fsync)
+            return
+        os.replace(written, folder / name)
+        if fsync:
+            fd = os.open(folder / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        files[name] = (folder / name).stat().st_size
 
     def order(values: np.ndarray) -> pa.Table:
         return pa.table({"row": pa.array(values.astype(np.int64, copy=False))})
 
-    for label, (table, by_id) in nodes.items():
+    for label, (table, by_id, *written) in nodes.items():
         if table.num_rows:
             name = node_file(label)
-            write(name, table)
+            write(name, table, written[0] if written else None)
             write(_order_file(name, "id"), order(by_id))
             counts[label] = table.num_rows
-    for (edge_type, from_label, to_label), (table, by_from) in edges.items():
+    for (edge_type, from_label, to_label), (table, by_from, *written) in edges.items():
         if not table.num_rows:
             continue
         name = edge_file(edge_type, from_label, to_label)
-        write(name, table)
+        write(name, table, written[0] if written else None)
         write(_order_file(name, "from"), order(by_from))
         write(_order_file(name, "to"), order(_order(table, ["to"])))
         groups.append([edge_type, from_label, to_label, table.num_rows, name])
+    for leftover in folder.iterdir():
+        if leftover.name not in files:
+            leftover.unlink()
     return {"format": TABLES_FORMAT, "nodes": counts, "edges": groups, "files": files}
 
 
@@ -755,18 +777,83 @@ def _constant(value: str, n: int) -> np.ndarray:
     return out
 
 
+class _Spill:
+    """The batches of one table, on disk as they come: files of one schema each, written on as
+    long as batches fit the schema (a batch without a property gets it missing)."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.folder = folder
+        self.name = name
+        self.paths: list[Path] = []
+        self._sink: Any = None
+        self._writer: Any = None
+        self._schema: pa.Schema | None = None
+
+    def append(self, table: pa.Table) -> None:
+        if self._schema is not None:
+            fitted = _fit(table, self._schema)
+            if fitted is None:
+                self.close()
+            else:
+                table = fitted
+        try:
+            if self._writer is None:
+                path = self.folder / f"{self.name}.part{len(self.paths)}.arrow"
+                self.paths.append(path)
+                self._sink = pa.OSFile(str(path), "wb")
+                self._writer = pa.ipc.new_file(self._sink, table.schema)
+                self._schema = table.schema
+            self._writer.write_table(table)
+        except OSError as error:
+            raise StoreWriteFailed(
+                f"Could not write to {self.paths[-1]}: {error.strerror or error}. Nothing of "
+                "this publish is in the graph yet; free space on that disk (or fix the device) "
+                "and run the publish again (`ekjon resolve`)."
+            ) from error
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()
+            self._writer = self._sink = self._schema = None
+
+    def read(self) -> tuple[pa.Table, Path | None]:
+        """The whole table (memory-mapped), and its file if it is one file (else None)."""
+        self.close()
+        parts = [pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all() for path in self.paths]
+        return _concat(parts), self.paths[0] if len(parts) == 1 else None
+
+
+def _fit(table: pa.Table, schema: pa.Schema) -> pa.Table | None:
+    """``table`` with the columns of ``schema`` (missing ones all missing), or None if it has
+    another column or a column of another type."""
+    if not set(table.column_names) <= set(schema.names):
+        return None
+    arrays = []
+    for f in schema:
+        if f.name in table.column_names:
+            if table.schema.field(f.name) != f:
+                return None
+            arrays.append(table.column(f.name))
+        else:
+            arrays.append(pa.nulls(table.num_rows, type=f.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 class TableWriter:
     """A complete publish written as whole tables (a :class:`graph.store.GraphWriter`).
 
-    Collects the columns :func:`engine.publish.publish` writes; :meth:`finish` hands them to the
-    store, which writes them as its next generation (see :meth:`EmbeddedStore.table_writer`).
+    Each call's columns go to disk at once, into ``folder`` (the next generation's, being
+    written), so a publish holds no table in memory; :meth:`finish` hands them to the store,
+    which makes them its next generation (see :meth:`EmbeddedStore.table_writer`).
     """
 
-    def __init__(self, install: Any) -> None:
+    def __init__(self, install: Any, folder: Path) -> None:
         self._install = install
+        self.folder = folder
         self.written: dict[str, int] = {}
-        self._nodes: dict[str, list[pa.Table]] = {}
-        self._edges: dict[tuple[str, str, str], list[pa.Table]] = {}
+        self._nodes: dict[str, _Spill] = {}
+        self._edges: dict[tuple[str, str, str], _Spill] = {}
 
     def count(self, name: str) -> int:
         schema.check_name(name)
@@ -775,7 +862,9 @@ class TableWriter:
     def add_nodes(self, label: str, columns: Mapping[str, Any]) -> int:
         schema.node_spec(label)
         table = _table(label, columns, ["id"])
-        self._nodes.setdefault(label, []).append(table)
+        if label not in self._nodes:
+            self._nodes[label] = _Spill(self.folder, node_file(label)[: -len(".arrow")])
+        self._nodes[label].append(table)
         self.written[label] = self.written.get(label, 0) + table.num_rows
         return table.num_rows
 
@@ -793,35 +882,39 @@ class TableWriter:
                     i,
                     f"the edge joins {from_label} {table.column('from')[i].as_py()!r} to itself.",
                 )
-        self._edges.setdefault((edge_type, from_label, to_label), []).append(table)
+        key = (edge_type, from_label, to_label)
+        if key not in self._edges:
+            self._edges[key] = _Spill(self.folder, edge_file(*key)[: -len(".arrow")])
+        self._edges[key].append(table)
         self.written[edge_type] = self.written.get(edge_type, 0) + table.num_rows
         return table.num_rows
 
     def tables(
         self,
-    ) -> tuple[
-        dict[str, tuple[pa.Table, np.ndarray]],
-        dict[tuple[str, str, str], tuple[pa.Table, np.ndarray]],
-    ]:
+    ) -> tuple[dict[str, tuple], dict[tuple[str, str, str], tuple]]:
         """The written tables, one row per node or edge (the last written wins), each with its
-        rows' order by key (see :func:`write_tables`).
+        rows' order by key and, where the table is one file as written, that file (see
+        :func:`write_tables`; the tables are memory-mapped from the files).
 
         Raises
         ------
         MissingNode
             If an edge names a node that was not written.
         """
-        nodes = {label: unique_rows(_concat(parts), ["id"]) for label, parts in self._nodes.items()}
-        self._nodes.clear()
+        nodes = {}
+        for label, spill in self._nodes.items():
+            table, path = spill.read()
+            unique, order = unique_rows(table, ["id"])
+            nodes[label] = (unique, order, path if unique is table else None)
         edges = {}
         ends: dict[str, list[tuple[str, pa.ChunkedArray]]] = {}
-        for key, parts in self._edges.items():
-            table, by_from = unique_rows(_concat(parts), ["from", "to"])
+        for key, spill in self._edges.items():
+            table, path = spill.read()
+            unique, by_from = unique_rows(table, ["from", "to"])
             edge_type, from_label, to_label = key
-            ends.setdefault(from_label, []).append((edge_type, table.column("from")))
-            ends.setdefault(to_label, []).append((edge_type, table.column("to")))
-            edges[key] = (table, by_from)
-        self._edges.clear()
+            ends.setdefault(from_label, []).append((edge_type, unique.column("from")))
+            ends.setdefault(to_label, []).append((edge_type, unique.column("to")))
+            edges[key] = (unique, by_from, path if unique is table else None)
         for label, named in ends.items():  # one look-up per label (a hash of its ids each)
             known = nodes.get(label, (None, None))[0]
             values = pa.chunked_array(
@@ -838,6 +931,11 @@ class TableWriter:
                 edge_type = next(t for t, c in named if pc.any(pc.equal(c, first)).as_py())
                 raise MissingNode(edge_type, [(label, m) for m in missing[:6]])
         return nodes, edges
+
+    def close(self) -> None:
+        """Close the files being written (the store deletes the folder if it is not used)."""
+        for spill in [*self._nodes.values(), *self._edges.values()]:
+            spill.close()
 
     def finish(self) -> dict[str, int]:
         """Hand the tables to the store (see the class); what the graph lost, per label and type."""

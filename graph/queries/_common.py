@@ -293,6 +293,10 @@ def household_groups(member: pd.DataFrame) -> pd.Series:
     """
     if member.empty:
         return pd.Series(dtype=object)
+    people = pd.Index(member["from"].to_numpy(dtype=object))
+    if people.is_unique:
+        # each person in one household (the usual case): the groups are the households
+        return pd.Series(member["to"].to_numpy(dtype=object), index=people)
     p, persons = pd.factorize(member["from"])
     h, households = pd.factorize(member["to"])
     h = h + len(persons)
