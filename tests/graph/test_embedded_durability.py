@@ -167,8 +167,9 @@ def test_readers_read_together_and_keep_a_writer_out(tmp_path: Path) -> None:
 def test_a_reader_changes_no_file_and_refuses_writes(tmp_path: Path) -> None:
     with EmbeddedStore(tmp_path, batch_size=7, compact_bytes=2_000) as store:
         fill(store)
-        store.merge_nodes("Phone", [{"id": "01911000000"}])  # a journal after the snapshot
+        store.merge_nodes("Phone", [{"id": "01911000000"}])  # a journal after the tables
     (tmp_path / "snapshot-00000099.ekg.tmp").write_bytes(b"half a snapshot")
+    (tmp_path / "tables-00000099.tmp").mkdir()
     before = files(tmp_path)
     with EmbeddedStore(tmp_path, read_only=True) as reader:
         assert reader.count("Phone") == 11
@@ -290,7 +291,7 @@ def test_damage_before_committed_work_is_reported_not_dropped(tmp_path: Path) ->
         EmbeddedStore(tmp_path)
 
 
-def test_a_damaged_snapshot_is_reported(tmp_path: Path) -> None:
+def test_a_damaged_or_missing_table_file_is_reported(tmp_path: Path) -> None:
     with EmbeddedStore(tmp_path) as store:
         fill(store)
         store.compact()
@@ -452,3 +453,34 @@ def test_the_publish_state_survives_reopening_and_compaction(tmp_path: Path) -> 
         assert store.publish_state() == written
         store.end_publish("one record")
         assert store.publish_state().complete
+
+
+def test_a_store_written_by_an_older_ekjon_opens_and_is_written_as_tables(tmp_path: Path) -> None:
+    """A pickled snapshot and its journal (the format before tables) read as they were."""
+    from graph.embedded.frames import _encode
+
+    frames = [
+        ("snapshot", 1, 3),
+        ("PS", "resolve run 7", "2026-01-01T00:00:00Z", [], 4),
+        ("N", "Record", [("dss/1", {"district": "BD3026"}), ("dss/2", {"age": 70})]),
+        ("N", "Person", [("P1", {})]),
+        ("E", "OF", "Record", "Person", [("dss/1", "P1", {}), ("dss/2", "P1", {})]),
+        ("end", 3, 2),
+    ]
+    (tmp_path / "snapshot-00000003.ekg").write_bytes(b"".join(_encode(f) for f in frames))
+    journal = [("journal", 1, 3), ("N", "Person", [("P2", {"name": "Rahima"})])]
+    (tmp_path / "journal-00000003.ekj").write_bytes(b"".join(_encode(f) for f in journal))
+    with EmbeddedStore(tmp_path, read_only=True) as reader:
+        assert reader.count("Person") == 2 and reader.node("Record", "dss/2") == {
+            "id": "dss/2",
+            "age": 70,
+        }
+        assert sorted(reader.edges("OF")["from"]) == ["dss/1", "dss/2"]
+        assert reader.publish_state().last_run == "resolve run 7"
+    with EmbeddedStore(tmp_path) as store:
+        store.compact()
+    assert not list(tmp_path.glob("snapshot-*")) and len(list(tmp_path.glob("tables-*"))) == 1
+    with EmbeddedStore(tmp_path, read_only=True) as reader:
+        assert reader._memory is None and reader.count("Person") == 2
+        assert reader.node("Person", "P2") == {"id": "P2", "name": "Rahima"}
+        assert reader.publish_state().last_run == "resolve run 7"
