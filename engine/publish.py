@@ -72,7 +72,14 @@ from engine.resolve.prepare import map_distinct
 from graph.policy import Policy, load_policy
 from graph.store import GraphStore, GraphWriter, TableStore
 
-__all__ = ["REGISTRIES", "PublishError", "PublishReport", "publish", "detect_registries"]
+__all__ = [
+    "MIN_LINK_PROBABILITY",
+    "REGISTRIES",
+    "PublishError",
+    "PublishReport",
+    "detect_registries",
+    "publish",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +95,9 @@ _OPERATORS: Final = {
     "5": "teletalk",
 }
 _NID_LENGTHS: Final = (10, 13, 17)
+#: Scored pairs below this probability are not written as links (an absent link reads as
+#: "distinct"): publish's default.
+MIN_LINK_PROBABILITY: Final = 0.1
 #: Labels whose properties sum over many records: a partial publish writes only new ones.
 _AGGREGATES: Final = frozenset({"Source", "Programme", "Person", "Household"})
 
@@ -520,7 +530,7 @@ def publish(
     policy: Policy | None = None,
     progress: Progress | None = None,
     chunk_size: int = 50_000,
-    min_link_probability: float = 0.1,
+    min_link_probability: float = MIN_LINK_PROBABILITY,
     model_version: str | None = None,
     registries: Mapping[str, str] | None = None,
     source_households: Literal["missing", "always", "never"] = "missing",

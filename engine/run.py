@@ -275,6 +275,11 @@ def run_batch(
     assignment.to_parquet(home.assignment, index=False)
     pairs = None
     if store is not None:
+        from engine.publish import MIN_LINK_PROBABILITY
+
+        # only the pairs the graph keeps as links, named (most scored pairs are far below)
+        strong = resolution.pairs["probability"].to_numpy() >= MIN_LINK_PROBABILITY
+        resolution.pairs = resolution.pairs[strong]
         pairs = resolution.scored_pairs()
         pairs["model_version"] = version
     del resolution
