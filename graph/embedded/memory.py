@@ -1,9 +1,9 @@
-"""The embedded store's graph in memory: a networkx DiGraph, for row-by-row writes and walks.
+"""The embedded store's graph in memory: a networkx DiGraph of the whole graph.
 
-The store keeps its graph on disk as tables (:mod:`graph.embedded.tables`) and answers from them;
-this in-memory graph is built only when a process writes row by row (the HTTP API's one-record
-publishes, a test's merges) or reads a journal of such writes that has not been folded into the
-tables yet: the tables are loaded into it and the journal replayed on top.
+The store keeps its graph on disk as tables (:mod:`graph.embedded.tables`) with the rows written
+since laid over them (:mod:`graph.embedded.delta`) and answers from them; this in-memory graph is
+built only when asked for (:attr:`EmbeddedStore.graph`, for networkx algorithms), and is what a
+store written by an older ekjon (a pickled snapshot) is read into.
 
 Nodes are keyed ``(label, id)``; ``graph.nodes[key]`` holds the properties, and ``graph[u][v]``
 maps each edge type between ``u`` and ``v`` to the edge's properties. Identical edge property

@@ -14,11 +14,17 @@ Nothing to install or run: this is ekjon's default store, kept in a folder (norm
 
 **Opening reads no graph.** Counts come from the manifest; ``nodes``, ``edges`` and
 ``shared_identifiers`` read the columns they need from the memory-mapped tables; ``node`` and
-``neighbours`` binary-search the sorted ids. A networkx graph of the whole store (:attr:`graph`)
-is built only when something writes row by row (the HTTP API's one-record publishes, merges) or
-reads a journal holding such writes: the tables are loaded into it and the journal replayed on
-top (:mod:`graph.embedded.memory`). A writer that did so folds its journal into the next
-generation's tables when it closes, so the next reader finds plain tables again.
+``neighbours`` binary-search the sorted ids.
+
+**A row-level write touches only its rows.** The HTTP API's one-record publishes and every merge
+or delete go into the journal and into a *delta* laid over the tables (:mod:`graph.embedded.delta`):
+the final state of each node and edge written since the tables, found in the tables by binary
+search when first touched. Reads answer from the tables with the delta laid over them; a reader
+replays the journal into a delta when it first reads. No graph of the whole store is built: a
+networkx graph (:attr:`graph`, :mod:`graph.embedded.memory`) is made only if asked for. A writer
+that wrote rows folds its journal into the next generation's tables when it closes if that is
+cheap (small tables, or a journal of at least 1/64 of them): the tables the journal did not touch
+are hard-linked into the new generation, the others written anew with the delta laid over them.
 
 **A complete publish writes whole tables.** :meth:`EmbeddedStore.table_writer` takes what
 :func:`engine.publish.publish` writes as columns (as Neo4j's import files do) and, when the
@@ -53,7 +59,7 @@ writer replays everything, so after a publish was cut short it holds the half-wr
 has no end: it shows the graph of the last complete publish, and says so. The store is never
 compacted while a publish is unfinished, so that graph stays on disk until a publish finishes.
 
-When the journal outgrows the tables (and ``compact_bytes``), the store writes the next
+When the journal outgrows 1/16 of the tables (and ``compact_bytes``), the store writes the next
 generation's tables beside the old ones and switches to them with a rename; a crash at any point
 of this leaves either the old generation or the new one complete. Only a writer deletes what a
 crash left behind; a reader never changes a file.
@@ -101,6 +107,9 @@ from graph.embedded.frames import (
 from graph.embedded.tables import (
     TableSet,
     TableWriter,
+    edge_file,
+    keep_tables,
+    node_file,
     rows_table,
     unique_rows,
     write_manifest,
@@ -164,7 +173,9 @@ class EmbeddedStore:
         :meth:`publish_state`). A folder that does not exist reads as an empty graph.
     compact_on_close:
         A writer that wrote rows (not whole tables) folds its journal into a new generation of
-        tables when it closes, so that readers read tables again, not a replayed journal.
+        tables when it closes, so that readers read tables again, not a replayed journal; only
+        when the tables are small (``compact_bytes``) or the journal is at least 1/64 of them
+        (rewriting a million persons' tables for a few records would take a minute).
 
     Raises
     ------
@@ -206,7 +217,9 @@ class EmbeddedStore:
         self._lock = threading.RLock()
         self._gen = 0
         self._tables = TableSet(None)
-        self._memory: GraphMemory | None = None
+        self._memory: GraphMemory | None = None  # the whole graph, built only when asked for
+        self._legacy = False  # an older ekjon's store: its snapshot is in memory, no tables
+        self._replayed = False  # the journal's rows are laid over the tables (self._tables.delta)
         self._changes = False  # the journal (up to _replay_stop) holds writes of graph rows
         self._wrote = False  # this process wrote rows into the journal
         self._replay_stop = 0
@@ -248,7 +261,8 @@ class EmbeddedStore:
     @property
     def graph(self) -> nx.DiGraph:
         """The whole graph as a networkx DiGraph, for networkx algorithms (built on first use:
-        the whole store in memory). Read-only: write through the store."""
+        the whole store in memory, kept up to date by later writes). Read-only: write through
+        the store. Nothing else needs it: reads and writes go to the tables and the journal."""
         with self._lock:
             self._check_open()
             return self._mem().graph
@@ -262,7 +276,7 @@ class EmbeddedStore:
             cleaned = schema.clean_node_rows(label, batch, first_row=written)
             with self._lock:
                 self._check_open()
-                self._mem()
+                self._view()
                 self._commit((_MERGE_NODES, label, cleaned))
             written += len(cleaned)
         return written
@@ -278,7 +292,7 @@ class EmbeddedStore:
             cleaned = schema.clean_edge_rows(edge_type, from_label, to_label, batch, written)
             with self._lock:
                 self._check_open()
-                self._mem().check_ends_exist(edge_type, from_label, to_label, cleaned)
+                self._view().check_ends_exist(edge_type, from_label, to_label, cleaned)
                 self._commit((_MERGE_EDGES, edge_type, from_label, to_label, cleaned))
             written += len(cleaned)
         return written
@@ -296,7 +310,7 @@ class EmbeddedStore:
             fresh = list(dict.fromkeys(s for s, _, _ in cleaned if s not in replaced))
             with self._lock:
                 self._check_open()
-                self._mem().check_ends_exist(edge_type, from_label, to_label, cleaned)
+                self._view().check_ends_exist(edge_type, from_label, to_label, cleaned)
                 self._commit((_REPLACE_EDGES, edge_type, from_label, to_label, fresh, cleaned))
             replaced.update(fresh)
             written += len(cleaned)
@@ -317,12 +331,12 @@ class EmbeddedStore:
             seen += len(cleaned)
             with self._lock:
                 self._check_open()
-                memory = self._mem()
+                view = self._view()
                 present = list(
                     dict.fromkeys(
                         (s, t)
                         for s, t, _ in cleaned
-                        if memory.has_edge(edge_type, from_label, s, to_label, t)
+                        if view.has_edge(edge_type, from_label, s, to_label, t)
                     )
                 )
                 if present:
@@ -341,8 +355,8 @@ class EmbeddedStore:
             seen += len(cleaned)
             with self._lock:
                 self._check_open()
-                memory = self._mem()
-                present = list(dict.fromkeys(i for i in cleaned if memory.has_node(label, i)))
+                view = self._view()
+                present = list(dict.fromkeys(i for i in cleaned if view.has_node(label, i)))
                 if present:
                     self._commit((_DELETE_NODES, label, present))
             deleted += len(present)
@@ -372,11 +386,16 @@ class EmbeddedStore:
         return TableWriter(self._install, folder)
 
     def _view(self) -> GraphMemory | TableSet:
-        """What reads are answered from: the tables, or the graph in memory if the journal holds
-        rows (or the graph is in memory already)."""
-        if self._memory is None and not self._changes:
-            return self._tables
-        return self._mem()
+        """What reads are answered from: the tables with the journal's rows laid over them (read
+        from the journal once), or an older ekjon's snapshot in memory."""
+        if self._legacy:
+            assert self._memory is not None
+            return self._memory
+        if self._changes and not self._replayed:
+            with _no_gc():
+                self._replay(self._tables)
+        self._replayed = True
+        return self._tables
 
     def node(self, label: str, id: str) -> dict[str, Any] | None:
         """The node's properties with its ``id``, or ``None``."""
@@ -526,10 +545,14 @@ class EmbeddedStore:
                 if (
                     self.compact_on_close
                     and not self.read_only
-                    and self._memory is not None
                     and self._wrote
                     and self._changes
                     and not self._state.unfinished
+                    and (
+                        self._legacy
+                        or self._tables.bytes <= self.compact_bytes
+                        or self._journal_bytes * 64 >= self._tables.bytes
+                    )
                 ):
                     self._compact()
             except OSError as error:  # the journal stands; the next writer folds it
@@ -565,7 +588,11 @@ class EmbeddedStore:
             state = "closed"
         else:
             view = self._view()
-            n = sum(view.manifest["nodes"].values()) if isinstance(view, TableSet) else len(view)
+            n = (
+                sum(view.count(label) for label in schema.NODES)
+                if isinstance(view, TableSet)
+                else len(view)
+            )
             state = f"{n} nodes, generation {self._gen}"
         if self.read_only:
             state += ", read-only"
@@ -574,20 +601,23 @@ class EmbeddedStore:
     # --- the graph in memory ----------------------------------------------------------------------
 
     def _mem(self) -> GraphMemory:
-        """The whole graph in memory: the tables loaded and the journal replayed (once)."""
+        """The whole graph in memory (for :attr:`graph`): the tables loaded with the journal's
+        rows laid over them (once; later writes are applied to it too)."""
         if self._memory is None:
             from graph.embedded.memory import GraphMemory
 
             memory = GraphMemory(self.path)
+            tables = self._view()
+            assert isinstance(tables, TableSet)  # an older ekjon's store is in memory already
             with _no_gc():
-                for op in self._tables.operations():
+                for op in tables.operations():
                     memory.apply(op)
-                self._replay(memory)
             self._memory = memory
         return self._memory
 
-    def _replay(self, memory: GraphMemory) -> None:
-        """Apply the journal's writes (up to where this process replays) to ``memory``."""
+    def _replay(self, memory: GraphMemory | TableSet) -> None:
+        """Apply the journal's writes (up to where this process replays) to ``memory``: an older
+        store's snapshot in memory, or the tables (as rows laid over them)."""
         if not self._changes:
             return
         path = self._journal_path(self._gen)
@@ -647,7 +677,8 @@ class EmbeddedStore:
             if len(old) - kept:
                 lost[label] = len(old) - kept
         if isinstance(view, TableSet):
-            groups = {(t, f, to): view._file(name) for t, f, to, _, name in view.manifest["edges"]}
+            pairs = {g: view.edge_pairs(g) for g in view.all_groups()}
+            groups = {g: table for g, table in pairs.items() if table is not None}
         else:
             groups = {
                 key: pa.table(
@@ -820,6 +851,7 @@ class EmbeddedStore:
         elif self._gen in snapshots:  # an older ekjon's store: its snapshot into memory
             from graph.embedded.memory import GraphMemory
 
+            self._legacy = True
             self._memory = GraphMemory(self.path)
             self._load_snapshot(self._snapshot_path(self._gen), self._memory)
         self._open_journal(self._journal_path(self._gen))
@@ -989,15 +1021,17 @@ class EmbeddedStore:
         if op[0] in (_BEGIN, _END):
             self._state = self._marked(self._state, op)
         else:
-            assert self._memory is not None
             self._changes = self._wrote = True
             with _no_gc():
-                self._memory.apply(op)
+                if not self._legacy:  # the caller laid the journal over the tables first
+                    self._tables.apply(op)
+                if self._memory is not None:
+                    self._memory.apply(op)
         # Never compact a publish half-done: new tables would make it the graph a reader sees.
         if (
-            self._memory is not None
+            self._changes
             and not self._state.unfinished
-            and self._journal_bytes > max(self.compact_bytes, self._tables.bytes)
+            and self._journal_bytes > max(self.compact_bytes, self._tables.bytes // 16)
         ):
             try:
                 self._compact()
@@ -1012,7 +1046,27 @@ class EmbeddedStore:
         state = self._state if state is None else state
         nodes: dict[str, tuple[pa.Table, Any]] = {}
         edges: dict[tuple[str, str, str], tuple[pa.Table, Any]] = {}
-        if not empty:
+        kept: list[str] = []  # the files of tables the journal left as they were
+        if not empty and not self._legacy:
+            tables = self._view()
+            assert isinstance(tables, TableSet)
+            with _no_gc():
+                for label in schema.NODES:
+                    if not tables.delta.touches(label):
+                        if label in tables.manifest["nodes"]:
+                            kept.append(node_file(label))
+                        continue
+                    table = tables._node_table(label)
+                    if table is not None:
+                        nodes[label] = unique_rows(table, ["id"])
+                for ends in tables.all_groups():
+                    if not tables.delta.touches(ends):
+                        kept.append(edge_file(*ends))
+                        continue
+                    table = tables._edge_table(ends)
+                    if table is not None:
+                        edges[ends] = unique_rows(table, ["from", "to"])
+        elif not empty:
             memory = self._mem()
             with _no_gc():
                 for label in schema.NODES:
@@ -1032,12 +1086,13 @@ class EmbeddedStore:
         shutil.rmtree(folder, ignore_errors=True)
         try:
             manifest = write_tables(folder, nodes, edges, fsync=self.fsync)
+            if kept:
+                assert self._tables.folder is not None
+                keep_tables(self._tables.folder, folder, kept, self._tables.manifest, manifest)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         self._switch(folder, manifest, state)
-        if empty:
-            self._memory = None
 
     def _switch(self, folder: Path, manifest: dict[str, Any], state: PublishState) -> None:
         """Make the tables in ``folder`` (a temporary folder) the next generation, with ``state``.
@@ -1088,10 +1143,12 @@ class EmbeddedStore:
         self._commit_seq = 1
         self._journal_bytes = len(header)
         self._replay_stop = len(header)
-        self._changes = False
+        self._changes = self._replayed = False
         self._gen = new
         self._state = state
         self._tables = TableSet.open(final)
+        self._memory = None  # built again from the tables if asked for
+        self._legacy = False
         for path in (self._snapshot_path(old), self._journal_path(old), self._commit_path(old)):
             path.unlink(missing_ok=True)
         shutil.rmtree(self._tables_path(old), ignore_errors=True)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graph import schema
+from graph.embedded.delta import Delta
 from graph.embedded.frames import _MERGE_EDGES, _MERGE_NODES, _WHAT_TO_DO, _fsync_dir
 from graph.store import (
     SHARED_COLUMNS,
@@ -45,7 +47,15 @@ from graph.store import (
     StoreWriteFailed,
 )
 
-__all__ = ["TableSet", "TableWriter", "edge_file", "node_file", "unique_rows", "write_tables"]
+__all__ = [
+    "TableSet",
+    "TableWriter",
+    "edge_file",
+    "keep_tables",
+    "node_file",
+    "unique_rows",
+    "write_tables",
+]
 
 TABLES_FORMAT = 2
 MANIFEST = "manifest.json"
@@ -334,6 +344,28 @@ def write_tables(
     return {"format": TABLES_FORMAT, "nodes": counts, "edges": groups, "files": files}
 
 
+def keep_tables(
+    old: Path, folder: Path, names: Sequence[str], old_manifest: dict[str, Any], manifest: dict
+) -> None:
+    """Put the tables ``names`` of the generation in ``old`` into ``folder`` as they are (hard
+    links: nothing is copied) and into ``manifest`` (what :func:`write_tables` returned)."""
+    for name in names:
+        for file in (name, *(_order_file(name, key) for key in ("id", "from", "to"))):
+            if file not in old_manifest["files"]:
+                continue
+            try:
+                os.link(old / file, folder / file)
+            except OSError:  # a file system without hard links
+                shutil.copyfile(old / file, folder / file)
+            manifest["files"][file] = old_manifest["files"][file]
+    for label, n in old_manifest["nodes"].items():
+        if node_file(label) in names:
+            manifest["nodes"][label] = n
+    for group in old_manifest["edges"]:
+        if group[4] in names:
+            manifest["edges"].append(group)
+
+
 def write_manifest(folder: Path, manifest: dict[str, Any], fsync: bool = True) -> None:
     """Write the manifest (last, once the files are on disk)."""
     path = folder / MANIFEST
@@ -367,9 +399,22 @@ class _Sorted:
         hi = bisect.bisect_right(self, value, lo)
         return range(lo, hi) if self.order is None else self.order[lo:hi]
 
+    def find(self, values: Sequence[str]) -> np.ndarray:
+        """The rows holding any of ``values``: a binary search each for a few, one scan for many."""
+        if len(values) <= _FEW:
+            found = [np.asarray(self.rows(v), dtype=np.int64) for v in values]
+            return np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+        mask = pc.is_in(self.column, value_set=pa.array(list(values), type=_STRING))
+        return np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+
+
+#: Up to this many ids, rows are found by binary search; beyond, by one scan of the column.
+_FEW = 200
+
 
 class TableSet:
-    """One generation's tables, read from ``folder`` (memory-mapped, column by column).
+    """One generation's tables, read from ``folder`` (memory-mapped, column by column), with the
+    rows written since laid over them (:attr:`delta`, see :mod:`graph.embedded.delta`).
 
     Raises
     ------
@@ -380,9 +425,12 @@ class TableSet:
     def __init__(self, folder: Path | None, manifest: dict[str, Any] | None = None) -> None:
         self.folder = folder
         self.manifest = manifest or {"nodes": {}, "edges": [], "files": {}}
+        self.delta = Delta()
         self._tables: dict[str, pa.Table] = {}
         self._sorted: dict[tuple[str, str], _Sorted] = {}
         self._groups: dict[str, list[tuple[str, str, int, str]]] = {}
+        self._laid: dict[tuple, pa.Table | None] = {}  # tables with the delta laid over them
+        self._laid_version = 0
         for edge_type, from_label, to_label, n, name in self.manifest["edges"]:
             self._groups.setdefault(edge_type, []).append((from_label, to_label, n, name))
 
@@ -420,7 +468,10 @@ class TableSet:
 
     @property
     def empty(self) -> bool:
-        return not self.manifest["files"]
+        """No node at all (tables and delta)."""
+        return not any(self.count(label) for label in schema.NODES)
+
+    # --- the files as written ---------------------------------------------------------------------
 
     def _file(self, name: str) -> pa.Table:
         table = self._tables.get(name)
@@ -435,15 +486,21 @@ class TableSet:
             self._tables[name] = table
         return table
 
-    def _node_table(self, label: str) -> pa.Table | None:
+    def _base_node_table(self, label: str) -> pa.Table | None:
         if label not in self.manifest["nodes"]:
             return None
         return self._file(node_file(label))
 
+    def _base_edge_table(self, group: tuple[str, str, str]) -> pa.Table | None:
+        name = edge_file(*group)
+        if name not in self.manifest["files"]:
+            return None
+        return self._file(name)
+
     def _ids(self, label: str) -> _Sorted | None:
         found = self._sorted.get((label, "id"))
         if found is None:
-            table = self._node_table(label)
+            table = self._base_node_table(label)
             if table is None:
                 return None
             order = self._file(_order_file(node_file(label), "id")).column("row")
@@ -459,16 +516,195 @@ class TableSet:
             found = self._sorted[(name, end)] = _Sorted(column, order)
         return found
 
+    def base_nodes(self, label: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The properties (without ``id``) of the tables' nodes among ``ids``."""
+        sorted_ids = self._ids(label) if ids else None
+        if sorted_ids is None:
+            return {}
+        rows = sorted_ids.find(list(dict.fromkeys(ids)))
+        if not len(rows):
+            return {}
+        part = self._base_node_table(label).take(pa.array(rows))  # type: ignore[union-attr]
+        return dict(zip(part.column("id").to_pylist(), _props(part, ("id",)), strict=True))
+
+    def base_edges(
+        self, group: tuple[str, str, str], end: str, ids: Sequence[str]
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(from, to, properties)`` of the tables' edges of ``group`` whose ``end`` is in
+        ``ids``."""
+        if not ids or self._base_edge_table(group) is None:
+            return []
+        name = edge_file(*group)
+        rows = self._ends(name, end).find(list(dict.fromkeys(ids)))
+        if not len(rows):
+            return []
+        part = self._file(name).take(pa.array(rows))
+        return list(
+            zip(
+                part.column("from").to_pylist(),
+                part.column("to").to_pylist(),
+                _props(part, ("from", "to")),
+                strict=True,
+            )
+        )
+
+    # --- the rows written since (the delta) -------------------------------------------------------
+
+    def apply(self, op: tuple) -> None:
+        """Lay one journal operation over the tables (see :mod:`graph.embedded.delta`)."""
+        self.delta.apply(self, op)
+
+    def all_groups(self) -> list[tuple[str, str, str]]:
+        """Every ``(type, from_label, to_label)`` with edges in the tables or the delta."""
+        groups = [(t, f, to) for t, f, to, _, _ in self.manifest["edges"]]
+        return groups + [g for g in self.delta.groups() if g not in groups]
+
+    def has_node(self, label: str, id: str) -> bool:
+        return bool(self.delta.node_state(self, label, [id]))
+
+    def has_edge(
+        self, edge_type: str, from_label: str, source: str, to_label: str, target: str
+    ) -> bool:
+        group = (edge_type, from_label, to_label)
+        return any(t == target for _, t, _ in self.delta.edges_at(self, group, "from", [source]))
+
+    def check_ends_exist(
+        self, edge_type: str, from_label: str, to_label: str, rows: list[tuple[str, str, dict]]
+    ) -> None:
+        """Raise :class:`MissingNode` if an edge row's end is not in the graph."""
+        starts = self.delta.node_state(self, from_label, [s for s, _, _ in rows])
+        ends = self.delta.node_state(self, to_label, [t for _, t, _ in rows])
+        missing: dict[tuple[str, str], None] = {}
+        for source, target, _ in rows:
+            if source not in starts:
+                missing[(from_label, source)] = None
+            if target not in ends:
+                missing[(to_label, target)] = None
+        if missing:
+            raise MissingNode(edge_type, list(missing))
+
+    def _laid_over(self, key: tuple, make: Any) -> pa.Table | None:
+        """A table with the delta laid over it, kept until the delta changes."""
+        if self._laid_version != self.delta.version:
+            self._laid = {}
+            self._laid_version = self.delta.version
+        if key not in self._laid:
+            self._laid[key] = make()
+        return self._laid[key]
+
+    def _node_table(self, label: str, columns: Sequence[str] | None = None) -> pa.Table | None:
+        """The nodes of ``label`` (only ``columns`` of them, those that exist), as they are now."""
+        base = self._base_node_table(label)
+        if base is not None and columns is not None:
+            base = base.select([c for c in columns if c in base.column_names])
+        if not self.delta.touches(label):
+            return base
+        key = ("node", label, None if columns is None else tuple(columns))
+        return self._laid_over(key, lambda: self._lay_nodes(label, base, columns, None))
+
+    def _lay_nodes(
+        self,
+        label: str,
+        base: pa.Table | None,
+        columns: Sequence[str] | None,
+        ids: Sequence[str] | None,
+    ) -> pa.Table | None:
+        """``base`` (nodes of ``label``) without the rows the delta touched, with its rows."""
+        touched = self.delta.nodes.get(label, {})
+        if base is not None and touched and base.num_rows:
+            drop = pc.is_in(base.column("id"), value_set=pa.array(list(touched), type=_STRING))
+            if pc.any(drop).as_py():
+                base = base.filter(pc.invert(drop))
+        rows = self.delta.node_rows(label, ids)
+        added = None
+        if rows:
+            added = rows_table(label, {"id": [i for i, _ in rows]}, [p for _, p in rows])
+            if columns is not None:
+                added = added.select([c for c in columns if c in added.column_names])
+        parts = [t for t in (base, added) if t is not None and t.num_rows]
+        if not parts:
+            return None
+        table = _concat(parts)
+        if columns is None:
+            table = table.select(["id", *sorted(c for c in table.column_names if c != "id")])
+        return table
+
+    def _edge_table(
+        self, group: tuple[str, str, str], columns: Sequence[str] | None = None
+    ) -> pa.Table | None:
+        """The edges of ``group`` (only ``columns`` of them, those that exist), as they are now."""
+        base = self._base_edge_table(group)
+        if base is not None and columns is not None:
+            base = base.select([c for c in columns if c in base.column_names])
+        if not self.delta.touches(group):
+            return base
+        key = ("edge", group, None if columns is None else tuple(columns))
+        return self._laid_over(key, lambda: self._lay_edges(group, base, columns, None, None))
+
+    def _lay_edges(
+        self,
+        group: tuple[str, str, str],
+        base: pa.Table | None,
+        columns: Sequence[str] | None,
+        starts: set[str] | None,
+        ends: set[str] | None,
+    ) -> pa.Table | None:
+        """``base`` (edges of ``group``) without the edges the delta touched, with its edges (from
+        ``starts`` / to ``ends`` only)."""
+        touched = self.delta.edges.get(group, {})
+        if base is not None and touched and base.num_rows:
+            froms = pa.array(list(self.delta.out.get(group, {})), type=_STRING)
+            maybe = np.flatnonzero(
+                pc.is_in(base.column("from"), value_set=froms).to_numpy(zero_copy_only=False)
+            )
+            if len(maybe):
+                at = pa.array(maybe)
+                pairs = zip(
+                    base.column("from").take(at).to_pylist(),
+                    base.column("to").take(at).to_pylist(),
+                    strict=True,
+                )
+                drop = [row for row, pair in zip(maybe, pairs, strict=True) if pair in touched]
+                if drop:
+                    keep = np.ones(base.num_rows, dtype=bool)
+                    keep[drop] = False
+                    base = base.filter(pa.array(keep))
+        rows = self.delta.edge_rows(group, starts, ends)
+        added = None
+        if rows:
+            added = rows_table(
+                group[0],
+                {"from": [s for s, _, _ in rows], "to": [t for _, t, _ in rows]},
+                [p for _, _, p in rows],
+            )
+            if columns is not None:
+                added = added.select([c for c in columns if c in added.column_names])
+        parts = [t for t in (base, added) if t is not None and t.num_rows]
+        if not parts:
+            return None
+        table = _concat(parts)
+        if columns is None:
+            rest = sorted(c for c in table.column_names if c not in ("from", "to"))
+            table = table.select(["from", "to", *rest])
+        return table
+
     # --- counts and rows ------------------------------------------------------------------------
 
     def count(self, name: str) -> int:
         if name in schema.NODES:
-            return int(self.manifest["nodes"].get(name, 0))
-        return sum(n for _, _, n, _ in self._groups.get(name, ()))
+            return int(self.manifest["nodes"].get(name, 0)) + self.delta.nodes_added[name]
+        base = sum(n for _, _, n, _ in self._groups.get(name, ()))
+        return base + self.delta.edges_added[name]
 
     def groups(self, edge_type: str) -> list[tuple[str, str, int, str]]:
-        """``(from_label, to_label, count, file)`` of each edge file of ``edge_type``."""
-        return self._groups.get(edge_type, [])
+        """``(from_label, to_label, count, file)`` of each edge file of ``edge_type`` (and of
+        the end labels only the delta has edges between)."""
+        found = list(self._groups.get(edge_type, []))
+        known = {(f, t) for f, t, _, _ in found}
+        for kind, from_label, to_label in self.delta.groups():
+            if kind == edge_type and (from_label, to_label) not in known:
+                found.append((from_label, to_label, 0, edge_file(kind, from_label, to_label)))
+        return found
 
     @staticmethod
     def _row(table: pa.Table, i: int) -> dict[str, Any]:
@@ -482,13 +718,8 @@ class TableSet:
         return row
 
     def node(self, label: str, id: str) -> dict[str, Any] | None:
-        ids = self._ids(label)
-        if ids is None:
-            return None
-        rows = ids.rows(id)
-        if not len(rows):
-            return None
-        return self._row(self._node_table(label), rows[0])  # type: ignore[arg-type]
+        found = self.delta.node_state(self, label, [id]).get(id)
+        return None if found is None else {"id": id, **found}
 
     def neighbours(
         self,
@@ -503,7 +734,7 @@ class TableSet:
         found = []
         nodes: dict[tuple[str, str], dict] = {}
         for kind in [edge_type] if edge_type is not None else list(schema.EDGES):
-            for from_label, to_label, _, name in self.groups(kind):
+            for from_label, to_label, _, _ in self.groups(kind):
                 sides = []
                 if direction in ("out", "both") and from_label == label:
                     sides.append(("from", to_label))
@@ -512,25 +743,25 @@ class TableSet:
                 for end, other_label in sides:
                     if neighbour_label is not None and other_label != neighbour_label:
                         continue
-                    table = self._file(name)
-                    other_column = self._ends(name, "to" if end == "from" else "from").column
-                    for i in self._ends(name, end).rows(id):
-                        i = int(i)
-                        row = self._row(table, i)
-                        other = other_column[i].as_py()
-                        del row["from"], row["to"]
+                    group = (kind, from_label, to_label)
+                    for s, t, props in self.delta.edges_at(self, group, end, [id]):
+                        other = t if end == "from" else s
                         key = (other_label, other)
                         if key not in nodes:
                             nodes[key] = {"id": other, **(self.node(other_label, other) or {})}
-                        found.append(Neighbour(kind, row, other_label, dict(nodes[key])))
+                        found.append(Neighbour(kind, dict(props), other_label, dict(nodes[key])))
         found.sort(key=lambda n: (n.edge_type, n.label, n.props["id"]))
         return found
 
     def node_ids(self, label: str) -> pa.Array:
-        table = self._node_table(label)
+        table = self._node_table(label, ["id"])
         if table is None:
             return pa.array([], type=_STRING)
         return table.column("id").combine_chunks()
+
+    def edge_pairs(self, group: tuple[str, str, str]) -> pa.Table | None:
+        """The ``from`` and ``to`` of the edges of ``group`` (``None`` if none)."""
+        return self._edge_table(group, ["from", "to"])
 
     def nodes(
         self,
@@ -538,14 +769,20 @@ class TableSet:
         properties: Sequence[str] | None = None,
         ids: Iterable[str] | None = None,
     ) -> pd.DataFrame:
-        table = self._node_table(label)
         order = None if properties is None else ["id", *(p for p in properties if p != "id")]
+        if ids is None:
+            table = self._node_table(label, order)
+        else:  # the rows of these ids only: found by binary search, the delta laid over them
+            wanted = list(dict.fromkeys(ids))
+            base = self._base_node_table(label)
+            sorted_ids = self._ids(label)
+            if base is not None and sorted_ids is not None:
+                base = base.take(pa.array(sorted_ids.find(wanted)))
+                if order is not None:
+                    base = base.select([c for c in order if c in base.column_names])
+            table = self._lay_nodes(label, base, order, wanted)
         if table is None:
             return pd.DataFrame(columns=order or ["id"])
-        if ids is not None:
-            wanted = pa.array(list(dict.fromkeys(ids)), type=_STRING)
-            at = pc.index_in(wanted, value_set=table.column("id"))
-            table = table.take(at.drop_null())
         if order is not None:
             table = _select(table, order)
         return _frame(table, missing_as_nan=properties is None)
@@ -556,22 +793,33 @@ class TableSet:
         from_ids: Iterable[str] | None = None,
         to_ids: Iterable[str] | None = None,
     ) -> pd.DataFrame:
-        starts = None if from_ids is None else pa.array(list(set(from_ids)), type=_STRING)
-        ends = None if to_ids is None else pa.array(list(set(to_ids)), type=_STRING)
+        starts = None if from_ids is None else list(dict.fromkeys(from_ids))
+        ends = None if to_ids is None else list(dict.fromkeys(to_ids))
         parts: list[pa.Table] = []
         labels: list[tuple[str, str, int]] = []
         targets = 0
         for from_label, to_label, _, name in self.groups(edge_type):
-            table = self._file(name)
-            mask = None
-            if starts is not None:
-                mask = pc.is_in(table.column("from"), value_set=starts)
-            if ends is not None:
-                at_end = pc.is_in(table.column("to"), value_set=ends)
-                mask = at_end if mask is None else pc.and_(mask, at_end)
-            if mask is not None:
-                table = table.filter(mask)
-            if not table.num_rows:
+            group = (edge_type, from_label, to_label)
+            if starts is None and ends is None:
+                table = self._edge_table(group)
+            else:  # found by binary search (or one scan for many ids), the delta laid over
+                table = self._base_edge_table(group)
+                if table is not None:
+                    end, values = ("from", starts) if starts is not None else ("to", ends)
+                    assert values is not None
+                    table = table.take(pa.array(self._ends(name, end).find(values)))
+                    if starts is not None and ends is not None:
+                        table = table.filter(
+                            pc.is_in(table.column("to"), value_set=pa.array(ends, type=_STRING))
+                        )
+                table = self._lay_edges(
+                    group,
+                    table,
+                    None,
+                    None if starts is None else set(starts),
+                    None if ends is None else set(ends),
+                )
+            if table is None or not table.num_rows:
                 continue
             parts.append(table)
             labels.append((from_label, to_label, table.num_rows))
@@ -599,7 +847,7 @@ class TableSet:
         excluded = pa.array(sorted(set(exclude_sources)), type=_STRING)
         left_out = None
         if len(excluded):
-            records = self._node_table("Record")
+            records = self._node_table("Record", ["id", "source"])
             if records is not None and "source" in records.column_names:
                 source = records.column("source")
                 if source.type != _STRING:  # tagged or not text: compare as text
@@ -607,10 +855,12 @@ class TableSet:
                 left_out = records.column("id").filter(pc.is_in(source, value_set=excluded))
         parts = []
         for label in dict.fromkeys(labels):
-            for from_label, to_label, _, name in self.groups("HAS"):
+            for from_label, to_label, _, _ in self.groups("HAS"):
                 if (from_label, to_label) != ("Record", label):
                     continue
-                table = self._file(name).select(["from", "to"])
+                table = self._edge_table(("HAS", from_label, to_label), ["from", "to"])
+                if table is None:
+                    continue
                 if left_out is not None and len(left_out):
                     table = table.filter(pc.invert(pc.is_in(table.column("from"), left_out)))
                 # only identifiers given at least twice
@@ -690,10 +940,10 @@ class TableSet:
         return _frame(shared, missing_as_nan=False)
 
     def _pairs(self, edge_type: str, from_label: str, to_label: str) -> pa.Table:
-        """The ``from`` and ``to`` of one edge file (empty if none)."""
-        for group_from, group_to, _, name in self.groups(edge_type):
-            if (group_from, group_to) == (from_label, to_label):
-                return self._file(name).select(["from", "to"])
+        """The ``from`` and ``to`` of one edge group (empty if none)."""
+        table = self._edge_table((edge_type, from_label, to_label), ["from", "to"])
+        if table is not None:
+            return table
         return pa.table({"from": pa.array([], _STRING), "to": pa.array([], _STRING)})
 
     # --- into memory ------------------------------------------------------------------------------
@@ -708,8 +958,10 @@ class TableSet:
                 part = table.slice(start, _LOAD_ROWS)
                 ids = part.column("id").to_pylist()
                 yield (_MERGE_NODES, label, list(zip(ids, _props(part, ("id",)), strict=True)))
-        for edge_type, from_label, to_label, _, name in self.manifest["edges"]:
-            table = self._file(name)
+        for group in self.all_groups():
+            table = self._edge_table(group)
+            if table is None:
+                continue
             for start in range(0, table.num_rows, _LOAD_ROWS):
                 part = table.slice(start, _LOAD_ROWS)
                 rows = zip(
@@ -718,7 +970,7 @@ class TableSet:
                     _props(part, ("from", "to")),
                     strict=True,
                 )
-                yield (_MERGE_EDGES, edge_type, from_label, to_label, list(rows))
+                yield (_MERGE_EDGES, *group, list(rows))
 
 
 def _props(table: pa.Table, keys: Sequence[str]) -> list[dict[str, Any]]:

@@ -103,3 +103,50 @@ def test_a_partial_publish_writes_into_a_store_only(tmp_path: Path) -> None:
     record = {"source": "dss_oa", "record_id": "1"}
     with pytest.raises(PublishError, match="graph store only"):
         publish(ImportFiles(tmp_path / "import"), *_one(record, "P1"), complete=False)
+
+
+@pytest.mark.parametrize("folded", [False, True], ids=["journal", "folded"])
+def test_a_record_added_to_tables_builds_no_whole_graph_and_is_read_after_reopening(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folded: bool
+) -> None:
+    """A row-level write into a store that holds its graph as tables goes into the journal (and
+    the tables with its rows laid over them): the whole graph is never built in memory, and
+    readers see the record, in reads and in findings, whether or not it was folded into tables."""
+    from graph.embedded import memory
+    from graph.queries import suspicious_identifiers
+    from graph.store import publishing
+
+    records, assignment, links = world()
+    path = tmp_path / "graph"
+    with EmbeddedStore(path) as store:
+        publish(store, records, assignment, links)
+    [generation] = [p.name for p in path.glob("tables-*")]
+    with EmbeddedStore(path, read_only=True) as reader:
+        before = suspicious_identifiers(reader, min_risk=0)
+    assert HOUSEHOLD_PHONE not in set(before["identifier"])  # one household's phone
+
+    class NoWholeGraph(memory.GraphMemory):
+        def __init__(self, *args: object) -> None:
+            raise AssertionError("the whole graph was built in memory")
+
+    monkeypatch.setattr(memory, "GraphMemory", NoWholeGraph)
+    # a stranger in another household gives H1's phone: now it crosses households
+    record = {"source": "dss_oa", "record_id": "NEW", "programme": "old_age_allowance",
+              "full_name": "Rahela Khatun", "household_id": "77",
+              "phone": HOUSEHOLD_PHONE}  # fmt: skip
+    with EmbeddedStore(path, compact_on_close=folded) as store:
+        with publishing(store, "one record", complete=False):
+            publish(store, *_one(record, "P99"), complete=False)
+        assert store.node("Record", "dss_oa/NEW")["full_name"] == "Rahela Khatun"
+        found = suspicious_identifiers(store, min_risk=0)
+        assert "P99" in found.set_index("identifier").loc[HOUSEHOLD_PHONE, "person_ids"]
+    # without folding, the tables on disk are the publish's: the record is in the journal only
+    assert ([p.name for p in path.glob("tables-*")] == [generation]) is not folded
+
+    with EmbeddedStore(path, read_only=True) as reader:
+        assert reader.node("Record", "dss_oa/NEW")["full_name"] == "Rahela Khatun"
+        assert {n.props["id"] for n in reader.neighbours("Record", "dss_oa/NEW", "OF")} == {"P99"}
+        assert reader.count("Record") == len(records) + 1
+        assert "dss_oa/NEW" in set(reader.edges("HAS", to_ids=[HOUSEHOLD_PHONE])["from"])
+        found = suspicious_identifiers(reader, min_risk=0).set_index("identifier")
+        assert found.loc[HOUSEHOLD_PHONE, "person_ids"].split(";") == ["P1", "P2", "P3", "P99"]
