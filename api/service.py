@@ -132,6 +132,9 @@ class Service:
         #: one writer at a time: score -> add -> ledger -> publish, and the graph's walks
         self.write_lock = threading.RLock()
         self.graph_lock = threading.RLock()
+        #: the resolver is read by dry runs while a storing resolve (under the write lock) adds
+        #: its record to it: one at a time
+        self.remembering = threading.Lock()
         self._store: Any = None
         self._resolver: Any = None
         self._model: Any = None
@@ -175,6 +178,12 @@ class Service:
     @property
     def model(self) -> Any:
         return self._model
+
+    @property
+    def store(self) -> Any:
+        """The graph store itself: callers hold :attr:`graph_lock` while they use it (or use
+        :meth:`graph`)."""
+        return self._store
 
     @property
     def resolver(self) -> Any:

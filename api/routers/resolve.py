@@ -24,7 +24,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from typing import Annotated, Any, Final
 
@@ -87,8 +87,7 @@ def resolve(
 ) -> Any:
     """Resolve one record (and with ``dry_run=false`` store it): its person, the candidates, the
     person's programmes across every MIS and the double-dipping rules it would break."""
-    from engine.incremental.register import register_record, resolve_record
-    from graph.store import require_complete
+    from engine.incremental.register import resolve_record
 
     raw = record.model_dump(exclude_unset=True)
     source = str(raw["source"]).strip()
@@ -108,35 +107,57 @@ def resolve(
     body = _sha256({"record": raw})
     request = _sha256({"record": raw, "dry_run": dry_run})
     keys = [k for k in (idempotency_key, _natural_key(raw, body, dry_run)) if k]
-    with _write_lock(service):
+    # a dry run writes nothing: it needs no write lock, and waits for no storing resolve (only
+    # for the graph while one publishes its record)
+    with nullcontext() if dry_run else _write_lock(service):
         replay = _replay(service, caller, idempotency_key, request, keys)
         if replay is not None:
             response.headers["Idempotent-Replayed"] = "true"
             _keep(service, caller, keys, request, replay)
             return personal(service, caller, ROUTE, _persons(replay), replay)
         started = time.perf_counter()
-        # storing may finish this record's own publish, if an earlier send was cut short
+        if dry_run:
+            with service.remembering:  # not while a storing resolve adds a record to it
+                done = resolve_record(resolver, raw, service.store, graph_lock=service.graph_lock)
+        else:
+            done = _store(service, caller, resolver, raw)
+        step = time.perf_counter()
         with service.graph(check=dry_run) as store:
-            if dry_run:
-                done = resolve_record(resolver, raw, store)
-            else:
-                if any(u.complete for u in store.publish_state().unfinished):
-                    require_complete(store)  # a whole publish is unfinished: store nothing
-                origin = f"api {ROUTE} key {caller.key.key_id} request {caller.request_id}"
-                done = register_record(
-                    service.home, resolver, store, raw, origin=origin, policy=_policy()
-                )
-                require_complete(store)  # another record's publish may still be unfinished
-            step = time.perf_counter()
-            enrolments, findings = _programmes(store, done)
-            done.timings["graph"] = time.perf_counter() - step
-        if not dry_run:
-            service.graph_changed()
+            enrolments, findings = _programmes(service, store, done)
+        done.timings["graph"] = time.perf_counter() - step
         done.timings["total"] = time.perf_counter() - started
         answer = _answer(done, caller, enrolments, findings, resolver, dry_run)
         sent = personal(service, caller, ROUTE, _persons(answer), answer)
         _keep(service, caller, keys, request, sent)
     return sent
+
+
+def _store(service: Service, caller: Caller, resolver: Any, raw: dict[str, Any]) -> Any:
+    """Store, identify, remember and publish one record (the caller holds the write lock)."""
+    from engine.incremental.register import register_record
+    from graph.store import require_complete
+
+    # storing may finish this record's own publish, if an earlier send was cut short
+    with service.graph(check=False) as store:
+        if any(u.complete for u in store.publish_state().unfinished):
+            require_complete(store)  # a whole publish is unfinished: store nothing
+    origin = f"api {ROUTE} key {caller.key.key_id} request {caller.request_id}"
+    try:
+        done = register_record(
+            service.home,
+            resolver,
+            service.store,
+            raw,
+            origin=origin,
+            policy=_policy(),
+            graph_lock=service.graph_lock,
+            remembering=service.remembering,
+        )
+    finally:
+        service.graph_changed()
+    with service.graph(check=False) as store:
+        require_complete(store)  # another record's publish may still be unfinished
+    return done
 
 
 @contextmanager
@@ -195,32 +216,47 @@ def _replay(
     return None
 
 
-def _programmes(store: Any, done: Any) -> tuple[list[dict[str, Any]], Any]:
-    """The person's enrolments across every MIS, and the rules the record's enrolment breaks."""
-    from graph.queries import programmes_of
-    from graph.queries.would_break import would_break
+def _programmes(
+    service: Service, store: Any, done: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The person's enrolments across every MIS, and the rules the record's enrolment breaks:
+    one read of the graph around the person and their household."""
+    from graph.queries.would_break import enrolments_near, would_break_rows
 
-    rows = []
-    if done.person_id is not None:
-        found = programmes_of(store, done.person_id)
-        rows = [r for r in found.enrolment_rows if r.get("person_id") == done.person_id]
     record = done.record
     household = record.get("household_id")
-    findings = would_break(
+    household_id = f"{record['source']}/{household}" if household else None
+    near = enrolments_near(
+        store,
+        done.person_id,
+        household_id,
+        programmes=service.cached("programme nodes", lambda: _programme_nodes(store)),
+    )
+    rows = []
+    if done.person_id is not None:
+        rows = [r for r in near.enrolments if r["person_id"] == done.person_id]
+    findings = would_break_rows(
         store,
         {"record_id": done.key, **{c: record.get(c) for c in _TERMS if c != "record_id"}},
         person_id=done.person_id,
-        household_id=f"{record['source']}/{household}" if household else None,
+        household_id=household_id,
         policy=_policy(),
+        near=near,
+        evidence=False,  # the answer names the rules, not the links
     )
     return rows, findings
+
+
+def _programme_nodes(store: Any) -> dict[str, dict[str, Any]]:
+    """Every programme of the graph (a few dozen), by code."""
+    return {str(r["id"]): r for r in store.nodes("Programme").to_dict("records")}
 
 
 def _answer(
     done: Any,
     caller: Caller,
     enrolments: list[dict[str, Any]],
-    findings: Any,
+    findings: list[dict[str, Any]],
     resolver: Any,
     dry_run: bool,
 ) -> dict[str, Any]:
@@ -254,7 +290,7 @@ def _answer(
                 "detail": f["detail"],
                 "policy": f["policy"],
             }
-            for f in findings.to_dict("records")
+            for f in findings
         ],
         "policy": _policy().label,
         "model_version": getattr(resolver.model, "model_version", None),

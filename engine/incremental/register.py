@@ -40,6 +40,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -118,12 +119,17 @@ class Registered:
 
 
 def resolve_record(
-    resolver: IncrementalResolver, raw: Mapping[str, Any], graph: GraphStore
+    resolver: IncrementalResolver,
+    raw: Mapping[str, Any],
+    graph: GraphStore,
+    *,
+    graph_lock: AbstractContextManager[Any] | None = None,
 ) -> Registered:
     """Clean ``raw`` (a record by canonical field name) and resolve it; nothing is written.
 
     A record that names no ``kind`` gets its source's, as the graph knows it (``programme`` for a
-    source new to ekjon).
+    source new to ekjon), read under ``graph_lock`` (the graph's one-caller-at-a-time lock, if
+    the caller shares the store between threads).
 
     Raises
     ------
@@ -133,7 +139,8 @@ def resolve_record(
     started = time.perf_counter()
     record, warnings = clean_record(dict(raw))
     if record.get("kind") is None:
-        source = graph.node("Source", record["source"])
+        with graph_lock or nullcontext():
+            source = graph.node("Source", record["source"])
         record["kind"] = (source or {}).get("kind") or DEFAULT_KIND
     match = resolver.resolve_one(record, explain=True)
     return Registered(
@@ -153,6 +160,8 @@ def register_record(
     *,
     origin: str,
     policy: Policy | None = None,
+    graph_lock: AbstractContextManager[Any] | None = None,
+    remembering: AbstractContextManager[Any] | None = None,
 ) -> Registered:
     """Resolve, store, identify, remember and publish one record (see the module docstring).
 
@@ -170,6 +179,12 @@ def register_record(
         Who sent it, kept as the ingest run's ``file`` (e.g. ``"api POST /v1/resolve key 3f.."``).
     policy:
         The programme policy whose catalogue names a programme new to the graph.
+    graph_lock:
+        Held while the graph is read or written, if other threads read it meanwhile (the API's
+        dry runs): they wait for the publish only, not for the record and ledger steps.
+    remembering:
+        Held while the resolver remembers the record, if other threads resolve with it
+        meanwhile.
 
     Returns
     -------
@@ -183,14 +198,24 @@ def register_record(
         If a resolve run holds the home (nothing written): its complete run would undo the ID
         given here. Send the record again once it has finished.
     """
-    done = resolve_record(resolver, raw, graph)
+    done = resolve_record(resolver, raw, graph, graph_lock=graph_lock)
     with hold_home(
         home,
         "ekjon serve storing a record",
         wait=STORE_WAIT_SECONDS,
         then="Nothing was stored: send the record again once the run has finished.",
     ):
-        return _kept(home, resolver, graph, raw, done, origin=origin, policy=policy)
+        return _kept(
+            home,
+            resolver,
+            graph,
+            raw,
+            done,
+            origin=origin,
+            policy=policy,
+            graph_lock=graph_lock or nullcontext(),
+            remembering=remembering or nullcontext(),
+        )
 
 
 def _kept(
@@ -202,6 +227,8 @@ def _kept(
     *,
     origin: str,
     policy: Policy | None,
+    graph_lock: AbstractContextManager[Any],
+    remembering: AbstractContextManager[Any],
 ) -> Registered:
     """Steps 3 to 6 of :func:`register_record` for the resolved record ``done``."""
     record, match, timings = done.record, done.match, done.timings
@@ -230,18 +257,35 @@ def _kept(
 
     step = time.perf_counter()
     try:
-        resolver.add(record, person_id=person, explain=False)
+        with remembering:
+            resolver.add(record, person_id=person, explain=False)
     except IncrementalError:  # a new version: the resolver keeps the old one until the next batch
         log.info("record %s is known to the resolver; its new version waits for the batch", key)
     timings["remember"] = time.perf_counter() - step
 
+    with graph_lock:
+        _published(graph, record, person, again, version, policy, timings)
+    return done
+
+
+def _published(
+    graph: GraphStore,
+    record: dict[str, Any],
+    person: str,
+    again: bool,
+    version: str | None,
+    policy: Policy | None,
+    timings: dict[str, float],
+) -> None:
+    """Step 6 of :func:`register_record`: the record into the graph (unless it is there)."""
+    key = record_key(record["source"], record["record_id"])
     run = _publish_run(record["source"], key)
     if (
         again
         and graph.node("Record", key) is not None
         and all(u.run != run for u in graph.publish_state().unfinished)
     ):
-        return done  # sent before and published (a send cut short before publishing is healed)
+        return  # sent before and published (a send cut short before publishing is healed)
     step = time.perf_counter()
     new_person = graph.node("Person", person) is None
     with publishing(graph, run, complete=False):
@@ -262,7 +306,6 @@ def _kept(
             complete=False,
         )
     timings["publish"] = time.perf_counter() - step
-    return done
 
 
 def _publish_run(source: str, key: str) -> str:

@@ -18,6 +18,7 @@ the weakest of those links on the paths that tie the records to one person (``ti
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import pandas as pd
@@ -35,7 +36,14 @@ from graph.queries._common import (
 )
 from graph.store import GraphStore
 
-__all__ = ["DOUBLE_DIPPING_COLUMNS", "RULES", "active_enrolments", "double_dipping"]
+__all__ = [
+    "DOUBLE_DIPPING_COLUMNS",
+    "RULES",
+    "active_enrolments",
+    "breaches",
+    "double_dipping",
+    "with_evidence",
+]
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +93,7 @@ def active_enrolments(
 
 
 def _finding(
-    rule: str, person: str, rows: list[dict[str, Any]], policy: Policy, detail: str, **extra: Any
+    rule: str, person: str, rows: list[Mapping[str, Any]], policy: Policy, detail: str, **extra: Any
 ) -> dict[str, Any]:
     records = list(dict.fromkeys(r["record_id"] for r in rows))
     return {
@@ -102,13 +110,123 @@ def _finding(
     }
 
 
-def _grouped(rows: pd.DataFrame, *by: str) -> dict[Any, list[dict[str, Any]]]:
-    """The (few) flagged rows as plain dicts, grouped by the ``by`` columns."""
-    groups: dict[Any, list[dict[str, Any]]] = {}
-    for row in rows.to_dict("records"):
-        key = row[by[0]] if len(by) == 1 else tuple(row[b] for b in by)
-        groups.setdefault(key, []).append(row)
-    return groups
+def _since_order(row: Mapping[str, Any]) -> tuple[bool, str, str]:
+    """Who was enrolled first: by ``since`` (rows without one last), then person id."""
+    return (not isinstance(row["since"], str), str(row["since"]), str(row["person_id"]))
+
+
+def breaches(
+    enrolments: Iterable[Mapping[str, Any]], policy: Policy, rules: Iterable[str] = RULES
+) -> list[dict[str, Any]]:
+    """The double-dipping rules: the findings among some enrolments, in plain Python.
+
+    The one place the rules are written: :func:`double_dipping` (every person of the graph) and
+    :func:`graph.queries.would_break.would_break` (one enrolment, the enrolments of its person and
+    household around it) both call it.
+
+    Parameters
+    ----------
+    enrolments:
+        Rows with ``record_id`` (the record key), ``programme``, ``status``, ``since``,
+        ``amount``, ``person_id`` and ``household_id`` (the person's household group,
+        ``person:<id>`` if none). Rows whose status is not active under ``policy`` are left out.
+        A rule looks at a person's (or a household's) enrolments together: give all of them.
+    policy:
+        The policy.
+    rules:
+        The rules to apply (those the policy enables).
+
+    Returns
+    -------
+    One dict per finding, ordered by rule (as :data:`RULES`) then person: the columns of
+    :data:`DOUBLE_DIPPING_COLUMNS` but ``tie`` and ``links``, and ``_records`` / ``_persons``
+    (the finding's record keys and persons, in the order of ``enrolments``).
+    """
+    rules = set(rules)
+    active = [r for r in enrolments if policy.is_active(r.get("status"))]
+    by_person: dict[Any, list[Mapping[str, Any]]] = {}
+    for row in active:
+        by_person.setdefault(row["person_id"], []).append(row)
+    findings: list[dict[str, Any]] = []
+
+    if "cash_cap" in rules and policy.cash_cap is not None:
+        cap = policy.cash_cap
+        for person, rows in by_person.items():
+            cash = [r for r in rows if policy.counts_toward_cap(r["programme"])]
+            n_cash = len({r["programme"] for r in cash})
+            if n_cash > cap:
+                detail = f"{n_cash} cash programmes; the cap is {cap}"
+                findings.append(_finding("cash_cap", person, cash, policy, detail))
+
+    if "exclusive_pair" in rules and policy.exclusive_pairs:
+        for person, rows in by_person.items():
+            held = {r["programme"] for r in rows}
+            for a, b in policy.exclusive_pairs:
+                if a in held and b in held:
+                    both = [r for r in rows if r["programme"] in (a, b)]
+                    detail = f"{a} and {b} exclude each other"
+                    findings.append(_finding("exclusive_pair", person, both, policy, detail))
+
+    if "one_per_household" in rules and policy.one_per_household:
+        limited = set(policy.one_per_household)
+        by_home: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+        for row in active:
+            home = str(row["household_id"])
+            if row["programme"] in limited and not home.startswith(ALONE):
+                by_home.setdefault((home, row["programme"]), []).append(row)
+        for (household, code), rows in by_home.items():
+            order = list(dict.fromkeys(r["person_id"] for r in sorted(rows, key=_since_order)))
+            if len(order) < 2:
+                continue
+            findings.append(
+                _finding(
+                    "one_per_household",
+                    ";".join(order[1:]),
+                    rows,
+                    policy,
+                    f"{len(order)} members of household {household} receive {code}; "
+                    f"first enrolled: {order[0]}",
+                    household_id=household,
+                )
+            )
+
+    if "duplicate_enrolment" in rules and policy.duplicate_enrolment:
+        for person, rows in by_person.items():
+            by_code: dict[str, list[Mapping[str, Any]]] = {}
+            for row in rows:
+                by_code.setdefault(row["programme"], []).append(row)
+            for code, same in by_code.items():
+                n_records = len({r["record_id"] for r in same})
+                if n_records > 1:
+                    detail = f"enrolled in {code} under {n_records} records"
+                    findings.append(_finding("duplicate_enrolment", person, same, policy, detail))
+
+    rank = {rule: i for i, rule in enumerate(RULES)}
+    # stable: a person's findings of one rule stay in the policy's (or the rows') order
+    findings.sort(key=lambda f: (rank[f["rule"]], str(f["person_id"])))
+    return findings
+
+
+def with_evidence(
+    findings: list[dict[str, Any]],
+    own_links: Mapping[Any, list[tuple]],
+    at_record: Mapping[str, list[tuple]],
+) -> list[dict[str, Any]]:
+    """Give each finding of :func:`breaches` its ``links`` and ``tie`` (and drop its ``_records``
+    and ``_persons``): ``own_links`` are each person's scored links among their own records,
+    ``at_record`` every link at each record, as ``(from, to, probability)`` rows."""
+    for f in findings:
+        records = f.pop("_records")
+        persons = f.pop("_persons")
+        if len(persons) == 1:
+            mine = own_links.get(persons[0], [])
+            f["links"] = format_links(records, mine, touching=True)
+            f["tie"] = tie_strength(records, mine)
+        else:
+            near = [row for r in dict.fromkeys(records) for row in at_record.get(r, ())]
+            f["links"] = format_links(records, near)
+            f["tie"] = float("nan")
+    return findings
 
 
 @without_gc
@@ -159,7 +277,6 @@ def double_dipping(
         )
     tables = tables or GraphTables(store)
     active = active_enrolments(store, policy, tables=tables)
-    findings: list[dict[str, Any]] = []
     if active.empty:
         return pd.DataFrame(columns=list(DOUBLE_DIPPING_COLUMNS))
     unknown_codes = sorted(c for c in active["programme"].unique() if c not in policy.programmes)
@@ -170,82 +287,13 @@ def double_dipping(
             ", ".join(unknown_codes),
         )
 
-    if "cash_cap" in rules and policy.cash_cap is not None:
-        counts = active["programme"].map(policy.counts_toward_cap).astype(bool)
-        cash = active[counts]
-        n = cash.groupby("person_id")["programme"].nunique()
-        over = cash[cash["person_id"].isin(n[n > policy.cash_cap].index)]
-        for person, rows in _grouped(over, "person_id").items():
-            n_cash = len({r["programme"] for r in rows})
-            findings.append(
-                _finding(
-                    "cash_cap",
-                    person,
-                    rows,
-                    policy,
-                    f"{n_cash} cash programmes; the cap is {policy.cash_cap}",
-                )
-            )
-
-    if "exclusive_pair" in rules and policy.exclusive_pairs:
-        holders = {
-            code: set(active.loc[active["programme"] == code, "person_id"])
-            for pair in policy.exclusive_pairs
-            for code in pair
-        }
-        for a, b in policy.exclusive_pairs:
-            both = holders[a] & holders[b]
-            if not both:
-                continue
-            rows_of = active[active["person_id"].isin(both) & active["programme"].isin((a, b))]
-            for person, rows in _grouped(rows_of, "person_id").items():
-                findings.append(
-                    _finding(
-                        "exclusive_pair", person, rows, policy, f"{a} and {b} exclude each other"
-                    )
-                )
-
-    if "one_per_household" in rules and policy.one_per_household:
-        subset = active[
-            active["programme"].isin(policy.one_per_household)
-            & ~active["household_id"].astype(str).str.startswith(ALONE)
-        ]
-        members = subset.groupby(["household_id", "programme"])["person_id"].nunique()
-        flagged = members[members > 1].reset_index()[["household_id", "programme"]]
-        rows_of = subset.merge(flagged, on=["household_id", "programme"])
-        for (household, code), rows in _grouped(rows_of, "household_id", "programme").items():
-            first = sorted(
-                rows,
-                key=lambda r: (not isinstance(r["since"], str), str(r["since"]), r["person_id"]),
-            )
-            order = list(dict.fromkeys(r["person_id"] for r in first))
-            findings.append(
-                _finding(
-                    "one_per_household",
-                    ";".join(order[1:]),
-                    rows,
-                    policy,
-                    f"{len(order)} members of household {household} receive {code}; "
-                    f"first enrolled: {order[0]}",
-                    household_id=household,
-                )
-            )
-
-    if "duplicate_enrolment" in rules and policy.duplicate_enrolment:
-        n = active.groupby(["person_id", "programme"])["record_id"].nunique()
-        flagged = n[n > 1].reset_index()[["person_id", "programme"]]
-        rows_of = active.merge(flagged, on=["person_id", "programme"])
-        for (person, code), rows in _grouped(rows_of, "person_id", "programme").items():
-            n_records = len({r["record_id"] for r in rows})
-            findings.append(
-                _finding(
-                    "duplicate_enrolment",
-                    person,
-                    rows,
-                    policy,
-                    f"enrolled in {code} under {n_records} records",
-                )
-            )
+    # every rule needs two enrolments of a person, or of a household in a one-per-household
+    # programme (the cash cap is at least 1): the rows of anyone else cannot break one
+    several = active["person_id"].duplicated(keep=False)
+    if policy.one_per_household:
+        shared = active["programme"].isin(policy.one_per_household)
+        several |= shared & active.duplicated(["household_id", "programme"], keep=False)
+    findings = breaches(active[several.to_numpy()].to_dict("records"), policy, rules)
 
     if not findings:
         return pd.DataFrame(columns=list(DOUBLE_DIPPING_COLUMNS))
@@ -262,17 +310,7 @@ def double_dipping(
             own_links.setdefault(person, []).append(row)
         at_record.setdefault(row[0], []).append(row)
         at_record.setdefault(row[1], []).append(row)
-    for f in findings:
-        records = f.pop("_records")
-        persons = f.pop("_persons")
-        if len(persons) == 1:
-            mine = own_links.get(persons[0], [])
-            f["links"] = format_links(records, mine, touching=True)
-            f["tie"] = tie_strength(records, mine)
-        else:
-            near = [row for r in dict.fromkeys(records) for row in at_record.get(r, ())]
-            f["links"] = format_links(records, near)
-            f["tie"] = float("nan")
+    with_evidence(findings, own_links, at_record)
     frame = pd.DataFrame(findings, columns=list(DOUBLE_DIPPING_COLUMNS))
     rank = {rule: i for i, rule in enumerate(RULES)}
     frame = frame.sort_values(

@@ -1,10 +1,11 @@
 """Which double-dipping rules would one more enrolment break?
 
 :func:`would_break` answers it for one enrolment before (or right after) it is stored: the policy's
-rules (:func:`graph.queries.double_dipping`) are applied to the enrolments of the person it
-belongs to and of their household's members, with this one added (an older version of the same
-record replaced). Only that small part of the graph is read, so it takes milliseconds on a national
-graph; the findings are those that name this enrolment's record.
+rules (:func:`graph.queries.double_dipping.breaches`, the same function the whole-graph question
+calls) are applied to the enrolments of the person it belongs to and of their household's
+members, with this one added (an older version of the same record replaced). Only that small part
+of the graph is read, a few ``node`` / ``neighbours`` look-ups (:func:`enrolments_near`), so it
+takes milliseconds on a national graph; the findings are those that name this enrolment's record.
 
 Example
 -------
@@ -15,46 +16,191 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final, NamedTuple
 
 import pandas as pd
 
 from graph.policy import Policy, load_policy
-from graph.queries._common import UNRESOLVED, GraphTables
-from graph.queries.double_dipping import DOUBLE_DIPPING_COLUMNS, double_dipping
+from graph.queries._common import ALONE, UNRESOLVED
+from graph.queries.double_dipping import DOUBLE_DIPPING_COLUMNS, breaches, with_evidence
 from graph.store import GraphStore
 
-__all__ = ["would_break"]
+__all__ = ["Near", "enrolments_near", "would_break", "would_break_rows"]
 
-_ENDS = {"OF": ("Record", "Person"), "ENROLLED_IN": ("Record", "Programme")}
+#: The enrolment's terms the rules read (besides its record and programme).
+TERMS: Final = ("status", "since", "amount")
 
 
-class _Around:
-    """The store's read interface over the part of the graph around one person: the ``OF``,
-    ``ENROLLED_IN`` and ``MEMBER_OF`` edges given here; anything else read from the store."""
+class Near(NamedTuple):
+    """What :func:`enrolments_near` read around one person.
 
-    def __init__(self, store: GraphStore, tables: Mapping[str, pd.DataFrame]) -> None:
-        self._store = store
-        self._tables = dict(tables)
+    Attributes
+    ----------
+    enrolments:
+        One dict per enrolment (``ENROLLED_IN`` edge) of the person and of everyone in their
+        household group: ``record_id`` (the record key), ``source``, ``programme``,
+        ``programme_name``, ``cash``, ``status``, ``since``, ``amount``, ``person_id`` and
+        ``household_id`` (the group, ``person:<id>`` if none); the person's own first, in the
+        store's order.
+    household:
+        The person's household group (its smallest household id), ``None`` if they have none.
+    records:
+        Record key -> person, for every record of those persons (enrolled or not).
+    """
 
-    def edges(
-        self,
-        edge_type: str,
-        from_ids: Iterable[str] | None = None,
-        to_ids: Iterable[str] | None = None,
-    ) -> pd.DataFrame:
-        frame = self._tables.get(edge_type)
-        if frame is None:
-            return self._store.edges(edge_type, from_ids=from_ids, to_ids=to_ids)
-        if from_ids is not None:
-            frame = frame[frame["from"].isin(set(from_ids))]
-        if to_ids is not None:
-            frame = frame[frame["to"].isin(set(to_ids))]
-        return frame.reset_index(drop=True)
+    enrolments: list[dict[str, Any]]
+    household: str | None
+    records: dict[str, str]
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+
+def enrolments_near(
+    store: GraphStore,
+    person_id: str | None,
+    household_id: str | None = None,
+    *,
+    programmes: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Near:
+    """The enrolments of a person and of everyone in their household group, as the rules read
+    them.
+
+    The group is what :func:`graph.queries._common.household_groups` makes of the ``MEMBER_OF``
+    edges (followed from the person until no new person or household turns up), named by its
+    smallest household id; ``household_id``, a household the graph holds that the person joins
+    (a new person's), is part of it. Read with a few ``store.edges`` calls for the nodes at hand
+    (each one look-up however many nodes it names), not one call per node.
+
+    Parameters
+    ----------
+    store:
+        Any graph store.
+    person_id:
+        The person; ``None`` for one the graph does not hold yet (then only ``household_id``'s
+        members are read).
+    household_id:
+        A household the person belongs to besides those the graph gives them.
+    programmes:
+        The ``Programme`` nodes' properties by code, when the caller keeps them (they are few);
+        else read for the programmes found.
+
+    Returns
+    -------
+    Near
+    """
+    persons: dict[str, None] = dict.fromkeys([person_id] if person_id else [])
+    households: set[str] = set()
+    new_households: set[str] = set()
+    if household_id:
+        joined = store.edges("MEMBER_OF", to_ids=[household_id])
+        if len(joined) or store.node("Household", household_id) is not None:
+            households.add(household_id)
+            persons.update(dict.fromkeys(joined["from"].tolist()))
+    new_persons = set(persons)
+    while new_persons:
+        homes = store.edges("MEMBER_OF", from_ids=new_persons)["to"].tolist()
+        new_households = set(homes) - households
+        if not new_households:
+            break
+        households |= new_households
+        members = store.edges("MEMBER_OF", to_ids=new_households)["from"].tolist()
+        new_persons = set(members) - set(persons)
+        persons.update(dict.fromkeys(sorted(new_persons)))
+    group = min(households) if households else None
+    of = store.edges("OF", to_ids=list(persons)) if persons else None
+    records: dict[str, str] = {}
+    if of is not None and len(of):
+        records = dict(zip(of["from"].tolist(), of["to"].tolist(), strict=True))
+    enrolled = store.edges("ENROLLED_IN", from_ids=list(records)) if records else None
+    if enrolled is None or not len(enrolled):
+        return Near([], group, records)
+    terms = {t: enrolled[t].tolist() if t in enrolled.columns else None for t in TERMS}
+    codes = enrolled["to"].tolist()
+    if programmes is None:
+        nodes = store.nodes("Programme", ids=set(codes))
+        programmes = {r["id"]: r for r in nodes.to_dict("records")}
+    rank = {p: i for i, p in enumerate(persons)}
+    rows = []
+    for i, (key, code) in enumerate(zip(enrolled["from"].tolist(), codes, strict=True)):
+        person = records[key]
+        programme = programmes.get(code) or {}
+        rows.append(
+            {
+                "record_id": key,
+                "source": key.split("/", 1)[0],
+                "programme": code,
+                "programme_name": _plain(programme.get("name")) or code,
+                "cash": _plain(programme.get("cash")),
+                **{t: None if v is None else _plain(v[i]) for t, v in terms.items()},
+                "person_id": person,
+                "household_id": group or ALONE + person,
+            }
+        )
+    rows.sort(key=lambda r: (rank[r["person_id"]], r["record_id"], r["programme"]))
+    return Near(rows, group, records)
+
+
+def _plain(value: Any) -> Any:
+    """A table's value as the rules and answers read it: missing (NaN) as ``None``."""
+    return None if value is None or (isinstance(value, float) and value != value) else value
+
+
+def would_break_rows(
+    store: GraphStore,
+    enrolment: Mapping[str, Any],
+    *,
+    person_id: str | None,
+    household_id: str | None = None,
+    policy: Policy | None = None,
+    near: Near | None = None,
+    evidence: bool = True,
+) -> list[dict[str, Any]]:
+    """:func:`would_break` as plain dicts (no pandas: for one record at a time).
+
+    ``near`` is :func:`enrolments_near` of the same person and household when the caller has read
+    it already (the API shows the person's enrolments too); without ``evidence`` the findings
+    carry no ``links`` and ``tie`` (the SAME_AS look-ups they need are skipped).
+    """
+    policy = policy or load_policy()
+    key, programme = str(enrolment["record_id"]), enrolment.get("programme")
+    if not programme:
+        return []
+    if near is None:
+        near = enrolments_near(store, person_id, household_id)
+    # an older version of the record is replaced by the enrolment as given
+    rows = [r for r in near.enrolments if r["record_id"] != key]
+    if not rows:  # every rule needs two enrolments (the cash cap is at least 1)
+        return []
+    person = person_id or UNRESOLVED + key
+    group = near.household or ALONE + person
+    terms = {t: enrolment.get(t) for t in TERMS}
+    rows.append(
+        {
+            "record_id": key,
+            "programme": programme,
+            **terms,
+            "person_id": person,
+            "household_id": group,
+        }
+    )
+    found = [f for f in breaches(rows, policy) if key in f["_records"]]
+    if not evidence:
+        for f in found:
+            del f["_records"], f["_persons"]
+        return found
+    person_of = {**near.records, key: person}
+    wanted = {r for f in found for r in f["_records"]}
+    own = {p for f in found if len(f["_persons"]) == 1 for p in f["_persons"]}
+    wanted |= {r for r, p in person_of.items() if p in own}
+    own_links: dict[Any, list[tuple]] = {}
+    at_record: dict[str, list[tuple]] = {}
+    for record in sorted(wanted):
+        for link in store.neighbours("Record", record, "SAME_AS", "both", neighbour_label="Record"):
+            other = link.props["id"]
+            row = (record, other, link.edge_props.get("probability"))
+            at_record.setdefault(record, []).append(row)
+            if person_of.get(other) == person_of.get(record) and record in person_of:
+                own_links.setdefault(person_of[record], []).append(row)
+    return with_evidence(found, own_links, at_record)
 
 
 def would_break(
@@ -89,40 +235,7 @@ def would_break(
     per finding that names the enrolment's record; empty when it breaks no rule (or names no
     programme).
     """
-    policy = policy or load_policy()
-    key, programme = str(enrolment["record_id"]), enrolment.get("programme")
-    if not programme:
-        return pd.DataFrame(columns=list(DOUBLE_DIPPING_COLUMNS))
-    person = person_id or UNRESOLVED + key
-    # the person's household groups, and everyone in them
-    extra = household_id if household_id and store.node("Household", household_id) else None
-    seeds = {person}
-    if extra is not None:
-        seeds |= set(store.edges("MEMBER_OF", to_ids=[extra])["from"])
-    persons = seeds | set(GraphTables(store).household_groups_of(seeds).index)
-    member = store.edges("MEMBER_OF", from_ids=persons)[["from", "to"]]
-    if extra is not None:
-        member = pd.concat([member, pd.DataFrame({"from": [person], "to": [extra]})])
-
-    of = store.edges("OF", to_ids=persons)
-    of = of[of["from"] != key]
-    enrolled = store.edges("ENROLLED_IN", from_ids=set(of["from"]))
-    enrolled = enrolled[enrolled["from"] != key]
-    if enrolled.empty:  # every rule needs two enrolments (the cash cap is at least 1)
-        return pd.DataFrame(columns=list(DOUBLE_DIPPING_COLUMNS))
-    terms = {c: enrolment.get(c) for c in ("status", "since", "amount")}
-    tables = {
-        "ENROLLED_IN": _plus(enrolled, "ENROLLED_IN", key, programme, **terms),
-        "OF": _plus(of, "OF", key, person_id) if person_id else of,
-        "MEMBER_OF": member.drop_duplicates().assign(from_label="Person", to_label="Household"),
-    }
-    found = double_dipping(_Around(store, tables), policy)  # type: ignore[arg-type]
-    named = found["record_ids"].map(lambda ids: key in str(ids).split(";")).astype(bool)
-    return found[named].reset_index(drop=True)
-
-
-def _plus(edges: pd.DataFrame, edge_type: str, frm: str, to: str, **props: Any) -> pd.DataFrame:
-    """``edges`` (a table of ``store.edges``) with one more edge."""
-    from_label, to_label = _ENDS[edge_type]
-    row = {"from": frm, "to": to, "from_label": from_label, "to_label": to_label, **props}
-    return pd.DataFrame([*edges.to_dict("records"), row])  # a few rows: no dtype to keep
+    found = would_break_rows(
+        store, enrolment, person_id=person_id, household_id=household_id, policy=policy
+    )
+    return pd.DataFrame(found, columns=list(DOUBLE_DIPPING_COLUMNS))

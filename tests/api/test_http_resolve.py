@@ -288,3 +288,36 @@ def test_after_a_restart_a_person_registered_through_the_api_is_still_found(
         again = resolve_record(restarted, {**record, "record_id": "RESTART-2"}, graph)
     assert again.match.person_id == stored["person_id"]
     assert remember_registered(served.home, restarted) == 0  # nothing twice
+
+
+def test_a_dry_run_answers_while_a_record_is_being_stored(served: Served, monkeypatch) -> None:
+    """A storing resolve holds the write lock from its score to its publish; a dry run writes
+    nothing and does not wait for it."""
+    import threading
+
+    import engine.incremental.register as register
+
+    reached, release = threading.Event(), threading.Event()
+    lasting_id = register._lasting_id
+
+    def slow_ledger(*args: Any, **kwargs: Any) -> str:
+        reached.set()
+        assert release.wait(30), "the test never let the storing resolve go on"
+        return lasting_id(*args, **kwargs)
+
+    monkeypatch.setattr(register, "_lasting_id", slow_ledger)
+    stored_record = _new_person("SLOW-1", "19480000000000097", "Halima Khatun Slow")
+    (known, person), *_ = _known(served, 1)
+    with ThreadPoolExecutor(1) as pool:
+        storing = pool.submit(_resolve, served, stored_record, dry_run=False)
+        assert reached.wait(30), storing.result() if storing.done() else "storing never began"
+        try:
+            dry = _resolve(served, {**known, "record_id": "DRY-WHILE-STORING"})
+            assert not storing.done()  # still in its ledger step
+        finally:
+            release.set()
+        stored = storing.result(timeout=60)
+    assert dry.status_code == 200, dry.text
+    assert (dry.json()["person_id"], dry.json()["stored"]) == (person, None)
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["stored"] == "new" and PERSON_ID.match(stored.json()["person_id"])

@@ -168,3 +168,51 @@ def test_the_links_column_does_not_depend_on_the_stores_edge_order(tmp_path: Pat
         "dss_disability/P5~dss_widow/P5=0.930;dss_disability/P5~ff/P5=0.930;"
         "dss_oa/P5~dss_widow/P5=0.930"
     )
+
+
+def test_one_enrolment_checked_alone_breaks_the_rules_the_whole_graph_finds(
+    published,  # noqa: F811
+) -> None:
+    """The per-record check (the API's /resolve) and the whole-graph question apply one rule:
+    each enrolment of a finding, checked alone as if it arrived now, names that finding, with the
+    same evidence."""
+    from graph.queries.would_break import would_break
+
+    policy = load_policy()
+    found = double_dipping(published, policy)
+    enrolled = published.edges("ENROLLED_IN").set_index("from")
+    person_of = published.edges("OF").set_index("from")["to"]
+    checked = 0
+    for finding in found.to_dict("records"):
+        for key in finding["record_ids"].split(";"):
+            terms = enrolled.loc[[key]]
+            terms = terms[terms["to"].isin(finding["programmes"].split(";"))].iloc[0]
+            enrolment = {"record_id": key, "programme": terms["to"]}
+            enrolment |= {t: terms.get(t) for t in ("status", "since", "amount")}
+            alone = would_break(published, enrolment, person_id=person_of[key], policy=policy)
+            same = alone[
+                (alone["rule"] == finding["rule"])
+                & (alone["person_id"] == finding["person_id"])
+                & (alone["programmes"] == finding["programmes"])
+            ]
+            assert len(same) == 1, (key, finding, alone)
+            got = same.iloc[0]
+            for column in ("record_ids", "household_id", "sources", "links", "detail", "policy"):
+                assert got[column] == finding[column], (column, key)
+            assert pd.isna(got["tie"]) == pd.isna(finding["tie"])
+            if not pd.isna(finding["tie"]):
+                assert got["tie"] == pytest.approx(finding["tie"])
+            checked += 1
+    assert checked >= 10
+
+
+def test_an_enrolment_that_breaks_no_rule_is_no_finding(published) -> None:  # noqa: F811
+    from graph.queries.would_break import would_break
+
+    person = published.edges("OF").iloc[0]["to"]
+    found = would_break(
+        published,
+        {"record_id": "new_mis/1", "programme": "vgd_food", "status": "inactive"},
+        person_id=person,
+    )
+    assert found.empty and list(found.columns) == list(DOUBLE_DIPPING_COLUMNS)
