@@ -136,6 +136,7 @@ class Service:
         #: its record to it: one at a time
         self.remembering = threading.Lock()
         self._store: Any = None
+        self._kept_open: tuple[Any, Any] | None = None
         self._resolver: Any = None
         self._model: Any = None
         self._cache: dict[str, Any] = {}
@@ -171,6 +172,10 @@ class Service:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._kept_open is not None:
+            for opened in self._kept_open:
+                opened.close()
+            self._kept_open = None
         self.access.close()
 
     # -- what routes use
@@ -178,6 +183,22 @@ class Service:
     @property
     def model(self) -> Any:
         return self._model
+
+    def record_stores(self) -> tuple[Any, Any]:
+        """The record store and the identity ledger a storing resolve writes to, opened on first
+        use and kept open (opening and closing them cost more than storing one record). Callers
+        hold :attr:`write_lock`."""
+        if self._kept_open is None:
+            from engine.identity.ledger import IdentityLedger
+            from engine.ingest.store import RecordStore
+
+            records = RecordStore(self.home.records)
+            try:
+                self._kept_open = (records, IdentityLedger(self.home.ledger))
+            except BaseException:
+                records.close()
+                raise
+        return self._kept_open
 
     @property
     def store(self) -> Any:

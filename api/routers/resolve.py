@@ -152,6 +152,7 @@ def _store(service: Service, caller: Caller, resolver: Any, raw: dict[str, Any])
             policy=_policy(),
             graph_lock=service.graph_lock,
             remembering=service.remembering,
+            stores=service.record_stores(),
         )
     finally:
         service.graph_changed()

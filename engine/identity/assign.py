@@ -235,6 +235,21 @@ def _cluster_reasons(cluster: np.ndarray, k: int, reasons: np.ndarray | None) ->
 # --- running -------------------------------------------------------------------------------------
 
 
+def _in_use_after(db: sqlite3.Connection, scope: str, run_id: int, plan: _Plan) -> int:
+    """The IDs of ``scope`` in use after a partial run: the previous run's count, plus the IDs
+    this one issued, minus those it retired (counting every member's ID would read the whole
+    ledger for one record)."""
+    before = db.execute(
+        "SELECT ids FROM runs WHERE scope = ? AND run_id < ? ORDER BY run_id DESC LIMIT 1",
+        (scope, run_id),
+    ).fetchone()
+    if before is None:
+        return int(
+            db.execute(f"SELECT count(DISTINCT id) FROM {_members_table(scope)}").fetchone()[0]
+        )
+    return int(before[0]) + len(plan.new_ids) - len(plan.retired)
+
+
 def _write(
     db: sqlite3.Connection,
     scope: str,
@@ -369,7 +384,8 @@ def assign_ids(
             f"Got {len(member_array)} members but {len(reason_array)} reasons; give one per member."
         )
     with ledger.transaction() as db:
-        old_members, old_ids = ledger.old_state(scope)
+        # a partial run changes only the IDs its members hold: their members are all it reads
+        old_members, old_ids = ledger.old_state(scope, None if complete else member_array.tolist())
         last = ledger.counter(scope)
         plan = _plan(
             prefix, old_members, old_ids, member_array, labels, reason_array, last, complete
@@ -397,9 +413,7 @@ def assign_ids(
         if complete:
             in_use = plan.kept + len(plan.new_ids)
         else:
-            in_use = db.execute(
-                f"SELECT count(DISTINCT id) FROM {_members_table(scope)}"
-            ).fetchone()[0]
+            in_use = _in_use_after(db, scope, run_id, plan)
         db.execute(
             "UPDATE runs SET finished_at = ?, ids = ? WHERE run_id = ?",
             (_now(), int(in_use), run_id),

@@ -140,6 +140,10 @@ CREATE TABLE IF NOT EXISTS household_members (
     member TEXT PRIMARY KEY,
     id TEXT NOT NULL
 ) WITHOUT ROWID;
+-- the members of one ID (a person's records) without reading every member: partial runs (one
+-- record stored through the API) and members_of
+CREATE INDEX IF NOT EXISTS person_members_id ON person_members (id);
+CREATE INDEX IF NOT EXISTS household_members_id ON household_members (id);
 CREATE TABLE IF NOT EXISTS events (
     event_id INTEGER PRIMARY KEY,
     run_id INTEGER NOT NULL,
@@ -457,9 +461,29 @@ class IdentityLedger(SQLiteStore):
 
     # -- what a run plans from (read inside its transaction) ---------------------------------------
 
-    def old_state(self, scope: str) -> tuple[np.ndarray, np.ndarray]:
-        """The current members of ``scope`` and the ID of each, as two arrays in no set order."""
-        rows = self._rows(f"SELECT member, id FROM {_members_table(scope)}")
+    def old_state(
+        self, scope: str, members: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The current members of ``scope`` and the ID of each, as two arrays in no set order.
+
+        With ``members``, only the IDs these members hold: each of those IDs with every member
+        that holds it (what a partial run of these members can change), not the whole ledger.
+        """
+        table = _members_table(scope)
+        if members is None:
+            rows = self._rows(f"SELECT member, id FROM {table}")
+        else:
+            ids: set[str] = set()
+            for part in _chunks(list(members), 500):
+                marks = ", ".join("?" * len(part))
+                found = self._rows(
+                    f"SELECT DISTINCT id FROM {table} WHERE member IN ({marks})", part
+                )
+                ids.update(str(r[0]) for r in found)
+            rows = []
+            for part in _chunks(sorted(ids), 500):
+                marks = ", ".join("?" * len(part))
+                rows += self._rows(f"SELECT member, id FROM {table} WHERE id IN ({marks})", part)
         frame = _frame(rows, ["member", "id"])
         return frame["member"].to_numpy(dtype=object), frame["id"].to_numpy(dtype=object)
 

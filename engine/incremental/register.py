@@ -40,7 +40,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -162,6 +162,7 @@ def register_record(
     policy: Policy | None = None,
     graph_lock: AbstractContextManager[Any] | None = None,
     remembering: AbstractContextManager[Any] | None = None,
+    stores: tuple[RecordStore, IdentityLedger] | None = None,
 ) -> Registered:
     """Resolve, store, identify, remember and publish one record (see the module docstring).
 
@@ -185,6 +186,9 @@ def register_record(
     remembering:
         Held while the resolver remembers the record, if other threads resolve with it
         meanwhile.
+    stores:
+        The home's record store and identity ledger, when the caller keeps them open (a service
+        storing record after record); else they are opened and closed here.
 
     Returns
     -------
@@ -205,21 +209,28 @@ def register_record(
         wait=STORE_WAIT_SECONDS,
         then="Nothing was stored: send the record again once the run has finished.",
     ):
-        return _kept(
-            home,
-            resolver,
-            graph,
-            raw,
-            done,
-            origin=origin,
-            policy=policy,
-            graph_lock=graph_lock or nullcontext(),
-            remembering=remembering or nullcontext(),
-        )
+        with ExitStack() as opened:
+            if stores is None:
+                stores = (
+                    opened.enter_context(RecordStore(home.records)),
+                    opened.enter_context(IdentityLedger(home.ledger)),
+                )
+            return _kept(
+                *stores,
+                resolver,
+                graph,
+                raw,
+                done,
+                origin=origin,
+                policy=policy,
+                graph_lock=graph_lock or nullcontext(),
+                remembering=remembering or nullcontext(),
+            )
 
 
 def _kept(
-    home: Home,
+    records: RecordStore,
+    ledger: IdentityLedger,
     resolver: IncrementalResolver,
     graph: GraphStore,
     raw: Mapping[str, Any],
@@ -236,22 +247,20 @@ def _kept(
 
     step = time.perf_counter()
     batch, problems = _staged(record, raw, done.warnings)
-    with RecordStore(home.records) as records:
-        _, result = records.store_records(
-            batch, source=record["source"], kind=record["kind"], origin=origin, warnings=problems
-        )
+    _, result = records.store_records(
+        batch, source=record["source"], kind=record["kind"], origin=origin, warnings=problems
+    )
     done.stored = (
         "new" if result.ingested else "new version" if result.new_versions else "unchanged"
     )
     timings["store"] = time.perf_counter() - step
 
     step = time.perf_counter()
-    with IdentityLedger(home.ledger) as ledger:
-        known = ledger.id_of(key)
-        # the same record again stays where it is (the batch placed it, or its first send did)
-        again = done.stored == "unchanged" and known is not None
-        reason = f"{_RUN_NOTE} p={match.probability:.3f} ({match.decided_by}), {origin}"
-        person = known if again and known else _lasting_id(ledger, key, match, version, reason)
+    known = ledger.id_of(key)
+    # the same record again stays where it is (the batch placed it, or its first send did)
+    again = done.stored == "unchanged" and known is not None
+    reason = f"{_RUN_NOTE} p={match.probability:.3f} ({match.decided_by}), {origin}"
+    person = known if again and known else _lasting_id(ledger, key, match, version, reason)
     done.person_id = person
     timings["ledger"] = time.perf_counter() - step
 
