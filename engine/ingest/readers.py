@@ -23,13 +23,16 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import io
+import itertools
 import json
 import logging
 import re
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Any, Final
 
 from engine.errors import EkjonError
 from engine.ingest.mapping import FileOptions
@@ -37,6 +40,8 @@ from engine.ingest.mapping import FileOptions
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_ROWS: Final = 20_000
+#: plain CSV lines are read this many at a time (a block holding a problem is read line by line)
+_PLAIN_BLOCK: Final = 2_000
 #: JSONL has no header: the columns are the keys seen in this many leading objects.
 JSONL_HEADER_SAMPLE: Final = 1_000
 _MAX_RAW_CHARS: Final = 2_000
@@ -276,11 +281,31 @@ class SourceReader:
             lines.start_record()
             reader = csv.reader(lines, delimiter=self.options.delimiter)
             chunk = self._new_chunk()
-            good: list[
-                list[str]
-            ] = []  # the readable rows of the chunk, turned column-wise at its end
+            good = _Gathered(self.columns, index)  # the chunk's readable rows
             row = 0
+            # Runs of plain lines (valid UTF-8, one record each, the header's width) are read
+            # a block at a time; a block with anything else is read again record by record.
+            plain = width > 1 and codecs.lookup(self.options.encoding).name == "utf-8"
             while True:
+                if plain and lines.between_records():
+                    block = lines.take(min(_PLAIN_BLOCK, self.chunk_rows - len(chunk)))
+                    read = _plain_block(block, self.options.delimiter, width, index)
+                    if read is None:
+                        lines.give_back(block)
+                    else:
+                        lines.position += sum(map(len, block))
+                        filled, columns = read
+                        # a blank line is no record and keeps its number
+                        chunk.rows += [row + 1 + i for i, full in enumerate(filled) if full]
+                        row += len(block)
+                        good.add_columns(columns)
+                        if len(chunk) >= self.chunk_rows:
+                            chunk.columns = good.columns()
+                            chunk.last_row, chunk.position = row, lines.position
+                            yield chunk
+                            chunk, good = self._new_chunk(), _Gathered(self.columns, index)
+                        if block:
+                            continue
                 try:
                     values: list[str] | None = next(reader)
                     error = None
@@ -318,15 +343,15 @@ class SourceReader:
                 else:
                     assert values is not None
                     chunk.rows.append(row)
-                    good.append(values)
+                    good.add_row(values)
                 lines.start_record()
                 if len(chunk) >= self.chunk_rows:
-                    chunk.columns = _transpose(good, self.columns, index)
+                    chunk.columns = good.columns()
                     chunk.last_row, chunk.position = row, lines.position
                     yield chunk
-                    chunk, good = self._new_chunk(), []
+                    chunk, good = self._new_chunk(), _Gathered(self.columns, index)
             if len(chunk) or row > chunk.last_row:
-                chunk.columns = _transpose(good, self.columns, index)
+                chunk.columns = good.columns()
                 chunk.last_row, chunk.position = row, lines.position
                 yield chunk
 
@@ -556,6 +581,7 @@ class _Lines:
         self._encoding = encoding
         self._first = True
         self._pending: list[tuple[str, str | None]] = []  # a stack: next line last
+        self._given_back: deque[bytes] = deque()  # lines taken as a block, to read one by one
         self.parts: list[tuple[str, str | None]] = []
         self.bad: str | None = None
         self.hint = ""
@@ -568,7 +594,7 @@ class _Lines:
         if self._pending:
             text, bad = self._pending.pop()
         else:
-            line_bytes = next(self._lines)
+            line_bytes = self._given_back.popleft() if self._given_back else next(self._lines)
             self.position += len(line_bytes)
             if self._first:
                 line_bytes = _strip_bom(line_bytes)
@@ -585,6 +611,19 @@ class _Lines:
         self.parts.append((text, bad))
         return text
 
+    def between_records(self) -> bool:
+        """Whether every line read so far belongs to a record read (none waits to be re-read)."""
+        return not self._pending and not self._given_back and not self.parts
+
+    def take(self, n: int) -> list[bytes]:
+        """The next ``n`` lines (fewer at the end) as bytes, read past; :attr:`position` is the
+        caller's to advance, or :meth:`give_back` them."""
+        return list(itertools.islice(self._lines, n))
+
+    def give_back(self, block: list[bytes]) -> None:
+        """Lines taken, to be read again one by one."""
+        self._given_back.extend(block)
+
     def start_record(self) -> None:
         self.parts = []
         self.bad = None
@@ -599,6 +638,112 @@ class _Lines:
     def text(self) -> str:
         """The record's lines, undecodable bytes written as ``\\xNN``."""
         return _escape("".join(text for text, _ in self.parts).rstrip("\r\n"), self._encoding)
+
+
+def _plain_block(
+    block: list[bytes], delimiter: str, width: int, index: Sequence[int]
+) -> tuple[list[bool], list[list[str | None]]] | None:
+    """A block of UTF-8 lines read at once when each line is one record of ``width`` columns
+    (or blank): which lines hold a record, and the columns at ``index`` of those records, blank
+    cells as ``None``. ``None`` when a line is anything else (read it record by record, which
+    names each problem).
+
+    Lines without quotes are parsed by Arrow's CSV reader; a block with quotes by the csv
+    module, as the records around it are (the two read unquoted lines alike).
+    """
+    data = b"".join(block)
+    try:
+        texts = data.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        return None
+    if data.endswith(b"\n"):
+        texts.pop()
+    filled = [bool(text.strip()) for text in texts]
+    if b'"' not in data and b"\x00" not in data and data.count(b"\r") == data.count(b"\r\n"):
+        records = block if all(filled) else _compress(block, filled)
+        columns = _arrow_block(records, delimiter, width, index)
+        return None if columns is None else (filled, columns)
+    lines = _compress(texts, filled)
+    try:
+        parsed = list(csv.reader(lines, delimiter=delimiter))
+    except csv.Error:
+        return None
+    if len(parsed) != len(lines) or any(len(values) != width for values in parsed):
+        return None  # a quoted value spanning lines, or a row of another width
+    gathered = _Gathered(range(len(index)), index)
+    for values in parsed:
+        gathered.add_row(values)
+    return filled, list(gathered.columns().values())
+
+
+def _compress(items: list[Any], keep: list[bool]) -> list[Any]:
+    return list(itertools.compress(items, keep))
+
+
+def _arrow_block(
+    lines: list[bytes], delimiter: str, width: int, index: Sequence[int]
+) -> list[list[str | None]] | None:
+    """Unquoted CSV lines parsed by Arrow: the columns at ``index``, blank cells ``None``; or
+    ``None`` if a line has another number of columns than ``width``."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    if not lines:
+        return [[] for _ in index]
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(b"".join(lines)),
+            read_options=pa_csv.ReadOptions(
+                use_threads=False, autogenerate_column_names=True, block_size=1 << 26
+            ),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delimiter, quote_char=False, ignore_empty_lines=False
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={f"f{i}": pa.string() for i in range(width)},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+    if table.num_rows != len(lines) or table.num_columns != width:
+        return None
+    return [
+        [v if v and not v.isspace() else None for v in table.column(i).to_pylist()] for i in index
+    ]
+
+
+class _Gathered:
+    """A chunk's readable rows, gathered row by row or a block of columns at a time, turned into
+    the wanted columns (blank cells ``None``) at the chunk's end."""
+
+    def __init__(self, columns: Sequence[Any], index: Sequence[int]) -> None:
+        self._names, self._index = list(columns), list(index)
+        self._rows: list[list[str]] = []
+        self._pieces: list[list[list[str | None]]] = []
+
+    def add_row(self, values: list[str]) -> None:
+        self._rows.append(values)
+
+    def add_columns(self, columns: list[list[str | None]]) -> None:
+        self._flush()
+        self._pieces.append(columns)
+
+    def columns(self) -> dict[Any, list[str | None]]:
+        self._flush()
+        if len(self._pieces) == 1:
+            return dict(zip(self._names, self._pieces[0], strict=True))
+        return {
+            name: list(itertools.chain.from_iterable(piece[i] for piece in self._pieces))
+            for i, name in enumerate(self._names)
+        }
+
+    def _flush(self) -> None:
+        if self._rows:
+            transposed = _transpose(self._rows, self._names, self._index)
+            self._pieces.append(list(transposed.values()))
+            self._rows = []
 
 
 def _decode_reason(exc: UnicodeDecodeError, encoding: str) -> str:

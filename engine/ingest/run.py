@@ -19,9 +19,12 @@ record holds what its source said.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import itertools
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -44,7 +47,12 @@ from engine.ingest.store import (
 )
 from engine.normalise import clean, is_missing
 from engine.normalise.dates import age_from_date_column
-from engine.normalise.fields import GENDERED_RELATIONS, clean_key, relation_for_gender
+from engine.normalise.fields import (
+    GENDERED_RELATIONS,
+    clean_as_given,
+    clean_key,
+    relation_for_gender,
+)
 from engine.normalise.identifiers import clean_identifier, identifiers_text
 from engine.record import FIELD_KINDS, LATER_FIELDS, REQUIRED_FIELDS
 
@@ -172,15 +180,23 @@ def ingest_file(
         )
         total = reader.total
         seen: dict[str, int] = {}
+        done = run.rows_done  # rows up to here were committed by an earlier, killed run
+        committer = _Committer()
         try:
-            for chunk in reader.chunks():
-                if chunk.last_row <= run.rows_done:
-                    # Committed by an earlier run that was killed: only remember its record ids.
-                    _remember_ids(mapping, chunk, seen)
-                else:
-                    _ingest_chunk(store, run, mapping, cleaner, chunk, seen)
-                if progress is not None:
-                    progress(IngestProgress(run.rows_read, chunk.position, total))
+            try:
+                for chunk in reader.chunks():
+                    if chunk.last_row <= done:
+                        # Committed by the earlier run: only remember its record ids.
+                        _remember_ids(mapping, chunk, seen)
+                    else:
+                        committer.submit(
+                            _stage_chunk(store, run, mapping, cleaner, chunk, seen, done)
+                        )
+                    if progress is not None:
+                        committer.submit(_progress(progress, run, chunk.position, total))
+            finally:
+                committer.close()  # every chunk read is committed (or the commit failed)
+            committer.check()
         except (KeyboardInterrupt, SystemExit):
             raise  # left "running": the next run of the same file resumes it
         except BaseException as exc:
@@ -373,15 +389,16 @@ def _remember_ids(mapping: Mapping, chunk: Chunk, seen: dict[str, int]) -> None:
             seen.setdefault(record_id, row)
 
 
-def _ingest_chunk(
+def _stage_chunk(
     store: RecordStore,
     run: IngestRun,
     mapping: Mapping,
     cleaner: _Cleaner,
     chunk: Chunk,
     seen: dict[str, int],
-) -> None:
-    done = run.rows_done  # rows up to here were committed by an earlier, killed run
+    done: int,
+) -> Callable[[], object]:
+    """A chunk read, cleaned and hashed: the commit of its records and problems, to call."""
     quarantine = [_unreadable(mapping, bad) for bad in chunk.unreadable if bad.row > done]
     rows_read = len(quarantine)
 
@@ -477,7 +494,8 @@ def _ingest_chunk(
         invalid=invalid_by_row,
     )
     quarantine.sort(key=lambda p: p.row)
-    store.commit_chunk(
+    return functools.partial(
+        store.commit_chunk,
         run,
         batch,
         quarantine=quarantine,
@@ -485,6 +503,50 @@ def _ingest_chunk(
         rows_done=chunk.last_row,
         rows_read=rows_read,
     )
+
+
+def _progress(
+    progress: ProgressCallback, run: IngestRun, position: int, total: int
+) -> Callable[[], None]:
+    return lambda: progress(IngestProgress(run.rows_read, position, total))
+
+
+class _Committer:
+    """Commits an ingest's chunks in order in a thread of its own, while the next chunk is read
+    and cleaned: SQLite writes a chunk without holding the interpreter's lock, so the two
+    overlap. At most one chunk waits, so memory stays that of a few chunks.
+
+    Progress callbacks go through it too: one is called once the chunks before it are
+    committed, as without the thread.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Callable[[], object] | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="ingest-commit", daemon=True)
+        self._thread.start()
+
+    def submit(self, work: Callable[[], object]) -> None:
+        """Queue ``work`` (waits while a chunk is waiting); raises a failed commit's error."""
+        self.check()
+        self._queue.put(work)
+
+    def close(self) -> None:
+        """Wait until all work queued is done (or was dropped after a failure)."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _work(self) -> None:
+        while (work := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    work()
+                except BaseException as exc:  # noqa: BLE001 (raised again in the ingest's thread)
+                    self._error = exc
 
 
 def _refuse_nested(
@@ -589,6 +651,7 @@ class _Cleaner:
                 self.constants[name] = self._clean_constant(spec)
         self._cleaned: dict[str, dict[Any, Any]] = {}
         self._invalid: dict[str, dict[Any, str]] = {}
+        self._as_given_tests: dict[str, Callable[[str], bool] | None] = {}
 
     def _clean_constant(self, spec: FieldSpec) -> Any:
         hints = spec.hints()
@@ -727,6 +790,11 @@ class _Cleaner:
         by_field["age_as_of"] = [d for _, d in pairs]
         by_field["date_of_birth"] = [None if isinstance(v, int) else v for v in dates]
 
+    def _as_given(self, spec: FieldSpec) -> Callable[[str], bool] | None:
+        if spec.field not in self._as_given_tests:
+            self._as_given_tests[spec.field] = clean_as_given(spec.kind, **spec.hints())
+        return self._as_given_tests[spec.field]
+
     def _clean_unique(
         self, spec: FieldSpec, keys: list[Any]
     ) -> tuple[dict[Any, Any], dict[Any, str]]:
@@ -743,6 +811,14 @@ class _Cleaner:
         else:
             cleaned, bad, todo = {}, {}, unique
         hints = spec.hints()
+        as_given = None if spec.field == "account_number" else self._as_given(spec)
+        if as_given is not None:
+            # most values are clean already (digits of a valid length, codes, plain names):
+            # kept as they are, only the others cleaned one by one
+            given = [key for key in todo if key is not None and as_given(key)]
+            cleaned.update(zip(given, given, strict=True))
+            if given:
+                todo = todo.difference(given)
         for key in todo:
             if spec.field == "account_number":
                 provider, raw_value = key

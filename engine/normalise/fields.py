@@ -660,3 +660,52 @@ def clean(kind: str, raw: object, **hints: Any) -> object:
         if err.field == field and err.value is raw:
             raise
         raise InvalidValue(field, raw, err.reason) from None
+
+
+#: values that :func:`clean` gives back unchanged, by kind: ASCII digits of a valid length
+#: (identifiers), an ASCII code holding a digit (keys and code-like text: no "nothing" marker
+#: holds a digit). Ingest cleans millions of such values; it keeps them without the call.
+_AS_GIVEN: Final[dict[str, re.Pattern[str]]] = {
+    "nid": re.compile(r"[0-9]{10}|[0-9]{13}|[0-9]{17}"),
+    "brn": re.compile(r"[0-9]{16,17}"),
+    "phone": re.compile(r"01[3-9][0-9]{8}"),
+    "key": re.compile(r"[A-Za-z0-9_-]*[0-9][A-Za-z0-9_-]*"),
+    "text": re.compile(r"[A-Za-z0-9_-]*[0-9][A-Za-z0-9_-]*"),
+}
+#: the longest "nothing" marker written in ASCII (``not applicable``)
+_LONGEST_ASCII_MISSING: Final = max(len(m) for m in _MISSING if m.isascii())
+
+
+def clean_as_given(kind: str, **hints: Any) -> Callable[[str], bool] | None:
+    """A test telling, for a raw string, that :func:`clean` with these ``hints`` gives it back
+    unchanged (``None`` when the kind has no such test): what a clean value looks like, so
+    that a column of clean values is kept without cleaning each one.
+
+    Names (not those checked for Bangla script) are clean as given when they are printable
+    ASCII with single spaces between words and are no "nothing" marker such as ``N/A``.
+
+    Example
+    -------
+    >>> as_given = clean_as_given("phone")
+    >>> as_given("01711234567"), as_given("+8801711234567")
+    (True, False)
+    """
+    field = hints.get("field")
+    if kind == "name" and hints.get("script") not in ("bn", "bangla", "bengali"):
+        return _name_as_given
+    if kind == "text" and (field in LOWER_CASE_TEXT or field == "ward"):
+        return None
+    pattern = _AS_GIVEN.get(kind)
+    if pattern is None:
+        return None
+    fullmatch = pattern.fullmatch
+    return lambda text: fullmatch(text) is not None
+
+
+def _name_as_given(text: str) -> bool:
+    return (
+        text.isascii()
+        and text.isprintable()
+        and text == " ".join(text.split())
+        and (len(text) > _LONGEST_ASCII_MISSING or _lookup_key(text) not in _MISSING)
+    )

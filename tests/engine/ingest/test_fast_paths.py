@@ -1,0 +1,221 @@
+"""Ingest's fast paths store exactly what reading record by record and cleaning every value
+stores: plain CSV lines read a block at a time (Arrow's CSV reader, or the csv module for
+quoted lines), values kept as given when they are clean already, only the columns holding a
+value written. Compared on synthetic worlds of both shapes and on messy copies of their files."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import engine.ingest.readers as readers
+import engine.ingest.run as run
+from engine.ingest.readers import read_rows
+from engine.ingest.run import ingest_folder
+from engine.ingest.store import RecordStore
+from engine.normalise import clean
+from engine.normalise.fields import clean_as_given
+from synth import WorldParameters, generate_world
+
+PERSONS = 600
+
+
+def messy_copy(world: Path, out: Path, seed: int) -> Path:
+    """The world's CSV files (with their mappings) with the faults real exports have: blank and
+    whitespace lines, quoted values holding the delimiter, doubled quotes or a line break,
+    rows of another width, bytes that are no UTF-8, an unclosed quote, CRLF endings, NUL, "N/A",
+    Bangla digits, repeated rows (so repeated record ids) and a byte order mark."""
+    rng = random.Random(seed)
+    out.mkdir()
+    for data in sorted(world.glob("*.csv")):
+        mapping = data.with_suffix(".yaml").read_text(encoding="utf-8")
+        (out / f"{data.stem}.yaml").write_text(mapping, encoding="utf-8")
+        delimiter = ";" if "delimiter: ';'" in mapping else ","
+        header, *body = [line for line in data.read_bytes().split(b"\n") if line]
+        lines = [b"\xef\xbb\xbf" + header]
+        for i, line in enumerate(body):
+            roll = rng.random()
+            cells = line.decode("utf-8").split(delimiter)
+            j = rng.randrange(1, len(cells)) if len(cells) > 1 else 0
+            if roll < 0.01:
+                lines.append(rng.choice([b"", b"   ", b"\r"]))
+            if roll < 0.004:
+                line += f"{delimiter}extra".encode()
+            elif roll < 0.008:
+                line = delimiter.join(cells[:-1]).encode()
+            elif roll < 0.011:
+                line = line.replace(b"a", b"\xff", 1)
+            elif roll < 0.012:
+                line += b'"unclosed'
+            elif roll < 0.05:
+                cells[j] = rng.choice(
+                    [
+                        f'"{cells[j]}{delimiter} Para"',
+                        f'"a ""quoted"" {cells[j]}"',
+                        f'"two\nlines {cells[j]}"',
+                        "  ",
+                        "N/A",
+                        "-",
+                        "১২৩৪৫",
+                        f"{cells[j]}\x00",
+                        f" {cells[j]} ",
+                    ]
+                )
+                line = delimiter.join(cells).encode()
+            elif roll < 0.06 and i:
+                line = body[i - 1]
+            lines.append(line + (b"\r" if roll > 0.97 else b""))
+        (out / data.name).write_bytes(b"\n".join(lines) + b"\n")
+    return out
+
+
+@pytest.fixture(scope="module")
+def worlds(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    root = tmp_path_factory.mktemp("fast-paths")
+    default, varied = root / "default", root / "varied"
+    generate_world(WorldParameters(persons=PERSONS, seed=3), default)
+    generate_world(WorldParameters(persons=PERSONS, seed=4, shapes="varied", shape_seed=2), varied)
+    return [
+        default,
+        varied,
+        messy_copy(default, root / "default-messy", 1),
+        messy_copy(varied, root / "varied-messy", 2),
+    ]
+
+
+def stored(home: Path, worlds: list[Path]) -> dict[str, list[tuple[object, ...]]]:
+    """Ingest the worlds one after the other into one store (the messy copies of a world's
+    files make new versions of some records and leave others unchanged) and read back every
+    table row: records, quarantine, field warnings, the runs' counts; and the reports."""
+    with RecordStore(home / "records.sqlite") as store:
+        reports = [
+            report
+            for world in worlds
+            for report in ingest_folder(store, world, reports_dir=home / "reports")
+        ]
+        current = store.current_arrow().to_pylist()
+    db = sqlite3.connect(home / "records.sqlite")
+    tables = {
+        table: db.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+        for table in ("records", "quarantine", "field_warnings")
+    }
+    tables["runs"] = db.execute(
+        "SELECT source, status, rows_done, rows_read, ingested, unchanged, new_versions, "
+        "quarantined, field_warnings FROM ingests ORDER BY ingest_id"
+    ).fetchall()
+    tables["current"] = [tuple(r.values()) for r in current]
+    tables["reports"] = [
+        (r.source, Path(path).read_text(encoding="utf-8-sig"))
+        for r in reports
+        for path in (r.quarantine_report, r.warnings_report)
+        if path is not None
+    ]
+    db.close()
+    return tables
+
+
+def test_fast_paths_store_what_reading_and_cleaning_one_by_one_stores(
+    worlds: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocks = {"read at once": 0, "read again line by line": 0}
+    plain_block = readers._plain_block
+
+    def counted(*args: object) -> object:
+        read = plain_block(*args)  # type: ignore[arg-type]
+        blocks["read again line by line" if read is None else "read at once"] += 1
+        return read
+
+    monkeypatch.setattr(readers, "_plain_block", counted)
+    monkeypatch.setattr(readers, "_PLAIN_BLOCK", 97)  # many blocks, some holding a fault
+    fast = stored(tmp_path / "fast", worlds)
+    assert blocks["read at once"] > 50 and blocks["read again line by line"] > 10
+
+    monkeypatch.setattr(readers, "_plain_block", lambda *args: None)
+    monkeypatch.setattr(run, "clean_as_given", lambda kind, **hints: None)
+    slow = stored(tmp_path / "slow", worlds)
+
+    assert len(fast["records"]) > 2 * PERSONS
+    assert fast["quarantine"] and fast["field_warnings"]
+    assert any(unchanged and versions for *_, unchanged, versions, _, _ in fast["runs"])
+    for table, rows in slow.items():
+        assert fast[table] == rows, table
+
+
+def test_a_file_reads_alike_a_block_at_a_time_and_line_by_line(
+    worlds: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for data in [*worlds[2].glob("*.csv"), *worlds[3].glob("*.csv")][:6]:
+        delimiter = ";" if "delimiter: ';'" in data.with_suffix(".yaml").read_text() else ","
+        options = readers.FileOptions(delimiter=delimiter)
+        at_once = list(read_rows(data, file_format="csv", options=options))
+        with monkeypatch.context() as patch:
+            patch.setattr(readers, "_plain_block", lambda *args: None)
+            one_by_one = list(read_rows(data, file_format="csv", options=options))
+        assert at_once == one_by_one, data.name
+
+
+AS_GIVEN_CASES = {
+    ("nid", None): [
+        "1985261234567",
+        "19852612345678901",
+        "1234567890",
+        "123456789",
+        "০১২৩৪৫৬৭৮৯",
+        " 1234567890",
+        "1234567890.0",
+        "1234-567-890",
+        "12345678901234567890",
+    ],
+    ("brn", None): ["1234567890123456", "12345678901234567", "123456789012345", "1e16"],
+    ("phone", None): [
+        "01711234567",
+        "01211234567",
+        "1711234567",
+        "+8801711234567",
+        "017112345678",
+        "০১৭১১২৩৪৫৬৭",
+        "01711 234567",
+    ],
+    ("key", "record_id"): ["B00012", "H-012", "ab_12", "NA", "n/a", "12.0", "1e5", " 12", "১২"],
+    ("text", "household_id"): ["BD4018385", "HH-7", "12.00", "NIL", "-", "x 1"],
+    ("text", "ward"): ["05", "Ward 5"],
+    ("text", "union"): ["UTTAR ISLAMPASHA 2", "Ward2"],
+    ("name", "full_name"): [
+        "MD. YUSUF GAZI",
+        "Abdul  Karim",
+        " Abdul Karim",
+        "Abdul Karim ",
+        "N/A",
+        "Nil",
+        "none",
+        "NOT APPLICABLE",
+        "not applicable at all",
+        "Karim\x00",
+        "Karim\tUddin",
+        "Md. Abdul Karim Uddin Chowdhury",
+        "মোঃ করিম",
+        "O'Brien-Khan",
+    ],
+}
+
+
+@pytest.mark.parametrize(("kind", "field"), list(AS_GIVEN_CASES))
+def test_a_value_kept_as_given_is_what_cleaning_it_gives(kind: str, field: str | None) -> None:
+    hints = {"field": field} if field else {}
+    as_given = clean_as_given(kind, **hints)
+    if field in ("ward", "union"):
+        assert as_given is None  # cleaning changes these (numbers, lower case)
+        return
+    assert as_given is not None
+    kept = [value for value in AS_GIVEN_CASES[kind, field] if as_given(value)]
+    assert kept  # the shortcut is taken for the usual values
+    for value in AS_GIVEN_CASES[kind, field]:
+        if as_given(value):
+            assert clean(kind, value, **hints) == value, value
+
+
+def test_names_checked_for_bangla_script_are_always_cleaned() -> None:
+    assert clean_as_given("name", field="full_name_bn", script="bn") is None
