@@ -205,6 +205,14 @@ class PairClassifier(ClassifierMixin, BaseEstimator):
         self.comparisons_ = resolve_comparisons(self.comparisons, names, arr, _OWNER)
         self.classes_ = np.array([0, 1])
         design = self._design(arr)
+        if self.method == "boosting":
+            # a feature no training pair has (addresses where no source gives one): the trees
+            # cannot bin it (scikit-learn fails on a column of NaN only) and could not split on it;
+            # fitted as a constant it is never split on, so any value scores alike
+            unseen = np.isnan(design).all(axis=0)
+            if unseen.any():
+                design = design.copy()
+                design[:, unseen] = 0.0
 
         method = self._calibration_method()
         if method is None:

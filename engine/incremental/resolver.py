@@ -82,7 +82,7 @@ from engine.resolve.cluster import NEUTRAL_BAND
 from engine.resolve.compare import cannot_link, compare
 from engine.resolve.explain import explain_features, model_features
 from engine.resolve.pipeline import MatchModel, Resolution, ResolveSettings, score
-from engine.resolve.prepare import PREPARED_COLUMNS, nid_number
+from engine.resolve.prepare import PLACE_COUNTS, PREPARED_COLUMNS, nid_number
 from engine.resolve.prepare_one import (
     CODE_KINDS,
     KNOWN_COLUMNS,
@@ -92,6 +92,7 @@ from engine.resolve.prepare_one import (
     canonical_values,
     context_columns,
     fill_counts,
+    fill_households,
     first_name_key,
     first_of,
     full_name_of,
@@ -416,6 +417,7 @@ class IncrementalResolver:
             else:
                 context.codes.setdefault(kind, {})[value] = int(code)
         fill_counts(context, prepared)
+        fill_households(context, prepared)
         sample_path = folder / SAMPLE_FILE
         sample = _saved(sample_path, pd.read_parquet) if sample_path.exists() else None
         return cls(prepared, person, context, indexes, model, settings, sample)
@@ -494,10 +496,18 @@ class IncrementalResolver:
             for n in numbers_new
             if first_new is not None and (n, first_new) not in context.number_pairs
         }
+        place_counts = {column: data[column] for column in PLACE_COUNTS}
         for i in range(1, len(en)):
             full = en[i] if en[i] is not None else bn[i]
             if full is not None:
                 name_freq[i] = context.name_counts.get(full, 0) + (full == full_new)
+                for column, place in PLACE_COUNTS.items():
+                    code = int(data[place][i])
+                    if code >= 0:
+                        same = full == full_new and code == new[place]
+                        place_counts[column][i] = (
+                            context.place_names.get((place, full, code), 0) + same
+                        )
             first = first_of(keys[i])
             if first is not None:
                 given_freq[i] = context.given_counts.get(first, 0) + (first == first_new)

@@ -37,6 +37,8 @@ FEATURE_LEVELS: dict[str, list[float]] = {
     "number_names": [0.0, 0.7, 1.4, 2.1],
     "name_freq": [2.0, 3.0, 4.0, 5.0, 6.0],
     "given_freq": [4.0, 5.0, 6.0, 7.0, 8.0],
+    # log1p of 1, 2, 3, 5 and 10 records of the name in the place
+    "place_name_freq": [0.69, 1.1, 1.39, 1.79, 2.4],
 }
 
 

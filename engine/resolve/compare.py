@@ -17,9 +17,16 @@ name_sort          best token-sort similarity over the name pairings (English / 
 name_set           best token-set similarity: a name that is the other plus a prefix or extra word
 given_sim          Jaro-Winkler of the first tokens (the given name), best pairing
 last_sim           Jaro-Winkler of the last tokens, best pairing
+name_swap          the first and last words swapped: the mean Jaro-Winkler of one name's first word
+                   with the other's last and the reverse, best pairing ("Khanam Rahima")
 name_len_diff      difference in token counts of the best pairing
 father_sim         token-sort similarity of fathers' names (mother_sim, spouse_sim alike)
 name_father_cross  one record's name vs the other's father: high for a son named after his father
+kin_sim            a relative one record names (father, mother, spouse) found among the other
+                   members of the other record's household (a survey lists the family): the best
+                   token-sort similarity, either way round, when at least KIN_FOUND; NaN
+                   otherwise, since a relative not found says nothing (a married daughter's
+                   parents, a dead husband live elsewhere)
 gender_match       1 same, 0 different
 year_gap           years between the birth-year ranges (0 when they overlap; age-only records
                    carry a range)
@@ -35,9 +42,21 @@ number_names       log of how many distinct names use the shared number in the w
                    a household (or a phone farm) shares is weaker evidence
 geo_level          3 same union (or the same place as far as both records say), 2 same upazila
                    but different unions, 1 same district, 0 different districts
+geo_common         the finest level both records give (a level left out filled in from a finer
+                   one, see prepare.Gazetteer): 3 union, 2 upazila, 1 district; agreeing on the
+                   district alone says less than agreeing on the union
+address_sim        token-set similarity of the addresses (village, para, road; labels dropped,
+                   words folded as names are)
+postcode_match     1 same postcode, 0 different
+identifier_match   the extra identifiers a source declares (TIN, employee no.): 1 the records
+                   share one, 0.5 one of the same name is one typo apart, 0 they hold different
+                   values of one, NaN when they hold none of the same name
 name_freq          log of how many records in 100,000 carry the (rarer) full name of the pair:
                    common names agreeing are weaker evidence
 given_freq         the same for the given-name key
+place_name_freq    log of how many records carry the (more common) full name of the pair within
+                   the finest place both records give (geo_common): whether one name in one
+                   district (or union) can mean one person, whatever the place's size
 same_source        1 both records come from the same source
 same_household     1 both records are members of one household of one source
 =================  =================================================================================
@@ -46,6 +65,7 @@ same_household     1 both records are members of one household of one source
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Final
 
@@ -61,11 +81,13 @@ FEATURES: Final = (
     "name_set",
     "given_sim",
     "last_sim",
+    "name_swap",
     "name_len_diff",
     "father_sim",
     "mother_sim",
     "spouse_sim",
     "name_father_cross",
+    "kin_sim",
     "gender_match",
     "year_gap",
     "year_span",
@@ -76,8 +98,13 @@ FEATURES: Final = (
     "number_shared",
     "number_names",
     "geo_level",
+    "geo_common",
+    "address_sim",
+    "postcode_match",
+    "identifier_match",
     "name_freq",
     "given_freq",
+    "place_name_freq",
     "same_source",
     "same_household",
 )
@@ -95,7 +122,7 @@ class Vocabulary:
     """
 
     NAME_COLUMNS: Final = ("name_en", "name_bn", "father", "mother", "spouse")
-    TEXT_COLUMNS: Final = ("nid_text", "brn_text")
+    TEXT_COLUMNS: Final = ("nid_text", "brn_text", "address", "identifiers")
 
     def __init__(self, prepared: pd.DataFrame) -> None:
         n = len(prepared)
@@ -108,9 +135,39 @@ class Vocabulary:
         tokens = [u.split() for u in self.strings]
         self.first, first_strings = self._recode([t[0] if t else "" for t in tokens])
         self.last, last_strings = self._recode([t[-1] if t else "" for t in tokens])
+        # first and last words coded in one table, to compare one name's first with another's last
+        both, self.word_strings = self._recode(
+            [t[0] if t else "" for t in tokens] + [t[-1] if t else "" for t in tokens]
+        )
+        self.first_word, self.last_word = both[: len(tokens)], both[len(tokens) :]
         self.token_strings = {"first": first_strings, "last": last_strings}
         self.token_count = np.array([len(t) for t in tokens], dtype=np.float32)
         self.length = np.array([len(u) for u in self.strings], dtype=np.int64)
+        self._kin_column = (
+            prepared["kin"].to_numpy(dtype=object)
+            if "kin" in prepared.columns
+            else np.full(n, None, dtype=object)
+        )
+        self._kin: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def kin(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The other members of each record's household as string codes (prepared ``kin``): per
+        record the number of its kin text (``-1``: none), and per kin text its member count, the
+        offset of its members in the flat array of codes, and that array."""
+        if self._kin is None:
+            from engine.resolve.prepare import KIN_SEP
+
+            record, texts = pd.factorize(pd.Series(self._kin_column, dtype=object))
+            names = [str(t).split(KIN_SEP) for t in texts]
+            text_of = np.repeat(np.arange(len(names)), [len(x) for x in names])
+            codes = pd.Index(self.strings).get_indexer([m for x in names for m in x])
+            known = codes >= 0  # every member's name is one of the strings; kept safe all the same
+            sizes = np.bincount(text_of[known], minlength=len(names)).astype(np.int64)
+            offsets = np.cumsum(sizes) - sizes
+            flat = codes[known].astype(np.int64)
+            self._kin = (record.astype(np.int64), sizes, offsets, flat)
+            self._kin_column = None
+        return self._kin
 
     @staticmethod
     def _recode(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -134,6 +191,7 @@ def similarity(
     *,
     scale: float = 1.0,
     identical: float = 1.0,
+    cutoff: float | None = None,
 ) -> np.ndarray:
     """``scorer`` of each pair of coded strings; NaN where either is missing.
 
@@ -150,6 +208,9 @@ def similarity(
         Divides the scores (100 for the ``fuzz`` ratios) so they lie in [0, 1].
     identical:
         The score of two equal strings (1 for a similarity, 0 for a distance).
+    cutoff:
+        A similarity below this (in the scorer's units) may be given as 0 (rapidfuzz's
+        ``score_cutoff``: faster when only high similarities matter).
     """
     out = np.full(len(a), np.nan, dtype=np.float32)
     ok = (a >= 0) & (b >= 0)
@@ -158,7 +219,7 @@ def similarity(
     if len(differ):
         qa = strings[a[differ]].tolist()
         qb = strings[b[differ]].tolist()
-        scores = process.cpdist(qa, qb, scorer=scorer, workers=WORKERS)
+        scores = process.cpdist(qa, qb, scorer=scorer, workers=WORKERS, score_cutoff=cutoff)
         out[differ] = scores.astype(np.float32) / scale
     return out
 
@@ -179,6 +240,13 @@ _PAIRINGS: Final = (
     ("name_bn", "name_en"),
     ("name_bn", "name_bn"),
 )
+
+
+def _word(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The word codes (``table``: per string) of string ``codes`` (``-1`` stays missing)."""
+    if len(table) == 0:
+        return np.full(len(codes), -1, dtype=np.int64)
+    return np.where(codes >= 0, table[np.maximum(codes, 0)], -1)
 
 
 def _name_features(vocab: Vocabulary, li: np.ndarray, ri: np.ndarray) -> dict[str, np.ndarray]:
@@ -203,6 +271,18 @@ def _name_features(vocab: Vocabulary, li: np.ndarray, ri: np.ndarray) -> dict[st
             tb, _ = vocab.tokens(b, which)
             sims.append(similarity(ta[li], tb[ri], tstrings, jw))
         out[feature] = _best(*sims)
+    # the first and last words swapped ("Khanam Rahima" for "Rahima Khanam"): the mean of the two
+    # cross similarities, best pairing
+    swaps = []
+    for a, b in _PAIRINGS:
+        ca, cb = vocab.codes[a], vocab.codes[b]
+        fa, la = _word(vocab.first_word, ca[li]), _word(vocab.last_word, ca[li])
+        fb, lb = _word(vocab.first_word, cb[ri]), _word(vocab.last_word, cb[ri])
+        cross = similarity(fa, lb, vocab.word_strings, jw) + similarity(
+            la, fb, vocab.word_strings, jw
+        )
+        swaps.append(cross / np.float32(2.0))
+    out["name_swap"] = _best(*swaps)
     # token-count difference of the best-sorting pairing
     stacked = np.vstack([np.where(np.isnan(s), -1, s) for s in sort])
     best_idx = stacked.argmax(axis=0)
@@ -227,6 +307,54 @@ def _relation_features(vocab: Vocabulary, li: np.ndarray, ri: np.ndarray) -> dic
         cross.append(similarity(father[li], c[ri], strings, fuzz.token_sort_ratio, scale=100.0))
     out["name_father_cross"] = _best(*cross)
     return out
+
+
+#: The similarity from which a relative's name is taken as found in a household (``kin_sim``).
+KIN_FOUND: Final = 0.85
+
+
+def _kin_similarity(vocab: Vocabulary, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
+    """``kin_sim``: the best token-sort similarity between a relative one record names and a
+    member of the other record's household, where it is at least :data:`KIN_FOUND` (NaN
+    otherwise: not found is no evidence)."""
+    best = np.full(len(li), -1.0, dtype=np.float32)
+    kin, sizes, offsets, flat = vocab.kin()
+    if len(flat) == 0:
+        return np.full(len(li), np.nan, dtype=np.float32)
+    m = len(vocab.strings) + 1
+    # one direction and one relative at a time, so that only one set of meetings is in memory
+    for a, b in ((li, ri), (ri, li)):
+        household = kin[b]
+        for column in ("father", "mother", "spouse"):
+            relative = vocab.codes[column][a]
+            hit = np.flatnonzero((household >= 0) & (relative >= 0))
+            if len(hit) == 0:
+                continue
+            n = sizes[household[hit]]
+            total = int(n.sum())
+            if total == 0:
+                continue
+            within = np.arange(total) - np.repeat(np.cumsum(n) - n, n)
+            member = flat[np.repeat(offsets[household[hit]], n) + within]
+            del within
+            # one relative's name meets one member's in many pairs: score each meeting once
+            meeting, distinct = pd.factorize(np.repeat(relative[hit], n) * m + member)
+            del member
+            scores = similarity(
+                distinct // m,
+                distinct % m,
+                vocab.strings,
+                fuzz.token_sort_ratio,
+                scale=100.0,
+                cutoff=KIN_FOUND * 100.0,
+            )[meeting]
+            del meeting
+            # each hit pair's members are one run of the scores: the best of each run
+            runs = np.cumsum(n) - n
+            has = n > 0
+            top = np.maximum.reduceat(np.nan_to_num(scores, nan=-1.0), runs[has])
+            best[hit[has]] = np.maximum(best[hit[has]], top)
+    return np.where(best >= KIN_FOUND, best, np.nan).astype(np.float32)
 
 
 def _match_or_nan(left: np.ndarray, right: np.ndarray, missing: object = -1) -> np.ndarray:
@@ -319,6 +447,75 @@ def _geo_level(prepared: pd.DataFrame, li: np.ndarray, ri: np.ndarray) -> np.nda
     return level.astype(np.float32)
 
 
+def _geo_common(prepared: pd.DataFrame, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
+    """The finest geography level both records give: 3 union, 2 upazila, 1 district (NaN:
+    none)."""
+    common = np.full(len(li), np.nan, dtype=np.float32)
+    for column, level in (("district", 1.0), ("upazila", 2.0), ("union", 3.0)):
+        codes = prepared[column].to_numpy()
+        common = np.where((codes[li] >= 0) & (codes[ri] >= 0), level, common)
+    return common.astype(np.float32)
+
+
+def _place_name_freq(
+    prepared: pd.DataFrame, li: np.ndarray, ri: np.ndarray, common: np.ndarray
+) -> np.ndarray:
+    """``log1p`` of the larger of the two records' counts of their full name within the finest
+    place both give (``common``: 1 district, 2 upazila, 3 union; NaN: none)."""
+    from engine.resolve.prepare import PLACE_COUNTS
+
+    out = np.full(len(li), np.nan, dtype=np.float32)
+    for level, column in zip((1.0, 2.0, 3.0), PLACE_COUNTS, strict=True):
+        counts = prepared[column].to_numpy().astype(np.float32)
+        at = common == level
+        larger = np.maximum(counts[li], counts[ri])
+        out = np.where(at & (larger > 0), np.log1p(larger), out)
+    return out.astype(np.float32)
+
+
+def identifier_agreement(left: str | None, right: str | None) -> float:
+    """How two records' extra identifiers (stored ``name=value;...`` texts) agree: 1 they share
+    one, 0.5 one of the same name is one typo apart (a digit changed or two swapped, same length),
+    0 they hold different values of one, NaN when they hold none of the same name.
+
+    Example
+    -------
+    >>> identifier_agreement("tin=123456789", "employee_id=e7;tin=123456789")
+    1.0
+    >>> identifier_agreement("tin=123456789", "tin=123456798"), identifier_agreement("tin=1", None)
+    (0.5, nan)
+    """
+    from engine.normalise.identifiers import parse_identifiers
+
+    a, b = parse_identifiers(left), parse_identifiers(right)
+    shared = sorted(set(a) & set(b))
+    if not shared:
+        return math.nan
+    if any(a[name] == b[name] for name in shared):
+        return 1.0
+    typo = any(
+        len(a[name]) == len(b[name]) and OSA.distance(a[name], b[name]) <= 1 for name in shared
+    )
+    return 0.5 if typo else 0.0
+
+
+def _identifier_feature(vocab: Vocabulary, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
+    """:func:`identifier_agreement` of every pair, once per distinct pair of identifier texts."""
+    out = np.full(len(li), np.nan, dtype=np.float32)
+    codes = vocab.codes["identifiers"]
+    a, b = codes[li], codes[ri]
+    both = np.flatnonzero((a >= 0) & (b >= 0))
+    if len(both):
+        m = int(codes.max()) + 1
+        inverse, distinct = pd.factorize(a[both] * m + b[both])
+        values = [
+            identifier_agreement(vocab.strings[x], vocab.strings[y])
+            for x, y in zip((distinct // m).tolist(), (distinct % m).tolist(), strict=True)
+        ]
+        out[both] = np.asarray(values, dtype=np.float32)[inverse]
+    return out
+
+
 def compare(
     prepared: pd.DataFrame, pairs: pd.DataFrame, vocabulary: Vocabulary | None = None
 ) -> pd.DataFrame:
@@ -347,6 +544,7 @@ def compare(
     vocab = vocabulary if vocabulary is not None else Vocabulary(prepared)
     features.update(_name_features(vocab, li, ri))
     features.update(_relation_features(vocab, li, ri))
+    features["kin_sim"] = _kin_similarity(vocab, li, ri)
     features["gender_match"] = _match_or_nan(
         prepared["gender"].to_numpy()[li], prepared["gender"].to_numpy()[ri], 0
     )
@@ -360,11 +558,20 @@ def compare(
         )
     features.update(_number_features(prepared, li, ri))
     features["geo_level"] = _geo_level(prepared, li, ri)
+    features["geo_common"] = _geo_common(prepared, li, ri)
+    address = vocab.codes["address"]
+    features["address_sim"] = similarity(
+        address[li], address[ri], vocab.strings, fuzz.token_set_ratio, scale=100.0
+    )
+    postcode = prepared["postcode"].to_numpy()
+    features["postcode_match"] = _match_or_nan(postcode[li], postcode[ri])
+    features["identifier_match"] = _identifier_feature(vocab, li, ri)
     # per 100,000 records, so that a model trained on a small world reads a large one alike
     per = np.float32(100_000 / max(len(prepared), 1))
     for feature in ("name_freq", "given_freq"):
         freq = prepared[feature].to_numpy().astype(np.float32)
         features[feature] = np.log1p(np.minimum(freq[li], freq[ri]) * per).astype(np.float32)
+    features["place_name_freq"] = _place_name_freq(prepared, li, ri, features["geo_common"])
     source = pd.factorize(prepared["source"])[0]
     features["same_source"] = (source[li] == source[ri]).astype(np.float32)
     household = prepared["household"].to_numpy()

@@ -39,7 +39,9 @@ class BlockingRule(Protocol):
 
 #: Prepared columns that are exact identifiers: a rule over these alone finds only records that
 #: carry the same number.
-IDENTIFIER_COLUMNS: Final = frozenset({"nid_key", "brn_key", "numbers", "phone", "wallet"})
+IDENTIFIER_COLUMNS: Final = frozenset(
+    {"nid_key", "brn_key", "id_keys", "numbers", "phone", "wallet"}
+)
 #: A source *carries* a rule's key when at least this share of its records have one.
 CARRIES_SHARE: Final = 0.1
 

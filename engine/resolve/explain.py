@@ -265,6 +265,16 @@ def meaning(feature: str, value: float | None, *, cross_script: bool = False) ->
         if v >= 0.9:
             return f"one's name is the other's father's name ({v:.2f}): possibly father and son"
         return f"neither name matches the other's father's name ({v:.2f})"
+    if feature == "name_swap":
+        if missing:
+            return "one record has no name"
+        if v >= 0.9:
+            return f"the names agree with first and last words swapped ({v:.2f})"
+        return f"the names do not agree with their words swapped ({v:.2f})"
+    if feature == "kin_sim":
+        if missing:
+            return "no relative one names found in the other's household"
+        return f"a relative one names lives in the other's household ({v:.2f})"
     if feature == "gender_match":
         if missing:
             return "gender unknown on one side"
@@ -326,6 +336,30 @@ def meaning(feature: str, value: float | None, *, cross_script: bool = False) ->
             1: "same district, different upazilas",
             0: "different districts",
         }.get(int(v), f"geography level {v:g}")
+    if feature == "geo_common":
+        if missing:
+            return "no place both records give"
+        return {
+            3: "both records give the union",
+            2: "both give the upazila, not both the union",
+            1: "both give only the district",
+        }.get(int(v), f"common geography level {v:g}")
+    if feature == "address_sim":
+        if missing:
+            return "no address on one side"
+        return f"addresses {_agreement(v)} ({v:.2f})"
+    if feature == "postcode_match":
+        if missing:
+            return "no postcode on one side"
+        return "same postcode" if v == 1 else "different postcodes"
+    if feature == "identifier_match":
+        if missing:
+            return "no extra identifier of the same kind on both sides"
+        if v == 1:
+            return "they share an extra identifier (TIN, employee no., ...)"
+        if v == 0.5:
+            return "an extra identifier one typo apart"
+        return "different values of one extra identifier"
     if feature in ("name_freq", "given_freq"):
         what = "full name" if feature == "name_freq" else "given name"
         if missing:
@@ -333,6 +367,11 @@ def meaning(feature: str, value: float | None, *, cross_script: bool = False) ->
         n = _count(v, log1p=True)
         rarity = " (a common name weighs less)" if n > 20 else ""
         return f"the rarer {what} is carried by {_plural(n, 'record')}{rarity}"
+    if feature == "place_name_freq":
+        if missing:
+            return "no place both records give, or no name"
+        n = _count(v, log1p=True)
+        return f"{_plural(n, 'record')} carry the name in the place both give"
     if feature == "same_source":
         return "both records come from one source" if v == 1 else "records from different sources"
     if feature == "same_household":

@@ -207,14 +207,32 @@ def obvious_mismatch(features: pd.DataFrame) -> np.ndarray:
     )
 
 
+def model_columns(model: Any) -> list[str]:
+    """The feature columns ``model`` was fitted on (scikit-learn's ``feature_names_in_``, an
+    artifact's ``feature_names``), else all :data:`~engine.resolve.compare.FEATURES`: a model
+    trained before a feature was added scores without it."""
+    for attribute in ("feature_names_in_", "feature_names"):
+        names = getattr(model, attribute, None)
+        if names is not None and len(names):
+            return [str(n) for n in names]
+    return list(FEATURES)
+
+
+#: Rows a model scores at a time.
+SCORE_ROWS = 250_000
+
+
 def score(model: MatchModel, features: pd.DataFrame) -> pd.DataFrame:
     """Probability and log-odds weight of each pair, from the model (obvious mismatches aside)."""
     probability = np.full(len(features), OBVIOUS_MISMATCH_PROBABILITY)
-    todo = ~obvious_mismatch(features)
-    if todo.any():
-        columns = list(getattr(model, "feature_names_in_", FEATURES))
-        X = features.loc[todo, columns]
-        probability[todo] = np.asarray(model.predict_proba(X))[:, 1]
+    rows = np.flatnonzero(~obvious_mismatch(features))
+    columns = model_columns(model)
+    # a model's working memory grows with the rows it scores at once (the tree evaluator's bit
+    # masks): a few hundred thousand at a time keep it small
+    for start in range(0, len(rows), SCORE_ROWS):
+        part = rows[start : start + SCORE_ROWS]
+        X = features.iloc[part][columns]
+        probability[part] = np.asarray(model.predict_proba(X))[:, 1]
     return pd.DataFrame(
         {"probability": probability, "weight": logodds(probability)}, index=features.index
     )

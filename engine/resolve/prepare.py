@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -28,7 +29,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from engine.normalise.identifiers import account_phone, nid_core
+from engine.normalise.identifiers import account_phone, nid_core, parse_identifiers
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,17 @@ PREPARED_COLUMNS: Final = (
     "district",
     "upazila",
     "union",
+    "address",
+    "postcode",
+    "identifiers",
+    "id_keys",
     "name_freq",
     "given_freq",
+    "district_name_n",
+    "upazila_name_n",
+    "union_name_n",
     "bangla_only",
+    "kin",
 )
 
 
@@ -96,6 +105,7 @@ LIST_COLUMNS: Final = (
     "birth_years",
     "numbers",
     "dob_keys",
+    "id_keys",
 )
 
 
@@ -393,6 +403,99 @@ def place_keys(
         return None if value is None else str(value)
 
     return key(district), key(upazila), key(union)
+
+
+#: Words that label the parts of an address (``Vill:``, ``PO-``, ``Union``, ``গ্রাম``), not places.
+ADDRESS_LABELS: Final = frozenset(
+    {
+        "vill", "village", "gram", "po", "post", "office", "dakghor", "union", "upazila",
+        "upazilla", "thana", "ward", "road", "house", "holding", "zila", "district",
+    }
+)  # fmt: skip
+
+
+def address_words(raw: Any) -> str | None:
+    """An address as the words that name places, for token similarity: Bangla written in Latin
+    letters, lower case, punctuation and labels (:data:`ADDRESS_LABELS`) dropped, each word folded
+    as name words are (``Dokkhin`` and ``Dakshin``, ``Rampoor`` and ``Rampur`` alike).
+
+    Example
+    -------
+    >>> address_words("Vill: Rampoor, Para: Dokkhin Para, Union: Char Kashipur")
+    'rampar para dakin para char kasipar'
+    """
+    from engine.normalise import fold_token, transliterate
+
+    if raw is None:
+        return None
+    words = re.findall(r"[a-z0-9]+", transliterate(str(raw)).lower())
+    folded = [w if w.isdigit() else fold_token(w) for w in words if w not in ADDRESS_LABELS]
+    return " ".join(w for w in folded if w) or None
+
+
+def identifier_keys(text: Any) -> list[str] | None:
+    """A record's extra identifiers (the stored ``name=value;...`` text) as blocking keys, one
+    ``name=value`` per identifier (``None``: none)."""
+    pairs = parse_identifiers(None if text is None else str(text))
+    return [f"{name}={value}" for name, value in sorted(pairs.items())] or None
+
+
+#: The places within which prepare counts the records of a record's full name: prepared column
+#: of the count -> prepared column of the place (``place_name_counts``).
+PLACE_COUNTS: Final = {
+    "district_name_n": "district",
+    "upazila_name_n": "upazila",
+    "union_name_n": "union",
+}
+
+
+def place_name_counts(full: pd.Series, places: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per record and place level: how many records carry its full name (folded) in its place
+    (0 without a name or a place): how many people one name and one place can mean, whatever
+    the size of the place."""
+    names, _ = pd.factorize(full, use_na_sentinel=True)
+    out = {}
+    for column, place in PLACE_COUNTS.items():
+        code = np.asarray(places[place], dtype=np.int64)
+        ok = (names >= 0) & (code >= 0)
+        key = np.where(ok, names.astype(np.int64) * (int(code.max(initial=0)) + 1) + code, -1)
+        counts = pd.Series(key[ok]).value_counts()
+        values = pd.Series(key).map(counts).fillna(0).to_numpy()
+        out[column] = np.where(ok, values, 0).astype(np.int32)
+    return out
+
+
+#: Joins the names in a record's ``kin``.
+KIN_SEP: Final = "|"
+
+
+def kin_text(names: Iterable[Any]) -> str | None:
+    """The names of the other members of a record's household (folded; each once, sorted,
+    joined by :data:`KIN_SEP`), which a relative another record names (a BDRIS mother, a
+    stipend's father, a widow's husband) is compared with (``None``: no other member named)."""
+    distinct = sorted({str(n) for n in names if n is not None and n == n})
+    return KIN_SEP.join(distinct) or None
+
+
+def household_kin(household: np.ndarray, names: np.ndarray) -> np.ndarray:
+    """:func:`kin_text` of every record: the names of the other records of its household
+    (``household``: codes, ``-1`` none; ``names``: each record's folded name or ``None``)."""
+    out = np.full(len(household), None, dtype=object)
+    rows = np.flatnonzero(household >= 0)
+    if len(rows) == 0:
+        return out
+    order = rows[np.argsort(household[rows], kind="stable")]
+    codes = household[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        if end - start < 2:
+            continue
+        members = order[start:end].tolist()
+        member_names = names[members].tolist()
+        for i, row in enumerate(members):
+            out[row] = kin_text(member_names[:i] + member_names[i + 1 :])
+    return out
 
 
 def _number(value: Any) -> float:
@@ -758,13 +861,22 @@ def prepare(records: pd.DataFrame, workers: int | None = None) -> pd.DataFrame:
 
     for kind in ("district", "upazila", "union"):
         out[kind] = _int_code(coded[kind])
+    out["address"] = map_distinct(address_words, _column(records, "address"))
+    out["postcode"] = map_distinct(digits_int, _column(records, "postcode")).astype(np.int64)
+    identifiers = _column(records, "identifiers").astype(object)
+    out["identifiers"] = identifiers.where(identifiers.notna(), None).to_numpy()
+    out["id_keys"] = map_distinct(identifier_keys, identifiers)
 
     full = name_en.fillna(name_bn)
     out["name_freq"] = full.map(full.value_counts()).fillna(0).astype(np.int32).to_numpy()
     given = pd.Series(first_key, dtype=object)
     out["given_freq"] = given.map(given.value_counts()).fillna(0).astype(np.int32).to_numpy()
+    places = {kind: out[kind].to_numpy() for kind in ("district", "upazila", "union")}
+    for column, values in place_name_counts(full, places).items():
+        out[column] = values
     out["bangla_only"] = map_distinct(
         bangla_only, names.column(0, "bangla"), names.column(1, "bangla")
     ).astype(bool)
+    out["kin"] = household_kin(out["household"].to_numpy(), full.to_numpy(dtype=object))
     log.info("prepared %d records", n)
     return out[list(PREPARED_COLUMNS)]

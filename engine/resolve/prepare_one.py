@@ -28,7 +28,9 @@ import pandas as pd
 from engine.errors import IncrementalError
 from engine.record import CANONICAL_FIELDS, Record, is_missing_value
 from engine.resolve.prepare import (
+    PLACE_COUNTS,
     Gazetteer,
+    address_words,
     bangla_only,
     birth_columns,
     coded_values,
@@ -40,7 +42,9 @@ from engine.resolve.prepare import (
     full_keys,
     gender_code,
     household_key,
+    identifier_keys,
     is_list,
+    kin_text,
     link_table,
     merged_keys,
     nid_key,
@@ -58,6 +62,10 @@ SAMPLE_SIZE: Final = 400
 #: Prepared columns whose values depend on the whole data, not on the record alone.
 CONTEXT_COLUMNS: Final = (
     "household",
+    "kin",
+    "district_name_n",
+    "upazila_name_n",
+    "union_name_n",
     "father_key",
     "nid_key",
     "nid_text",
@@ -81,7 +89,9 @@ KNOWN_COLUMNS: Final = frozenset(
         "father_key", "gender", "year_lo", "year_hi", "month",
         "day", "dob_weak", "dob_swappable", "birth_years", "birth_decade", "dob_keys", "nid_key",
         "nid_text", "nid_linked", "brn_key", "brn_text", "phone", "wallet", "numbers",
-        "phone_names", "wallet_names", "district", "upazila", "union", "name_freq", "given_freq",
+        "phone_names", "wallet_names", "district", "upazila", "union", "address", "postcode",
+        "identifiers", "id_keys", "name_freq", "given_freq", "kin", "district_name_n",
+        "upazila_name_n", "union_name_n",
         "bangla_only",
     )
 )  # fmt: skip
@@ -142,6 +152,10 @@ class RegistryContext:
     places:
         The parents of place names the batch's records give (what fills in a record's missing
         district or upazila); records added later do not change it.
+    households:
+        Per household code, its members: record id -> folded name (for a record's ``kin``).
+    place_names:
+        Records per ``(place column, full name, place code)`` (the ``*_name_n`` columns).
     """
 
     codes: dict[str, dict[str, int]]
@@ -151,6 +165,8 @@ class RegistryContext:
     number_names: dict[int, int]
     number_pairs: set[tuple[int, str]]
     places: Gazetteer = field(default_factory=Gazetteer)
+    households: dict[int, dict[str, str | None]] = field(default_factory=dict)
+    place_names: dict[tuple[str, str, int], int] = field(default_factory=dict)
 
     def code(self, kind: str, value: str | None) -> int:
         """The code of ``value`` (``-1`` for none; a fresh code, not stored, for an unseen one)."""
@@ -233,6 +249,10 @@ def record_columns(values: Mapping[str, Any]) -> dict[str, Any]:
     row["wallet"] = wallet_number(values["account_provider"], values["account_number"])
     row["numbers"] = number_list(row["phone"], row["wallet"])
     row["bangla_only"] = bangla_only(en.bangla, bn.bangla)
+    row["address"] = address_words(values["address"])
+    row["postcode"] = digits_int(values["postcode"])
+    row["identifiers"] = values["identifiers"]
+    row["id_keys"] = identifier_keys(values["identifiers"])
     return row
 
 
@@ -250,6 +270,12 @@ def context_columns(
     record itself unless ``added``)."""
     raw = _raw_keys(values, context.places)
     row["household"] = context.code("household", raw["household"])
+    members = context.households.get(row["household"], {}) if row["household"] >= 0 else {}
+    row["kin"] = (
+        kin_text(name for rid, name in members.items() if rid != row["record_id"])
+        if raw["household"] is not None
+        else None
+    )
     row["father_key"] = context.code("father_key", _describe(values["father_name"]).key)
     row.update(_nid(values, context))
     row["brn_key"] = context.code("brn_key", raw["brn_key"])
@@ -284,6 +310,13 @@ def _count_context(row: dict[str, Any], context: RegistryContext, *, added: bool
     own = 0 if added else 1
     full, first = full_name_of(row), first_name_key(row)
     row["name_freq"] = 0 if full is None else context.name_counts.get(full, 0) + own
+    for column, place in PLACE_COUNTS.items():
+        code = row[place]
+        row[column] = (
+            0
+            if full is None or code < 0
+            else context.place_names.get((place, full, int(code)), 0) + own
+        )
     row["given_freq"] = 0 if first is None else context.given_counts.get(first, 0) + own
     for column, number in (("phone_names", row["phone"]), ("wallet_names", row["wallet"])):
         if number < 0:
@@ -320,7 +353,20 @@ def build_context(records: pd.DataFrame, prepared: pd.DataFrame) -> RegistryCont
     nid_links = link_table(distinct_values(column("nid"), column("nid_alt"))[1])
     context = RegistryContext(codes, nid_links, {}, {}, {}, set(), places_gazetteer(records))
     fill_counts(context, prepared)
+    fill_households(context, prepared)
     return context
+
+
+def fill_households(context: RegistryContext, prepared: pd.DataFrame) -> None:
+    """The members of every household of the prepared rows (record id -> folded name)."""
+    household = prepared["household"].to_numpy()
+    rows = np.flatnonzero(household >= 0)
+    full = prepared["name_en"].where(prepared["name_en"].notna(), prepared["name_bn"])
+    names = full.to_numpy(dtype=object)
+    ids = prepared["record_id"].to_numpy(dtype=object)
+    context.households = {}
+    for row in rows.tolist():
+        context.households.setdefault(int(household[row]), {})[str(ids[row])] = names[row]
 
 
 def _code_table(values: np.ndarray, codes: np.ndarray) -> dict[str, int]:
@@ -332,6 +378,12 @@ def _code_table(values: np.ndarray, codes: np.ndarray) -> dict[str, int]:
 def fill_counts(context: RegistryContext, prepared: pd.DataFrame) -> None:
     full = prepared["name_en"].where(prepared["name_en"].notna(), prepared["name_bn"])
     context.name_counts = {str(k): int(v) for k, v in full.value_counts().items()}
+    context.place_names = {}
+    for place in PLACE_COUNTS.values():
+        code = prepared[place].to_numpy()
+        ok = full.notna().to_numpy() & (code >= 0)
+        pairs = pd.DataFrame({"full": full.to_numpy()[ok], "code": code[ok]}).value_counts()
+        context.place_names.update({(place, str(f), int(c)): int(n) for (f, c), n in pairs.items()})
     first = pd.Series([first_of(k) for k in prepared["name_keys"].to_numpy()], dtype=object)
     context.given_counts = {str(k): int(v) for k, v in first.value_counts().items()}
     numbers = np.concatenate([prepared["phone"].to_numpy(), prepared["wallet"].to_numpy()])
@@ -347,6 +399,15 @@ def refresh_context(prepared: pd.DataFrame, context: RegistryContext) -> None:
     over the same records would: records added since the batch change other records' counts."""
     full = prepared["name_en"].where(prepared["name_en"].notna(), prepared["name_bn"])
     prepared["name_freq"] = full.map(context.name_counts).fillna(0).astype(np.int32).to_numpy()
+    for column, place in PLACE_COUNTS.items():
+        keys = zip(full.tolist(), prepared[place].tolist(), strict=True)
+        prepared[column] = np.asarray(
+            [
+                0 if f is None or f != f or c < 0 else context.place_names.get((place, f, c), 0)
+                for f, c in keys
+            ],
+            dtype=np.int32,
+        )
     first = pd.Series([first_of(k) for k in prepared["name_keys"].to_numpy()], dtype=object)
     prepared["given_freq"] = first.map(context.given_counts).fillna(0).astype(np.int32).to_numpy()
     for column, number in (("phone_names", "phone"), ("wallet_names", "wallet")):
@@ -372,8 +433,15 @@ def remember(row: Mapping[str, Any], values: Mapping[str, Any], context: Registr
     for smart, core in own_nid_links(values).items():
         context.nid_links.setdefault(smart, core)
     full, first = full_name_of(row), first_name_key(row)
+    if row["household"] >= 0:
+        household = context.code("household", raw["household"])
+        context.households.setdefault(household, {})[str(row["record_id"])] = full
     if full is not None:
         context.name_counts[full] = context.name_counts.get(full, 0) + 1
+        for place in PLACE_COUNTS.values():
+            if row[place] >= 0:
+                key = (place, full, int(row[place]))
+                context.place_names[key] = context.place_names.get(key, 0) + 1
     if first is not None:
         context.given_counts[first] = context.given_counts.get(first, 0) + 1
         for number in {row["phone"], row["wallet"]}:

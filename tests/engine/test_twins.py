@@ -52,6 +52,9 @@ EDGE_RECORDS: tuple[dict[str, Any], ...] = (
     # an upazila and a union without a district; a household
     {"upazila": "savar", "union": "ashulia", "household_id": "h1"},
     {"district": "BD3026", "upazila": "savar", "household_id": "h1"},
+    # extra identifiers a source declares, one shared; an address and a postcode
+    {"identifiers": "tin=123456789", "full_name": "Abdul Karim", "postcode": "1207"},
+    {"identifiers": "employee_id=e7;tin=123456789", "address": "Vill: Rampoor, Uttar Para"},
     # only the union, placed in its upazila and district by the two above; an age (a year range)
     {"union": "ashulia", "full_name": "Nurul Islam", "age": 30, "age_as_of": "2022-06-15"},
 )

@@ -212,3 +212,13 @@ def test_declared_comparisons_set_the_levels(pairs):
     assert labels == ["<= 0", "<= 2", "> 2", "null"]
     with pytest.raises(FeatureError, match="features the data lacks: \\['nid_match'\\]"):
         PairClassifier(comparisons={"nid_match": [1.0]}).fit(X, y)
+
+
+def test_boosting_learns_a_feature_no_training_pair_has_as_saying_nothing(pairs, holdout_pairs):
+    # e.g. an address similarity when no training source gives an address
+    X, y = pairs
+    model = PairClassifier("boosting", **FAST).fit(X.assign(address_sim=np.nan), y)
+    H, _ = holdout_pairs
+    p = model.predict_proba(H.assign(address_sim=np.nan))[:, 1]
+    assert np.allclose(p, model.predict_proba(H.assign(address_sim=1.0))[:, 1])
+    assert model.explain(H.assign(address_sim=1.0))["address_sim"].abs().max() == 0.0

@@ -129,3 +129,84 @@ def test_a_place_one_record_leaves_blank_is_no_disagreement() -> None:
     assert other_upazila["geo_level"] == 1
     other_district = _features(dict(home), {"district": "BD5585", "upazila": "baragram"})
     assert other_district["geo_level"] == 0
+
+
+def test_records_that_give_different_levels_of_place_compare_on_what_they_share() -> None:
+    home = {"district": "BD5010", "upazila": "baragram", "union": "chhotadia"}
+    # a survey naming only the union, an extract naming only the district: the survey's full
+    # records place the union in its district, so the two agree as far as both say
+    survey = {"union": "chhotadia"}
+    extract = {"district": "BD5010"}
+    f = _features(dict(survey), dict(extract), dict(home))
+    assert f["geo_level"] == 3 and f["geo_common"] == 1
+    # two records of one union say more than two that share only the district
+    g = _features(dict(survey), dict(home))
+    assert g["geo_level"] == 3 and g["geo_common"] == 3
+    # an upazila's name alone meets the same upazila given with its district
+    h = _features({"upazila": "baragram"}, dict(home))
+    assert h["geo_level"] == 3 and h["geo_common"] == 2
+    # nothing in common: not comparable, never "different"
+    assert np.isnan(_features({"union": "kalmakona"}, {"district": "BD5585"})["geo_common"])
+
+
+def test_age_only_and_bangla_only_records_are_not_punished_for_what_they_lack() -> None:
+    f = _features(
+        {"full_name_bn": "রহিমা বেগম", "age": 38, "age_as_of": "2022-06-15"},
+        {"full_name": "Rahima Begum", "date_of_birth": "1984-05-02"},
+    )
+    assert f["name_sort"] >= 0.85 and f["year_gap"] == 0
+    for name in ("dob_match", "nid_match", "gender_match", "kin_sim", "address_sim",
+                 "postcode_match", "identifier_match", "geo_level", "geo_common"):  # fmt: skip
+        assert np.isnan(f[name]), name
+
+
+def test_addresses_compare_by_their_place_words_whatever_the_labels_and_spelling() -> None:
+    f = _features(
+        {"address": "Vill: Rampoor, Para: Dokkhin Para, Union: Char Kashipur"},
+        {"address": "Dakshin Para, Rampur, Char Kashipur"},
+    )
+    assert f["address_sim"] >= 0.95
+    g = _features({"address": "Uttar Para, Shimulkandi"}, {"address": "Bazar Para, Hijalgram"})
+    assert g["address_sim"] < 0.7
+    h = _features({"postcode": "1207"}, {"postcode": "1207"}, {"postcode": "9100"})
+    assert h["postcode_match"] == 1
+    assert _features({"postcode": "1207"}, {"postcode": "9100"})["postcode_match"] == 0
+
+
+def test_extra_identifiers_match_by_name_and_value() -> None:
+    same = _features(
+        {"identifiers": "tin=123456789"}, {"identifiers": "employee_id=e7;tin=123456789"}
+    )
+    assert same["identifier_match"] == 1
+    typo = _features({"identifiers": "tin=123456789"}, {"identifiers": "tin=123456798"})
+    assert typo["identifier_match"] == 0.5
+    other = _features({"identifiers": "tin=123456789"}, {"identifiers": "tin=987654321"})
+    assert other["identifier_match"] == 0
+    # identifiers of different kinds say nothing about each other
+    kinds = _features({"identifiers": "tin=123456789"}, {"identifiers": "employee_id=e7"})
+    assert np.isnan(kinds["identifier_match"])
+
+
+def test_a_relative_one_record_names_is_found_in_the_others_household() -> None:
+    # a birth registration names the mother; the survey lists the child with its mother
+    survey = {"source": "bbs", "household_id": "h1", "full_name": "Sathi", "age": 4,
+              "age_as_of": "2022-06-15"}  # fmt: skip
+    mother = {"source": "bbs", "household_id": "h1", "full_name": "Marjina Begum", "age": 30,
+              "age_as_of": "2022-06-15"}  # fmt: skip
+    birth = {"source": "bdris", "full_name": "Sathi", "mother_name": "মর্জিনা বেগম",
+             "date_of_birth": "2017-03-05"}  # fmt: skip
+    f = _features(dict(birth), dict(survey), dict(mother))
+    assert f["kin_sim"] >= 0.9
+    # a relative not found is no evidence: she may live elsewhere
+    stranger = {**birth, "mother_name": "Shirin Akter"}
+    assert np.isnan(_features(stranger, dict(survey), dict(mother))["kin_sim"])
+    # without a household on the other side, no relative can be looked for
+    assert np.isnan(_features(dict(birth), {"full_name": "Sathi"})["kin_sim"])
+
+
+def test_a_name_written_surname_first_is_seen_as_swapped() -> None:
+    f = _features({"full_name": "KHANAM RAHIMA"}, {"full_name": "MST. RAHIMA KHANAM"})
+    assert f["name_sort"] == pytest.approx(1.0) and f["given_sim"] < 0.7
+    assert f["name_swap"] == pytest.approx(1.0)
+    g = _features({"full_name": "Rahima Khanam"}, {"full_name": "Rahima Khanam"})
+    assert g["name_swap"] < 0.7  # not swapped

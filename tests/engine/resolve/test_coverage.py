@@ -114,7 +114,12 @@ def test_sources_sharing_no_key_at_all_are_warned_about() -> None:
 
 def test_identifier_rules_are_those_over_numbers_alone() -> None:
     kinds = {rule.name: is_identifier_rule(rule) for rule in DEFAULT_RULES}
-    assert {name for name, identifier in kinds.items() if identifier} == {"nid", "brn", "phone"}
+    assert {name for name, identifier in kinds.items() if identifier} == {
+        "nid",
+        "brn",
+        "identifiers",
+        "phone",
+    }
 
 
 def test_coverage_counts_each_rules_pairs_per_pair_of_sources() -> None:
