@@ -6,10 +6,12 @@ The answer says who the record's person is (an existing person, or a new one), h
 and reasons in words: no other person's names or identifiers), the person's programmes across
 every MIS, and the double-dipping rules this enrolment would break under the current policy.
 
-``dry_run=true`` (the default) writes nothing. ``dry_run=false`` stores the record (a new record or
-a new version), gives it a lasting person ID and publishes it into the graph, all under the
-service's one write lock (:func:`engine.incremental.register.register_record`), so records of one
-new person that arrive together get one ID.
+``dry_run=true`` (the default) writes nothing, and takes no write lock: it waits for nobody but a
+storing resolve's publish into the graph (the graph is read one caller at a time), and for the
+moment that resolve adds its record to the resolver. ``dry_run=false`` stores the record (a new
+record or a new version), gives it a lasting person ID and publishes it into the graph, all under
+the service's one write lock (:func:`engine.incremental.register.register_record`), so records of
+one new person that arrive together get one ID.
 
 Idempotency: a storing request whose ``(source, record_id, content)`` this key has sent before gets
 the first answer again (same person, same ``request_id``); so does a request whose
