@@ -13,7 +13,9 @@ oha (``cargo install oha``), pinned to core 1, drives it:
    ``--seconds`` (errors counted).
 
 Printed: start time and resident memory of the server, and per run the request rate, p50 / p99 /
-max latency and the errors. Typical runs::
+max latency and the errors; then, from 50 dry runs and 50 storing resolves sent one at a time, the
+server's own time per step (the answers' ``timings``: resolve, graph, store, ledger, remember,
+publish), where a request's time goes when nothing queues. Typical runs::
 
     .venv/bin/python benchmarks/api_load.py --persons 20000 --seconds 20
     flock /tmp/ekjon-big.lock .venv/bin/python benchmarks/api_load.py --persons 1000000
@@ -168,6 +170,40 @@ def summary(name: str, result: dict[str, Any]) -> str:
     )
 
 
+def drain(base: str) -> float:
+    """Wait until the server has worked off what an open-loop run left queued (its threads answer
+    ``/v1/health`` at once again); the seconds waited."""
+    started = time.perf_counter()
+    while True:
+        asked = time.perf_counter()
+        with urllib.request.urlopen(f"{base}/v1/health", timeout=600) as answer:
+            answer.read()
+        if time.perf_counter() - asked < 0.2:
+            return time.perf_counter() - started
+
+
+def one_at_a_time(url: str, key: str, records: list[dict[str, Any]]) -> str:
+    """Send ``records`` one after another; the median latency and the mean of each step of the
+    answers' ``timings`` (ms)."""
+    steps: dict[str, list[float]] = {}
+    latencies = []
+    for record in records:
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(record).encode(),
+            headers={"X-API-Key": key, "Content-Type": "application/json"},
+        )
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            timings = json.loads(answer.read())["timings"]
+        latencies.append((time.perf_counter() - started) * 1000)
+        for step, ms in timings.items():
+            steps.setdefault(step, []).append(ms)
+    latencies.sort()
+    means = ", ".join(f"{step} {sum(v) / len(v):.1f}" for step, v in steps.items())
+    return f"median {latencies[len(latencies) // 2]:.1f} ms; server steps (mean ms): {means}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--persons", type=int, default=20_000)
@@ -212,10 +248,12 @@ def main() -> None:
                 args.oha, f"{base}/v1/resolve?dry_run=true", *post, *open_loop, "-Z", str(dry)
             )
         if "store" in chosen:
+            print(f"drained in {drain(base):.0f} s", flush=True)
             runs[f"resolve storing, {args.rate}/s open loop"] = oha(
                 args.oha, f"{base}/v1/resolve?dry_run=false", *post, *open_loop, "-Z", str(store)
             )
         if "saturation" in chosen:
+            print(f"drained in {drain(base):.0f} s", flush=True)
             runs[f"resolve dry run, saturation ({args.connections} clients)"] = oha(
                 args.oha, f"{base}/v1/resolve?dry_run=true", *post, "-z", "20s",
                 "-c", str(args.connections), "-Z", str(dry),
@@ -230,6 +268,7 @@ def main() -> None:
         urls.write_text("\n".join(f"{base}/v1/persons/{p}/programmes" for p in sample) + "\n")
         get = ["-H", f"X-API-Key: {analyst}", "--urls-from-file"]
         if "programmes" in chosen:
+            print(f"drained in {drain(base):.0f} s", flush=True)
             runs[f"programmes, {args.rate}/s open loop"] = oha(
                 args.oha, str(urls), *get, *open_loop
             )
@@ -238,6 +277,14 @@ def main() -> None:
             )
         for name, result in runs.items():
             print(summary(name, result), flush=True)
+        print(f"drained in {drain(base):.0f} s", flush=True)
+        spare = requests[-100:]  # bodies no run above sent
+        for i, (name, dry_run) in enumerate((("dry run", "true"), ("storing", "false"))):
+            sample = [
+                {**b, "record_id": f"{b['record_id']}-one"} for b in spare[i * 50 : i * 50 + 50]
+            ]
+            url = f"{base}/v1/resolve?dry_run={dry_run}"
+            print(f"resolve {name}, one at a time: {one_at_a_time(url, mis, sample)}", flush=True)
         print(f"server resident memory after: {rss_mb(server.pid):,.0f} MB")
         print(f"load average after: {os.getloadavg()}")
     finally:
