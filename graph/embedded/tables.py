@@ -382,17 +382,26 @@ def write_manifest(folder: Path, manifest: dict[str, Any], fsync: bool = True) -
 
 
 class _Sorted:
-    """A sorted string column (through an order, if given) as a sequence for :mod:`bisect`."""
+    """A sorted string column (through an order, if given) as a sequence for :mod:`bisect`.
 
-    def __init__(self, column: pa.Array, order: np.ndarray | None = None) -> None:
+    The column's chunks are read where they are (memory-mapped, not combined into one copy):
+    a binary search touches a few pages of a million-row column, not all of it.
+    """
+
+    def __init__(self, column: pa.ChunkedArray | pa.Array, order: np.ndarray | None = None) -> None:
         self.column = column
         self.order = order
+        chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        self._chunks = [c for c in chunks if len(c)]
+        self._starts = np.cumsum([0, *(len(c) for c in self._chunks)])[:-1].tolist()
 
     def __len__(self) -> int:
         return len(self.column)
 
     def __getitem__(self, i: int) -> str:
-        return self.column[i if self.order is None else int(self.order[i])].as_py()
+        row = i if self.order is None else int(self.order[i])
+        at = bisect.bisect_right(self._starts, row) - 1
+        return self._chunks[at][row - self._starts[at]].as_py()
 
     def rows(self, value: str) -> range | np.ndarray:
         lo = bisect.bisect_left(self, value)
@@ -410,6 +419,21 @@ class _Sorted:
 
 #: Up to this many ids, rows are found by binary search; beyond, by one scan of the column.
 _FEW = 200
+
+
+def _without(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """``table`` without the (sorted) ``rows``: slices of it between them, nothing copied (a
+    few rows a journal changed, out of millions)."""
+    if not len(rows):
+        return table
+    if len(rows) > 1_000:  # many: one filtered copy is cheaper than thousands of slices
+        keep = np.ones(table.num_rows, dtype=bool)
+        keep[rows] = False
+        return table.filter(pa.array(keep))
+    starts = [0, *(int(r) + 1 for r in rows)]
+    ends = [*(int(r) for r in rows), table.num_rows]
+    parts = [table.slice(a, b - a) for a, b in zip(starts, ends, strict=True) if b > a]
+    return pa.concat_tables(parts) if parts else table.slice(0, 0)
 
 
 class TableSet:
@@ -504,14 +528,14 @@ class TableSet:
             if table is None:
                 return None
             order = self._file(_order_file(node_file(label), "id")).column("row")
-            found = _Sorted(table.column("id").combine_chunks(), order.to_numpy())
+            found = _Sorted(table.column("id"), order.to_numpy())
             self._sorted[(label, "id")] = found
         return found
 
     def _ends(self, name: str, end: str) -> _Sorted:
         found = self._sorted.get((name, end))
         if found is None:
-            column = self._file(name).column(end).combine_chunks()
+            column = self._file(name).column(end)
             order = self._file(_order_file(name, end)).column("row").to_numpy()
             found = self._sorted[(name, end)] = _Sorted(column, order)
         return found
@@ -613,8 +637,7 @@ class TableSet:
         touched = self.delta.nodes.get(label, {})
         if base is not None and touched and base.num_rows:
             drop = pc.is_in(base.column("id"), value_set=pa.array(list(touched), type=_STRING))
-            if pc.any(drop).as_py():
-                base = base.filter(pc.invert(drop))
+            base = _without(base, np.flatnonzero(drop.to_numpy(zero_copy_only=False)))
         rows = self.delta.node_rows(label, ids)
         added = None
         if rows:
@@ -665,10 +688,7 @@ class TableSet:
                     strict=True,
                 )
                 drop = [row for row, pair in zip(maybe, pairs, strict=True) if pair in touched]
-                if drop:
-                    keep = np.ones(base.num_rows, dtype=bool)
-                    keep[drop] = False
-                    base = base.filter(pa.array(keep))
+                base = _without(base, np.asarray(drop, dtype=np.int64))
         rows = self.delta.edge_rows(group, starts, ends)
         added = None
         if rows:
@@ -777,9 +797,9 @@ class TableSet:
             base = self._base_node_table(label)
             sorted_ids = self._ids(label)
             if base is not None and sorted_ids is not None:
-                base = base.take(pa.array(sorted_ids.find(wanted)))
-                if order is not None:
+                if order is not None:  # the columns asked for, then the rows: less to copy
                     base = base.select([c for c in order if c in base.column_names])
+                base = base.take(pa.array(sorted_ids.find(wanted)))
             table = self._lay_nodes(label, base, order, wanted)
         if table is None:
             return pd.DataFrame(columns=order or ["id"])
