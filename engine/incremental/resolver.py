@@ -50,19 +50,25 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections import ChainMap
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from engine.errors import IncrementalError
 from engine.identity.assign import ledger_choice
 from engine.incremental.match import Match
+from engine.incremental.scoring import (
+    COUNTED_NAMES,
+    Explained,
+    counts_read_per_record,
+    few_pairs,
+)
 from engine.incremental.state import (
     CODES_FILE,
     FORMAT,
@@ -75,6 +81,7 @@ from engine.incremental.state import (
     settings_from_dict,
     write_state,
 )
+from engine.incremental.tables import TABLES_VERSION, Tables
 from engine.record import Record, record_key
 from engine.resolve.block_index import RuleIndex, hash_keys, key_strings
 from engine.resolve.blocking import BlockingRule
@@ -109,33 +116,6 @@ log = logging.getLogger(__name__)
 __all__ = ["IncrementalError", "IncrementalResolver", "Match"]
 
 
-_single_thread_lock = threading.Lock()
-_single_thread_depth = 0
-_saved_workers: Any = None
-
-
-@contextmanager
-def _few_pairs() -> Iterator[None]:
-    """Run compare's string similarities in the calling thread: rapidfuzz starts its worker threads
-    on every call (about 2 ms), which for the few pairs of one record costs more than the work.
-    Nested and concurrent uses restore the batch's setting when the last one ends."""
-    global _single_thread_depth, _saved_workers
-    import engine.resolve.compare
-
-    with _single_thread_lock:
-        if _single_thread_depth == 0:
-            _saved_workers = engine.resolve.compare.WORKERS
-            setattr(engine.resolve.compare, "WORKERS", 1)  # noqa: B010 (a Final of another module)
-        _single_thread_depth += 1
-    try:
-        yield
-    finally:
-        with _single_thread_lock:
-            _single_thread_depth -= 1
-            if _single_thread_depth == 0:
-                setattr(engine.resolve.compare, "WORKERS", _saved_workers)  # noqa: B010
-
-
 class IncrementalResolver:
     """Resolves new records against the persons of a finished batch (see the module docstring).
 
@@ -156,6 +136,7 @@ class IncrementalResolver:
         self.model = model
         self.settings = settings
         self.context = context
+        self._table: pa.Table | None = None  # the memory-mapped tables instead (:meth:`load`)
         self._prepared = prepared.reset_index(drop=True)
         self._columns = list(self._prepared.columns)
         self._arrays = {c: self._prepared[c].to_numpy() for c in self._columns}
@@ -177,7 +158,7 @@ class IncrementalResolver:
         }
         self._sample = sample
         self.fast = self._check_fast_path(sample)
-        self._per_record_counts = _counts_read_per_record(self._prepared)
+        self._per_record_counts = counts_read_per_record(self._prepared)
 
     def _check_fast_path(self, sample: pd.DataFrame | None) -> bool:
         """Whether :func:`prepare_one` gives the batch's prepared rows for a sample of its records
@@ -194,7 +175,11 @@ class IncrementalResolver:
             return False
         if sample is None or sample.empty:
             return True
-        differ = prepare_one_mismatches(sample, self._prepared, self.context)
+        rows = sample["row"].to_numpy(np.int64)
+        prepared = pd.DataFrame(self._take(rows))
+        differ = prepare_one_mismatches(
+            sample.assign(row=np.arange(len(sample))), prepared, self.context
+        )
         if differ:
             log.warning(
                 "prepare_one() differs from prepare() on %s: records are prepared with prepare() "
@@ -352,7 +337,10 @@ class IncrementalResolver:
         prepared = self._all_prepared()
         if self._added:
             refresh_context(prepared, self.context)
-        person = np.concatenate([self._person, np.asarray(self._added_person, dtype=object)])
+        person = self._person
+        if self._table is not None:
+            person = self._table.column("person_id").to_numpy(zero_copy_only=False)
+        person = np.concatenate([person, np.asarray(self._added_person, dtype=object)])
         return write_state(
             folder,
             prepared,
@@ -381,8 +369,9 @@ class IncrementalResolver:
         state = _saved(path, lambda p: json.loads(p.read_text(encoding="utf-8")))
         if state.get("format") != FORMAT or state.get("format_version") != FORMAT_VERSION:
             raise IncrementalError(
-                f"{path} is {state.get('format')!r} version {state.get('format_version')!r}; this "
-                f"ekjon reads {FORMAT!r} version {FORMAT_VERSION}: re-run the batch."
+                f"{path} is {state.get('format')!r} version {state.get('format_version')!r}, "
+                f"written by an older ekjon; this ekjon reads {FORMAT!r} version "
+                f"{FORMAT_VERSION}. Run `ekjon resolve` again to write it anew."
             )
         version = getattr(model, "model_version", None)
         if state.get("model_version") and version and state["model_version"] != version:
@@ -393,6 +382,10 @@ class IncrementalResolver:
                 version,
             )
         settings = settings_from_dict(state["settings"])
+        sample_path = folder / SAMPLE_FILE
+        sample = _saved(sample_path, pd.read_parquet) if sample_path.exists() else None
+        if state.get("tables") == TABLES_VERSION and Tables.present(folder):
+            return cls._opened(Tables(folder, state["records"]), model, settings, sample)
         prepared = _saved(folder / PREPARED_FILE, pd.read_parquet)
         person = prepared.pop("person_id").to_numpy(dtype=object)
         keys = _saved(folder / KEYS_FILE, pd.read_parquet)
@@ -418,9 +411,43 @@ class IncrementalResolver:
                 context.codes.setdefault(kind, {})[value] = int(code)
         fill_counts(context, prepared)
         fill_households(context, prepared)
-        sample_path = folder / SAMPLE_FILE
-        sample = _saved(sample_path, pd.read_parquet) if sample_path.exists() else None
+        _check_columns(folder, list(prepared.columns))
         return cls(prepared, person, context, indexes, model, settings, sample)
+
+    @classmethod
+    def _opened(
+        cls,
+        tables: Tables,
+        model: MatchModel,
+        settings: ResolveSettings,
+        sample: pd.DataFrame | None,
+    ) -> IncrementalResolver:
+        """The resolver over memory-mapped tables: rows are read where a record's candidates
+        are, lookups are binary searches (:mod:`engine.incremental.tables`)."""
+        self = cls.__new__(cls)
+        self.model = model
+        self.settings = settings
+        self.context = tables.context()
+        self._table = tables.prepared
+        self._prepared = None  # type: ignore[assignment]
+        self._arrays = None  # type: ignore[assignment]
+        self._columns = [c for c in self._table.column_names if c != "person_id"]
+        _check_columns(tables.folder, self._columns)
+        empty = self._table.select(self._columns).slice(0, 0).to_pandas()
+        self._dtypes = {c: empty[c].dtype for c in self._columns}
+        self._integer = {c: empty[c].dtype.kind in "iu" for c in self._columns}
+        self._base = self._table.num_rows
+        self._added = []
+        self._person = None  # type: ignore[assignment]
+        self._added_person = []
+        self._indexes = tables.indexes(settings.rules)
+        self._position = tables.positions()  # type: ignore[assignment]
+        self._person_rows = tables.person_rows()  # type: ignore[assignment]
+        self._sample = sample
+        self.fast = self._check_fast_path(sample)
+        first = pd.DataFrame(self._take(np.arange(min(self._base, 1))))
+        self._per_record_counts = counts_read_per_record(first)
+        return self
 
     # -- reading rows
 
@@ -433,23 +460,42 @@ class IncrementalResolver:
 
     def _value(self, column: str, row: int) -> Any:
         if row < self._base:
+            if self._arrays is None:
+                return self._take(np.asarray([row]), [column])[column][0]
             return self._arrays[column][row]
         return self._added[row - self._base][column]
+
+    def _take(self, rows: np.ndarray, columns: Sequence[str] | None = None) -> dict[str, Any]:
+        """The batch's ``rows`` (positions below ``len`` of the batch), column by column."""
+        columns = self._columns if columns is None else columns
+        if self._arrays is not None:
+            return {c: self._arrays[c][rows] for c in columns}
+        assert self._table is not None
+        taken = self._table.select(columns).take(pa.array(rows, pa.int64())).to_pandas()
+        return {c: taken[c].to_numpy() for c in columns}
 
     def _row(self, row: int) -> dict[str, Any]:
         return {c: self._value(c, row) for c in self._columns}
 
     def _person_of(self, row: int) -> str:
-        return self._person[row] if row < self._base else self._added_person[row - self._base]
+        if row >= self._base:
+            return self._added_person[row - self._base]
+        if self._table is not None:
+            return str(self._table.column("person_id")[row].as_py())
+        return self._person[row]
 
     def _all_prepared(self) -> pd.DataFrame:
+        if self._table is not None:
+            batch = self._table.select(self._columns).to_pandas()
+        else:
+            batch = self._prepared
         if not self._added:
-            return self._prepared.copy()
+            return batch.copy()
         added = pd.DataFrame(self._added, columns=self._columns)
         for column in self._columns:
             if self._dtypes[column] != np.dtype(object):
                 added[column] = added[column].astype(self._dtypes[column])
-        return pd.concat([self._prepared, added], ignore_index=True)
+        return pd.concat([batch, added], ignore_index=True)
 
     def _frame(
         self, new: Mapping[str, Any], rows: np.ndarray, own_links: Mapping[str, str]
@@ -459,11 +505,12 @@ class IncrementalResolver:
         data: dict[str, np.ndarray] = {}
         base = rows[rows < self._base]
         extra = rows[rows >= self._base]
+        taken = self._take(base)
         for column in self._columns:
             dtype = self._dtypes[column]
             head = np.empty(1, dtype=dtype)
             head[0] = new[column]
-            parts = [head, self._arrays[column][base]]
+            parts = [head, taken[column]]
             if len(extra):
                 tail = np.empty(len(extra), dtype=dtype)
                 for i, r in enumerate(extra):
@@ -475,7 +522,7 @@ class IncrementalResolver:
             # compare reads name counts per record of the frame it is given; this frame stands
             # for the whole data with the new record in it
             share = (len(rows) + 1) / (len(self) + 1)
-            for column in _COUNTED_NAMES:
+            for column in COUNTED_NAMES:
                 data[column] = data[column].astype(np.float64) * share
         return pd.DataFrame(data)
 
@@ -517,7 +564,7 @@ class IncrementalResolver:
                     count = context.number_names.get(number, 0) + (number in adds_name)
                     names[column][i] = max(count, 1)
         # smart-card NIDs linked to their core since the batch (by an added or the new record)
-        links = {**own_links, **context.nid_links}
+        links = ChainMap(context.nid_links, dict(own_links))
         text, key = data["nid_text"], data["nid_key"]
         for i in range(1, len(text)):
             t = text[i]
@@ -573,8 +620,14 @@ class IncrementalResolver:
         if not wanted:
             return members[:0]
         by_key: dict[str, list[int]] = {}
-        for row in np.unique(members).tolist():
-            values = {c: self._value(c, row) for c in rule.refine}
+        unique = np.unique(members)
+        base = unique[unique < self._base]
+        taken = self._take(base, rule.refine)
+        for i, row in enumerate(unique.tolist()):
+            if row < self._base:
+                values = {c: taken[c][i] for c in rule.refine}
+            else:
+                values = {c: self._value(c, row) for c in rule.refine}
             for key in set(key_strings(values, rule.refine, self._integer)) & wanted:
                 by_key.setdefault(key, []).append(row)
         chosen = [rows for rows in by_key.values() if len(rows) + 1 <= rule.max_block]
@@ -698,13 +751,13 @@ class IncrementalResolver:
                 "right": np.arange(1, len(scored_rows) + 1),
             }
         )
-        with _few_pairs():
+        with few_pairs():
             features = compare(frame, pairs)
         explained = None
         if explain and hasattr(self.model, "explain"):
             # one walk through the model gives both the scores and the explanation
             explained = self.model.explain(features[model_features(self.model)])
-            scores = score(_Explained(self.model, explained), features)
+            scores = score(Explained(self.model, explained), features)
         else:
             scores = score(self.model, features)
         probability = scores["probability"].to_numpy()
@@ -800,7 +853,7 @@ class IncrementalResolver:
             np.arange(size, dtype=np.int64), np.zeros(size, dtype=np.int64)
         )
         pairs = pd.DataFrame({"left": left, "right": right})
-        with _few_pairs():
+        with few_pairs():
             features = compare(frame, pairs)
         weight = score(self.model, features)["weight"].to_numpy()
         keys = [
@@ -866,19 +919,6 @@ class IncrementalResolver:
         return table
 
 
-class _Explained:
-    """A model whose probabilities were already computed by its ``explain`` (calibrated sums of
-    the contributions), for :func:`engine.resolve.pipeline.score` to apply its rules around them."""
-
-    def __init__(self, model: Any, explained: pd.DataFrame) -> None:
-        self.feature_names_in_ = model_features(model)
-        self._probability = explained["probability"]
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = self._probability.loc[X.index].to_numpy(dtype=np.float64)
-        return np.column_stack([1.0 - p, p])
-
-
 _PERSON_COLUMNS: Final = (
     "person_id",
     "records",
@@ -890,9 +930,6 @@ _PERSON_COLUMNS: Final = (
     "qualifies",
     "joins",
 )
-
-
-_COUNTED_NAMES: Final = ("name_freq", "given_freq")
 
 
 def _saved(path: Path, read: Callable[[Path], Any]) -> Any:
@@ -909,21 +946,15 @@ def _saved(path: Path, read: Callable[[Path], Any]) -> Any:
         ) from None
 
 
-def _counts_read_per_record(prepared: pd.DataFrame) -> bool:
-    """Whether :func:`engine.resolve.compare.compare` reads the name counts relative to the number
-    of
-    records in the frame it is given (then a small frame standing for the whole data must scale
-    them). Found by comparing one pair in a frame of two records and of four."""
-    if prepared.empty:
-        return False
-    one = prepared.iloc[[0, 0, 0, 0]].reset_index(drop=True)
-    for column in _COUNTED_NAMES:
-        one[column] = 1000
-    pair = pd.DataFrame({"left": [0], "right": [1]})
-    with _few_pairs():
-        two = compare(one.iloc[:2], pair)[list(_COUNTED_NAMES)].to_numpy()
-        four = compare(one, pair)[list(_COUNTED_NAMES)].to_numpy()
-    return not np.allclose(two, four, equal_nan=True)
+def _check_columns(folder: Path, columns: Sequence[str]) -> None:
+    """Refuse, saying what to run, a saved state whose prepared records lack columns this
+    ekjon's comparison reads (it was written by an older ekjon)."""
+    missing = sorted(set(KNOWN_COLUMNS) - set(columns))
+    if missing:
+        raise IncrementalError(
+            f"The one-record resolver's index in {folder} was written by an older ekjon (its "
+            f"records lack {', '.join(missing)}). Run `ekjon resolve` again to write it anew."
+        )
 
 
 def _cross_script(frame: pd.DataFrame, a: int, b: int) -> bool:

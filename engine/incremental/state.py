@@ -16,6 +16,9 @@ file                   contents
                        the parents of place names (``place:union>district``, ...)
 ``sample.parquet``     a few hundred of the batch's canonical records with their ``row``, on which
                        :func:`engine.resolve.prepare_one.prepare_one` is checked at load
+``tables/``            the same state as Arrow tables a fresh process opens memory-mapped
+                       (:mod:`engine.incremental.tables`); a state without them (written by an
+                       older ekjon) is read whole from the Parquet files, slower
 =====================  ==========================================================================
 """
 
@@ -31,6 +34,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from engine.incremental.tables import TABLES_VERSION, write_tables
 from engine.resolve.block_index import RuleIndex
 from engine.resolve.blocking import BlockingRule
 from engine.resolve.pipeline import MatchModel, ResolveSettings
@@ -93,6 +97,7 @@ def write_state(
     prepared["person_id"] = person
     try:
         prepared.to_parquet(folder / PREPARED_FILE, index=False)
+        write_tables(folder, prepared, context, indexes)
     finally:
         del prepared["person_id"]
     parts = []
@@ -122,6 +127,7 @@ def write_state(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "records": len(prepared),
+        "tables": TABLES_VERSION,
         "model_version": getattr(model, "model_version", None),
         "settings": _settings_to_dict(settings),
         "saved_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),

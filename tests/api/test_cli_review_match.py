@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -166,7 +167,23 @@ def test_a_truncated_assignment_names_the_file_and_what_to_do(copied) -> None:
 def test_a_truncated_incremental_index_names_the_file_and_what_to_do(copied) -> None:
     env, _, home = copied
     record = json.dumps({"source": "dss_old_age", "record_id": "new-1", "full_name": "Abdul Karim"})
-    for name in ("prepared.parquet", "keys.parquet", "incremental.json"):
+    # what match reads: the memory-mapped tables (engine.incremental.tables) and the state file
+    for name in (
+        "tables/prepared.arrow",
+        "tables/keys.arrow",
+        "tables/records.arrow",
+        "tables/meta.json",
+        "incremental.json",
+    ):
+        damaged = home / "resolution" / "incremental" / name
+        backup = damaged.read_bytes()
+        _truncate(damaged)
+        _refused(_run("match", record, env=env), damaged, "ekjon resolve")
+        damaged.write_bytes(backup)
+    assert _run("match", record, env=env).exit_code == 0
+    # a state without the tables (an older ekjon's) is read from its Parquet files
+    shutil.rmtree(home / "resolution" / "incremental" / "tables")
+    for name in ("prepared.parquet", "keys.parquet"):
         damaged = home / "resolution" / "incremental" / name
         backup = damaged.read_bytes()
         _truncate(damaged)

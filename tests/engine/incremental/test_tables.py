@@ -1,0 +1,118 @@
+"""The one-record resolver opened on its memory-mapped tables answers exactly as the one read
+whole from the Parquet files (what an older ekjon wrote), also after records are added; a saved
+state an older ekjon wrote in another form is refused saying what to run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from engine.errors import IncrementalError
+from engine.incremental.resolver import IncrementalResolver
+from engine.incremental.tables import TABLES_DIR
+from engine.quality.training import load_model
+from engine.resolve.pipeline import resolve
+from synth.load import load_world, synthesise
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory, model) -> tuple[Path, pd.DataFrame]:
+    """A batch's saved state (tables and Parquet files) and the records held back from it."""
+    root = tmp_path_factory.mktemp("tables")
+    world = load_world(synthesise(2_000, 8, root / "world"))
+    held = world.iloc[::37]
+    kept = world.drop(held.index).reset_index(drop=True)
+    resolution = resolve(kept, model, keep_blocking_keys=True)
+    IncrementalResolver.write_batch(
+        root / "state",
+        resolution,
+        [f"P{c}" for c in resolution.person],
+        model,
+        records=kept,
+        prepared=resolution.prepared_with_blocking_keys(),
+    )
+    return root / "state", held
+
+
+def _without_tables(folder: Path, to: Path) -> Path:
+    shutil.copytree(folder, to)
+    shutil.rmtree(to / TABLES_DIR)
+    return to
+
+
+def _answer(resolver: IncrementalResolver, record: dict) -> tuple:
+    match = resolver.resolve_one(record)
+    return (
+        match.person_id,
+        round(match.log_odds, 9),
+        match.decided_by,
+        match.merges,
+        match.candidates.round(9).to_dict(orient="list"),
+        match.persons.round(9).to_dict(orient="list"),
+        None if match.explanation is None else match.explanation.to_text(),
+    )
+
+
+def test_the_tables_answer_as_the_parquet_files(saved, model, tmp_path: Path) -> None:
+    folder, held = saved
+    opened = IncrementalResolver.load(folder, model)
+    read_whole = IncrementalResolver.load(_without_tables(folder, tmp_path / "old"), model)
+    assert opened._table is not None and read_whole._table is None
+    assert opened.fast and read_whole.fast and len(opened) == len(read_whole)
+    records = held.to_dict(orient="records")
+    answers = [_answer(opened, r) for r in records]
+    assert answers == [_answer(read_whole, r) for r in records]
+    assert sum(a[0] is not None for a in answers) > len(records) // 2
+    # records added one after another: each is found by the ones after it
+    for record in records[:20]:
+        a, b = opened.add(record), read_whole.add(record)
+        assert (a.person_id, round(a.log_odds, 9)) == (b.person_id, round(b.log_odds, 9))
+    twins = [{**r, "source": "again", "record_id": f"{r['record_id']}-2"} for r in records[:20]]
+    assert [_answer(opened, r) for r in twins] == [_answer(read_whole, r) for r in twins]
+    assert all(opened.knows(f"{r['source']}/{r['record_id']}") for r in records[:20])
+
+
+def test_a_resolver_opened_on_tables_saves_what_it_read(saved, model, tmp_path: Path) -> None:
+    folder, held = saved
+    opened = IncrementalResolver.load(folder, model)
+    opened.add(held.iloc[0].to_dict())
+    again = IncrementalResolver.load(opened.save(tmp_path / "saved"), model)
+    assert len(again) == len(opened)
+    for record in held.iloc[1:30].to_dict(orient="records"):
+        assert _answer(again, record) == _answer(opened, record)
+
+
+def test_a_state_of_an_older_format_says_to_resolve_again(saved, model, tmp_path: Path) -> None:
+    folder = _without_tables(saved[0], tmp_path / "v1")
+    state = json.loads((folder / "incremental.json").read_text(encoding="utf-8"))
+    (folder / "incremental.json").write_text(json.dumps({**state, "format_version": 1}))
+    with pytest.raises(IncrementalError, match="Run `ekjon resolve` again"):
+        IncrementalResolver.load(folder, model)
+
+
+def test_a_state_lacking_columns_this_ekjon_compares_says_to_resolve_again(
+    saved, model, tmp_path: Path
+) -> None:
+    folder = _without_tables(saved[0], tmp_path / "old-columns")
+    prepared = pd.read_parquet(folder / "prepared.parquet")
+    prepared.drop(columns=["kin"]).to_parquet(folder / "prepared.parquet", index=False)
+    with pytest.raises(IncrementalError, match=r"lack kin\)\. Run `ekjon resolve` again"):
+        IncrementalResolver.load(folder, model)
+
+
+def test_damaged_tables_are_named(saved, model, tmp_path: Path) -> None:
+    folder = tmp_path / "damaged"
+    shutil.copytree(saved[0], folder)
+    path = folder / TABLES_DIR / "records.arrow"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(IncrementalError, match="records.arrow cannot be read"):
+        IncrementalResolver.load(folder, model)
