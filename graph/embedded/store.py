@@ -1156,12 +1156,19 @@ class EmbeddedStore:
 
 
 def _common_edges(old: pa.Table, new: pa.Table) -> int:
-    """How many of the ``old`` edges (``from``, ``to``) are among the ``new`` (unique) ones:
-    both ends coded as numbers, one dictionary per end for both tables, then compared as keys."""
-    codes = []
+    """How many of the ``old`` edges (``from``, ``to``) are among the ``new`` ones (each table
+    holding an edge once): both sorted together, an edge of both is two equal rows side by side,
+    one of each table. Sorting is several times faster than hashing the ends' strings."""
+    if not old.num_rows or not new.num_rows:
+        return 0
+    both = pa.concat_tables([old.select(["from", "to"]), new.select(["from", "to"])])
+    order = pc.sort_indices(both, sort_keys=[("from", "ascending"), ("to", "ascending")])
+    same = np.ones(both.num_rows - 1, dtype=bool)
     for end in ("from", "to"):
-        both = pa.chunked_array([*old.column(end).chunks, *new.column(end).chunks])
-        codes.append(pc.dictionary_encode(both).combine_chunks().indices.to_numpy())
-    starts, ends = codes
-    keys = starts.astype(np.int64) * (int(ends.max()) + 1) + ends
-    return int(np.isin(keys[: old.num_rows], keys[old.num_rows :]).sum())
+        column = both.column(end).take(order).combine_chunks()
+        same &= pc.equal(column.slice(1), column.slice(0, len(column) - 1)).to_numpy(
+            zero_copy_only=False
+        )
+    rows = order.to_numpy()
+    from_old = rows < old.num_rows
+    return int((same & (from_old[1:] != from_old[:-1])).sum())
