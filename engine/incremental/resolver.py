@@ -160,7 +160,9 @@ class IncrementalResolver:
         self.fast = self._check_fast_path(sample)
         self._per_record_counts = counts_read_per_record(self._prepared)
 
-    def _check_fast_path(self, sample: pd.DataFrame | None) -> bool:
+    def _check_fast_path(
+        self, sample: pd.DataFrame | None, differ: list[str] | None = None
+    ) -> bool:
         """Whether :func:`prepare_one` gives the batch's prepared rows for a sample of its records
         (``sample``: canonical records with their ``row`` in the batch). When it does not (prepare
         has changed since this module was written), records are prepared with ``prepare`` itself
@@ -175,11 +177,12 @@ class IncrementalResolver:
             return False
         if sample is None or sample.empty:
             return True
-        rows = sample["row"].to_numpy(np.int64)
-        prepared = pd.DataFrame(self._take(rows))
-        differ = prepare_one_mismatches(
-            sample.assign(row=np.arange(len(sample))), prepared, self.context
-        )
+        if differ is None:  # not checked by this code when the state was written
+            rows = sample["row"].to_numpy(np.int64)
+            prepared = pd.DataFrame(self._take(rows))
+            differ = prepare_one_mismatches(
+                sample.assign(row=np.arange(len(sample))), prepared, self.context
+            )
         if differ:
             log.warning(
                 "prepare_one() differs from prepare() on %s: records are prepared with prepare() "
@@ -444,9 +447,13 @@ class IncrementalResolver:
         self._position = tables.positions()  # type: ignore[assignment]
         self._person_rows = tables.person_rows()  # type: ignore[assignment]
         self._sample = sample
-        self.fast = self._check_fast_path(sample)
-        first = pd.DataFrame(self._take(np.arange(min(self._base, 1))))
-        self._per_record_counts = counts_read_per_record(first)
+        self.fast = self._check_fast_path(sample, tables.checked("prepare_one_differs"))
+        per_record = tables.checked("counts_read_per_record")
+        if per_record is None:
+            per_record = counts_read_per_record(
+                pd.DataFrame(self._take(np.arange(min(self._base, 1))))
+            )
+        self._per_record_counts = per_record
         return self
 
     # -- reading rows

@@ -97,7 +97,7 @@ def write_state(
     prepared["person_id"] = person
     try:
         prepared.to_parquet(folder / PREPARED_FILE, index=False)
-        write_tables(folder, prepared, context, indexes)
+        write_tables(folder, prepared, context, indexes, sample)
     finally:
         del prepared["person_id"]
     parts = []

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -61,9 +62,15 @@ def write_tables(
     prepared: pd.DataFrame,
     context: RegistryContext,
     indexes: Sequence[RuleIndex],
+    sample: pd.DataFrame | None = None,
 ) -> Path:
     """Write the tables of a resolver's state into ``folder/tables`` (replacing the old ones
-    whole: a reader sees the old tables or the new). ``prepared`` holds ``person_id``."""
+    whole: a reader sees the old tables or the new). ``prepared`` holds ``person_id``.
+
+    The checks a resolver makes when it starts (does :func:`prepare_one` give the batch's rows
+    for ``sample``; does compare read name counts per record) are made here too, and kept with
+    the fingerprint of the code that made them: a resolver running the same code takes their
+    answers instead of checking again (about a second)."""
     target = folder / TABLES_DIR
     tmp = folder / f"{TABLES_DIR}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -104,6 +111,7 @@ def write_tables(
     lookups = _write_context(tmp, context)
     meta = {"version": TABLES_VERSION, "records": len(prepared), "rules": offsets}
     meta["lookups"] = lookups
+    meta["checks"] = _checks(prepared, context, sample)
     (tmp / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
     old = folder / f"{TABLES_DIR}.{os.getpid()}.old"
     if target.exists():
@@ -111,6 +119,44 @@ def write_tables(
     tmp.rename(target)
     shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def code_fingerprint() -> str:
+    """The sha256 of the code that prepares and compares records (what the start-up checks
+    depend on): engine/resolve/prepare*.py and compare.py, engine/normalise, engine/record.py."""
+    root = Path(__file__).resolve().parents[1]
+    files = [
+        *sorted((root / "resolve").glob("prepare*.py")),
+        root / "resolve" / "compare.py",
+        root / "record.py",
+        *sorted(
+            p
+            for p in (root / "normalise").rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        ),
+    ]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode("utf-8"))
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _checks(
+    prepared: pd.DataFrame, context: RegistryContext, sample: pd.DataFrame | None
+) -> dict[str, Any]:
+    from engine.incremental.scoring import counts_read_per_record
+    from engine.resolve.prepare_one import prepare_one_mismatches
+
+    columns = [c for c in prepared.columns if c != "person_id"]
+    checks: dict[str, Any] = {"code": code_fingerprint()}
+    first = prepared.iloc[: min(len(prepared), 1)][columns].reset_index(drop=True)
+    checks["counts_read_per_record"] = counts_read_per_record(first)
+    if sample is not None and not sample.empty:
+        rows = prepared.iloc[sample["row"].to_numpy()][columns].reset_index(drop=True)
+        renumbered = sample.assign(row=np.arange(len(sample)))
+        checks["prepare_one_differs"] = prepare_one_mismatches(renumbered, rows, context)
+    return checks
 
 
 def _write_context(folder: Path, context: RegistryContext) -> dict[str, str]:
@@ -219,6 +265,14 @@ class Tables:
                 "`ekjon resolve` again to write them anew."
             )
         self.prepared = self.read("prepared")
+
+    def checked(self, name: str) -> Any:
+        """What the start-up check ``name`` answered when the tables were written, if this is
+        the code that answered it (``None``: check again)."""
+        checks = self.meta.get("checks") or {}
+        if name not in checks or checks.get("code") != code_fingerprint():
+            return None
+        return checks[name]
 
     @staticmethod
     def present(folder: Path) -> bool:

@@ -116,3 +116,22 @@ def test_damaged_tables_are_named(saved, model, tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(IncrementalError, match="records.arrow cannot be read"):
         IncrementalResolver.load(folder, model)
+
+
+def test_the_start_up_checks_made_by_the_same_code_are_not_made_again(
+    saved, model, tmp_path: Path
+) -> None:
+    folder = tmp_path / "checked"
+    shutil.copytree(saved[0], folder)
+    meta_path = folder / TABLES_DIR / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    assert meta["checks"]["prepare_one_differs"] == []
+    assert IncrementalResolver.load(folder, model).fast
+    # as if the batch's prepare had differed: this code takes that answer
+    meta["checks"]["prepare_one_differs"] = ["name_en"]
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    assert not IncrementalResolver.load(folder, model).fast
+    # written by other code: checked again (and prepare_one agrees)
+    meta["checks"]["code"] = "another ekjon"
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    assert IncrementalResolver.load(folder, model).fast
