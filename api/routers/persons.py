@@ -58,10 +58,13 @@ def person(person_id: PersonId, caller: Analyst, service: ServiceDep) -> Any:
 def programmes(person_id: PersonId, caller: Analyst, service: ServiceDep) -> Any:
     """Every programme the person receives, across every MIS, each with its enrolment record."""
     from graph.queries import programmes_of
+    from graph.queries.programmes import programme_nodes
 
     with service.graph() as store:
         _person_or_404(store, person_id)
-        found = programmes_of(store, person_id)
+        kept = service.cached("programme nodes", lambda: programme_nodes(store))
+        # the answer lists enrolments: the records' own properties need not be read
+        found = programmes_of(store, person_id, records=False, programmes=kept)
     rows = [plain(r) for r in found.enrolment_rows if r.get("person_id") == person_id]
     answer = {"person_id": person_id, "enrolments": rows}
     return personal(service, caller, "GET /v1/persons/{id}/programmes", [person_id], answer)

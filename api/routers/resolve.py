@@ -224,6 +224,7 @@ def _programmes(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The person's enrolments across every MIS, and the rules the record's enrolment breaks:
     one read of the graph around the person and their household."""
+    from graph.queries.programmes import programme_nodes
     from graph.queries.would_break import enrolments_near, would_break_rows
 
     record = done.record
@@ -233,7 +234,7 @@ def _programmes(
         store,
         done.person_id,
         household_id,
-        programmes=service.cached("programme nodes", lambda: _programme_nodes(store)),
+        programmes=service.cached("programme nodes", lambda: programme_nodes(store)),
     )
     rows = []
     if done.person_id is not None:
@@ -248,11 +249,6 @@ def _programmes(
         evidence=False,  # the answer names the rules, not the links
     )
     return rows, findings
-
-
-def _programme_nodes(store: Any) -> dict[str, dict[str, Any]]:
-    """Every programme of the graph (a few dozen), by code."""
-    return {str(r["id"]): r for r in store.nodes("Programme").to_dict("records")}
 
 
 def _answer(

@@ -8,6 +8,7 @@ the enrolments to the person.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Final
@@ -17,7 +18,13 @@ import pandas as pd
 from graph.queries._common import UNRESOLVED, tie_strength
 from graph.store import GraphStore
 
-__all__ = ["WALLET_PROVIDERS", "ProgrammesOf", "candidate_nodes", "programmes_of"]
+__all__ = [
+    "WALLET_PROVIDERS",
+    "ProgrammesOf",
+    "candidate_nodes",
+    "programme_nodes",
+    "programmes_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +142,14 @@ class _Found:
     )
 
 
-def _gather(store: GraphStore, value: str) -> _Found:
-    """Walk the store through the protocol: a few ``node`` / ``neighbours`` calls per record."""
+def _gather(
+    store: GraphStore,
+    value: str,
+    records: bool = True,
+    programmes: Mapping[str, Mapping[str, Any]] | None = None,
+) -> _Found:
+    """Walk the store through the protocol: ``node`` / ``neighbours`` calls to find the persons,
+    then a handful of look-ups for all their records (:func:`_views`)."""
     found = _Found()
     for label, node_id in candidate_nodes(value):
         if store.node(label, node_id) is None:
@@ -162,14 +175,20 @@ def _gather(store: GraphStore, value: str) -> _Found:
                 found.persons.update(dict.fromkeys(n.props["id"] for n in owners))
             else:
                 found.persons[UNRESOLVED + key] = None
-    _views(store, found)
+    _views(store, found, records, programmes)
     return found
 
 
-def _views(store: GraphStore, found: _Found) -> None:
+def _views(
+    store: GraphStore,
+    found: _Found,
+    records: bool,
+    programmes: Mapping[str, Mapping[str, Any]] | None,
+) -> None:
     """Each person's records, their enrolments and scored links: read for all the persons at once,
     a handful of ``edges`` / ``nodes`` look-ups whatever the number of records (a store answers
-    each in about the time of one ``neighbours``)."""
+    each in about the time of one ``neighbours``). Without ``records`` the Record nodes are not
+    read (a record is then its key and source)."""
     persons = list(found.persons)
     resolved = [p for p in persons if not p.startswith(UNRESOLVED)]
     keys_of: dict[str, list[str]] = {
@@ -183,18 +202,17 @@ def _views(store: GraphStore, found: _Found) -> None:
     props: dict[str, dict[str, Any]] = {}
     enrolled: dict[str, list[tuple[dict, dict]]] = {}
     links: dict[str, list[tuple[str, dict]]] = {}
-    if keys:
+    if keys and records:
         for row in store.nodes("Record", ids=keys).to_dict("records"):
             props[str(row["id"])] = _present(row)
+    if keys:
         enrolments = store.edges("ENROLLED_IN", from_ids=keys)
         if len(enrolments):
             codes = set(enrolments["to"].tolist())
-            programmes = {
-                str(r["id"]): _present(r)
-                for r in store.nodes("Programme", ids=codes).to_dict("records")
-            }
+            if programmes is None or not codes <= set(programmes):
+                programmes = programme_nodes(store, codes)
             for edge in enrolments.to_dict("records"):
-                programme = programmes.get(str(edge["to"]), {"id": edge["to"]})
+                programme = dict(programmes.get(str(edge["to"])) or {"id": edge["to"]})
                 enrolled.setdefault(str(edge["from"]), []).append((programme, _edge_props(edge)))
         for end, other in (("from", "to"), ("to", "from")):
             same = store.edges("SAME_AS", **{f"{end}_ids": keys})
@@ -205,8 +223,18 @@ def _views(store: GraphStore, found: _Found) -> None:
         for key in sorted(keys_of.get(person, ())):
             on = sorted(enrolled.get(key, []), key=lambda e: str(e[0]["id"]))
             linked = sorted(links.get(key, []), key=lambda e: e[0])
-            views.append((props.get(key) or {"id": key}, on, linked))
+            own = props.get(key) or {"id": key, "source": key.split("/", 1)[0]}
+            views.append((own, on, linked))
         found.records[person] = views
+
+
+def programme_nodes(
+    store: GraphStore, codes: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The ``Programme`` nodes' properties by code (``codes`` only, if given): a few dozen, worth
+    keeping by a caller that asks often (:func:`programmes_of`'s ``programmes``)."""
+    nodes = store.nodes("Programme", ids=codes)
+    return {str(r["id"]): _present(r) for r in nodes.to_dict("records")}
 
 
 _ENDS: Final = frozenset({"from", "to", "from_label", "to_label"})
@@ -297,11 +325,18 @@ def _gather_cypher(run_read: Any, value: str) -> _Found:
     return found
 
 
-def programmes_of(store: GraphStore, value: str) -> ProgrammesOf:
+def programmes_of(
+    store: GraphStore,
+    value: str,
+    *,
+    records: bool = True,
+    programmes: Mapping[str, Mapping[str, Any]] | None = None,
+) -> ProgrammesOf:
     """Every enrolment, across all MISs, of the person(s) a value names.
 
     On Neo4j the walk is two Cypher queries (``Neo4jStore.run_read``); on other stores a few
-    protocol calls per record. Both give the same answer.
+    protocol calls to find the persons and a handful of look-ups for all their records. Both give
+    the same answer.
 
     Parameters
     ----------
@@ -312,6 +347,12 @@ def programmes_of(store: GraphStore, value: str) -> ProgrammesOf:
         form (10, 13 or 17 ASCII digits), a BRN, an 11-digit mobile number, a wallet or account
         (``provider:number``, or a bare wallet number). Clean raw input first (Bangla digits,
         ``+880`` ...) with ``engine.normalise``; the CLI and API do.
+    records:
+        False to leave the records' own properties unread (other stores than Neo4j): the answer
+        then has its enrolments and links, and records that are their key and source only.
+    programmes:
+        The ``Programme`` nodes by code (:func:`programme_nodes`), when the caller keeps them;
+        read again if a programme found is not among them.
 
     Returns
     -------
@@ -326,7 +367,10 @@ def programmes_of(store: GraphStore, value: str) -> ProgrammesOf:
     """
     value = value.strip()
     run_read = getattr(store, "run_read", None)
-    found = _gather_cypher(run_read, value) if callable(run_read) else _gather(store, value)
+    if callable(run_read):
+        found = _gather_cypher(run_read, value)
+    else:
+        found = _gather(store, value, records, programmes)
     answer = ProgrammesOf(query=value, matched=found.matched, persons=list(found.persons))
     via = found.via
     record_rows: list[dict[str, Any]] = []

@@ -24,6 +24,7 @@ import pandas as pd
 from graph.policy import Policy, load_policy
 from graph.queries._common import ALONE, UNRESOLVED
 from graph.queries.double_dipping import DOUBLE_DIPPING_COLUMNS, breaches, with_evidence
+from graph.queries.programmes import programme_nodes
 from graph.store import GraphStore
 
 __all__ = ["Near", "enrolments_near", "would_break", "would_break_rows"]
@@ -80,8 +81,9 @@ def enrolments_near(
     household_id:
         A household the person belongs to besides those the graph gives them.
     programmes:
-        The ``Programme`` nodes' properties by code, when the caller keeps them (they are few);
-        else read for the programmes found.
+        The ``Programme`` nodes' properties by code, when the caller keeps them (they are few;
+        :func:`graph.queries.programmes.programme_nodes`); read again if one found is not among
+        them.
 
     Returns
     -------
@@ -115,9 +117,8 @@ def enrolments_near(
         return Near([], group, records)
     terms = {t: enrolled[t].tolist() if t in enrolled.columns else None for t in TERMS}
     codes = enrolled["to"].tolist()
-    if programmes is None:
-        nodes = store.nodes("Programme", ids=set(codes))
-        programmes = {r["id"]: r for r in nodes.to_dict("records")}
+    if programmes is None or not set(codes) <= set(programmes):
+        programmes = programme_nodes(store, set(codes))
     rank = {p: i for i, p in enumerate(persons)}
     rows = []
     for i, (key, code) in enumerate(zip(enrolled["from"].tolist(), codes, strict=True)):
