@@ -297,7 +297,7 @@ class Tables:
 
     def positions(self) -> RowOfKey:
         table = self.read("records")
-        return RowOfKey(table.column("key"), _numbers(table.column("row")))
+        return RowOfKey(table.column("key"), table.column("row"))
 
     def person_rows(self) -> PersonRows:
         persons = self.read("persons")
@@ -359,7 +359,10 @@ class _Values(Sequence[Any]):
     """An Arrow column read one value at a time (for :mod:`bisect`)."""
 
     def __init__(self, column: pa.ChunkedArray | pa.Array) -> None:
-        self._column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if isinstance(column, pa.ChunkedArray):
+            # one chunk (as the tables are written) is used where it lies, on the mapped file
+            column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+        self._column = column
         self._numbers = (
             self._column.to_numpy()
             if pa.types.is_integer(self._column.type) and self._column.null_count == 0
@@ -445,8 +448,8 @@ class Sorted(MutableMapping[Any, Any]):
 class RowOfKey(Sorted):
     """``source/record_id`` -> row, read from ``records.arrow``."""
 
-    def __init__(self, keys: pa.ChunkedArray, rows: np.ndarray) -> None:
-        super().__init__(keys, pa.chunked_array([pa.array(rows)]))
+    def __init__(self, keys: pa.ChunkedArray, rows: pa.ChunkedArray) -> None:
+        super().__init__(keys, rows)
 
 
 class SortedTuples(MutableSet[Any]):
