@@ -23,11 +23,16 @@ import functools
 import hashlib
 import itertools
 import logging
+import multiprocessing
+import os
+import pickle
 import queue
+import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any, Final
 
@@ -35,7 +40,7 @@ from engine.errors import EkjonError, InvalidValue, MappingError, UnreadableReco
 from engine.home import Home
 from engine.ingest.files import SourceFile, pair_files
 from engine.ingest.mapping import COLUMNS_SEPARATOR, FieldSpec, Mapping
-from engine.ingest.readers import DEFAULT_CHUNK_ROWS, BadRow, Chunk, open_source
+from engine.ingest.readers import DEFAULT_CHUNK_ROWS, BadRow, Chunk, SourceReader, open_source
 from engine.ingest.store import (
     VALUE_FIELDS,
     IngestRun,
@@ -68,6 +73,8 @@ IDENTIFIERS: Final = "identifiers"
 HASHED_VALUES: Final = tuple(i for i, f in enumerate(VALUE_FIELDS) if f not in LATER_FIELDS)
 LATER_VALUES: Final = tuple((i, f) for i, f in enumerate(VALUE_FIELDS) if f in LATER_FIELDS)
 _CACHE_LIMIT: Final = 200_000
+#: files from this size on are read and cleaned in a process of their own (``parallel``)
+_PARALLEL_BYTES: Final = 8 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +136,7 @@ def ingest_file(
     progress: ProgressCallback | None = None,
     reports_dir: Path | str | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    parallel: bool | None = None,
 ) -> IngestReport:
     """Ingest one source file into the store through its mapping.
 
@@ -141,6 +149,8 @@ def ingest_file(
     reports_dir : where the quarantine and field-warning CSVs go; default ``reports/`` beside the
         store's database (``$EKJON_HOME/reports``).
     chunk_rows : rows per chunk; each chunk is committed in one transaction.
+    parallel : read and clean the file in a process of its own while this one stores it (two
+        cores at work); default: for files of 8 MB and more, where the system can fork.
 
     Returns
     -------
@@ -179,21 +189,18 @@ def ingest_file(
             mapping_sha256=mapping.digest(),
         )
         total = reader.total
-        seen: dict[str, int] = {}
         done = run.rows_done  # rows up to here were committed by an earlier, killed run
+        if parallel is None:
+            parallel = path.stat().st_size >= _PARALLEL_BYTES and _can_fork()
+        staged = _staged(reader, mapping, cleaner, done)
         committer = _Committer()
         try:
             try:
-                for chunk in reader.chunks():
-                    if chunk.last_row <= done:
-                        # Committed by the earlier run: only remember its record ids.
-                        _remember_ids(mapping, chunk, seen)
-                    else:
-                        committer.submit(
-                            _stage_chunk(store, run, mapping, cleaner, chunk, seen, done)
-                        )
+                for item in _from_worker(staged) if parallel else staged:
+                    if item.batch is not None:
+                        committer.submit(_commit(store, run, item))
                     if progress is not None:
-                        committer.submit(_progress(progress, run, chunk.position, total))
+                        committer.submit(_progress(progress, run, item.position, total))
             finally:
                 committer.close()  # every chunk read is committed (or the commit failed)
             committer.check()
@@ -389,16 +396,54 @@ def _remember_ids(mapping: Mapping, chunk: Chunk, seen: dict[str, int]) -> None:
             seen.setdefault(record_id, row)
 
 
+@dataclass(slots=True)
+class _Staged:
+    """A chunk read, cleaned and hashed: what its commit writes (``batch`` ``None``: a chunk an
+    earlier, killed run committed), and how far into the file it ends."""
+
+    position: int
+    batch: StagedBatch | None = None
+    quarantine: list[Problem] = dataclass_field(default_factory=list)
+    warnings: list[Problem] = dataclass_field(default_factory=list)
+    rows_done: int = 0
+    rows_read: int = 0
+
+
+def _staged(
+    reader: SourceReader, mapping: Mapping, cleaner: _Cleaner, done: int
+) -> Iterator[_Staged]:
+    """The file's chunks, staged in file order; those up to row ``done`` only remembered."""
+    seen: dict[str, int] = {}
+    for chunk in reader.chunks():
+        if chunk.last_row <= done:
+            # committed by an earlier run: only remember its record ids
+            _remember_ids(mapping, chunk, seen)
+            yield _Staged(chunk.position)
+        else:
+            yield _stage_chunk(mapping, cleaner, chunk, seen, done)
+
+
+def _commit(store: RecordStore, run: IngestRun, item: _Staged) -> Callable[[], object]:
+    assert item.batch is not None
+    return functools.partial(
+        store.commit_chunk,
+        run,
+        item.batch,
+        quarantine=item.quarantine,
+        warnings=item.warnings,
+        rows_done=item.rows_done,
+        rows_read=item.rows_read,
+    )
+
+
 def _stage_chunk(
-    store: RecordStore,
-    run: IngestRun,
     mapping: Mapping,
     cleaner: _Cleaner,
     chunk: Chunk,
     seen: dict[str, int],
     done: int,
-) -> Callable[[], object]:
-    """A chunk read, cleaned and hashed: the commit of its records and problems, to call."""
+) -> _Staged:
+    """A chunk read, cleaned and hashed."""
     quarantine = [_unreadable(mapping, bad) for bad in chunk.unreadable if bad.row > done]
     rows_read = len(quarantine)
 
@@ -494,15 +539,73 @@ def _stage_chunk(
         invalid=invalid_by_row,
     )
     quarantine.sort(key=lambda p: p.row)
-    return functools.partial(
-        store.commit_chunk,
-        run,
-        batch,
-        quarantine=quarantine,
-        warnings=warnings,
-        rows_done=chunk.last_row,
-        rows_read=rows_read,
+    return _Staged(chunk.position, batch, quarantine, warnings, chunk.last_row, rows_read)
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
+
+
+def _from_worker(items: Iterator[_Staged]) -> Iterator[_Staged]:
+    """``items`` produced in a process forked for them (reading, cleaning and hashing a file is
+    Python work, one core's worth), handed over in order through a pipe. An error there is
+    raised here; the process ends with this generator, and dies with this process."""
+    context = multiprocessing.get_context("fork")
+    receiving, sending = context.Pipe(duplex=False)
+    worker = context.Process(
+        target=_produce, args=(items, sending, os.getpid()), name="ingest-reader", daemon=True
     )
+    worker.start()
+    sending.close()
+    try:
+        while True:
+            try:
+                kind, value = receiving.recv()
+            except EOFError:
+                worker.join()
+                raise EkjonError(
+                    f"the process reading the file ended unexpectedly (exit code "
+                    f"{worker.exitcode}); run the ingest again to resume it"
+                ) from None
+            if kind == "error":
+                raise value
+            if kind == "end":
+                return
+            yield value
+    finally:
+        receiving.close()
+        if worker.is_alive():
+            worker.kill()
+        worker.join()
+
+
+def _produce(items: Iterator[_Staged], sending: Any, parent: int) -> None:
+    """The reading process: each item sent as it is made, then ``end`` (or the error)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is the ingest's to handle
+    _die_with(parent)
+    try:
+        for item in items:
+            sending.send(("item", item))
+        sending.send(("end", None))
+    except BaseException as exc:  # noqa: BLE001 (handed to the ingest, which raises it)
+        try:
+            pickle.loads(pickle.dumps(exc))
+        except Exception:
+            exc = EkjonError(f"{type(exc).__name__}: {exc}")
+        sending.send(("error", exc))
+
+
+def _die_with(parent: int) -> None:
+    """Linux: this process is killed when ``parent`` dies, even by SIGKILL, so a killed ingest
+    leaves no reader behind (holding its source's lock)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # gone before the above took effect
+        os._exit(1)
 
 
 def _progress(

@@ -13,6 +13,7 @@ import pytest
 
 import engine.ingest.readers as readers
 import engine.ingest.run as run
+from engine.ingest.mapping import load_mapping
 from engine.ingest.readers import read_rows
 from engine.ingest.run import ingest_folder
 from engine.ingest.store import RecordStore
@@ -117,8 +118,9 @@ def stored(home: Path, worlds: list[Path]) -> dict[str, list[tuple[object, ...]]
     return tables
 
 
+@pytest.mark.parametrize("reader_process", [False, True], ids=["in-process", "reader-process"])
 def test_fast_paths_store_what_reading_and_cleaning_one_by_one_stores(
-    worlds: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    worlds: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reader_process: bool
 ) -> None:
     blocks = {"read at once": 0, "read again line by line": 0}
     plain_block = readers._plain_block
@@ -130,9 +132,13 @@ def test_fast_paths_store_what_reading_and_cleaning_one_by_one_stores(
 
     monkeypatch.setattr(readers, "_plain_block", counted)
     monkeypatch.setattr(readers, "_PLAIN_BLOCK", 97)  # many blocks, some holding a fault
+    # every file read and cleaned in a process of its own (as big files are), or none
+    monkeypatch.setattr(run, "_PARALLEL_BYTES", 0 if reader_process else 1 << 60)
     fast = stored(tmp_path / "fast", worlds)
-    assert blocks["read at once"] > 50 and blocks["read again line by line"] > 10
+    if not reader_process:  # (the reader process counts its own blocks)
+        assert blocks["read at once"] > 50 and blocks["read again line by line"] > 10
 
+    monkeypatch.setattr(run, "_PARALLEL_BYTES", 1 << 60)
     monkeypatch.setattr(readers, "_plain_block", lambda *args: None)
     monkeypatch.setattr(run, "clean_as_given", lambda kind, **hints: None)
     slow = stored(tmp_path / "slow", worlds)
@@ -219,3 +225,73 @@ def test_a_value_kept_as_given_is_what_cleaning_it_gives(kind: str, field: str |
 
 def test_names_checked_for_bangla_script_are_always_cleaned() -> None:
     assert clean_as_given("name", field="full_name_bn", script="bn") is None
+
+
+KILLED_WITH_ITS_READER = """
+import sys
+from engine.ingest.mapping import load_mapping
+from engine.ingest.run import ingest_file
+from engine.ingest.store import RecordStore
+
+ingest_file(RecordStore(sys.argv[1]), load_mapping(sys.argv[2]), sys.argv[3], chunk_rows=500,
+            parallel=True)
+"""
+
+
+def test_an_ingest_killed_with_its_reader_process_resumes(tmp_path: Path) -> None:
+    """The reader process dies with the ingest (it holds no lock after it), and the ingest run
+    again resumes where the killed one stopped."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .test_ingest import ROOT, write_big_file
+
+    rows = 30_000
+    data = tmp_path / "big.csv"
+    write_big_file(data, rows)
+    mapping = tmp_path / "big.yaml"
+    mapping.write_text(
+        "source: big\nkind: programme\nrecord_id: ben_id\nfields:\n  full_name: name\n"
+        "  nid: nid\n  phone: mobile\n  district: zila\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "home" / "records.sqlite"
+    command = [sys.executable, "-c", KILLED_WITH_ITS_READER, str(db), str(mapping), str(data)]
+    proc = subprocess.Popen(command, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    done = 0
+    while time.monotonic() < deadline and proc.poll() is None and done < 2_000:
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as con:
+                    found = con.execute("SELECT rows_done FROM ingests").fetchone()
+                done = found[0] if found else 0
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.02)
+    readers_of = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    children = [
+        pid
+        for pid in readers_of
+        if Path(f"/proc/{pid}/stat").exists()
+        and Path(f"/proc/{pid}/stat").read_text().split()[3] == str(proc.pid)
+    ]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the ingest finished before it could be killed"
+    assert children, "no reader process was started"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{c}").exists() for c in children):
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{c}").exists() for c in children), "the reader outlived it"
+
+    with RecordStore(db) as store:
+        (killed,) = store.ingests()
+        assert killed.status == "running" and 0 < killed.rows_done < rows
+        report = run.ingest_file(store, load_mapping(mapping), data, parallel=True)
+        assert report.resumed and report.rows_read == rows and report.ingested == rows
+        current = store.current()
+        assert current["record_id"].is_unique and len(current) == rows
