@@ -155,6 +155,11 @@ class Policy:
         info = self.programme(code)
         return info.cash and info.kind not in self.cash_cap_excludes
 
+    def per_household(self, code: str) -> bool:
+        """True if at most one member of a household may receive ``code`` (the only rule that
+        looks past one person's own enrolments)."""
+        return code in self.one_per_household
+
     def is_active(self, status: Any) -> bool:
         """True if an enrolment with ``status`` counts as receiving."""
         if status is None or (isinstance(status, float) and status != status):

@@ -230,11 +230,14 @@ def _programmes(
     record = done.record
     household = record.get("household_id")
     household_id = f"{record['source']}/{household}" if household else None
+    programme = record.get("programme")
     near = enrolments_near(
         store,
         done.person_id,
         household_id,
         programmes=service.cached("programme nodes", lambda: programme_nodes(store)),
+        # only a programme limited per household makes the rules look past the person
+        households=bool(programme) and _policy().per_household(str(programme)),
     )
     rows = []
     if done.person_id is not None:

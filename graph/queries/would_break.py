@@ -61,6 +61,7 @@ def enrolments_near(
     household_id: str | None = None,
     *,
     programmes: Mapping[str, Mapping[str, Any]] | None = None,
+    households: bool = True,
 ) -> Near:
     """The enrolments of a person and of everyone in their household group, as the rules read
     them.
@@ -84,30 +85,32 @@ def enrolments_near(
         The ``Programme`` nodes' properties by code, when the caller keeps them (they are few;
         :func:`graph.queries.programmes.programme_nodes`); read again if one found is not among
         them.
+    households:
+        False to read the person's own enrolments only (their household group unread, ``None``):
+        enough to check an enrolment in a programme no rule limits per household.
 
     Returns
     -------
     Near
     """
     persons: dict[str, None] = dict.fromkeys([person_id] if person_id else [])
-    households: set[str] = set()
-    new_households: set[str] = set()
-    if household_id:
+    homes: set[str] = set()
+    if households and household_id:
         joined = store.edges("MEMBER_OF", to_ids=[household_id])
         if len(joined) or store.node("Household", household_id) is not None:
-            households.add(household_id)
+            homes.add(household_id)
             persons.update(dict.fromkeys(joined["from"].tolist()))
-    new_persons = set(persons)
+    new_persons = set(persons) if households else set()
     while new_persons:
-        homes = store.edges("MEMBER_OF", from_ids=new_persons)["to"].tolist()
-        new_households = set(homes) - households
-        if not new_households:
+        found = store.edges("MEMBER_OF", from_ids=new_persons)["to"].tolist()
+        new_homes = set(found) - homes
+        if not new_homes:
             break
-        households |= new_households
-        members = store.edges("MEMBER_OF", to_ids=new_households)["from"].tolist()
+        homes |= new_homes
+        members = store.edges("MEMBER_OF", to_ids=new_homes)["from"].tolist()
         new_persons = set(members) - set(persons)
         persons.update(dict.fromkeys(sorted(new_persons)))
-    group = min(households) if households else None
+    group = min(homes) if homes else None
     of = store.edges("OF", to_ids=list(persons)) if persons else None
     records: dict[str, str] = {}
     if of is not None and len(of):
@@ -158,8 +161,11 @@ def would_break_rows(
     """:func:`would_break` as plain dicts (no pandas: for one record at a time).
 
     ``near`` is :func:`enrolments_near` of the same person and household when the caller has read
-    it already (the API shows the person's enrolments too); without ``evidence`` the findings
-    carry no ``links`` and ``tie`` (the SAME_AS look-ups they need are skipped).
+    it already (the API shows the person's enrolments too). Read without ``households`` it finds
+    the same rules broken for a programme the policy does not limit per household
+    (:meth:`~graph.policy.Policy.per_household`), each finding's ``household_id`` then being the
+    person's own (``person:<id>``). Without ``evidence`` the findings carry no ``links`` and
+    ``tie`` (the SAME_AS look-ups they need are skipped).
     """
     policy = policy or load_policy()
     key, programme = str(enrolment["record_id"]), enrolment.get("programme")

@@ -176,7 +176,7 @@ def test_one_enrolment_checked_alone_breaks_the_rules_the_whole_graph_finds(
     """The per-record check (the API's /resolve) and the whole-graph question apply one rule:
     each enrolment of a finding, checked alone as if it arrived now, names that finding, with the
     same evidence."""
-    from graph.queries.would_break import would_break
+    from graph.queries.would_break import enrolments_near, would_break, would_break_rows
 
     policy = load_policy()
     found = double_dipping(published, policy)
@@ -202,6 +202,22 @@ def test_one_enrolment_checked_alone_breaks_the_rules_the_whole_graph_finds(
             assert pd.isna(got["tie"]) == pd.isna(finding["tie"])
             if not pd.isna(finding["tie"]):
                 assert got["tie"] == pytest.approx(finding["tie"])
+            # as the API checks it: the household read only for a programme limited per household
+            near = enrolments_near(
+                published,
+                person_of[key],
+                households=policy.per_household(enrolment["programme"]),
+            )
+            rows = would_break_rows(
+                published, enrolment, person_id=person_of[key], near=near, evidence=False
+            )
+            said = {(f["rule"], f["programmes"], f["record_ids"], f["detail"]) for f in rows}
+            assert (
+                finding["rule"],
+                finding["programmes"],
+                finding["record_ids"],
+                finding["detail"],
+            ) in said
             checked += 1
     assert checked >= 10
 
