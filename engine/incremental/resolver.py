@@ -478,8 +478,10 @@ class IncrementalResolver:
         if self._arrays is not None:
             return {c: self._arrays[c][rows] for c in columns}
         assert self._table is not None
-        taken = self._table.select(columns).take(pa.array(rows, pa.int64())).to_pandas()
-        return {c: taken[c].to_numpy() for c in columns}
+        # each column as to_pandas() converts it (what the Parquet path reads), without the
+        # DataFrame: a few milliseconds less a record
+        taken = self._table.select(columns).take(pa.array(rows, pa.int64()))
+        return {c: taken.column(c).to_numpy() for c in columns}
 
     def _row(self, row: int) -> dict[str, Any]:
         return {c: self._value(c, row) for c in self._columns}

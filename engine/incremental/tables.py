@@ -52,6 +52,8 @@ TABLES_VERSION: Final = 1
 META_FILE: Final = "meta.json"
 #: the context's lookups that are big at a million records; the others are read whole
 _LAZY_CODES: Final = frozenset({"household", "brn_key"})
+#: lookups a table remembers (positions, not values), then forgets all at once
+_FOUND_LIMIT: Final = 1 << 16
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -368,6 +370,9 @@ class _Values(Sequence[Any]):
             if pa.types.is_integer(self._column.type) and self._column.null_count == 0
             else None
         )
+        self._text: _Utf8 | None = None
+        if pa.types.is_string(column.type) and column.null_count == 0 and len(column):
+            self._text = _Utf8(column)
 
     def __len__(self) -> int:
         return len(self._column)
@@ -379,6 +384,11 @@ class _Values(Sequence[Any]):
 
     def find(self, value: Any, lo: int = 0, hi: int | None = None) -> int:
         """The first position of ``value`` in ``lo:hi`` (sorted), or -1."""
+        if self._text is not None and isinstance(value, str):
+            hi = len(self) if hi is None else hi
+            encoded = value.encode("utf-8", "surrogatepass")
+            i = bisect.bisect_left(self._text, encoded, lo, hi)
+            return i if i < hi and self._text[i] == encoded else -1
         start, stop = self.span(value, lo, hi)
         return start if start < stop else -1
 
@@ -393,10 +403,34 @@ class _Values(Sequence[Any]):
                 lo + int(np.searchsorted(part, value, side="left")),
                 lo + int(np.searchsorted(part, value, side="right")),
             )
+        if self._text is not None:
+            if not isinstance(value, str):
+                return lo, lo
+            # UTF-8 bytes sort as the text's code points, as the table was sorted
+            encoded = value.encode("utf-8", "surrogatepass")
+            return (
+                bisect.bisect_left(self._text, encoded, lo, hi),
+                bisect.bisect_right(self._text, encoded, lo, hi),
+            )
         try:
             return bisect.bisect_left(self, value, lo, hi), bisect.bisect_right(self, value, lo, hi)
         except TypeError:  # a key of another type than the table's
             return lo, lo
+
+
+class _Utf8(Sequence[bytes]):
+    """A string column's values as UTF-8 bytes, sliced from its buffers (no Arrow scalars)."""
+
+    def __init__(self, column: pa.Array) -> None:
+        offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)
+        self._offsets = offsets[column.offset : column.offset + len(column) + 1]
+        self._data = memoryview(column.buffers()[2])  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, i: Any) -> bytes:  # type: ignore[override]
+        return self._data[int(self._offsets[i]) : int(self._offsets[i + 1])].tobytes()
 
 
 class Sorted(MutableMapping[Any, Any]):
@@ -407,9 +441,15 @@ class Sorted(MutableMapping[Any, Any]):
         self._values = _Values(values)
         self._new: dict[Any, Any] = {}
         self._grown = 0
+        self._found: dict[Any, int] = {}  # keys looked up already (a serving process repeats)
 
     def _at(self, key: Any) -> int:
-        return self._keys.find(key)
+        at = self._found.get(key)
+        if at is None:
+            if len(self._found) >= _FOUND_LIMIT:
+                self._found.clear()
+            at = self._found[key] = self._keys.find(key)
+        return at
 
     def __getitem__(self, key: Any) -> Any:
         if key in self._new:

@@ -135,3 +135,20 @@ def test_the_start_up_checks_made_by_the_same_code_are_not_made_again(
     meta["checks"]["code"] = "another ekjon"
     meta_path.write_text(json.dumps(meta), encoding="utf-8")
     assert IncrementalResolver.load(folder, model).fast
+
+
+def test_rows_taken_from_the_tables_are_what_the_parquet_path_holds(saved, model) -> None:
+    import numpy as np
+
+    folder, _ = saved
+    opened = IncrementalResolver.load(folder, model)
+    whole = pd.read_parquet(folder / "prepared.parquet").drop(columns=["person_id"])
+    rows = np.arange(0, len(whole), 7)
+    taken = opened._take(rows)
+    assert list(taken) == list(whole.columns)
+    for column in whole.columns:
+        expected = whole[column].to_numpy()[rows]
+        assert taken[column].dtype == expected.dtype, column
+        assert (
+            pd.Series(list(taken[column])).astype(str).equals(pd.Series(list(expected)).astype(str))
+        ), column
