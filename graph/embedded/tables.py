@@ -421,6 +421,18 @@ class _Sorted:
 _FEW = 200
 
 
+def _take(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """The (sorted) ``rows`` of ``table``, read where they are: Arrow's ``take`` on a table of
+    many chunks first copies every column into one (at a million records, the whole Record
+    table for one row); slices and a filter do not."""
+    if len(rows) <= _FEW:
+        parts = [table.slice(int(row), 1) for row in rows]
+        return pa.concat_tables(parts) if parts else table.slice(0, 0)
+    keep = np.zeros(table.num_rows, dtype=bool)
+    keep[rows] = True
+    return table.filter(pa.array(keep))
+
+
 def _without(table: pa.Table, rows: np.ndarray) -> pa.Table:
     """``table`` without the (sorted) ``rows``: slices of it between them, nothing copied (a
     few rows a journal changed, out of millions)."""
@@ -548,7 +560,7 @@ class TableSet:
         rows = sorted_ids.find(list(dict.fromkeys(ids)))
         if not len(rows):
             return {}
-        part = self._base_node_table(label).take(pa.array(rows))  # type: ignore[union-attr]
+        part = _take(self._base_node_table(label), rows)  # type: ignore[arg-type]
         return dict(zip(part.column("id").to_pylist(), _props(part, ("id",)), strict=True))
 
     def base_edges(
@@ -562,7 +574,7 @@ class TableSet:
         rows = self._ends(name, end).find(list(dict.fromkeys(ids)))
         if not len(rows):
             return []
-        part = self._file(name).take(pa.array(rows))
+        part = _take(self._file(name), rows)
         return list(
             zip(
                 part.column("from").to_pylist(),
@@ -799,7 +811,7 @@ class TableSet:
             if base is not None and sorted_ids is not None:
                 if order is not None:  # the columns asked for, then the rows: less to copy
                     base = base.select([c for c in order if c in base.column_names])
-                base = base.take(pa.array(sorted_ids.find(wanted)))
+                base = _take(base, sorted_ids.find(wanted))
             table = self._lay_nodes(label, base, order, wanted)
         if table is None:
             return pd.DataFrame(columns=order or ["id"])
@@ -827,7 +839,7 @@ class TableSet:
                 if table is not None:
                     end, values = ("from", starts) if starts is not None else ("to", ends)
                     assert values is not None
-                    table = table.take(pa.array(self._ends(name, end).find(values)))
+                    table = _take(table, self._ends(name, end).find(values))
                     if starts is not None and ends is not None:
                         table = table.filter(
                             pc.is_in(table.column("to"), value_set=pa.array(ends, type=_STRING))
