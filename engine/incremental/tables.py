@@ -48,7 +48,8 @@ from engine.resolve.blocking import BlockingRule
 from engine.resolve.prepare_one import RegistryContext
 
 TABLES_DIR: Final = "tables"
-TABLES_VERSION: Final = 1
+#: 2: a tuple's parts as one text key
+TABLES_VERSION: Final = 2
 META_FILE: Final = "meta.json"
 #: the context's lookups that are big at a million records; the others are read whole
 _LAZY_CODES: Final = frozenset({"household", "brn_key"})
@@ -209,7 +210,7 @@ def _write_context(folder: Path, context: RegistryContext) -> dict[str, str]:
 
 def _is_set(value: object) -> bool:
     if isinstance(value, SortedTuples):
-        return value._value is None
+        return not value._with_value
     return isinstance(value, set | frozenset)
 
 
@@ -238,15 +239,16 @@ def _write_mapping(path: Path, mapping: Mapping[Any, Any]) -> None:
 
 
 def _write_tuples(path: Path, items: list[Any], *, value: bool) -> None:
-    """A set of tuples (``value=False``) or a mapping of tuple keys, as one column per part."""
-    keys = [item[0] if value else item for item in items]
-    width = len(keys[0]) if keys else 0
-    columns = {f"k{i}": pa.array([k[i] for k in keys]) for i in range(width)}
-    if value:
-        columns["value"] = pa.array([item[1] for item in items])
-    if not columns:
-        columns = {"k0": pa.array([], pa.string())}
-    _write_sorted(path, columns, [f"k{i}" for i in range(max(width, 1))])
+    """A set of tuples (``value=False``) or a mapping of tuple keys: each tuple as one text key
+    (:func:`_tuple_key`), sorted, looked up with one binary search."""
+    keys = [_tuple_key(item[0] if value else item) for item in items]
+    values = pa.array([item[1] for item in items]) if value else pa.array([True] * len(items))
+    _write_sorted(path, {"key": pa.array(keys, pa.string()), "value": values}, ["key"])
+
+
+def _tuple_key(key: tuple[Any, ...]) -> str:
+    """A tuple of text and whole numbers as one text (JSON: one for one, and back)."""
+    return json.dumps([int(k) if isinstance(k, np.integer) else k for k in key], ensure_ascii=False)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -497,21 +499,18 @@ class SortedTuples(MutableSet[Any]):
     table sorted by the tuples' parts, with what is added afterwards held over it."""
 
     def __init__(self, table: pa.Table, *, with_value: bool) -> None:
-        parts = [c for c in table.column_names if c.startswith("k")]
-        self._parts = [_Values(table.column(c)) for c in parts]
-        self._value = _Values(table.column("value")) if with_value else None
+        self._keys = Sorted(table.column("key"), table.column("value"))
+        self._with_value = with_value
         self._new: dict[Any, Any] = {}
         self._grown = 0
 
     def _at(self, key: Any) -> int:
-        if not isinstance(key, tuple) or len(key) != len(self._parts):
+        if not isinstance(key, tuple):
             return -1
-        lo, hi = 0, len(self._parts[0]) if self._parts else 0
-        for part, value in zip(self._parts, key, strict=True):
-            lo, hi = part.span(value, lo, hi)
-            if lo == hi:
-                return -1
-        return lo
+        try:
+            return self._keys._at(_tuple_key(key))
+        except TypeError:  # a part that is neither text nor a whole number
+            return -1
 
     def __contains__(self, key: object) -> bool:
         return key in self._new or self._at(key) >= 0
@@ -526,7 +525,9 @@ class SortedTuples(MutableSet[Any]):
         if key in self._new:
             return self._new[key]
         i = self._at(key)
-        return default if i < 0 or self._value is None else self._value[i]
+        if i < 0:
+            return default
+        return self._keys._values[i] if self._with_value else True
 
     def __getitem__(self, key: Any) -> Any:
         found = self.get(key, _MISSING)
@@ -540,16 +541,18 @@ class SortedTuples(MutableSet[Any]):
         self._new[key] = value
 
     def __len__(self) -> int:
-        return (len(self._parts[0]) if self._parts else 0) + self._grown
+        return len(self._keys._keys) + self._grown
 
     def __iter__(self) -> Iterator[Any]:
-        columns = [p._column.to_pylist() for p in self._parts]
-        yield from zip(*columns, strict=True)
+        yield from (tuple(json.loads(k)) for k in self._keys._keys._column.to_pylist())
         yield from (k for k in self._new if self._at(k) < 0)
 
     def items(self) -> Iterator[tuple[Any, Any]]:  # type: ignore[override]
-        for key in self:
-            yield key, self.get(key)
+        values = self._keys._values._column.to_pylist()
+        for text, value in zip(self._keys._keys._column.to_pylist(), values, strict=True):
+            key = tuple(json.loads(text))
+            yield key, self._new.get(key, value)
+        yield from ((k, v) for k, v in self._new.items() if self._at(k) < 0)
 
 
 _MISSING: Final = object()
