@@ -150,7 +150,8 @@ def ingest_file(
         store's database (``$EKJON_HOME/reports``).
     chunk_rows : rows per chunk; each chunk is committed in one transaction.
     parallel : read and clean the file in a process of its own while this one stores it (two
-        cores at work); default: for files of 8 MB and more, where the system can fork.
+        cores at work); default: for files of 8 MB and more, called from the main thread,
+        where the system can fork.
 
     Returns
     -------
@@ -543,7 +544,14 @@ def _stage_chunk(
 
 
 def _can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
+    """Whether a reader process may be forked: two cores, and the ingest is the process's main
+    work (its main thread: the ``ekjon ingest`` command), not a job in a server's thread pool,
+    whose other threads' locks a forked child could find held."""
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and (os.cpu_count() or 1) > 1
+        and threading.current_thread() is threading.main_thread()
+    )
 
 
 def _from_worker(items: Iterator[_Staged]) -> Iterator[_Staged]:
