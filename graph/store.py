@@ -597,9 +597,9 @@ class GraphWriter(Protocol):
 class TableWriter(GraphWriter, Protocol):
     """A :class:`GraphWriter` whose tables become a store's whole graph when finished."""
 
-    def finish(self) -> dict[str, int]:
+    def finish(self, count_edges: bool = True) -> dict[str, int]:
         """Make the tables written the store's graph (see :class:`TableStore`); returns how many
-        nodes and edges the graph lost, per label and edge type."""
+        nodes and (with ``count_edges``) edges the graph lost, per label and edge type."""
         ...
 
 

@@ -630,7 +630,7 @@ class EmbeddedStore:
                 commits += 1
         log.info("%s: replayed %d commits", path, commits)
 
-    def _install(self, writer: TableWriter) -> dict[str, int]:
+    def _install(self, writer: TableWriter, count_edges: bool = True) -> dict[str, int]:
         """A complete publish's tables (:meth:`table_writer`) as the next generation: written now,
         switched in now or, inside a publish this store began, by its end."""
         with self._lock:
@@ -639,7 +639,7 @@ class EmbeddedStore:
             folder = writer.folder
             try:
                 nodes, edges = writer.tables()
-                lost = self._lost(nodes, edges)
+                lost = self._lost(nodes, edges if count_edges else None)
                 manifest = write_tables(folder, nodes, edges, fsync=self.fsync)
             except BaseException as error:
                 writer.close()
@@ -658,8 +658,9 @@ class EmbeddedStore:
                 self._memory = None
             return lost
 
-    def _lost(self, nodes: dict[str, tuple], edges: dict[tuple, tuple]) -> dict[str, int]:
-        """How many nodes and edges the graph has that the new tables do not, per name."""
+    def _lost(self, nodes: dict[str, tuple], edges: dict[tuple, tuple] | None) -> dict[str, int]:
+        """How many nodes and edges (``edges`` given) the graph has that the new tables do not,
+        per name."""
         view = self._view()
         lost: dict[str, int] = {}
         if isinstance(view, TableSet) and view.empty:
@@ -676,6 +677,8 @@ class EmbeddedStore:
                 kept = pc.sum(pc.is_in(old, value_set=new[0].column("id"))).as_py() or 0
             if len(old) - kept:
                 lost[label] = len(old) - kept
+        if edges is None:
+            return lost
         if isinstance(view, TableSet):
             pairs = {g: view.edge_pairs(g) for g in view.all_groups()}
             groups = {g: table for g, table in pairs.items() if table is not None}

@@ -1221,6 +1221,8 @@ class TableWriter:
         for spill in [*self._nodes.values(), *self._edges.values()]:
             spill.close()
 
-    def finish(self) -> dict[str, int]:
-        """Hand the tables to the store (see the class); what the graph lost, per label and type."""
-        return self._install(self)
+    def finish(self, count_edges: bool = True) -> dict[str, int]:
+        """Hand the tables to the store (see the class); what the graph lost, per label and type
+        (without ``count_edges``, per label only: comparing every edge of the old and the new
+        graph takes about 25 s at a million persons)."""
+        return self._install(self, count_edges)

@@ -121,6 +121,17 @@ def test_republish_after_a_rerun_moves_what_moved(store) -> None:
     assert SPLIT_PHONE not in set(suspicious_identifiers(store, min_risk=0)["identifier"])
 
 
+def test_a_republish_may_leave_the_lost_edges_uncounted(store) -> None:
+    """ekjon resolve does not show them: counting them compares every edge of both graphs."""
+    records, assignment, links = world()
+    publish(store, records, assignment, links)
+    assignment.loc[assignment["person_id"] == "P18b", "person_id"] = "P18a"
+    records.loc[records["record_id"] == "P14", "phone"] = None
+    report = publish(store, records, assignment, links, count_pruned_edges=False)
+    assert report.pruned == {"Person": 1}  # the nodes still counted, no edge type
+    assert ("Phone", "01888000000") not in _targets(store, "Record", "dss_disability/P14", "HAS")
+
+
 def test_without_resolver_households_the_records_households_are_used(store) -> None:
     records, assignment, links = world()
     publish(store, records, assignment.drop(columns="household_id"), links)
