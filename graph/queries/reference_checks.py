@@ -56,6 +56,16 @@ def _empty() -> pd.DataFrame:
     return pd.DataFrame(columns=list(REFERENCE_COLUMNS))
 
 
+def _any_of_pair(frame: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
+    """Per row, whether a row of its ``record_id`` and ``identifier`` has ``mask`` (the grouped
+    ``any`` of pandas, on factorized codes: a tenth of the time on a million rows)."""
+    record, _ = pd.factorize(frame["record_id"])
+    identifier, identifiers = pd.factorize(frame["identifier"])
+    pair = record.astype(np.int64) * (len(identifiers) + 1) + identifier
+    found = np.isin(pair, pair[mask & (record >= 0) & (identifier >= 0)])
+    return found & (record >= 0) & (identifier >= 0)
+
+
 def _joined(frame: pd.DataFrame, keys: list[str], column: str) -> pd.DataFrame:
     """One row per distinct ``keys`` (rows with a missing key left out), sorted by them, with
     ``column``'s distinct values sorted and joined by ``;``.
@@ -189,8 +199,8 @@ def reference_checks(
         # judged only where the household's own NIDs are known
         frame = frame[frame["household_id"].isin(known_groups)]
         hit = frame.merge(theirs, on=["household_id", "owner"], how="left")
-        own = hit.groupby(["record_id", "identifier"])["own"].transform("any")
-        frame = hit[~own.fillna(False).to_numpy(dtype=bool)]
+        own = _any_of_pair(hit, hit["own"].notna().to_numpy())
+        frame = hit[~own]
         if frame.empty:
             continue
         expected = known[known["household_id"].isin(pd.Index(frame["household_id"]))]
@@ -249,10 +259,7 @@ def reference_checks(
                 bdris.dropna(subset=["found"]), on="identifier"
             )
             # a record's BRN is judged on all of BDRIS's rows for it: one that agrees is enough
-            record, _ = pd.factorize(both["record_id"])
-            brn, brns = pd.factorize(both["identifier"])
-            pair = record.astype(np.int64) * max(len(brns), 1) + brn
-            agrees = np.isin(pair, pair[(both["expected"] == both["found"]).to_numpy()])
+            agrees = _any_of_pair(both, (both["expected"] == both["found"]).to_numpy())
             bad = with_persons(both[~agrees].reset_index(drop=True))
             bad = _joined(
                 bad, ["record_id", "identifier", "person_id", "household_id", "expected"], "found"
