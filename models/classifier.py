@@ -335,11 +335,15 @@ def explanation_frame(
     probability: np.ndarray,
 ) -> pd.DataFrame:
     index = X.index if isinstance(X, pd.DataFrame) else None
-    frame = pd.DataFrame(contrib, columns=names, index=index)
-    frame.insert(0, "bias", bias)
-    frame["log_odds"] = log_odds
-    frame["probability"] = probability
-    return frame
+    n = contrib.shape[0]
+    # one block, built at once (inserting columns one by one costs more than the trees for the
+    # few pairs of one record)
+    values = np.empty((n, len(names) + 3), dtype=np.float64)
+    values[:, 0] = bias
+    values[:, 1 : len(names) + 1] = contrib
+    values[:, -2] = log_odds
+    values[:, -1] = probability
+    return pd.DataFrame(values, columns=["bias", *names, "log_odds", "probability"], index=index)
 
 
 def calibrator_to_dict(method: str, calibrator: Any) -> dict[str, Any]:

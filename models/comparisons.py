@@ -256,6 +256,10 @@ def features_to_array(X: Any, owner: str) -> tuple[np.ndarray, list[str]]:
         if len(set(names)) != len(names):
             dup = sorted({n for n in names if names.count(n) > 1})
             raise FeatureError(f"{owner} got repeated feature columns: {dup}.")
+        if len(names) and all(isinstance(d, np.dtype) and d.kind == "f" for d in X.dtypes):
+            # the usual case (compare's float32 features): one conversion, not one per column;
+            # numpy floats widen to float64 exactly
+            return _finite(X.to_numpy(dtype=np.float64, copy=True), names, owner), names
         cols = []
         for name in X.columns:
             col = X[name]
@@ -279,13 +283,17 @@ def features_to_array(X: Any, owner: str) -> tuple[np.ndarray, list[str]]:
                 f"got {arr.ndim} dimension(s)."
             )
         names = [f"x{j}" for j in range(arr.shape[1])]
+    return _finite(arr, names, owner), names
+
+
+def _finite(arr: np.ndarray, names: Sequence[str], owner: str) -> np.ndarray:
     if np.isinf(arr).any():
         bad_rows, bad_cols = np.nonzero(np.isinf(arr))
         raise FeatureError(
             f"{owner} got an infinite value in feature {names[bad_cols[0]]!r} (row {bad_rows[0]}); "
             "comparison features are finite, with NaN for 'not comparable'."
         )
-    return arr, names
+    return arr
 
 
 def check_feature_columns(X: Any, feature_names: Sequence[str], owner: str) -> np.ndarray:
@@ -310,8 +318,9 @@ def check_feature_columns(X: Any, feature_names: Sequence[str], owner: str) -> n
                 f"{owner} was trained on features {list(feature_names)}; the data has "
                 f"{' and '.join(parts)}."
             )
-        X = X.loc[:, list(feature_names)]
-        X.columns = list(feature_names)
+        if list(X.columns) != list(feature_names):
+            X = X.loc[:, list(feature_names)]
+            X.columns = list(feature_names)
     arr, _ = features_to_array(X, owner)
     if arr.shape[1] != len(feature_names):
         raise FeatureError(

@@ -65,8 +65,8 @@ from engine.identity.assign import ledger_choice
 from engine.incremental.match import Match
 from engine.incremental.scoring import (
     COUNTED_NAMES,
-    Explained,
     counts_read_per_record,
+    explained_scores,
     few_pairs,
 )
 from engine.incremental.state import (
@@ -766,11 +766,11 @@ class IncrementalResolver:
         if explain and hasattr(self.model, "explain"):
             # one walk through the model gives both the scores and the explanation
             explained = self.model.explain(features[model_features(self.model)])
-            scores = score(Explained(self.model, explained), features)
+            probability, weight = explained_scores(features, explained)
         else:
             scores = score(self.model, features)
-        probability = scores["probability"].to_numpy()
-        weight = scores["weight"].to_numpy()
+            probability = scores["probability"].to_numpy()
+            weight = scores["weight"].to_numpy()
         cannot = cannot_link(features)
         person = [self._person_of(r) for r in scored_rows.tolist()]
         masks = [blocked.get(r, 0) for r in scored_rows.tolist()]

@@ -568,11 +568,18 @@ def explain_features(
     if contributions is None:
         contributions = _contributions(model, frame[columns])
     row = frame.iloc[0]
+    values = dict(zip(frame.columns, frame.to_numpy()[0].tolist(), strict=True))
+    # the pair's contributions as plain floats, read once (not a column lookup per feature)
+    given = (
+        None
+        if contributions is None
+        else dict(zip(contributions.columns, contributions.to_numpy()[0].tolist(), strict=True))
+    )
     rows = []
     for name in columns:
-        value = row[name]
+        value = values[name]
         value_out = None if pd.isna(value) else float(value)
-        contribution = None if contributions is None else float(contributions[name].iloc[0])
+        contribution = None if given is None else float(given[name])
         cross = cross_script and name in ("name_sort", "name_set", "given_sim", "last_sim")
         rows.append(
             FeatureRow(name, value_out, contribution, meaning(name, value, cross_script=cross))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from models import Comparison, InvalidParameterError
@@ -47,3 +48,27 @@ def test_defaults_follow_the_kind_of_values():
 def test_bad_comparisons_are_refused(kwargs, message):
     with pytest.raises(InvalidParameterError, match=message):
         Comparison(**kwargs)
+
+
+def test_a_frame_of_float_columns_converts_as_column_by_column() -> None:
+    """Compare's float32 features (and float64 ones) are read in one conversion: the same matrix
+    as converting each column, NaN kept, and an infinite value still named."""
+    from models.comparisons import features_to_array
+    from models.errors import FeatureError
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "name_sort": rng.random(7).astype(np.float32),
+            "nid_match": np.array([1, 0, np.nan, 1, 0, 1, np.nan], dtype=np.float32),
+            "age_gap": rng.random(7) * 40,  # float64
+        }
+    )
+    arr, names = features_to_array(frame, "test")
+    expected = np.column_stack([frame[c].to_numpy(dtype=np.float64) for c in frame.columns])
+    assert names == ["name_sort", "nid_match", "age_gap"]
+    assert arr.dtype == np.float64
+    np.testing.assert_array_equal(arr, expected)
+    frame.loc[3, "age_gap"] = np.inf
+    with pytest.raises(FeatureError, match="'age_gap' \\(row 3\\)"):
+        features_to_array(frame, "test")

@@ -305,3 +305,42 @@ def test_a_changed_prepare_falls_back_to_prepare_itself_with_the_same_answers(
 def test_a_folder_without_a_saved_resolver_is_refused(model, tmp_path: Path) -> None:
     with pytest.raises(IncrementalError, match="run the batch first"):
         IncrementalResolver.load(tmp_path, model)
+
+
+def test_an_explained_answer_is_the_one_scored_without_explanations(
+    world: pd.DataFrame, model
+) -> None:
+    """resolve_one scores from the model's explanation of every candidate (one walk of the trees);
+    the answer is the one plain scoring gives, and the explanation names every feature with the
+    contribution the model gives it, adding up to the score."""
+    from engine.resolve.explain import model_features
+
+    held = world.iloc[::151]
+    kept = world.drop(held.index).reset_index(drop=True)
+    resolution = resolve(kept, model)
+    resolver = IncrementalResolver.from_resolution(
+        resolution, resolution.person.astype(str), model, records=kept
+    )
+    explained_some = 0
+    for record in held.to_dict(orient="records"):
+        a = resolver.resolve_one(record, explain=True)
+        b = resolver.resolve_one(record, explain=False)
+        assert (a.person_id, a.decided_by, a.merges) == (b.person_id, b.decided_by, b.merges)
+        assert a.probability == pytest.approx(b.probability, abs=1e-9)
+        assert list(a.candidates["record_id"]) == list(b.candidates["record_id"])
+        np.testing.assert_allclose(
+            a.candidates["probability"].to_numpy(np.float64),
+            b.candidates["probability"].to_numpy(np.float64),
+            atol=1e-9,
+        )
+        if a.explanation is None:
+            assert a.candidates.empty
+            continue
+        explained_some += 1
+        e = a.explanation
+        assert e.probability == a.candidates["probability"].iat[0]
+        assert sorted(r.feature for r in e.rows) == sorted(model_features(model))
+        assert all(r.meaning for r in e.rows)
+        total = e.bias + sum(r.contribution for r in e.rows)
+        assert total == pytest.approx(e.score, abs=1e-9)
+    assert explained_some > 5
