@@ -51,6 +51,10 @@ class Match:
         over the record and those persons' records).
     seconds:
         Time taken.
+    state:
+        Which resolver answered and how many records it knew then (``id`` and size): while both
+        hold, :meth:`IncrementalResolver.add` remembers the record with this answer instead of
+        resolving it again.
     """
 
     record: str
@@ -64,6 +68,7 @@ class Match:
     merges: list[str] = field(default_factory=list)
     decided_by: str = "average link"
     seconds: float = 0.0
+    state: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the answer, the persons and candidates as lists of rows, the explanation."""

@@ -267,7 +267,7 @@ def _kept(
     step = time.perf_counter()
     try:
         with remembering:
-            resolver.add(record, person_id=person, explain=False)
+            resolver.add(record, person_id=person, explain=False, match=match)
     except IncrementalError:  # a new version: the resolver keeps the old one until the next batch
         log.info("record %s is known to the resolver; its new version waits for the batch", key)
     timings["remember"] = time.perf_counter() - step

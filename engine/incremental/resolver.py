@@ -53,6 +53,7 @@ import math
 import time
 from collections import ChainMap
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -682,6 +683,7 @@ class IncrementalResolver:
         blocked.pop(self._position.get(key, -1), None)
         match = self._decide(key, new, blocked, own_links, explain)
         match.seconds = time.perf_counter() - started
+        match.state = (id(self), len(self))
         return match
 
     def add(
@@ -690,6 +692,7 @@ class IncrementalResolver:
         person_id: str | None = None,
         *,
         explain: bool = True,
+        match: Match | None = None,
     ) -> Match:
         """Resolve ``record`` and remember it: later calls can be blocked with and join it.
 
@@ -701,6 +704,11 @@ class IncrementalResolver:
             The person to file it under (e.g. a stable ID the caller minted for a new person, or a
             reviewer's choice). Default: the matched person, or ``new:<source/record_id>`` for a
             new person.
+        match:
+            This resolver's :meth:`resolve_one` answer for ``record``, when the caller has it
+            (e.g. :func:`~engine.incremental.register.register_record`): if no record was added
+            since, it is the answer and the record is not resolved again (``explain`` is then
+            moot). An answer of another record, another resolver or an older state is ignored.
 
         Raises
         ------
@@ -713,7 +721,10 @@ class IncrementalResolver:
             raise IncrementalError(
                 f"Record {key} is already known; an updated record is resolved by the next batch."
             )
-        match = self.resolve_one(values, explain=explain)
+        if match is not None and match.record == key and match.state == (id(self), len(self)):
+            match = replace(match)  # the caller's answer keeps its own person
+        else:
+            match = self.resolve_one(values, explain=explain)
         pid = person_id or match.person_id or f"new:{key}"
         row = self.prepare(values)
         position = len(self)

@@ -344,3 +344,71 @@ def test_an_explained_answer_is_the_one_scored_without_explanations(
         total = e.bias + sum(r.contribution for r in e.rows)
         assert total == pytest.approx(e.score, abs=1e-9)
     assert explained_some > 5
+
+
+def test_add_with_the_answer_just_given_remembers_what_resolving_again_would(model) -> None:
+    """register passes add the answer it resolved with; the resolver then holds the same records,
+    persons and context as one that resolved each record again, and answers the same."""
+    records = _records()
+    resolution = resolve(records, model)
+    given, fresh = (
+        IncrementalResolver.from_resolution(
+            resolution, resolution.person.astype(str), model, records=records
+        )
+        for _ in range(2)
+    )
+    arriving = [
+        {**records.iloc[0].to_dict(), "source": "vgd", "record_id": "7"},  # Abdul Karim again
+        {**records.iloc[2].to_dict(), "source": "vgd", "record_id": "8"},  # his wife again
+        {
+            "source": "vgd",
+            "record_id": "9",
+            "full_name": "Moriom Khatun",
+            "date_of_birth": "1972-08-14",
+            "gender": "female",
+            "phone": "01819876543",
+            "district": "BD3026",
+            "upazila": "savar",
+            "union": "ashulia",
+        },
+    ]
+    for record in arriving:
+        answer = given.resolve_one(record)
+        kept = given.add(record, match=answer)
+        again = fresh.add(record)
+        assert kept.person_id == again.person_id
+        assert answer.person_id == again.person_id or answer.person_id is None
+    assert len(given) == len(fresh)
+    assert given._position == fresh._position
+    assert given._person_rows == fresh._person_rows
+    assert given._added_person == fresh._added_person
+    later = {**arriving[2], "source": "egpp", "record_id": "55"}
+    assert given.resolve_one(later).person_id == fresh.resolve_one(later).person_id == "new:vgd/9"
+
+
+def test_add_resolves_again_when_the_answer_is_out_of_date(model) -> None:
+    """An answer given before another record was added is not reused: the record joins the
+    person added meanwhile instead of becoming a second new person."""
+    records = _records()
+    resolution = resolve(records, model)
+    resolver = IncrementalResolver.from_resolution(
+        resolution, resolution.person.astype(str), model, records=records
+    )
+    moriom = {
+        "source": "vgd",
+        "record_id": "1",
+        "full_name": "Moriom Khatun",
+        "date_of_birth": "1972-08-14",
+        "gender": "female",
+        "phone": "01819876543",
+        "district": "BD3026",
+        "upazila": "savar",
+        "union": "ashulia",
+    }
+    twin_send = {**moriom, "source": "egpp", "record_id": "2"}
+    stale = resolver.resolve_one(twin_send)
+    assert stale.new_person
+    resolver.add(moriom)
+    added = resolver.add(twin_send, match=stale)
+    assert added.person_id == "new:vgd/1"
+    assert stale.person_id is None  # the caller's answer is left as it was
