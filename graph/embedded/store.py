@@ -35,8 +35,13 @@ a publish cut short leaves the old generation untouched and readers see it.
 The journal is a sequence of *frames* (:mod:`graph.embedded.frames`): each batch a write method
 takes is one frame, appended and ``fsync``-ed before the call returns and before memory changes;
 then the commit record is updated to the journal's new length and ``fsync``-ed: what a call
-reported written survives a crash, and the store knows how far its journal was committed. Opening
-the store checks the journal against that length:
+reported written survives a crash, and the store knows how far its journal was committed. The
+writes of a publish of a few records (``begin_publish(run, complete=False)``, e.g. one record
+stored through the API) are the exception: its begin is committed at once, its writes are appended
+and committed with its end, one ``fsync`` of the journal and one of the commit record for the
+whole publish (not two per write). A crash before its end leaves the publish unfinished, as
+before, whatever of its writes reached the disk; it is published again. Opening the store checks
+the journal against the committed length:
 
 - bytes *after* the committed length that are no valid frame are a write that never returned (a
   crash mid-append): a writer discards them with a warning, a reader ignores them (and leaves the
@@ -225,6 +230,10 @@ class EmbeddedStore:
         self._replay_stop = 0
         self._journal_bytes = 0
         self._begun: set[str] = set()  # complete publishes this process began
+        # publishes of a few records (complete=False) this process began: their writes are synced
+        # together by their end (one fsync, not one per write); their begin is synced at once
+        self._partial: set[str] = set()
+        self._unsynced = False  # journal frames appended but not yet synced and recorded
         self._staged: tuple[Path, dict[str, Any]] | None = None
         self._writing: Path | None = None  # the folder a table writer is writing
         self._closed = True
@@ -482,6 +491,8 @@ class EmbeddedStore:
             self._commit((_BEGIN, run, now_iso(), bool(complete)))
             if complete:
                 self._begun.add(run)
+            else:
+                self._partial.add(run)
 
     def end_publish(self, run: str) -> None:
         """Mark the publish ``run`` finished; see :meth:`graph.store.GraphStore.end_publish`.
@@ -499,8 +510,9 @@ class EmbeddedStore:
                 self._switch(folder, manifest, ended)
                 self._memory = None
             else:
-                self._commit((_END, run, now_iso()))
+                self._commit((_END, run, now_iso()))  # synced: the publish's writes with it
             self._begun.discard(run)
+            self._partial.discard(run)
 
     def publish_state(self) -> PublishState:
         """The publishes into the graph; see :class:`graph.store.PublishState`.
@@ -559,7 +571,7 @@ class EmbeddedStore:
                 log.warning("%s: could not fold the journal into tables: %s", self.path, error)
             self._closed = True
             try:
-                if self._journal_fd is not None and not self.fsync:
+                if self._journal_fd is not None and (not self.fsync or self._unsynced):
                     os.fsync(self._journal_fd)
                     self._record_commit(self._journal_bytes, durable=True)
             except OSError as error:
@@ -1001,9 +1013,13 @@ class EmbeddedStore:
         """
         assert self._journal_fd is not None
         frame = _encode(op)
+        # a write of a partial publish is synced by the publish's end (its begin already is):
+        # cut short, the publish stays unfinished whatever of its writes reached the disk
+        deferred = bool(self._partial) and op[0] not in (_BEGIN, _END)
         try:
             _write_all(self._journal_fd, frame)
-            self._sync(self._journal_fd)
+            if not deferred:
+                self._sync(self._journal_fd)
         except BaseException as error:
             # Never leave half a frame before the next commit: cut the journal back.
             try:
@@ -1016,7 +1032,8 @@ class EmbeddedStore:
             raise
         self._journal_bytes += len(frame)
         self._replay_stop = self._journal_bytes
-        if self.fsync:
+        self._unsynced = deferred
+        if self.fsync and not deferred:
             try:
                 self._record_commit(self._journal_bytes, durable=True)
             except OSError as error:  # the commit stands in the journal; only the check weakens

@@ -484,3 +484,52 @@ def test_a_store_written_by_an_older_ekjon_opens_and_is_written_as_tables(tmp_pa
         assert reader._memory is None and reader.count("Person") == 2
         assert reader.node("Person", "P2") == {"id": "P2", "name": "Rahima"}
         assert reader.publish_state().last_run == "resolve run 7"
+
+
+def test_a_partial_publish_is_synced_by_its_begin_and_its_end_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One record published through the API writes several times between its begin and end: the
+    begin is synced before the first write, the writes with the end, not each on its own."""
+    import graph.embedded.store as embedded
+
+    store = EmbeddedStore(tmp_path, compact_on_close=False)
+    store.merge_nodes("Phone", [{"id": "01711000000"}])
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(embedded.os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    with publishing(store, "api record dss/1", complete=False):
+        for i in range(8):
+            store.merge_nodes("Phone", [{"id": f"0181100000{i}"}])
+        assert len(synced) == 2  # the begin: the journal and the commit record
+    assert len(synced) == 4  # and the end, for all eight writes
+    synced.clear()
+    store.merge_nodes("Phone", [{"id": "01911000000"}])  # outside a publish: synced at once
+    assert len(synced) == 2
+    store.close()
+    with EmbeddedStore(tmp_path, read_only=True) as reader:
+        assert reader.count("Phone") == 10 and not reader.publish_state().unfinished
+
+
+def test_a_partial_publish_whose_writes_never_reached_the_disk_stays_unfinished(
+    tmp_path: Path,
+) -> None:
+    """A power cut before a partial publish ends may lose its writes (synced only by its end); its
+    begin was synced, so the store says the publish is unfinished and it is published again."""
+    import shutil
+
+    store = EmbeddedStore(tmp_path / "live", compact_on_close=False)
+    store.merge_nodes("Phone", [{"id": "01711000000"}])
+    store.begin_publish("api record dss/1", complete=False)
+    synced = journal(tmp_path / "live").stat().st_size
+    for i in range(3):
+        store.merge_nodes("Phone", [{"id": f"0181100000{i}"}])
+    # what a power cut leaves at worst: the journal as far as it was synced, the commit record
+    shutil.copytree(tmp_path / "live", tmp_path / "cut", ignore=shutil.ignore_patterns("LOCK"))
+    os.truncate(journal(tmp_path / "cut"), synced)
+    store.close()
+    for read_only in (True, False):
+        with EmbeddedStore(tmp_path / "cut", read_only=read_only) as after:
+            assert [u.run for u in after.publish_state().unfinished] == ["api record dss/1"]
+            if not read_only:
+                assert after.count("Phone") == 1
