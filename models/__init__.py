@@ -10,7 +10,6 @@ Imports no other ekjon package.
 
 from models.artifacts import FORMAT_VERSION, MatchModel, from_document, load, save, to_document
 from models.assignment import one_to_one
-from models.classifier import PairClassifier
 from models.comparisons import Comparison
 from models.errors import (
     ArtifactError,
@@ -19,7 +18,6 @@ from models.errors import (
     LabelError,
     ModelError,
 )
-from models.fellegi_sunter import FellegiSunter
 
 __all__ = [
     "FORMAT_VERSION",
@@ -38,3 +36,15 @@ __all__ = [
     "save",
     "to_document",
 ]
+
+#: The estimators, imported when first asked for: fitting needs scikit-learn, which a process that
+#: only scores with a saved model (``ekjon match``, ``ekjon serve``) never imports.
+_ESTIMATORS = {"PairClassifier": "models.classifier", "FellegiSunter": "models.fellegi_sunter"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _ESTIMATORS:
+        import importlib
+
+        return getattr(importlib.import_module(_ESTIMATORS[name]), name)
+    raise AttributeError(f"module 'models' has no attribute {name!r}")

@@ -34,30 +34,28 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
-from sklearn.utils.validation import check_is_fitted
 
-from models.classifier import (
-    PairClassifier,
-    apply_calibration,
-    explanation_frame,
-    level_weights_table,
-    logistic_contributions,
-)
 from models.comparisons import Comparison, check_feature_columns, encode_levels, one_hot_levels
 from models.errors import ArtifactError
-from models.evaluation import holdout_metrics
-from models.fellegi_sunter import (
-    FellegiSunter,
-    _match_weights,
-    _weights_frame,
+from models.trees import Forest, Tree, contributions, predict_raw
+from models.weights import (
+    apply_calibration,
+    explanation_frame,
+    level_match_weights,
+    level_weights_table,
+    logistic_contributions,
+    weights_frame,
     weights_table,
 )
-from models.trees import Forest, Tree, contributions, predict_raw
+
+if TYPE_CHECKING:  # fitting needs scikit-learn; a saved model is read and scored without it
+    from models.classifier import PairClassifier
+    from models.fellegi_sunter import FellegiSunter
 
 #: The shipped match model (readable JSON, trained on a synthetic world).
 DEFAULT_ARTIFACT = Path(__file__).resolve().parent / "trained" / "default.json"
@@ -103,6 +101,12 @@ def to_document(
     sklearn.exceptions.NotFittedError
         If it is not fitted.
     """
+    from sklearn.utils.validation import check_is_fitted
+
+    from models.classifier import PairClassifier
+    from models.evaluation import holdout_metrics
+    from models.fellegi_sunter import FellegiSunter
+
     if isinstance(model, PairClassifier):
         kind, method = "pair_classifier", model.method
         check_is_fitted(model, "estimator_")
@@ -439,7 +443,7 @@ class MatchModel:
             return one_hot_levels(arr, self.comparisons) @ self._coef + self._intercept
         if self.method == "boosting":
             return predict_raw(self._baseline, self._forest, arr)
-        weights = _match_weights(encode_levels(arr, self.comparisons), self._m, self._u)
+        weights = level_match_weights(encode_levels(arr, self.comparisons), self._m, self._u)
         return (self._prior_bits() + weights.sum(axis=1)) * np.log(2.0)
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -465,8 +469,8 @@ class MatchModel:
         elif self.method == "boosting":
             bias, contrib = contributions(self._baseline, self._forest, arr)
         else:
-            weights = _match_weights(encode_levels(arr, self.comparisons), self._m, self._u)
-            return _weights_frame(
+            weights = level_match_weights(encode_levels(arr, self.comparisons), self._m, self._u)
+            return weights_frame(
                 X, self.feature_names, self._prior_bits() * np.log(2.0),
                 weights * np.log(2.0), "bias", "log_odds",
             )  # fmt: skip
@@ -479,8 +483,8 @@ class MatchModel:
         if self.kind != "fellegi_sunter":
             raise AttributeError("match_weights() is for Fellegi-Sunter models; use explain().")
         arr = self._features(X)
-        weights = _match_weights(encode_levels(arr, self.comparisons), self._m, self._u)
-        return _weights_frame(
+        weights = level_match_weights(encode_levels(arr, self.comparisons), self._m, self._u)
+        return weights_frame(
             X, self.feature_names, self._prior_bits(), weights, "prior", "match_weight"
         )
 

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -40,7 +39,6 @@ from sklearn.utils.validation import check_is_fitted
 from models.comparisons import (
     ComparisonsParam,
     check_feature_columns,
-    encode_levels,
     features_to_array,
     labels_to_array,
     one_hot_levels,
@@ -50,6 +48,12 @@ from models.comparisons import (
 from models.errors import LabelError
 from models.params import check_float, check_int, check_option
 from models.trees import contributions, trees_from_hist_gradient_boosting
+from models.weights import (
+    apply_calibration,
+    explanation_frame,
+    level_weights_table,
+    logistic_contributions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -292,60 +296,6 @@ class PairClassifier(ClassifierMixin, BaseEstimator):
         return level_weights_table(self.comparisons_, self.estimator_.coef_.ravel())
 
 
-def logistic_contributions(
-    arr: np.ndarray, comparisons: list, coef: np.ndarray, intercept: float
-) -> tuple[float, np.ndarray]:
-    """Weight of each pair's level of each feature, and the intercept as the bias."""
-    levels = encode_levels(arr, comparisons)
-    contrib = np.zeros(arr.shape, dtype=np.float64)
-    start = 0
-    for j, comparison in enumerate(comparisons):
-        block = coef[start : start + comparison.n_levels + 1]
-        lvl = levels[:, j]
-        contrib[:, j] = block[np.where(lvl < 0, comparison.n_levels, lvl)]
-        start += comparison.n_levels + 1
-    return intercept, contrib
-
-
-def level_weights_table(comparisons: list, coef: np.ndarray) -> pd.DataFrame:
-    """One row per feature and level (null last) with its logistic weight."""
-    rows = []
-    start = 0
-    for comparison in comparisons:
-        labels = [*comparison.level_labels(), "null"]
-        for k, label in enumerate(labels):
-            rows.append(
-                {
-                    "feature": comparison.name,
-                    "level": k if label != "null" else -1,
-                    "label": label,
-                    "weight": float(coef[start + k]),
-                }
-            )
-        start += comparison.n_levels + 1
-    return pd.DataFrame(rows)
-
-
-def explanation_frame(
-    X: Any,
-    names: list[str],
-    bias: float | np.ndarray,
-    contrib: np.ndarray,
-    log_odds: np.ndarray,
-    probability: np.ndarray,
-) -> pd.DataFrame:
-    index = X.index if isinstance(X, pd.DataFrame) else None
-    n = contrib.shape[0]
-    # one block, built at once (inserting columns one by one costs more than the trees for the
-    # few pairs of one record)
-    values = np.empty((n, len(names) + 3), dtype=np.float64)
-    values[:, 0] = bias
-    values[:, 1 : len(names) + 1] = contrib
-    values[:, -2] = log_odds
-    values[:, -1] = probability
-    return pd.DataFrame(values, columns=["bias", *names, "log_odds", "probability"], index=index)
-
-
 def calibrator_to_dict(method: str, calibrator: Any) -> dict[str, Any]:
     """The fitted calibrator as plain numbers."""
     if method == "isotonic":
@@ -355,18 +305,3 @@ def calibrator_to_dict(method: str, calibrator: Any) -> dict[str, Any]:
             "y": [float(v) for v in calibrator.y_thresholds_],
         }
     return {"method": "sigmoid", "a": float(calibrator.a_), "b": float(calibrator.b_)}
-
-
-def apply_calibration(calibration: dict[str, Any], score: np.ndarray) -> np.ndarray:
-    """Match probability from the base model's score, as scikit-learn's calibrators compute it."""
-    method = calibration["method"]
-    score = np.asarray(score, dtype=np.float64)
-    if method == "none":
-        return expit(score)
-    if method == "sigmoid":
-        return expit(-(calibration["a"] * score + calibration["b"]))
-    x = np.asarray(calibration["x"], dtype=np.float64)
-    y = np.asarray(calibration["y"], dtype=np.float64)
-    if x.size == 1:
-        return np.full(score.shape, y[0])
-    return np.interp(np.clip(score, x[0], x[-1]), x, y)

@@ -35,7 +35,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from models.comparisons import (
     NULL_LEVEL,
-    Comparison,
     ComparisonsParam,
     check_feature_columns,
     encode_levels,
@@ -45,11 +44,11 @@ from models.comparisons import (
 )
 from models.errors import FeatureError
 from models.params import check_float, check_int
+from models.weights import _LN2, level_match_weights, weights_frame, weights_table
 
 logger = logging.getLogger(__name__)
 
 _OWNER = "FellegiSunter"
-_LN2 = float(np.log(2.0))
 
 
 class FellegiSunter(ClassifierMixin, BaseEstimator):
@@ -182,7 +181,7 @@ class FellegiSunter(ClassifierMixin, BaseEstimator):
 
     def _weights(self, levels: np.ndarray) -> np.ndarray:
         """Per pair and feature, the match weight in bits (0 for the null level)."""
-        return _match_weights(levels, self.m_, self.u_)
+        return level_match_weights(levels, self.m_, self.u_)
 
     def prior_weight(self) -> float:
         """The prior's match weight, log2(prior / (1 - prior))."""
@@ -210,7 +209,7 @@ class FellegiSunter(ClassifierMixin, BaseEstimator):
         level, 0 for null), ``match_weight`` (their sum) and ``probability``.
         """
         weights = self._weights(self._levels(X))
-        return _weights_frame(
+        return weights_frame(
             X, list(self.feature_names_in_), self.prior_weight(), weights, "prior", "match_weight"
         )
 
@@ -221,7 +220,7 @@ class FellegiSunter(ClassifierMixin, BaseEstimator):
         ``probability``. Each value is the match weight times ln 2.
         """
         weights = self._weights(self._levels(X)) * _LN2
-        return _weights_frame(
+        return weights_frame(
             X, list(self.feature_names_in_), self.prior_weight() * _LN2, weights, "bias", "log_odds"
         )
 
@@ -229,68 +228,6 @@ class FellegiSunter(ClassifierMixin, BaseEstimator):
         """The whole model, one row per feature and level: m, u and match weight (bits)."""
         check_is_fitted(self, "m_")
         return weights_table(self.comparisons_, self.m_, self.u_)
-
-
-def weights_table(
-    comparisons: Sequence[Comparison], m: Sequence[np.ndarray], u: Sequence[np.ndarray]
-) -> pd.DataFrame:
-    """One row per feature and comparison level: m, u, Bayes factor and match weight (bits)."""
-    rows = []
-    for c, mj, uj in zip(comparisons, m, u, strict=True):
-        for level, label in enumerate(c.level_labels()):
-            rows.append(
-                {
-                    "feature": c.name,
-                    "level": level,
-                    "label": label,
-                    "m": float(mj[level]),
-                    "u": float(uj[level]),
-                    "bayes_factor": float(mj[level] / uj[level]),
-                    "match_weight": float(np.log2(mj[level]) - np.log2(uj[level])),
-                }
-            )
-        rows.append(
-            {
-                "feature": c.name,
-                "level": NULL_LEVEL,
-                "label": "null",
-                "m": np.nan,
-                "u": np.nan,
-                "bayes_factor": 1.0,
-                "match_weight": 0.0,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _weights_frame(
-    X: Any,
-    names: list[str],
-    bias: float,
-    weights: np.ndarray,
-    bias_name: str,
-    total_name: str,
-) -> pd.DataFrame:
-    index = X.index if isinstance(X, pd.DataFrame) else None
-    frame = pd.DataFrame(weights, columns=names, index=index)
-    frame.insert(0, bias_name, bias)
-    total = bias + weights.sum(axis=1)
-    frame[total_name] = total
-    scale = _LN2 if total_name == "match_weight" else 1.0
-    frame["probability"] = expit(total * scale)
-    return frame
-
-
-def _match_weights(
-    levels: np.ndarray, m: Sequence[np.ndarray], u: Sequence[np.ndarray]
-) -> np.ndarray:
-    out = np.zeros(levels.shape, dtype=np.float64)
-    for j, (mj, uj) in enumerate(zip(m, u, strict=True)):
-        table = np.log2(mj) - np.log2(uj)
-        lvl = levels[:, j]
-        seen = lvl != NULL_LEVEL
-        out[seen, j] = table[lvl[seen]]
-    return out
 
 
 def _level_frequencies(levels: np.ndarray, n_levels: int, pseudo_count: float) -> np.ndarray:
