@@ -716,8 +716,11 @@ def publish(
     # records, in chunks -------------------------------------------------------------------------
     # the persons a partial publish's records belong to before it moves them
     left: set[str] = set()
+    # records new to the graph have no old edges to prune (one record stored through the API)
+    known_before = False
     if not complete and not isinstance(store, GraphWriter):
         left = set(store.edges("OF", from_ids=records["key"].tolist())["to"])
+        known_before = not store.nodes("Record", ["id"], ids=records["key"].tolist()).empty
     record_columns = [c for c in CANONICAL_FIELDS if c in records.columns]
     registry = records["source"].map(found)
     done = 0
@@ -787,7 +790,7 @@ def publish(
 
     if had_records and complete:
         _prune(pub, records, member, same_as, links is not None)
-    elif had_records:
+    elif had_records and known_before:
         _prune_records(pub, records, left)
     report.seconds = time.perf_counter() - started
     log.info("published %s", report.summary())

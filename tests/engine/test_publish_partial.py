@@ -150,3 +150,20 @@ def test_a_record_added_to_tables_builds_no_whole_graph_and_is_read_after_reopen
         assert "dss_oa/NEW" in set(reader.edges("HAS", to_ids=[HOUSEHOLD_PHONE])["from"])
         found = suspicious_identifiers(reader, min_risk=0).set_index("identifier")
         assert found.loc[HOUSEHOLD_PHONE, "person_ids"].split(";") == ["P1", "P2", "P3", "P99"]
+
+
+def test_a_new_record_published_with_a_new_version_leaves_the_version_pruned(store) -> None:
+    """A partial publish of records all new to the graph has nothing to prune and skips it; one
+    record the graph holds among them is enough for its old edges to go."""
+    new = {"source": "dss_widow", "record_id": "NEW", "programme": "widow_allowance",
+           "full_name": "Someone Else", "phone": "01799000001"}  # fmt: skip
+    version = {"source": "dss_widow", "record_id": "P2", "programme": "widow_allowance",
+               "full_name": "Rahima Khatun", "phone": "01799000002"}  # fmt: skip
+    records = pd.DataFrame([new, version])
+    assignment = pd.DataFrame(
+        {"source": ["dss_widow"] * 2, "record_id": ["NEW", "P2"], "person_id": ["P21", "P98"]}
+    )
+    publish(store, records, assignment, complete=False, source_households="never")
+    assert ("HAS", "Phone", HOUSEHOLD_PHONE) not in _edges(store, "dss_widow/P2")
+    assert ("OF", "Person", "P2") not in _edges(store, "dss_widow/P2")
+    assert ("HAS", "Phone", "01799000001") in _edges(store, "dss_widow/NEW")
