@@ -40,7 +40,7 @@ are idempotent and publishing is a diff.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -124,6 +124,26 @@ class MissingNode(GraphStoreError, LookupError):
             f"{edge_type} edges name nodes that are not in the graph: {shown}{more}; "
             "merge those nodes before their edges."
         )
+
+    @classmethod
+    def check(
+        cls,
+        edge_type: str,
+        from_label: str,
+        to_label: str,
+        rows: Iterable[tuple[str, str, Any]],
+        starts: Container[str],
+        ends: Container[str],
+    ) -> None:
+        """Raise for the edge rows whose start is not among ``starts`` or end among ``ends``."""
+        missing: dict[tuple[str, str], None] = {}
+        for source, target, _ in rows:
+            if source not in starts:
+                missing[(from_label, source)] = None
+            if target not in ends:
+                missing[(to_label, target)] = None
+        if missing:
+            raise cls(edge_type, list(missing))
 
 
 class StoreUnavailable(GraphStoreError):

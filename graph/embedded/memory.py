@@ -548,14 +548,7 @@ class GraphMemory:
         self, edge_type: str, from_label: str, to_label: str, rows: list[tuple[str, str, dict]]
     ) -> None:
         starts, ends = self._index[from_label], self._index[to_label]
-        missing: dict[tuple[str, str], None] = {}
-        for source, target, _ in rows:
-            if source not in starts:
-                missing[(from_label, source)] = None
-            if target not in ends:
-                missing[(to_label, target)] = None
-        if missing:
-            raise MissingNode(edge_type, list(missing))
+        MissingNode.check(edge_type, from_label, to_label, rows, starts, ends)
 
     # --- disk -------------------------------------------------------------------------------------
 

@@ -610,14 +610,7 @@ class TableSet:
         """Raise :class:`MissingNode` if an edge row's end is not in the graph."""
         starts = self.delta.node_state(self, from_label, [s for s, _, _ in rows])
         ends = self.delta.node_state(self, to_label, [t for _, t, _ in rows])
-        missing: dict[tuple[str, str], None] = {}
-        for source, target, _ in rows:
-            if source not in starts:
-                missing[(from_label, source)] = None
-            if target not in ends:
-                missing[(to_label, target)] = None
-        if missing:
-            raise MissingNode(edge_type, list(missing))
+        MissingNode.check(edge_type, from_label, to_label, rows, starts, ends)
 
     def _laid_over(self, key: tuple, make: Any) -> pa.Table | None:
         """A table with the delta laid over it, kept until the delta changes."""

@@ -89,6 +89,27 @@ def _records() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: A woman none of the small world's records names: a new person wherever she arrives.
+MORIOM = {
+    "full_name": "Moriom Khatun",
+    "date_of_birth": "1972-08-14",
+    "gender": "female",
+    "phone": "01819876543",
+    "district": "BD3026",
+    "upazila": "savar",
+    "union": "ashulia",
+}
+
+
+def _fresh_resolver(model) -> IncrementalResolver:
+    """A resolver built from a batch resolve of the small world (one per test that adds)."""
+    records = _records()
+    resolution = resolve(records, model)
+    return IncrementalResolver.from_resolution(
+        resolution, resolution.person.astype(str), model, records=records
+    )
+
+
 @pytest.fixture(scope="module")
 def small(model) -> IncrementalResolver:
     records = _records()
@@ -182,22 +203,8 @@ def test_a_record_without_any_shared_key_is_a_new_person_with_no_candidates(smal
 
 
 def test_added_records_are_found_by_the_following_calls(model) -> None:
-    records = _records()
-    resolution = resolve(records, model)
-    resolver = IncrementalResolver.from_resolution(
-        resolution, resolution.person.astype(str), model, records=records
-    )
-    first = {
-        "source": "vgd",
-        "record_id": "1",
-        "full_name": "Moriom Khatun",
-        "date_of_birth": "1972-08-14",
-        "gender": "female",
-        "phone": "01819876543",
-        "district": "BD3026",
-        "upazila": "savar",
-        "union": "ashulia",
-    }
+    resolver = _fresh_resolver(model)
+    first = {**MORIOM, "source": "vgd", "record_id": "1"}
     added = resolver.add(first)
     assert added.new_person and added.person_id == "new:vgd/1"
     again = resolver.resolve_one({**first, "source": "egpp", "record_id": "55"})
@@ -360,17 +367,7 @@ def test_add_with_the_answer_just_given_remembers_what_resolving_again_would(mod
     arriving = [
         {**records.iloc[0].to_dict(), "source": "vgd", "record_id": "7"},  # Abdul Karim again
         {**records.iloc[2].to_dict(), "source": "vgd", "record_id": "8"},  # his wife again
-        {
-            "source": "vgd",
-            "record_id": "9",
-            "full_name": "Moriom Khatun",
-            "date_of_birth": "1972-08-14",
-            "gender": "female",
-            "phone": "01819876543",
-            "district": "BD3026",
-            "upazila": "savar",
-            "union": "ashulia",
-        },
+        {**MORIOM, "source": "vgd", "record_id": "9"},
     ]
     for record in arriving:
         answer = given.resolve_one(record)
@@ -389,22 +386,8 @@ def test_add_with_the_answer_just_given_remembers_what_resolving_again_would(mod
 def test_add_resolves_again_when_the_answer_is_out_of_date(model) -> None:
     """An answer given before another record was added is not reused: the record joins the
     person added meanwhile instead of becoming a second new person."""
-    records = _records()
-    resolution = resolve(records, model)
-    resolver = IncrementalResolver.from_resolution(
-        resolution, resolution.person.astype(str), model, records=records
-    )
-    moriom = {
-        "source": "vgd",
-        "record_id": "1",
-        "full_name": "Moriom Khatun",
-        "date_of_birth": "1972-08-14",
-        "gender": "female",
-        "phone": "01819876543",
-        "district": "BD3026",
-        "upazila": "savar",
-        "union": "ashulia",
-    }
+    resolver = _fresh_resolver(model)
+    moriom = {**MORIOM, "source": "vgd", "record_id": "1"}
     twin_send = {**moriom, "source": "egpp", "record_id": "2"}
     stale = resolver.resolve_one(twin_send)
     assert stale.new_person
