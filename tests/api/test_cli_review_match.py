@@ -175,18 +175,19 @@ def test_a_truncated_incremental_index_names_the_file_and_what_to_do(copied) -> 
         "tables/meta.json",
         "incremental.json",
     ):
-        damaged = home / "resolution" / "incremental" / name
-        backup = damaged.read_bytes()
-        _truncate(damaged)
-        _refused(_run("match", record, env=env), damaged, "ekjon resolve")
-        damaged.write_bytes(backup)
+        _match_refused_while_truncated(home / "resolution" / "incremental" / name, record, env)
     assert _run("match", record, env=env).exit_code == 0
     # a state without the tables (an older ekjon's) is read from its Parquet files
     shutil.rmtree(home / "resolution" / "incremental" / "tables")
     for name in ("prepared.parquet", "keys.parquet"):
-        damaged = home / "resolution" / "incremental" / name
-        backup = damaged.read_bytes()
-        _truncate(damaged)
-        _refused(_run("match", record, env=env), damaged, "ekjon resolve")
-        damaged.write_bytes(backup)
+        _match_refused_while_truncated(home / "resolution" / "incremental" / name, record, env)
     assert _run("match", record, env=env).exit_code == 0
+
+
+def _match_refused_while_truncated(damaged: Path, record: str, env: dict[str, str]) -> None:
+    """`ekjon match` refuses, naming ``damaged`` and `ekjon resolve`, while the file is cut short;
+    the file is put back afterwards."""
+    backup = damaged.read_bytes()
+    _truncate(damaged)
+    _refused(_run("match", record, env=env), damaged, "ekjon resolve")
+    damaged.write_bytes(backup)
