@@ -460,6 +460,30 @@ class EmbeddedStore:
             self._check_open()
             return self._view().edges(edge_type, from_ids, to_ids)
 
+    def edge_list(
+        self,
+        edge_type: str,
+        from_ids: Iterable[str] | None = None,
+        to_ids: Iterable[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The edges of ``edge_type`` from ``from_ids`` (and / or to ``to_ids``) as plain rows:
+        :meth:`edges` without pandas, for answers of a few rows (``/v1/persons/{id}/programmes``).
+        Each row has ``from``, ``to``, ``from_label``, ``to_label`` and the properties the edge
+        has (no missing ones)."""
+        schema.edge_spec(edge_type)
+        starts = None if from_ids is None else list(dict.fromkeys(from_ids))
+        ends = None if to_ids is None else list(dict.fromkeys(to_ids))
+        with self._lock:
+            self._check_open()
+            view = self._view()
+            if isinstance(view, TableSet):
+                return view.edge_list(edge_type, starts, ends)
+            frame = view.edges(edge_type, starts, ends)
+        return [
+            {k: v for k, v in row.items() if v is not None and v == v}
+            for row in frame.to_dict("records")
+        ]
+
     def shared_identifiers(
         self, labels: Sequence[str], exclude_sources: Iterable[str] = ()
     ) -> pd.DataFrame:

@@ -195,9 +195,8 @@ def _views(
         p: [p[len(UNRESOLVED) :]] for p in persons if p not in resolved
     }
     if resolved:
-        of = store.edges("OF", to_ids=resolved)
-        for key, person in zip(of["from"].tolist(), of["to"].tolist(), strict=True):
-            keys_of.setdefault(str(person), []).append(str(key))
+        for edge in _edge_rows(store, "OF", to_ids=resolved):
+            keys_of.setdefault(str(edge["to"]), []).append(str(edge["from"]))
     keys = list(dict.fromkeys(k for p in persons for k in keys_of.get(p, ())))
     props: dict[str, dict[str, Any]] = {}
     enrolled: dict[str, list[tuple[dict, dict]]] = {}
@@ -206,17 +205,16 @@ def _views(
         for row in store.nodes("Record", ids=keys).to_dict("records"):
             props[str(row["id"])] = _present(row)
     if keys:
-        enrolments = store.edges("ENROLLED_IN", from_ids=keys)
-        if len(enrolments):
-            codes = set(enrolments["to"].tolist())
+        enrolments = _edge_rows(store, "ENROLLED_IN", from_ids=keys)
+        if enrolments:
+            codes = {edge["to"] for edge in enrolments}
             if programmes is None or not codes <= set(programmes):
                 programmes = programme_nodes(store, codes)
-            for edge in enrolments.to_dict("records"):
+            for edge in enrolments:
                 programme = dict(programmes.get(str(edge["to"])) or {"id": edge["to"]})
                 enrolled.setdefault(str(edge["from"]), []).append((programme, _edge_props(edge)))
         for end, other in (("from", "to"), ("to", "from")):
-            same = store.edges("SAME_AS", **{f"{end}_ids": keys})
-            for edge in same.to_dict("records"):
+            for edge in _edge_rows(store, "SAME_AS", **{f"{end}_ids": keys}):
                 links.setdefault(str(edge[end]), []).append((str(edge[other]), _edge_props(edge)))
     for person in persons:
         views = []
@@ -226,6 +224,15 @@ def _views(
             own = props.get(key) or {"id": key, "source": key.split("/", 1)[0]}
             views.append((own, on, linked))
         found.records[person] = views
+
+
+def _edge_rows(store: GraphStore, edge_type: str, **ids: list[str]) -> list[dict[str, Any]]:
+    """The edges at a few nodes as rows: the store's small-answer path if it has one (the
+    embedded store's ``edge_list``, no pandas), else its ``edges`` table."""
+    small = getattr(store, "edge_list", None)
+    if callable(small):
+        return small(edge_type, **ids)
+    return store.edges(edge_type, **ids).to_dict("records")
 
 
 def programme_nodes(

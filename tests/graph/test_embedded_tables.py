@@ -135,3 +135,39 @@ def test_rows_written_after_tables_are_read_back_and_folded_in(tmp_path: Path) -
     with EmbeddedStore(tmp_path, read_only=True) as reader:  # folded into tables at close
         assert sorted(reader.nodes("Phone")["id"]) == ["0171", "0173"]
         assert reader._memory is None and not reader._changes
+
+
+def test_look_ups_in_tables_of_many_rows_find_every_row(tmp_path: Path) -> None:
+    """Look-ups in tables of thousands of rows (a binary search over a sample of every 128th
+    value, then a window): every id is found with all its rows, absent ones with none, and
+    ``edge_list`` gives what ``edges`` gives."""
+    import random
+
+    rng = random.Random(7)
+    persons = [f"P{n:05d}" for n in range(1500)]
+    # 1 to 300 records a person: runs of one value longer than the sample's step, in any order
+    owner = [
+        p for p in persons for _ in range(rng.choice([1, 1, 2, 3, 300]) if p[-1] == "7" else 1)
+    ]
+    rng.shuffle(owner)
+    records = [f"src/r{i:06d}" for i in range(len(owner))]
+    with EmbeddedStore(tmp_path / "graph", fsync=False) as store:
+        writer = store.table_writer()
+        writer.add_nodes("Person", {"id": persons})
+        writer.add_nodes("Record", {"id": records, "source": ["src"] * len(records)})
+        writer.add_edges("OF", "Record", "Person", {"from": records, "to": owner})
+        writer.finish()
+        every = store.edges("OF")
+        expected: dict[str, set[str]] = {}
+        for key, person in zip(every["from"], every["to"], strict=True):
+            expected.setdefault(person, set()).add(key)
+        asked = [*rng.sample(persons, 300), "P00000", "P01499", "P", "P0", "P99999", "A", "Z"]
+        for person in asked:
+            rows = store.edge_list("OF", to_ids=[person])
+            assert {r["from"] for r in rows} == expected.get(person, set()), person
+            assert all(r["to"] == person and r["from_label"] == "Record" for r in rows)
+            assert (store.node("Person", person) is not None) == (person in persons)
+        for key in rng.sample(records, 200):
+            assert [r["to"] for r in store.edge_list("OF", from_ids=[key])] == [
+                owner[records.index(key)]
+            ]

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from engine.publish import publish
+from graph.embedded import EmbeddedStore
 from graph.queries import programmes_of
 from tests.graph.queries_world import (
     HOUSEHOLD_PHONE,
+    NAMES,
     NID,
     P1_FULL,
     P1_SMART,
     published,  # noqa: F401  (fixture)
+    world,
 )
 
 
@@ -61,3 +68,54 @@ def test_by_record_key_and_inactive_enrolments_shown(published) -> None:  # noqa
 def test_an_unknown_value_finds_nothing(published) -> None:  # noqa: F811
     answer = programmes_of(published, "01700000000")
     assert not answer.found and answer.persons == [] and answer.enrolments.empty
+
+
+class _WholeGraph:
+    """The embedded store's whole graph in memory behind the store's reads: ``edges`` tables
+    only (no ``edge_list``), the path every look-up took before the small-answer one."""
+
+    def __init__(self, memory: Any) -> None:
+        self.node = memory.node
+        self.neighbours = memory.neighbours
+        self.nodes = memory.nodes
+        self.edges = memory.edges
+
+
+def test_the_small_answer_path_agrees_with_the_whole_graph(tmp_path: Path) -> None:
+    """The embedded store answers from its tables' rows (``edge_list``, no pandas), with rows
+    written after the tables laid over them; the whole graph in memory must give the same."""
+    store = EmbeddedStore(tmp_path / "graph", fsync=False)
+    try:
+        publish(store, *world())
+        # written after the tables: a new enrolment of P5, a changed status of P8's, a new link
+        store.merge_edges(
+            "ENROLLED_IN",
+            "Record",
+            "Programme",
+            [
+                {"from": "dss_oa/P5", "to": "vgd_food", "status": "active", "amount": 30.0},
+                {"from": "dss_oa/P8a", "to": "old_age_allowance", "status": "suspended"},
+            ],
+        )
+        store.merge_edges(
+            "SAME_AS",
+            "Record",
+            "Record",
+            [{"from": "dss_oa/P9a", "to": "dss_oa/P9b", "probability": 0.97}],
+        )
+        whole = _WholeGraph(store._mem())  # the graph built in memory from the same tables
+        several = [p for p in NAMES if len(programmes_of(whole, p).enrolment_rows) > 1]
+        assert {"P5", "P6", "P8", "P9"} <= set(several)
+        for person in several:
+            for records in (True, False):
+                small = programmes_of(store, person, records=records)
+                big = programmes_of(whole, person, records=records)
+                assert small.enrolments.equals(big.enrolments), person
+                assert small.records.equals(big.records), person
+                assert small.links.equals(big.links), person
+        p5 = programmes_of(store, "P5").enrolments.set_index("programme")
+        assert p5.loc["vgd_food", "status"] == "active" and p5.loc["vgd_food", "amount"] == 30.0
+        p8 = programmes_of(store, "P8").enrolments
+        assert "suspended" in set(p8["status"])
+    finally:
+        store.close()
