@@ -38,13 +38,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from models.comparisons import Comparison, check_feature_columns, encode_levels, one_hot_levels
 from models.errors import ArtifactError
 from models.trees import Forest, Tree, contributions, predict_raw
 from models.weights import (
     apply_calibration,
+    expit,
     explanation_frame,
     level_match_weights,
     level_weights_table,
