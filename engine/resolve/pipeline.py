@@ -28,6 +28,7 @@ Example
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -238,6 +239,70 @@ def score(model: MatchModel, features: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def default_workers() -> int:
+    """Processes that compare and score chunks of pairs by default: up to 2, the CPUs this process
+    may run on."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this platform
+        cpus = os.cpu_count() or 1
+    return max(1, min(2, cpus))
+
+
+#: What forked scoring workers read: set in the parent before the fork, so the prepared records,
+#: vocabulary and model are shared with the workers, not pickled to them.
+_SHARED: dict[str, Any] = {}
+
+
+def _score_chunk(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and cannot-link flags of pairs ``start`` to ``stop`` (in a worker)."""
+    start, stop = bounds
+    part = _SHARED["pairs"].iloc[start:stop]
+    features = compare(_SHARED["prepared"], part, _SHARED["vocabulary"])
+    return score(_SHARED["model"], features)["probability"].to_numpy(), cannot_link(features)
+
+
+def _score_in_workers(
+    prepared: pd.DataFrame,
+    pairs: pd.DataFrame,
+    model: MatchModel,
+    vocabulary: Vocabulary,
+    chunk: int,
+    workers: int,
+    probability: np.ndarray,
+    forbidden: np.ndarray,
+) -> bool:
+    """Fill ``probability`` and ``forbidden`` chunk by chunk in ``workers`` forked processes;
+    ``False`` (nothing done) where processes cannot be forked.
+
+    Each chunk is compared and scored exactly as in one process, so the scores are the same.
+    The parent's objects are frozen out of the garbage collector while the workers run: a
+    collection in a worker would otherwise touch (and so copy) every object the fork shares."""
+    import gc
+    import multiprocessing
+
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:  # no fork on this platform
+        return False
+    n = len(pairs)
+    bounds = [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
+    _SHARED.update(prepared=prepared, pairs=pairs, model=model, vocabulary=vocabulary)
+    gc.freeze()
+    try:
+        with context.Pool(workers) as pool:
+            for (start, stop), (p, f) in zip(
+                bounds, pool.imap(_score_chunk, bounds, chunksize=1), strict=True
+            ):
+                probability[start:stop] = p
+                forbidden[start:stop] = f
+                log.info("scored %d of %d pairs", stop, n)
+    finally:
+        gc.unfreeze()
+        _SHARED.clear()
+    return True
+
+
 def scored(
     prepared: pd.DataFrame,
     pairs: pd.DataFrame,
@@ -246,8 +311,12 @@ def scored(
     *,
     chunk: int = 1_000_000,
     keep_features: bool = True,
+    workers: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Compare and score ``pairs``, ``chunk`` pairs at a time.
+
+    With ``workers`` > 1 (and more than one chunk, features not kept, a platform that forks) the
+    chunks are compared and scored in that many forked processes; the scores are the same.
 
     Returns
     -------
@@ -257,10 +326,19 @@ def scored(
     """
     vocabulary = vocabulary if vocabulary is not None else Vocabulary(prepared)
     n = len(pairs)
+    chunk = max(chunk, 1)
     probability = np.empty(n, dtype=np.float64)
     forbidden = np.empty(n, dtype=bool)
     kept: list[pd.DataFrame] = []
-    for start in range(0, n, max(chunk, 1)):
+    done = (
+        workers > 1
+        and n > chunk
+        and not keep_features
+        and _score_in_workers(
+            prepared, pairs, model, vocabulary, chunk, workers, probability, forbidden
+        )
+    )
+    for start in range(0, 0 if done else n, chunk):
         part = pairs.iloc[start : start + chunk]
         features = compare(prepared, part, vocabulary)
         probability[start : start + len(part)] = score(model, features)["probability"].to_numpy()
@@ -289,6 +367,7 @@ def resolve(
     progress: Callable[[str], None] | None = None,
     decisions: pd.DataFrame | None = None,
     keep_blocking_keys: bool = False,
+    workers: int | None = None,
 ) -> Resolution:
     """Resolve canonical records into persons.
 
@@ -312,6 +391,9 @@ def resolve(
     keep_blocking_keys:
         Keep the blocking-key lists in :attr:`Resolution.blocking_keys` (the incremental
         resolver's index is built from them) instead of freeing them after blocking.
+    workers:
+        Processes that compare and score chunks of pairs (default :func:`default_workers`; 1 = in
+        this process). The pairs, scores and persons are the same whatever the number.
 
     Returns
     -------
@@ -348,6 +430,8 @@ def resolve(
     blocking_keys = prepared[lists] if keep_blocking_keys else None
     prepared = prepared.drop(columns=lists)
 
+    processes = default_workers() if workers is None else max(1, workers)
+
     def score_pairs(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         return scored(
             prepared,
@@ -356,6 +440,7 @@ def resolve(
             vocabulary,
             chunk=settings.chunk_pairs,
             keep_features=settings.keep_features,
+            workers=processes,
         )
 
     pairs, features = timed("compare+score", lambda: score_pairs(pairs))

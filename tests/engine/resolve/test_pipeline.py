@@ -180,3 +180,31 @@ def test_errors_are_explained_feature_by_feature() -> None:
     contributions = explained.filter(like="contribution_").sum(axis=1) + explained["bias"]
     np.testing.assert_allclose(contributions, explained["score"], atol=1e-9)
     assert explained["probability"].notna().all()  # pairs blocking never compared are scored
+
+
+def test_pairs_scored_in_worker_processes_give_the_same_scores_and_persons(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.resolve.pipeline as pipeline
+    from engine.quality.training import DEFAULT_ARTIFACT, load_model
+    from engine.resolve.pipeline import ResolveSettings
+    from synth.load import load_world, synthesise
+
+    records = load_world(synthesise(1_500, 5, tmp_path / "world"))
+    model = load_model(DEFAULT_ARTIFACT)
+    settings = ResolveSettings(chunk_pairs=1_000)  # many chunks, shared by the workers
+    forked: list[bool] = []
+    in_workers = pipeline._score_in_workers
+
+    def spy(*args, **kwargs):
+        forked.append(in_workers(*args, **kwargs))
+        return forked[-1]
+
+    monkeypatch.setattr(pipeline, "_score_in_workers", spy)
+    alone = resolve(records, model, settings, workers=1)
+    assert forked == []
+    shared = resolve(records, model, settings, workers=2)
+    assert forked and all(forked)  # scored and completed in workers
+    assert len(alone.pairs) > 5 * settings.chunk_pairs
+    pd.testing.assert_frame_equal(alone.pairs, shared.pairs)
+    np.testing.assert_array_equal(alone.person, shared.person)
