@@ -231,29 +231,36 @@ def run_batch(
         from engine.incremental.resolver import IncrementalResolver
 
         note("incremental index")
-        step = time.perf_counter()
-        IncrementalResolver.write_batch(
-            home.incremental,
-            resolution,
-            persons["person_id"].to_numpy(),
-            model,
-            records=records,
-            prepared=resolution.prepared_with_blocking_keys(),
+        # written by a forked process while this one groups the households (2 CPUs: the two
+        # take about as long as the longer of them); the same call, so the same files
+        index_written = _in_background(
+            functools.partial(
+                IncrementalResolver.write_batch,
+                home.incremental,
+                resolution,
+                persons["person_id"].to_numpy(),
+                model,
+                records=records,
+                prepared=resolution.prepared_with_blocking_keys(),
+            ),
+            "the incremental index",
         )
         resolution.blocking_keys = None
-        gc.collect()
-        timings["incremental index"] = time.perf_counter() - step
-
-        note("households")
-        step = time.perf_counter()
-        records["person_id"] = persons["person_id"].to_numpy()
         try:
-            households = resolve_households(
-                records, ledger=ledger, model_version=version, prepared=resolution.prepared
-            )
+            note("households")
+            step = time.perf_counter()
+            records["person_id"] = persons["person_id"].to_numpy()
+            try:
+                households = resolve_households(
+                    records, ledger=ledger, model_version=version, prepared=resolution.prepared
+                )
+            finally:
+                del records["person_id"]
+            timings["households"] = time.perf_counter() - step
         finally:
-            del records["person_id"]
-        timings["households"] = time.perf_counter() - step
+            # the index is whole (or its error raised) before the run goes on or fails
+            timings["incremental index"] = index_written()
+        gc.collect()
     n_records = len(records)
     if store is None:  # publishing is the only later reader of the records
         del records
@@ -334,6 +341,64 @@ def run_batch(
         warnings=[*partial, *review_warnings, *coverage_warnings],
         blocking=blocking,
     )
+
+
+def _in_background(work: Callable[[], Any], what: str) -> Callable[[], float]:
+    """Start ``work`` (writing ``what``) in a forked process (in this one where processes cannot
+    be forked); returns a function that waits for it and gives its seconds, or raises the error it
+    raised.
+
+    The objects this process holds are frozen out of the garbage collector for the fork, so a
+    collection in the child does not touch (and so copy) every one of them."""
+    import multiprocessing
+
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:  # no fork on this platform: the work is done before going on
+        started = time.perf_counter()
+        work()
+        seconds = time.perf_counter() - started
+        return lambda: seconds
+    receive, send = context.Pipe(duplex=False)
+
+    def child() -> None:
+        started = time.perf_counter()
+        try:
+            work()
+        except BaseException as exc:  # handed to the parent, raised there
+            try:
+                send.send(("error", exc))
+            except Exception:  # an error that cannot be pickled: its text
+                send.send(("error", EkjonError(f"{type(exc).__name__}: {exc}")))
+            return
+        send.send(("done", time.perf_counter() - started))
+
+    gc.freeze()
+    try:
+        process = context.Process(target=child, name="ekjon-resolve-background")
+        process.start()
+    finally:
+        gc.unfreeze()
+    send.close()
+
+    def wait() -> float:
+        try:
+            outcome, value = receive.recv()
+        except EOFError:  # the child died without a word (killed, out of memory)
+            outcome, value = "died", None
+        finally:
+            receive.close()
+            process.join()
+        if outcome == "error":
+            raise value
+        if outcome == "died" or process.exitcode != 0:
+            raise EkjonError(
+                f"The process writing {what} stopped (exit code "
+                f"{process.exitcode}); run ekjon resolve again."
+            )
+        return float(value)
+
+    return wait
 
 
 def _in_key_order(records: pd.DataFrame) -> pd.DataFrame:

@@ -177,3 +177,37 @@ def test_a_resolve_while_another_holds_the_home_exits_naming_it(tmp_path: Path) 
     assert not home.assignment.exists()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_an_incremental_index_that_fails_beside_the_households_stops_the_run_naming_why(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The index is written by a forked process while the households are grouped: its error
+    reaches the user as the run's, and a child that dies is named, not waited for forever."""
+    import pytest
+
+    from engine.errors import EkjonError, IncrementalError
+    from engine.incremental.resolver import IncrementalResolver
+
+    home = _unrelated_home(tmp_path)
+
+    def fails(*args, **kwargs):
+        raise IncrementalError("the index cannot be written: disk full")
+
+    monkeypatch.setattr(IncrementalResolver, "write_batch", fails)
+    with pytest.raises(IncrementalError, match="disk full"):
+        run_batch(home)
+
+    def dies(*args, **kwargs):
+        os._exit(3)
+
+    monkeypatch.setattr(IncrementalResolver, "write_batch", dies)
+    with pytest.raises(EkjonError, match=r"writing the incremental index stopped \(exit code 3\)"):
+        run_batch(home)
+
+    monkeypatch.undo()
+    report = run_batch(home)  # the home is free again, and the index is written
+    assert report.records == 3
+    from engine.quality.training import DEFAULT_ARTIFACT, load_model
+
+    assert len(IncrementalResolver.load(home.incremental, load_model(DEFAULT_ARTIFACT))) == 3
