@@ -199,9 +199,11 @@ def run_batch(
     coverage_warnings = [] if sources is None else list(sources.warnings)
     home.resolution.mkdir(parents=True, exist_ok=True)
     note("write pairs")
-    step = time.perf_counter()
-    n_pairs = _write_pairs(resolution, version, home.pairs)
-    timings["write pairs"] = time.perf_counter() - step
+    n_pairs = len(resolution.pairs)
+    # written by a forked process while this one assigns the person IDs
+    pairs_written = _in_background(
+        functools.partial(_write_pairs, resolution, version, home.pairs), "the scored pairs"
+    )
     if store is None:  # what is left needs the records' persons, not the scored pairs
         resolution.pairs = resolution.pairs.iloc[:0]
 
@@ -219,11 +221,22 @@ def run_batch(
         clusters["reason"] = pd.Series(reviewed, dtype=object).fillna(clusters["reason"])
     with IdentityLedger(home.ledger) as ledger:
         # one row per record, in the records' (and the prepared frame's) order
-        persons = assign_person_ids(ledger, clusters, model_version=version)
-        del clusters
-        run_id = persons.attrs["run_id"]  # this run's, whatever ran beside it
-        events = ledger.events(run_id) if run_id is not None else pd.DataFrame()
-        timings["person ids"] = time.perf_counter() - step
+        try:
+            persons = assign_person_ids(ledger, clusters, model_version=version)
+            del clusters
+            run_id = persons.attrs["run_id"]  # this run's, whatever ran beside it
+            events = ledger.events(run_id) if run_id is not None else pd.DataFrame()
+            timings["person ids"] = time.perf_counter() - step
+        finally:
+            # the pairs are whole (or their error raised) before the index is begun
+            timings["write pairs"] = pairs_written()
+        if store is not None:
+            from engine.publish import MIN_LINK_PROBABILITY
+
+            # only the pairs the graph keeps as links (most scored pairs are far below), let go
+            # of before the index's process is forked
+            strong = resolution.pairs["probability"].to_numpy() >= MIN_LINK_PROBABILITY
+            resolution.pairs = resolution.pairs[strong]
 
         # The incremental resolver answers one new record the way this batch would (ekjon match,
         # and the API's /resolve); it is saved beside the batch's outputs so it starts without
@@ -281,12 +294,7 @@ def run_batch(
     del persons, households, household_of
     assignment.to_parquet(home.assignment, index=False)
     pairs = None
-    if store is not None:
-        from engine.publish import MIN_LINK_PROBABILITY
-
-        # only the pairs the graph keeps as links, named (most scored pairs are far below)
-        strong = resolution.pairs["probability"].to_numpy() >= MIN_LINK_PROBABILITY
-        resolution.pairs = resolution.pairs[strong]
+    if store is not None:  # the links, named
         pairs = resolution.scored_pairs()
         pairs["model_version"] = version
     del resolution

@@ -211,3 +211,63 @@ def test_an_incremental_index_that_fails_beside_the_households_stops_the_run_nam
     from engine.quality.training import DEFAULT_ARTIFACT, load_model
 
     assert len(IncrementalResolver.load(home.incremental, load_model(DEFAULT_ARTIFACT))) == 3
+
+
+def _outputs(home: Home) -> dict[str, object]:
+    """What a resolve wrote under ``home.resolution`` (assignment, pairs, the incremental index),
+    file by file, with the time it was saved left out."""
+    import json
+
+    import pyarrow as pa
+
+    out: dict[str, object] = {}
+    for path in sorted(home.resolution.rglob("*")):
+        name = str(path.relative_to(home.resolution))
+        if path.suffix == ".parquet":
+            out[name] = pd.read_parquet(path)
+        elif path.suffix == ".arrow":
+            out[name] = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+        elif path.suffix == ".json":
+            value = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(value, dict):
+                value.pop("saved_at", None)
+            out[name] = value
+        elif path.is_file():
+            out[name] = path.read_bytes()
+    return out
+
+
+def test_a_run_writes_the_same_outputs_with_and_without_its_worker_processes(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Pairs are scored by 2 processes, and the pairs and incremental index are written by
+    forked processes beside the person IDs and households: the same files as one process."""
+    import engine.resolve.pipeline
+    import engine.run
+    from synth.load import synthesise
+
+    world = synthesise(600, 3, tmp_path / "world")
+    homes = [Home.of(tmp_path / name) for name in ("forked", "alone")]
+    for home in homes:
+        ingest(home, world)
+    forked = run_batch(homes[0])
+
+    def in_process(work, what):
+        work()
+        return lambda: 0.0
+
+    monkeypatch.setattr(engine.run, "_in_background", in_process)
+    monkeypatch.setattr(engine.resolve.pipeline, "default_workers", lambda: 1)
+    alone = run_batch(homes[1])
+
+    assert forked.persons == alone.persons and forked.pairs_scored == alone.pairs_scored
+    mine, theirs = _outputs(homes[0]), _outputs(homes[1])
+    assert sorted(mine) == sorted(theirs)
+    assert any(name.endswith(".arrow") for name in mine)  # the index's tables are compared
+    for name, value in mine.items():
+        if isinstance(value, pd.DataFrame):
+            pd.testing.assert_frame_equal(value, theirs[name], obj=name)
+        elif hasattr(value, "equals"):
+            assert value.equals(theirs[name]), name
+        else:
+            assert value == theirs[name], name
