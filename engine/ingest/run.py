@@ -38,6 +38,7 @@ from typing import Any, Final
 
 from engine.errors import EkjonError, InvalidValue, MappingError, UnreadableRecord
 from engine.home import Home
+from engine.ingest.batches import PreparedBatch, prepare_batch
 from engine.ingest.files import SourceFile, pair_files
 from engine.ingest.mapping import COLUMNS_SEPARATOR, FieldSpec, Mapping
 from engine.ingest.readers import DEFAULT_CHUNK_ROWS, BadRow, Chunk, SourceReader, open_source
@@ -74,7 +75,7 @@ HASHED_VALUES: Final = tuple(i for i, f in enumerate(VALUE_FIELDS) if f not in L
 LATER_VALUES: Final = tuple((i, f) for i, f in enumerate(VALUE_FIELDS) if f in LATER_FIELDS)
 _CACHE_LIMIT: Final = 200_000
 #: files from this size on are read and cleaned in a process of their own (``parallel``)
-_PARALLEL_BYTES: Final = 8 << 20
+_PARALLEL_BYTES: Final = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +194,7 @@ def ingest_file(
         done = run.rows_done  # rows up to here were committed by an earlier, killed run
         if parallel is None:
             parallel = path.stat().st_size >= _PARALLEL_BYTES and _can_fork()
-        staged = _staged(reader, mapping, cleaner, done)
+        staged = _staged(reader, mapping, cleaner, done, run.ingest_id)
         committer = _Committer()
         try:
             try:
@@ -403,7 +404,7 @@ class _Staged:
     earlier, killed run committed), and how far into the file it ends."""
 
     position: int
-    batch: StagedBatch | None = None
+    batch: PreparedBatch | None = None
     quarantine: list[Problem] = dataclass_field(default_factory=list)
     warnings: list[Problem] = dataclass_field(default_factory=list)
     rows_done: int = 0
@@ -411,9 +412,10 @@ class _Staged:
 
 
 def _staged(
-    reader: SourceReader, mapping: Mapping, cleaner: _Cleaner, done: int
+    reader: SourceReader, mapping: Mapping, cleaner: _Cleaner, done: int, ingest_id: int
 ) -> Iterator[_Staged]:
-    """The file's chunks, staged in file order; those up to row ``done`` only remembered."""
+    """The file's chunks, staged in file order for run ``ingest_id``; those up to row ``done``
+    only remembered."""
     seen: dict[str, int] = {}
     for chunk in reader.chunks():
         if chunk.last_row <= done:
@@ -421,7 +423,7 @@ def _staged(
             _remember_ids(mapping, chunk, seen)
             yield _Staged(chunk.position)
         else:
-            yield _stage_chunk(mapping, cleaner, chunk, seen, done)
+            yield _stage_chunk(mapping, cleaner, chunk, seen, done, ingest_id)
 
 
 def _commit(store: RecordStore, run: IngestRun, item: _Staged) -> Callable[[], object]:
@@ -443,8 +445,11 @@ def _stage_chunk(
     chunk: Chunk,
     seen: dict[str, int],
     done: int,
+    ingest_id: int,
 ) -> _Staged:
-    """A chunk read, cleaned and hashed."""
+    """A chunk read, cleaned and hashed, and made into the rows run ``ingest_id`` writes
+    (:func:`engine.ingest.batches.prepare_batch`: here, in the reading process when there is one,
+    rather than in the thread that writes)."""
     quarantine = [_unreadable(mapping, bad) for bad in chunk.unreadable if bad.row > done]
     rows_read = len(quarantine)
 
@@ -540,7 +545,8 @@ def _stage_chunk(
         invalid=invalid_by_row,
     )
     quarantine.sort(key=lambda p: p.row)
-    return _Staged(chunk.position, batch, quarantine, warnings, chunk.last_row, rows_read)
+    prepared = prepare_batch(batch, mapping.source, ingest_id)
+    return _Staged(chunk.position, prepared, quarantine, warnings, chunk.last_row, rows_read)
 
 
 def _can_fork() -> bool:

@@ -42,6 +42,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from engine.errors import EkjonError
+from engine.ingest.batches import (
+    CURRENT_COLUMNS,
+    INTEGER_FIELDS,
+    RAW_FIELDS,
+    REAL_FIELDS,
+    VALUE_FIELDS,
+    PreparedBatch,
+    StagedBatch,
+    delta_rows,
+    version_rows,
+)
+from engine.ingest.batches import arrow_array as _arrow_array
+from engine.ingest.batches import arrow_schema as _arrow_schema
 from engine.ingest.processes import (
     UnfinishedIngest,
     hold_source_lock,
@@ -49,7 +62,6 @@ from engine.ingest.processes import (
     unfinished_ingests,
 )
 from engine.ingest.upgrade import UPGRADES, upgrade_records
-from engine.record import CANONICAL_FIELDS, FIELD_KINDS
 from engine.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
@@ -59,42 +71,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION: Final = 1
-#: canonical fields stored per version (``source`` and ``record_id`` are the key).
-VALUE_FIELDS: Final = tuple(f for f in CANONICAL_FIELDS if f not in ("source", "record_id"))
-INTEGER_FIELDS: Final = frozenset(f for f, k in FIELD_KINDS.items() if k in ("year", "age"))
-REAL_FIELDS: Final = frozenset(f for f, k in FIELD_KINDS.items() if k == "number")
-#: fields whose raw source value is kept, in ``raw_<field>`` columns.
-RAW_FIELDS: Final = tuple(f for f in VALUE_FIELDS if f != "kind")
-#: the DataFrame :meth:`RecordStore.current` returns has these columns, in this order.
-CURRENT_COLUMNS: Final = (*CANONICAL_FIELDS, "version", "invalid_fields")
 _IN_BATCH: Final = 500
 
 
 class StoreError(EkjonError):
     """The record store cannot do what was asked (e.g. the file is not an ekjon record store)."""
-
-
-@dataclass(slots=True)
-class StagedBatch:
-    """Cleaned rows on their way into the store, column-wise (made by ingest).
-
-    Attributes
-    ----------
-    record_ids, rows, hashes : per row: record id, source row number, content hash.
-    values : one list per field of :data:`VALUE_FIELDS`, aligned with ``record_ids``.
-    raw : field -> the raw strings it was cleaned from (column-fed fields only).
-    invalid : per row, ``{field: reason}`` for the fields found invalid, or ``None``.
-    """
-
-    record_ids: list[str]
-    rows: list[int]
-    hashes: list[str]
-    values: list[list[Any]]
-    raw: dict[str, list[str | None]]
-    invalid: list[dict[str, str] | None]
-
-    def __len__(self) -> int:
-        return len(self.record_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,38 +259,6 @@ _VERSION_COLUMNS: Final = (
 _META_COLUMNS: Final = 9  # the columns before the values in _VERSION_COLUMNS
 
 
-def _version_rows(
-    run: IngestRun, batch: StagedBatch, written: list[int], versions: list[int]
-) -> tuple[str, list[tuple[Any, ...]]]:
-    """The INSERT of a chunk's new versions and its rows. Only the columns holding a value in
-    some row are bound: a source fills a third of the record's fields, and binding the NULLs of
-    the others cost two thirds of the insert (a column left out is NULL all the same)."""
-    everything = len(written) == len(batch)
-    pick = (lambda col: col) if everything else (lambda col: [col[j] for j in written])
-    invalid = pick(batch.invalid)
-    columns: dict[str, Sequence[Any]] = {
-        "source": [run.source] * len(written),
-        "record_id": pick(batch.record_ids),
-        "version": versions,
-        "is_current": [1] * len(written),
-        "content_hash": pick(batch.hashes),
-        "ingest_id": [run.ingest_id] * len(written),
-        "row_number": pick(batch.rows),
-        "invalid_fields": [",".join(sorted(i)) if i else None for i in invalid],
-        "invalid_reasons": [json.dumps(i, ensure_ascii=False) if i else None for i in invalid],
-    }
-    values = zip(VALUE_FIELDS, batch.values, strict=True)
-    raws = ((f"raw_{f}", batch.raw[f]) for f in RAW_FIELDS if f in batch.raw)
-    for name, column in (*values, *raws):
-        if any(v is not None for v in column):
-            columns[name] = pick(column)
-    insert = (
-        f"INSERT INTO records ({', '.join(_q(c) for c in columns)}) "
-        f"VALUES ({', '.join('?' for _ in columns)})"
-    )
-    return insert, list(zip(*columns.values(), strict=True))
-
-
 class RecordStore(SQLiteStore):
     """A durable, versioned store of canonical records (one SQLite file, WAL mode).
 
@@ -338,7 +287,7 @@ class RecordStore(SQLiteStore):
             synchronous="NORMAL",
             error=StoreError,
             # a page cache of 64 MB: the record indexes of a million-row source stay in memory
-            pragmas=("foreign_keys = ON", "cache_size = -65536"),
+            pragmas=("foreign_keys = ON", "cache_size = -65536", "wal_autocheckpoint = 8192"),
             on_version_mismatch="Re-ingest into a new EKJON_HOME.",
         )
         self._upgrade()
@@ -424,7 +373,7 @@ class RecordStore(SQLiteStore):
     def commit_chunk(
         self,
         run: IngestRun,
-        batch: StagedBatch,
+        batch: StagedBatch | PreparedBatch,
         *,
         quarantine: Sequence[Problem] = (),
         warnings: Sequence[Problem] = (),
@@ -458,7 +407,7 @@ class RecordStore(SQLiteStore):
                     changed += 1
                 written.append(j)
             if written:
-                insert, rows = _version_rows(run, batch, written, versions)
+                insert, rows = version_rows(run.source, run.ingest_id, batch, written, versions)
                 if retire:
                     self._db.executemany(
                         "UPDATE records SET is_current = 0 "
@@ -835,33 +784,22 @@ class RecordStore(SQLiteStore):
         return generation, pa.Table.from_batches(batches, schema=schema)
 
     def _append_delta(
-        self, run: IngestRun, batch: StagedBatch, written: list[int], versions: list[int]
+        self,
+        run: IngestRun,
+        batch: StagedBatch | PreparedBatch,
+        written: list[int],
+        versions: list[int],
     ) -> None:
         """Add the versions a chunk wrote to the run's snapshot delta (a Parquet file)."""
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        schema = _arrow_schema()
-        everything = len(written) == len(batch)
-        pick = (lambda col: col) if everything else (lambda col: [col[j] for j in written])
-        invalid = pick(batch.invalid)
-        columns = [
-            [run.source] * len(written),
-            pick(batch.record_ids),
-            *(pick(col) for col in batch.values),
-            versions,
-            [",".join(sorted(i)) if i else None for i in invalid],
-        ]
         try:
-            record_batch = pa.record_batch(
-                [_arrow_array(c, f.type) for c, f in zip(columns, schema, strict=True)],
-                schema=schema,
-            )
+            record_batch = delta_rows(run.source, batch, written, versions)
             if run._delta is None:
                 self.snapshot_dir.mkdir(parents=True, exist_ok=True)
                 name = f"{source_file_name(run.source)}.delta.{os.getpid()}.{run.ingest_id}.tmp"
                 run._delta_path = self.snapshot_dir / name
-                run._delta = pq.ParquetWriter(run._delta_path, schema)
+                run._delta = pq.ParquetWriter(run._delta_path, _arrow_schema())
             run._delta.write_batch(record_batch)
         except Exception:  # the snapshot is a cache: rebuild it from the database instead
             logger.exception("could not extend the snapshot of %s; it will be rebuilt", run.source)
@@ -958,39 +896,6 @@ class RecordStore(SQLiteStore):
             "warnings_report",
         )
         return IngestRun(**dict(zip(names, row, strict=True)))
-
-
-def _arrow_array(values: Sequence[Any], arrow_type: pa.DataType) -> pa.Array:
-    """An Arrow array of one column; a value that does not fit the type becomes null (logged)."""
-    import pyarrow as pa
-
-    try:
-        return pa.array(values, type=arrow_type)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-        python_type = {pa.int64(): int, pa.float64(): float}.get(arrow_type, str)
-        fixed = []
-        for value in values:
-            try:
-                fixed.append(None if value is None else python_type(value))
-            except (TypeError, ValueError, OverflowError):
-                logger.warning(
-                    "value %r is no %s; stored as null in the snapshot", value, arrow_type
-                )
-                fixed.append(None)
-        return pa.array(fixed, type=arrow_type)
-
-
-def _arrow_schema() -> pa.Schema:
-    import pyarrow as pa
-
-    def arrow_type(name: str) -> pa.DataType:
-        if name in INTEGER_FIELDS or name == "version":
-            return pa.int64()
-        if name in REAL_FIELDS:
-            return pa.float64()
-        return pa.string()
-
-    return pa.schema([pa.field(name, arrow_type(name)) for name in CURRENT_COLUMNS])
 
 
 def source_file_name(source: str) -> str:
