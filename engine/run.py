@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -367,9 +368,13 @@ def _in_background(work: Callable[[], Any], what: str) -> Callable[[], float]:
         work()
         seconds = time.perf_counter() - started
         return lambda: seconds
+    from engine.resolve.pipeline import die_with_parent
+
     receive, send = context.Pipe(duplex=False)
+    parent = os.getpid()
 
     def child() -> None:
+        die_with_parent(parent)
         started = time.perf_counter()
         try:
             work()

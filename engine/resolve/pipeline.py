@@ -249,6 +249,25 @@ def default_workers() -> int:
     return max(1, min(2, cpus))
 
 
+def die_with_parent(parent: int | None = None) -> None:
+    """In a forked worker: be killed when the process that forked it (``parent``, default the
+    current parent) dies, e.g. an ``ekjon resolve`` killed mid-run, so no orphan goes on holding
+    the home's resolve lock (inherited with the fork) or writing its outputs (Linux; elsewhere
+    nothing)."""
+    import signal
+
+    parent = os.getppid() if parent is None else parent
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux
+        return
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+
+
 #: What forked scoring workers read: set in the parent before the fork, so the prepared records,
 #: vocabulary and model are shared with the workers, not pickled to them.
 _SHARED: dict[str, Any] = {}
@@ -290,7 +309,7 @@ def _score_in_workers(
     _SHARED.update(prepared=prepared, pairs=pairs, model=model, vocabulary=vocabulary)
     gc.freeze()
     try:
-        with context.Pool(workers) as pool:
+        with context.Pool(workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
             for (start, stop), (p, f) in zip(
                 bounds, pool.imap(_score_chunk, bounds, chunksize=1), strict=True
             ):

@@ -271,3 +271,52 @@ def test_a_run_writes_the_same_outputs_with_and_without_its_worker_processes(
             assert value.equals(theirs[name]), name
         else:
             assert value == theirs[name], name
+
+
+def test_a_resolve_killed_while_its_index_is_written_leaves_no_process_holding_the_home(
+    tmp_path: Path,
+) -> None:
+    """The forked process writing the incremental index dies with the run: the next resolve is
+    not refused as busy."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    home = _unrelated_home(tmp_path)
+    marker = tmp_path / "writing"
+    script = f"""
+import os, time
+from engine.incremental.resolver import IncrementalResolver
+from engine.run import run_batch
+
+def slow(*args, **kwargs):
+    open({str(marker)!r}, "w").write(str(os.getpid()))
+    time.sleep(120)
+
+IncrementalResolver.write_batch = slow
+run_batch({str(home.root)!r})
+"""
+    run = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[3])
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the index was never begun"
+        time.sleep(0.1)
+        child = int(marker.read_text())
+        run.send_signal(signal.SIGKILL)
+        run.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"the index's process {child} outlived the killed run")
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run_batch(home).records == 3
