@@ -151,7 +151,7 @@ def ingest_file(
         store's database (``$EKJON_HOME/reports``).
     chunk_rows : rows per chunk; each chunk is committed in one transaction.
     parallel : read and clean the file in a process of its own while this one stores it (two
-        cores at work); default: for files of 8 MB and more, called from the main thread,
+        cores at work); default: for files of 1 MB and more, called from the main thread,
         where the system can fork.
 
     Returns

@@ -117,6 +117,9 @@ class IngestRun:
     _delta_ok: bool = field(default=False, repr=False)
     _delta: Any = field(default=None, repr=False)
     _delta_path: Path | None = field(default=None, repr=False)
+    # The source held no records when this run began and no one else has written it since: its
+    # rows are all new (a file's repeated record ids are quarantined before they get here).
+    _alone: bool = field(default=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +369,7 @@ class RecordStore(SQLiteStore):
                 assert cursor.lastrowid is not None
                 run = self._run(cursor.lastrowid)
             run._generation = self._generation(source)
+            run._alone = run._generation == 0
         run._delta_ok = self._snapshot_generation(source) == run._generation
         self._remove_stale_deltas(source)
         return run
@@ -387,7 +391,9 @@ class RecordStore(SQLiteStore):
         """
         new = changed = same = 0
         with self.transaction():
-            current = self._current_hashes(run.source, batch.record_ids)
+            # a source this run alone has written holds none of these records: no lookup
+            run._alone = run._alone and self._generation(run.source) == run._generation
+            current = {} if run._alone else self._current_hashes(run.source, batch.record_ids)
             written: list[int] = []
             versions: list[int] = []
             retire = []

@@ -19,7 +19,7 @@ import pytest
 from engine.ingest.mapping import load_mapping, mapping_from_dict
 from engine.ingest.readers import BadRow, SourceFileError, read_rows
 from engine.ingest.run import ingest_file
-from engine.ingest.store import RecordStore
+from engine.ingest.store import VALUE_FIELDS, RecordStore, StagedBatch
 from engine.record import CANONICAL_FIELDS
 
 DATA = Path(__file__).parent / "data"
@@ -499,3 +499,38 @@ def test_a_killed_ingest_resumes_without_duplicates(tmp_path: Path) -> None:
         assert counts["records"] == rows and counts["versions"] == rows
         current = store.current()
         assert current["record_id"].is_unique and len(current) == rows
+
+
+def test_a_record_another_writer_stores_meanwhile_gets_a_new_version_not_a_second_first(
+    store: RecordStore,
+) -> None:
+    # the run begins on a source with no records, whose rows it need not look up while it alone
+    # writes the source; a record stored meanwhile (the API's storing resolve) is looked up
+    run = store.begin_ingest(
+        source="dss",
+        kind="beneficiary",
+        file="dss.csv",
+        file_sha256="0" * 64,
+        file_size=1,
+        mapping={},
+        mapping_sha256="0" * 64,
+    )
+
+    def one(name: str) -> StagedBatch:
+        values = {"kind": "beneficiary", "full_name": name}
+        return StagedBatch(
+            record_ids=["R-1"],
+            rows=[1],
+            hashes=[name],
+            values=[[values.get(f)] for f in VALUE_FIELDS],
+            raw={"full_name": [name]},
+            invalid=[None],
+        )
+
+    store.store_records(one("Rahima Begum"), source="dss", kind="beneficiary", origin="api")
+    result = store.commit_chunk(run, one("Amena Khatun"), rows_done=1, rows_read=1)
+
+    assert (result.ingested, result.new_versions) == (0, 1)
+    old, new = store.history("dss", "R-1")
+    assert (old.version, old.values["full_name"]) == (1, "Rahima Begum")
+    assert (new.version, new.is_current, new.values["full_name"]) == (2, True, "Amena Khatun")
