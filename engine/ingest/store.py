@@ -730,10 +730,12 @@ class RecordStore(SQLiteStore):
         if not path.exists():
             return 0
         try:
-            schema = pq.read_schema(path)
-            if tuple(schema.names) != CURRENT_COLUMNS:
+            # the file's key-value metadata: a snapshot written whole has the generation in its
+            # schema's too, one that was a run's delta only there
+            meta = pq.read_metadata(path)
+            if tuple(meta.schema.to_arrow_schema().names) != CURRENT_COLUMNS:
                 return None  # written by an ekjon with other fields: it will be rebuilt
-            return int((schema.metadata or {})[b"ekjon_generation"])
+            return int((meta.metadata or {})[b"ekjon_generation"])
         except Exception:  # a torn or foreign file: it will be rebuilt
             return None
 
@@ -829,6 +831,17 @@ class RecordStore(SQLiteStore):
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
+        old_path = self._snapshot_path(run.source)
+        # a run that wrote a source with no snapshot (no records before it): its delta is the
+        # snapshot, named with the generation it ends at
+        whole = (
+            run._delta is not None
+            and run._delta_ok
+            and not old_path.exists()
+            and self._generation(run.source) == run._generation
+        )
+        if whole:
+            run._delta.add_key_value_metadata({"ekjon_generation": str(run._generation)})
         delta_path = self._close_delta(run, keep=True)
         try:
             if run.ingested == 0 and run.new_versions == 0 and not run.resumed:
@@ -836,7 +849,9 @@ class RecordStore(SQLiteStore):
             if not run._delta_ok or self._generation(run.source) != run._generation:
                 self._snapshot(run.source)  # rebuild from the database
                 return
-            old_path = self._snapshot_path(run.source)
+            if whole and delta_path is not None:
+                os.replace(delta_path, old_path)
+                return
             schema = _arrow_schema()
             old = (
                 pq.read_table(old_path).replace_schema_metadata(None)

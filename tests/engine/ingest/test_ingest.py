@@ -534,3 +534,31 @@ def test_a_record_another_writer_stores_meanwhile_gets_a_new_version_not_a_secon
     old, new = store.history("dss", "R-1")
     assert (old.version, old.values["full_name"]) == (1, "Rahima Begum")
     assert (new.version, new.is_current, new.values["full_name"]) == (2, True, "Amena Khatun")
+
+
+def test_the_snapshot_a_first_ingest_leaves_is_what_the_database_holds(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    # a source's first ingest keeps its delta as the snapshot; a second one adds to it
+    mapping = load_mapping(BROKEN_YAML)
+    ingest_file(store, mapping, BROKEN_CSV)
+    (snapshot,) = store.snapshot_dir.glob("*.parquet")
+    kept = tmp_path / "kept.parquet"
+    kept.write_bytes(snapshot.read_bytes())
+    first = snapshot.stat().st_mtime_ns
+    from_snapshot = store.current_arrow().sort_by("record_id")
+    assert snapshot.stat().st_mtime_ns == first  # up to date: read, not rebuilt
+    snapshot.unlink()
+    assert from_snapshot.equals(store.current_arrow().sort_by("record_id"))  # rebuilt
+    os.replace(kept, snapshot)
+    changed = tmp_path / "dss_broken.csv"
+    changed.write_bytes(BROKEN_CSV.read_bytes().replace(b",active,600", b",suspended,600"))
+    ingest_file(store, mapping, changed)
+    updated = store.current_arrow().sort_by("record_id")
+
+    snapshot.unlink()
+    rebuilt = store.current_arrow().sort_by("record_id")
+
+    assert len(from_snapshot) == 6
+    assert updated.equals(rebuilt)
+    assert updated.column("version").to_pylist() != from_snapshot.column("version").to_pylist()
