@@ -34,6 +34,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Mapping, MutableMapping, MutableSet, Sequence
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, Final
 
@@ -241,9 +242,24 @@ def _write_mapping(path: Path, mapping: Mapping[Any, Any]) -> None:
 def _write_tuples(path: Path, items: list[Any], *, value: bool) -> None:
     """A set of tuples (``value=False``) or a mapping of tuple keys: each tuple as one text key
     (:func:`_tuple_key`), sorted, looked up with one binary search."""
-    keys = [_tuple_key(item[0] if value else item) for item in items]
+    keys = [_written_key(item[0] if value else item) for item in items]
     values = pa.array([item[1] for item in items]) if value else pa.array([True] * len(items))
     _write_sorted(path, {"key": pa.array(keys, pa.string()), "value": values}, ["key"])
+
+
+def _written_key(key: tuple[Any, ...]) -> str:
+    """:func:`_tuple_key`, about four times as fast for tuples of text and whole numbers (the
+    JSON encoder's own string escaping, without the encoder around it); millions are written."""
+    parts = []
+    for k in key:
+        kind = type(k)
+        if kind is str:
+            parts.append(encode_basestring(k))
+        elif kind is int or (isinstance(k, np.integer) and kind is not np.bool_):
+            parts.append(str(int(k)))
+        else:
+            return _tuple_key(key)
+    return "[" + ", ".join(parts) + "]"
 
 
 def _tuple_key(key: tuple[Any, ...]) -> str:
