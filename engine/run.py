@@ -195,6 +195,7 @@ def run_batch(
     options = {} if decisions is None else {"decisions": decisions}
     resolution = resolve(records, model, progress=note, keep_blocking_keys=True, **options)
     timings.update(resolution.timings)
+    resolution.vocabulary = None  # compare's coded names: nothing after the scoring reads them
     sources = resolution.blocking.sources
     blocking = {} if sources is None else sources.to_dict()
     coverage_warnings = [] if sources is None else list(sources.warnings)
@@ -225,6 +226,7 @@ def run_batch(
         try:
             persons = assign_person_ids(ledger, clusters, model_version=version)
             del clusters
+            del persons["record_key"]  # the records are named by source and record_id below
             run_id = persons.attrs["run_id"]  # this run's, whatever ran beside it
             events = ledger.events(run_id) if run_id is not None else pd.DataFrame()
             timings["person ids"] = time.perf_counter() - step
