@@ -103,7 +103,13 @@ def complete_pairs(labels: np.ndarray, known: pd.DataFrame, max_size: int = 60) 
     if len(left) == 0:
         return pd.DataFrame({"left": left, "right": right})
     code = left * n + right
-    known_code = known["left"].to_numpy(np.int64) * n + known["right"].to_numpy(np.int64)
+    known_left = known["left"].to_numpy(np.int64)
+    known_right = known["right"].to_numpy(np.int64)
+    # only known pairs inside one such component can be among them: matching the few against the
+    # pairs is much faster than all the scored pairs (tens of millions at a million records)
+    inside = (labels[known_left] == labels[known_right]) & (sizes[known_left] >= 3)
+    inside &= sizes[known_left] <= max_size
+    known_code = known_left[inside] * n + known_right[inside]
     new = ~np.isin(code, known_code)
     return pd.DataFrame({"left": left[new], "right": right[new]})
 

@@ -68,6 +68,33 @@ def test_components_and_completion_list_the_missing_pairs() -> None:
     assert list(zip(extra["left"], extra["right"], strict=True)) == [(0, 2)]
 
 
+def test_completion_lists_every_unscored_pair_inside_each_small_component() -> None:
+    """Against the plain definition, on random pairs: components of 3 to max_size records, every
+    pair inside not yet scored, once, in order; scored pairs across or in larger components do
+    not hide any."""
+    rng = np.random.default_rng(4)
+    n = 400
+    left = rng.integers(0, n, 900)
+    right = rng.integers(0, n, 900)
+    keep = left < right
+    known = pd.DataFrame({"left": left[keep], "right": right[keep]}).drop_duplicates()
+    strong = rng.random(len(known)) < 0.35
+    labels = components(n, known["left"].to_numpy(), known["right"].to_numpy(), strong)
+    extra = complete_pairs(labels, known, max_size=8)
+
+    sizes = np.bincount(labels)
+    scored = set(zip(known["left"], known["right"], strict=True))
+    expected = [
+        (i, j)
+        for i in range(n)
+        for j in range(i + 1, n)
+        if labels[i] == labels[j] and 3 <= sizes[labels[i]] <= 8 and (i, j) not in scored
+    ]
+    got = list(zip(extra["left"].tolist(), extra["right"].tolist(), strict=True))
+    assert sorted(got) == expected and len(set(got)) == len(got)
+    assert len(expected) > 20  # the world has such components
+
+
 def test_logodds_is_symmetric_and_bounded() -> None:
     w = logodds(np.array([0.5, 0.9, 0.1, 1.0, 0.0]))
     assert w[0] == 0 and np.isclose(w[1], -w[2])
