@@ -237,7 +237,7 @@ def run_batch(
             from engine.publish import MIN_LINK_PROBABILITY
 
             # only the pairs the graph keeps as links (most scored pairs are far below), let go
-            # of before the index's process is forked
+            # of before the index and the households are built
             strong = resolution.pairs["probability"].to_numpy() >= MIN_LINK_PROBABILITY
             resolution.pairs = resolution.pairs[strong]
 
@@ -247,36 +247,29 @@ def run_batch(
         from engine.incremental.resolver import IncrementalResolver
 
         note("incremental index")
-        # written by a forked process while this one groups the households (2 CPUs: the two
-        # take about as long as the longer of them); the same call, so the same files
-        index_written = _in_background(
-            functools.partial(
-                IncrementalResolver.write_batch,
-                home.incremental,
-                resolution,
-                persons["person_id"].to_numpy(),
-                model,
-                records=records,
-                prepared=resolution.prepared_with_blocking_keys(),
-            ),
-            "the incremental index",
+        step = time.perf_counter()
+        IncrementalResolver.write_batch(
+            home.incremental,
+            resolution,
+            persons["person_id"].to_numpy(),
+            model,
+            records=records,
+            prepared=resolution.prepared_with_blocking_keys(),
         )
         resolution.blocking_keys = None
-        try:
-            note("households")
-            step = time.perf_counter()
-            records["person_id"] = persons["person_id"].to_numpy()
-            try:
-                households = resolve_households(
-                    records, ledger=ledger, model_version=version, prepared=resolution.prepared
-                )
-            finally:
-                del records["person_id"]
-            timings["households"] = time.perf_counter() - step
-        finally:
-            # the index is whole (or its error raised) before the run goes on or fails
-            timings["incremental index"] = index_written()
         gc.collect()
+        timings["incremental index"] = time.perf_counter() - step
+
+        note("households")
+        step = time.perf_counter()
+        records["person_id"] = persons["person_id"].to_numpy()
+        try:
+            households = resolve_households(
+                records, ledger=ledger, model_version=version, prepared=resolution.prepared
+            )
+        finally:
+            del records["person_id"]
+        timings["households"] = time.perf_counter() - step
     n_records = len(records)
     if store is None:  # publishing is the only later reader of the records
         del records

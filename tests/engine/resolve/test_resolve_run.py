@@ -179,38 +179,36 @@ def test_a_resolve_while_another_holds_the_home_exits_naming_it(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
 
 
-def test_an_incremental_index_that_fails_beside_the_households_stops_the_run_naming_why(
+def test_scored_pairs_that_fail_to_be_written_beside_the_person_ids_stop_the_run_naming_why(
     tmp_path: Path, monkeypatch
 ) -> None:
-    """The index is written by a forked process while the households are grouped: its error
+    """The pairs are written by a forked process while the person IDs are assigned: its error
     reaches the user as the run's, and a child that dies is named, not waited for forever."""
     import pytest
 
-    from engine.errors import EkjonError, IncrementalError
-    from engine.incremental.resolver import IncrementalResolver
+    import engine.run
+    from engine.errors import EkjonError
 
     home = _unrelated_home(tmp_path)
 
     def fails(*args, **kwargs):
-        raise IncrementalError("the index cannot be written: disk full")
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(IncrementalResolver, "write_batch", fails)
-    with pytest.raises(IncrementalError, match="disk full"):
+    monkeypatch.setattr(engine.run, "_write_pairs", fails)
+    with pytest.raises(OSError, match="No space left"):
         run_batch(home)
 
     def dies(*args, **kwargs):
         os._exit(3)
 
-    monkeypatch.setattr(IncrementalResolver, "write_batch", dies)
-    with pytest.raises(EkjonError, match=r"writing the incremental index stopped \(exit code 3\)"):
+    monkeypatch.setattr(engine.run, "_write_pairs", dies)
+    with pytest.raises(EkjonError, match=r"writing the scored pairs stopped \(exit code 3\)"):
         run_batch(home)
 
     monkeypatch.undo()
-    report = run_batch(home)  # the home is free again, and the index is written
+    report = run_batch(home)  # the home is free again, and the pairs are written
     assert report.records == 3
-    from engine.quality.training import DEFAULT_ARTIFACT, load_model
-
-    assert len(IncrementalResolver.load(home.incremental, load_model(DEFAULT_ARTIFACT))) == 3
+    assert home.pairs.exists()
 
 
 def _outputs(home: Home) -> dict[str, object]:
@@ -240,8 +238,8 @@ def _outputs(home: Home) -> dict[str, object]:
 def test_a_run_writes_the_same_outputs_with_and_without_its_worker_processes(
     tmp_path: Path, monkeypatch
 ) -> None:
-    """Pairs are scored by 2 processes, and the pairs and incremental index are written by
-    forked processes beside the person IDs and households: the same files as one process."""
+    """The scored pairs are written by a forked process beside the person IDs: the same files as
+    one process."""
     import engine.resolve.pipeline
     import engine.run
     from synth.load import synthesise
@@ -273,11 +271,11 @@ def test_a_run_writes_the_same_outputs_with_and_without_its_worker_processes(
             assert value == theirs[name], name
 
 
-def test_a_resolve_killed_while_its_index_is_written_leaves_no_process_holding_the_home(
+def test_a_resolve_killed_while_its_pairs_are_written_leaves_no_process_holding_the_home(
     tmp_path: Path,
 ) -> None:
-    """The forked process writing the incremental index dies with the run: the next resolve is
-    not refused as busy."""
+    """The forked process writing the scored pairs dies with the run: the next resolve is not
+    refused as busy."""
     import signal
     import subprocess
     import sys
@@ -287,22 +285,21 @@ def test_a_resolve_killed_while_its_index_is_written_leaves_no_process_holding_t
     marker = tmp_path / "writing"
     script = f"""
 import os, time
-from engine.incremental.resolver import IncrementalResolver
-from engine.run import run_batch
+import engine.run
 
 def slow(*args, **kwargs):
     open({str(marker)!r}, "w").write(str(os.getpid()))
     time.sleep(120)
 
-IncrementalResolver.write_batch = slow
-run_batch({str(home.root)!r})
+engine.run._write_pairs = slow
+engine.run.run_batch({str(home.root)!r})
 """
     run = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[3])
     try:
         deadline = time.monotonic() + 60
         while not marker.exists() and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert marker.exists(), "the index was never begun"
+        assert marker.exists(), "the pairs were never begun"
         time.sleep(0.1)
         child = int(marker.read_text())
         run.send_signal(signal.SIGKILL)
@@ -315,7 +312,7 @@ run_batch({str(home.root)!r})
                 break
             time.sleep(0.05)
         else:
-            raise AssertionError(f"the index's process {child} outlived the killed run")
+            raise AssertionError(f"the pairs' process {child} outlived the killed run")
     finally:
         if run.poll() is None:
             run.kill()
