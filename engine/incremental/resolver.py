@@ -587,13 +587,14 @@ class IncrementalResolver:
     def _blocked(self, new: Mapping[str, Any], own_links: Mapping[str, str]) -> dict[int, int]:
         """Rows sharing a blocking key with the new row -> bit mask of the rules that found them."""
         found: dict[int, int] = {}
+        keys = [key_strings(new, index.rule.columns, self._integer) for index in self._indexes]
+        for index, rule_keys in zip(self._indexes, keys, strict=True):
+            rule_keys += [k for k, _ in self._smart_keys(own_links, index.rule)]
+        hashes = iter(hash_keys([k for rule_keys in keys for k in rule_keys]))  # all at once
         for bit, index in enumerate(self._indexes):
             rule = index.rule
-            keys = key_strings(new, rule.columns, self._integer)
-            keys += [k for k, _ in self._smart_keys(own_links, rule)]
-            if not keys:
-                continue
-            for hashed in hash_keys(keys):  # numpy's uint64: a Python int would cost 5 ms
+            for _ in keys[bit]:
+                hashed = next(hashes)  # numpy's uint64: a Python int would cost 5 ms a look-up
                 members = index.members(hashed)
                 if len(members) == 0:
                     continue

@@ -24,7 +24,7 @@ import pandas as pd
 from graph.policy import Policy, load_policy
 from graph.queries._common import ALONE, UNRESOLVED
 from graph.queries.double_dipping import DOUBLE_DIPPING_COLUMNS, breaches, with_evidence
-from graph.queries.programmes import programme_nodes
+from graph.queries.programmes import edge_rows, programme_nodes
 from graph.store import GraphStore
 
 __all__ = ["Near", "enrolments_near", "would_break", "would_break_rows"]
@@ -96,35 +96,34 @@ def enrolments_near(
     persons: dict[str, None] = dict.fromkeys([person_id] if person_id else [])
     homes: set[str] = set()
     if households and household_id:
-        joined = store.edges("MEMBER_OF", to_ids=[household_id])
-        if len(joined) or store.node("Household", household_id) is not None:
+        joined = [e["from"] for e in edge_rows(store, "MEMBER_OF", to_ids=[household_id])]
+        if joined or store.node("Household", household_id) is not None:
             homes.add(household_id)
-            persons.update(dict.fromkeys(joined["from"].tolist()))
+            persons.update(dict.fromkeys(joined))
     new_persons = set(persons) if households else set()
     while new_persons:
-        found = store.edges("MEMBER_OF", from_ids=new_persons)["to"].tolist()
+        found = [e["to"] for e in edge_rows(store, "MEMBER_OF", from_ids=list(new_persons))]
         new_homes = set(found) - homes
         if not new_homes:
             break
         homes |= new_homes
-        members = store.edges("MEMBER_OF", to_ids=new_homes)["from"].tolist()
+        members = [e["from"] for e in edge_rows(store, "MEMBER_OF", to_ids=list(new_homes))]
         new_persons = set(members) - set(persons)
         persons.update(dict.fromkeys(sorted(new_persons)))
     group = min(homes) if homes else None
-    of = store.edges("OF", to_ids=list(persons)) if persons else None
-    records: dict[str, str] = {}
-    if of is not None and len(of):
-        records = dict(zip(of["from"].tolist(), of["to"].tolist(), strict=True))
-    enrolled = store.edges("ENROLLED_IN", from_ids=list(records)) if records else None
-    if enrolled is None or not len(enrolled):
+    # a handful of edges each: read as rows (the embedded store's edge_list), not as frames
+    of = edge_rows(store, "OF", to_ids=list(persons)) if persons else []
+    records: dict[str, str] = {e["from"]: e["to"] for e in of}
+    enrolled = edge_rows(store, "ENROLLED_IN", from_ids=list(records)) if records else []
+    if not enrolled:
         return Near([], group, records)
-    terms = {t: enrolled[t].tolist() if t in enrolled.columns else None for t in TERMS}
-    codes = enrolled["to"].tolist()
+    codes = [e["to"] for e in enrolled]
     if programmes is None or not set(codes) <= set(programmes):
         programmes = programme_nodes(store, set(codes))
     rank = {p: i for i, p in enumerate(persons)}
     rows = []
-    for i, (key, code) in enumerate(zip(enrolled["from"].tolist(), codes, strict=True)):
+    for edge, code in zip(enrolled, codes, strict=True):
+        key = edge["from"]
         person = records[key]
         programme = programmes.get(code) or {}
         rows.append(
@@ -134,7 +133,7 @@ def enrolments_near(
                 "programme": code,
                 "programme_name": _plain(programme.get("name")) or code,
                 "cash": _plain(programme.get("cash")),
-                **{t: None if v is None else _plain(v[i]) for t, v in terms.items()},
+                **{t: _plain(edge.get(t)) for t in TERMS},
                 "person_id": person,
                 "household_id": group or ALONE + person,
             }
