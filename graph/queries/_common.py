@@ -436,7 +436,11 @@ def is_active(status: pd.Series, active: Iterable[str], missing_is_active: bool)
 
 
 def household_nids(
-    tables: GraphTables, groups: set[str] | None = None, households: pd.Series | None = None
+    tables: GraphTables,
+    groups: set[str] | None = None,
+    households: pd.Series | None = None,
+    *,
+    distinct: bool = True,
 ) -> pd.DataFrame:
     """``household_id, nid``: the NIDs the members of each household group give, every form.
 
@@ -453,6 +457,9 @@ def household_nids(
     households:
         Person id -> household group for at least every member of ``groups`` (e.g.
         :meth:`GraphTables.household_groups_of`): then only the members' records are read.
+    distinct:
+        Without duplicate rows (default); ``False`` leaves them in, for a caller that asks only
+        which pairs there are (dropping them compares a million pairs at a million persons).
     """
     if groups is not None and households is not None and "HAS" not in tables._edges:
         return _household_nids_of(tables, groups, households)
@@ -485,7 +492,7 @@ def household_nids(
     if groups_at_end is not None:
         frame = frame[frame["household_id"].isin(pd.Index(list(groups_at_end)))]
     frame = frame[["household_id", "nid"]]
-    return _with_other_forms(frame, tables.edges("SAME_NID"))
+    return _with_other_forms(frame, tables.edges("SAME_NID"), distinct=distinct)
 
 
 def _household_nids_of(
@@ -519,9 +526,11 @@ def _household_nids_of(
     return _with_other_forms(frame, same)
 
 
-def _with_other_forms(frame: pd.DataFrame, same: pd.DataFrame) -> pd.DataFrame:
+def _with_other_forms(
+    frame: pd.DataFrame, same: pd.DataFrame, *, distinct: bool = True
+) -> pd.DataFrame:
     """``household_id, nid`` rows plus, for each NID, the other forms ``SAME_NID`` ties it to
-    (either direction), without duplicates."""
+    (either direction), without duplicates (``distinct``)."""
     if not same.empty:
         forms = pd.concat(
             [
@@ -531,4 +540,6 @@ def _with_other_forms(frame: pd.DataFrame, same: pd.DataFrame) -> pd.DataFrame:
         )
         extra = frame.merge(forms, on="nid")[["household_id", "other"]]
         frame = pd.concat([frame, extra.rename(columns={"other": "nid"})])
+    if not distinct:
+        return frame.reset_index(drop=True)
     return frame.drop_duplicates().reset_index(drop=True)

@@ -66,6 +66,20 @@ def _any_of_pair(frame: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
     return found & (record >= 0) & (identifier >= 0)
 
 
+def _pairs_in(
+    first: pd.Series, second: pd.Series, in_first: pd.Series, in_second: pd.Series
+) -> np.ndarray:
+    """Per row, whether the pair (``first``, ``second``) is one of the pairs (``in_first``,
+    ``in_second``): what a merge on both columns finds, on factorized codes (a missing value
+    matches a missing value, as in a merge), without building the merged rows."""
+    pairs = np.zeros(len(first) + len(in_first), dtype=np.int64)
+    for ours, theirs in ((first, in_first), (second, in_second)):
+        values = np.concatenate([ours.to_numpy(dtype=object), theirs.to_numpy(dtype=object)])
+        codes, distinct = pd.factorize(values, use_na_sentinel=False)
+        pairs = pairs * (len(distinct) + 1) + codes
+    return np.isin(pairs[: len(first)], pairs[len(first) :])
+
+
 def _joined(frame: pd.DataFrame, keys: list[str], column: str) -> pd.DataFrame:
     """One row per distinct ``keys`` (rows with a missing key left out), sorted by them, with
     ``column``'s distinct values sorted and joined by ``;``.
@@ -187,20 +201,27 @@ def reference_checks(
         frame = rows_of(label, from_beneficiary)
         frame = frame[frame["identifier"].isin(pd.Index(owners["identifier"]))]
         if not frame.empty:
-            frame = with_persons(frame.reset_index(drop=True)).merge(owners, on="identifier")
+            frame = with_persons(frame.reset_index(drop=True))
+            owner_of = pd.Series(
+                owners["owner"].to_numpy(dtype=object), index=pd.Index(owners["identifier"])
+            )
+            if owner_of.index.is_unique:  # one owner an identifier: a lookup, not a merge
+                frame["owner"] = owner_of.reindex(pd.Index(frame["identifier"])).to_numpy()
+            else:
+                frame = frame.merge(owners, on="identifier")
             owned[check] = frame
     if owned:
         groups = set().union(*(set(f["household_id"]) for f in owned.values()))
-        known = household_nids(tables, groups=groups)
+        known = household_nids(tables, groups=groups, distinct=False)  # only which pairs
         known_groups = pd.Index(known["household_id"].unique())
-        theirs = known.rename(columns={"nid": "owner"}).assign(own=True)
     for check, frame in owned.items():
         registry, what = ("KYC", "wallet") if check == "wallet_not_own" else ("BTRC", "phone")
         # judged only where the household's own NIDs are known
         frame = frame[frame["household_id"].isin(known_groups)]
-        hit = frame.merge(theirs, on=["household_id", "owner"], how="left")
-        own = _any_of_pair(hit, hit["own"].notna().to_numpy())
-        frame = hit[~own]
+        theirs = _pairs_in(
+            frame["household_id"], frame["owner"], known["household_id"], known["nid"]
+        )
+        frame = frame[~_any_of_pair(frame, theirs)]
         if frame.empty:
             continue
         expected = known[known["household_id"].isin(pd.Index(frame["household_id"]))]

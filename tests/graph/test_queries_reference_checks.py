@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
+import numpy as np
+import pandas as pd
+
 from graph.queries import REFERENCE_COLUMNS, reference_checks
+from graph.queries.reference_checks import _pairs_in
 from graph.store import GraphStore
 from tests.graph.queries_world import (
     AGENT_WALLET,
@@ -64,3 +70,22 @@ def test_checks_without_their_registry_are_skipped_and_named(store: GraphStore) 
     found = reference_checks(store)
     assert found.attrs["skipped"] == ["wallet_not_own", "brn_not_in_bdris", "brn_dob_mismatch"]
     assert set(found["check"]) == {"phone_not_own", "nid_not_in_ec"}
+
+
+def test_a_pair_is_found_where_a_merge_on_both_columns_finds_it() -> None:
+    rng = random.Random(5)
+    households = ["H1", "H2", "H3", None]
+    nids = ["1001", "1002", "1003", None]
+
+    def pairs(n: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"household_id": rng.choices(households, k=n), "nid": rng.choices(nids, k=n)}
+        )
+
+    rows, known = pairs(200), pairs(6)
+    merged = rows.reset_index().merge(known.drop_duplicates(), on=["household_id", "nid"])
+
+    found = _pairs_in(rows["household_id"], rows["nid"], known["household_id"], known["nid"])
+
+    assert 0 < found.sum() < len(rows)
+    assert np.flatnonzero(found).tolist() == sorted(merged["index"])
