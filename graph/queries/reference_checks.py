@@ -245,7 +245,7 @@ def reference_checks(
                 pd.Index(same["to"][forward])
             )
         frame = rows_of("NID", from_beneficiary)
-        frame = frame[~frame["identifier"].isin(in_ec.unique())].reset_index(drop=True)
+        frame = frame[~frame["identifier"].isin(in_ec)].reset_index(drop=True)
         frame = with_persons(frame)
         frame["found"] = None
         frame["expected"] = None
