@@ -387,6 +387,19 @@ def record_id_of(values: list[str | None]) -> str | None:
     return RECORD_ID_SEPARATOR.join(parts)
 
 
+def _record_ids(columns: list[list[str | None]]) -> list[str | None]:
+    """:func:`record_id_of` of each row of ``columns``; a one-column id in one pass."""
+    if len(columns) != 1:
+        return [record_id_of(list(parts)) for parts in zip(*columns, strict=True)]
+    return [
+        None
+        if value is None
+        else (value.strip() if value.isascii() and value.isprintable() else clean_key(value))
+        or None
+        for value in columns[0]
+    ]
+
+
 # -- one chunk ---------------------------------------------------------------------------------
 
 
@@ -457,9 +470,7 @@ def _stage_chunk(
     id_columns = [chunk.columns[c] for c in mapping.record_id]
     keep: list[int] = []
     record_ids: list[str] = []
-    for i, row in enumerate(chunk.rows):
-        parts = [col[i] for col in id_columns]
-        record_id = record_id_of(parts)
+    for i, (row, record_id) in enumerate(zip(chunk.rows, _record_ids(id_columns), strict=True)):
         if row <= done:
             if record_id is not None:
                 seen.setdefault(record_id, row)
@@ -481,6 +492,7 @@ def _stage_chunk(
             )
             continue
         if record_id is None:
+            parts = [col[i] for col in id_columns]
             empty = [
                 c for c, v in zip(mapping.record_id, parts, strict=True) if not clean_key(v or "")
             ]

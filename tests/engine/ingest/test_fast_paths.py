@@ -299,3 +299,14 @@ def test_an_ingest_killed_with_its_reader_process_resumes(tmp_path: Path) -> Non
         assert report.resumed and report.rows_read == rows and report.ingested == rows
         current = store.current()
         assert current["record_id"].is_unique and len(current) == rows
+
+
+def test_record_ids_of_a_chunk_are_those_of_its_rows_one_by_one() -> None:
+    cells = [None, "", "   ", " A-1 ", "A-1", "১২৩৪৫", "BD\x00-7", "\tX9", "é-3", "N/A", " ১ "]
+    other = list(reversed(cells))
+
+    assert run._record_ids([cells]) == [run.record_id_of([v]) for v in cells]
+    assert run._record_ids([cells, other]) == [
+        run.record_id_of([a, b]) for a, b in zip(cells, other, strict=True)
+    ]
+    assert run._record_ids([cells])[3:6] == ["A-1", "A-1", "12345"]
