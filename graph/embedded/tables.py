@@ -434,7 +434,7 @@ class _Sorted:
 #: Up to this many ids, rows are found by binary search; beyond, by one scan of the column.
 _FEW = 200
 #: A sorted column's look-up first bisects every this-many-th value, kept as Python strings (at
-#: a million rows, 8,000 of them: 30 ms to make, once).
+#: a million rows, 8,000 of them: 20-35 ms to make, once).
 _STEP = 128
 
 
