@@ -460,6 +460,14 @@ class EmbeddedStore:
             self._check_open()
             return self._view().edges(edge_type, from_ids, to_ids)
 
+    def warm(self) -> None:
+        """Make the tables' look-up indexes now (a server at start), not on first use."""
+        with self._lock:
+            self._check_open()
+            view = self._view()
+            if isinstance(view, TableSet):
+                view.warm()
+
     def edge_list(
         self,
         edge_type: str,

@@ -171,3 +171,31 @@ def test_look_ups_in_tables_of_many_rows_find_every_row(tmp_path: Path) -> None:
             assert [r["to"] for r in store.edge_list("OF", from_ids=[key])] == [
                 owner[records.index(key)]
             ]
+
+
+def test_warm_makes_every_look_up_index_ahead(tmp_path: Path) -> None:
+    """A server warms the store at start: every label's and edge file's look-up index (with its
+    sample) is made then, not by its first requests; the answers are the same."""
+    with EmbeddedStore(tmp_path / "graph", fsync=False) as store:
+        writer = store.table_writer()
+        writer.add_nodes("Person", {"id": ["P1", "P2"]})
+        writer.add_nodes("Record", {"id": ["a/1", "a/2", "a/3"], "source": ["a", "a", "a"]})
+        writer.add_edges(
+            "OF", "Record", "Person", {"from": ["a/1", "a/2", "a/3"], "to": ["P1"] * 3}
+        )
+        writer.finish()
+        before = store.edge_list("OF", to_ids=["P1"])
+    with EmbeddedStore(tmp_path / "graph", fsync=False) as store:
+        tables = store._view()
+        assert not tables._sorted  # nothing read yet
+        store.warm()
+        made = {key: index._samples for key, index in tables._sorted.items()}
+        assert set(made) == {
+            ("Person", "id"),
+            ("Record", "id"),
+            ("edge-OF-Record-Person.arrow", "from"),
+            ("edge-OF-Record-Person.arrow", "to"),
+        }
+        assert all(sample for sample in made.values())
+        assert store.edge_list("OF", to_ids=["P1"]) == before
+        assert store.node("Person", "P2") == {"id": "P2"}
