@@ -34,10 +34,19 @@ def create_app(service: Service) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.jobs.start()
-        yield
-        app.state.jobs.stop()
-        service.close()
+        # Lifespans may nest (a test client, or a tool such as schemathesis, opening the app
+        # while another holds it): the jobs start with the first and the service is closed only
+        # when the last ends, so an inner one never closes the stores an outer one still serves.
+        app.state.lifespans += 1
+        if app.state.lifespans == 1:
+            app.state.jobs.start()
+        try:
+            yield
+        finally:
+            app.state.lifespans -= 1
+            if app.state.lifespans == 0:
+                app.state.jobs.stop()
+                service.close()
 
     app = FastAPI(
         title="ekjon",
@@ -49,6 +58,7 @@ def create_app(service: Service) -> FastAPI:
     )
     app.state.service = service
     app.state.jobs = IngestJobs(service)
+    app.state.lifespans = 0
     for router in (
         health.router,
         persons.router,

@@ -206,3 +206,14 @@ def test_the_rate_limit_holds_back_one_key_only(tmp_path: Path) -> None:
     assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
     assert other.status_code == 200
     assert int(last.headers["Retry-After"]) >= 1
+
+
+def test_a_second_client_of_the_app_leaves_the_service_open_for_the_first(served: Served) -> None:
+    # schemathesis (and any tool driving the app in-process) opens the app's lifespan again
+    # while the served client holds it: closing the stores then broke every later request
+    with TestClient(served.client.app) as inner:
+        assert inner.get("/v1/health").status_code == 200
+    path = "/v1/persons/" + served.persons["person_id"].iloc[0]
+    assert served.client.get(path, headers=served.headers("analyst")).status_code == 200
+    made = served.service.access.create_key("after an inner client", "analyst")
+    assert served.client.get(path, headers={"X-API-Key": made.token}).status_code == 200
