@@ -50,11 +50,9 @@ Example
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -63,6 +61,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ekjon.collector import cycle_collection_paused
 from engine.errors import EkjonError
 from engine.ingest.registries import REGISTRIES, detect_registries
 from engine.normalise import account_phone, nid_core
@@ -212,23 +211,6 @@ def _rows(
 def _in_set(values: np.ndarray, members: set[Any]) -> np.ndarray:
     """Which of ``values`` are in ``members``, as a bool array (hash lookups, no conversion)."""
     return np.fromiter(map(members.__contains__, values), dtype=bool, count=len(values))
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Pause Python's cycle collector while a publish makes millions of small objects.
-
-    Its full collections walk every object alive, and a resolve holds millions (the records):
-    at a million persons they made the publish about a third slower. A publish makes no cycles
-    that must be freed meanwhile; the collector is switched back on as it was.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class _Columns(dict):
@@ -600,7 +582,7 @@ def publish(
     if complete and isinstance(store, TableStore):
         # the whole graph as tables, as a first load writes it; nothing to diff or prune
         tables = store.table_writer()
-        with _no_cycle_collection():
+        with cycle_collection_paused():
             report = publish(
                 tables, records, assignment, links, policy=policy, progress=progress,
                 chunk_size=chunk_size, min_link_probability=min_link_probability,

@@ -9,8 +9,6 @@ written in turn (each with its own checksum), so a torn write spoils one, never 
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import io
 import os
 import pickle
@@ -219,22 +217,6 @@ def _next_valid_frame(data: bytes, start: int) -> int | None:
             return position
         position = data.find(_MAGIC, position + 1)
     return None
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while millions of small objects are made.
-
-    Without this, its full collections rescan the growing graph again and again: loading a
-    snapshot takes about twice as long.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import networkx as nx
 import pandas as pd
 
+from ekjon.collector import cycle_collection_paused
 from graph import schema
 from graph.embedded.frames import (
     _DELETE_EDGES,
@@ -28,7 +29,6 @@ from graph.embedded.frames import (
     _MERGE_EDGES,
     _MERGE_NODES,
     _REPLACE_EDGES,
-    _no_gc,
 )
 from graph.store import (
     SHARED_COLUMNS,
@@ -154,7 +154,7 @@ class GraphMemory:
             records = ({"id": i, **node_props[k]} for i, k in zip(names, keys, strict=True))
             return table(records, ("id",), properties)
         wanted = list(dict.fromkeys(p for p in properties if p != "id"))
-        with _no_gc():
+        with cycle_collection_paused():
             props = [node_props[k] for k in keys]
             columns = {"id": names}
             for name in wanted:  # missing as None, as the Neo4j store gives it
@@ -177,7 +177,7 @@ class GraphMemory:
         if from_ids is not None or to_ids is not None:
             return table(self._some_edges(spec, from_ids, to_ids), schema.EDGE_COLUMNS)
         if edge_type not in self._tables:
-            with _no_gc():
+            with cycle_collection_paused():
                 for from_label in spec.from_labels:
                     self._walk_edges(from_label)
                 self._tables[edge_type] = self._edge_table(edge_type)
@@ -246,7 +246,7 @@ class GraphMemory:
         """
         excluded = set(exclude_sources)
         found: dict[str, list] = {name: [] for name in SHARED_COLUMNS}
-        with _no_gc():
+        with cycle_collection_paused():
             succ, pred, node_props = self._g._succ, self._g._pred, self._g._node
             # per record: None if its source is excluded, else (person, households); equal
             # household sets are one object, so members of one household compare by identity

@@ -87,6 +87,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ekjon.collector import cycle_collection_paused
 from graph import schema
 from graph.embedded.frames import (
     _BEGIN,
@@ -104,7 +105,6 @@ from graph.embedded.frames import (
     _encode,
     _fsync_dir,
     _iter_frames,
-    _no_gc,
     _read_commit_record,
     _scan,
     _write_all,
@@ -247,7 +247,7 @@ class EmbeddedStore:
         if self.path.is_dir():
             self._lock_fd = self._take_lock()
         try:
-            with _no_gc():
+            with cycle_collection_paused():
                 self._open_files()
         except BaseException:
             self._release_lock()
@@ -401,7 +401,7 @@ class EmbeddedStore:
             assert self._memory is not None
             return self._memory
         if self._changes and not self._replayed:
-            with _no_gc():
+            with cycle_collection_paused():
                 self._replay(self._tables)
         self._replayed = True
         return self._tables
@@ -653,7 +653,7 @@ class EmbeddedStore:
             memory = GraphMemory(self.path)
             tables = self._view()
             assert isinstance(tables, TableSet)  # an older ekjon's store is in memory already
-            with _no_gc():
+            with cycle_collection_paused():
                 for op in tables.operations():
                     memory.apply(op)
             self._memory = memory
@@ -903,7 +903,7 @@ class EmbeddedStore:
             self._load_snapshot(self._snapshot_path(self._gen), self._memory)
         self._open_journal(self._journal_path(self._gen))
         if self._memory is not None:
-            with _no_gc():
+            with cycle_collection_paused():
                 self._replay(self._memory)
         if self.read_only:
             return
@@ -928,7 +928,7 @@ class EmbeddedStore:
                 f"{path} is not an ekjon graph snapshot of format {FORMAT_VERSION}"
             )
         end = None
-        with _no_gc():
+        with cycle_collection_paused():
             for op in frames:
                 if end is not None:
                     raise StoreCorrupted(f"{path} has frames after its end frame")
@@ -1074,7 +1074,7 @@ class EmbeddedStore:
             self._state = self._marked(self._state, op)
         else:
             self._changes = self._wrote = True
-            with _no_gc():
+            with cycle_collection_paused():
                 if not self._legacy:  # the caller laid the journal over the tables first
                     self._tables.apply(op)
                 if self._memory is not None:
@@ -1102,7 +1102,7 @@ class EmbeddedStore:
         if not empty and not self._legacy:
             tables = self._view()
             assert isinstance(tables, TableSet)
-            with _no_gc():
+            with cycle_collection_paused():
                 for label in schema.NODES:
                     if not tables.delta.touches(label):
                         if label in tables.manifest["nodes"]:
@@ -1120,7 +1120,7 @@ class EmbeddedStore:
                         edges[ends] = unique_rows(table, ["from", "to"])
         elif not empty:
             memory = self._mem()
-            with _no_gc():
+            with cycle_collection_paused():
                 for label in schema.NODES:
                     rows = list(memory.node_rows(label))
                     if rows:

@@ -15,7 +15,6 @@ Conventions every query follows:
 from __future__ import annotations
 
 import functools
-import gc
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, TypeVar
 
@@ -24,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ekjon.collector import cycle_collection_paused
 from graph import schema
 from graph.store import GraphStore
 
@@ -59,13 +59,8 @@ def without_gc(query: F) -> F:
 
     @functools.wraps(query)
     def run(*args: Any, **kwargs: Any) -> Any:
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with cycle_collection_paused():
             return query(*args, **kwargs)
-        finally:
-            if was_enabled:
-                gc.enable()
 
     return run  # type: ignore[return-value]
 
