@@ -251,7 +251,7 @@ def test_an_ingest_killed_with_its_reader_process_resumes(tmp_path: Path) -> Non
     import sys
     import time
 
-    from .test_ingest import ROOT, write_big_file
+    from .test_ingest import ROOT, wait_for_rows_done, write_big_file
 
     rows = 30_000
     data = tmp_path / "big.csv"
@@ -265,17 +265,7 @@ def test_an_ingest_killed_with_its_reader_process_resumes(tmp_path: Path) -> Non
     db = tmp_path / "home" / "records.sqlite"
     command = [sys.executable, "-c", KILLED_WITH_ITS_READER, str(db), str(mapping), str(data)]
     proc = subprocess.Popen(command, cwd=ROOT)
-    deadline = time.monotonic() + 120
-    done = 0
-    while time.monotonic() < deadline and proc.poll() is None and done < 2_000:
-        if db.exists():
-            try:
-                with sqlite3.connect(db, timeout=1) as con:
-                    found = con.execute("SELECT rows_done FROM ingests").fetchone()
-                done = found[0] if found else 0
-            except sqlite3.OperationalError:
-                pass
-        time.sleep(0.02)
+    wait_for_rows_done(proc, db, 2_000)
     readers_of = [int(p) for p in os.listdir("/proc") if p.isdigit()]
     children = [
         pid

@@ -43,6 +43,23 @@ def read_report(path: Path | None) -> list[dict[str, str]]:
 # -- reading -----------------------------------------------------------------------------------
 
 
+def wait_for_rows_done(proc: subprocess.Popen, db: Path, at_least: int) -> int:
+    """Wait until the ingest run by ``proc`` notes ``at_least`` rows done in the store ``db``
+    (or ends, or 120 s pass); returns the rows it noted last."""
+    done = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and done < at_least:
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as con:
+                    found = con.execute("SELECT rows_done FROM ingests").fetchone()
+                done = found[0] if found else 0
+            except sqlite3.OperationalError:  # the store is being created or locked
+                pass
+        time.sleep(0.02)
+    return done
+
+
 def test_row_numbers_count_data_rows_and_keep_blank_lines_numbered() -> None:
     rows = dict(read_rows(BROKEN_CSV, file_format="csv"))
     # header not counted: row 1 is the first data line; the blank line 11 keeps its number
@@ -464,19 +481,7 @@ def test_a_killed_ingest_resumes_without_duplicates(tmp_path: Path) -> None:
 
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE)
     db = home / "records.sqlite"
-    done = 0
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if db.exists():
-            try:
-                with sqlite3.connect(db, timeout=1) as con:
-                    found = con.execute("SELECT rows_done FROM ingests").fetchone()
-                done = found[0] if found else 0
-            except sqlite3.OperationalError:
-                pass
-            if done >= 3_000:
-                break
-        time.sleep(0.02)
+    wait_for_rows_done(proc, db, 3_000)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the ingest finished before it could be killed"
