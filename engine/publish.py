@@ -69,6 +69,7 @@ from engine.publish_persons import _persons_and_households, _text
 from engine.record import CANONICAL_FIELDS
 from engine.resolve.prepare import map_distinct
 from graph.policy import Policy, load_policy
+from graph.schema import account_id
 from graph.store import GraphStore, GraphWriter, TableStore
 
 __all__ = [
@@ -355,7 +356,7 @@ def _identifier_columns(chunk: pd.DataFrame) -> dict[str, pd.DataFrame]:
         out["Account"] = pd.DataFrame(
             {
                 "key": key[number.index],
-                "id": provider + ":" + number,
+                "id": map_distinct(account_id, provider, number),
                 "provider": provider,
                 "number": number,
                 "phone": _wallet_phones(provider, number),

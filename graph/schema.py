@@ -12,7 +12,8 @@ Household    the household id
 NID          the NID's 13-digit core or 10-digit smart number; ``form`` (``"13"`` / ``"10"``)
 BRN          the birth registration number
 Phone        the 11-digit mobile number ``01XXXXXXXXX``
-Account      ``provider:number``; ``provider``, ``number``
+Account      ``provider:number`` (:func:`account_id`: a Rocket wallet by its 11-digit mobile part);
+             ``provider``, ``number``
 Programme    the programme code; ``name``, ``cash`` (bool)
 Source       the source's name (an MIS, the household survey, a reference registry)
 ===========  =====================================================================================
@@ -57,6 +58,31 @@ EDGE_FROM: Final = "from"
 EDGE_TO: Final = "to"
 #: Columns of :meth:`GraphStore.edges` that edge properties may not shadow.
 EDGE_COLUMNS: Final = ("from", "to", "from_label", "to_label")
+
+
+#: a Rocket (DBBL) account: the 11-digit mobile and one trailing digit; sources give either form
+ROCKET_ACCOUNT_DIGITS: Final = 12
+ROCKET_MOBILE_DIGITS: Final = 11
+
+
+def account_id(provider: str, number: str) -> str:
+    """An ``Account`` node's id, ``provider:number``, from a clean provider and number.
+
+    A Rocket wallet is keyed by its mobile part: the 12-digit account and the 11-digit mobile that
+    other sources give for it are one node, so its records meet there and a wallet's persons are
+    counted together. Every other account keeps its number.
+
+    Example
+    -------
+    >>> account_id("rocket", "017112345678"), account_id("rocket", "01711234567")
+    ('rocket:01711234567', 'rocket:01711234567')
+    >>> account_id("bkash", "01711234567")
+    'bkash:01711234567'
+    """
+    if provider == "rocket" and len(number) == ROCKET_ACCOUNT_DIGITS and number.isdigit():
+        number = number[:ROCKET_MOBILE_DIGITS]
+    return f"{provider}:{number}"
+
 
 _INT64 = (-(2**63), 2**63 - 1)
 

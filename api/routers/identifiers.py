@@ -40,6 +40,7 @@ def _nodes(kind: str, value: str) -> tuple[str, list[tuple[str, str]]]:
         nid_core,
     )
     from graph.queries.programmes import WALLET_PROVIDERS
+    from graph.schema import account_id
 
     if kind == "nid":
         nid = clean_nid(value)
@@ -53,7 +54,7 @@ def _nodes(kind: str, value: str) -> tuple[str, list[tuple[str, str]]]:
     provider, sep, number = value.strip().rpartition(":")
     if sep:
         provider = clean_provider(provider)
-        wallet = f"{provider}:{clean_account(number, provider)}"
+        wallet = account_id(provider, clean_account(number, provider))
         return wallet, [("Account", wallet)]
     forms = []
     for clean in (clean_phone, lambda v: clean_account(v, "rocket")):
@@ -68,7 +69,8 @@ def _nodes(kind: str, value: str) -> tuple[str, list[tuple[str, str]]]:
             "not a mobile wallet number (11 digits, Rocket 12); give a bank account as "
             "provider:number",
         )
-    return forms[0], [("Account", f"{p}:{n}") for n in forms for p in WALLET_PROVIDERS]
+    nodes = dict.fromkeys(("Account", account_id(p, n)) for n in forms for p in WALLET_PROVIDERS)
+    return forms[0], list(nodes)
 
 
 def _holders(store: Any, nodes: list[tuple[str, str]]) -> tuple[list[str], list[dict[str, Any]]]:

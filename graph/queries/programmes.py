@@ -16,6 +16,7 @@ from typing import Any, Final
 import pandas as pd
 
 from graph.queries._common import UNRESOLVED, tie_strength
+from graph.schema import account_id
 from graph.store import GraphStore
 
 __all__ = [
@@ -126,7 +127,7 @@ def candidate_nodes(value: str) -> list[tuple[str, str]]:
         if len(value) == 11:
             out.append(("Phone", value))
         if len(value) in (11, 12):  # a wallet: the mobile number (Rocket: plus one digit)
-            out.extend(("Account", f"{provider}:{value}") for provider in WALLET_PROVIDERS)
+            out.extend(("Account", account_id(provider, value)) for provider in WALLET_PROVIDERS)
     return out
 
 

@@ -81,6 +81,31 @@ def test_reference_registries_become_ownership_edges(store) -> None:
     assert _targets(store, "NID", P1_SMART, "SAME_NID") == {("NID", NID["P1"])}
 
 
+def test_a_rocket_wallet_given_as_its_mobile_is_the_same_account(store) -> None:
+    """DOMAIN.md: a Rocket account is the 11-digit mobile and one digit, and sources give either
+    form. The agent's wallet written both ways is one node holding all three records, and the
+    agent wallet (three persons in three households) is found as one."""
+    records, assignment, links = world()
+    agent = records["account_number"] == AGENT_WALLET
+    records.loc[agent, "account_provider"] = "rocket"
+    records.loc[agent & (records["record_id"] != "P11"), "account_number"] = AGENT_WALLET + "7"
+    publish(store, records, assignment, links)
+
+    wallet = f"rocket:{AGENT_WALLET}"
+    holders = _targets(store, "Account", wallet, "HAS", direction="in")
+    assert holders == {("Record", f"{s}/{r}") for s, r in agent_records(records, agent)}
+    assert store.node("Account", f"rocket:{AGENT_WALLET}7") is None
+    # each record keeps the number its source wrote
+    assert store.node("Record", "dss_oa/P10")["account_number"] == AGENT_WALLET + "7"
+    assert store.node("Record", "dss_oa/P11")["account_number"] == AGENT_WALLET
+    found = suspicious_identifiers(store, min_risk=0).set_index("identifier")
+    assert found.loc[wallet, "persons"] == 3
+
+
+def agent_records(records: pd.DataFrame, mask: pd.Series) -> list[tuple[str, str]]:
+    return list(zip(records.loc[mask, "source"], records.loc[mask, "record_id"], strict=True))
+
+
 def test_detect_registries_reads_the_fields() -> None:
     records, _, _ = world()
     assert detect_registries(records) == {
