@@ -152,9 +152,7 @@ class Service:
 
         step = time.perf_counter()
         self._store = open_store(self.backend, self.home.root)
-        warm = getattr(self._store, "warm", None)  # the embedded store's look-up indexes
-        if callable(warm):
-            warm()
+        self._store.warm()
         self.start_seconds["graph"] = time.perf_counter() - step
         step = time.perf_counter()
         self._model = load_model(DEFAULT_ARTIFACT)

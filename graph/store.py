@@ -524,6 +524,23 @@ class GraphStore(Protocol):
         """
         ...
 
+    def edge_list(
+        self,
+        edge_type: str,
+        from_ids: Iterable[str] | None = None,
+        to_ids: Iterable[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The edges of ``edge_type`` from ``from_ids`` (and / or to ``to_ids``) as plain rows,
+        for answers of a few edges (``/v1/persons/{id}/programmes``): :meth:`edges` without a
+        table. Each row has ``from``, ``to``, ``from_label``, ``to_label`` and the properties the
+        edge has (none missing), in no particular order."""
+        ...
+
+    def warm(self) -> None:
+        """Get ready to answer now rather than on first use (a server at start): the embedded
+        store makes its look-up indexes, Neo4j opens its connection. Answers do not change."""
+        ...
+
     def shared_identifiers(
         self, labels: Sequence[str], exclude_sources: Iterable[str] = ()
     ) -> pd.DataFrame:

@@ -692,6 +692,23 @@ class Neo4jStore:
 
         return self._read(work)
 
+    def edge_list(
+        self,
+        edge_type: str,
+        from_ids: Iterable[str] | None = None,
+        to_ids: Iterable[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The edges as plain rows; see :meth:`graph.store.GraphStore.edge_list`."""
+        frame = self.edges(edge_type, from_ids, to_ids)
+        return [
+            {k: v for k, v in row.items() if v is not None and v == v}
+            for row in frame.to_dict("records")
+        ]
+
+    def warm(self) -> None:
+        """Open a connection now (the server keeps its own caches warm)."""
+        self._read(lambda tx: tx.run("RETURN 1").consume())
+
     def shared_identifiers(
         self, labels: Sequence[str], exclude_sources: Iterable[str] = ()
     ) -> pd.DataFrame:

@@ -23,7 +23,6 @@ __all__ = [
     "WALLET_PROVIDERS",
     "ProgrammesOf",
     "candidate_nodes",
-    "edge_rows",
     "programme_nodes",
     "programmes_of",
 ]
@@ -197,7 +196,7 @@ def _views(
         p: [p[len(UNRESOLVED) :]] for p in persons if p not in resolved
     }
     if resolved:
-        for edge in edge_rows(store, "OF", to_ids=resolved):
+        for edge in store.edge_list("OF", to_ids=resolved):
             keys_of.setdefault(str(edge["to"]), []).append(str(edge["from"]))
     keys = list(dict.fromkeys(k for p in persons for k in keys_of.get(p, ())))
     props: dict[str, dict[str, Any]] = {}
@@ -207,7 +206,7 @@ def _views(
         for row in store.nodes("Record", ids=keys).to_dict("records"):
             props[str(row["id"])] = _present(row)
     if keys:
-        enrolments = edge_rows(store, "ENROLLED_IN", from_ids=keys)
+        enrolments = store.edge_list("ENROLLED_IN", from_ids=keys)
         if enrolments:
             codes = {edge["to"] for edge in enrolments}
             if programmes is None or not codes <= set(programmes):
@@ -216,7 +215,7 @@ def _views(
                 programme = dict(programmes.get(str(edge["to"])) or {"id": edge["to"]})
                 enrolled.setdefault(str(edge["from"]), []).append((programme, _edge_props(edge)))
         for end, other in (("from", "to"), ("to", "from")):
-            for edge in edge_rows(store, "SAME_AS", **{f"{end}_ids": keys}):
+            for edge in store.edge_list("SAME_AS", **{f"{end}_ids": keys}):
                 links.setdefault(str(edge[end]), []).append((str(edge[other]), _edge_props(edge)))
     for person in persons:
         views = []
@@ -226,15 +225,6 @@ def _views(
             own = props.get(key) or {"id": key, "source": key.split("/", 1)[0]}
             views.append((own, on, linked))
         found.records[person] = views
-
-
-def edge_rows(store: GraphStore, edge_type: str, **ids: list[str]) -> list[dict[str, Any]]:
-    """The edges at a few nodes as rows: the store's small-answer path if it has one (the
-    embedded store's ``edge_list``, no pandas), else its ``edges`` table."""
-    small = getattr(store, "edge_list", None)
-    if callable(small):
-        return small(edge_type, **ids)
-    return store.edges(edge_type, **ids).to_dict("records")
 
 
 def programme_nodes(

@@ -24,7 +24,7 @@ import pandas as pd
 from graph.policy import Policy, load_policy
 from graph.queries._common import ALONE, UNRESOLVED
 from graph.queries.double_dipping import DOUBLE_DIPPING_COLUMNS, breaches, with_evidence
-from graph.queries.programmes import edge_rows, programme_nodes
+from graph.queries.programmes import programme_nodes
 from graph.store import GraphStore
 
 __all__ = ["Near", "enrolments_near", "would_break", "would_break_rows"]
@@ -96,25 +96,25 @@ def enrolments_near(
     persons: dict[str, None] = dict.fromkeys([person_id] if person_id else [])
     homes: set[str] = set()
     if households and household_id:
-        joined = [e["from"] for e in edge_rows(store, "MEMBER_OF", to_ids=[household_id])]
+        joined = [e["from"] for e in store.edge_list("MEMBER_OF", to_ids=[household_id])]
         if joined or store.node("Household", household_id) is not None:
             homes.add(household_id)
             persons.update(dict.fromkeys(joined))
     new_persons = set(persons) if households else set()
     while new_persons:
-        found = [e["to"] for e in edge_rows(store, "MEMBER_OF", from_ids=list(new_persons))]
+        found = [e["to"] for e in store.edge_list("MEMBER_OF", from_ids=list(new_persons))]
         new_homes = set(found) - homes
         if not new_homes:
             break
         homes |= new_homes
-        members = [e["from"] for e in edge_rows(store, "MEMBER_OF", to_ids=list(new_homes))]
+        members = [e["from"] for e in store.edge_list("MEMBER_OF", to_ids=list(new_homes))]
         new_persons = set(members) - set(persons)
         persons.update(dict.fromkeys(sorted(new_persons)))
     group = min(homes) if homes else None
-    # a handful of edges each: read as rows (the embedded store's edge_list), not as frames
-    of = edge_rows(store, "OF", to_ids=list(persons)) if persons else []
+    # a handful of edges each: read as rows, not as frames
+    of = store.edge_list("OF", to_ids=list(persons)) if persons else []
     records: dict[str, str] = {e["from"]: e["to"] for e in of}
-    enrolled = edge_rows(store, "ENROLLED_IN", from_ids=list(records)) if records else []
+    enrolled = store.edge_list("ENROLLED_IN", from_ids=list(records)) if records else []
     if not enrolled:
         return Near([], group, records)
     codes = [e["to"] for e in enrolled]

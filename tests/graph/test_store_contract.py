@@ -315,6 +315,41 @@ def test_edges_from_or_to_some_nodes_only(store: GraphStore) -> None:
     assert list(store.edges("OF", to_ids=["P2"])["from"]) == [RAHIMA["id"]]
 
 
+def test_edge_list_gives_the_edges_of_a_few_nodes_as_rows(store: GraphStore) -> None:
+    """The small-answer path (a person's programmes) gives what the edges table gives, with
+    missing properties left out; warming the store changes no answer."""
+    small_world(store)
+
+    def ordered(rows: list[dict]) -> list[dict]:
+        return sorted(rows, key=lambda r: (r["from"], r["to"]))
+
+    mine = ordered(store.edge_list("HAS", from_ids=[KARIM["id"]]))
+    assert [(r["to"], r["to_label"], r["role"]) for r in mine] == [
+        ("01711000001", "Phone", "contact"),
+        ("bkash:01711000001", "Account", "payment"),
+    ]
+    assert all(r["from"] == KARIM["id"] and r["from_label"] == "Record" for r in mine)
+    into = ordered(store.edge_list("HAS", to_ids=["01711000001"]))
+    assert [r["from"] for r in into] == [KARIM["id"], RAHIMA["id"]]
+    both = store.edge_list("HAS", from_ids=[KARIM["id"]], to_ids=["bkash:01711000001"])
+    assert [r["to"] for r in both] == ["bkash:01711000001"]
+    assert store.edge_list("OF", from_ids=["nobody/1"]) == []
+    for rows, table in (
+        (mine, store.edges("HAS", from_ids=[KARIM["id"]])),
+        (into, store.edges("HAS", to_ids=["01711000001"])),
+    ):
+        assert rows == ordered(
+            [
+                {k: v for k, v in r.items() if v is not None and v == v}
+                for r in table.to_dict("records")
+            ]
+        )
+    store.warm()
+    assert ordered(store.edge_list("HAS", from_ids=[KARIM["id"]])) == mine
+    with pytest.raises(UnknownEdgeType):
+        store.edge_list("KNOWS", from_ids=[KARIM["id"]])
+
+
 def test_edge_tables_follow_writes(store: GraphStore) -> None:
     small_world(store)
     assert len(store.edges("OF")) == 2
