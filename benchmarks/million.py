@@ -5,7 +5,7 @@ sources of the world), ``resolve`` (publishing into the embedded store), every w
 ``findings`` subcommand, ``findings programmes`` and ``findings neighbourhood`` of one person, and
 ``match`` of one record in a fresh process; then prints each command's wall time and peak RSS
 (``resource.getrusage(RUSAGE_CHILDREN)`` read around each child) beside its target: met, or missed
-by how much.
+by how much; and each source file's ingest rows a second.
 
 Usage::
 
@@ -55,6 +55,8 @@ TARGETS = {
     "findings": Target(10, 3),
     "match": Target(2, None),
 }
+#: Issue 15's ingest speed per source file.
+FILE_ROWS_PER_SECOND = 30_000
 
 
 @dataclass
@@ -131,6 +133,25 @@ def run(name: str, args: list[str], env: dict[str, str], target: Target, out: Pa
     return result
 
 
+def print_file_speeds(log: Path) -> None:
+    """Each file's ingest time and rows a second (from ``ekjon ingest --json``), beside the
+    issue's per-file speed (>= 30,000 rows a second)."""
+    try:
+        text = log.read_text(encoding="utf-8")
+        files = json.loads(text[text.index("{") : text.rindex("}") + 1])["files"]
+    except (OSError, ValueError, KeyError):
+        print(f"    (no per-file figures: {log} holds no ingest summary)", flush=True)
+        return
+    for f in sorted(files, key=lambda f: -f["rows_read"]):
+        rate = f["rows_read"] / f["seconds"] if f["seconds"] else 0.0
+        verdict = "met" if rate >= FILE_ROWS_PER_SECOND else "below"
+        print(
+            f"    {Path(f['file']).name:<24} {f['rows_read']:>9,} rows {f['seconds']:6.1f} s "
+            f"{rate:>8,.0f} rows/s   {verdict} (>= {FILE_ROWS_PER_SECOND:,} rows/s)",
+            flush=True,
+        )
+
+
 def first_person(home: Path) -> tuple[str, dict[str, str]]:
     """A person of the last resolve, and one of their records as ``ekjon match`` takes it."""
     import pandas as pd
@@ -187,7 +208,8 @@ def main() -> None:
         synth = ["synth", "--persons", str(args.persons), "--seed", str(args.seed)]
         runs.append(run("synth", [*synth, "--out", str(world)], env, TARGETS["synth"], logs))
     if "ingest" not in skip:
-        runs.append(run("ingest", ["ingest", str(world)], env, TARGETS["ingest"], logs))
+        runs.append(run("ingest", ["ingest", str(world), "--json"], env, TARGETS["ingest"], logs))
+        print_file_speeds(logs / "ingest.log")
     if "resolve" not in skip:
         runs.append(run("resolve", ["resolve"], env, TARGETS["resolve"], logs))
     findings = TARGETS["findings"]

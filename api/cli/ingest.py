@@ -280,7 +280,16 @@ def _print_totals(out: Console, reports: list[IngestReport], totals: dict[str, i
     table = Table(title="ingest summary", title_justify="left")
     table.add_column("file")
     table.add_column("source")
-    for name in ("rows", "new", "unchanged", "new versions", "quarantined", "warnings"):
+    for name in (
+        "rows",
+        "new",
+        "unchanged",
+        "new versions",
+        "quarantined",
+        "warnings",
+        "s",
+        "rows/s",
+    ):
         table.add_column(name, justify="right")
     for r in reports:
         table.add_row(
@@ -297,6 +306,19 @@ def _print_totals(out: Console, reports: list[IngestReport], totals: dict[str, i
                     r.field_warnings,
                 )
             ),
+            *_speed(r.rows_read, r.seconds),
         )
-    table.add_row("total", "", *(f"{n:,}" for n in totals.values()), style="bold")
+    seconds = sum(r.seconds for r in reports)
+    table.add_row(
+        "total",
+        "",
+        *(f"{n:,}" for n in totals.values()),
+        *_speed(totals["rows_read"], seconds),
+        style="bold",
+    )
     out.print(table)
+
+
+def _speed(rows: int, seconds: float) -> tuple[str, str]:
+    """A file's time and rows a second, as the summary shows them."""
+    return f"{seconds:.1f}", (f"{rows / seconds:,.0f}" if seconds > 0 else "-")

@@ -407,6 +407,36 @@ def test_cli_ingests_a_directory_of_files_with_mappings_beside_them(
     assert summary["totals"]["ingested"] == 12
 
 
+def test_cli_summary_shows_each_files_time_and_rows_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several files: the summary table gives each file's seconds and rows a second (the
+    ingest-speed target is per file), and the total's."""
+    folder = tmp_path / "synth"
+    folder.mkdir()
+    for name in ("dss_a", "dss_b"):
+        (folder / f"{name}.csv").write_bytes(BROKEN_CSV.read_bytes())
+        (folder / f"{name}.yaml").write_text(
+            BROKEN_YAML.read_text(encoding="utf-8").replace(
+                "source: dss_old_age", f"source: {name}"
+            ),
+            encoding="utf-8",
+        )
+
+    monkeypatch.setenv("COLUMNS", "160")  # a wide terminal: one line a row
+    result = run_cli(["ingest", str(folder)], tmp_path / "home", monkeypatch)
+
+    assert result.exit_code == 0, result.output
+    summary = result.stdout[result.stdout.index("ingest summary") :]
+    assert "rows/s" in summary
+    rows = [line.split("│") for line in summary.splitlines() if line.startswith("│")]
+    speeds = {cells[1].strip(): cells[-3:-1] for cells in rows if len(cells) > 3}
+    assert set(speeds) >= {"dss_a.csv", "dss_b.csv", "total"}
+    for seconds, rate in speeds.values():
+        assert float(seconds) >= 0
+        assert rate.strip() == "-" or int(rate.strip().replace(",", "")) > 0
+
+
 def test_cli_exits_non_zero_on_whole_file_errors_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
