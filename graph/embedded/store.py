@@ -460,6 +460,24 @@ class EmbeddedStore:
             self._check_open()
             return self._view().edges(edge_type, from_ids, to_ids)
 
+    def edge_pairs(self, edge_type: str, from_label: str, to_label: str) -> pa.Table | None:
+        """The ``from`` and ``to`` of the ``edge_type`` edges between two labels as an Arrow
+        table (``large_string`` columns): the memory-mapped table as it is, with the rows
+        written since laid over it, no pandas (at a million persons, making the five million
+        ``HAS`` ends into Python strings is much of what a whole-graph question costs).
+        ``None`` for a store an older ekjon wrote, read into memory: ask :meth:`edges`."""
+        schema.edge_spec(edge_type)
+        with self._lock:
+            self._check_open()
+            view = self._view()
+            if not isinstance(view, TableSet):
+                return None
+            table = view.edge_pairs((edge_type, from_label, to_label))
+        if table is None:
+            empty = pa.array([], pa.large_string())
+            return pa.table({"from": empty, "to": empty})
+        return table.select(["from", "to"])
+
     def warm(self) -> None:
         """Make the tables' look-up indexes now (a server at start), not on first use."""
         with self._lock:

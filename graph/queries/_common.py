@@ -31,6 +31,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 UNRESOLVED: Final = "record:"
 ALONE: Final = "person:"
+#: The Arrow type of the ids the queries read as Arrow tables (the embedded store's).
+_TEXT: Final = pa.large_string()
 #: Below this many records, links are read per record rather than as a whole-graph table.
 _PER_NODE_LIMIT: Final = 5_000
 
@@ -84,12 +86,58 @@ class GraphTables:
         self._edges: dict[str, pd.DataFrame] = {}
         self._cache: dict[str, Any] = {}
         self._records: dict[frozenset[str], pd.DataFrame] = {}
+        self._pairs: dict[tuple[str, str, str], pa.Table] = {}
 
     def edges(self, edge_type: str) -> pd.DataFrame:
         """``store.edges(edge_type)``, read once."""
         if edge_type not in self._edges:
             self._edges[edge_type] = self.store.edges(edge_type)
         return self._edges[edge_type]
+
+    def edge_pairs(self, edge_type: str, from_label: str, to_label: str) -> pa.Table:
+        """``from, to`` of the ``edge_type`` edges between two labels as an Arrow table of
+        ``large_string`` columns, read once: straight from the embedded store's tables (no
+        Python string per end), else cut from :meth:`edges`."""
+        key = (edge_type, from_label, to_label)
+        if key not in self._pairs:
+            read = getattr(self.store, "edge_pairs", None)
+            table = read(*key) if read is not None else None
+            if table is None:
+                frame = self.edges(edge_type)
+                keep = (frame["from_label"] == from_label).to_numpy(dtype=bool) & (
+                    frame["to_label"] == to_label
+                ).to_numpy(dtype=bool)
+                table = pa.table(
+                    {
+                        end: pa.array(frame[end].to_numpy(dtype=object)[keep], type=_TEXT)
+                        for end in ("from", "to")
+                    }
+                )
+            self._pairs[key] = table
+        return self._pairs[key]
+
+    def persons_of(self, records: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+        """:meth:`persons` of record keys given and answered as Arrow arrays (hashed in Arrow,
+        no Python string per key)."""
+        person = _first_to(self.edge_pairs("OF", "Record", "Person"), records)
+        return pc.coalesce(person, _prefixed(UNRESOLVED, records))
+
+    def households_of(self, persons: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+        """:func:`household_of` (:attr:`households`) of person ids given and answered as Arrow
+        arrays."""
+        if "household_pairs" not in self._cache:
+            member = self.edge_pairs("MEMBER_OF", "Person", "Household")
+            if pc.count_distinct(member.column("from")).as_py() < member.num_rows:
+                groups = self.households  # some person in several households: their groups
+                member = pa.table(
+                    {
+                        "from": pa.array(groups.index.to_numpy(dtype=object), type=_TEXT),
+                        "to": pa.array(groups.to_numpy(dtype=object), type=_TEXT),
+                    }
+                )
+            self._cache["household_pairs"] = member
+        group = _first_to(self._cache["household_pairs"], persons)
+        return pc.coalesce(group, _prefixed(ALONE, persons))
 
     def edges_at(
         self,
@@ -187,7 +235,9 @@ class GraphTables:
             self._cache["sources"] = self.store.nodes("Source", ["kind", "registry"])
         return self._cache["sources"]
 
-    def from_sources(self, keys: pd.Series | pd.Index, sources: Iterable[str]) -> np.ndarray:
+    def from_sources(
+        self, keys: pd.Series | pd.Index | pa.Array | pa.ChunkedArray, sources: Iterable[str]
+    ) -> np.ndarray:
         """Which record keys (``source/record_id``) come from one of ``sources``.
 
         Read from the key itself, so no whole-graph ``Record`` table is needed.
@@ -195,19 +245,22 @@ class GraphTables:
         prefixes = sorted({f"{source}/" for source in sources})
         if not prefixes or len(keys) == 0:
             return np.zeros(len(keys), dtype=bool)
-        values = np.asarray(keys, dtype=object)
-        try:  # strings only, as keys are: compared in Arrow, not one Python call per key
-            text = pa.array(values, type=pa.large_string(), from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            return pd.Series(values).str.startswith(tuple(prefixes)).to_numpy(dtype=bool)
-        found = np.zeros(len(values), dtype=bool)
+        if isinstance(keys, pa.Array | pa.ChunkedArray):
+            text = keys
+        else:
+            values = np.asarray(keys, dtype=object)
+            try:  # strings only, as keys are: compared in Arrow, not one Python call per key
+                text = pa.array(values, type=pa.large_string(), from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                return pd.Series(values).str.startswith(tuple(prefixes)).to_numpy(dtype=bool)
+        found = np.zeros(len(keys), dtype=bool)
         for prefix in prefixes:
             found |= pc.fill_null(pc.starts_with(text, prefix), False).to_numpy(
                 zero_copy_only=False
             )
         return found
 
-    def reference(self, keys: pd.Series | pd.Index) -> np.ndarray:
+    def reference(self, keys: pd.Series | pd.Index | pa.Array | pa.ChunkedArray) -> np.ndarray:
         """Which record keys are reference-registry records (EC, BTRC, KYC, BDRIS extracts)."""
         return self.from_sources(keys, self.references)
 
@@ -269,6 +322,24 @@ class GraphTables:
             keyset = set(wanted)
             links = links[links["from"].isin(keyset) | links["to"].isin(keyset)]
         return links.reset_index(drop=True)
+
+
+def _first_to(pairs: pa.Table, keys: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """Per key, the ``to`` of the first row of ``pairs`` whose ``from`` it is (missing if none).
+
+    Hashing the ``from`` of a million-row table takes Arrow about half a second: a few keys are
+    hashed instead, to cut the table to their rows first.
+    """
+    if len(keys) * 4 < pairs.num_rows:
+        pairs = pairs.filter(pc.is_in(pairs.column("from"), value_set=keys))
+    return pairs.column("to").take(pc.index_in(keys, value_set=pairs.column("from")))
+
+
+def _prefixed(prefix: str, values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``prefix`` + each value, in Arrow."""
+    return pc.binary_join_element_wise(
+        pa.scalar(prefix, _TEXT), values.cast(_TEXT), pa.scalar("", _TEXT)
+    )
 
 
 def person_of_records(of: pd.DataFrame) -> pd.Series:

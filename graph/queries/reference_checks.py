@@ -21,12 +21,15 @@ checks are made only where at least one NID of the beneficiary's household is kn
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from graph.queries._common import GraphTables, household_nids, household_of, without_gc
+from graph.queries._common import _TEXT, GraphTables, without_gc
 from graph.store import GraphStore
 
 __all__ = ["CHECKS", "REFERENCE_COLUMNS", "reference_checks"]
@@ -66,18 +69,86 @@ def _any_of_pair(frame: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
     return found & (record >= 0) & (identifier >= 0)
 
 
+def _coded(*columns: pa.ChunkedArray) -> list[np.ndarray]:
+    """Each column's values as numbers, equal where the values are equal across all the columns
+    (a missing value is a value): one hash pass in Arrow over all of them."""
+    together = pa.chunked_array([c for column in columns for c in column.chunks], _TEXT)
+    coded = pc.dictionary_encode(together, null_encoding="encode")
+    codes = np.concatenate(
+        [np.zeros(0, dtype=np.int64)]
+        + [chunk.indices.to_numpy(zero_copy_only=False).astype(np.int64) for chunk in coded.chunks]
+    )  # the chunks share one dictionary
+    ends = np.cumsum([len(column) for column in columns]).tolist()
+    return np.split(codes, ends[:-1])
+
+
 def _pairs_in(
-    first: pd.Series, second: pd.Series, in_first: pd.Series, in_second: pd.Series
-) -> np.ndarray:
-    """Per row, whether the pair (``first``, ``second``) is one of the pairs (``in_first``,
-    ``in_second``): what a merge on both columns finds, on factorized codes (a missing value
-    matches a missing value, as in a merge), without building the merged rows."""
-    pairs = np.zeros(len(first) + len(in_first), dtype=np.int64)
-    for ours, theirs in ((first, in_first), (second, in_second)):
-        values = np.concatenate([ours.to_numpy(dtype=object), theirs.to_numpy(dtype=object)])
-        codes, distinct = pd.factorize(values, use_na_sentinel=False)
-        pairs = pairs * (len(distinct) + 1) + codes
-    return np.isin(pairs[: len(first)], pairs[len(first) :])
+    rows: list[tuple[pa.ChunkedArray, pa.ChunkedArray]],
+    in_first: pa.ChunkedArray,
+    in_second: pa.ChunkedArray,
+) -> list[np.ndarray]:
+    """For each ``(first, second)`` of ``rows``, per row: whether its pair is one of the pairs
+    (``in_first``, ``in_second``): what a merge on both columns finds (a missing value matches
+    a missing value, as in a merge), on numbers, without building the merged rows."""
+    *firsts, known_firsts = _coded(*(f for f, _ in rows), in_first)
+    *seconds, known_seconds = _coded(*(s for _, s in rows), in_second)
+    width = int(max(c.max(initial=-1) for c in (*seconds, known_seconds))) + 2
+    known = pa.array(known_firsts * width + known_seconds)
+    return [
+        pc.is_in(pa.array(f * width + s), value_set=known).to_numpy(zero_copy_only=False)
+        for f, s in zip(firsts, seconds, strict=True)
+    ]
+
+
+def _with_owners(rows: pa.Table, owners: pa.Table) -> pa.Table:
+    """``record_id, identifier, owner``: each row of ``rows`` (``from`` a record, ``to`` an
+    identifier) with each owner ``owners`` (``from`` the identifier, ``to`` the NID) gives its
+    identifier; rows whose identifier has none left out."""
+    if pc.count_distinct(owners.column("from")).as_py() == owners.num_rows:
+        # one owner an identifier: a lookup, not a join
+        at = pc.index_in(rows.column("to"), value_set=owners.column("from"))
+        found = at.is_valid()
+        return pa.table(
+            {
+                "record_id": rows.column("from").filter(found),
+                "identifier": rows.column("to").filter(found),
+                "owner": owners.column("to").take(at.filter(found)),
+            }
+        )
+    return rows.rename_columns(["record_id", "identifier"]).join(
+        owners.rename_columns(["identifier", "owner"]), "identifier", join_type="inner"
+    )
+
+
+def _with_persons(tables: GraphTables, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each ``record_id``'s ``person_id`` and ``household_id`` (looked up in
+    Arrow: only findings and their like get here, but the tables are the whole graph's)."""
+    persons = tables.persons_of(pa.array(frame["record_id"].to_numpy(dtype=object), type=_TEXT))
+    households = tables.households_of(persons)
+    frame["person_id"] = persons.to_numpy(zero_copy_only=False)
+    frame["household_id"] = households.to_numpy(zero_copy_only=False)
+    return frame
+
+
+def _forms(same: pa.Table) -> pa.Table:
+    """``nid, other``: each ``SAME_NID`` edge both ways."""
+    ends = (same.column("from").chunks, same.column("to").chunks)
+    return pa.table(
+        {
+            "nid": pa.chunked_array([*ends[0], *ends[1]], _TEXT),
+            "other": pa.chunked_array([*ends[1], *ends[0]], _TEXT),
+        }
+    )
+
+
+def _with_other_forms(known: pa.Table, same: pa.Table) -> pa.Table:
+    """``household_id, nid`` rows plus, for each NID, the other forms ``SAME_NID`` ties it to
+    (either direction); duplicates left in."""
+    if not same.num_rows or not known.num_rows:
+        return known
+    extra = known.join(_forms(same), "nid", join_type="inner")
+    extra = pa.table({"household_id": extra.column("household_id"), "nid": extra.column("other")})
+    return pa.concat_tables([known, extra])
 
 
 def _joined(frame: pd.DataFrame, keys: list[str], column: str) -> pd.DataFrame:
@@ -161,70 +232,91 @@ def reference_checks(
     if not run:
         return result
 
-    has = tables.edges("HAS")
-    # per HAS row: what it points at, and whether a beneficiary's record gives it (read from the
-    # record key's source, so no whole-graph Record table is needed)
-    to_label = has["to_label"].to_numpy(dtype=object)
-    from_beneficiary = ~tables.reference(has["from"])
+    def given(label: str) -> pa.Table:
+        """The records' ``HAS`` edges to ``label``: ``from`` (record), ``to`` (identifier)."""
+        return tables.edge_pairs("HAS", "Record", label)
 
-    def from_registry(label: str, registry: str) -> np.ndarray:
-        """Rows of ``label`` given by a record of ``registry`` (a mask over all HAS rows)."""
-        mask = to_label == label
+    def by_beneficiaries(table: pa.Table) -> pa.Table:
+        # reference records say who owns an identifier; they never use one
+        return table.filter(pa.array(~tables.reference(table.column("from"))))
+
+    def by_registry(table: pa.Table, registry: str) -> pa.Table:
         sources = [s for s, r in registries.items() if r == registry]
-        mask[mask] = tables.from_sources(has["from"][mask], sources)
-        return mask
-
-    def rows_of(label: str, mask: np.ndarray) -> pd.DataFrame:
-        take = np.flatnonzero((to_label == label) & mask)
-        return pd.DataFrame(
-            {
-                "record_id": has["from"].to_numpy(dtype=object)[take],
-                "identifier": has["to"].to_numpy(dtype=object)[take],
-            }
-        )
-
-    def with_persons(frame: pd.DataFrame) -> pd.DataFrame:
-        persons = tables.persons(pd.Index(frame["record_id"]))
-        frame["person_id"] = persons.to_numpy()
-        frame["household_id"] = household_of(frame["person_id"], tables.households).to_numpy()
-        return frame
+        return table.filter(pa.array(tables.from_sources(table.column("from"), sources)))
 
     parts: list[pd.DataFrame] = []
-    owned: dict[str, pd.DataFrame] = {}  # check -> records using an identifier with an owner
+    owned: dict[str, pa.Table] = {}  # check -> records using an identifier with an owner
+    judged: Iterable[tuple[pa.ChunkedArray, np.ndarray]] = ()  # household known, owner theirs
     for check in [c for c in run if c in ("wallet_not_own", "phone_not_own")]:
         label, edge = (
             ("Account", "KYC_OWNER") if check == "wallet_not_own" else ("Phone", "REGISTERED_TO")
         )
-        owners = tables.edges(edge)[["from", "to"]].rename(
-            columns={"from": "identifier", "to": "owner"}
-        )
-        frame = rows_of(label, from_beneficiary)
-        frame = frame[frame["identifier"].isin(pd.Index(owners["identifier"]))]
-        if not frame.empty:
-            frame = with_persons(frame.reset_index(drop=True))
-            owner_of = pd.Series(
-                owners["owner"].to_numpy(dtype=object), index=pd.Index(owners["identifier"])
-            )
-            if owner_of.index.is_unique:  # one owner an identifier: a lookup, not a merge
-                frame["owner"] = owner_of.reindex(pd.Index(frame["identifier"])).to_numpy()
-            else:
-                frame = frame.merge(owners, on="identifier")
-            owned[check] = frame
+        rows = _with_owners(by_beneficiaries(given(label)), tables.edge_pairs(edge, label, "NID"))
+        if rows.num_rows:
+            owned[check] = rows
     if owned:
-        groups = set().union(*(set(f["household_id"]) for f in owned.values()))
-        known = household_nids(tables, groups=groups, distinct=False)  # only which pairs
-        known_groups = pd.Index(known["household_id"].unique())
-    for check, frame in owned.items():
-        registry, what = ("KYC", "wallet") if check == "wallet_not_own" else ("BTRC", "phone")
-        # judged only where the household's own NIDs are known
-        frame = frame[frame["household_id"].isin(known_groups)]
-        theirs = _pairs_in(
-            frame["household_id"], frame["owner"], known["household_id"], known["nid"]
+        # the NIDs the members of each household give (not the KYC / BTRC rows, which name an
+        # owner, not the person): their persons and households looked up with the users'
+        owner_sources = {s for s, r in registries.items() if r in ("kyc", "btrc")}
+        nids = given("NID")
+        nids = nids.filter(pa.array(~tables.from_sources(nids.column("from"), owner_sources)))
+        records = [rows.column("record_id") for rows in owned.values()]
+        records.append(nids.column("from"))
+        persons = tables.persons_of(pa.chunked_array([c for r in records for c in r.chunks], _TEXT))
+        households = tables.households_of(persons)
+        at = 0
+        for check, rows in owned.items():
+            n = rows.num_rows
+            owned[check] = rows.append_column("person_id", persons.slice(at, n)).append_column(
+                "household_id", households.slice(at, n)
+            )
+            at += n
+        known = pa.table({"household_id": households.slice(at), "nid": nids.column("to")})
+        same = tables.edge_pairs("SAME_NID", "NID", "NID")
+        # an owner is a household's if it is one of the household's NIDs or another form of
+        # one: only the rows of the owners' NIDs and their other forms can say so
+        owners = pa.chunked_array([c for r in owned.values() for c in r.column("owner").chunks])
+        forms = _forms(same)
+        owners_forms = pa.chunked_array(
+            [
+                *owners.chunks,
+                *forms.column("other").filter(pc.is_in(forms.column("nid"), owners)).chunks,
+            ],
+            _TEXT,
         )
-        frame = frame[~_any_of_pair(frame, theirs)]
+        theirs = _with_other_forms(
+            known.filter(pc.is_in(known.column("nid"), value_set=owners_forms)), same
+        )
+        judged = zip(
+            (
+                pc.is_in(rows.column("household_id"), value_set=known.column("household_id"))
+                for rows in owned.values()
+            ),
+            _pairs_in(
+                [(rows.column("household_id"), rows.column("owner")) for rows in owned.values()],
+                theirs.column("household_id"),
+                theirs.column("nid"),
+            ),
+            strict=True,
+        )
+    for (check, rows), (household_known, theirs) in zip(owned.items(), judged, strict=True):
+        registry, what = ("KYC", "wallet") if check == "wallet_not_own" else ("BTRC", "phone")
+        # judged only where the household's own NIDs are known; a record's identifier is its
+        # household's if any of its owners is one of them: only the identifiers of the rows
+        # left can have such a row
+        household_known = household_known.to_numpy(zero_copy_only=False)
+        suspects = rows.column("identifier").filter(pa.array(household_known & ~theirs))
+        near = household_known & pc.is_in(rows.column("identifier"), value_set=suspects).to_numpy(
+            zero_copy_only=False
+        )
+        frame = rows.filter(pa.array(near)).to_pandas()
+        frame = frame[~_any_of_pair(frame, theirs[near])]
         if frame.empty:
             continue
-        expected = known[known["household_id"].isin(pd.Index(frame["household_id"]))]
+        of_finding = pc.is_in(
+            known.column("household_id"), value_set=pa.array(frame["household_id"].unique(), _TEXT)
+        )
+        expected = _with_other_forms(known.filter(of_finding), same).to_pandas()
         expected = _joined(expected, ["household_id"], "nid").set_index("household_id")["nid"]
         frame = _joined(
             frame, ["record_id", "identifier", "person_id", "household_id"], "owner"
@@ -237,16 +329,25 @@ def reference_checks(
         parts.append(frame)
 
     if "nid_not_in_ec" in run:
-        in_ec = pd.Index(has["to"].to_numpy(dtype=object)[from_registry("NID", "ec")])
-        same = tables.edges("SAME_NID")
-        if not same.empty:  # a form the EC has makes every other form of the card known
-            forward = same["from"].isin(in_ec).to_numpy() | same["to"].isin(in_ec).to_numpy()
-            in_ec = in_ec.append(pd.Index(same["from"][forward])).append(
-                pd.Index(same["to"][forward])
+        nids_given = given("NID")
+        in_ec = by_registry(nids_given, "ec").column("to")
+        same = tables.edge_pairs("SAME_NID", "NID", "NID")
+        if same.num_rows:  # a form the EC has makes every other form of the card known
+            forward = pc.or_(
+                pc.is_in(same.column("from"), value_set=in_ec),
+                pc.is_in(same.column("to"), value_set=in_ec),
             )
-        frame = rows_of("NID", from_beneficiary)
-        frame = frame[~frame["identifier"].isin(in_ec)].reset_index(drop=True)
-        frame = with_persons(frame)
+            in_ec = pa.chunked_array(
+                [
+                    *in_ec.chunks,
+                    *same.column("from").filter(forward).chunks,
+                    *same.column("to").filter(forward).chunks,
+                ],
+                type=_TEXT,
+            )
+        rows = by_beneficiaries(nids_given)
+        rows = rows.filter(pc.invert(pc.is_in(rows.column("to"), value_set=in_ec)))
+        frame = _with_persons(tables, rows.rename_columns(["record_id", "identifier"]).to_pandas())
         frame["found"] = None
         frame["expected"] = None
         frame["detail"] = "the NID (in none of its forms) is in the EC extract"
@@ -255,10 +356,13 @@ def reference_checks(
 
     bdris_checks = [c for c in run if c in ("brn_not_in_bdris", "brn_dob_mismatch")]
     if bdris_checks:
-        bdris = rows_of("BRN", from_registry("BRN", "bdris"))
-        frame = rows_of("BRN", from_beneficiary)
+        brns = given("BRN")
+        bdris = by_registry(brns, "bdris").to_pandas()
+        bdris.columns = ["record_id", "identifier"]
+        frame = by_beneficiaries(brns).rename_columns(["record_id", "identifier"])
         dob = tables.record_props(
-            pd.concat([bdris["record_id"], frame["record_id"]]), ["date_of_birth"]
+            pd.concat([bdris["record_id"], frame.column("record_id").to_pandas()]),
+            ["date_of_birth"],
         )["date_of_birth"]
         bdris = pd.DataFrame(
             {
@@ -266,11 +370,12 @@ def reference_checks(
                 "found": dob.reindex(bdris["record_id"]).to_numpy(),
             }
         )
+        frame = frame.to_pandas()
         frame["expected"] = dob.reindex(frame["record_id"]).to_numpy()
         # the findings first, then their persons: most of the records' BRNs are in order
         if "brn_not_in_bdris" in bdris_checks:
             missing = frame[~frame["identifier"].isin(pd.Index(bdris["identifier"])).to_numpy()]
-            missing = with_persons(missing.reset_index(drop=True))
+            missing = _with_persons(tables, missing.reset_index(drop=True))
             missing["found"] = None
             missing["detail"] = "BDRIS does not know the BRN"
             missing["check"] = "brn_not_in_bdris"
@@ -281,7 +386,7 @@ def reference_checks(
             )
             # a record's BRN is judged on all of BDRIS's rows for it: one that agrees is enough
             agrees = _any_of_pair(both, (both["expected"] == both["found"]).to_numpy())
-            bad = with_persons(both[~agrees].reset_index(drop=True))
+            bad = _with_persons(tables, both[~agrees].reset_index(drop=True))
             bad = _joined(
                 bad, ["record_id", "identifier", "person_id", "household_id", "expected"], "found"
             )

@@ -52,6 +52,32 @@ def test_a_graph_written_as_tables_reads_as_the_same_graph(tmp_path: Path) -> No
         assert reader._memory is None  # every answer came from the tables
 
 
+def test_edge_pairs_are_the_edges_between_two_labels_with_the_rows_written_since(
+    tmp_path: Path,
+) -> None:
+    with EmbeddedStore(tmp_path / "rows", compact_on_close=False) as rows:
+        fill(rows)
+        shared_world(rows)
+        with EmbeddedStore(tmp_path / "tables") as tables:
+            as_tables(rows, tables)
+    with EmbeddedStore(tmp_path / "tables", compact_on_close=False) as store:
+        store.delete_edges("HAS", "Record", "Phone", [{"from": "dss/1", "to": "01711000001"}])
+        store.merge_edges("HAS", "Record", "Phone", [{"from": "dss/1", "to": "01711000002"}])
+    with EmbeddedStore(tmp_path / "tables", read_only=True) as reader:  # tables + journal
+        assert reader._changes
+        for edge_type in ("OF", "HAS", "REGISTERED_TO", "MEMBER_OF"):
+            edges = reader.edges(edge_type)
+            for (a, b), group in edges.groupby(["from_label", "to_label"]):
+                pairs = reader.edge_pairs(edge_type, str(a), str(b))
+                assert pairs.column_names == ["from", "to"]
+                read = zip(pairs["from"].to_pylist(), pairs["to"].to_pylist(), strict=True)
+                assert sorted(read) == sorted(zip(group["from"], group["to"], strict=True))
+        has = reader.edge_pairs("HAS", "Record", "Phone")
+        written = set(zip(has["from"].to_pylist(), has["to"].to_pylist(), strict=True))
+        assert ("dss/1", "01711000002") in written and ("dss/1", "01711000001") not in written
+        assert reader.edge_pairs("HAS", "Record", "BRN").num_rows == 0
+
+
 def test_values_keep_their_types_in_tables_even_mixed(tmp_path: Path) -> None:
     with EmbeddedStore(tmp_path) as store:
         writer = store.table_writer()

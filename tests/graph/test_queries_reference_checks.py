@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from graph.queries import REFERENCE_COLUMNS, reference_checks
 from graph.queries.reference_checks import _pairs_in
@@ -72,6 +73,49 @@ def test_checks_without_their_registry_are_skipped_and_named(store: GraphStore) 
     assert set(found["check"]) == {"phone_not_own", "nid_not_in_ec"}
 
 
+def test_a_wallet_with_two_owners_is_a_beneficiarys_own_if_either_owner_is(
+    store: GraphStore,
+) -> None:
+    from engine.publish import publish
+    from tests.graph.queries_world import world
+
+    records, assignment, links = world()
+    # a second KYC record names P10 as an owner of the agent's wallet too
+    agent = f"bkash:{AGENT_WALLET}"
+    second = {"record_id": f"bkash2:{AGENT_WALLET}"}
+    records = pd.concat(
+        [records, records[records["record_id"] == agent].assign(nid=NID["P10"], **second)],
+        ignore_index=True,
+    )
+    assignment = pd.concat(
+        [assignment, assignment[assignment["record_id"] == agent].assign(**second)],
+        ignore_index=True,
+    )
+    publish(store, records, assignment, links)
+    found = reference_checks(store).set_index(["check", "record_id"])
+    wallets = found.loc["wallet_not_own"]
+    assert set(wallets.index) == {"dss_oa/P11", "dss_widow/P12"}
+    assert wallets.loc["dss_oa/P11", "found"] == ";".join(sorted([NID["PA"], NID["P10"]]))
+
+
+class _FramesOnly:
+    """A store that gives its tables as frames only, as the Neo4j store does."""
+
+    def __init__(self, store: GraphStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str):
+        if name == "edge_pairs":
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+
+def test_a_store_giving_frames_only_finds_the_same(published) -> None:  # noqa: F811
+    pd.testing.assert_frame_equal(
+        reference_checks(_FramesOnly(published)), reference_checks(published)
+    )
+
+
 def test_a_pair_is_found_where_a_merge_on_both_columns_finds_it() -> None:
     rng = random.Random(5)
     households = ["H1", "H2", "H3", None]
@@ -85,7 +129,14 @@ def test_a_pair_is_found_where_a_merge_on_both_columns_finds_it() -> None:
     rows, known = pairs(200), pairs(6)
     merged = rows.reset_index().merge(known.drop_duplicates(), on=["household_id", "nid"])
 
-    found = _pairs_in(rows["household_id"], rows["nid"], known["household_id"], known["nid"])
+    def text(column: pd.Series) -> pa.ChunkedArray:
+        return pa.chunked_array([pa.array(column, pa.large_string())])
+
+    [found] = _pairs_in(
+        [(text(rows["household_id"]), text(rows["nid"]))],
+        text(known["household_id"]),
+        text(known["nid"]),
+    )
 
     assert 0 < found.sum() < len(rows)
     assert np.flatnonzero(found).tolist() == sorted(merged["index"])
