@@ -55,7 +55,7 @@ from collections import ChainMap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,6 +63,13 @@ import pyarrow as pa
 
 from engine.errors import IncrementalError
 from engine.identity.assign import ledger_choice
+from engine.incremental.decide import (
+    PERSON_COLUMNS,
+    cross_script,
+    no_candidates,
+    no_persons,
+    person_table,
+)
 from engine.incremental.match import Match
 from engine.incremental.scoring import (
     COUNTED_NAMES,
@@ -86,7 +93,6 @@ from engine.incremental.tables import TABLES_VERSION, Tables
 from engine.record import Record, record_key
 from engine.resolve.block_index import RuleIndex, hash_keys, key_strings
 from engine.resolve.blocking import BlockingRule
-from engine.resolve.cluster import NEUTRAL_BAND
 from engine.resolve.compare import cannot_link, compare
 from engine.resolve.explain import explain_features, model_features
 from engine.resolve.pipeline import MatchModel, Resolution, ResolveSettings, score
@@ -755,7 +761,7 @@ class IncrementalResolver:
         explain: bool,
     ) -> Match:
         if not blocked:
-            return Match(key, None, True, 0.0, -math.inf, _no_candidates(), _no_persons())
+            return Match(key, None, True, 0.0, -math.inf, no_candidates(), no_persons())
         blocked_rows = np.fromiter(blocked, dtype=np.int64)
         persons = {self._person_of(r) for r in blocked_rows.tolist()}
         rows = set(blocked_rows.tolist())
@@ -786,7 +792,15 @@ class IncrementalResolver:
         cannot = cannot_link(features)
         person = [self._person_of(r) for r in scored_rows.tolist()]
         masks = [blocked.get(r, 0) for r in scored_rows.tolist()]
-        table = self._person_table(person, weight, probability, cannot, masks)
+        table = person_table(
+            person,
+            weight,
+            probability,
+            cannot,
+            masks,
+            person_rows=self._person_rows,
+            link_threshold=self.settings.link_threshold,
+        )
         strong = [e for e in table if e["strong_link"]]
         merges: list[str] = []
         decided_by = "average link"
@@ -827,7 +841,7 @@ class IncrementalResolver:
                 right=record_key(candidates["source"].iat[0], candidates["record_id"].iat[0]),
                 probability=float(probability[top]),
                 threshold=self.settings.link_threshold,
-                cross_script=_cross_script(frame, 0, top + 1),
+                cross_script=cross_script(frame, 0, top + 1),
                 contributions=None if explained is None else explained.iloc[[top]],
             )
         return Match(
@@ -837,7 +851,7 @@ class IncrementalResolver:
             probability=float(1.0 / (1.0 + math.exp(-average))) if math.isfinite(average) else 0.0,
             log_odds=average,
             candidates=candidates,
-            persons=pd.DataFrame(table, columns=list(_PERSON_COLUMNS)),
+            persons=pd.DataFrame(table, columns=list(PERSON_COLUMNS)),
             explanation=explanation,
             merges=merges,
             decided_by=decided_by,
@@ -893,65 +907,6 @@ class IncrementalResolver:
     def _rule_names(self, mask: int) -> str:
         return ",".join(i.rule.name for bit, i in enumerate(self._indexes) if mask >> bit & 1)
 
-    def _person_table(
-        self,
-        person: Sequence[str],
-        weight: np.ndarray,
-        probability: np.ndarray,
-        cannot: np.ndarray,
-        masks: Sequence[int],
-    ) -> list[dict[str, Any]]:
-        """Per candidate person, best first: the clustering's evidence (average log-odds over the
-        informative pairs, a strong blocked link, a cannot-link) and whether the record may join."""
-        evidence: dict[str, dict[str, Any]] = {}
-        for i, pid in enumerate(person):
-            w = float(weight[i])
-            entry = evidence.setdefault(
-                pid,
-                {
-                    "person_id": pid,
-                    "records": len(self._person_rows.get(pid, ())),
-                    "scored": 0,
-                    "total": 0.0,
-                    "informative": 0,
-                    "best_probability": 0.0,
-                    "strong_link": False,
-                    "cannot_link": False,
-                },
-            )
-            entry["scored"] += 1
-            if w > 0 or w <= -NEUTRAL_BAND:
-                entry["total"] += w
-                entry["informative"] += 1
-            entry["best_probability"] = max(entry["best_probability"], float(probability[i]))
-            entry["cannot_link"] |= bool(cannot[i])
-            if masks[i] and w > self.settings.link_threshold and not cannot[i]:
-                entry["strong_link"] = True
-        table = []
-        for entry in evidence.values():
-            n = entry.pop("informative")
-            total = entry.pop("total")
-            entry["mean_log_odds"] = total / n if n else -math.inf
-            entry["qualifies"] = (
-                entry["strong_link"] and not entry["cannot_link"] and entry["mean_log_odds"] > 0
-            )
-            table.append(entry)
-        table.sort(key=lambda e: (not e["qualifies"], -e["mean_log_odds"], -e["best_probability"]))
-        return table
-
-
-_PERSON_COLUMNS: Final = (
-    "person_id",
-    "records",
-    "scored",
-    "mean_log_odds",
-    "best_probability",
-    "strong_link",
-    "cannot_link",
-    "qualifies",
-    "joins",
-)
-
 
 def _saved(path: Path, read: Callable[[Path], Any]) -> Any:
     """One file of the saved state, read; a damaged or cut-short file is an
@@ -976,24 +931,3 @@ def _check_columns(folder: Path, columns: Sequence[str]) -> None:
             f"The one-record resolver's index in {folder} was written by an older ekjon (its "
             f"records lack {', '.join(missing)}). Run `ekjon resolve` again to write it anew."
         )
-
-
-def _cross_script(frame: pd.DataFrame, a: int, b: int) -> bool:
-    bangla = frame["bangla_only"].to_numpy(dtype=bool)
-    named = frame["name_en"].notna().to_numpy() | frame["name_bn"].notna().to_numpy()
-    return bool(
-        (bangla[a] and named[b] and not bangla[b]) or (bangla[b] and named[a] and not bangla[a])
-    )
-
-
-def _no_candidates() -> pd.DataFrame:
-    return pd.DataFrame(
-        columns=[
-            "source", "record_id", "person_id", "probability", "weight", "cannot_link", "blocked",
-            "rules",
-        ]
-    )  # fmt: skip
-
-
-def _no_persons() -> pd.DataFrame:
-    return pd.DataFrame(columns=list(_PERSON_COLUMNS))
