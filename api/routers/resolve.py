@@ -305,10 +305,10 @@ def _candidates(match: Any) -> list[dict[str, Any]]:
     """Candidate persons, best first: their IDs, probabilities and (for the person whose best
     pair was explained) the reasons in words; never a record of theirs."""
     explained = None
-    if match.explanation is not None and len(match.candidates):
-        explained = match.candidates["person_id"].iat[0]
+    if match.explanation is not None and len(match.candidate_columns.get("person_id", ())):
+        explained = match.candidate_columns["person_id"][0]
     out = []
-    for row in match.persons.head(CANDIDATES).to_dict("records"):
+    for row in match.person_rows[:CANDIDATES]:
         mean = float(row["mean_log_odds"])
         reasons: list[dict[str, Any]] = []
         words: list[str] = []

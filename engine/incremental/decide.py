@@ -1,33 +1,84 @@
-"""What the one-record resolver makes of the record's scored candidate pairs: per candidate person
-the clustering's evidence (:func:`person_table`), and the small helpers of its answer.
+"""What the one-record resolver makes of the record's candidate pairs: their scores
+(:func:`score_pairs`), per candidate person the clustering's evidence (:func:`person_table`), and
+the small helpers of its answer.
 
-What flows in: one weight, probability, cannot-link and blocking mask per scored pair, with the
-pair's person; what flows out: the rows of :attr:`engine.incremental.match.Match.persons`.
+What flows in: the record and its candidates as prepared columns (arrays, the record first), then
+one weight, probability, cannot-link and blocking mask per scored pair, with the pair's person;
+what flows out: the pairs' scores and the rows of
+:attr:`engine.incremental.match.Match.person_rows`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from engine.incremental.scoring import explained_scores, few_pairs
 from engine.resolve.cluster import NEUTRAL_BAND
+from engine.resolve.compare import Prepared, cannot_link, column, compare_columns
+from engine.resolve.explain import model_features
 
-#: The columns of :attr:`engine.incremental.match.Match.persons`.
-PERSON_COLUMNS: Final = (
-    "person_id",
-    "records",
-    "scored",
-    "mean_log_odds",
-    "best_probability",
-    "strong_link",
-    "cannot_link",
-    "qualifies",
-    "joins",
-)
+
+@dataclass
+class Scored:
+    """The scores of a record's candidate pairs, one entry per pair.
+
+    Attributes
+    ----------
+    features:
+        Comparison feature -> its values (:func:`engine.resolve.compare.compare_columns`).
+    probability, weight:
+        As :func:`engine.resolve.pipeline.score` gives them.
+    cannot:
+        The pairs that may never be one person (:func:`engine.resolve.compare.cannot_link`).
+    contributions:
+        The model's ``explain`` of every pair (``None`` when not asked for, or the model has none).
+    """
+
+    features: dict[str, np.ndarray]
+    probability: np.ndarray
+    weight: np.ndarray
+    cannot: np.ndarray
+    contributions: pd.DataFrame | None = None
+
+    def features_of(self, pair: int) -> dict[str, float]:
+        """One pair's features, feature -> value."""
+        return {name: float(values[pair]) for name, values in self.features.items()}
+
+    def contributions_of(self, pair: int) -> dict[str, float] | None:
+        """One pair's row of the model's explanation, column -> value (``None``: none)."""
+        if self.contributions is None:
+            return None
+        values = self.contributions.to_numpy()[pair].tolist()
+        return dict(zip(self.contributions.columns, values, strict=True))
+
+
+def score_pairs(
+    model: Any, frame: Prepared, left: np.ndarray, right: np.ndarray, *, explain: bool
+) -> Scored:
+    """Compare and score the pairs ``left[i], right[i]`` of ``frame`` (a few, in the calling
+    thread), as the batch does; with ``explain``, one walk through the model gives both the scores
+    and every pair's explanation."""
+    from engine.resolve.pipeline import score
+
+    with few_pairs():
+        features = compare_columns(frame, left, right)
+    contributions = None
+    if explain and hasattr(model, "explain"):
+        # the model's columns as one float matrix: what it would read from a frame of them
+        matrix = np.column_stack([features[name] for name in model_features(model)])
+        contributions = model.explain(matrix.astype(np.float64))
+        probability, weight = explained_scores(features, contributions)
+    else:
+        scores = score(model, pd.DataFrame(features))
+        probability = scores["probability"].to_numpy()
+        weight = scores["weight"].to_numpy()
+    return Scored(features, probability, weight, cannot_link(features), contributions)
 
 
 def person_table(
@@ -82,26 +133,11 @@ def person_table(
     return table
 
 
-def cross_script(frame: pd.DataFrame, a: int, b: int) -> bool:
+def cross_script(frame: Prepared, a: int, b: int) -> bool:
     """One of records ``a`` and ``b`` of ``frame`` has its name only in Bangla and the other in
     Latin letters."""
-    bangla = frame["bangla_only"].to_numpy(dtype=bool)
-    named = frame["name_en"].notna().to_numpy() | frame["name_bn"].notna().to_numpy()
+    bangla = column(frame, "bangla_only", bool)
+    named = np.asarray(pd.notna(frame["name_en"])) | np.asarray(pd.notna(frame["name_bn"]))
     return bool(
         (bangla[a] and named[b] and not bangla[b]) or (bangla[b] and named[a] and not bangla[a])
     )
-
-
-def no_candidates() -> pd.DataFrame:
-    """:attr:`~engine.incremental.match.Match.candidates` of a record blocked with nobody."""
-    return pd.DataFrame(
-        columns=[
-            "source", "record_id", "person_id", "probability", "weight", "cannot_link", "blocked",
-            "rules",
-        ]
-    )  # fmt: skip
-
-
-def no_persons() -> pd.DataFrame:
-    """:attr:`~engine.incremental.match.Match.persons` of a record blocked with nobody."""
-    return pd.DataFrame(columns=list(PERSON_COLUMNS))

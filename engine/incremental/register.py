@@ -374,7 +374,7 @@ def outcome(match: Match, person_id: str | None = None) -> tuple[str, list[str]]
     it is kept with another person (``person_id``) than the one the resolver finds.
     """
     reasons = []
-    strong = int(match.persons["strong_link"].astype(bool).sum()) if len(match.persons) else 0
+    strong = match.strong_links
     if match.merges:
         reasons.append(
             f"the record bridges {len(match.merges) + 1} persons: the next batch may merge them"

@@ -64,18 +64,14 @@ import pyarrow as pa
 from engine.errors import IncrementalError
 from engine.identity.assign import ledger_choice
 from engine.incremental.decide import (
-    PERSON_COLUMNS,
     cross_script,
-    no_candidates,
-    no_persons,
     person_table,
+    score_pairs,
 )
 from engine.incremental.match import Match
 from engine.incremental.scoring import (
     COUNTED_NAMES,
     counts_read_per_record,
-    explained_scores,
-    few_pairs,
 )
 from engine.incremental.state import (
     CODES_FILE,
@@ -93,9 +89,8 @@ from engine.incremental.tables import TABLES_VERSION, Tables
 from engine.record import Record, record_key
 from engine.resolve.block_index import RuleIndex, hash_keys, key_strings
 from engine.resolve.blocking import BlockingRule
-from engine.resolve.compare import cannot_link, compare
-from engine.resolve.explain import explain_features, model_features
-from engine.resolve.pipeline import MatchModel, Resolution, ResolveSettings, score
+from engine.resolve.explain import explain_features
+from engine.resolve.pipeline import MatchModel, Resolution, ResolveSettings
 from engine.resolve.prepare import PLACE_COUNTS, PREPARED_COLUMNS, nid_number
 from engine.resolve.prepare_one import (
     CODE_KINDS,
@@ -515,9 +510,9 @@ class IncrementalResolver:
 
     def _frame(
         self, new: Mapping[str, Any], rows: np.ndarray, own_links: Mapping[str, str]
-    ) -> pd.DataFrame:
-        """A prepared frame of the new row followed by ``rows`` (ascending), context columns counted
-        with the new row."""
+    ) -> dict[str, np.ndarray]:
+        """The prepared columns (column -> array) of the new row followed by ``rows`` (ascending),
+        context columns counted with the new row: what compare reads, without a frame."""
         data: dict[str, np.ndarray] = {}
         base = rows[rows < self._base]
         extra = rows[rows >= self._base]
@@ -540,7 +535,7 @@ class IncrementalResolver:
             share = (len(rows) + 1) / (len(self) + 1)
             for column in COUNTED_NAMES:
                 data[column] = data[column].astype(np.float64) * share
-        return pd.DataFrame(data)
+        return data
 
     def _recount(
         self, data: dict[str, np.ndarray], new: Mapping[str, Any], own_links: Mapping[str, str]
@@ -761,7 +756,7 @@ class IncrementalResolver:
         explain: bool,
     ) -> Match:
         if not blocked:
-            return Match(key, None, True, 0.0, -math.inf, no_candidates(), no_persons())
+            return Match(key, None, True, 0.0, -math.inf, {}, [])
         blocked_rows = np.fromiter(blocked, dtype=np.int64)
         persons = {self._person_of(r) for r in blocked_rows.tolist()}
         rows = set(blocked_rows.tolist())
@@ -772,24 +767,11 @@ class IncrementalResolver:
         rows.discard(self._position.get(key, -1))
         scored_rows = np.asarray(sorted(rows), dtype=np.int64)
         frame = self._frame(new, scored_rows, own_links)
-        pairs = pd.DataFrame(
-            {
-                "left": np.zeros(len(scored_rows), np.int64),
-                "right": np.arange(1, len(scored_rows) + 1),
-            }
+        n = len(scored_rows)
+        scored = score_pairs(
+            self.model, frame, np.zeros(n, np.int64), np.arange(1, n + 1), explain=explain
         )
-        with few_pairs():
-            features = compare(frame, pairs)
-        explained = None
-        if explain and hasattr(self.model, "explain"):
-            # one walk through the model gives both the scores and the explanation
-            explained = self.model.explain(features[model_features(self.model)])
-            probability, weight = explained_scores(features, explained)
-        else:
-            scores = score(self.model, features)
-            probability = scores["probability"].to_numpy()
-            weight = scores["weight"].to_numpy()
-        cannot = cannot_link(features)
+        probability, weight, cannot = scored.probability, scored.weight, scored.cannot
         person = [self._person_of(r) for r in scored_rows.tolist()]
         masks = [blocked.get(r, 0) for r in scored_rows.tolist()]
         table = person_table(
@@ -819,30 +801,28 @@ class IncrementalResolver:
         order = sorted(
             range(len(person)), key=lambda i: (person[i] != best["person_id"], -weight[i])
         )
-        candidates = pd.DataFrame(
-            {
-                "source": frame["source"].to_numpy()[1:][order],
-                "record_id": frame["record_id"].to_numpy()[1:][order],
-                "person_id": np.asarray(person, dtype=object)[order],
-                "probability": probability[order],
-                "weight": weight[order],
-                "cannot_link": cannot[order],
-                "blocked": np.asarray([m != 0 for m in masks])[order],
-                "rules": [self._rule_names(masks[i]) for i in order],
-            }
-        )
+        candidates: dict[str, Any] = {
+            "source": frame["source"][1:][order],
+            "record_id": frame["record_id"][1:][order],
+            "person_id": np.asarray(person, dtype=object)[order],
+            "probability": probability[order],
+            "weight": weight[order],
+            "cannot_link": cannot[order],
+            "blocked": np.asarray([m != 0 for m in masks])[order],
+            "rules": [self._rule_names(masks[i]) for i in order],
+        }
         explanation = None
         if explain:
             top = order[0]
             explanation = explain_features(
-                features.iloc[[top]],
+                scored.features_of(top),
                 self.model,
                 left=key,
-                right=record_key(candidates["source"].iat[0], candidates["record_id"].iat[0]),
+                right=record_key(candidates["source"][0], candidates["record_id"][0]),
                 probability=float(probability[top]),
                 threshold=self.settings.link_threshold,
                 cross_script=cross_script(frame, 0, top + 1),
-                contributions=None if explained is None else explained.iloc[[top]],
+                contributions=scored.contributions_of(top),
             )
         return Match(
             record=key,
@@ -850,8 +830,8 @@ class IncrementalResolver:
             new_person=person_id is None,
             probability=float(1.0 / (1.0 + math.exp(-average))) if math.isfinite(average) else 0.0,
             log_odds=average,
-            candidates=candidates,
-            persons=pd.DataFrame(table, columns=list(PERSON_COLUMNS)),
+            candidate_columns=candidates,
+            person_rows=table,
             explanation=explanation,
             merges=merges,
             decided_by=decided_by,
@@ -887,17 +867,14 @@ class IncrementalResolver:
         left, right = pairs_within_blocks(
             np.arange(size, dtype=np.int64), np.zeros(size, dtype=np.int64)
         )
-        pairs = pd.DataFrame({"left": left, "right": right})
-        with few_pairs():
-            features = compare(frame, pairs)
-        weight = score(self.model, features)["weight"].to_numpy()
+        scored = score_pairs(self.model, frame, left, right, explain=False)
         keys = [
             record_key(str(s), str(r))
             for s, r in zip(frame["source"], frame["record_id"], strict=True)
         ]
         # ties go by record key, as in the batch (the new record is not first there)
         order = key_order(np.asarray(keys, dtype=object))
-        labels = average_linkage(size, left, right, weight, cannot_link(features), order=order)
+        labels = average_linkage(size, left, right, scored.weight, scored.cannot, order=order)
         persons = [""] + [self._person_of(r) for r in local.tolist()]
         person_id = ledger_choice(labels, persons, keys, self._person_rows)
         group = np.flatnonzero(labels == labels[0])[1:]

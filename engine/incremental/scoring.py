@@ -5,7 +5,7 @@ frame it is given."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -42,7 +42,7 @@ def few_pairs() -> Iterator[None]:
 
 
 def explained_scores(
-    features: pd.DataFrame, explained: pd.DataFrame
+    features: pd.DataFrame | Mapping[str, np.ndarray], explained: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probability and log-odds weight of each pair from the model's ``explain`` of every pair,
     as :func:`engine.resolve.pipeline.score` would give them for a model whose probabilities are
@@ -51,7 +51,7 @@ def explained_scores(
     from engine.resolve.cluster import logodds
     from engine.resolve.pipeline import OBVIOUS_MISMATCH_PROBABILITY, obvious_mismatch
 
-    probability = np.full(len(features), OBVIOUS_MISMATCH_PROBABILITY)
+    probability = np.full(len(explained), OBVIOUS_MISMATCH_PROBABILITY)
     rows = np.flatnonzero(~obvious_mismatch(features))
     probability[rows] = explained["probability"].to_numpy(dtype=np.float64)[rows]
     return probability, logodds(probability)

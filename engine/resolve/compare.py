@@ -66,8 +66,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -112,6 +112,25 @@ FEATURES: Final = (
 #: worker threads for rapidfuzz's cpdist.
 WORKERS: Final = 2
 
+#: What comparison reads records from: a prepared frame, or its columns as arrays (column name ->
+#: array, one value per record).
+Prepared: TypeAlias = pd.DataFrame | Mapping[str, np.ndarray]
+
+
+def column(prepared: Prepared, name: str, dtype: Any = None) -> np.ndarray:
+    """Column ``name`` of ``prepared`` as an array (of ``dtype``, when given)."""
+    values = prepared[name]
+    if isinstance(values, np.ndarray):
+        return values if dtype is None else values.astype(dtype, copy=False)
+    return values.to_numpy(dtype=dtype)
+
+
+def rows_of(prepared: Prepared) -> int:
+    """How many records ``prepared`` holds."""
+    if isinstance(prepared, pd.DataFrame):
+        return len(prepared)
+    return len(next(iter(prepared.values()), ()))
+
 
 class Vocabulary:
     """Every distinct string of the prepared name and identifier columns, coded once per resolve.
@@ -124,10 +143,10 @@ class Vocabulary:
     NAME_COLUMNS: Final = ("name_en", "name_bn", "father", "mother", "spouse")
     TEXT_COLUMNS: Final = ("nid_text", "brn_text", "address", "identifiers")
 
-    def __init__(self, prepared: pd.DataFrame) -> None:
-        n = len(prepared)
+    def __init__(self, prepared: Prepared) -> None:
+        n = rows_of(prepared)
         columns = self.NAME_COLUMNS + self.TEXT_COLUMNS
-        stacked = np.concatenate([prepared[c].to_numpy(dtype=object) for c in columns])
+        stacked = np.concatenate([column(prepared, c, object) for c in columns])
         codes, uniques = pd.factorize(pd.Series(stacked, dtype=object), use_na_sentinel=True)
         codes = codes.astype(np.int64)
         self.codes = {c: codes[i * n : (i + 1) * n] for i, c in enumerate(columns)}
@@ -143,10 +162,8 @@ class Vocabulary:
         self.token_strings = {"first": first_strings, "last": last_strings}
         self.token_count = np.array([len(t) for t in tokens], dtype=np.float32)
         self.length = np.array([len(u) for u in self.strings], dtype=np.int64)
-        self._kin_column = (
-            prepared["kin"].to_numpy(dtype=object)
-            if "kin" in prepared.columns
-            else np.full(n, None, dtype=object)
+        self._kin_column: np.ndarray | None = (
+            column(prepared, "kin", object) if "kin" in prepared else np.full(n, None, dtype=object)
         )
         self._kin: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -385,13 +402,11 @@ def _identifier_match(
     return out
 
 
-def _number_features(
-    prepared: pd.DataFrame, li: np.ndarray, ri: np.ndarray
-) -> dict[str, np.ndarray]:
-    phone = prepared["phone"].to_numpy()
-    wallet = prepared["wallet"].to_numpy()
-    phone_names = prepared["phone_names"].to_numpy().astype(np.float32)
-    wallet_names = prepared["wallet_names"].to_numpy().astype(np.float32)
+def _number_features(prepared: Prepared, li: np.ndarray, ri: np.ndarray) -> dict[str, np.ndarray]:
+    phone = column(prepared, "phone")
+    wallet = column(prepared, "wallet")
+    phone_names = column(prepared, "phone_names").astype(np.float32)
+    wallet_names = column(prepared, "wallet_names").astype(np.float32)
     left = [(phone[li], phone_names[li]), (wallet[li], wallet_names[li])]
     right = [(phone[ri], phone_names[ri]), (wallet[ri], wallet_names[ri])]
     shared = np.zeros(len(li), dtype=bool)
@@ -408,14 +423,12 @@ def _number_features(
     return {"number_shared": number_shared, "number_names": number_names}
 
 
-def _birth_features(
-    prepared: pd.DataFrame, li: np.ndarray, ri: np.ndarray
-) -> dict[str, np.ndarray]:
-    lo = prepared["year_lo"].to_numpy(dtype=np.float32)
-    hi = prepared["year_hi"].to_numpy(dtype=np.float32)
-    month = prepared["month"].to_numpy(dtype=np.float32)
-    day = prepared["day"].to_numpy(dtype=np.float32)
-    weak = prepared["dob_weak"].to_numpy(dtype=bool)
+def _birth_features(prepared: Prepared, li: np.ndarray, ri: np.ndarray) -> dict[str, np.ndarray]:
+    lo = column(prepared, "year_lo", np.float32)
+    hi = column(prepared, "year_hi", np.float32)
+    month = column(prepared, "month", np.float32)
+    day = column(prepared, "day", np.float32)
+    weak = column(prepared, "dob_weak", bool)
     gap = np.maximum(0.0, np.maximum(lo[ri] - hi[li], lo[li] - hi[ri])).astype(np.float32)
     span = np.maximum(hi[li] - lo[li], hi[ri] - lo[ri]).astype(np.float32)
     has_date = ~np.isnan(day[li]) & ~np.isnan(day[ri])
@@ -430,14 +443,14 @@ def _birth_features(
     return {"year_gap": gap, "year_span": span, "dob_match": dob_match, "dob_weak": dob_weak}
 
 
-def _geo_level(prepared: pd.DataFrame, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
+def _geo_level(prepared: Prepared, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
     """3 when the records agree as far as both say where they live; 2, 1, 0 when they first differ
     at the union, the upazila or the district. A level one side leaves blank is no disagreement:
     a record that names only the upazila is not "in another union" (only 3 then says so)."""
     level = np.full(len(li), np.nan, dtype=np.float32)
     agreeing = np.ones(len(li), dtype=bool)  # no level both carry has differed so far
-    for column, differ in (("district", 0.0), ("upazila", 1.0), ("union", 2.0)):
-        codes = prepared[column].to_numpy()
+    for place, differ in (("district", 0.0), ("upazila", 1.0), ("union", 2.0)):
+        codes = column(prepared, place)
         a, b = codes[li], codes[ri]
         both = (a >= 0) & (b >= 0)
         first_difference = agreeing & both & (a != b)
@@ -447,26 +460,26 @@ def _geo_level(prepared: pd.DataFrame, li: np.ndarray, ri: np.ndarray) -> np.nda
     return level.astype(np.float32)
 
 
-def _geo_common(prepared: pd.DataFrame, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
+def _geo_common(prepared: Prepared, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
     """The finest geography level both records give: 3 union, 2 upazila, 1 district (NaN:
     none)."""
     common = np.full(len(li), np.nan, dtype=np.float32)
-    for column, level in (("district", 1.0), ("upazila", 2.0), ("union", 3.0)):
-        codes = prepared[column].to_numpy()
+    for place, level in (("district", 1.0), ("upazila", 2.0), ("union", 3.0)):
+        codes = column(prepared, place)
         common = np.where((codes[li] >= 0) & (codes[ri] >= 0), level, common)
     return common.astype(np.float32)
 
 
 def _place_name_freq(
-    prepared: pd.DataFrame, li: np.ndarray, ri: np.ndarray, common: np.ndarray
+    prepared: Prepared, li: np.ndarray, ri: np.ndarray, common: np.ndarray
 ) -> np.ndarray:
     """``log1p`` of the larger of the two records' counts of their full name within the finest
     place both give (``common``: 1 district, 2 upazila, 3 union; NaN: none)."""
     from engine.resolve.prepare import PLACE_COUNTS
 
     out = np.full(len(li), np.nan, dtype=np.float32)
-    for level, column in zip((1.0, 2.0, 3.0), PLACE_COUNTS, strict=True):
-        counts = prepared[column].to_numpy().astype(np.float32)
+    for level, counted in zip((1.0, 2.0, 3.0), PLACE_COUNTS, strict=True):
+        counts = column(prepared, counted).astype(np.float32)
         at = common == level
         larger = np.maximum(counts[li], counts[ri])
         out = np.where(at & (larger > 0), np.log1p(larger), out)
@@ -540,21 +553,29 @@ def compare(
     """
     li = pairs["left"].to_numpy(dtype=np.int64)
     ri = pairs["right"].to_numpy(dtype=np.int64)
+    return pd.DataFrame(compare_columns(prepared, li, ri, vocabulary), index=pairs.index)
+
+
+def compare_columns(
+    prepared: Prepared, li: np.ndarray, ri: np.ndarray, vocabulary: Vocabulary | None = None
+) -> dict[str, np.ndarray]:
+    """:func:`compare`'s features as arrays, :data:`FEATURES` in order (float32): the pairs
+    ``li[i], ri[i]`` of ``prepared``, a prepared frame or its columns as arrays (the one-record
+    resolver's few candidates, compared without building a frame)."""
     features: dict[str, np.ndarray] = {}
     vocab = vocabulary if vocabulary is not None else Vocabulary(prepared)
     features.update(_name_features(vocab, li, ri))
     features.update(_relation_features(vocab, li, ri))
     features["kin_sim"] = _kin_similarity(vocab, li, ri)
-    features["gender_match"] = _match_or_nan(
-        prepared["gender"].to_numpy()[li], prepared["gender"].to_numpy()[ri], 0
-    )
+    gender = column(prepared, "gender")
+    features["gender_match"] = _match_or_nan(gender[li], gender[ri], 0)
     features.update(_birth_features(prepared, li, ri))
     for feature, key, text in (
         ("nid_match", "nid_key", "nid_text"),
         ("brn_match", "brn_key", "brn_text"),
     ):
         features[feature] = _identifier_match(
-            prepared[key].to_numpy(), vocab.codes[text], vocab, li, ri
+            column(prepared, key), vocab.codes[text], vocab, li, ri
         )
     features.update(_number_features(prepared, li, ri))
     features["geo_level"] = _geo_level(prepared, li, ri)
@@ -563,25 +584,25 @@ def compare(
     features["address_sim"] = similarity(
         address[li], address[ri], vocab.strings, fuzz.token_set_ratio, scale=100.0
     )
-    postcode = prepared["postcode"].to_numpy()
+    postcode = column(prepared, "postcode")
     features["postcode_match"] = _match_or_nan(postcode[li], postcode[ri])
     features["identifier_match"] = _identifier_feature(vocab, li, ri)
     # per 100,000 records, so that a model trained on a small world reads a large one alike
-    per = np.float32(100_000 / max(len(prepared), 1))
+    per = np.float32(100_000 / max(rows_of(prepared), 1))
     for feature in ("name_freq", "given_freq"):
-        freq = prepared[feature].to_numpy().astype(np.float32)
+        freq = column(prepared, feature).astype(np.float32)
         features[feature] = np.log1p(np.minimum(freq[li], freq[ri]) * per).astype(np.float32)
     features["place_name_freq"] = _place_name_freq(prepared, li, ri, features["geo_common"])
-    source = pd.factorize(prepared["source"])[0]
+    source = pd.factorize(column(prepared, "source"))[0]
     features["same_source"] = (source[li] == source[ri]).astype(np.float32)
-    household = prepared["household"].to_numpy()
+    household = column(prepared, "household")
     features["same_household"] = ((household[li] >= 0) & (household[li] == household[ri])).astype(
         np.float32
     )
-    return pd.DataFrame({name: features[name] for name in FEATURES}, index=pairs.index)
+    return {name: features[name] for name in FEATURES}
 
 
-def cannot_link(features: pd.DataFrame) -> np.ndarray:
+def cannot_link(features: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
     """Pairs that must never end in one person, whatever their score.
 
     - two different NIDs of the same form that are not one typo apart (``nid_match == 0``);
@@ -589,6 +610,6 @@ def cannot_link(features: pd.DataFrame) -> np.ndarray:
       number per birth, and namesake children of one union born the same year are common;
     - two members of one household of one source (a household list names different people).
     """
-    nid = features["nid_match"].to_numpy()
-    brn = features["brn_match"].to_numpy()
-    return (nid == 0.0) | (brn == 0.0) | (features["same_household"].to_numpy() == 1.0)
+    nid = np.asarray(features["nid_match"])
+    brn = np.asarray(features["brn_match"])
+    return (nid == 0.0) | (brn == 0.0) | (np.asarray(features["same_household"]) == 1.0)

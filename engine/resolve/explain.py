@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
@@ -393,7 +393,7 @@ def model_features(model: Any) -> list[str]:
     return list(FEATURES)
 
 
-def _cannot_link_reasons(row: pd.Series) -> list[str]:
+def _cannot_link_reasons(row: pd.Series | Mapping[str, float]) -> list[str]:
     reasons = []
     if row.get("nid_match") == 0.0:
         reasons.append("two different valid NIDs")
@@ -433,16 +433,22 @@ def _scores(model: Any, features: pd.DataFrame) -> pd.DataFrame:
 
 
 def _notes(features: pd.DataFrame) -> np.ndarray:
-    from engine.resolve.pipeline import OBVIOUS_MISMATCH_PROBABILITY, obvious_mismatch
+    from engine.resolve.pipeline import obvious_mismatch
 
     obvious = obvious_mismatch(features)
-    note = (
+    out = np.full(len(features), None, dtype=object)
+    out[np.asarray(obvious, dtype=bool)] = _obvious_note()
+    return out
+
+
+def _obvious_note() -> str:
+    """What an explanation notes of a pair scored without the model."""
+    from engine.resolve.pipeline import OBVIOUS_MISMATCH_PROBABILITY
+
+    return (
         "scored without the model: the names clearly differ and no NID or birth registration "
         f"number is shared (probability {OBVIOUS_MISMATCH_PROBABILITY:g})"
     )
-    out = np.full(len(features), None, dtype=object)
-    out[np.asarray(obvious, dtype=bool)] = note
-    return out
 
 
 def explain_frame(
@@ -527,7 +533,7 @@ def explain_frame(
 
 
 def explain_features(
-    features: pd.DataFrame | pd.Series,
+    features: pd.DataFrame | pd.Series | Mapping[str, float],
     model: Any,
     *,
     left: str = "",
@@ -535,14 +541,15 @@ def explain_features(
     probability: float | None = None,
     threshold: float = 0.0,
     cross_script: bool = False,
-    contributions: pd.DataFrame | None = None,
+    contributions: pd.DataFrame | Mapping[str, float] | None = None,
 ) -> Explanation:
     """The :class:`Explanation` of one pair whose comparison features are already computed.
 
     Parameters
     ----------
     features:
-        One pair's features: a Series, or a one-row DataFrame, with :data:`FEATURES`.
+        One pair's features: a Series, a one-row DataFrame, or a mapping feature -> value, with
+        :data:`FEATURES`.
     model:
         The match model.
     left, right:
@@ -554,27 +561,38 @@ def explain_features(
     cross_script:
         One record's name is written only in Bangla and the other's in Latin letters.
     contributions:
-        The pair's row of ``model.explain``, when the caller already has it.
+        The pair's row of ``model.explain`` (a one-row frame, or column -> value), when the caller
+        already has it.
     """
     from engine.resolve.cluster import logodds
+    from engine.resolve.pipeline import obvious_mismatch
 
-    frame = features.to_frame().T if isinstance(features, pd.Series) else features
-    if len(frame) != 1:
-        raise ValueError(f"explain_features explains one pair; got {len(frame)} rows.")
     columns = model_features(model)
-    frame = frame.reindex(columns=list(dict.fromkeys([*FEATURES, *columns]))).astype(np.float64)
-    p = float(_scores(model, frame)["probability"].iloc[0]) if probability is None else probability
+    names = list(dict.fromkeys([*FEATURES, *columns]))
+    if isinstance(features, pd.DataFrame | pd.Series):
+        frame = features.to_frame().T if isinstance(features, pd.Series) else features
+        if len(frame) != 1:
+            raise ValueError(f"explain_features explains one pair; got {len(frame)} rows.")
+        frame = frame.reindex(columns=names).astype(np.float64)
+        values = dict(zip(frame.columns, frame.to_numpy()[0].tolist(), strict=True))
+    else:
+        values = {name: float(features.get(name, math.nan)) for name in names}
+
+    def one_row() -> pd.DataFrame:
+        return pd.DataFrame([values], columns=names, dtype=np.float64)
+
+    p = probability
+    if p is None:
+        p = float(_scores(model, one_row())["probability"].iloc[0])
     weight = float(logodds(np.array([p]))[0])
     if contributions is None:
-        contributions = _contributions(model, frame[columns])
-    row = frame.iloc[0]
-    values = dict(zip(frame.columns, frame.to_numpy()[0].tolist(), strict=True))
+        contributions = _contributions(model, one_row()[columns])
     # the pair's contributions as plain floats, read once (not a column lookup per feature)
-    given = (
-        None
-        if contributions is None
-        else dict(zip(contributions.columns, contributions.to_numpy()[0].tolist(), strict=True))
-    )
+    given = None
+    if isinstance(contributions, pd.DataFrame):
+        given = dict(zip(contributions.columns, contributions.to_numpy()[0].tolist(), strict=True))
+    elif contributions is not None:
+        given = dict(contributions)
     rows = []
     for name in columns:
         value = values[name]
@@ -585,20 +603,21 @@ def explain_features(
             FeatureRow(name, value_out, contribution, meaning(name, value, cross_script=cross))
         )
     rows.sort(key=lambda r: -abs(r.contribution or 0.0))
-    reasons = _cannot_link_reasons(row)
+    reasons = _cannot_link_reasons(values)
     version = getattr(model, "model_version", None)
+    obvious = bool(obvious_mismatch({n: np.asarray([values[n]]) for n in names})[0])
     return Explanation(
         left=left,
         right=right,
         probability=p,
         log_odds=weight,
-        score=None if contributions is None else float(contributions["log_odds"].iloc[0]),
-        bias=None if contributions is None else float(np.ravel(contributions["bias"])[0]),
+        score=None if given is None else float(given["log_odds"]),
+        bias=None if given is None else float(given["bias"]),
         rows=rows,
         cannot_link=reasons,
         links=bool(weight > threshold and not reasons),
         threshold=threshold,
-        note=_notes(frame)[0],
+        note=_obvious_note() if obvious else None,
         model_version=None if version is None else str(version),
     )
 

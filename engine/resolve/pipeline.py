@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -197,14 +197,15 @@ OBVIOUS_YEAR_GAP = 6
 OBVIOUS_MISMATCH_PROBABILITY = 1e-3
 
 
-def obvious_mismatch(features: pd.DataFrame) -> np.ndarray:
+def obvious_mismatch(features: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
     """Pairs the model need not score: no shared NID or BRN, and names clearly different or
-    births years apart (a son named after his father)."""
-    differ = (features["name_set"].to_numpy() < OBVIOUS_NAME_MISMATCH) | (
-        features["year_gap"].to_numpy() >= OBVIOUS_YEAR_GAP
+    births years apart (a son named after his father). ``features``: a frame, or feature ->
+    array."""
+    differ = (np.asarray(features["name_set"]) < OBVIOUS_NAME_MISMATCH) | (
+        np.asarray(features["year_gap"]) >= OBVIOUS_YEAR_GAP
     )
     return (
-        differ & (features["nid_match"].to_numpy() != 1) & (features["brn_match"].to_numpy() != 1)
+        differ & (np.asarray(features["nid_match"]) != 1) & (np.asarray(features["brn_match"]) != 1)
     )
 
 

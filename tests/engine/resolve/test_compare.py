@@ -210,3 +210,32 @@ def test_a_name_written_surname_first_is_seen_as_swapped() -> None:
     assert f["name_swap"] == pytest.approx(1.0)
     g = _features({"full_name": "Rahima Khanam"}, {"full_name": "Rahima Khanam"})
     assert g["name_swap"] < 0.7  # not swapped
+
+
+def test_a_records_columns_as_arrays_compare_as_its_frame_does() -> None:
+    # the one-record resolver compares its few candidates without building a frame
+    from engine.resolve.compare import compare_columns
+
+    records = pd.DataFrame(
+        [
+            {"source": "dss", "record_id": "1", "full_name": "Md. Abdul Karim",
+             "father_name": "Rahim Uddin", "date_of_birth": "1960-05-02", "gender": "male",
+             "nid": "2612345678901", "phone": "01711234567", "district": "BD3026",
+             "household_id": "h1"},
+            {"source": "pesp", "record_id": "7", "full_name_bn": "মোঃ আব্দুল করিম",
+             "date_of_birth": "1960-02-05", "nid": "2612345678910", "phone": "01711234567"},
+            {"source": "dss", "record_id": "2", "full_name": "Rahima Begum", "gender": "female",
+             "spouse_name": "Abdul Karim", "phone": "01711234567", "household_id": "h1",
+             "district": "BD3026", "upazila": "savar"},
+        ]
+    )  # fmt: skip
+    prepared = prepare(records)
+    pairs = pd.DataFrame({"left": [0, 0, 1], "right": [1, 2, 2]})
+    frame = compare(prepared, pairs)
+    arrays = {c: prepared[c].to_numpy() for c in prepared.columns}
+    columns = compare_columns(
+        arrays, pairs["left"].to_numpy(np.int64), pairs["right"].to_numpy(np.int64)
+    )
+    assert list(columns) == list(FEATURES)
+    pd.testing.assert_frame_equal(pd.DataFrame(columns), frame)
+    assert (cannot_link(columns) == cannot_link(frame)).all()

@@ -147,3 +147,25 @@ def test_a_model_that_cannot_explain_still_gets_values_in_words() -> None:
 )
 def test_values_read_as_plain_english(feature: str, value: float, expected: str) -> None:
     assert meaning(feature, value).startswith(expected)
+
+
+def test_a_pairs_features_as_a_mapping_are_explained_as_its_frame_row_is(model) -> None:
+    from engine.resolve.compare import compare
+    from engine.resolve.prepare import prepare
+
+    prepared = prepare(_records())
+    features = compare(prepared, pd.DataFrame({"left": [0, 0], "right": [1, 3]}))
+    for pair in range(2):
+        row = features.iloc[[pair]]
+        mapping = {name: float(value) for name, value in row.iloc[0].items()}
+        contributions = model.explain(row[list(model.feature_names)])
+        given = dict(zip(contributions.columns, contributions.to_numpy()[0].tolist(), strict=True))
+        for kwargs in ({}, {"probability": 0.25}):
+            a = _text(explain_features(row, model, left="a", right="b", **kwargs))
+            b = _text(explain_features(mapping, model, left="a", right="b", **kwargs))
+            c = _text(explain_features(mapping, model, contributions=given, left="a", **kwargs))
+            assert a == b == c.replace('"right": ""', '"right": "b"')
+
+
+def _text(explanation) -> str:
+    return json.dumps(explanation.to_dict(), sort_keys=True)
