@@ -20,6 +20,12 @@ it was, which key and role, the route, the person IDs returned, the purpose name
 append-only (triggers refuse UPDATE and DELETE) and each carries the SHA-256 of the previous row's
 hash and its own fields, so a row changed behind SQLite's back breaks the chain at that row
 (:meth:`AccessStore.verify_audit`).
+
+Rows are committed in groups: requests that want a row while another group is being committed
+(synced to disk) wait, and the next commit writes all their rows in one transaction, chained in
+the order they came. Each :meth:`AccessStore.audit` returns only once its own row is committed
+(and raises if that commit failed), so "no audit row, no answer" holds; under load one sync
+serves many requests instead of one each.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -167,6 +174,16 @@ class _KeyCache:
     by_id: dict[str, tuple[str, ApiKey]] = field(default_factory=dict)
 
 
+@dataclass
+class _AuditRow:
+    """An audit row waiting for its group's commit."""
+
+    fields: tuple[Any, ...]
+    done: bool = False
+    seq: int = 0
+    error: BaseException | None = None
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -199,6 +216,10 @@ class AccessStore(SQLiteStore):
             error=AccessError,
         )
         self._keys = _KeyCache()
+        # audit rows waiting for a commit, and whether a thread is committing a group now
+        self._audit_turn = threading.Condition(threading.Lock())
+        self._audit_waiting: list[_AuditRow] = []
+        self._audit_writing = False
 
     # -- keys
 
@@ -290,20 +311,56 @@ class AccessStore(SQLiteStore):
         purpose: str | None = None,
         revealed: bool = False,
     ) -> int:
-        """Append one audit row; returns its sequence number. Raises if it cannot be written (the
-        caller then sends no answer)."""
-        at = _now()
+        """Append one audit row; returns its sequence number once the row is committed. Raises if
+        it cannot be written (the caller then sends no answer).
+
+        The row is committed with the others that wait meanwhile (see the module docstring): the
+        first waiting thread commits the group, the others wait for that commit."""
         people = json.dumps(sorted({str(p) for p in persons}))
+        with self._audit_turn:
+            # stamped in the order the rows are chained
+            row = _AuditRow((_now(), key.key_id, key.role, route, people, purpose, int(revealed)))
+            self._audit_waiting.append(row)
+            while not row.done and self._audit_writing:
+                self._audit_turn.wait()
+            if not row.done:  # no commit under way: this thread commits every row waiting
+                group, self._audit_waiting = self._audit_waiting, []
+                self._audit_writing = True
+        if not row.done:
+            error: BaseException | None = None
+            seqs: list[int] = []
+            try:
+                seqs = self._append_audit([r.fields for r in group])
+            except BaseException as exc:  # every row of the group is refused, and said so
+                error = exc
+            with self._audit_turn:
+                for i, waiting in enumerate(group):
+                    waiting.seq = seqs[i] if error is None else 0
+                    waiting.error = error
+                    waiting.done = True
+                self._audit_writing = False
+                self._audit_turn.notify_all()
+        if row.error is not None:
+            raise row.error
+        return row.seq
+
+    def _append_audit(self, rows: Sequence[tuple[Any, ...]]) -> list[int]:
+        """Commit ``rows`` (fields) in one transaction, each chained to the one before; their
+        sequence numbers."""
+        seqs = []
         with self.transaction() as db:
             last = db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             prev = GENESIS if last is None else str(last[0])
-            fields = (at, key.key_id, key.role, route, people, purpose, int(revealed))
-            cursor = db.execute(
-                "INSERT INTO audit (at, key_id, role, route, persons, purpose, revealed, "
-                "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*fields, prev, _row_hash(prev, fields)),
-            )
-            return int(cursor.lastrowid or 0)
+            for fields in rows:
+                digest = _row_hash(prev, fields)
+                cursor = db.execute(
+                    "INSERT INTO audit (at, key_id, role, route, persons, purpose, revealed, "
+                    "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*fields, prev, digest),
+                )
+                seqs.append(int(cursor.lastrowid or 0))
+                prev = digest
+        return seqs
 
     def audit_rows(
         self, *, after: int = 0, limit: int = 100, key_id: str | None = None

@@ -217,3 +217,70 @@ def test_a_second_client_of_the_app_leaves_the_service_open_for_the_first(served
     assert served.client.get(path, headers=served.headers("analyst")).status_code == 200
     made = served.service.access.create_key("after an inner client", "analyst")
     assert served.client.get(path, headers={"X-API-Key": made.token}).status_code == 200
+
+
+def test_audit_rows_of_concurrent_requests_are_each_committed_before_audit_returns(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    from api.access import AccessStore
+
+    store = AccessStore(tmp_path / "api.sqlite")
+    key = store.create_key("mis", "mis", ["dss"]).key
+    seen: list[tuple[int, bool]] = []
+
+    def request(i: int) -> None:
+        for j in range(10):
+            seq = store.audit(key, "POST /v1/resolve", [f"P{i}-{j}"])
+            # another connection: the row is on disk when audit returns
+            with sqlite3.connect(tmp_path / "api.sqlite") as other:
+                found = other.execute("SELECT persons FROM audit WHERE seq = ?", (seq,)).fetchone()
+            seen.append((seq, found == (f'["P{i}-{j}"]',)))
+
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 120 and all(ok for _, ok in seen)
+    assert sorted(seq for seq, _ in seen) == list(range(1, 121))
+    assert store.verify_audit() == (120, None)
+
+
+def test_an_audit_commit_that_fails_refuses_every_row_of_its_group(tmp_path: Path) -> None:
+    import threading
+
+    from api.access import AccessStore
+
+    store = AccessStore(tmp_path / "api.sqlite")
+    key = store.create_key("mis", "mis", ["dss"]).key
+    store.audit(key, "POST /v1/resolve", ["P0"])
+    release = threading.Event()
+    original = store._append_audit
+
+    def failing(rows):  # the disk refuses this group's commit
+        release.wait(5)
+        raise OSError("disk full")
+
+    store._append_audit = failing  # type: ignore[method-assign]
+    outcomes: list[str] = []
+
+    def request(i: int) -> None:
+        try:
+            store.audit(key, "POST /v1/resolve", [f"P{i}"])
+            outcomes.append("answered")
+        except OSError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(1, 6)]
+    for thread in threads:
+        thread.start()
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert outcomes == ["refused"] * 5
+    store._append_audit = original  # type: ignore[method-assign]
+    store.audit(key, "POST /v1/resolve", ["P9"])
+    assert [r["persons"] for r in store.audit_rows()] == [["P0"], ["P9"]]
+    assert store.verify_audit() == (2, None)
