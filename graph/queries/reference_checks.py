@@ -69,15 +69,27 @@ def _any_of_pair(frame: pd.DataFrame, mask: np.ndarray) -> np.ndarray:
     return found & (record >= 0) & (identifier >= 0)
 
 
+def _dictionary(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """``column``'s distinct values (a missing value one of them) and each row's number among
+    them: one hash pass in Arrow."""
+    coded = pc.dictionary_encode(column, null_encoding="encode")
+    if not coded.num_chunks:
+        return pa.array([], column.type), np.zeros(0, dtype=np.int64)
+    codes = [c.indices.to_numpy(zero_copy_only=False).astype(np.int64) for c in coded.chunks]
+    return coded.chunk(0).dictionary, np.concatenate(codes)  # the chunks share one dictionary
+
+
+def _codes(found: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Positions Arrow found (``index_in``) as int64, ``-1`` where none."""
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 def _coded(*columns: pa.ChunkedArray) -> list[np.ndarray]:
     """Each column's values as numbers, equal where the values are equal across all the columns
     (a missing value is a value): one hash pass in Arrow over all of them."""
-    together = pa.chunked_array([c for column in columns for c in column.chunks], _TEXT)
-    coded = pc.dictionary_encode(together, null_encoding="encode")
-    codes = np.concatenate(
-        [np.zeros(0, dtype=np.int64)]
-        + [chunk.indices.to_numpy(zero_copy_only=False).astype(np.int64) for chunk in coded.chunks]
-    )  # the chunks share one dictionary
+    _, codes = _dictionary(
+        pa.chunked_array([c for column in columns for c in column.chunks], _TEXT)
+    )
     ends = np.cumsum([len(column) for column in columns]).tolist()
     return np.split(codes, ends[:-1])
 
@@ -130,25 +142,39 @@ def _with_persons(tables: GraphTables, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _forms(same: pa.Table) -> pa.Table:
-    """``nid, other``: each ``SAME_NID`` edge both ways."""
-    ends = (same.column("from").chunks, same.column("to").chunks)
-    return pa.table(
-        {
-            "nid": pa.chunked_array([*ends[0], *ends[1]], _TEXT),
-            "other": pa.chunked_array([*ends[1], *ends[0]], _TEXT),
-        }
-    )
+class _OtherForms:
+    """Each NID's other forms: the ``SAME_NID`` edges either way, grouped by NID once, so that
+    rows are given theirs by lookups rather than a join (Arrow's hash join costs about half a
+    second at a million persons however few rows it is given)."""
 
+    def __init__(self, same: pa.Table) -> None:
+        ends = (same.column("from").chunks, same.column("to").chunks)
+        self.nid = pa.chunked_array([*ends[0], *ends[1]], _TEXT)
+        self.other = pa.chunked_array([*ends[1], *ends[0]], _TEXT)
+        self._nids, codes = _dictionary(self.nid)
+        order = np.argsort(codes, kind="stable")
+        self._others = self.other.take(pa.array(order))  # grouped by NID
+        self._counts = np.bincount(codes, minlength=len(self._nids))
+        self._starts = np.cumsum(self._counts) - self._counts
 
-def _with_other_forms(known: pa.Table, same: pa.Table) -> pa.Table:
-    """``household_id, nid`` rows plus, for each NID, the other forms ``SAME_NID`` ties it to
-    (either direction); duplicates left in."""
-    if not same.num_rows or not known.num_rows:
-        return known
-    extra = known.join(_forms(same), "nid", join_type="inner")
-    extra = pa.table({"household_id": extra.column("household_id"), "nid": extra.column("other")})
-    return pa.concat_tables([known, extra])
+    def added(self, known: pa.Table) -> pa.Table:
+        """``household_id, nid`` rows plus, for each NID, a row of each of its other forms
+        (duplicates left in)."""
+        if not len(self._nids) or not known.num_rows:
+            return known
+        at = _codes(pc.index_in(known.column("nid"), value_set=self._nids))
+        rows = np.flatnonzero(at >= 0)
+        counts = self._counts[at[rows]]
+        firsts = np.repeat(self._starts[at[rows]] - (np.cumsum(counts) - counts), counts)
+        extra = pa.table(
+            {
+                "household_id": known.column("household_id").take(
+                    pa.array(np.repeat(rows, counts))
+                ),
+                "nid": self._others.take(pa.array(firsts + np.arange(counts.sum()))),
+            }
+        )
+        return pa.concat_tables([known, extra])
 
 
 def _joined(frame: pd.DataFrame, keys: list[str], column: str) -> pd.DataFrame:
@@ -276,17 +302,11 @@ def reference_checks(
         # an owner is a household's if it is one of the household's NIDs or another form of
         # one: only the rows of the owners' NIDs and their other forms can say so
         owners = pa.chunked_array([c for r in owned.values() for c in r.column("owner").chunks])
-        forms = _forms(same)
+        forms = _OtherForms(same)
         owners_forms = pa.chunked_array(
-            [
-                *owners.chunks,
-                *forms.column("other").filter(pc.is_in(forms.column("nid"), owners)).chunks,
-            ],
-            _TEXT,
+            [*owners.chunks, *forms.other.filter(pc.is_in(forms.nid, owners)).chunks], _TEXT
         )
-        theirs = _with_other_forms(
-            known.filter(pc.is_in(known.column("nid"), value_set=owners_forms)), same
-        )
+        theirs = forms.added(known.filter(pc.is_in(known.column("nid"), value_set=owners_forms)))
         judged = zip(
             (
                 pc.is_in(rows.column("household_id"), value_set=known.column("household_id"))
@@ -316,7 +336,7 @@ def reference_checks(
         of_finding = pc.is_in(
             known.column("household_id"), value_set=pa.array(frame["household_id"].unique(), _TEXT)
         )
-        expected = _with_other_forms(known.filter(of_finding), same).to_pandas()
+        expected = forms.added(known.filter(of_finding)).to_pandas()
         expected = _joined(expected, ["household_id"], "nid").set_index("household_id")["nid"]
         frame = _joined(
             frame, ["record_id", "identifier", "person_id", "household_id"], "owner"

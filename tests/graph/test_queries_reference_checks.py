@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 
 from graph.queries import REFERENCE_COLUMNS, reference_checks
-from graph.queries.reference_checks import _pairs_in
+from graph.queries.reference_checks import _OtherForms, _pairs_in
 from graph.store import GraphStore
 from tests.graph.queries_world import (
     AGENT_WALLET,
@@ -140,3 +140,31 @@ def test_a_pair_is_found_where_a_merge_on_both_columns_finds_it() -> None:
 
     assert 0 < found.sum() < len(rows)
     assert np.flatnonzero(found).tolist() == sorted(merged["index"])
+
+
+def test_other_forms_are_added_as_a_merge_on_either_end_adds_them() -> None:
+    rng = random.Random(7)
+    nids = [f"n{i}" for i in range(8)]
+    same = pd.DataFrame({"from": rng.choices(nids, k=6), "to": rng.choices(nids, k=6)})
+    known = pd.DataFrame(
+        {"household_id": rng.choices(["H1", "H2", "H3"], k=12), "nid": rng.choices(nids, k=12)}
+    )
+    forms = pd.concat(
+        [
+            same.rename(columns={"from": "nid", "to": "other"}),
+            same.rename(columns={"to": "nid", "from": "other"}),
+        ]
+    )
+    extra = known.merge(forms, on="nid")[["household_id", "other"]].rename(columns={"other": "nid"})
+    expected = pd.concat([known, extra])
+
+    def table(frame: pd.DataFrame) -> pa.Table:
+        return pa.table({c: pa.array(frame[c], pa.large_string()) for c in frame.columns})
+
+    added = _OtherForms(table(same)).added(table(known)).to_pandas()
+
+    assert len(extra) > 0
+    key = ["household_id", "nid"]
+    pd.testing.assert_frame_equal(
+        added.sort_values(key, ignore_index=True), expected.sort_values(key, ignore_index=True)
+    )
