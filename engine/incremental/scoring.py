@@ -53,7 +53,9 @@ def explained_scores(
 
     probability = np.full(len(explained), OBVIOUS_MISMATCH_PROBABILITY)
     rows = np.flatnonzero(~obvious_mismatch(features))
-    probability[rows] = explained["probability"].to_numpy(dtype=np.float64)[rows]
+    # by position: a fresh frame's column lookup builds a hash table of its columns first
+    column = list(explained.columns).index("probability")
+    probability[rows] = explained.to_numpy(dtype=np.float64)[rows, column]
     return probability, logodds(probability)
 
 

@@ -66,7 +66,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeAlias
 
 import numpy as np
@@ -125,6 +125,39 @@ def column(prepared: Prepared, name: str, dtype: Any = None) -> np.ndarray:
     return values.to_numpy(dtype=dtype)
 
 
+#: Up to this many values are coded in Python rather than by pandas (the same codes): for the few
+#: records of a one-record resolve, pandas' set-up costs more than the work.
+FEW_VALUES: Final = 2000
+
+
+def factorize(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pandas.factorize`` of ``values`` (objects): each value's code in order of first
+    appearance (``-1``: missing) and the distinct values, as an object array."""
+    if len(values) > FEW_VALUES:
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+        return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+    table: dict[Any, int] = {}
+    codes = np.empty(len(values), dtype=np.int64)
+    for i, value in enumerate(values):
+        if not isinstance(value, str) and (value is None or pd.isna(value)):
+            codes[i] = -1
+        else:
+            codes[i] = table.setdefault(value, len(table))
+    uniques = np.empty(len(table), dtype=object)
+    for value, code in table.items():
+        uniques[code] = value
+    return codes, uniques
+
+
+def positions(strings: np.ndarray, values: Sequence[str]) -> np.ndarray:
+    """The position of each of ``values`` among the distinct ``strings`` (``-1``: not there), as
+    ``pandas.Index(strings).get_indexer(values)`` gives it."""
+    if len(strings) + len(values) > FEW_VALUES:
+        return pd.Index(strings).get_indexer(values)
+    where = {s: i for i, s in enumerate(strings.tolist())}
+    return np.fromiter((where.get(v, -1) for v in values), dtype=np.intp, count=len(values))
+
+
 def rows_of(prepared: Prepared) -> int:
     """How many records ``prepared`` holds."""
     if isinstance(prepared, pd.DataFrame):
@@ -147,8 +180,7 @@ class Vocabulary:
         n = rows_of(prepared)
         columns = self.NAME_COLUMNS + self.TEXT_COLUMNS
         stacked = np.concatenate([column(prepared, c, object) for c in columns])
-        codes, uniques = pd.factorize(pd.Series(stacked, dtype=object), use_na_sentinel=True)
-        codes = codes.astype(np.int64)
+        codes, uniques = factorize(stacked)
         self.codes = {c: codes[i * n : (i + 1) * n] for i, c in enumerate(columns)}
         self.strings = np.asarray([str(u) for u in uniques], dtype=object)
         tokens = [u.split() for u in self.strings]
@@ -174,10 +206,11 @@ class Vocabulary:
         if self._kin is None:
             from engine.resolve.prepare import KIN_SEP
 
-            record, texts = pd.factorize(pd.Series(self._kin_column, dtype=object))
+            assert self._kin_column is not None  # dropped once the kin are coded
+            record, texts = factorize(self._kin_column)
             names = [str(t).split(KIN_SEP) for t in texts]
             text_of = np.repeat(np.arange(len(names)), [len(x) for x in names])
-            codes = pd.Index(self.strings).get_indexer([m for x in names for m in x])
+            codes = positions(self.strings, [m for x in names for m in x])
             known = codes >= 0  # every member's name is one of the strings; kept safe all the same
             sizes = np.bincount(text_of[known], minlength=len(names)).astype(np.int64)
             offsets = np.cumsum(sizes) - sizes
@@ -188,8 +221,7 @@ class Vocabulary:
 
     @staticmethod
     def _recode(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        codes, uniques = pd.factorize(pd.Series(values, dtype=object))
-        return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+        return factorize(values)
 
     def tokens(self, column: str, which: str) -> tuple[np.ndarray, np.ndarray]:
         """Codes (per record) of the first or last token of ``column``, and their strings."""

@@ -239,3 +239,18 @@ def test_a_records_columns_as_arrays_compare_as_its_frame_does() -> None:
     assert list(columns) == list(FEATURES)
     pd.testing.assert_frame_equal(pd.DataFrame(columns), frame)
     assert (cannot_link(columns) == cannot_link(frame)).all()
+
+
+def test_few_values_are_coded_as_pandas_codes_them() -> None:
+    from engine.resolve.compare import FEW_VALUES, factorize, positions
+
+    few = np.asarray(["rahim", None, "karim", "rahim", np.nan, "", "karim", "a b"], dtype=object)
+    many = np.concatenate([few] * (FEW_VALUES // len(few) + 1))
+    for values in (few, many, list(few), few[:0]):
+        codes, uniques = factorize(values)
+        expected, distinct = pd.factorize(pd.Series(values, dtype=object))
+        assert codes.dtype == np.int64 and codes.tolist() == expected.tolist()
+        assert uniques.dtype == object and uniques.tolist() == list(distinct)
+    strings = np.asarray(["rahim", "karim", "", "a b"], dtype=object)
+    for wanted in (["karim", "x", "", "a b", "rahim"], ["x"] * (FEW_VALUES + 1), []):
+        assert positions(strings, wanted).tolist() == pd.Index(strings).get_indexer(wanted).tolist()
