@@ -22,8 +22,9 @@ _LN2 = float(np.log(2.0))
 
 def expit(x: Any) -> Any:
     """The logistic function ``1 / (1 + exp(-x))``, as ``scipy.special.expit`` gives it: for
-    float64 values (and Python floats) the same formula, so the same bits, without importing
-    SciPy; other types (float32...) are passed to SciPy."""
+    float64 values (and Python floats) the same formula without importing SciPy; other types
+    (float32...) are passed to SciPy. The values are SciPy's, or differ in the last bits (at most
+    a few units in the last place) where NumPy's ``exp`` is its own SIMD code (AVX-512 CPUs)."""
     dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
     if dtype != np.float64:
         from scipy.special import expit as scipy_expit

