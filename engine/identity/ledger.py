@@ -142,8 +142,8 @@ CREATE TABLE IF NOT EXISTS household_members (
 ) WITHOUT ROWID;
 -- the members of one ID (a person's records) without reading every member: partial runs (one
 -- record stored through the API) and members_of
-CREATE INDEX IF NOT EXISTS person_members_id ON person_members (id);
-CREATE INDEX IF NOT EXISTS household_members_id ON household_members (id);
+{person_members_id};
+{household_members_id};
 CREATE TABLE IF NOT EXISTS events (
     event_id INTEGER PRIMARY KEY,
     run_id INTEGER NOT NULL,
@@ -162,6 +162,12 @@ CREATE TABLE IF NOT EXISTS event_members (
     PRIMARY KEY (event_id, member)
 ) WITHOUT ROWID;
 """
+
+
+def member_index(scope: str) -> tuple[str, str]:
+    """The index of a scope's members by ID: its name, and the statement that makes it."""
+    table = _members_table(scope)
+    return f"{table}_id", f"CREATE INDEX IF NOT EXISTS {table}_id ON {table} (id)"
 
 
 class IdentityError(EkjonError):
@@ -321,7 +327,9 @@ class IdentityLedger(SQLiteStore):
         super().__init__(
             path,
             what="identity ledger",
-            schema=_SCHEMA,
+            schema=_SCHEMA.format(
+                **{name: sql for name, sql in (member_index(scope) for scope in SCOPES)}
+            ),
             version=SCHEMA_VERSION,
             synchronous="NORMAL",
             error=IdentityError,

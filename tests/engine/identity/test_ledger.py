@@ -305,3 +305,43 @@ def test_incremental_runs_read_only_the_ids_they_touch_and_act_as_on_the_whole_l
         counted = ["members", "ids", "new", "split", "merged", "moved", "retired"]
         assert runs_a[counted].values.tolist() == runs_b[counted].values.tolist()
         assert max(read) < len(part.current())  # never the whole ledger
+
+
+def _index_used(ledger: IdentityLedger, scope: str) -> bool:
+    """Whether finding the members of one ID uses the members' index by ID (not a full scan)."""
+    plan = ledger._db.execute(
+        f"EXPLAIN QUERY PLAN SELECT member FROM {scope}_members WHERE id = ?", ("P0000000013",)
+    ).fetchall()
+    return any(f"{scope}_members_id" in str(row[-1]) for row in plan)
+
+
+def test_a_large_run_leaves_the_members_index_whole(
+    ledger: IdentityLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every run here is large: the index by ID is dropped while the members are written
+    monkeypatch.setattr(assign, "REINDEX_MIN_MEMBERS", 1)
+    first = assign_person_ids(
+        ledger, _clusters([["dss/1", "pesp/7"], ["dss/2"], ["dss/3"]]), model_version="m1"
+    )
+    assert _index_used(ledger, "person")
+    karim = _ids(first)["dss/1"]
+    assert ledger.members_of(karim) == ["dss/1", "pesp/7"]
+
+    # a large run that fails after its members are written leaves the ledger and index as they were
+    def crash(*args: object) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(assign, "_write_events", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        assign_person_ids(ledger, _clusters([["dss/1"], ["pesp/7", "dss/2"]]), model_version="m2")
+    assert _index_used(ledger, "person")
+    assert ledger.members_of(karim) == ["dss/1", "pesp/7"]
+    monkeypatch.undo()
+
+    monkeypatch.setattr(assign, "REINDEX_MIN_MEMBERS", 1)
+    again = _ids(
+        assign_person_ids(ledger, _clusters([["dss/1"], ["pesp/7", "dss/2"]]), model_version="m2")
+    )
+    assert _index_used(ledger, "person")
+    assert ledger.members_of(again["pesp/7"]) == ["dss/2", "pesp/7"]
+    assert ledger.members_of(karim) == ["dss/1"]
