@@ -31,8 +31,9 @@ def hash_keys(keys: Sequence[str] | np.ndarray) -> np.ndarray:
     return pd.util.hash_array(np.asarray(keys, dtype=object), categorize=True)
 
 
-#: Records whose blocking keys are spelled out as strings at a time when an index is built.
-_KEY_CHUNK: Final = 100_000
+#: Records whose blocking keys are coded and hashed at a time when an index is built (their
+#: exploded rows and codes take a few hundred megabytes).
+_KEY_CHUNK: Final = 250_000
 
 
 def _present(value: Any, integer: bool) -> bool:
@@ -82,6 +83,56 @@ def key_frame(prepared: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return out.drop_duplicates(ignore_index=True)
 
 
+def key_hashes(prepared: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``record, hash`` for every key of every prepared row: the hashes (:func:`hash_keys`) of
+    :func:`key_frame`'s keys, one row per distinct key of a record, without writing out a string
+    per row: each column's values are coded, and only the distinct keys are spelled and hashed.
+    """
+    n = len(prepared)
+    record = np.arange(n, dtype=np.int64)
+    combo = np.zeros(n, dtype=np.int64)  # the row's values so far, coded
+    parts: list[tuple[np.ndarray, np.ndarray]] = []  # per column: each row's code, the texts
+    for column in columns:
+        values = prepared[column]
+        if values.dtype.kind in "iu":  # whole numbers, -1 for none
+            value = values.to_numpy()[record]
+            codes, uniques = pd.factorize(value)
+            present = value >= 0
+            texts = pd.Series(uniques).astype(str).to_numpy(dtype=object)
+        else:  # lists exploded (each item a row, an empty list none), as key_frame does
+            flat = pd.Series(values.to_numpy(), dtype=object).iloc[record]
+            flat = flat.reset_index(drop=True).explode()
+            repeat = flat.index.to_numpy()
+            record, combo = record[repeat], combo[repeat]
+            parts = [(c[repeat], t) for c, t in parts]
+            codes, uniques = pd.factorize(flat.to_numpy(dtype=object), use_na_sentinel=True)
+            texts = pd.Series(uniques, dtype=object).astype(str).to_numpy(dtype=object)
+            present = codes >= 0
+            present[present] = texts[codes[present]] != ""
+        codes = codes.astype(np.int64)
+        record, combo, codes = record[present], combo[present], codes[present]
+        parts = [(c[present], t) for c, t in parts]
+        parts.append((codes, texts))
+        combo, _ = pd.factorize(combo * (len(texts) + 1) + codes)
+        combo = combo.astype(np.int64)
+    if not len(record):
+        return np.empty(0, np.int64), np.empty(0, np.uint64)
+    # the distinct keys spelled once each; keys spelled alike (a value holding KEY_SEP) are one
+    _, first = np.unique(combo, return_index=True)
+    key = parts[0][1][parts[0][0][first]]
+    for codes, texts in parts[1:]:
+        key = key + KEY_SEP + texts[codes[first]]
+    spelled, _ = pd.factorize(key)
+    hashed = hash_keys(key)
+    same = spelled.astype(np.int64)[combo]
+    pair = pd.unique(record * (int(same.max()) + 1) + same)  # one row per record and key
+    row_record = pair // (int(same.max()) + 1)
+    row_key = pair % (int(same.max()) + 1)
+    first_of_key = np.empty(int(spelled.max()) + 1, dtype=np.int64)
+    first_of_key[spelled] = np.arange(len(spelled))
+    return row_record, hashed[first_of_key[row_key]]
+
+
 @dataclass
 class RuleIndex:
     """One blocking rule's keys: sorted hashes with the record of each, plus records added since."""
@@ -97,9 +148,9 @@ class RuleIndex:
         # Python strings would take gigabytes, their hashes a few hundred megabytes
         hashes, records = [], []
         for start in range(0, len(prepared), _KEY_CHUNK):
-            table = key_frame(prepared.iloc[start : start + _KEY_CHUNK], rule.columns)
-            hashes.append(hash_keys(table["key"].to_numpy()))
-            records.append(table["record"].to_numpy(np.int64) + start)
+            record, hashed = key_hashes(prepared.iloc[start : start + _KEY_CHUNK], rule.columns)
+            hashes.append(hashed)
+            records.append(record + start)
         hashed = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
         record = np.concatenate(records) if records else np.empty(0, np.int64)
         order = np.lexsort((record, hashed))

@@ -21,10 +21,10 @@ from engine.identity.assign import _plan, assign_person_ids, ledger_choice
 from engine.identity.ledger import IdentityLedger
 from engine.quality.training import load_model
 from engine.record import CANONICAL_FIELDS, record_key
-from engine.resolve.block_index import RuleIndex, hash_keys, key_frame, key_strings
+from engine.resolve.block_index import RuleIndex, hash_keys, key_frame, key_hashes, key_strings
 from engine.resolve.blocking import DEFAULT_RULES, BlockingRule, rule_pairs
 from engine.resolve.pipeline import resolve
-from engine.resolve.prepare import prepare
+from engine.resolve.prepare import KEY_SEP, prepare
 from engine.resolve.prepare_one import _same, build_context, prepare_one
 from synth.load import load_world, synthesise
 
@@ -146,6 +146,42 @@ def test_each_record_has_its_batch_blocking_keys(
     assert batch.map(len).sum() > 0
     for i, row in enumerate(rows):
         assert set(key_strings(row, rule.columns, integer)) == batch.get(i, set()), i
+
+
+def _hashed_pairs(records: np.ndarray, hashes: np.ndarray) -> list[tuple[int, int]]:
+    return sorted(zip(records.tolist(), hashes.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("rule", DEFAULT_RULES, ids=lambda r: r.name)
+def test_the_index_holds_the_hash_of_each_batch_key_once(
+    rule: BlockingRule, prepared: pd.DataFrame
+) -> None:
+    batch = key_frame(prepared, rule.columns)
+    index = RuleIndex.build(rule, prepared)
+    assert _hashed_pairs(index.records, index.hashes) == _hashed_pairs(
+        batch["record"].to_numpy(), hash_keys(batch["key"].to_numpy())
+    )
+
+
+def test_keys_are_hashed_as_spelled() -> None:
+    # lists with repeats, empty lists, blanks and none; a value holding the key separator, so
+    # that two pairs of values spell one key; whole numbers with -1 for none
+    prepared = pd.DataFrame(
+        {
+            "words": [["a", "a", "b"], [], None, ["", "c"], [f"a{KEY_SEP}b", "a"], ["a"]],
+            "tail": [["x"], ["x"], ["x"], ["y", "y"], ["x", f"b{KEY_SEP}x"], None],
+            "union": [7, 7, -1, 8, 9, 7],
+        }
+    )
+    for columns in (("words",), ("words", "tail"), ("words", "union"), ("union", "tail")):
+        batch = key_frame(prepared, columns)
+        records, hashes = key_hashes(prepared, columns)
+        assert _hashed_pairs(records, hashes) == _hashed_pairs(
+            batch["record"].to_numpy(), hash_keys(batch["key"].to_numpy())
+        ), columns
+    # two of record 4's four pairs of values spell one key: it is there once
+    records, _ = key_hashes(prepared, ("words", "tail"))
+    assert records.tolist().count(4) == 3
 
 
 def _looked_up_pairs(
