@@ -228,6 +228,16 @@ class _Fields:
         return self._cache["birth_years"]
 
 
+def _rows_of(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """The rows of ``frame`` where ``keep``, numbered from 0; ``frame`` itself (not a copy: it is
+    only read) when that is every row, numbered so already, as in a whole resolve."""
+    if keep.all():
+        if frame.index.equals(pd.RangeIndex(len(frame))):
+            return frame
+        return frame.reset_index(drop=True)
+    return frame[keep].reset_index(drop=True)
+
+
 def _map_unique(values: pd.Series, func: Callable[[Any], Any]) -> pd.Series:
     """``func`` once per distinct non-missing value."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
@@ -457,8 +467,8 @@ def group_households(
                 f"The prepared frame has {len(prepared)} rows but the records {len(records)}; "
                 "pass the frame prepare() made of these records, or none."
             )
-        prepared = prepared[has_person].reset_index(drop=True)
-    records = records[has_person].reset_index(drop=True)
+        prepared = _rows_of(prepared, has_person)
+    records = _rows_of(records, has_person)
     fields = _Fields(records, prepared)
     if rules.as_of_year is None:
         rules = replace(rules, as_of_year=_data_year(fields))

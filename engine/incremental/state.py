@@ -33,6 +33,8 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from engine.incremental.tables import TABLES_VERSION, write_tables
 from engine.resolve.block_index import RuleIndex
@@ -96,8 +98,11 @@ def write_state(
     folder.mkdir(parents=True, exist_ok=True)
     prepared["person_id"] = person
     try:
-        prepared.to_parquet(folder / PREPARED_FILE, index=False)
-        write_tables(folder, prepared, context, indexes, sample)
+        # made into Arrow once, for the Parquet file and the tables (what to_parquet would make)
+        table = pa.Table.from_pandas(prepared, preserve_index=False)
+        pq.write_table(table, folder / PREPARED_FILE)
+        write_tables(folder, prepared, context, indexes, sample, table=table)
+        del table
     finally:
         del prepared["person_id"]
     parts = []

@@ -67,9 +67,12 @@ def write_tables(
     context: RegistryContext,
     indexes: Sequence[RuleIndex],
     sample: pd.DataFrame | None = None,
+    *,
+    table: pa.Table | None = None,
 ) -> Path:
     """Write the tables of a resolver's state into ``folder/tables`` (replacing the old ones
-    whole: a reader sees the old tables or the new). ``prepared`` holds ``person_id``.
+    whole: a reader sees the old tables or the new). ``prepared`` holds ``person_id``; ``table``
+    is ``prepared`` as Arrow when the caller has made it already.
 
     The checks a resolver makes when it starts (does :func:`prepare_one` give the batch's rows
     for ``sample``; does compare read name counts per record) are made here too, and kept with
@@ -79,7 +82,8 @@ def write_tables(
     tmp = folder / f"{TABLES_DIR}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    table = pa.Table.from_pandas(prepared, preserve_index=False)
+    if table is None:
+        table = pa.Table.from_pandas(prepared, preserve_index=False)
     _write(tmp / "prepared.arrow", table)
     keys = [f"{s}/{r}" for s, r in zip(prepared["source"], prepared["record_id"], strict=True)]
     _write_sorted(tmp / "records.arrow", {"key": pa.array(keys, pa.string())}, ["key"], row=True)

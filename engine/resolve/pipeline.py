@@ -307,6 +307,9 @@ def _score_in_workers(
         return False
     n = len(pairs)
     bounds = [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
+    # the households' kin codes every chunk reads, made once here and shared: made lazily, each
+    # worker made its own (of every pool: compare's and complete's), seconds each at a million
+    vocabulary.kin()
     _SHARED.update(prepared=prepared, pairs=pairs, model=model, vocabulary=vocabulary)
     gc.freeze()
     try:
