@@ -45,9 +45,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any, Literal, NamedTuple, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from ekjon.errors import EkjonError
 
@@ -534,6 +537,13 @@ class GraphStore(Protocol):
         for answers of a few edges (``/v1/persons/{id}/programmes``): :meth:`edges` without a
         table. Each row has ``from``, ``to``, ``from_label``, ``to_label`` and the properties the
         edge has (none missing), in no particular order."""
+        ...
+
+    def edge_pairs(self, edge_type: str, from_label: str, to_label: str) -> pa.Table:
+        """The ``from`` and ``to`` ids of every ``edge_type`` edge from a ``from_label`` node to a
+        ``to_label`` node, as an Arrow table of two ``large_string`` columns in no particular
+        order (empty if the type joins no such labels): what a whole-graph question hashes,
+        without a Python string per end."""
         ...
 
     def warm(self) -> None:

@@ -460,21 +460,32 @@ class EmbeddedStore:
             self._check_open()
             return self._view().edges(edge_type, from_ids, to_ids)
 
-    def edge_pairs(self, edge_type: str, from_label: str, to_label: str) -> pa.Table | None:
+    def edge_pairs(self, edge_type: str, from_label: str, to_label: str) -> pa.Table:
         """The ``from`` and ``to`` of the ``edge_type`` edges between two labels as an Arrow
         table (``large_string`` columns): the memory-mapped table as it is, with the rows
         written since laid over it, no pandas (at a million persons, making the five million
-        ``HAS`` ends into Python strings is much of what a whole-graph question costs).
-        ``None`` for a store an older ekjon wrote, read into memory: ask :meth:`edges`."""
+        ``HAS`` ends into Python strings is much of what a whole-graph question costs). A store
+        an older ekjon wrote is read into memory: its edges are cut by the labels."""
         schema.edge_spec(edge_type)
+        text = pa.large_string()
         with self._lock:
             self._check_open()
             view = self._view()
-            if not isinstance(view, TableSet):
-                return None
-            table = view.edge_pairs((edge_type, from_label, to_label))
+            if isinstance(view, TableSet):
+                table = view.edge_pairs((edge_type, from_label, to_label))
+            else:
+                frame = view.edges(edge_type)
+                keep = (frame["from_label"] == from_label).to_numpy(dtype=bool) & (
+                    frame["to_label"] == to_label
+                ).to_numpy(dtype=bool)
+                table = pa.table(
+                    {
+                        end: pa.array(frame[end].to_numpy(dtype=object)[keep], type=text)
+                        for end in ("from", "to")
+                    }
+                )
         if table is None:
-            empty = pa.array([], pa.large_string())
+            empty = pa.array([], text)
             return pa.table({"from": empty, "to": empty})
         return table.select(["from", "to"])
 

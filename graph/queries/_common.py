@@ -96,24 +96,10 @@ class GraphTables:
 
     def edge_pairs(self, edge_type: str, from_label: str, to_label: str) -> pa.Table:
         """``from, to`` of the ``edge_type`` edges between two labels as an Arrow table of
-        ``large_string`` columns, read once: straight from the embedded store's tables (no
-        Python string per end), else cut from :meth:`edges`."""
+        ``large_string`` columns (:meth:`graph.store.GraphStore.edge_pairs`), read once."""
         key = (edge_type, from_label, to_label)
         if key not in self._pairs:
-            read = getattr(self.store, "edge_pairs", None)
-            table = read(*key) if read is not None else None
-            if table is None:
-                frame = self.edges(edge_type)
-                keep = (frame["from_label"] == from_label).to_numpy(dtype=bool) & (
-                    frame["to_label"] == to_label
-                ).to_numpy(dtype=bool)
-                table = pa.table(
-                    {
-                        end: pa.array(frame[end].to_numpy(dtype=object)[keep], type=_TEXT)
-                        for end in ("from", "to")
-                    }
-                )
-            self._pairs[key] = table
+            self._pairs[key] = self.store.edge_pairs(*key)
         return self._pairs[key]
 
     def persons_of(self, records: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import graph.store
@@ -348,6 +349,31 @@ def test_edge_list_gives_the_edges_of_a_few_nodes_as_rows(store: GraphStore) -> 
     assert ordered(store.edge_list("HAS", from_ids=[KARIM["id"]])) == mine
     with pytest.raises(UnknownEdgeType):
         store.edge_list("KNOWS", from_ids=[KARIM["id"]])
+
+
+def test_edge_pairs_are_the_ends_of_the_edges_between_two_labels(store: GraphStore) -> None:
+    """What whole-graph questions hash: the ``from`` and ``to`` of one type's edges between two
+    labels, as Arrow text columns, following writes."""
+    small_world(store)
+
+    def pairs(edge_type: str, a: str, b: str) -> list[tuple[str, str]]:
+        table = store.edge_pairs(edge_type, a, b)
+        assert table.column_names == ["from", "to"]
+        assert all(t == pa.large_string() for t in table.schema.types)
+        return sorted(zip(table["from"].to_pylist(), table["to"].to_pylist(), strict=True))
+
+    edges = store.edges("HAS")
+    for (a, b), group in edges.groupby(["from_label", "to_label"]):
+        assert pairs("HAS", str(a), str(b)) == sorted(zip(group["from"], group["to"], strict=True))
+    assert pairs("HAS", "Record", "Phone") == [
+        (KARIM["id"], "01711000001"),
+        (RAHIMA["id"], "01711000001"),
+    ]
+    assert pairs("HAS", "Record", "BRN") == []
+    store.delete_edges("HAS", "Record", "Phone", [{"from": KARIM["id"], "to": "01711000001"}])
+    assert pairs("HAS", "Record", "Phone") == [(RAHIMA["id"], "01711000001")]
+    with pytest.raises(UnknownEdgeType):
+        store.edge_pairs("KNOWS", "Record", "Phone")
 
 
 def test_edge_tables_follow_writes(store: GraphStore) -> None:
