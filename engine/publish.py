@@ -98,6 +98,8 @@ _NID_LENGTHS: Final = (10, 13, 17)
 #: Scored pairs below this probability are not written as links (an absent link reads as
 #: "distinct"): publish's default.
 MIN_LINK_PROBABILITY: Final = 0.1
+#: A column a chunk lacks: no values.
+_NONE: Final = pd.Series([], dtype=object)
 #: Labels whose properties sum over many records: a partial publish writes only new ones.
 _AGGREGATES: Final = frozenset({"Source", "Programme", "Person", "Household"})
 
@@ -302,7 +304,8 @@ class _Publisher:
 
 
 def _identifier_columns(chunk: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per identifier label, a frame ``key, id, role, <node props>, <edge props>`` for the chunk."""
+    """Per identifier label, a frame ``key, id, role, <node props>, <edge props>`` for the chunk;
+    a label none of the chunk's records gives has no frame (it would write nothing)."""
     out: dict[str, pd.DataFrame] = {}
     key = chunk["key"]
 
@@ -312,6 +315,8 @@ def _identifier_columns(chunk: pd.DataFrame) -> dict[str, pd.DataFrame]:
             continue
         values = _text(chunk[column])
         given = values.notna()
+        if not given.any():  # a column the chunk leaves empty (one record gives few identifiers)
+            continue
         lengths = values[given].str.len()
         valid = lengths.isin(_NID_LENGTHS)
         if (~valid).any():
@@ -339,16 +344,17 @@ def _identifier_columns(chunk: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
     if "brn" in chunk.columns:
         brn = _text(chunk["brn"]).dropna()
-        out["BRN"] = pd.DataFrame({"key": key[brn.index], "id": brn})
+        if len(brn):
+            out["BRN"] = pd.DataFrame({"key": key[brn.index], "id": brn})
 
-    if "phone" in chunk.columns:
-        phone = _text(chunk["phone"]).dropna()
+    phone = _text(chunk["phone"]).dropna() if "phone" in chunk.columns else _NONE
+    if len(phone):
         out["Phone"] = pd.DataFrame(
             {"key": key[phone.index], "id": phone, "operator": phone.str[2].map(_OPERATORS)}
         )
 
-    if "account_number" in chunk.columns:
-        number = _text(chunk["account_number"]).dropna()
+    number = _text(chunk["account_number"]).dropna() if "account_number" in chunk.columns else _NONE
+    if len(number):
         if "account_provider" in chunk.columns:
             provider = _text(chunk["account_provider"])[number.index].fillna("unknown")
         else:
@@ -674,7 +680,13 @@ def publish(
     found = detect_registries(records)
     found.update(registries or {})
     report.registries = found
-    report.sources = pub.nodes("Source", _source_rows(records, found))
+    sourced = records
+    # a partial publish writes only sources new to the graph (_Publisher.nodes): rows for those
+    if pub.partial and not isinstance(store, GraphWriter):
+        named = records["source"].unique().tolist()
+        have = set(store.nodes("Source", ["id"], ids=named)["id"])
+        sourced = records[~records["source"].isin(have).to_numpy()]
+    report.sources = pub.nodes("Source", _source_rows(sourced, found)) if len(sourced) else 0
     codes = records["programme"].dropna().unique() if "programme" in records else []
     report.programmes = pub.nodes("Programme", _programme_rows(codes, policy, report))
     pub.progress("sources", report.sources, report.sources)
