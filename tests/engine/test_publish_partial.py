@@ -167,3 +167,17 @@ def test_a_new_record_published_with_a_new_version_leaves_the_version_pruned(sto
     assert ("HAS", "Phone", HOUSEHOLD_PHONE) not in _edges(store, "dss_widow/P2")
     assert ("OF", "Person", "P2") not in _edges(store, "dss_widow/P2")
     assert ("HAS", "Phone", "01799000001") in _edges(store, "dss_widow/NEW")
+
+
+def test_a_record_of_a_new_source_adds_that_source_and_a_known_one_keeps_its_own(store) -> None:
+    known = store.node("Source", "dss_widow")
+    for source, record_id in (("upazila_mis", "N1"), ("dss_widow", "N2")):
+        record = {"source": source, "record_id": record_id, "kind": "programme",
+                  "full_name": "Someone Else", "programme": "widow_allowance"}  # fmt: skip
+        publish(store, *_one(record, "P21"), complete=False, source_households="never")
+    assert store.node("Source", "upazila_mis") == {
+        "id": "upazila_mis",
+        "kind": "programme",
+        "records": 1,
+    }
+    assert store.node("Source", "dss_widow") == known  # sums over records it does not see
