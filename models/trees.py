@@ -199,6 +199,8 @@ def _walk(tree: Tree, X: np.ndarray, contributions: np.ndarray | None) -> np.nda
 MAX_PACKED_LEAVES = 64
 #: Rows scored at a time: small enough that a block's masks stay in the processor's cache.
 _BLOCK_ROWS = 1024
+#: Rows explained at a time: their credits in every tree are gathered (trees x rows x features).
+_CREDIT_ROWS = 128
 
 
 @dataclass
@@ -367,11 +369,14 @@ class Forest:
             bias += float(tree.value[0])
         if len(self.packed):
             credit = self._credits(n_features)
-            step = _BLOCK_ROWS
+            trees = np.arange(len(self.packed))[:, None]
+            step = _CREDIT_ROWS
             for start in range(0, n, step):
                 position = self._leaves(X[start : start + step])
-                for i in range(len(self.packed)):
-                    contrib[start : start + step] += credit[i][position[i]]
+                # every packed tree's credits at once, added tree after tree (a reduction over
+                # the outer axis adds in order: the same sums as one += per tree, a few tenths
+                # of a millisecond less for the few pairs of one record)
+                contrib[start : start + step] += np.add.reduce(credit[trees, position], axis=0)
         for t in self.walked:
             _walk(self.trees[t], X, contrib)
         return bias, contrib
