@@ -298,39 +298,73 @@ def _word(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.where(codes >= 0, table[np.maximum(codes, 0)], -1)
 
 
+#: Pairs up to which :func:`_paired` scores its arrays in one call.
+_PAIRED_MAX: Final = 4096
+
+
+def _paired(
+    a: list[np.ndarray],
+    b: list[np.ndarray],
+    strings: np.ndarray,
+    scorer: Callable[..., float],
+    **options: Any,
+) -> list[np.ndarray]:
+    """:func:`similarity` of each pair of code arrays ``a[k], b[k]`` (all of one length), in one
+    call when they are short: each pair of strings is scored on its own, so the values are those
+    of one call per ``k``, without the fixed cost of each call (most of the time for one record's
+    few pairs). Long arrays (a batch's chunk) are scored one ``k`` at a time, as joined they would
+    take several times the memory for nothing."""
+    n = len(a[0])
+    if n > _PAIRED_MAX:
+        return [similarity(x, y, strings, scorer, **options) for x, y in zip(a, b, strict=True)]
+    scores = similarity(np.concatenate(a), np.concatenate(b), strings, scorer, **options)
+    return [scores[k * n : (k + 1) * n] for k in range(len(a))]
+
+
 def _name_features(vocab: Vocabulary, li: np.ndarray, ri: np.ndarray) -> dict[str, np.ndarray]:
     codes, strings = vocab.codes, vocab.strings
-    sort = [
-        similarity(codes[a][li], codes[b][ri], strings, fuzz.token_sort_ratio, scale=100.0)
-        for a, b in _PAIRINGS
-    ]
+    # the four pairings (English and Bangla names either side) scored in one call per scorer;
+    # each side's two columns read once
+    names = ("name_en", "name_bn")
+    on_left = {c: codes[c][li] for c in names}
+    on_right = {c: codes[c][ri] for c in names}
+    left = [on_left[a] for a, _ in _PAIRINGS]
+    right = [on_right[b] for _, b in _PAIRINGS]
+    sort = _paired(left, right, strings, fuzz.token_sort_ratio, scale=100.0)
     name_sort = _best(*sort)
-    name_set = _best(
-        *(
-            similarity(codes[a][li], codes[b][ri], strings, fuzz.token_set_ratio, scale=100.0)
-            for a, b in _PAIRINGS
-        )
-    )
+    name_set = _best(*_paired(left, right, strings, fuzz.token_set_ratio, scale=100.0))
     jw = JaroWinkler.normalized_similarity
     out: dict[str, np.ndarray] = {"name_sort": name_sort, "name_set": name_set}
     for feature, which in (("given_sim", "first"), ("last_sim", "last")):
-        sims = []
-        for a, b in _PAIRINGS:
-            ta, tstrings = vocab.tokens(a, which)
-            tb, _ = vocab.tokens(b, which)
-            sims.append(similarity(ta[li], tb[ri], tstrings, jw))
-        out[feature] = _best(*sims)
+        tokens = {c: vocab.tokens(c, which) for c in names}
+        tstrings = tokens["name_en"][1]
+        tleft = {c: tokens[c][0][li] for c in names}
+        tright = {c: tokens[c][0][ri] for c in names}
+        out[feature] = _best(
+            *_paired(
+                [tleft[a] for a, _ in _PAIRINGS], [tright[b] for _, b in _PAIRINGS], tstrings, jw
+            )
+        )
     # the first and last words swapped ("Khanam Rahima" for "Rahima Khanam"): the mean of the two
     # cross similarities, best pairing
-    swaps = []
-    for a, b in _PAIRINGS:
-        ca, cb = vocab.codes[a], vocab.codes[b]
-        fa, la = _word(vocab.first_word, ca[li]), _word(vocab.last_word, ca[li])
-        fb, lb = _word(vocab.first_word, cb[ri]), _word(vocab.last_word, cb[ri])
-        cross = similarity(fa, lb, vocab.word_strings, jw) + similarity(
-            la, fb, vocab.word_strings, jw
-        )
-        swaps.append(cross / np.float32(2.0))
+    words = {
+        (side, c, which): _word(table, side_codes[c])
+        for side, side_codes in (("left", on_left), ("right", on_right))
+        for c in names
+        for which, table in (("first", vocab.first_word), ("last", vocab.last_word))
+    }
+    k = len(_PAIRINGS)
+    # per pairing: the left's first word with the right's last, then the left's last with the
+    # right's first
+    cross = _paired(
+        [words["left", a, "first"] for a, _ in _PAIRINGS]
+        + [words["left", a, "last"] for a, _ in _PAIRINGS],
+        [words["right", b, "last"] for _, b in _PAIRINGS]
+        + [words["right", b, "first"] for _, b in _PAIRINGS],
+        vocab.word_strings,
+        jw,
+    )
+    swaps = [(cross[i] + cross[k + i]) / np.float32(2.0) for i in range(k)]
     out["name_swap"] = _best(*swaps)
     # token-count difference of the best-sorting pairing
     stacked = np.vstack([np.where(np.isnan(s), -1, s) for s in sort])
@@ -344,17 +378,21 @@ def _name_features(vocab: Vocabulary, li: np.ndarray, ri: np.ndarray) -> dict[st
 
 def _relation_features(vocab: Vocabulary, li: np.ndarray, ri: np.ndarray) -> dict[str, np.ndarray]:
     codes, strings = vocab.codes, vocab.strings
-    out: dict[str, np.ndarray] = {}
-    for column in ("father", "mother", "spouse"):
-        c = codes[column]
-        out[f"{column}_sim"] = similarity(c[li], c[ri], strings, fuzz.token_sort_ratio, scale=100.0)
-    father = codes["father"]
-    cross = []
+    relatives = ("father", "mother", "spouse")
+    left, right = [], []
+    for column in relatives:
+        left.append(codes[column][li])
+        right.append(codes[column][ri])
+    # a record's name against the other's father, either way round
+    father_left, father_right = left[0], right[0]
     for name in ("name_en", "name_bn"):
         c = codes[name]
-        cross.append(similarity(c[li], father[ri], strings, fuzz.token_sort_ratio, scale=100.0))
-        cross.append(similarity(father[li], c[ri], strings, fuzz.token_sort_ratio, scale=100.0))
-    out["name_father_cross"] = _best(*cross)
+        left += [c[li], father_left]
+        right += [father_right, c[ri]]
+    # all in one call (scored pair by pair: the values of one call each)
+    sims = _paired(left, right, strings, fuzz.token_sort_ratio, scale=100.0)
+    out = {f"{column}_sim": sims[i] for i, column in enumerate(relatives)}
+    out["name_father_cross"] = _best(*sims[len(relatives) :])
     return out
 
 

@@ -254,3 +254,33 @@ def test_few_values_are_coded_as_pandas_codes_them() -> None:
     strings = np.asarray(["rahim", "karim", "", "a b"], dtype=object)
     for wanted in (["karim", "x", "", "a b", "rahim"], ["x"] * (FEW_VALUES + 1), []):
         assert positions(strings, wanted).tolist() == pd.Index(strings).get_indexer(wanted).tolist()
+
+
+def test_a_few_pairs_score_as_a_batch_chunk_scores_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a few pairs (one record's candidates) have their name pairings scored in one call per
+    # scorer; a batch's long chunk one pairing at a time: the features are the same
+    import engine.resolve.compare as compare_module
+
+    records = pd.DataFrame(
+        [
+            {"full_name": "KHANAM RAHIMA", "father_name": "Abdul Karim"},
+            {"full_name": "MST. RAHIMA KHANAM", "full_name_bn": "রহিমা খানম",
+             "father_name": "Md. Abdul Karim", "mother_name": "Shirin Akter"},
+            {"full_name_bn": "রহিমা বেগম", "spouse_name": "Karim Sheikh"},
+            {"full_name": "Abdul Karim Sheikh", "father_name": "Rahima Khanam",
+             "spouse_name": "Rahima Begum"},
+            {"full_name": "Karim", "mother_name": "Shirin Akhter"},
+        ]
+    )  # fmt: skip
+    records.insert(0, "record_id", [str(i) for i in range(len(records))])
+    records.insert(0, "source", "dss")
+    prepared = prepare(records)
+    left, right = np.triu_indices(len(records), 1)
+    pairs = pd.DataFrame({"left": left, "right": right})
+    joined = compare(prepared, pairs)
+    monkeypatch.setattr(compare_module, "_PAIRED_MAX", 0)
+    one_by_one = compare(prepared, pairs)
+    pd.testing.assert_frame_equal(joined, one_by_one)
+    # the pairings were told apart: a swapped name, a father named by the other record
+    assert joined["name_swap"].max() == pytest.approx(1.0)
+    assert joined["name_father_cross"].max() >= 0.85
