@@ -442,6 +442,7 @@ class IncrementalResolver:
         self._dtypes = {c: empty[c].dtype for c in self._columns}
         self._integer = {c: empty[c].dtype.kind in "iu" for c in self._columns}
         self._base = self._table.num_rows
+        self._dense = _dense_columns(self._table, self._columns)
         self._added = []
         self._person = None  # type: ignore[assignment]
         self._added_person = []
@@ -481,9 +482,15 @@ class IncrementalResolver:
             return {c: self._arrays[c][rows] for c in columns}
         assert self._table is not None
         # each column as to_pandas() converts it (what the Parquet path reads), without the
-        # DataFrame: a few milliseconds less a record
-        taken = self._table.select(columns).take(pa.array(rows, pa.int64()))
-        return {c: taken.column(c).to_numpy() for c in columns}
+        # DataFrame: a few milliseconds less a record; the fixed-width columns without a missing
+        # value are indexed in NumPy (:func:`_dense_columns`), the rest taken by Arrow
+        dense = self._dense
+        out = {c: dense[c][rows] for c in columns if c in dense}
+        rest = [c for c in columns if c not in dense]
+        if rest:
+            taken = self._table.select(rest).take(pa.array(rows, pa.int64()))
+            out.update((c, taken.column(c).to_numpy()) for c in rest)
+        return {c: out[c] for c in columns}
 
     def _row(self, row: int) -> dict[str, Any]:
         return {c: self._value(c, row) for c in self._columns}
@@ -883,6 +890,22 @@ class IncrementalResolver:
 
     def _rule_names(self, mask: int) -> str:
         return ",".join(i.rule.name for bit, i in enumerate(self._indexes) if mask >> bit & 1)
+
+
+def _dense_columns(table: pa.Table, columns: Sequence[str]) -> dict[str, np.ndarray]:
+    """The columns of ``table`` that are numbers or booleans without a missing value, each as one
+    NumPy array (a view of the memory-mapped file; booleans unpacked): indexing them gives what
+    Arrow's ``take`` then ``to_numpy`` gives, about a tenth of a millisecond less a record."""
+    dense = {}
+    for c in columns:
+        column = table.column(c)
+        kind = column.type
+        plain = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+        if plain and column.null_count == 0 and column.num_chunks == 1:
+            values = column.chunk(0).to_numpy(zero_copy_only=False)
+            values.setflags(write=False)
+            dense[c] = values
+    return dense
 
 
 def _saved(path: Path, read: Callable[[Path], Any]) -> Any:

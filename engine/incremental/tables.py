@@ -528,7 +528,7 @@ class SortedTuples(MutableSet[Any]):
         if not isinstance(key, tuple):
             return -1
         try:
-            return self._keys._at(_tuple_key(key))
+            return self._keys._at(_written_key(key))
         except TypeError:  # a part that is neither text nor a whole number
             return -1
 
