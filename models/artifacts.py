@@ -45,7 +45,7 @@ from models.trees import Forest, Tree, contributions, predict_raw
 from models.weights import (
     apply_calibration,
     expit,
-    explanation_frame,
+    explanation_values,
     level_match_weights,
     level_weights_table,
     logistic_contributions,
@@ -66,6 +66,8 @@ FORMAT = "ekjon.match-model"
 FORMAT_VERSION = 1
 
 _KINDS = {"pair_classifier": "pc", "fellegi_sunter": "fs"}
+#: Methods whose explanation is a bias plus per-feature contributions (the rest: EM weights).
+_EXPLAINED = ("logistic", "boosting")
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -461,22 +463,33 @@ class MatchModel:
 
     def explain(self, X: Any) -> pd.DataFrame:
         """Per-feature contributions to the log-odds, as the fitted model's ``explain`` gives."""
-        arr = self._features(X)
-        if self.method == "logistic":
-            bias, contrib = logistic_contributions(
-                arr, self.comparisons, self._coef, self._intercept
-            )
-        elif self.method == "boosting":
-            bias, contrib = contributions(self._baseline, self._forest, arr)
-        else:
+        if self.method not in _EXPLAINED:  # Fellegi-Sunter weights (EM)
+            arr = self._features(X)
             weights = level_match_weights(encode_levels(arr, self.comparisons), self._m, self._u)
             return weights_frame(
                 X, self.feature_names, self._prior_bits() * np.log(2.0),
                 weights * np.log(2.0), "bias", "log_odds",
             )  # fmt: skip
+        columns, values = self.explain_values(X)
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(values, columns=columns, index=index)
+
+    def explain_values(self, X: Any) -> tuple[list[str], np.ndarray]:
+        """:meth:`explain` as its column names and one float matrix, without the frame (making
+        it costs about a tenth of a millisecond, as much as the rest for one record's pairs)."""
+        if self.method not in _EXPLAINED:
+            frame = self.explain(X)
+            return list(frame.columns), frame.to_numpy(dtype=np.float64)
+        arr = self._features(X)
+        if self.method == "logistic":
+            bias, contrib = logistic_contributions(
+                arr, self.comparisons, self._coef, self._intercept
+            )
+        else:
+            bias, contrib = contributions(self._baseline, self._forest, arr)
         log_odds = bias + contrib.sum(axis=1)
         probability = apply_calibration(self.calibration, log_odds)
-        return explanation_frame(X, self.feature_names, bias, contrib, log_odds, probability)
+        return explanation_values(self.feature_names, bias, contrib, log_odds, probability)
 
     def match_weights(self, X: Any) -> pd.DataFrame:
         """Fellegi-Sunter only: the explanation in bits (see ``FellegiSunter.match_weights``)."""

@@ -92,6 +92,18 @@ def explanation_frame(
     probability: np.ndarray,
 ) -> pd.DataFrame:
     index = X.index if isinstance(X, pd.DataFrame) else None
+    columns, values = explanation_values(names, bias, contrib, log_odds, probability)
+    return pd.DataFrame(values, columns=columns, index=index)
+
+
+def explanation_values(
+    names: list[str],
+    bias: float | np.ndarray,
+    contrib: np.ndarray,
+    log_odds: np.ndarray,
+    probability: np.ndarray,
+) -> tuple[list[str], np.ndarray]:
+    """The columns and values of :func:`explanation_frame`, without the frame."""
     n = contrib.shape[0]
     # one block, built at once (inserting columns one by one costs more than the trees for the
     # few pairs of one record)
@@ -100,7 +112,7 @@ def explanation_frame(
     values[:, 1 : len(names) + 1] = contrib
     values[:, -2] = log_odds
     values[:, -1] = probability
-    return pd.DataFrame(values, columns=["bias", *names, "log_odds", "probability"], index=index)
+    return ["bias", *names, "log_odds", "probability"], values
 
 
 def weights_table(

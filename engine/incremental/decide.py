@@ -36,15 +36,16 @@ class Scored:
         As :func:`engine.resolve.pipeline.score` gives them.
     cannot:
         The pairs that may never be one person (:func:`engine.resolve.compare.cannot_link`).
-    contributions:
-        The model's ``explain`` of every pair (``None`` when not asked for, or the model has none).
+    explained:
+        The model's ``explain`` of every pair as its column names and values, one row a pair
+        (``None`` when not asked for, or the model has none).
     """
 
     features: dict[str, np.ndarray]
     probability: np.ndarray
     weight: np.ndarray
     cannot: np.ndarray
-    contributions: pd.DataFrame | None = None
+    explained: tuple[list[str], np.ndarray] | None = None
 
     def features_of(self, pair: int) -> dict[str, float]:
         """One pair's features, feature -> value."""
@@ -52,10 +53,10 @@ class Scored:
 
     def contributions_of(self, pair: int) -> dict[str, float] | None:
         """One pair's row of the model's explanation, column -> value (``None``: none)."""
-        if self.contributions is None:
+        if self.explained is None:
             return None
-        values = self.contributions.to_numpy()[pair].tolist()
-        return dict(zip(self.contributions.columns, values, strict=True))
+        columns, values = self.explained
+        return dict(zip(columns, values[pair].tolist(), strict=True))
 
 
 def score_pairs(
@@ -68,17 +69,22 @@ def score_pairs(
 
     with few_pairs():
         features = compare_columns(frame, left, right)
-    contributions = None
+    explained = None
     if explain and hasattr(model, "explain"):
         # the model's columns as one float matrix: what it would read from a frame of them
         matrix = np.column_stack([features[name] for name in model_features(model)])
-        contributions = model.explain(matrix.astype(np.float64))
-        probability, weight = explained_scores(features, contributions)
+        matrix = matrix.astype(np.float64)
+        if hasattr(model, "explain_values"):  # the same, without the frame
+            explained = model.explain_values(matrix)
+        else:
+            frame = model.explain(matrix)
+            explained = (list(frame.columns), frame.to_numpy(dtype=np.float64))
+        probability, weight = explained_scores(features, *explained)
     else:
         scores = score(model, pd.DataFrame(features))
         probability = scores["probability"].to_numpy()
         weight = scores["weight"].to_numpy()
-    return Scored(features, probability, weight, cannot_link(features), contributions)
+    return Scored(features, probability, weight, cannot_link(features), explained)
 
 
 def person_table(

@@ -42,20 +42,19 @@ def few_pairs() -> Iterator[None]:
 
 
 def explained_scores(
-    features: pd.DataFrame | Mapping[str, np.ndarray], explained: pd.DataFrame
+    features: pd.DataFrame | Mapping[str, np.ndarray], columns: list[str], values: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Probability and log-odds weight of each pair from the model's ``explain`` of every pair,
-    as :func:`engine.resolve.pipeline.score` would give them for a model whose probabilities are
-    the explanation's (obvious mismatches get their fixed probability), read by position without
-    pandas' indexing (a few milliseconds per record)."""
+    """Probability and log-odds weight of each pair from the model's ``explain`` of every pair
+    (its ``columns`` and ``values``, one row a pair), as :func:`engine.resolve.pipeline.score`
+    would give them for a model whose probabilities are the explanation's (obvious mismatches get
+    their fixed probability), read by position without pandas' indexing (a few milliseconds per
+    record)."""
     from engine.resolve.cluster import logodds
     from engine.resolve.pipeline import OBVIOUS_MISMATCH_PROBABILITY, obvious_mismatch
 
-    probability = np.full(len(explained), OBVIOUS_MISMATCH_PROBABILITY)
+    probability = np.full(len(values), OBVIOUS_MISMATCH_PROBABILITY)
     rows = np.flatnonzero(~obvious_mismatch(features))
-    # by position: a fresh frame's column lookup builds a hash table of its columns first
-    column = list(explained.columns).index("probability")
-    probability[rows] = explained.to_numpy(dtype=np.float64)[rows, column]
+    probability[rows] = values[rows, columns.index("probability")]
     return probability, logodds(probability)
 
 

@@ -59,6 +59,19 @@ def test_loaded_model_predicts_and_explains_like_the_fitted_one(fitted, saved, h
     )
 
 
+@pytest.mark.parametrize("name", list(MODELS))
+def test_the_explanations_values_are_its_frames(saved, holdout_pairs, name):
+    # the one-record resolver reads explain_values(); answers and reports read explain()
+    X, _ = holdout_pairs
+    loaded = load(saved[name])
+    frame = loaded.explain(X)
+    columns, values = loaded.explain_values(X)
+    assert columns == list(frame.columns)
+    assert values.dtype == np.float64
+    np.testing.assert_array_equal(values, frame.to_numpy(dtype=np.float64))
+    assert list(frame.index) == list(X.index)
+
+
 def test_artifact_is_readable_versioned_json(saved, pairs):
     X, y = pairs
     doc = json.loads(saved["boosting"].read_text())
