@@ -184,6 +184,15 @@ def test_keys_are_hashed_as_spelled() -> None:
     assert records.tolist().count(4) == 3
 
 
+def test_a_few_keys_hash_as_they_do_among_many() -> None:
+    # one record's few keys are hashed without coding them first, a batch's many with: the
+    # one-record resolver must find the batch's hashes
+    few = ["7919", f"1{KEY_SEP}2", "", "করিম", "karim"]
+    many = np.asarray(few * 100, dtype=object)
+    assert hash_keys(few).tolist() == hash_keys(many)[: len(few)].tolist()
+    assert hash_keys(few).dtype == hash_keys(many).dtype == np.uint64
+
+
 def _looked_up_pairs(
     rule: BlockingRule, prepared: pd.DataFrame, rows: list[dict[str, Any]]
 ) -> set[tuple[int, int]]:
