@@ -105,9 +105,9 @@ def person_table(
     evidence: dict[str, dict[str, Any]] = {}
     for i, pid in enumerate(person):
         w = float(weight[i])
-        entry = evidence.setdefault(
-            pid,
-            {
+        entry = evidence.get(pid)
+        if entry is None:  # a person's records are looked up once, not once a pair
+            entry = evidence[pid] = {
                 "person_id": pid,
                 "records": len(person_rows.get(pid, ())),
                 "scored": 0,
@@ -116,8 +116,7 @@ def person_table(
                 "best_probability": 0.0,
                 "strong_link": False,
                 "cannot_link": False,
-            },
-        )
+            }
         entry["scored"] += 1
         if w > 0 or w <= -NEUTRAL_BAND:
             entry["total"] += w

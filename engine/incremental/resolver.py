@@ -443,6 +443,10 @@ class IncrementalResolver:
         self._integer = {c: empty[c].dtype.kind in "iu" for c in self._columns}
         self._base = self._table.num_rows
         self._dense = _dense_columns(self._table, self._columns)
+        # columns of no value at all (Arrow's null type): None for every row, as Arrow gives
+        self._missing = {
+            c for c in self._columns if pa.types.is_null(self._table.schema.field(c).type)
+        }
         self._added = []
         self._person = None  # type: ignore[assignment]
         self._added_person = []
@@ -482,11 +486,19 @@ class IncrementalResolver:
             return {c: self._arrays[c][rows] for c in columns}
         assert self._table is not None
         # each column as to_pandas() converts it (what the Parquet path reads), without the
-        # DataFrame: a few milliseconds less a record; the fixed-width columns without a missing
-        # value are indexed in NumPy (:func:`_dense_columns`), the rest taken by Arrow
+        # DataFrame: a few milliseconds less a record; the fixed-width columns are indexed in
+        # NumPy and the all-missing ones filled (:func:`_dense_columns`), the rest taken by Arrow
         dense = self._dense
-        out = {c: dense[c][rows] for c in columns if c in dense}
-        rest = [c for c in columns if c not in dense]
+        out = {}
+        rest = []
+        for c in columns:
+            values = dense.get(c)
+            if values is not None:
+                out[c] = values[rows]
+            elif c in self._missing:
+                out[c] = np.full(len(rows), None, dtype=object)
+            else:
+                rest.append(c)
         if rest:
             taken = self._table.select(rest).take(pa.array(rows, pa.int64()))
             out.update((c, taken.column(c).to_numpy()) for c in rest)
@@ -767,8 +779,9 @@ class IncrementalResolver:
         blocked_rows = np.fromiter(blocked, dtype=np.int64)
         persons = {self._person_of(r) for r in blocked_rows.tolist()}
         rows = set(blocked_rows.tolist())
-        for pid in persons:
-            members = self._person_rows.get(pid, [])
+        # each candidate person's records, looked up once (a binary search in the saved tables)
+        person_rows = {pid: self._person_rows.get(pid, []) for pid in persons}
+        for members in person_rows.values():
             if len(members) + 1 <= self.settings.complete_max:
                 rows.update(members)
         rows.discard(self._position.get(key, -1))
@@ -787,7 +800,7 @@ class IncrementalResolver:
             probability,
             cannot,
             masks,
-            person_rows=self._person_rows,
+            person_rows=ChainMap(person_rows, self._person_rows),
             link_threshold=self.settings.link_threshold,
         )
         strong = [e for e in table if e["strong_link"]]
@@ -893,15 +906,19 @@ class IncrementalResolver:
 
 
 def _dense_columns(table: pa.Table, columns: Sequence[str]) -> dict[str, np.ndarray]:
-    """The columns of ``table`` that are numbers or booleans without a missing value, each as one
-    NumPy array (a view of the memory-mapped file; booleans unpacked): indexing them gives what
-    Arrow's ``take`` then ``to_numpy`` gives, about a tenth of a millisecond less a record."""
+    """The columns of ``table`` that are whole numbers or booleans without a missing value, or
+    decimal numbers, each as one NumPy array (a view of the memory-mapped file; booleans unpacked,
+    decimals with a missing value copied with NaN for it): indexing them gives what Arrow's
+    ``take`` then ``to_numpy`` gives, about a tenth of a millisecond less a record. (A whole
+    number column with a missing value is not one of them: Arrow gives the rows taken as whole
+    numbers, or as decimals when one of them is missing.)"""
     dense = {}
     for c in columns:
         column = table.column(c)
         kind = column.type
-        plain = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
-        if plain and column.null_count == 0 and column.num_chunks == 1:
+        plain = pa.types.is_integer(kind) or pa.types.is_boolean(kind)
+        plain = (plain and column.null_count == 0) or pa.types.is_floating(kind)
+        if plain and column.num_chunks == 1:
             values = column.chunk(0).to_numpy(zero_copy_only=False)
             values.setflags(write=False)
             dense[c] = values
