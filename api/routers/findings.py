@@ -95,10 +95,10 @@ def double_dipping(
     """Persons and households holding programmes the policy says they may not hold together
     (cash cap, exclusive pairs, one per household, one programme under two records), each with
     its records and the scored links tying them."""
-    from graph.policy import load_policy
+    from graph.policy import default_policy
     from graph.queries import double_dipping as query
 
-    policy = load_policy()
+    policy = default_policy()
     found = _found(
         service,
         f"double_dipping.{policy.label}",
@@ -226,10 +226,10 @@ def coverage(
     receiving a programme; poorest first."""
     from engine.errors import InvalidValue
     from engine.normalise import district_code
-    from graph.policy import load_policy
+    from graph.policy import default_policy
     from graph.queries import coverage as query
 
-    policy = load_policy()
+    policy = default_policy()
     with service.graph() as store:
         if store is None:
             raise HTTPException(503, "The graph is not open yet.", headers={"Retry-After": "5"})

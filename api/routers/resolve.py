@@ -27,7 +27,6 @@ import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from functools import lru_cache
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
@@ -37,6 +36,7 @@ from api.routers._page import plain
 from api.schemas.common import REFUSALS, Problem
 from api.schemas.resolve import ResolveAnswer, ResolveRecord
 from api.service import Service
+from graph.policy import default_policy
 
 router = APIRouter(tags=["resolve"])
 
@@ -59,13 +59,6 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "No resolve has run yet, or the service is busy (see Retry-After).",
     },
 }
-
-
-@lru_cache(maxsize=1)
-def _policy() -> Any:
-    from graph.policy import load_policy
-
-    return load_policy()
 
 
 @router.post("/resolve", response_model=ResolveAnswer, responses=RESPONSES)
@@ -151,7 +144,7 @@ def _store(service: Service, caller: Caller, resolver: Any, raw: dict[str, Any])
             service.store,
             raw,
             origin=origin,
-            policy=_policy(),
+            policy=default_policy(),
             graph_lock=service.graph_lock,
             remembering=service.remembering,
             stores=service.record_stores(),
@@ -237,7 +230,7 @@ def _programmes(
         household_id,
         programmes=service.cached("programme nodes", lambda: programme_nodes(store)),
         # only a programme limited per household makes the rules look past the person
-        households=bool(programme) and _policy().per_household(str(programme)),
+        households=bool(programme) and default_policy().per_household(str(programme)),
     )
     rows = []
     if done.person_id is not None:
@@ -247,7 +240,7 @@ def _programmes(
         {"record_id": done.key, **{c: record.get(c) for c in _TERMS if c != "record_id"}},
         person_id=done.person_id,
         household_id=household_id,
-        policy=_policy(),
+        policy=default_policy(),
         near=near,
         evidence=False,  # the answer names the rules, not the links
     )
@@ -294,7 +287,7 @@ def _answer(
             }
             for f in findings
         ],
-        "policy": _policy().label,
+        "policy": default_policy().label,
         "model_version": getattr(resolver.model, "model_version", None),
         "warnings": [{"field": w.field, "reason": w.reason} for w in done.warnings],
         "timings": {k: round(v * 1000, 1) for k, v in done.timings.items()},

@@ -74,6 +74,22 @@ def test_each_finding_route_pages_and_filters(served: Served, name: str) -> None
     assert too_many.status_code == 422
 
 
+def test_findings_routes_read_the_policy_file_once(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server judges by the shipped policy read once, not parsed again for each request."""
+    import graph.policy
+
+    reads: list[object] = []
+    load = graph.policy.load_policy
+    monkeypatch.setattr(graph.policy, "load_policy", lambda *a: reads.append(a) or load(*a))
+    graph.policy.default_policy.cache_clear()
+    for _ in range(3):
+        assert _get(served, "/v1/findings/double-dipping", limit=5)["policy_version"]
+        _get(served, "/v1/findings/coverage", pmt_cutoff=40, limit=5)
+    assert len(reads) == 1
+
+
 def test_findings_say_their_policy_and_filter_by_programme_and_district(served: Served) -> None:
     found = _get(served, "/v1/findings/double-dipping", limit=1000)
     assert found["policy_version"] == "double_dipping-v1"
