@@ -224,6 +224,17 @@ EDGES: Final[dict[str, EdgeSpec]] = {
 }
 
 
+def present(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A table's row as :meth:`GraphStore.node` and ``edge_list`` give it: only the properties
+    it has (a missing one, ``None`` or NaN in a table, left out)."""
+    return {k: v for k, v in row.items() if v is not None and not (isinstance(v, float) and v != v)}
+
+
+def present_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each row of a table as :func:`present` gives it."""
+    return [present(row) for row in frame.to_dict("records")]
+
+
 def reference_sources(sources: pd.DataFrame) -> set[str]:
     """Which sources are reference registries (EC, BTRC, KYC, BDRIS extracts), from a table of
     ``Source`` nodes (``id``, ``kind``, ``registry``; either may be missing): those of kind

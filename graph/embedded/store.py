@@ -516,10 +516,7 @@ class EmbeddedStore:
             if isinstance(view, TableSet):
                 return view.edge_list(edge_type, starts, ends)
             frame = view.edges(edge_type, starts, ends)
-        return [
-            {k: v for k, v in row.items() if v is not None and v == v}
-            for row in frame.to_dict("records")
-        ]
+        return schema.present_rows(frame)
 
     def shared_identifiers(
         self, labels: Sequence[str], exclude_sources: Iterable[str] = ()

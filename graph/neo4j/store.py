@@ -701,10 +701,7 @@ class Neo4jStore:
     ) -> list[dict[str, Any]]:
         """The edges as plain rows; see :meth:`graph.store.GraphStore.edge_list`."""
         frame = self.edges(edge_type, from_ids, to_ids)
-        return [
-            {k: v for k, v in row.items() if v is not None and v == v}
-            for row in frame.to_dict("records")
-        ]
+        return schema.present_rows(frame)
 
     def edge_pairs(self, edge_type: str, from_label: str, to_label: str) -> pa.Table:
         """The ends of the edges between two labels; see :meth:`GraphStore.edge_pairs`.

@@ -16,7 +16,7 @@ from typing import Any, Final
 import pandas as pd
 
 from graph.queries._common import UNRESOLVED, tie_strength
-from graph.schema import account_id
+from graph.schema import account_id, present
 from graph.store import GraphStore
 
 __all__ = [
@@ -204,7 +204,7 @@ def _views(
     links: dict[str, list[tuple[str, dict]]] = {}
     if keys and records:
         for row in store.nodes("Record", ids=keys).to_dict("records"):
-            props[str(row["id"])] = _present(row)
+            props[str(row["id"])] = present(row)
     if keys:
         enrolments = store.edge_list("ENROLLED_IN", from_ids=keys)
         if enrolments:
@@ -233,19 +233,14 @@ def programme_nodes(
     """The ``Programme`` nodes' properties by code (``codes`` only, if given): a few dozen, worth
     keeping by a caller that asks often (:func:`programmes_of`'s ``programmes``)."""
     nodes = store.nodes("Programme", ids=codes)
-    return {str(r["id"]): _present(r) for r in nodes.to_dict("records")}
+    return {str(r["id"]): present(r) for r in nodes.to_dict("records")}
 
 
 _ENDS: Final = frozenset({"from", "to", "from_label", "to_label"})
 
 
-def _present(row: dict[str, Any]) -> dict[str, Any]:
-    """A table's row as ``node`` gives it: the properties the node has (no missing values)."""
-    return {k: v for k, v in row.items() if v is not None and not (isinstance(v, float) and v != v)}
-
-
 def _edge_props(edge: dict[str, Any]) -> dict[str, Any]:
-    return _present({k: v for k, v in edge.items() if k not in _ENDS})
+    return present({k: v for k, v in edge.items() if k not in _ENDS})
 
 
 _VIEW = (

@@ -383,10 +383,8 @@ def test_cli_json_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert summary["errors"] == [] and summary["totals"]["ingested"] == 6
 
 
-def test_cli_ingests_a_directory_of_files_with_mappings_beside_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    folder = tmp_path / "synth"
+def _two_sources(folder: Path) -> Path:
+    """A folder of two files with their mappings beside them (sources ``dss_a`` and ``dss_b``)."""
     folder.mkdir()
     for name in ("dss_a", "dss_b"):
         (folder / f"{name}.csv").write_bytes(BROKEN_CSV.read_bytes())
@@ -396,6 +394,13 @@ def test_cli_ingests_a_directory_of_files_with_mappings_beside_them(
             ),
             encoding="utf-8",
         )
+    return folder
+
+
+def test_cli_ingests_a_directory_of_files_with_mappings_beside_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _two_sources(tmp_path / "synth")
     (folder / "notes.csv").write_text("no mapping beside me\n", encoding="utf-8")
 
     result = run_cli(["ingest", str(folder), "--json"], tmp_path / "home", monkeypatch)
@@ -412,16 +417,7 @@ def test_cli_summary_shows_each_files_time_and_rows_a_second(
 ) -> None:
     """Several files: the summary table gives each file's seconds and rows a second (the
     ingest-speed target is per file), and the total's."""
-    folder = tmp_path / "synth"
-    folder.mkdir()
-    for name in ("dss_a", "dss_b"):
-        (folder / f"{name}.csv").write_bytes(BROKEN_CSV.read_bytes())
-        (folder / f"{name}.yaml").write_text(
-            BROKEN_YAML.read_text(encoding="utf-8").replace(
-                "source: dss_old_age", f"source: {name}"
-            ),
-            encoding="utf-8",
-        )
+    folder = _two_sources(tmp_path / "synth")
 
     monkeypatch.setenv("COLUMNS", "160")  # a wide terminal: one line a row
     result = run_cli(["ingest", str(folder)], tmp_path / "home", monkeypatch)
