@@ -20,6 +20,7 @@ import phonenumbers
 from engine.errors import InvalidValue
 from engine.normalise.bangla import repair_bangla
 from engine.normalise.digits import to_ascii_digits
+from graph.schema import ROCKET_ACCOUNT_DIGITS, ROCKET_MOBILE_DIGITS
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,9 @@ PHONE_WALLETS: Final = frozenset({"bkash", "nagad", "upay", "tap"})
 #: lists give only the 11-digit mobile part, which is kept as such (DOMAIN.md: the 12-digit form
 #: is uncertain).
 ROCKET_WALLETS: Final = frozenset({"rocket"})
-#: a Rocket account number in full (the mobile and one trailing digit), and its mobile part.
-ROCKET_DIGITS: Final = 12
-ROCKET_MOBILE_DIGITS: Final = 11
+#: a Rocket account number in full (the mobile and one trailing digit), and its mobile part: the
+#: graph's (graph.schema.account_id keys a Rocket wallet by its mobile part)
+ROCKET_DIGITS: Final = ROCKET_ACCOUNT_DIGITS
 WALLETS: Final = PHONE_WALLETS | ROCKET_WALLETS
 
 _SEPARATORS: Final = re.compile(r"[\s\-_./,()]+")
