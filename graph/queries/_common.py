@@ -31,8 +31,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 UNRESOLVED: Final = "record:"
 ALONE: Final = "person:"
-#: The Arrow type of the ids the queries read as Arrow tables (the embedded store's).
-_TEXT: Final = pa.large_string()
+#: The Arrow type of node ids in the tables whole-graph questions hash (`GraphStore.edge_pairs`).
+ID_TEXT: Final = pa.large_string()
 #: Below this many records, links are read per record rather than as a whole-graph table.
 _PER_NODE_LIMIT: Final = 5_000
 
@@ -117,8 +117,8 @@ class GraphTables:
                 groups = self.households  # some person in several households: their groups
                 member = pa.table(
                     {
-                        "from": pa.array(groups.index.to_numpy(dtype=object), type=_TEXT),
-                        "to": pa.array(groups.to_numpy(dtype=object), type=_TEXT),
+                        "from": pa.array(groups.index.to_numpy(dtype=object), type=ID_TEXT),
+                        "to": pa.array(groups.to_numpy(dtype=object), type=ID_TEXT),
                     }
                 )
             self._cache["household_pairs"] = member
@@ -324,7 +324,7 @@ def _first_to(pairs: pa.Table, keys: pa.Array | pa.ChunkedArray) -> pa.ChunkedAr
 def _prefixed(prefix: str, values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """``prefix`` + each value, in Arrow."""
     return pc.binary_join_element_wise(
-        pa.scalar(prefix, _TEXT), values.cast(_TEXT), pa.scalar("", _TEXT)
+        pa.scalar(prefix, ID_TEXT), values.cast(ID_TEXT), pa.scalar("", ID_TEXT)
     )
 
 

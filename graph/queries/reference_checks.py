@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.queries._common import _TEXT, GraphTables, without_gc
+from graph.queries._common import ID_TEXT, GraphTables, without_gc
 from graph.store import GraphStore
 
 __all__ = ["CHECKS", "REFERENCE_COLUMNS", "reference_checks"]
@@ -88,7 +88,7 @@ def _coded(*columns: pa.ChunkedArray) -> list[np.ndarray]:
     """Each column's values as numbers, equal where the values are equal across all the columns
     (a missing value is a value): one hash pass in Arrow over all of them."""
     _, codes = _dictionary(
-        pa.chunked_array([c for column in columns for c in column.chunks], _TEXT)
+        pa.chunked_array([c for column in columns for c in column.chunks], ID_TEXT)
     )
     ends = np.cumsum([len(column) for column in columns]).tolist()
     return np.split(codes, ends[:-1])
@@ -135,7 +135,7 @@ def _with_owners(rows: pa.Table, owners: pa.Table) -> pa.Table:
 def _with_persons(tables: GraphTables, frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with each ``record_id``'s ``person_id`` and ``household_id`` (looked up in
     Arrow: only findings and their like get here, but the tables are the whole graph's)."""
-    persons = tables.persons_of(pa.array(frame["record_id"].to_numpy(dtype=object), type=_TEXT))
+    persons = tables.persons_of(pa.array(frame["record_id"].to_numpy(dtype=object), type=ID_TEXT))
     households = tables.households_of(persons)
     frame["person_id"] = persons.to_numpy(zero_copy_only=False)
     frame["household_id"] = households.to_numpy(zero_copy_only=False)
@@ -149,8 +149,8 @@ class _OtherForms:
 
     def __init__(self, same: pa.Table) -> None:
         ends = (same.column("from").chunks, same.column("to").chunks)
-        self.nid = pa.chunked_array([*ends[0], *ends[1]], _TEXT)
-        self.other = pa.chunked_array([*ends[1], *ends[0]], _TEXT)
+        self.nid = pa.chunked_array([*ends[0], *ends[1]], ID_TEXT)
+        self.other = pa.chunked_array([*ends[1], *ends[0]], ID_TEXT)
         self._nids, codes = _dictionary(self.nid)
         order = np.argsort(codes, kind="stable")
         self._others = self.other.take(pa.array(order))  # grouped by NID
@@ -288,7 +288,9 @@ def reference_checks(
         nids = nids.filter(pa.array(~tables.from_sources(nids.column("from"), owner_sources)))
         records = [rows.column("record_id") for rows in owned.values()]
         records.append(nids.column("from"))
-        persons = tables.persons_of(pa.chunked_array([c for r in records for c in r.chunks], _TEXT))
+        persons = tables.persons_of(
+            pa.chunked_array([c for r in records for c in r.chunks], ID_TEXT)
+        )
         households = tables.households_of(persons)
         at = 0
         for check, rows in owned.items():
@@ -304,7 +306,7 @@ def reference_checks(
         owners = pa.chunked_array([c for r in owned.values() for c in r.column("owner").chunks])
         forms = _OtherForms(same)
         owners_forms = pa.chunked_array(
-            [*owners.chunks, *forms.other.filter(pc.is_in(forms.nid, owners)).chunks], _TEXT
+            [*owners.chunks, *forms.other.filter(pc.is_in(forms.nid, owners)).chunks], ID_TEXT
         )
         theirs = forms.added(known.filter(pc.is_in(known.column("nid"), value_set=owners_forms)))
         judged = zip(
@@ -334,7 +336,8 @@ def reference_checks(
         if frame.empty:
             continue
         of_finding = pc.is_in(
-            known.column("household_id"), value_set=pa.array(frame["household_id"].unique(), _TEXT)
+            known.column("household_id"),
+            value_set=pa.array(frame["household_id"].unique(), ID_TEXT),
         )
         expected = forms.added(known.filter(of_finding)).to_pandas()
         expected = _joined(expected, ["household_id"], "nid").set_index("household_id")["nid"]
@@ -363,7 +366,7 @@ def reference_checks(
                     *same.column("from").filter(forward).chunks,
                     *same.column("to").filter(forward).chunks,
                 ],
-                type=_TEXT,
+                type=ID_TEXT,
             )
         rows = by_beneficiaries(nids_given)
         rows = rows.filter(pc.invert(pc.is_in(rows.column("to"), value_set=in_ec)))
