@@ -363,7 +363,7 @@ def _in_background(work: Callable[[], Any], what: str) -> Callable[[], float]:
         work()
         seconds = time.perf_counter() - started
         return lambda: seconds
-    from engine.resolve.pipeline import die_with_parent
+    from engine.workers import die_with_parent
 
     receive, send = context.Pipe(duplex=False)
     parent = os.getpid()

@@ -61,6 +61,7 @@ from engine.normalise.fields import (
 )
 from engine.normalise.identifiers import clean_identifier, identifiers_text
 from engine.record import FIELD_KINDS, LATER_FIELDS, REQUIRED_FIELDS
+from engine.workers import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -608,7 +609,7 @@ def _from_worker(items: Iterator[_Staged]) -> Iterator[_Staged]:
 def _produce(items: Iterator[_Staged], sending: Any, parent: int) -> None:
     """The reading process: each item sent as it is made, then ``end`` (or the error)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is the ingest's to handle
-    _die_with(parent)
+    die_with_parent(parent)
     try:
         for item in items:
             sending.send(("item", item))
@@ -619,19 +620,6 @@ def _produce(items: Iterator[_Staged], sending: Any, parent: int) -> None:
         except Exception:
             exc = EkjonError(f"{type(exc).__name__}: {exc}")
         sending.send(("error", exc))
-
-
-def _die_with(parent: int) -> None:
-    """Linux: this process is killed when ``parent`` dies, even by SIGKILL, so a killed ingest
-    leaves no reader behind (holding its source's lock)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:  # gone before the above took effect
-        os._exit(1)
 
 
 def _progress(

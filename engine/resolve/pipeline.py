@@ -48,6 +48,7 @@ from engine.resolve.cluster import (
 )
 from engine.resolve.compare import FEATURES, Vocabulary, cannot_link, compare
 from engine.resolve.prepare import LIST_COLUMNS, PREPARED_COLUMNS, prepare
+from engine.workers import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -248,25 +249,6 @@ def default_workers() -> int:
     except AttributeError:  # no affinity on this platform
         cpus = os.cpu_count() or 1
     return max(1, min(2, cpus))
-
-
-def die_with_parent(parent: int | None = None) -> None:
-    """In a forked worker: be killed when the process that forked it (``parent``, default the
-    current parent) dies, e.g. an ``ekjon resolve`` killed mid-run, so no orphan goes on holding
-    the home's resolve lock (inherited with the fork) or writing its outputs (Linux; elsewhere
-    nothing)."""
-    import signal
-
-    parent = os.getppid() if parent is None else parent
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux
-        return
-    if os.getppid() != parent:  # the parent died before the signal was asked for
-        os._exit(1)
 
 
 #: What forked scoring workers read: set in the parent before the fork, so the prepared records,

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from engine.normalise.identifiers import account_phone, nid_core, parse_identifiers
+from engine.workers import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -775,7 +776,8 @@ def _describe_parallel(raw: list[str], workers: int | None) -> list[tuple[Any, .
         ctx = multiprocessing.get_context("fork")
     except ValueError:  # no fork on this platform
         return describe_names(raw)
-    with ctx.Pool(workers) as pool:
+    # a worker waiting for work outlives a killed resolve unless told to die with it
+    with ctx.Pool(workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         parts = pool.map(describe_names, pieces)
     return [fact for part in parts for fact in part]
 
