@@ -30,6 +30,7 @@ serves many requests instead of one each.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import json
@@ -52,6 +53,7 @@ __all__ = [
     "ApiKey",
     "AuditBreak",
     "NewKey",
+    "UNREAD",
 ]
 
 ROLES: Final = ("mis", "analyst", "reviewer", "admin")
@@ -184,6 +186,24 @@ class _AuditRow:
     error: BaseException | None = None
 
 
+class Unread(enum.Enum):
+    """The type of :data:`UNREAD`."""
+
+    UNREAD = "unread"
+
+
+#: :meth:`AccessStore.remembered`'s answer for a key whose id has not been read from the file.
+UNREAD: Final = Unread.UNREAD
+
+
+def _checked(cached: tuple[str, ApiKey], secret: str) -> ApiKey | None:
+    """The key, if ``secret`` is its secret and it is not revoked."""
+    digest, key = cached
+    if not hmac.compare_digest(digest, _sha256(secret)) or key.revoked_at is not None:
+        return None
+    return key
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -278,11 +298,10 @@ class AccessStore(SQLiteStore):
 
     def authenticate(self, token: str) -> ApiKey | None:
         """The live key ``token`` is, or ``None`` (malformed, unknown, wrong secret, revoked)."""
-        if not token.startswith(KEY_PREFIX):
-            return None
-        key_id, sep, secret = token[len(KEY_PREFIX) :].partition("_")
-        if not sep or not key_id or not secret:
-            return None
+        known = self.remembered(token)
+        if known is not UNREAD:
+            return known
+        key_id, _, secret = token[len(KEY_PREFIX) :].partition("_")
         cached = self._keys.by_id.get(key_id)
         if cached is None:
             rows = self._rows(
@@ -295,10 +314,20 @@ class AccessStore(SQLiteStore):
             r = rows[0]
             cached = (r[0], ApiKey(key_id, r[1], r[2], tuple(json.loads(r[3])), r[4], r[5]))
             self._keys.by_id[key_id] = cached
-        digest, key = cached
-        if not hmac.compare_digest(digest, _sha256(secret)) or key.revoked_at is not None:
+        return _checked(cached, secret)
+
+    def remembered(self, token: str) -> ApiKey | None | Unread:
+        """:meth:`authenticate` without reading the file: the live key, ``None``, or
+        :data:`UNREAD` when the key's id has not been read yet (then :meth:`authenticate`
+        reads it). The server's event loop asks this, and only an unread key waits for the
+        file (which an audit commit may hold)."""
+        if not token.startswith(KEY_PREFIX):
             return None
-        return key
+        key_id, sep, secret = token[len(KEY_PREFIX) :].partition("_")
+        if not sep or not key_id or not secret:
+            return None
+        cached = self._keys.by_id.get(key_id)
+        return UNREAD if cached is None else _checked(cached, secret)
 
     # -- audit
 

@@ -9,14 +9,15 @@ whose scopes are the roles, so the role matrix can be read off ``app.routes`` (t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, HTTPException, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, SecurityScopes
 
-from api.access import ApiKey
+from api.access import UNREAD, ApiKey
 from api.masking import mask
 from api.service import Service
 from engine.privacy import mask_text
@@ -29,11 +30,17 @@ __all__ = [
     "Mis",
     "Reviewer",
     "ServiceDep",
+    "in_thread",
     "personal",
 ]
 
+T = TypeVar("T")
 
-def get_service(request: Request) -> Service:
+
+# The dependencies are coroutines, answered on the event loop: FastAPI runs a plain function's
+# dependency in the thread pool, one hand-over each, which on the API's one core cost more than
+# the dependency itself.
+async def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
@@ -60,7 +67,7 @@ class Caller:
         return self.key.role != "mis" or source in self.key.sources
 
 
-def _caller(
+async def _caller(
     scopes: SecurityScopes,
     request: Request,
     service: ServiceDep,
@@ -76,7 +83,9 @@ def _caller(
 ) -> Caller:
     if not token:
         raise HTTPException(401, "No API key: send it in the X-API-Key header.")
-    key = service.access.authenticate(token)
+    key = service.access.remembered(token)
+    if key is UNREAD:  # read from the file in the thread pool: it may wait for an audit commit
+        key = await run_in_threadpool(service.access.authenticate, token)
     if key is None:
         raise HTTPException(401, "Unknown or revoked API key.")
     if key.role not in scopes.scopes:
@@ -118,6 +127,17 @@ Analyst = Annotated[Caller, _role("analyst")]
 Reviewer = Annotated[Caller, _role("reviewer")]
 AnalystOrReviewer = Annotated[Caller, _role("analyst", "reviewer")]
 Admin = Annotated[Caller, _role("admin")]
+
+
+async def in_thread(work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` in the thread pool (it may wait: for a lock, the graph, an audit commit).
+
+    A route that is a coroutine and hands its work over with this makes one hand-over to the
+    thread pool a request; FastAPI runs a plain function's route in the pool and then checks
+    its answer against the response model in the pool again, a second hand-over. On the one core
+    the API runs on, each costs about as much as the checking itself.
+    """
+    return await run_in_threadpool(work, *args)
 
 
 def personal(

@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from api.deps import Analyst, AnalystOrReviewer, ServiceDep, personal
+from api.deps import Analyst, AnalystOrReviewer, Caller, ServiceDep, in_thread, personal
 from api.routers._page import plain
 from api.schemas.common import REFUSALS, Problem
 from api.schemas.persons import History, Neighbourhood, PersonRecords, Programmes
+from api.service import Service
 
 router = APIRouter(prefix="/persons", tags=["persons"])
 
@@ -55,8 +56,12 @@ def person(person_id: PersonId, caller: Analyst, service: ServiceDep) -> Any:
 
 
 @router.get("/{person_id}/programmes", response_model=Programmes, responses=NOT_FOUND)
-def programmes(person_id: PersonId, caller: Analyst, service: ServiceDep) -> Any:
+async def programmes(person_id: PersonId, caller: Analyst, service: ServiceDep) -> Any:
     """Every programme the person receives, across every MIS, each with its enrolment record."""
+    return await in_thread(_programmes, person_id, caller, service)
+
+
+def _programmes(person_id: str, caller: Caller, service: Service) -> dict[str, Any]:
     from graph.queries import programmes_of
     from graph.queries.programmes import programme_nodes
 

@@ -31,7 +31,7 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 
-from api.deps import Caller, Mis, ServiceDep, personal
+from api.deps import Caller, Mis, ServiceDep, in_thread, personal
 from api.routers._page import plain
 from api.schemas.common import REFUSALS, Problem
 from api.schemas.resolve import ResolveAnswer, ResolveRecord
@@ -62,7 +62,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/resolve", response_model=ResolveAnswer, responses=RESPONSES)
-def resolve(
+async def resolve(
     record: ResolveRecord,  # type: ignore[valid-type]
     caller: Mis,
     service: ServiceDep,
@@ -82,6 +82,17 @@ def resolve(
 ) -> Any:
     """Resolve one record (and with ``dry_run=false`` store it): its person, the candidates, the
     person's programmes across every MIS and the double-dipping rules it would break."""
+    return await in_thread(_resolve, record, caller, service, response, dry_run, idempotency_key)
+
+
+def _resolve(
+    record: Any,
+    caller: Caller,
+    service: Service,
+    response: Response,
+    dry_run: bool,
+    idempotency_key: str | None,
+) -> dict[str, Any]:
     from engine.incremental.register import resolve_record
 
     raw = record.model_dump(exclude_unset=True)
