@@ -20,8 +20,9 @@ from typing import Any, Final, TypeVar
 
 from api.access import AccessStore
 from engine.home import Home
+from engine.incremental.grouping import GroupCommit
 
-__all__ = ["PURPOSES", "RateLimiter", "Service", "Settings"]
+__all__ = ["PURPOSES", "RateLimiter", "Service", "ServiceBusy", "Settings"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,10 @@ def _env_int(name: str, default: int) -> int:
     if value <= 0:
         raise ValueError(f"{name}={raw!r} must be above 0.")
     return value
+
+
+class ServiceBusy(Exception):
+    """A request waited too long for another (the API's 503 with ``Retry-After``)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,13 @@ class Service:
         #: the resolver is read by dry runs while a storing resolve (under the write lock) adds
         #: its record to it: one at a time
         self.remembering = threading.Lock()
+        #: records kept by storing resolves, published in groups: those kept while one group
+        #: publishes go together in the next
+        self.publishes: GroupCommit[Any, None] = GroupCommit(self.publish_kept)
+        #: each source's kind, as storing resolves learn it (callers hold :attr:`write_lock`)
+        self.source_kinds: dict[str, str] = {}
+        self._claims: dict[str, threading.Event] = {}
+        self._claims_lock = threading.Lock()
         self._store: Any = None
         self._kept_open: tuple[Any, Any] | None = None
         self._resolver: Any = None
@@ -252,6 +264,47 @@ class Service:
             if name not in self._cache:
                 self._cache[name] = compute()
             return self._cache[name]
+
+    def publish_kept(self, kept: list[Any]) -> list[BaseException | None]:
+        """Publish records that storing resolves kept (:func:`engine.incremental.register.
+        keep_record`) in one partial publish; per record ``None``, or the error that kept it out."""
+        from engine.incremental.register import publish_registered
+        from graph.policy import default_policy
+
+        try:
+            return publish_registered(
+                self._store, kept, policy=default_policy(), graph_lock=self.graph_lock
+            )
+        finally:
+            self.graph_changed()
+
+    def claim(self, keys: list[str], wait: float) -> threading.Event:
+        """Hold the idempotency ``keys`` of a storing request until :meth:`release`, once its
+        answer is kept: a request with one of them waits for the holder to finish (then finds
+        its answer).
+
+        Raises
+        ------
+        ServiceBusy
+            If another request still holds one of them after ``wait`` seconds.
+        """
+        mine = threading.Event()
+        while True:
+            with self._claims_lock:
+                held = next((self._claims[k] for k in keys if k in self._claims), None)
+                if held is None:
+                    self._claims.update(dict.fromkeys(keys, mine))
+                    return mine
+            if not held.wait(wait):
+                raise ServiceBusy("The same request is still being stored; send it again.")
+
+    def release(self, keys: list[str], claim: threading.Event) -> None:
+        """Let go of the ``keys`` :meth:`claim` gave ``claim`` for."""
+        with self._claims_lock:
+            for k in keys:
+                if self._claims.get(k) is claim:
+                    del self._claims[k]
+        claim.set()
 
     def graph_changed(self) -> None:
         """Forget the whole-graph answers (after a write)."""

@@ -30,7 +30,11 @@ persons and households left without records or members are removed.
 
 A partial publish (``complete=False``: the API adds a record) prunes only the edges out of its own
 records and the persons it leaves without records; persons, households, sources and programmes
-already in the graph keep their properties, which sum over records it does not see.
+already in the graph keep their properties, which sum over records it does not see. It writes
+what publishing its records one at a time, in order, would: a person (or source) new to the graph
+is made from its first record, and belongs to the household that record names
+(``source_households``); a later record of that person, or one of a person the graph holds, adds
+no household.
 
 Records stream through in chunks: each chunk's rows are generated once and handed to the store,
 which writes them in its own batches.
@@ -686,13 +690,17 @@ def publish(
         named = records["source"].unique().tolist()
         have = set(store.nodes("Source", ["id"], ids=named)["id"])
         sourced = records[~records["source"].isin(have).to_numpy()]
+        sourced = sourced[~sourced["source"].duplicated().to_numpy()]  # as one at a time
     report.sources = pub.nodes("Source", _source_rows(sourced, found)) if len(sourced) else 0
     codes = records["programme"].dropna().unique() if "programme" in records else []
     report.programmes = pub.nodes("Programme", _programme_rows(codes, policy, report))
     pub.progress("sources", report.sources, report.sources)
 
     # persons and households ---------------------------------------------------------------------
-    persons, households, member = _persons_and_households(records, source_households)
+    people = records
+    if pub.partial and not isinstance(store, GraphWriter):
+        people = _first_of_new_persons(store, records)
+    persons, households, member = _persons_and_households(people, source_households)
     report.persons = pub.nodes("Person", pub.rows({c: persons[c] for c in persons.columns}))
     pub.progress("persons", report.persons, len(persons))
     report.households = pub.nodes(
@@ -790,6 +798,18 @@ def publish(
     report.seconds = time.perf_counter() - started
     log.info("published %s", report.summary())
     return report
+
+
+def _first_of_new_persons(store: GraphStore, records: pd.DataFrame) -> pd.DataFrame:
+    """The records a partial publish makes persons and households of, as publishing them one at a
+    time in order does: the first record of each person the graph does not hold (a person the
+    graph holds, or one an earlier record made, keeps their properties and households)."""
+    person = records["person_id"]
+    named = person.notna().to_numpy()
+    ids = person[named].unique().tolist()
+    have = set(store.nodes("Person", ["id"], ids=ids)["id"]) if ids else set()
+    first = named & ~person.duplicated().to_numpy() & ~person.isin(have).to_numpy()
+    return records[first]
 
 
 def _reference_edges(

@@ -9,9 +9,11 @@ every MIS, and the double-dipping rules this enrolment would break under the cur
 ``dry_run=true`` (the default) writes nothing, and takes no write lock: it waits for nobody but a
 storing resolve's publish into the graph (the graph is read one caller at a time), and for the
 moment that resolve adds its record to the resolver. ``dry_run=false`` stores the record (a new
-record or a new version), gives it a lasting person ID and publishes it into the graph, all under
-the service's one write lock (:func:`engine.incremental.register.register_record`), so records of
-one new person that arrive together get one ID.
+record or a new version), gives it a lasting person ID and remembers it in the resolver under
+the service's one write lock (:func:`engine.incremental.register.keep_record`), so records of
+one new person that arrive together get one ID; then publishes it into the graph with the
+records other requests kept meanwhile, in one publish (:meth:`api.service.Service.publish_kept`,
+a :class:`engine.incremental.grouping.GroupCommit`), and answers once that publish is done.
 
 Idempotency: a storing request whose ``(source, record_id, content)`` this key has sent before gets
 the first answer again (same person, same ``request_id``); so does a request whose
@@ -26,7 +28,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
@@ -35,7 +37,7 @@ from api.deps import Caller, Mis, ServiceDep, in_thread, personal
 from api.routers._page import plain
 from api.schemas.common import REFUSALS, Problem
 from api.schemas.resolve import ResolveAnswer, ResolveRecord
-from api.service import Service
+from api.service import Service, ServiceBusy
 from graph.policy import default_policy
 
 router = APIRouter(tags=["resolve"])
@@ -113,58 +115,109 @@ def _resolve(
     body = _sha256({"record": raw})
     request = _sha256({"record": raw, "dry_run": dry_run})
     keys = [k for k in (idempotency_key, _natural_key(raw, body, dry_run)) if k]
-    # a dry run writes nothing: it needs no write lock, and waits for no storing resolve (only
-    # for the graph while one publishes its record)
-    with nullcontext() if dry_run else _write_lock(service):
+    if dry_run:  # writes nothing: no write lock, waits for nobody but a publish into the graph
         replay = _replay(service, caller, idempotency_key, request, keys)
         if replay is not None:
-            response.headers["Idempotent-Replayed"] = "true"
-            _keep(service, caller, keys, request, replay)
-            return personal(service, caller, ROUTE, _persons(replay), replay)
+            return _replayed(service, caller, response, keys, request, replay)
         started = time.perf_counter()
-        if dry_run:
-            with service.remembering:  # not while a storing resolve adds a record to it
-                done = resolve_record(resolver, raw, service.store, graph_lock=service.graph_lock)
-        else:
-            done = _store(service, caller, resolver, raw)
-        step = time.perf_counter()
-        with service.graph(check=dry_run) as store:
-            enrolments, findings = _programmes(service, store, done)
-        done.timings["graph"] = time.perf_counter() - step
-        done.timings["total"] = time.perf_counter() - started
-        answer = _answer(done, caller, enrolments, findings, resolver, dry_run)
-        sent = personal(service, caller, ROUTE, _persons(answer), answer)
-        _keep(service, caller, keys, request, sent)
+        with service.remembering:  # not while a storing resolve adds a record to it
+            done = resolve_record(resolver, raw, service.store, graph_lock=service.graph_lock)
+        return _answered(service, caller, resolver, done, keys, request, started, dry_run)
+    # a request holds its idempotency keys until its answer is kept: the same request sent
+    # meanwhile waits for it, then replays it
+    with _claimed(service, keys):
+        with _write_lock(service):
+            replay = _replay(service, caller, idempotency_key, request, keys)
+            if replay is None:
+                started = time.perf_counter()
+                done = _keep(service, caller, resolver, raw)
+        if replay is not None:
+            return _replayed(service, caller, response, keys, request, replay)
+        _publish(service, done)
+        return _answered(service, caller, resolver, done, keys, request, started, dry_run)
+
+
+def _replayed(
+    service: Service,
+    caller: Caller,
+    response: Response,
+    keys: list[str],
+    request: str,
+    replay: dict[str, Any],
+) -> Any:
+    response.headers["Idempotent-Replayed"] = "true"
+    _kept_answer(service, caller, keys, request, replay)
+    return personal(service, caller, ROUTE, _persons(replay), replay)
+
+
+def _answered(
+    service: Service,
+    caller: Caller,
+    resolver: Any,
+    done: Any,
+    keys: list[str],
+    request: str,
+    started: float,
+    dry_run: bool,
+) -> Any:
+    """The answer to a resolved (or stored and published) record, audited and kept."""
+    step = time.perf_counter()
+    with service.graph(check=dry_run) as store:
+        enrolments, findings = _programmes(service, store, done)
+    done.timings["graph"] = time.perf_counter() - step
+    done.timings["total"] = time.perf_counter() - started
+    answer = _answer(done, caller, enrolments, findings, resolver, dry_run)
+    sent = personal(service, caller, ROUTE, _persons(answer), answer)
+    _kept_answer(service, caller, keys, request, sent)
     return sent
 
 
-def _store(service: Service, caller: Caller, resolver: Any, raw: dict[str, Any]) -> Any:
-    """Store, identify, remember and publish one record (the caller holds the write lock)."""
-    from engine.incremental.register import register_record
+def _keep(service: Service, caller: Caller, resolver: Any, raw: dict[str, Any]) -> Any:
+    """Resolve, store, identify and remember one record (the caller holds the write lock); its
+    publish follows in :func:`_publish`."""
+    from engine.incremental.register import keep_record
     from graph.store import require_complete
 
-    # storing may finish this record's own publish, if an earlier send was cut short
-    with service.graph(check=False) as store:
-        if any(u.complete for u in store.publish_state().unfinished):
-            require_complete(store)  # a whole publish is unfinished: store nothing
+    # storing may finish this record's own publish, if an earlier send was cut short; the state
+    # is read without the graph's lock (a group's publish may hold it meanwhile)
+    store = service.store
+    if any(u.complete for u in store.publish_state().unfinished):
+        require_complete(store)  # a whole publish is unfinished: store nothing
     origin = f"api {ROUTE} key {caller.key.key_id} request {caller.request_id}"
-    try:
-        done = register_record(
-            service.home,
-            resolver,
-            service.store,
-            raw,
-            origin=origin,
-            policy=default_policy(),
-            graph_lock=service.graph_lock,
-            remembering=service.remembering,
-            stores=service.record_stores(),
-        )
-    finally:
-        service.graph_changed()
+    return keep_record(
+        service.home,
+        resolver,
+        service.store,
+        raw,
+        origin=origin,
+        graph_lock=service.graph_lock,
+        remembering=service.remembering,
+        stores=service.record_stores(),
+        kinds=service.source_kinds,
+    )
+
+
+def _publish(service: Service, done: Any) -> None:
+    """Publish the kept record ``done`` with the others kept meanwhile (one publish for the
+    group, :meth:`Service.publish_kept`); answer only once it is published."""
+    from graph.store import require_complete
+
+    service.publishes.submit(done)
     with service.graph(check=False) as store:
         require_complete(store)  # another record's publish may still be unfinished
-    return done
+
+
+@contextmanager
+def _claimed(service: Service, keys: list[str]) -> Iterator[None]:
+    """The request's idempotency keys held (:meth:`Service.claim`), or 503."""
+    try:
+        claim = service.claim(keys, LOCK_WAIT_SECONDS)
+    except ServiceBusy as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
+    try:
+        yield
+    finally:
+        service.release(keys, claim)
 
 
 @contextmanager
@@ -192,7 +245,7 @@ def _natural_key(raw: dict[str, Any], body: str, dry_run: bool) -> str | None:
     return f"record:{str(raw['source']).strip()}/{str(raw['record_id']).strip()}:{body}"
 
 
-def _keep(
+def _kept_answer(
     service: Service, caller: Caller, keys: list[str], request: str, answer: dict[str, Any]
 ) -> None:
     """Keep the answer as sent (masked) under each idempotency key not yet used."""

@@ -17,10 +17,13 @@ person ID and put in the graph, without waiting for the next batch.
    nothing else, marked as a publish of its own (:func:`graph.store.publishing`): cut short, the
    graph's readers are refused until the record is sent again or ``ekjon resolve`` runs.
 
-The caller holds one lock across all of it (the API's write lock): two records of one new person
-that arrive together must not both become new persons. Steps 3 to 6 also hold the home's resolve
-lock (:mod:`engine.homelock`) for the moment they write: a record is refused, nothing stored,
-while ``ekjon resolve`` runs, whose complete run would otherwise drop the ID given to it.
+The caller holds one lock across steps 1 to 5 (the API's write lock): two records of one new
+person that arrive together must not both become new persons. Steps 3 to 5 also hold the home's
+resolve lock (:mod:`engine.homelock`) for the moment they write: a record is refused, nothing
+stored, while ``ekjon resolve`` runs, whose complete run would otherwise drop the ID given to it.
+The API does steps 1 to 5 with :func:`keep_record` and step 6 with :func:`publish_registered`,
+for the records kept meanwhile together: one publish writes what publishing them one at a time
+in the order kept writes.
 
 :func:`resolve_record` is the dry run: steps 1 and 2 only, nothing written. :func:`outcome` says
 whether the decision is clear (``matched``, ``new``) or one a reviewer should look at
@@ -39,7 +42,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -64,7 +67,9 @@ __all__ = [
     "DEFAULT_KIND",
     "REVIEW_BAND",
     "Registered",
+    "keep_record",
     "outcome",
+    "publish_registered",
     "register_record",
     "remember_registered",
     "resolve_record",
@@ -111,6 +116,10 @@ class Registered:
     warnings: list[InvalidValue] = field(default_factory=list)
     stored: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: stored before, unchanged, under the same person: published already unless its publish
+    #: was cut short
+    again: bool = False
+    model_version: str | None = None
 
     @property
     def key(self) -> str:
@@ -124,12 +133,14 @@ def resolve_record(
     graph: GraphStore,
     *,
     graph_lock: AbstractContextManager[Any] | None = None,
+    kinds: dict[str, str] | None = None,
 ) -> Registered:
     """Clean ``raw`` (a record by canonical field name) and resolve it; nothing is written.
 
     A record that names no ``kind`` gets its source's, as the graph knows it (``programme`` for a
     source new to ekjon), read under ``graph_lock`` (the graph's one-caller-at-a-time lock, if
-    the caller shares the store between threads).
+    the caller shares the store between threads), or from ``kinds`` (source -> kind: what
+    :func:`keep_record` learnt, so that it need not wait for a publish holding the graph).
 
     Raises
     ------
@@ -139,9 +150,12 @@ def resolve_record(
     started = time.perf_counter()
     record, warnings = clean_record(dict(raw))
     if record.get("kind") is None:
-        with graph_lock or nullcontext():
-            source = graph.node("Source", record["source"])
-        record["kind"] = (source or {}).get("kind") or DEFAULT_KIND
+        kind = (kinds or {}).get(record["source"])
+        if kind is None:
+            with graph_lock or nullcontext():
+                source = graph.node("Source", record["source"])
+            kind = (source or {}).get("kind") or DEFAULT_KIND
+        record["kind"] = kind
     match = resolver.resolve_one(record, explain=True)
     return Registered(
         record,
@@ -164,7 +178,8 @@ def register_record(
     remembering: AbstractContextManager[Any] | None = None,
     stores: tuple[RecordStore, IdentityLedger] | None = None,
 ) -> Registered:
-    """Resolve, store, identify, remember and publish one record (see the module docstring).
+    """Resolve, store, identify, remember and publish one record (see the module docstring):
+    :func:`keep_record`, then :func:`publish_registered` of that one record.
 
     Parameters
     ----------
@@ -202,7 +217,55 @@ def register_record(
         If a resolve run holds the home (nothing written): its complete run would undo the ID
         given here. Send the record again once it has finished.
     """
-    done = resolve_record(resolver, raw, graph, graph_lock=graph_lock)
+    done = keep_record(
+        home,
+        resolver,
+        graph,
+        raw,
+        origin=origin,
+        graph_lock=graph_lock,
+        remembering=remembering,
+        stores=stores,
+    )
+    failed = publish_registered(graph, [done], policy=policy, graph_lock=graph_lock)[0]
+    if failed is not None:
+        raise failed
+    return done
+
+
+def keep_record(
+    home: Home,
+    resolver: IncrementalResolver,
+    graph: GraphStore,
+    raw: Mapping[str, Any],
+    *,
+    origin: str,
+    graph_lock: AbstractContextManager[Any] | None = None,
+    remembering: AbstractContextManager[Any] | None = None,
+    stores: tuple[RecordStore, IdentityLedger] | None = None,
+    kinds: dict[str, str] | None = None,
+) -> Registered:
+    """Steps 1 to 5 of :func:`register_record` (its parameters): the record resolved, stored,
+    given its lasting ID and remembered by the resolver, not yet published.
+
+    The caller holds one lock from this call until the next record's (the API's write lock);
+    :func:`publish_registered` may publish the records kept one after another together, later.
+    ``kinds`` (source -> kind, kept by the caller from record to record) learns each source's
+    kind as the graph has it or, for a source new to it, as the first record kept makes it: a
+    record that names no kind then takes it without reading the graph (which a publish may hold)
+    and as it would once the records kept before it are published.
+
+    Raises
+    ------
+    engine.errors.UnreadableRecord, engine.homelock.HomeBusy
+        As :func:`register_record` (nothing written).
+    """
+    done = resolve_record(resolver, raw, graph, graph_lock=graph_lock, kinds=kinds)
+    source = done.record["source"]
+    if kinds is not None and source not in kinds:  # once a source
+        with graph_lock or nullcontext():
+            known = graph.node("Source", source)
+        kinds[source] = (known or {}).get("kind") or done.record["kind"]
     with hold_home(
         home,
         "ekjon serve storing a record",
@@ -218,12 +281,9 @@ def register_record(
             return _kept(
                 *stores,
                 resolver,
-                graph,
                 raw,
                 done,
                 origin=origin,
-                policy=policy,
-                graph_lock=graph_lock or nullcontext(),
                 remembering=remembering or nullcontext(),
             )
 
@@ -232,18 +292,16 @@ def _kept(
     records: RecordStore,
     ledger: IdentityLedger,
     resolver: IncrementalResolver,
-    graph: GraphStore,
     raw: Mapping[str, Any],
     done: Registered,
     *,
     origin: str,
-    policy: Policy | None,
-    graph_lock: AbstractContextManager[Any],
     remembering: AbstractContextManager[Any],
 ) -> Registered:
-    """Steps 3 to 6 of :func:`register_record` for the resolved record ``done``."""
+    """Steps 3 to 5 of :func:`register_record` for the resolved record ``done``."""
     record, match, timings = done.record, done.match, done.timings
     key, version = done.key, getattr(resolver.model, "model_version", None)
+    done.model_version = version
 
     step = time.perf_counter()
     batch, problems = _staged(record, raw, done.warnings)
@@ -258,9 +316,9 @@ def _kept(
     step = time.perf_counter()
     known = ledger.id_of(key)
     # the same record again stays where it is (the batch placed it, or its first send did)
-    again = done.stored == "unchanged" and known is not None
+    done.again = done.stored == "unchanged" and known is not None
     reason = f"{_RUN_NOTE} p={match.probability:.3f} ({match.decided_by}), {origin}"
-    person = known if again and known else _lasting_id(ledger, key, match, version, reason)
+    person = known if done.again and known else _lasting_id(ledger, key, match, version, reason)
     done.person_id = person
     timings["ledger"] = time.perf_counter() - step
 
@@ -271,50 +329,117 @@ def _kept(
     except IncrementalError:  # a new version: the resolver keeps the old one until the next batch
         log.info("record %s is known to the resolver; its new version waits for the batch", key)
     timings["remember"] = time.perf_counter() - step
-
-    with graph_lock:
-        _published(graph, record, person, again, version, policy, timings)
     return done
 
 
-def _published(
+def publish_registered(
     graph: GraphStore,
-    record: dict[str, Any],
-    person: str,
-    again: bool,
-    version: str | None,
-    policy: Policy | None,
-    timings: dict[str, float],
-) -> None:
-    """Step 6 of :func:`register_record`: the record into the graph (unless it is there)."""
-    key = record_key(record["source"], record["record_id"])
-    run = _publish_run(record["source"], key)
-    if (
-        again
-        and graph.node("Record", key) is not None
-        and all(u.run != run for u in graph.publish_state().unfinished)
-    ):
-        return  # sent before and published (a send cut short before publishing is healed)
-    step = time.perf_counter()
-    new_person = graph.node("Person", person) is None
-    with publishing(graph, run, complete=False):
+    kept: Sequence[Registered],
+    *,
+    policy: Policy | None = None,
+    graph_lock: AbstractContextManager[Any] | None = None,
+) -> list[BaseException | None]:
+    """Step 6 of :func:`register_record` for records :func:`keep_record` kept, in the order kept:
+    one partial publish of them all, which writes what publishing them one at a time in that
+    order writes (:func:`engine.publish.publish`, ``complete=False``).
+
+    Each record's publish is marked as its own (:func:`graph.store.publishing`): a publish cut
+    short leaves every record of it unfinished, and each is healed by sending it again. A record
+    sent before and published is skipped. If the publish of several fails, each is published
+    again alone, so that one record's failure is its own.
+
+    Returns
+    -------
+    Per record, ``None`` when it is published, else the error that kept it out.
+    """
+    with graph_lock or nullcontext():
+        step = time.perf_counter()
+        wanted = [i for i, done in enumerate(kept) if _unpublished(graph, done)]
+        failed: list[BaseException | None] = [None] * len(kept)
+        for run in _together(kept, wanted):
+            try:
+                _publish_together(graph, [kept[i] for i in run], policy)
+            except Exception as exc:
+                if len(run) < 2:
+                    failed[run[0]] = exc
+                    continue
+                log.warning("a publish of %d records failed (%s); each alone", len(run), exc)
+                for i in run:
+                    try:
+                        _publish_together(graph, [kept[i]], policy)
+                    except Exception as alone:
+                        failed[i] = alone
+        seconds = time.perf_counter() - step
+    for i in wanted:
+        kept[i].timings["publish"] = seconds
+    return failed
+
+
+def _together(kept: Sequence[Registered], wanted: list[int]) -> list[list[int]]:
+    """``wanted`` (positions in ``kept``) cut, in order, into the runs one publish may take
+    together. A household is made from the first record that names it, and a reference source's
+    registry is read from its records in a publish (:func:`engine.publish.detect_registries`), so
+    a record naming a household an earlier record of the run names, or a reference record of a
+    source an earlier one of the run has, begins the next run."""
+    runs: list[list[int]] = []
+    households: set[tuple[str, str]] = set()
+    references: set[str] = set()
+    for i in wanted:
+        record = kept[i].record
+        source, household = str(record["source"]), record.get("household_id")
+        home = None if household is None else (source, str(household))
+        reference = record.get("kind") == "reference"
+        if (
+            not runs
+            or (home is not None and home in households)
+            or (reference and source in references)
+        ):
+            runs.append([])
+            households.clear()
+            references.clear()
+        runs[-1].append(i)
+        if home is not None:
+            households.add(home)
+        if reference:
+            references.add(source)
+    return runs
+
+
+def _unpublished(graph: GraphStore, done: Registered) -> bool:
+    """Whether the kept record ``done`` still needs publishing (a record sent again is in the
+    graph, unless its publish was cut short: then it is healed by publishing it again)."""
+    if not done.again or graph.node("Record", done.key) is None:
+        return True
+    run = _publish_run(done.record["source"], done.key)
+    return any(u.run == run for u in graph.publish_state().unfinished)
+
+
+def _publish_together(graph: GraphStore, kept: Sequence[Registered], policy: Policy | None) -> None:
+    """One partial publish of ``kept``, each record's run marked begun before it and ended after."""
+    if not kept:
+        return
+    records = [done.record for done in kept]
+    with ExitStack() as marks:
+        for done in kept:
+            run = _publish_run(done.record["source"], done.key)
+            marks.enter_context(publishing(graph, run, complete=False))
         publish(
             graph,
-            pd.DataFrame([record], columns=list(CANONICAL_FIELDS)),
+            pd.DataFrame(records, columns=list(CANONICAL_FIELDS)),
             pd.DataFrame(
                 {
-                    "source": [record["source"]],
-                    "record_id": [record["record_id"]],
-                    "person_id": [person],
+                    "source": [r["source"] for r in records],
+                    "record_id": [r["record_id"] for r in records],
+                    "person_id": [done.person_id for done in kept],
                 }
             ),
             policy=policy,
-            model_version=version,
-            # a new person belongs to the household their record names; a known one keeps theirs
-            source_households="missing" if new_person else "never",
+            model_version=kept[0].model_version,
+            # a person new to the graph belongs to the household their first record names; a
+            # known one keeps theirs (the partial publish's rule)
+            source_households="missing",
             complete=False,
         )
-    timings["publish"] = time.perf_counter() - step
 
 
 def _publish_run(source: str, key: str) -> str:

@@ -3,7 +3,12 @@ or a 500; a record whose own publish was cut short is healed by sending it again
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,7 @@ from graph.store import StoreWriteFailed
 
 from .conftest import MIS_SOURCE
 
+ROOT = Path(__file__).resolve().parents[2]
 READS = ("/v1/findings/suspicious", "/v1/findings/double-dipping", "/v1/persons/P0000000001")
 
 
@@ -112,3 +118,72 @@ def test_a_record_whose_publish_failed_is_healed_by_sending_it_again(
         assert again.json()["enrolments"]
         assert client.get(READS[0]).status_code == 200
         assert store.publish_state().unfinished == ()
+
+
+KILLED_GROUP = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    import engine.incremental.register as register
+    from api.service import Service, Settings
+    from engine.home import Home
+
+    home, records = Home.of(Path(sys.argv[1])), sys.argv[2:]
+    service = Service(home, "embedded", Settings()).start()
+    kept = [
+        register.keep_record(
+            home, service.resolver, service.store,
+            {**dict(field.split("=", 1) for field in record.split("|"))},
+            origin="test", stores=service.record_stores(), kinds=service.source_kinds,
+        )
+        for record in records
+    ]
+    print(" ".join(done.person_id for done in kept), flush=True)
+    # the group stored and identified; killed as its one publish begins writing
+    register.publish = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+    service.publish_kept(kept)
+    """
+)
+
+
+def test_a_group_killed_between_its_store_and_its_publish_is_healed_by_sending_it_again(
+    home: Home,
+) -> None:
+    group = [record(f"KILLED-{i}") | {"nid": f"1950000000000{i:04d}"} for i in range(3)]
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILLED_GROUP,
+            str(home.root),
+            *("|".join(f"{k}={v}" for k, v in r.items()) for r in group),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    persons = killed.stdout.split()
+    assert len(persons) == 3
+    with RecordStore(home.records) as records:  # the group was stored
+        assert all(len(records.history(MIS_SOURCE, r["record_id"])) == 1 for r in group)
+    with EmbeddedStore(home.graph, read_only=True) as store:  # readers see the last complete
+        assert store.publish_state().shows_last_complete
+        assert len(store.publish_state().unfinished) == 3
+        assert all(store.node("Record", f"{MIS_SOURCE}/{r['record_id']}") is None for r in group)
+    for client in serve(home):
+        refused = client.get(READS[0])
+        assert refused.status_code == 503 and f"one record of {MIS_SOURCE}" in refused.text
+        answers = [client.store(r) for r in group]  # sent again: published, the same persons
+        assert [a.status_code for a in answers[:2]] == [503, 503]  # the third still unfinished
+        assert answers[2].status_code == 200, answers[2].text
+        again = [client.store(r) for r in group[:2]]
+        assert [a.status_code for a in again] == [200, 200]
+        assert [a.json()["person_id"] for a in (*again, answers[2])] == persons
+        assert client.get(READS[0]).status_code == 200
+        with client.service.graph() as store:
+            assert store.publish_state().unfinished == ()
+            for r, person in zip(group, persons, strict=True):
+                [of] = store.neighbours("Record", f"{MIS_SOURCE}/{r['record_id']}", "OF")
+                assert of.props["id"] == person

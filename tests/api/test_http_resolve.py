@@ -321,3 +321,191 @@ def test_a_dry_run_answers_while_a_record_is_being_stored(served: Served, monkey
     assert (dry.json()["person_id"], dry.json()["stored"]) == (person, None)
     assert stored.status_code == 200, stored.text
     assert stored.json()["stored"] == "new" and PERSON_ID.match(stored.json()["person_id"])
+
+
+class _Held:
+    """The first group's publish held until :meth:`go`, so that storing requests sent meanwhile
+    wait and are published together as the next group."""
+
+    def __init__(self, served: Served, monkeypatch: Any) -> None:
+        import threading
+
+        import engine.incremental.register as register
+
+        self.publishes = served.service.publishes
+        self.reached, self.release = threading.Event(), threading.Event()
+        together = register._publish_together
+
+        def held(*args: Any, **kwargs: Any) -> None:
+            if not self.release.is_set():
+                self.reached.set()
+                assert self.release.wait(30), "the test never let the first publish go on"
+            together(*args, **kwargs)
+
+        monkeypatch.setattr(register, "_publish_together", held)
+
+    def waiting(self, n: int) -> None:
+        """Until ``n`` kept records wait for the next group."""
+        import time
+
+        deadline = time.monotonic() + 30
+        while self.publishes.waiting < n:
+            assert time.monotonic() < deadline, f"{self.publishes.waiting} waiting, not {n}"
+            time.sleep(0.01)
+
+    def go(self) -> None:
+        self.release.set()
+
+
+def _members(prefix: str, names: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [
+        _new_person(f"{prefix}-{i}", f"19{40 + len(prefix)}000000000{i:04d}", f"{prefix} {name}")
+        for i, name in enumerate(names)
+    ]
+
+
+def test_a_group_of_storing_requests_fails_only_its_bad_record(
+    served: Served, monkeypatch: Any
+) -> None:
+    """Requests that arrive while a group publishes are stored and published together; a record
+    refused (422, naming its field) fails alone."""
+    held = _Held(served, monkeypatch)
+    good = _members("GROUP", ("Amena", "Bilkis", "Chanda"))
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(_resolve, served, good[0], dry_run=False)
+        assert held.reached.wait(30), first.result() if first.done() else "no publish began"
+        rest = [pool.submit(_resolve, served, r, dry_run=False) for r in good[1:]]
+        bad = pool.submit(
+            _resolve, served, {**good[1], "record_id": "GROUP-BAD", "nickname": "X"}, dry_run=False
+        )
+        held.waiting(2)
+        groups = held.publishes.groups
+        held.go()
+        answers = [first.result(60), *(f.result(60) for f in rest)]
+        refused = bad.result(60)
+    assert held.publishes.groups == groups + 2  # the first alone, then the two together
+    assert refused.status_code == 422
+    assert ("body", "nickname") in {tuple(e["loc"]) for e in refused.json()["detail"]}
+    assert [a.status_code for a in answers] == [200] * 3, [a.text for a in answers]
+    with served.service.graph() as graph:
+        for i, answer in enumerate(answers):
+            person = answer.json()["person_id"]
+            assert (
+                graph.node("Record", f"{MIS_SOURCE}/GROUP-{i}")["full_name"]
+                == (good[i]["full_name"])
+            )
+            assert {n.props["id"] for n in graph.neighbours("Person", person, "OF", "in")} == {
+                f"{MIS_SOURCE}/GROUP-{i}"
+            }
+        assert graph.node("Record", f"{MIS_SOURCE}/GROUP-BAD") is None
+
+
+def test_a_record_whose_publish_fails_in_a_group_is_the_only_one_left_unpublished(
+    served: Served, monkeypatch: Any
+) -> None:
+    """The group's publish fails (a full disk for one record's rows): each record is published
+    again alone, so only that one stays unfinished; readers are refused until it is sent again."""
+    from graph.store import StoreWriteFailed
+
+    held = _Held(served, monkeypatch)
+    store = served.service.store
+    merge_nodes = store.merge_nodes
+    records = _members("FULL", ("Dilruba", "Ferdousi", "Gulshan"))
+    broken = f"{MIS_SOURCE}/FULL-2"
+
+    def full_disk_for_one(label: str, rows: Any) -> int:
+        rows = list(rows)
+        if label == "Record" and any(r["id"] == broken for r in rows):
+            raise StoreWriteFailed("Could not write to journal-00000000.ekj: No space left")
+        return merge_nodes(label, rows)
+
+    monkeypatch.setattr(store, "merge_nodes", full_disk_for_one)
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(
+            _resolve, served, _new_person("FULL-X", "19330000000000001", "Before"), dry_run=False
+        )
+        assert held.reached.wait(30)
+        sent = [pool.submit(_resolve, served, r, dry_run=False) for r in records]
+        held.waiting(3)
+        held.go()
+        assert first.result(60).status_code == 200
+        answers = [f.result(60) for f in sent]
+    assert [a.status_code for a in answers] == [503] * 3  # the graph holds an unfinished publish
+    assert "No space left" in answers[2].json()["detail"]
+    with served.service.graph(check=False) as graph:
+        [unfinished] = graph.publish_state().unfinished
+        assert unfinished.run.startswith(f"one record of {MIS_SOURCE}")
+        assert graph.node("Record", f"{MIS_SOURCE}/FULL-0") is not None
+        assert graph.node("Record", f"{MIS_SOURCE}/FULL-1") is not None
+    monkeypatch.setattr(store, "merge_nodes", merge_nodes)  # space again
+    healed = _resolve(served, records[2], dry_run=False)
+    assert healed.status_code == 200, healed.text
+    again = [_resolve(served, r, dry_run=False) for r in records[:2]]
+    assert [a.status_code for a in again] == [200, 200]
+    analyst = served.headers("analyst")
+    assert served.client.get("/v1/findings/suspicious", headers=analyst).status_code == 200
+
+
+def test_two_records_of_one_new_person_in_one_group_make_one_person(
+    served: Served, monkeypatch: Any
+) -> None:
+    held = _Held(served, monkeypatch)
+    record = _new_person("", "19460000000000077", "Nurjahan Begum Grouped")
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(
+            _resolve,
+            served,
+            _new_person("GROUPED-0", "19460000000000084", "Other One"),
+            dry_run=False,
+        )
+        assert held.reached.wait(30)
+        pair = [
+            pool.submit(
+                _resolve,
+                served,
+                {**record, "record_id": f"GROUPED-{i}", "household_id": f"HG-{i}"},
+                dry_run=False,
+            )
+            for i in (1, 2)
+        ]
+        held.waiting(2)
+        held.go()
+        assert first.result(60).status_code == 200
+        answers = [f.result(60).json() for f in pair]
+    assert {a["person_id"] for a in answers} == {answers[0]["person_id"]}, answers
+    assert [a["outcome"] for a in answers].count("new") == 1
+    person = answers[0]["person_id"]
+    with served.service.graph() as graph:
+        assert len(graph.neighbours("Person", person, "OF", "in")) == 2
+        # as one at a time: the person is made of its first record, in that record's household
+        assert graph.node("Person", person)["records"] == 1
+        [home] = graph.neighbours("Person", person, "MEMBER_OF")
+    first_sent = min(answers, key=lambda a: a["outcome"] != "new")["record"]
+    assert home.props["id"] == f"{MIS_SOURCE}/HG-{first_sent[-1]}"
+
+
+def test_two_equal_requests_in_one_group_get_one_answer(served: Served, monkeypatch: Any) -> None:
+    held = _Held(served, monkeypatch)
+    record = _new_person("TWICE-1", "19450000000000012", "Saleha Twice")
+    key = {"Idempotency-Key": "twice-1"}
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(
+            _resolve, served, _new_person("TWICE-0", "19450000000000029", "Another"), dry_run=False
+        )
+        assert held.reached.wait(30)
+        twice = [pool.submit(_resolve, served, record, dry_run=False, **key) for _ in range(2)]
+        held.waiting(1)
+        other = pool.submit(
+            _resolve, served, {**record, "record_id": "TWICE-2"}, dry_run=False, **key
+        )
+        held.go()
+        assert first.result(60).status_code == 200
+        answers = [f.result(60) for f in twice]
+        refused = other.result(60)
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].json() == answers[1].json()
+    assert sorted(a.headers.get("Idempotent-Replayed", "") for a in answers) == ["", "true"]
+    assert refused.status_code == 422 and "twice-1" in refused.json()["detail"]
+    with RecordStore(served.home.records) as records:
+        assert len(records.history(MIS_SOURCE, "TWICE-1")) == 1
+        assert records.history(MIS_SOURCE, "TWICE-2") == []
