@@ -249,6 +249,8 @@ def _kept_answer(
     service: Service, caller: Caller, keys: list[str], request: str, answer: dict[str, Any]
 ) -> None:
     """Keep the answer as sent (masked) under each idempotency key not yet used."""
+    if not keys:  # a dry run without an Idempotency-Key: nothing to keep
+        return
     text = json.dumps(answer, ensure_ascii=False)
     for key in keys:
         service.access.keep_answer(caller.key.key_id, key, request, 200, text)

@@ -514,6 +514,19 @@ class IncrementalResolver:
             return str(self._table.column("person_id")[row].as_py())
         return self._person[row]
 
+    def _persons_of(self, rows: list[int]) -> list[str]:
+        """:meth:`_person_of` of each of ``rows``: the memory-mapped table's in one ``take``
+        (reading a chunked column one value at a time costs a few microseconds a value, and a
+        record's candidates are dozens)."""
+        if self._table is None or self._table.column("person_id").num_chunks != 1:
+            return [self._person_of(r) for r in rows]
+        saved = [r for r in rows if r < self._base]
+        column = self._table.column("person_id").chunk(0)
+        taken = iter(column.take(pa.array(saved, pa.int64())).to_pylist() if saved else ())
+        return [
+            str(next(taken)) if r < self._base else self._added_person[r - self._base] for r in rows
+        ]
+
     def _all_prepared(self) -> pd.DataFrame:
         if self._table is not None:
             batch = self._table.select(self._columns).to_pandas()
@@ -777,7 +790,7 @@ class IncrementalResolver:
         if not blocked:
             return Match(key, None, True, 0.0, -math.inf, {}, [])
         blocked_rows = np.fromiter(blocked, dtype=np.int64)
-        persons = {self._person_of(r) for r in blocked_rows.tolist()}
+        persons = set(self._persons_of(blocked_rows.tolist()))
         rows = set(blocked_rows.tolist())
         # each candidate person's records, looked up once (a binary search in the saved tables)
         person_rows = {pid: self._person_rows.get(pid, []) for pid in persons}
@@ -792,7 +805,7 @@ class IncrementalResolver:
             self.model, frame, np.zeros(n, np.int64), np.arange(1, n + 1), explain=explain
         )
         probability, weight, cannot = scored.probability, scored.weight, scored.cannot
-        person = [self._person_of(r) for r in scored_rows.tolist()]
+        person = self._persons_of(scored_rows.tolist())
         masks = [blocked.get(r, 0) for r in scored_rows.tolist()]
         table = person_table(
             person,
@@ -895,7 +908,7 @@ class IncrementalResolver:
         # ties go by record key, as in the batch (the new record is not first there)
         order = key_order(np.asarray(keys, dtype=object))
         labels = average_linkage(size, left, right, scored.weight, scored.cannot, order=order)
-        persons = [""] + [self._person_of(r) for r in local.tolist()]
+        persons = ["", *self._persons_of(local.tolist())]
         person_id = ledger_choice(labels, persons, keys, self._person_rows)
         group = np.flatnonzero(labels == labels[0])[1:]
         merges = sorted({persons[i] for i in group} - {person_id})
