@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 from api.access import AccessStore
+from ekjon.errors import EkjonError
 from engine.home import Home
 from engine.incremental.grouping import GroupCommit
 
@@ -45,7 +46,7 @@ def _env_int(name: str, default: int) -> int:
     return value
 
 
-class ServiceBusy(Exception):
+class ServiceBusy(EkjonError):
     """A request waited too long for another (the API's 503 with ``Retry-After``)."""
 
 
