@@ -38,6 +38,7 @@ from engine.normalise.dates import clean_date, parse_age, read_date_or_age
 from engine.normalise.digits import to_ascii_digits
 from engine.normalise.geo import clean_address, clean_postcode, district_code, division_code
 from engine.normalise.identifiers import (
+    account_as_given,
     clean_account,
     clean_brn,
     clean_identifiers,
@@ -78,6 +79,9 @@ _MISSING: Final = frozenset(
         "তথ্য নেই",
     )
 )
+
+#: finds a digit, ASCII or Bangla: no "nothing" marker holds one (:func:`is_missing`)
+_HAS_DIGIT: Final = re.compile(r"[0-9\u09e6-\u09ef]").search
 
 _GENDERS: Final[dict[str, str]] = {
     "m": "male",
@@ -398,7 +402,9 @@ def is_missing(raw: object) -> bool:
     if type(raw).__name__ in ("NAType", "NaTType"):
         return True
     if isinstance(raw, str):
-        return _lookup_key(raw) in _MISSING
+        # no marker holds a digit, and the lookup key keeps every digit: a value with one (a
+        # date, a phone, an id: most of what ingest reads) is something, without the key
+        return _HAS_DIGIT(raw) is None and _lookup_key(raw) in _MISSING
     return False
 
 
@@ -691,6 +697,8 @@ def clean_as_given(kind: str, **hints: Any) -> Callable[[str], bool] | None:
     (True, False)
     """
     field = hints.get("field")
+    if kind == "account":
+        return account_as_given(_provider_hint(hints.get("provider")))
     if kind == "name" and hints.get("script") not in ("bn", "bangla", "bengali"):
         return _name_as_given
     if kind == "text" and (field in LOWER_CASE_TEXT or field == "ward"):

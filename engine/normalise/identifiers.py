@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 from typing import Final
@@ -42,6 +43,16 @@ ROCKET_WALLETS: Final = frozenset({"rocket"})
 #: graph's (graph.schema.account_id keys a Rocket wallet by its mobile part)
 ROCKET_DIGITS: Final = ROCKET_ACCOUNT_DIGITS
 WALLETS: Final = PHONE_WALLETS | ROCKET_WALLETS
+
+#: a bank's (or an unknown provider's) account number has this many digits, fewest and most
+ACCOUNT_DIGITS: Final = (5, 20)
+#: account numbers :func:`clean_account` gives back unchanged (ASCII digits only: MOBILE_PATTERN's
+#: ``\d`` would take other scripts' digits too)
+_MOBILE_AS_GIVEN: Final = re.compile(r"01[3-9][0-9]{8}")
+_ROCKET_AS_GIVEN: Final = re.compile(
+    rf"01[3-9][0-9]{{{ROCKET_MOBILE_DIGITS - 3},{ROCKET_ACCOUNT_DIGITS - 3}}}"
+)
+_BANK_AS_GIVEN: Final = re.compile(rf"[0-9]{{{ACCOUNT_DIGITS[0]},{ACCOUNT_DIGITS[1]}}}")
 
 _SEPARATORS: Final = re.compile(r"[\s\-_./,()]+")
 _SCIENTIFIC: Final = re.compile(r"^\d(\.\d+)?e\+?\d+$", re.IGNORECASE)
@@ -346,11 +357,40 @@ def clean_account(raw: object, provider: str | None = None) -> str:
     )
     if prov in ROCKET_WALLETS:
         return _rocket_account(digits, raw)
-    if not 5 <= len(digits) <= 20:
+    low, high = ACCOUNT_DIGITS
+    if not low <= len(digits) <= high:
         raise InvalidValue(
-            "account_number", raw, f"account number must have 5 to 20 digits; got {len(digits)}"
+            "account_number",
+            raw,
+            f"account number must have {low} to {high} digits; got {len(digits)}",
         )
     return digits
+
+
+def account_as_given(provider: str | None) -> Callable[[str], bool] | None:
+    """A test telling, for a string, that :func:`clean_account` with this ``provider`` gives it
+    back unchanged (ASCII digits in the provider's form: a wallet's mobile number, a Rocket
+    account or its mobile part, a bank's 5 to 20 digits); ``None`` for a provider that cannot be
+    read. Ingest keeps a column of such numbers without cleaning each one.
+
+    Example
+    -------
+    >>> as_given = account_as_given("bKash")
+    >>> as_given("01711234567"), as_given("+8801711234567")
+    (True, False)
+    """
+    try:
+        prov = clean_provider(provider) if provider else None
+    except InvalidValue:
+        return None
+    if prov in PHONE_WALLETS:
+        pattern = _MOBILE_AS_GIVEN
+    elif prov in ROCKET_WALLETS:
+        pattern = _ROCKET_AS_GIVEN
+    else:
+        pattern = _BANK_AS_GIVEN
+    fullmatch = pattern.fullmatch
+    return lambda text: fullmatch(text) is not None
 
 
 def _rocket_account(digits: str, raw: object) -> str:

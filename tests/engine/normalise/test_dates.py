@@ -9,7 +9,7 @@ import pytest
 
 from engine.errors import InvalidValue
 from engine.normalise import BirthDate, birth_date, clean_date, parse_age
-from engine.normalise.dates import age_from_date_column, read_date_or_age
+from engine.normalise.dates import age_from_date_column, read_date_or_age, strptime_date
 
 
 @pytest.mark.parametrize(
@@ -189,3 +189,45 @@ def test_the_record_s_own_age_wins_over_one_from_its_date_column() -> None:
     assert age_from_date_column(None, None, 58, "2025-06-30") == (58, "2025-06-30")
     assert age_from_date_column(60, "2022-06-15", 58, "2025-06-30") == (60, "2022-06-15")
     assert age_from_date_column(None, "2022-06-15", None, "2025-06-30") == (None, "2022-06-15")
+
+
+DAY_MONTH_YEAR_FORMATS = ["%d/%m/%Y", "%d-%m-%Y", "%Y-%m-%d", "%d.%m.%Y", "%m/%d/%Y", "%d %b %Y"]
+DATE_TEXTS = [
+    "13-12-1976",
+    "13/12/1976",
+    "1976-12-13",
+    "3/4/1980",
+    "03/04/1980",
+    "1/ 5/1980",
+    " 5/01/1980",
+    "31/02/1980",
+    "29/02/1980",
+    "29/02/1981",
+    "00/00/0000",
+    "12/13/1980",
+    "13/13/1980",
+    "3/4/80",
+    "03/04/19801",
+    "03/04/1980 ",
+    "03-04/1980",
+    "০৩/০৪/১৯৮০",
+    "12 Mar 1980",
+    "1980/12/13",
+    "",
+    "x",
+]
+
+
+@pytest.mark.parametrize("fmt", DAY_MONTH_YEAR_FORMATS)
+def test_a_source_format_reads_as_strptime_reads_it(fmt: str) -> None:
+    """The same date, or no date, for every text (ingest reads these formats without strptime)."""
+    for text in DATE_TEXTS:
+        try:
+            expected: object = datetime.strptime(text, fmt).date()
+        except ValueError:
+            expected = ValueError
+        try:
+            got: object = strptime_date(text, fmt)
+        except ValueError:
+            got = ValueError
+        assert got == expected, (text, fmt)

@@ -8,7 +8,7 @@ import pytest
 
 from engine.errors import InvalidValue
 from engine.normalise import RELATIONS, clean
-from engine.normalise.fields import GENDERED_RELATIONS, relation_for_gender
+from engine.normalise.fields import _MISSING, GENDERED_RELATIONS, is_missing, relation_for_gender
 from engine.record import FIELD_KINDS
 
 
@@ -249,3 +249,11 @@ def test_bad_values_raise_with_reasons() -> None:
 def test_numbers_are_finite_floats() -> None:
     value = clean("number", "12,345.75")
     assert isinstance(value, float) and math.isclose(value, 12345.75)
+
+
+def test_a_value_with_a_digit_is_never_missing() -> None:
+    """is_missing answers a value with a digit without folding it: no "nothing" marker holds a
+    digit, in either script, and folding keeps the digits."""
+    assert not any(c.isdigit() for marker in _MISSING for c in marker)
+    assert is_missing(" N/A ") and is_missing("নাই") and is_missing("--")
+    assert not is_missing("N/A 1") and not is_missing("১ নাই") and not is_missing("0")
