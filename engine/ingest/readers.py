@@ -27,6 +27,7 @@ import io
 import itertools
 import json
 import logging
+import math
 import re
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,10 @@ from engine.ingest.mapping import FileOptions
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_ROWS: Final = 20_000
+#: a chunk holds about this share of the rows still to read, and at least this many rows (see
+#: :meth:`SourceReader.chunk_limit`)
+_CHUNK_SHARE: Final = 8
+_FEWEST_CHUNK_ROWS: Final = 1_000
 #: plain CSV lines are read this many at a time (a block holding a problem is read line by line)
 _PLAIN_BLOCK: Final = 2_000
 #: JSONL has no header: the columns are the keys seen in this many leading objects.
@@ -108,7 +113,7 @@ class SourceReader:
     file_format : ``csv`` | ``parquet`` | ``jsonl`` | ``excel``.
     options : delimiter and encoding (CSV / JSONL), sheet (Excel).
     columns : the columns to return; each must exist (else :class:`SourceFileError`).
-    chunk_rows : rows per chunk.
+    chunk_rows : rows per chunk at most (:meth:`chunk_limit`).
     """
 
     def __init__(
@@ -125,6 +130,7 @@ class SourceReader:
         self.columns = tuple(columns)
         self.chunk_rows = chunk_rows
         self._sheet: object = None
+        self._total = 0
         if not path.exists():
             raise SourceFileError(f"{path}: file not found.")
         if not path.is_file():
@@ -148,8 +154,28 @@ class SourceReader:
             return int(self._excel_sheet().height)
         return self.path.stat().st_size
 
+    def chunk_limit(self, rows: int, position: int) -> int:
+        """How many rows the next chunk holds, ``rows`` rows into the file (``position`` of
+        :attr:`total`): 1,000 first, then an eighth of the rows still to read (estimated from the
+        bytes a row took so far), at most ``chunk_rows`` and at least 1,000 (or ``chunk_rows``, if
+        fewer).
+
+        Ingest stores each chunk while the next ones are read and cleaned (in two processes);
+        a small first chunk starts the storing early and small last ones leave little to store
+        after the reading ends, which is most of a file of a few thousand rows.
+        """
+        fewest = min(_FEWEST_CHUNK_ROWS, self.chunk_rows)
+        if rows == 0 or position <= 0:
+            return fewest
+        if self.format in ("parquet", "excel"):  # counted in rows
+            left = self._total - position
+        else:
+            left = (self._total - position) * rows / position
+        return max(fewest, min(self.chunk_rows, math.ceil(left / _CHUNK_SHARE)))
+
     def chunks(self) -> Iterator[Chunk]:
-        """Yield the file's rows in chunks of about ``chunk_rows``."""
+        """Yield the file's rows in chunks of at most ``chunk_rows`` (:meth:`chunk_limit`)."""
+        self._total = self.total
         if self.format == "csv":
             return self._csv_chunks()
         if self.format == "jsonl":
@@ -283,12 +309,13 @@ class SourceReader:
             chunk = self._new_chunk()
             good = _Gathered(self.columns, index)  # the chunk's readable rows
             row = 0
+            limit = self.chunk_limit(0, 0)
             # Runs of plain lines (valid UTF-8, one record each, the header's width) are read
             # a block at a time; a block with anything else is read again record by record.
             plain = width > 1 and codecs.lookup(self.options.encoding).name == "utf-8"
             while True:
                 if plain and lines.between_records():
-                    block = lines.take(min(_PLAIN_BLOCK, self.chunk_rows - len(chunk)))
+                    block = lines.take(min(_PLAIN_BLOCK, limit - len(chunk)))
                     read = _plain_block(block, self.options.delimiter, width, index)
                     if read is None:
                         lines.give_back(block)
@@ -299,11 +326,12 @@ class SourceReader:
                         chunk.rows += [row + 1 + i for i, full in enumerate(filled) if full]
                         row += len(block)
                         good.add_columns(columns)
-                        if len(chunk) >= self.chunk_rows:
+                        if len(chunk) >= limit:
                             chunk.columns = good.columns()
                             chunk.last_row, chunk.position = row, lines.position
                             yield chunk
                             chunk, good = self._new_chunk(), _Gathered(self.columns, index)
+                            limit = self.chunk_limit(row, lines.position)
                         if block:
                             continue
                 try:
@@ -345,11 +373,12 @@ class SourceReader:
                     chunk.rows.append(row)
                     good.add_row(values)
                 lines.start_record()
-                if len(chunk) >= self.chunk_rows:
+                if len(chunk) >= limit:
                     chunk.columns = good.columns()
                     chunk.last_row, chunk.position = row, lines.position
                     yield chunk
                     chunk, good = self._new_chunk(), _Gathered(self.columns, index)
+                    limit = self.chunk_limit(row, lines.position)
             if len(chunk) or row > chunk.last_row:
                 chunk.columns = good.columns()
                 chunk.last_row, chunk.position = row, lines.position
@@ -362,6 +391,7 @@ class SourceReader:
         chunk = self._new_chunk()
         position = 0
         row = 0
+        limit = self.chunk_limit(0, 0)
         with self.path.open("rb") as f:
             for line_bytes in f:
                 row += 1
@@ -386,18 +416,22 @@ class SourceReader:
                         )
                         chunk.unreadable.append(BadRow(row, reason, _clip(text.rstrip("\r\n"))))
                     else:
-                        for name in self.columns:
+                        for name, values in chunk.columns.items():
                             value = obj.get(name)
+                            if value.__class__ is str:  # most cells: _json_cell's first case
+                                values.append(value if value.strip() else None)
+                                continue
                             if isinstance(value, dict | list):
                                 what = "a JSON object" if isinstance(value, dict) else "a JSON list"
                                 chunk.nested.setdefault(name, {})[len(chunk.rows)] = what
-                            chunk.columns[name].append(_json_cell(value))
+                            values.append(_json_cell(value))
                         chunk.rows.append(row)
-                if len(chunk) >= self.chunk_rows:
+                if len(chunk) >= limit:
                     chunk.last_row = row
                     chunk.position = position
                     yield chunk
                     chunk = self._new_chunk()
+                    limit = self.chunk_limit(row, position)
         if len(chunk) or row > 0:
             chunk.last_row = row
             chunk.position = position
@@ -417,6 +451,7 @@ class SourceReader:
         chunk = self._new_chunk()
         good: list[list[str]] = []
         row = 0
+        limit = self.chunk_limit(0, 0)
         for cells in rows:
             row += 1
             values = [_excel_text(c) for c in cells]
@@ -441,11 +476,12 @@ class SourceReader:
             else:
                 chunk.rows.append(row)
                 good.append(texts[:width])
-            if len(chunk) >= self.chunk_rows:
+            if len(chunk) >= limit:
                 chunk.columns = _transpose(good, self.columns, index)
                 chunk.last_row = chunk.position = row
                 yield chunk
                 chunk, good = self._new_chunk(), []
+                limit = self.chunk_limit(row, row)
         if len(chunk) or row > chunk.last_row:
             chunk.columns = _transpose(good, self.columns, index)
             chunk.last_row = chunk.position = row
@@ -460,20 +496,32 @@ class SourceReader:
         pf = self._parquet_file()
         row = 0
         batches = pf.iter_batches(batch_size=self.chunk_rows, columns=list(self.columns))
+        pending: list[pa.RecordBatch] = []  # rows read, not yet given in a chunk
+        held = 0
         while True:
-            try:
-                batch = next(batches)
-            except StopIteration:
+            limit = self.chunk_limit(row, row)
+            while held < limit:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                except (pa.ArrowException, OSError) as exc:
+                    raise SourceFileError(
+                        f"{self.path}: the rows after row {row + held:,} cannot be read ({exc})."
+                    ) from None
+                pending.append(batch)
+                held += batch.num_rows
+            if held == 0:
                 break
-            except (pa.ArrowException, OSError) as exc:
-                raise SourceFileError(
-                    f"{self.path}: the rows after row {row:,} cannot be read ({exc})."
-                ) from None
+            table = pa.Table.from_batches(pending)
+            rest = table.slice(limit)
+            table = table.slice(0, limit)
+            pending, held = rest.to_batches(), rest.num_rows
             chunk = self._new_chunk()
-            n = batch.num_rows
+            n = table.num_rows
             chunk.rows = list(range(row + 1, row + n + 1))
             for name in self.columns:
-                array = batch.column(name)
+                array = table.column(name)
                 if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
                     try:
                         array = pc.cast(array, pa.string())

@@ -75,6 +75,9 @@ IDENTIFIERS: Final = "identifiers"
 HASHED_VALUES: Final = tuple(i for i, f in enumerate(VALUE_FIELDS) if f not in LATER_FIELDS)
 LATER_VALUES: Final = tuple((i, f) for i, f in enumerate(VALUE_FIELDS) if f in LATER_FIELDS)
 _CACHE_LIMIT: Final = 200_000
+#: every field's cleaned values are kept for this many rows of a file; after them only the
+#: fields whose values repeat (at most one distinct value in two rows)
+_CACHE_TRIAL_ROWS: Final = DEFAULT_CHUNK_ROWS
 #: files from this size on are read and cleaned in a process of their own (``parallel``)
 _PARALLEL_BYTES: Final = 1 << 20
 
@@ -751,8 +754,10 @@ class _Cleaner:
     """Cleans a chunk's columns field by field, over unique raw values.
 
     Each field keeps a cache of what its raw values cleaned to, across chunks, as long as its
-    values repeat (names, districts, dates); a field whose values hardly repeat (NIDs, phones)
-    only cleans each chunk's unique values, so memory stays flat.
+    values repeat (names, districts, dates); a field whose values hardly repeat in the file's
+    first rows (NIDs, phones) only cleans each chunk's unique values after them, so memory stays
+    flat. (Told by the file's first 20,000 rows, not by each chunk's: a file is read in chunks
+    of 1,000 rows too, where little repeats.)
     """
 
     def __init__(self, mapping: Mapping) -> None:
@@ -769,6 +774,9 @@ class _Cleaner:
         self._cleaned: dict[str, dict[Any, Any]] = {}
         self._invalid: dict[str, dict[Any, str]] = {}
         self._as_given_tests: dict[str, Callable[[str], bool] | None] = {}
+        self._rows_cleaned = 0
+        self._uncached: set[str] | None = None  # fields cleaned chunk by chunk, once known
+        self._account_tests: dict[Any, Callable[[str], bool] | None] = {}
 
     def _clean_constant(self, spec: FieldSpec) -> Any:
         hints = spec.hints()
@@ -836,6 +844,13 @@ class _Cleaner:
             by_field[name] if name in by_field else [self.constants.get(name)] * n
             for name in VALUE_FIELDS
         ]
+        self._rows_cleaned += n
+        if self._uncached is None and self._rows_cleaned >= _CACHE_TRIAL_ROWS:
+            # the fields whose values hardly repeat: no cache from here on
+            half = self._rows_cleaned // 2
+            self._uncached = {f for f, cache in self._cleaned.items() if len(cache) > half}
+            for field in self._uncached:
+                del self._cleaned[field], self._invalid[field]
         return cleaned_columns, raw, invalid
 
     def _clean_identifiers(
@@ -912,12 +927,18 @@ class _Cleaner:
             self._as_given_tests[spec.field] = clean_as_given(spec.kind, **spec.hints())
         return self._as_given_tests[spec.field]
 
+    def _account_as_given(self, spec: FieldSpec, provider: Any) -> Callable[[str], bool] | None:
+        tests = self._account_tests
+        if provider not in tests:
+            tests[provider] = clean_as_given(spec.kind, **{**spec.hints(), "provider": provider})
+        return tests[provider]
+
     def _clean_unique(
         self, spec: FieldSpec, keys: list[Any]
     ) -> tuple[dict[Any, Any], dict[Any, str]]:
         """What each distinct key cleans to, and the reasons of those that are invalid."""
         unique = set(keys)
-        repeats = len(unique) <= len(keys) // 2
+        repeats = self._uncached is None or spec.field not in self._uncached
         if repeats:
             cleaned = self._cleaned.setdefault(spec.field, {})
             bad = self._invalid.setdefault(spec.field, {})
@@ -928,14 +949,23 @@ class _Cleaner:
         else:
             cleaned, bad, todo = {}, {}, unique
         hints = spec.hints()
-        as_given = None if spec.field == "account_number" else self._as_given(spec)
-        if as_given is not None:
-            # most values are clean already (digits of a valid length, codes, plain names):
-            # kept as they are, only the others cleaned one by one
-            given = [key for key in todo if key is not None and as_given(key)]
+        # most values are clean already (digits of a valid length, codes, plain names, wallet
+        # numbers): kept as they are, only the others cleaned one by one
+        if spec.field == "account_number":  # keys (provider, number): the test is the provider's
+            given = [
+                key
+                for key in todo
+                if key[1] is not None
+                and (as_given := self._account_as_given(spec, key[0])) is not None
+                and as_given(key[1])
+            ]
+            cleaned.update((key, key[1]) for key in given)
+        else:
+            as_given = self._as_given(spec)
+            given = [] if as_given is None else [k for k in todo if k is not None and as_given(k)]
             cleaned.update(zip(given, given, strict=True))
-            if given:
-                todo = todo.difference(given)
+        if given:
+            todo = todo.difference(given)
         for key in todo:
             if spec.field == "account_number":
                 provider, raw_value = key

@@ -7,6 +7,7 @@ messy copies of their files."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import sqlite3
 from pathlib import Path
@@ -189,6 +190,10 @@ AS_GIVEN_CASES = {
         "০১৭১১২৩৪৫৬৭",
         "01711 234567",
     ],
+    ("account", "bkash"): ["01711234567", "+8801711234567", "1711234567", "017112345678"],
+    ("account", "rocket"): ["017112345678", "01711234567", "0171123456789", "8801711234567"],
+    ("account", "sonali"): ["12345", "12345678901234567890", "1234", "123456789012345678901"],
+    ("account", None): ["20501234567", "2050-1234-567", "০১২৩৪৫৬"],
     ("key", "record_id"): ["B00012", "H-012", "ab_12", "NA", "n/a", "12.0", "1e5", " 12", "১২"],
     ("text", "household_id"): ["BD4018385", "HH-7", "12.00", "NIL", "-", "x 1"],
     ("text", "ward"): ["05", "Ward 5"],
@@ -214,7 +219,9 @@ AS_GIVEN_CASES = {
 
 @pytest.mark.parametrize(("kind", "field"), list(AS_GIVEN_CASES))
 def test_a_value_kept_as_given_is_what_cleaning_it_gives(kind: str, field: str | None) -> None:
-    hints = {"field": field} if field else {}
+    hints: dict[str, object] = {"field": field} if field else {}
+    if kind == "account":  # an account number's form is its provider's
+        hints = {"field": "account_number", "provider": field}
     as_given = clean_as_given(kind, **hints)
     if field in ("ward", "union"):
         assert as_given is None  # cleaning changes these (numbers, lower case)
@@ -300,3 +307,40 @@ def test_record_ids_of_a_chunk_are_those_of_its_rows_one_by_one() -> None:
         run.record_id_of([a, b]) for a, b in zip(cells, other, strict=True)
     ]
     assert run._record_ids([cells])[3:6] == ["A-1", "A-1", "12345"]
+
+
+def test_a_file_is_stored_from_its_first_thousand_rows_and_ends_in_small_chunks(
+    tmp_path: Path,
+) -> None:
+    """The store writes the first chunk while the rest is read and cleaned, and little is left
+    to write once the last row is read: chunks of 1,000 rows first and last, at most chunk_rows
+    between, every row once in file order (CSV, JSONL and Parquet alike)."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .test_ingest import write_big_file
+
+    rows = 30_000
+    write_big_file(tmp_path / "big.csv", rows)
+    ids = [f"B{i:07d}" for i in range(rows)]
+    pq.write_table(pa.table({"ben_id": ids}), tmp_path / "big.parquet", row_group_size=7_000)
+    (tmp_path / "big.jsonl").write_text(
+        "".join(json.dumps({"ben_id": i}) + "\n" for i in ids), encoding="utf-8"
+    )
+    for name, file_format in [
+        ("big.csv", "csv"),
+        ("big.jsonl", "jsonl"),
+        ("big.parquet", "parquet"),
+    ]:
+        reader = readers.open_source(
+            tmp_path / name, file_format=file_format, columns=["ben_id"], chunk_rows=3_000
+        )
+        chunks = list(reader.chunks())
+        sizes = [len(chunk) for chunk in chunks]
+        assert sizes[0] == 1_000 and sizes[-2] == 1_000 and sizes[-1] <= 1_000, (name, sizes)
+        assert max(sizes) == 3_000, (name, sizes)
+        assert [r for chunk in chunks for r in chunk.rows] == list(range(1, rows + 1)), name
+        assert [v for chunk in chunks for v in chunk.columns["ben_id"]] == ids, name
+        assert [chunk.last_row for chunk in chunks] == list(itertools.accumulate(sizes)), name
