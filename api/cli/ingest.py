@@ -77,7 +77,11 @@ def ingest(
     ] = False,
     chunk_rows: Annotated[
         int,
-        typer.Option(help="Rows per chunk; each chunk is committed in one transaction.", min=1),
+        typer.Option(
+            help="Rows per chunk at most (the first and last are smaller); each chunk is "
+            "committed in one transaction.",
+            min=1,
+        ),
     ] = 20_000,
 ) -> None:
     """Ingest MIS files through their mappings."""

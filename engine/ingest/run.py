@@ -153,7 +153,9 @@ def ingest_file(
     progress : called after each chunk with an :class:`IngestProgress`.
     reports_dir : where the quarantine and field-warning CSVs go; default ``reports/`` beside the
         store's database (``$EKJON_HOME/reports``).
-    chunk_rows : rows per chunk; each chunk is committed in one transaction.
+    chunk_rows : rows per chunk at most (the first and last are smaller:
+        :meth:`~engine.ingest.readers.SourceReader.chunk_limit`); each chunk is committed in one
+        transaction.
     parallel : read and clean the file in a process of its own while this one stores it (two
         cores at work); default: for files of 1 MB and more, called from the main thread,
         where the system can fork.
