@@ -21,9 +21,11 @@ The caller holds one lock across steps 1 to 5 (the API's write lock): two record
 person that arrive together must not both become new persons. Steps 3 to 5 also hold the home's
 resolve lock (:mod:`engine.homelock`) for the moment they write: a record is refused, nothing
 stored, while ``ekjon resolve`` runs, whose complete run would otherwise drop the ID given to it.
-The API does steps 1 to 5 with :func:`keep_record` and step 6 with :func:`publish_registered`,
-for the records kept meanwhile together: one publish writes what publishing them one at a time
-in the order kept writes.
+The publish (step 6) does not hold it: a resolve run that starts meanwhile finds the record
+stored and identified, and its complete publish finishes the record's. The API does steps 1 to 5
+with :func:`keep_record` and step 6 with :func:`publish_registered`, for the records kept
+meanwhile together: one publish writes what publishing them one at a time in the order kept
+writes.
 
 :func:`resolve_record` is the dry run: steps 1 and 2 only, nothing written. :func:`outcome` says
 whether the decision is clear (``matched``, ``new``) or one a reviewer should look at
