@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -353,6 +354,38 @@ def clean_date(
             ).isoformat()
         return _from_serial(float(raw), raw, field, today).isoformat()
     return _clean_date_text(str(raw).strip(), tuple(formats or ()), field, today)
+
+
+_ISO_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_date_as_given(
+    formats: list[str] | tuple[str, ...] | None = None, age_as_of: object = None
+) -> Callable[[str], bool] | None:
+    """A test telling, for a string, that :func:`clean_date` with these ``formats`` gives it back
+    unchanged: an ISO date (``YYYY-MM-DD``, ASCII digits) between 1900 and today, when the source
+    gives no format or only ``%Y-%m-%d`` (another format might read the same text otherwise);
+    ``None`` for other formats, or a column that may hold ages (``age_as_of``).
+
+    Example
+    -------
+    >>> as_given = iso_date_as_given(["%Y-%m-%d"])
+    >>> as_given("1980-04-03"), as_given("1980-02-30"), as_given("03/04/1980")
+    (True, False, False)
+    """
+    if age_as_of or any(fmt != "%Y-%m-%d" for fmt in formats or ()):
+        return None
+    fullmatch = _ISO_DATE.fullmatch
+
+    def as_given(text: str) -> bool:
+        if fullmatch(text) is None:
+            return False
+        try:
+            return EARLIEST <= date.fromisoformat(text) <= date.today()
+        except ValueError:
+            return False
+
+    return as_given
 
 
 def _as_of_date(as_of: str | date | None) -> date:

@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from engine.errors import InvalidValue
 from engine.normalise.bangla import is_bangla, repair_bangla
-from engine.normalise.dates import clean_date, parse_age, read_date_or_age
+from engine.normalise.dates import clean_date, iso_date_as_given, parse_age, read_date_or_age
 from engine.normalise.digits import to_ascii_digits
 from engine.normalise.geo import clean_address, clean_postcode, district_code, division_code
 from engine.normalise.identifiers import (
@@ -699,6 +699,8 @@ def clean_as_given(kind: str, **hints: Any) -> Callable[[str], bool] | None:
     field = hints.get("field")
     if kind == "account":
         return account_as_given(_provider_hint(hints.get("provider")))
+    if kind == "date":
+        return iso_date_as_given(hints.get("formats"), hints.get("age_as_of"))
     if kind == "name" and hints.get("script") not in ("bn", "bangla", "bengali"):
         return _name_as_given
     if kind == "text" and (field in LOWER_CASE_TEXT or field == "ward"):

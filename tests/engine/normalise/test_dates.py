@@ -9,7 +9,12 @@ import pytest
 
 from engine.errors import InvalidValue
 from engine.normalise import BirthDate, birth_date, clean_date, parse_age
-from engine.normalise.dates import age_from_date_column, read_date_or_age, strptime_date
+from engine.normalise.dates import (
+    age_from_date_column,
+    iso_date_as_given,
+    read_date_or_age,
+    strptime_date,
+)
 
 
 @pytest.mark.parametrize(
@@ -231,3 +236,16 @@ def test_a_source_format_reads_as_strptime_reads_it(fmt: str) -> None:
         except ValueError:
             got = ValueError
         assert got == expected, (text, fmt)
+
+
+def test_iso_dates_are_kept_as_given_only_where_no_other_format_could_read_them() -> None:
+    """A column read with %Y-%m-%d (or no format) keeps its valid ISO dates as they are; one with
+    another format, or one that may hold ages, cleans each value."""
+    for formats in (None, ["%Y-%m-%d"]):
+        as_given = iso_date_as_given(formats)
+        assert as_given is not None
+        assert as_given("1980-04-03") and clean_date("1980-04-03", formats) == "1980-04-03"
+        assert not as_given("1980-02-30") and not as_given("1899-12-31")
+        assert not as_given("2999-01-01") and not as_given("1980-4-3")
+    assert iso_date_as_given(["%Y-%d-%m"]) is None
+    assert iso_date_as_given(["%Y-%m-%d"], age_as_of="2025-06-30") is None
