@@ -143,6 +143,7 @@ def measure(world: World, model_path: Path, cache: Path) -> dict[str, Any]:
     from engine.home import Home
     from engine.quality.evaluate import evaluate, source_pair_scores, standard_slices
     from engine.quality.training import load_model, person_labels, read_truth
+    from engine.resolve.cluster import cluster_records, key_order, logodds
     from engine.resolve.pipeline import ResolveSettings, resolve
     from synth.load import load_world
 
@@ -175,6 +176,17 @@ def measure(world: World, model_path: Path, cache: Path) -> dict[str, Any]:
     per_pair = source_pair_scores(
         prepared["source"].to_numpy(), resolution.person, person, candidates
     )
+    # the same scored pairs clustered without household evidence (the model's weights)
+    alone = cluster_records(
+        n,
+        pairs["left"].to_numpy(),
+        pairs["right"].to_numpy(),
+        logodds(pairs["probability"].to_numpy()),
+        pairs["cannot_link"].to_numpy(),
+        order=key_order((prepared["source"] + "/" + prepared["record_id"]).to_numpy()),
+    )
+    without = evaluate(alone, person)
+    without_pairs = source_pair_scores(prepared["source"].to_numpy(), alone, person, candidates)
     return {
         "world": world.spec,
         "label": world.label,
@@ -193,6 +205,12 @@ def measure(world: World, model_path: Path, cache: Path) -> dict[str, Any]:
         "pairs_scored": len(pairs),
         "rules": resolution.blocking.rules.to_dict(orient="records"),
         "source_pairs": per_pair.to_dict(orient="records"),
+        "without_households": {
+            "precision": without.pairwise.precision,
+            "recall": without.pairwise.recall,
+            "f1": without.pairwise.f1,
+            "source_pairs": without_pairs.to_dict(orient="records"),
+        },
         "field_warnings": warnings,
         "sources_not_ingested": missing,
         "synth_seconds": t_synth,
@@ -264,6 +282,15 @@ def print_world(r: dict[str, Any], min_pairs: int, all_pairs: bool) -> None:
         f"({r['bangla_only_records']:,} records)"
     )
     rss = "peak RSS" if r["rss_exact"] else "peak RSS (whole process)"
+    alone = r.get("without_households")
+    if alone:
+        table = pd.DataFrame(alone["source_pairs"])
+        judged = table[table["true_pairs"] >= min_pairs]
+        print(
+            f"without household evidence: precision {alone['precision']:.4f}  recall "
+            f"{alone['recall']:.4f}  F1 {alone['f1']:.4f};  pairs of sources < 0.95 recall: "
+            f"{int((judged['recall'] < 0.95).sum())} of {len(judged)}"
+        )
     print(
         f"blocking recall {r['blocking_recall']:.4f}; candidate pairs {r['candidate_pairs']:,} "
         f"= {r['pairs_per_record']:.2f} per record; resolve {r['resolve_seconds']:.1f}s, "
@@ -304,6 +331,7 @@ def summary_table(results: list[dict[str, Any]], min_pairs: int) -> pd.DataFrame
                 "P": r["precision"],
                 "R": r["recall"],
                 "F1": r["f1"],
+                "F1 w/o hh": (r.get("without_households") or {}).get("f1", float("nan")),
                 "B3 F1": r["bcubed_f1"],
                 "bn R": r["bangla_only_recall"],
                 "block R": r["blocking_recall"],

@@ -15,6 +15,14 @@ name), so:
    bridge between two tight groups averages out negative and is cut; a household member linked
    through one shared wallet never joins.
 
+4. **Household evidence** (:func:`cluster_with_households`): a record that comes with a household
+   (a survey lists the family) and a candidate of another source scored at least
+   :data:`HOUSEHOLD_FLOOR` are linked (their weight raised to :data:`HOUSEHOLD_LOGODDS`) when the
+   candidate's person holds a phone or wallet number that the person of a member of that household
+   holds (:func:`household_evidence`); the records are then clustered again. A name, an age and a
+   district fit many namesakes; one of them holding the household's number rarely is a
+   coincidence.
+
 :func:`complete_pairs` lists the pairs inside small components that blocking did not produce, so the
 pipeline can score them before step 3 and the average sees every pair.
 
@@ -31,6 +39,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,13 +60,15 @@ def logodds(probability: np.ndarray) -> np.ndarray:
 
 @dataclass
 class ClusterStats:
-    """What clustering did: components found, accepted as is, split, and the largest one."""
+    """What clustering did: components found, accepted as is, split, the largest one, and the
+    pairs household evidence linked (:func:`cluster_with_households`)."""
 
     components: int = 0
     accepted: int = 0
     reviewed: int = 0
     split: int = 0
     largest_component: int = 0
+    household_links: int = 0
 
 
 def key_order(keys: np.ndarray | pd.Series) -> np.ndarray:
@@ -319,3 +330,183 @@ def _cluster(
         next_label += int(sub.max()) + 1
         local[members] = -1
     return labels
+
+
+# -- household (collective) evidence ---------------------------------------------------------------
+
+#: A pair the model scored at least this probability may be raised by household evidence.
+HOUSEHOLD_FLOOR = 0.05
+#: A number used by more distinct names than this (a phone farm, an agent's wallet) is no
+#: household's own and carries no household evidence.
+HOUSEHOLD_NUMBER_NAMES = 8
+#: The log-odds (at least) of a pair raised by household evidence.
+HOUSEHOLD_LOGODDS = 6.0
+#: Rounds of raise -> cluster again at most (a round's new persons carry new numbers).
+HOUSEHOLD_ROUNDS = 2
+
+
+def household_evidence(
+    person: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    probability: np.ndarray,
+    cannot: np.ndarray,
+    records: pd.DataFrame | dict[str, np.ndarray],
+    *,
+    floor: float = HOUSEHOLD_FLOOR,
+    max_names: int = HOUSEHOLD_NUMBER_NAMES,
+) -> np.ndarray:
+    """The scored pairs that household evidence links: a boolean per pair.
+
+    A household's members come with a survey record (or any record with a ``household``): the
+    record's person is likely the candidate whose own person shares a phone or wallet number with
+    the person of another member (the wife's SIM registration carries the phone the husband's
+    allowance gives). Two namesakes, the wrong one and a household's number, rarely meet. A pair
+    ``(s, m)`` of two sources, in two ``person`` clusters, scored at least ``floor`` and not a
+    cannot-link, is linked when ``s`` is a member of a household and ``m``'s person holds a number
+    (used by at most ``max_names`` distinct names: not a phone farm's) that the person of a member
+    of ``s``'s household (``s`` included) holds, other than ``m``'s own person; never when ``m``'s
+    person already holds another member of that household.
+
+    ``records``: prepared columns ``source``, ``household`` (``-1``: none), ``phone``, ``wallet``
+    (``-1``: none), ``phone_names``, ``wallet_names``, row ``i`` record ``i``.
+    """
+    person = np.asarray(person, dtype=np.int64)
+    left = np.asarray(left, dtype=np.int64)
+    right = np.asarray(right, dtype=np.int64)
+    out = np.zeros(len(left), dtype=bool)
+    household = np.asarray(records["household"], dtype=np.int64)
+    if not len(left) or not (household >= 0).any():
+        return out
+    # every person's numbers (a phone farm's left out), sorted by person; numbers as codes
+    owner, number = [], []
+    for kind in ("phone", "wallet"):
+        values = np.asarray(records[kind], dtype=np.int64)
+        rows = np.flatnonzero((values >= 0) & (np.asarray(records[f"{kind}_names"]) <= max_names))
+        owner.append(person[rows])
+        number.append(values[rows])
+    owner, number = np.concatenate(owner), np.concatenate(number)
+    if not len(number):
+        return out
+    distinct, number = np.unique(number, return_inverse=True)
+    held = np.unique(owner * len(distinct) + number)  # each (person, number) once, by person
+    owner, number = held // len(distinct), held % len(distinct)
+
+    def numbers_of(persons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(i, number) for every number the person ``persons[i]`` holds."""
+        start = np.searchsorted(owner, persons, side="left")
+        count = np.searchsorted(owner, persons, side="right") - start
+        which = np.repeat(np.arange(len(persons)), count)
+        at = np.repeat(start - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+        return which, number[at]
+
+    members = np.flatnonzero(household >= 0)
+    span = int(person.max()) + 1
+    # the persons of each household's members (household * span + person)
+    homes = np.unique(household[members] * span + person[members])
+    # each (household, number) the person of a member holds: how many persons hold it, and one
+    home_household, home_person = homes // span, homes % span
+    which, held = numbers_of(home_person)
+    code = home_household[which] * len(distinct) + held
+    holder = home_person[which]
+    order = np.lexsort((holder, code))
+    code, holder = code[order], holder[order]
+    first = np.r_[True, code[1:] != code[:-1]][: len(code)]
+    footprint = code[first]
+    if not len(footprint):
+        return out
+    persons_holding = np.diff(np.r_[np.flatnonzero(first), len(code)])  # (household, person) once
+    one_holder = holder[first]
+
+    # the pairs asked about: scored at least the floor (the few), then the rest of the conditions
+    asked = np.flatnonzero(np.asarray(probability) >= floor)
+    a, b = left[asked], right[asked]
+    source = pd.factorize(np.asarray(records["source"]))[0]
+    keep = (person[a] != person[b]) & ~np.asarray(cannot, dtype=bool)[asked]
+    keep &= source[a] != source[b]
+    asked = asked[keep]
+    for s_side, m_side in ((left, right), (right, left)):
+        rows = asked[household[s_side[asked]] >= 0]
+        h, m = household[s_side[rows]], person[m_side[rows]]
+        # m's person already holds a member of s's household: it is that member, not s
+        at = np.minimum(np.searchsorted(homes, h * span + m), len(homes) - 1)
+        keep = homes[at] != h * span + m
+        rows, h, m = rows[keep], h[keep], m[keep]
+        which, held = numbers_of(m)
+        wanted = h[which] * len(distinct) + held
+        at = np.minimum(np.searchsorted(footprint, wanted), len(footprint) - 1)
+        # held by the person of a member, other than m's own
+        found = (footprint[at] == wanted) & (
+            (persons_holding[at] > 1) | (one_holder[at] != m[which])
+        )
+        out[rows[which[found]]] = True
+    return out
+
+
+def cluster_with_households(
+    n: int,
+    left: np.ndarray,
+    right: np.ndarray,
+    weight: np.ndarray,
+    cannot: np.ndarray,
+    probability: np.ndarray,
+    records: pd.DataFrame | dict[str, np.ndarray],
+    *,
+    rounds: int = HOUSEHOLD_ROUNDS,
+    stats: ClusterStats | None = None,
+    link_threshold: float = 0.0,
+    order: np.ndarray | None = None,
+    **options: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cluster_records`, then up to ``rounds`` times: the pairs
+    :func:`household_evidence` links (given the persons so far) raised to at least
+    :data:`HOUSEHOLD_LOGODDS`, and the components they touch clustered again (the others'
+    pairs are unchanged: clustering every record again gives the same persons).
+
+    ``options`` go to :func:`cluster_records`; ``stats`` are the first clustering's, with the
+    pairs household evidence linked (``household_links``).
+
+    Returns
+    -------
+    (labels, weight)
+        The person label per record, and the pairs' weights with the raised ones raised.
+    """
+    left = np.asarray(left, dtype=np.int64)
+    right = np.asarray(right, dtype=np.int64)
+    weight = np.asarray(weight, dtype=np.float64).copy()
+    cannot = np.asarray(cannot, dtype=bool)
+    rank = np.arange(n, dtype=np.int64) if order is None else np.asarray(order, dtype=np.int64)
+    options.update(link_threshold=link_threshold)
+    labels = cluster_records(n, left, right, weight, cannot, stats=stats, order=rank, **options)
+    raised = np.zeros(len(weight), dtype=bool)
+    for _ in range(rounds):
+        new = household_evidence(labels, left, right, probability, cannot, records) & ~raised
+        if not new.any():
+            break
+        raised |= new
+        weight[new] = np.maximum(weight[new], HOUSEHOLD_LOGODDS)
+        # the components of the confident pairs that hold a raised pair, clustered again
+        comp = components(n, left, right, (weight > link_threshold) & ~cannot)
+        touched = np.zeros(n, dtype=bool)
+        touched[np.isin(comp, comp[left[new]])] = True
+        rows = np.flatnonzero(touched)
+        local = np.full(n, -1, dtype=np.int64)
+        local[rows] = np.arange(len(rows))
+        inside = touched[left] & touched[right]
+        again = cluster_records(
+            len(rows),
+            local[left[inside]],
+            local[right[inside]],
+            weight[inside],
+            cannot[inside],
+            order=rank[rows],
+            **options,
+        )
+        labels = labels.copy()
+        labels[rows] = int(labels.max()) + 1 + again
+        labels = pd.factorize(labels)[0].astype(np.int64)
+    if stats is not None:
+        stats.household_links = int(raised.sum())
+    if raised.any():
+        log.info("household evidence linked %d pairs", int(raised.sum()))
+    return labels, weight

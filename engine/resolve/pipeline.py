@@ -39,8 +39,9 @@ import pandas as pd
 
 from engine.resolve.blocking import DEFAULT_RULES, BlockingReport, BlockingRule, candidate_pairs
 from engine.resolve.cluster import (
+    HOUSEHOLD_ROUNDS,
     ClusterStats,
-    cluster_records,
+    cluster_with_households,
     complete_pairs,
     components,
     key_order,
@@ -80,6 +81,9 @@ class ResolveSettings:
     keep_features:
         Keep every pair's features in the :class:`Resolution` (memory: 92 bytes a pair). Without
         them, :meth:`Resolution.pair_features` recomputes the features of the pairs asked for.
+    household_rounds:
+        Rounds of household evidence after clustering
+        (:func:`engine.resolve.cluster.cluster_with_households`; 0 = none).
     """
 
     rules: tuple[BlockingRule, ...] = DEFAULT_RULES
@@ -88,6 +92,7 @@ class ResolveSettings:
     max_linkage_size: int = 400
     chunk_pairs: int = 1_000_000
     keep_features: bool = False
+    household_rounds: int = HOUSEHOLD_ROUNDS
 
 
 @dataclass
@@ -472,20 +477,26 @@ def resolve(
         if features is not None:
             features = features.reindex(pairs.index)
     stats = ClusterStats()
-    person = timed(
+    person, weight = timed(
         "cluster",
-        lambda: cluster_records(
+        lambda: cluster_with_households(
             n,
             pairs["left"].to_numpy(),
             pairs["right"].to_numpy(),
             pairs["weight"].to_numpy(),
             pairs["cannot_link"].to_numpy(),
+            pairs["probability"].to_numpy(),
+            prepared,
+            rounds=settings.household_rounds,
             link_threshold=settings.link_threshold,
             max_linkage_size=settings.max_linkage_size,
             stats=stats,
             order=order,
         ),
     )
+    # the clustering's weights: a pair household evidence linked is raised (the model's
+    # probability is kept)
+    pairs["weight"] = weight
     return Resolution(
         prepared, pairs, features, person, report, stats, timings, vocabulary, blocking_keys
     )

@@ -8,8 +8,10 @@ import pandas as pd
 from engine.resolve.cluster import (
     ClusterStats,
     cluster_records,
+    cluster_with_households,
     complete_pairs,
     components,
+    household_evidence,
     logodds,
 )
 
@@ -116,3 +118,90 @@ def test_tied_links_are_broken_by_record_order_not_row_order() -> None:
     assert _same(first, 0, 1) and not _same(first, 1, 2)
     last = cluster_records(3, left, right, weight, cannot, order=np.array([2, 1, 0]))
     assert _same(last, 1, 2) and not _same(last, 0, 1)
+
+
+def _a_household_and_its_wife_s_namesakes() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A survey household (husband 0, wife 1, both giving the household phone 111), the
+    husband's allowance record (2, giving the wife's phone 222), the wife's SIM registration (3,
+    phone 222) and a namesake's (4, phone 333) in the same district: the survey gives the wife's
+    name and age only, so both SIM records score alike against her."""
+    records = pd.DataFrame(
+        {
+            "source": ["bbs", "bbs", "dss", "sim", "sim"],
+            "household": [7, 7, -1, -1, -1],
+            "phone": [111, 111, 222, 222, 333],
+            "wallet": [-1, -1, -1, -1, -1],
+            "phone_names": [2, 2, 2, 2, 1],
+            "wallet_names": [0, 0, 0, 0, 0],
+        }
+    )
+    pairs = pd.DataFrame(
+        {
+            "left": [0, 1, 1, 2],
+            "right": [2, 3, 4, 3],
+            "probability": [0.99, 0.3, 0.3, 0.01],
+        }
+    )
+    pairs["weight"] = logodds(pairs["probability"].to_numpy())
+    pairs["cannot_link"] = False
+    return records, pairs
+
+
+def _households_clustered(
+    records: pd.DataFrame, pairs: pd.DataFrame, stats: ClusterStats | None = None
+) -> list[int]:
+    labels, _ = cluster_with_households(
+        len(records),
+        pairs["left"].to_numpy(),
+        pairs["right"].to_numpy(),
+        pairs["weight"].to_numpy(),
+        pairs["cannot_link"].to_numpy(),
+        pairs["probability"].to_numpy(),
+        records,
+        stats=stats,
+    )
+    return labels.tolist()
+
+
+def test_a_survey_member_joins_the_namesake_whose_number_her_household_holds() -> None:
+    records, pairs = _a_household_and_its_wife_s_namesakes()
+    stats = ClusterStats()
+    labels = _households_clustered(records, pairs, stats)
+    assert stats.household_links == 1
+    assert labels[0] == labels[2] != labels[1]  # husband and his allowance; the wife apart
+    assert labels[1] == labels[3]  # the wife and the SIM whose phone her husband's record gives
+    assert labels[4] not in (labels[1], labels[0])  # the namesake stays alone
+    # without the household, or with the number a phone farm's, she stays alone
+    alone = _households_clustered(records.assign(household=-1), pairs)
+    assert alone[1] not in (alone[3], alone[4])
+    farm = records.assign(phone_names=[2, 2, 40, 40, 1])
+    alone = _households_clustered(farm, pairs)
+    assert alone[1] != alone[3]
+    # nor when her household's persons hold no number at all
+    alone = _households_clustered(records.assign(phone=[-1, -1, -1, 222, 333]), pairs)
+    assert alone[1] not in (alone[3], alone[4])
+
+
+def test_household_evidence_never_links_a_candidate_holding_another_member() -> None:
+    records, pairs = _a_household_and_its_wife_s_namesakes()
+    person = np.array([0, 1, 0, 2, 3])
+    mask = household_evidence(
+        person,
+        pairs["left"].to_numpy(),
+        pairs["right"].to_numpy(),
+        pairs["probability"].to_numpy(),
+        pairs["cannot_link"].to_numpy(),
+        records,
+    )
+    assert mask.tolist() == [False, True, False, False]
+    # the SIM record's person already holds the husband's survey record: it is his, not hers
+    person = np.array([0, 1, 0, 0, 3])
+    mask = household_evidence(
+        person,
+        pairs["left"].to_numpy(),
+        pairs["right"].to_numpy(),
+        pairs["probability"].to_numpy(),
+        pairs["cannot_link"].to_numpy(),
+        records,
+    )
+    assert not mask.any()
