@@ -11,7 +11,7 @@ what flows out: the pairs' scores and the rows of
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,6 +136,55 @@ def person_table(
         table.append(entry)
     table.sort(key=lambda e: (not e["qualifies"], -e["mean_log_odds"], -e["best_probability"]))
     return table
+
+
+def household_links(
+    frame: Prepared,
+    rows: np.ndarray,
+    person: Sequence[str],
+    probability: np.ndarray,
+    cannot: np.ndarray,
+    *,
+    own: int,
+    members: Callable[[int, str], Sequence[int]],
+    persons_of: Callable[[list[int]], list[str]],
+    person_rows: Mapping[str, Sequence[int]],
+    frame_of: Callable[[np.ndarray], Prepared],
+) -> np.ndarray:
+    """The record's scored pairs that household evidence links, by the batch's rule
+    (:func:`engine.resolve.cluster.household_evidence`): the record is a person of its own, the
+    others' persons are the batch's.
+
+    ``frame``: the record's prepared columns followed by ``rows``' (of persons ``person``), as
+    scored; ``own``: the record's row if the resolver knows it (else ``-1``); ``members(code,
+    source)``: the rows of a household's members (``-1``: unknown); ``persons_of(rows)``: their
+    persons; ``frame_of(rows)``: the record's columns followed by ``rows``'."""
+    from engine.resolve.cluster import HOUSEHOLD_FLOOR, household_evidence
+
+    out = np.zeros(len(rows), dtype=bool)
+    source, household = column(frame, "source"), column(frame, "household")
+    asked = (probability >= HOUSEHOLD_FLOOR) & ~cannot & (source[1:] != source[0])
+    asked &= (household[1:] >= 0) | (household[0] >= 0)
+    if not asked.any():
+        return out
+    # the households of the record and of the candidates asked about, their members' rows
+    ends = np.r_[True, asked]
+    homes = {(int(h), str(s)) for h, s in zip(household[ends], source[ends], strict=True) if h >= 0}
+    found = sorted({r for code, s in homes for r in members(code, s)} - {own, -1})
+    if not found:
+        return out
+    # every record of the candidates' and the members' persons
+    persons = {person[i] for i in np.flatnonzero(asked)} | set(persons_of(found))
+    local = {r for pid in persons for r in person_rows.get(pid, ())}
+    pairs = rows[asked]
+    local_rows = np.asarray(sorted((local | set(found) | set(pairs.tolist())) - {own}), np.int64)
+    labels = pd.factorize(np.asarray([""] + persons_of(local_rows.tolist())))[0]
+    right = np.searchsorted(local_rows, pairs) + 1
+    left = np.zeros(len(pairs), np.int64)
+    out[asked] = household_evidence(
+        labels, left, right, probability[asked], cannot[asked], frame_of(local_rows)
+    )
+    return out
 
 
 def cross_script(frame: Prepared, a: int, b: int) -> bool:

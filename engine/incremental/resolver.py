@@ -65,6 +65,7 @@ from engine.errors import IncrementalError
 from engine.identity.assign import ledger_choice
 from engine.incremental.decide import (
     cross_script,
+    household_links,
     person_table,
     score_pairs,
 )
@@ -89,6 +90,7 @@ from engine.incremental.tables import TABLES_VERSION, Tables
 from engine.record import Record, record_key
 from engine.resolve.block_index import RuleIndex, hash_keys, key_strings
 from engine.resolve.blocking import BlockingRule
+from engine.resolve.cluster import HOUSEHOLD_LOGODDS
 from engine.resolve.explain import explain_features
 from engine.resolve.pipeline import MatchModel, Resolution, ResolveSettings
 from engine.resolve.prepare import PLACE_COUNTS, PREPARED_COLUMNS, nid_number
@@ -806,6 +808,23 @@ class IncrementalResolver:
         )
         probability, weight, cannot = scored.probability, scored.weight, scored.cannot
         person = self._persons_of(scored_rows.tolist())
+        if self.settings.household_rounds:  # the batch's household evidence, as it has it
+            raised = household_links(
+                frame,
+                scored_rows,
+                person,
+                probability,
+                cannot,
+                own=self._position.get(key, -1),
+                members=lambda code, source: [
+                    self._position.get(record_key(source, str(rid)), -1)
+                    for rid in self.context.households.get(code, {})
+                ],
+                persons_of=self._persons_of,
+                person_rows=self._person_rows,
+                frame_of=lambda rows: self._frame(new, rows, own_links),
+            )
+            weight = np.where(raised, np.maximum(weight, HOUSEHOLD_LOGODDS), weight)
         masks = [blocked.get(r, 0) for r in scored_rows.tolist()]
         table = person_table(
             person,
