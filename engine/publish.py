@@ -255,12 +255,15 @@ class _Publisher:
     def _store_rows(self, data: _Columns | Iterable[Mapping[str, Any]]) -> Iterable[Mapping]:
         return _rows(data, drop_missing=self.fresh) if isinstance(data, _Columns) else data
 
-    def nodes(self, label: str, data: _Columns | Iterable[Mapping[str, Any]]) -> int:
+    def nodes(
+        self, label: str, data: _Columns | Iterable[Mapping[str, Any]], new: bool = False
+    ) -> int:
+        """Write nodes; ``new``: the caller knows the graph lacks them (no look-up)."""
         if isinstance(self.store, GraphWriter):
             columns = data if isinstance(data, _Columns) else pd.DataFrame(list(data))
             return self.store.add_nodes(label, columns)
         rows = self._store_rows(data)
-        if self.partial and label in _AGGREGATES:  # only the new ones: see the module docstring
+        if self.partial and label in _AGGREGATES and not new:  # only the new: see the docstring
             rows = list(rows)
             have = set(self.store.nodes(label, ["id"], ids=[r["id"] for r in rows])["id"])
             rows = [r for r in rows if r["id"] not in have]
@@ -690,7 +693,8 @@ def publish(
         named = records["source"].unique().tolist()
         have = set(store.nodes("Source", ["id"], ids=named)["id"])
         sourced = records[~records["source"].isin(have).to_numpy()]
-        sourced = sourced[~sourced["source"].duplicated().to_numpy()]  # as one at a time
+        if len(sourced) > 1:  # as one at a time: a new source made from its first record
+            sourced = sourced[~sourced["source"].duplicated().to_numpy()]
     report.sources = pub.nodes("Source", _source_rows(sourced, found)) if len(sourced) else 0
     codes = records["programme"].dropna().unique() if "programme" in records else []
     report.programmes = pub.nodes("Programme", _programme_rows(codes, policy, report))
@@ -699,9 +703,11 @@ def publish(
     # persons and households ---------------------------------------------------------------------
     people = records
     if pub.partial and not isinstance(store, GraphWriter):
-        people = _first_of_new_persons(store, records)
+        people = _first_of_new_persons(store, records)  # persons the graph lacks, looked up
     persons, households, member = _persons_and_households(people, source_households)
-    report.persons = pub.nodes("Person", pub.rows({c: persons[c] for c in persons.columns}))
+    report.persons = pub.nodes(
+        "Person", pub.rows({c: persons[c] for c in persons.columns}), new=pub.partial
+    )
     pub.progress("persons", report.persons, len(persons))
     report.households = pub.nodes(
         "Household", pub.rows({c: households[c] for c in households.columns})
@@ -809,7 +815,7 @@ def _first_of_new_persons(store: GraphStore, records: pd.DataFrame) -> pd.DataFr
     ids = person[named].unique().tolist()
     have = set(store.nodes("Person", ["id"], ids=ids)["id"]) if ids else set()
     first = named & ~person.duplicated().to_numpy() & ~person.isin(have).to_numpy()
-    return records[first]
+    return records if first.all() else records[first]  # one new person's record: no copy
 
 
 def _reference_edges(
