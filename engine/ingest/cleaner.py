@@ -15,7 +15,12 @@ from engine.ingest.mapping import COLUMNS_SEPARATOR, FieldSpec, Mapping
 from engine.ingest.readers import DEFAULT_CHUNK_ROWS, Chunk
 from engine.normalise import clean, is_missing
 from engine.normalise.dates import age_from_date_column
-from engine.normalise.fields import GENDERED_RELATIONS, clean_as_given, relation_for_gender
+from engine.normalise.fields import (
+    GENDERED_RELATIONS,
+    clean_as_given,
+    quick_cleaner,
+    relation_for_gender,
+)
 from engine.normalise.identifiers import clean_identifier, identifiers_text
 
 logger = logging.getLogger(__name__)
@@ -77,6 +82,7 @@ class Cleaner:
         self._cleaned: dict[str, dict[Any, Any]] = {}
         self._invalid: dict[str, dict[Any, str]] = {}
         self._as_given_tests: dict[str, Callable[[str], bool] | None] = {}
+        self._quick_cleaners: dict[str, Callable[[str], Any] | None] = {}
         self._rows_cleaned = 0
         self._uncached: set[str] | None = None  # fields cleaned chunk by chunk, once known
         self._account_tests: dict[Any, Callable[[str], bool] | None] = {}
@@ -230,6 +236,11 @@ class Cleaner:
             self._as_given_tests[spec.field] = clean_as_given(spec.kind, **spec.hints())
         return self._as_given_tests[spec.field]
 
+    def _quick(self, spec: FieldSpec) -> Callable[[str], Any] | None:
+        if spec.field not in self._quick_cleaners:
+            self._quick_cleaners[spec.field] = quick_cleaner(spec.kind, **spec.hints())
+        return self._quick_cleaners[spec.field]
+
     def _account_as_given(self, spec: FieldSpec, provider: Any) -> Callable[[str], bool] | None:
         tests = self._account_tests
         if provider not in tests:
@@ -269,6 +280,16 @@ class Cleaner:
             cleaned.update(zip(given, given, strict=True))
         if given:
             todo = todo.difference(given)
+        quick = None if spec.field == "account_number" else self._quick(spec)
+        if quick is not None:  # dates of a fixed width: read without clean's every step
+            read = [
+                (key, value)
+                for key in todo
+                if isinstance(key, str) and (value := quick(key)) is not None
+            ]
+            if read:
+                cleaned.update(read)
+                todo = todo.difference(key for key, _ in read)
         for key in todo:
             if spec.field == "account_number":
                 provider, raw_value = key

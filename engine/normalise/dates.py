@@ -388,6 +388,52 @@ def iso_date_as_given(
     return as_given
 
 
+#: a format of day, month and four-digit year, each once, with one separator or none
+_FIXED_FORMAT: Final = re.compile(r"%([dmY])([/\-.]?)%([dmY])\2%([dmY])")
+_FIXED_PARTS: Final = {"d": "([0-9]{2})", "m": "([0-9]{2})", "Y": "([0-9]{4})"}
+
+
+def fixed_width_dates(
+    formats: list[str] | tuple[str, ...] | None = None, age_as_of: object = None
+) -> Callable[[str], str | None] | None:
+    """A quick reader of the commonest dates of a column read with ``formats``: for a text that
+    is the first format written with two-digit days and months (ASCII or Bangla digits, nothing
+    else), the ISO date :func:`clean_date` gives it, when the date exists and lies between 1900
+    and today; ``None`` for any other text (then :func:`clean_date` reads it, or says why not).
+    ``None`` instead of a reader for a first format of another shape, no format, or a column
+    that may hold ages (``age_as_of``).
+
+    strptime reads such a text the same way: its day and month patterns try two digits first,
+    and a valid day and month of two digits match them.
+
+    Example
+    -------
+    >>> read = fixed_width_dates(["%d/%m/%Y"])
+    >>> read("03/04/1980"), read("৩১/০১/১৯৮৮"), read("3/4/1980"), read("31/02/1980")
+    ('1980-04-03', '1988-01-31', None, None)
+    """
+    if age_as_of or not formats:
+        return None
+    found = _FIXED_FORMAT.fullmatch(formats[0])
+    if found is None or len({found[1], found[3], found[4]}) != 3:
+        return None
+    order = [found[i] for i in (1, 3, 4)]
+    fullmatch = re.compile(re.escape(found[2]).join(_FIXED_PARTS[p] for p in order)).fullmatch
+    year, month, day = (order.index(p) + 1 for p in "Ymd")
+
+    def read(text: str) -> str | None:
+        parts = fullmatch(to_ascii_digits(text))
+        if parts is None:
+            return None
+        try:
+            value = date(int(parts[year]), int(parts[month]), int(parts[day]))
+        except ValueError:
+            return None
+        return value.isoformat() if EARLIEST <= value <= date.today() else None
+
+    return read
+
+
 def _as_of_date(as_of: str | date | None) -> date:
     if as_of is None:
         return date.today()

@@ -145,6 +145,7 @@ def test_fast_paths_store_what_reading_and_cleaning_one_by_one_stores(
     monkeypatch.setattr(run, "_PARALLEL_BYTES", 1 << 60)
     monkeypatch.setattr(readers, "_plain_block", lambda *args: None)
     monkeypatch.setattr(cleaner, "clean_as_given", lambda kind, **hints: None)
+    monkeypatch.setattr(cleaner, "quick_cleaner", lambda kind, **hints: None)
     # the store makes every row it writes from the cleaned columns itself
     monkeypatch.setattr(run, "prepare_batch", lambda batch, source, ingest_id: batch)
     slow = stored(tmp_path / "slow", worlds)

@@ -11,6 +11,7 @@ from engine.errors import InvalidValue
 from engine.normalise import BirthDate, birth_date, clean_date, parse_age
 from engine.normalise.dates import (
     age_from_date_column,
+    fixed_width_dates,
     iso_date_as_given,
     read_date_or_age,
     strptime_date,
@@ -249,3 +250,60 @@ def test_iso_dates_are_kept_as_given_only_where_no_other_format_could_read_them(
         assert not as_given("2999-01-01") and not as_given("1980-4-3")
     assert iso_date_as_given(["%Y-%d-%m"]) is None
     assert iso_date_as_given(["%Y-%m-%d"], age_as_of="2025-06-30") is None
+
+
+FIXED_WIDTH_TEXTS = [
+    *DATE_TEXTS,
+    "31/01/1988",
+    "৩১/০১/১৯৮৮",
+    "৩১/01/১৯৮৮",
+    "29/02/1984",
+    "31/04/1980",
+    "01/01/1899",
+    "01/01/2999",
+    "19880131",
+    "১৯৮৮০১৩১",
+    "19881301",
+    "13-12-1976",
+    " 13-12-1976",
+    "13-12-1976\t",
+    "13-12-76",
+    "1988-01-31",
+    "01/31/1988",
+]
+
+
+@pytest.mark.parametrize(
+    "formats",
+    [["%d/%m/%Y"], ["%d-%m-%Y"], ["%Y%m%d"], ["%Y-%m-%d"], ["%m/%d/%Y"], ["%d/%m/%Y", "%Y-%m-%d"]],
+)
+def test_a_fixed_width_date_is_read_as_cleaning_reads_it(formats: list[str]) -> None:
+    """Ingest reads a column's dates of two-digit day and month quickly: the same ISO date as
+    clean_date for every text it reads, and the others (one-digit days, spaces, invalid or
+    future dates) left to clean_date."""
+    read = fixed_width_dates(formats)
+    assert read is not None
+    answered = 0
+    written = [day.strftime(formats[0]) for day in (date(1988, 1, 31), date(1984, 2, 29))]
+    bangla = [text.translate(str.maketrans("0123456789", "০১২৩৪৫৬৭৮৯")) for text in written]
+    for text in [*FIXED_WIDTH_TEXTS, *written, *bangla]:
+        quick = read(text)
+        try:
+            expected: str | None = clean_date(text, formats, field="date_of_birth")
+        except InvalidValue:
+            expected = None
+        if quick is not None:
+            answered += 1
+            assert quick == expected, (text, formats)
+    assert answered >= 4
+    for text in ("31/04/1980", "01/01/2999", "01/01/1899", "3/4/1980", " 03/04/1980"):
+        assert read(text) is None  # left to clean_date, which says why or reads it
+
+
+def test_fixed_width_dates_only_for_formats_of_two_digit_day_and_month() -> None:
+    assert fixed_width_dates(["%d/%m/%Y"])("৩১/০১/১৯৮৮") == "1988-01-31"  # type: ignore[misc]
+    assert fixed_width_dates(["%Y%m%d"])("19880131") == "1988-01-31"  # type: ignore[misc]
+    assert fixed_width_dates(None) is None
+    assert fixed_width_dates(["%d %b %Y"]) is None
+    assert fixed_width_dates(["%d/%m/%y"]) is None
+    assert fixed_width_dates(["%d/%m/%Y"], age_as_of="2025-06-30") is None
