@@ -51,6 +51,7 @@ from engine.normalise.identifiers import (
     clean_nid,
     clean_phone,
     clean_provider,
+    phone_quickly,
 )
 
 _MISSING: Final = frozenset(
@@ -723,7 +724,9 @@ def quick_cleaner(kind: str, **hints: Any) -> Callable[[str], Any] | None:
     (:func:`clean_as_given`): for such a string, what :func:`clean` with these ``hints`` gives;
     ``None`` for a string it leaves to :func:`clean`. ``None`` instead of a reader for a kind
     without one. Dates of a column read with a format of two-digit day and month and four-digit
-    year (``%d/%m/%Y``, ``%Y%m%d``, ...: :func:`~engine.normalise.dates.fixed_width_dates`).
+    year (``%d/%m/%Y``, ``%Y%m%d``, ...: :func:`~engine.normalise.dates.fixed_width_dates`);
+    mobile numbers written with +880 in front or a dash
+    (:func:`~engine.normalise.identifiers.phone_quickly`).
 
     Example
     -------
@@ -733,6 +736,8 @@ def quick_cleaner(kind: str, **hints: Any) -> Callable[[str], Any] | None:
     """
     if kind == "date":
         return fixed_width_dates(hints.get("formats"), hints.get("age_as_of"))
+    if kind == "phone":
+        return phone_quickly
     return None
 
 

@@ -219,6 +219,25 @@ def _clean_phone_text(text: str, field: str) -> str:
     return digits
 
 
+#: the commonest forms of a mobile number not in its national form: +880 / 880 in front, or a
+#: dash after the operator's five digits
+_PHONE_WRITTEN: Final = re.compile(r"(?:\+?88)?(01[3-9][0-9]{2})-?([0-9]{6})")
+
+
+def phone_quickly(text: str) -> str | None:
+    """For a mobile number written ``+8801711234567``, ``8801711234567`` or ``01711-234567``
+    (ASCII digits, nothing else), what :func:`clean_phone` gives it; ``None`` for any other
+    text (then :func:`clean_phone` reads it, or says why not).
+
+    Example
+    -------
+    >>> phone_quickly("+8801711234567"), phone_quickly("01711-234567"), phone_quickly("+1 212")
+    ('01711234567', '01711234567', None)
+    """
+    found = _PHONE_WRITTEN.fullmatch(text)
+    return None if found is None else found[1] + found[2]
+
+
 def _country_code(digits: str) -> int | None:
     try:
         return phonenumbers.parse("+" + digits, None).country_code

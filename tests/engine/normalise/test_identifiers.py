@@ -23,6 +23,7 @@ from engine.normalise.identifiers import (
     clean_identifiers,
     identifiers_text,
     parse_identifiers,
+    phone_quickly,
 )
 
 
@@ -260,3 +261,35 @@ def test_extra_identifiers_that_cannot_be_read(raw: object, reason: str) -> None
     with pytest.raises(InvalidValue) as caught:
         clean_identifiers(raw)
     assert caught.value.field == "identifiers" and reason in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "+8801711234567",
+        "8801711234567",
+        "01711-234567",
+        "+8801711-234567",
+        "01711234567",
+        "+88 01711234567",
+        "+8801211234567",
+        "880171123456",
+        "+4401711234567",
+        "01711_234567",
+        "০১৭১১-২৩৪৫৬৭",
+        "+88017112345678",
+        "tel:01711234567",
+    ],
+)
+def test_a_phone_read_quickly_is_what_cleaning_gives(text: str) -> None:
+    """Ingest reads the commonest written forms of a mobile number (+880 in front, a dash)
+    without clean_phone's every step: the same number, and every other text left to it."""
+    quick = phone_quickly(text)
+    try:
+        expected: str | None = clean_phone(text)
+    except InvalidValue:
+        expected = None
+    if text in ("+8801711234567", "8801711234567", "01711-234567", "+8801711-234567"):
+        assert quick == "01711234567" == expected
+    elif quick is not None:
+        assert quick == expected
