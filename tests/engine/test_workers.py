@@ -51,7 +51,7 @@ def _kill_and_check(process: subprocess.Popen[bytes], workers: list[int]) -> Non
     assert not left, f"workers {left} outlived the killed process that forked them"
 
 
-def _start(script: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+def _start(script: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(script)],
         cwd=ROOT,
@@ -75,8 +75,7 @@ def test_a_forked_worker_dies_when_its_parent_is_killed(tmp_path: Path) -> None:
             time.sleep(120)
             os._exit(0)
         time.sleep(120)
-        """,
-        tmp_path,
+        """
     )
     _kill_and_check(process, _wait_for_lines(pids, 1, process))
 
@@ -98,7 +97,6 @@ def test_the_name_pools_workers_die_with_a_killed_resolve(tmp_path: Path) -> Non
 
         prepare.describe_names = slow
         prepare._describe_parallel(["rahima khatun"] * prepare._PARALLEL_MIN, 2)
-        """,
-        tmp_path,
+        """
     )
     _kill_and_check(process, _wait_for_lines(pids, 2, process))
