@@ -182,26 +182,23 @@ def test_a_survey_member_joins_the_namesake_whose_number_her_household_holds() -
     assert alone[1] not in (alone[3], alone[4])
 
 
+def _evidence(records: pd.DataFrame, pairs: pd.DataFrame, person: np.ndarray) -> np.ndarray:
+    return household_evidence(
+        person,
+        pairs["left"].to_numpy(),
+        pairs["right"].to_numpy(),
+        pairs["probability"].to_numpy(),
+        pairs["cannot_link"].to_numpy(),
+        records,
+    )
+
+
 def test_household_evidence_never_links_a_candidate_holding_another_member() -> None:
     records, pairs = _a_household_and_its_wife_s_namesakes()
     person = np.array([0, 1, 0, 2, 3])
-    mask = household_evidence(
-        person,
-        pairs["left"].to_numpy(),
-        pairs["right"].to_numpy(),
-        pairs["probability"].to_numpy(),
-        pairs["cannot_link"].to_numpy(),
-        records,
-    )
+    mask = _evidence(records, pairs, person)
     assert mask.tolist() == [False, True, False, False]
     # the SIM record's person already holds the husband's survey record: it is his, not hers
     person = np.array([0, 1, 0, 0, 3])
-    mask = household_evidence(
-        person,
-        pairs["left"].to_numpy(),
-        pairs["right"].to_numpy(),
-        pairs["probability"].to_numpy(),
-        pairs["cannot_link"].to_numpy(),
-        records,
-    )
+    mask = _evidence(records, pairs, person)
     assert not mask.any()
