@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from engine.errors import InvalidValue
-from engine.normalise.bangla import is_bangla, repair_bangla
+from engine.normalise.bangla import is_bangla, repair_bangla, repaired_quickly
 from engine.normalise.dates import (
     clean_date,
     fixed_width_dates,
@@ -726,7 +726,8 @@ def quick_cleaner(kind: str, **hints: Any) -> Callable[[str], Any] | None:
     without one. Dates of a column read with a format of two-digit day and month and four-digit
     year (``%d/%m/%Y``, ``%Y%m%d``, ...: :func:`~engine.normalise.dates.fixed_width_dates`);
     mobile numbers written with +880 in front or a dash
-    (:func:`~engine.normalise.identifiers.phone_quickly`).
+    (:func:`~engine.normalise.identifiers.phone_quickly`); names in Bangla words that need no
+    repair but joining a split nukta letter (:func:`bangla_name_quickly`).
 
     Example
     -------
@@ -738,7 +739,28 @@ def quick_cleaner(kind: str, **hints: Any) -> Callable[[str], Any] | None:
         return fixed_width_dates(hints.get("formats"), hints.get("age_as_of"))
     if kind == "phone":
         return phone_quickly
+    if kind == "name":
+        return bangla_name_quickly
     return None
+
+
+def bangla_name_quickly(text: str) -> str | None:
+    """What :func:`clean` gives for a name of Bangla words (letters and signs, one space
+    between words) that needs no repair but joining a split nukta letter
+    (:func:`~engine.normalise.bangla.repaired_quickly`), with or without ``script="bn"``: the
+    repaired text, unless it is a "nothing" marker; ``None`` for any other text.
+
+    Such a name holds no digit, control character, dash, underscore, dot, capital or extra
+    space, so its lookup key (:func:`is_missing`) is its repair, and so is the name
+    :func:`clean_name` makes of it, Bangla as ``script="bn"`` asks.
+
+    Example
+    -------
+    >>> bangla_name_quickly("রহিমা খানম"), bangla_name_quickly("নাই"), bangla_name_quickly("Rahima")
+    ('রহিমা খানম', None, None)
+    """
+    repaired = repaired_quickly(text)
+    return None if repaired is None or repaired in _MISSING else repaired
 
 
 def _name_as_given(text: str) -> bool:
