@@ -136,16 +136,19 @@ class Service:
         self.limiter = RateLimiter(self.settings.requests_per_minute)
         self.started_at = time.time()
         self.start_seconds: dict[str, float] = {}
-        #: one writer at a time: score -> add -> ledger -> publish, and the graph's walks
+        #: one writer at a time: a group of storing resolves' store -> resolve -> add -> ledger
         self.write_lock = threading.RLock()
         self.graph_lock = threading.RLock()
         #: the resolver is read by dry runs while a storing resolve (under the write lock) adds
         #: its record to it: one at a time
         self.remembering = threading.Lock()
+        #: records of storing resolves, kept (stored, resolved, identified, remembered) in
+        #: groups: those sent while one group is kept go together in the next
+        self.keeps: GroupCommit[tuple[dict[str, Any], str], Any] = GroupCommit(self.keep_sent)
         #: records kept by storing resolves, published in groups: those kept while one group
         #: publishes go together in the next
         self.publishes: GroupCommit[Any, None] = GroupCommit(self.publish_kept)
-        #: each source's kind, as storing resolves learn it (callers hold :attr:`write_lock`)
+        #: each source's kind, as storing resolves learn it (under :attr:`write_lock`)
         self.source_kinds: dict[str, str] = {}
         self._claims: dict[str, threading.Event] = {}
         self._claims_lock = threading.Lock()
@@ -265,6 +268,24 @@ class Service:
             if name not in self._cache:
                 self._cache[name] = compute()
             return self._cache[name]
+
+    def keep_sent(self, sent: list[tuple[dict[str, Any], str]]) -> list[Any]:
+        """Keep records that storing resolves sent, each ``(record, origin)``, as one group
+        (:func:`engine.incremental.register.keep_records`); per record what was kept, or the
+        error that kept it out."""
+        from engine.incremental.register import keep_records
+
+        with self.write_lock:
+            return keep_records(
+                self.home,
+                self._resolver,
+                self._store,
+                sent,
+                graph_lock=self.graph_lock,
+                remembering=self.remembering,
+                stores=self.record_stores(),
+                kinds=self.source_kinds,
+            )
 
     def publish_kept(self, kept: list[Any]) -> list[BaseException | None]:
         """Publish records that storing resolves kept (:func:`engine.incremental.register.

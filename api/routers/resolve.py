@@ -9,11 +9,12 @@ every MIS, and the double-dipping rules this enrolment would break under the cur
 ``dry_run=true`` (the default) writes nothing, and takes no write lock: it waits for nobody but a
 storing resolve's publish into the graph (the graph is read one caller at a time), and for the
 moment that resolve adds its record to the resolver. ``dry_run=false`` stores the record (a new
-record or a new version), gives it a lasting person ID and remembers it in the resolver under
-the service's one write lock (:func:`engine.incremental.register.keep_record`), so records of
-one new person that arrive together get one ID; then publishes it into the graph with the
-records other requests kept meanwhile, in one publish (:meth:`api.service.Service.publish_kept`,
-a :class:`engine.incremental.grouping.GroupCommit`), and answers once that publish is done.
+record or a new version), gives it a lasting person ID and remembers it in the resolver, with
+the records other requests sent meanwhile, as one group (:meth:`api.service.Service.keep_sent`,
+:func:`engine.incremental.register.keep_records`: one group at a time, so records of one new
+person that arrive together get one ID); then publishes it into the graph with the records
+kept meanwhile, in one publish (:meth:`api.service.Service.publish_kept`); each step a
+:class:`engine.incremental.grouping.GroupCommit`. It answers once that publish is done.
 
 Idempotency: a storing request whose ``(source, record_id, content)`` this key has sent before gets
 the first answer again (same person, same ``request_id``); so does a request whose
@@ -126,13 +127,11 @@ def _resolve(
     # a request holds its idempotency keys until its answer is kept: the same request sent
     # meanwhile waits for it, then replays it
     with _claimed(service, keys):
-        with _write_lock(service):
-            replay = _replay(service, caller, idempotency_key, request, keys)
-            if replay is None:
-                started = time.perf_counter()
-                done = _keep(service, caller, resolver, raw)
+        replay = _replay(service, caller, idempotency_key, request, keys)
         if replay is not None:
             return _replayed(service, caller, response, keys, request, replay)
+        started = time.perf_counter()
+        done = _keep(service, caller, raw)
         _publish(service, done)
         return _answered(service, caller, resolver, done, keys, request, started, dry_run)
 
@@ -172,10 +171,9 @@ def _answered(
     return sent
 
 
-def _keep(service: Service, caller: Caller, resolver: Any, raw: dict[str, Any]) -> Any:
-    """Resolve, store, identify and remember one record (the caller holds the write lock); its
-    publish follows in :func:`_publish`."""
-    from engine.incremental.register import keep_record
+def _keep(service: Service, caller: Caller, raw: dict[str, Any]) -> Any:
+    """Store, resolve, identify and remember one record with the others sent meanwhile (one
+    group, :meth:`Service.keep_sent`); its publish follows in :func:`_publish`."""
     from graph.store import require_complete
 
     # storing may finish this record's own publish, if an earlier send was cut short; the state
@@ -184,17 +182,12 @@ def _keep(service: Service, caller: Caller, resolver: Any, raw: dict[str, Any]) 
     if any(u.complete for u in store.publish_state().unfinished):
         require_complete(store)  # a whole publish is unfinished: store nothing
     origin = f"api {ROUTE} key {caller.key.key_id} request {caller.request_id}"
-    return keep_record(
-        service.home,
-        resolver,
-        service.store,
-        raw,
-        origin=origin,
-        graph_lock=service.graph_lock,
-        remembering=service.remembering,
-        stores=service.record_stores(),
-        kinds=service.source_kinds,
-    )
+    try:
+        return service.keeps.submit((raw, origin), wait=LOCK_WAIT_SECONDS)
+    except TimeoutError:
+        raise HTTPException(
+            503, "The service is busy writing; send the record again.", headers={"Retry-After": "5"}
+        ) from None
 
 
 def _publish(service: Service, done: Any) -> None:
@@ -218,19 +211,6 @@ def _claimed(service: Service, keys: list[str]) -> Iterator[None]:
         yield
     finally:
         service.release(keys, claim)
-
-
-@contextmanager
-def _write_lock(service: Service) -> Iterator[None]:
-    """The service's write lock, or 503 when it is not free within :data:`LOCK_WAIT_SECONDS`."""
-    if not service.write_lock.acquire(timeout=LOCK_WAIT_SECONDS):
-        raise HTTPException(
-            503, "The service is busy writing; send the record again.", headers={"Retry-After": "5"}
-        )
-    try:
-        yield
-    finally:
-        service.write_lock.release()
 
 
 def _sha256(data: Any) -> str:

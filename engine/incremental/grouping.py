@@ -17,6 +17,7 @@ Example
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -67,14 +68,26 @@ class GroupCommit(Generic[T, R]):
         with self._turn:
             return len(self._waiting)
 
-    def submit(self, item: T) -> R:
-        """Hand in ``item``; return its result once its group is done (or raise its error)."""
+    def submit(self, item: T, wait: float | None = None) -> R:
+        """Hand in ``item``; return its result once its group is done (or raise its error).
+
+        Raises
+        ------
+        TimeoutError
+            If ``wait`` seconds pass before a group takes the item (it is then withdrawn, not
+            done).
+        """
         slot = _Slot(item)
         group: list[_Slot[T]] = []
+        deadline = None if wait is None else time.monotonic() + wait
         with self._turn:
             self._waiting.append(slot)
             while self._busy and slot.result is _PENDING:
-                self._turn.wait()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0 and slot in self._waiting:
+                    self._waiting.remove(slot)
+                    raise TimeoutError(f"No group took the item within {wait:g} seconds.")
+                self._turn.wait(left if left is None or left > 0 else None)
             if slot.result is _PENDING:  # the work is free and this item not yet done: do a group
                 self._busy = True
                 group, self._waiting = self._waiting, []

@@ -23,9 +23,10 @@ resolve lock (:mod:`engine.homelock`) for the moment they write: a record is ref
 stored, while ``ekjon resolve`` runs, whose complete run would otherwise drop the ID given to it.
 The publish (step 6) does not hold it: a resolve run that starts meanwhile finds the record
 stored and identified, and its complete publish finishes the record's. The API does steps 1 to 5
-with :func:`keep_record` and step 6 with :func:`publish_registered`, for the records kept
-meanwhile together: one publish writes what publishing them one at a time in the order kept
-writes.
+with :func:`keep_records` for the records sent meanwhile together (each resolved after the
+earlier ones are remembered, new persons under provisional IDs, then one ledger run for them
+all), and step 6 with :func:`publish_registered`, for the records kept meanwhile together: one
+publish writes what publishing them one at a time in the order kept writes.
 
 :func:`resolve_record` is the dry run: steps 1 and 2 only, nothing written. :func:`outcome` says
 whether the decision is clear (``matched``, ``new``) or one a reviewer should look at
@@ -46,9 +47,10 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from engine.errors import IncrementalError, InvalidValue
@@ -70,6 +72,7 @@ __all__ = [
     "REVIEW_BAND",
     "Registered",
     "keep_record",
+    "keep_records",
     "outcome",
     "publish_registered",
     "register_record",
@@ -149,23 +152,12 @@ def resolve_record(
     engine.errors.UnreadableRecord
         If a field name is not canonical or ``source`` / ``record_id`` is empty.
     """
-    started = time.perf_counter()
-    record, warnings = clean_record(dict(raw))
-    if record.get("kind") is None:
-        kind = (kinds or {}).get(record["source"])
-        if kind is None:
-            with graph_lock or nullcontext():
-                source = graph.node("Source", record["source"])
-            kind = (source or {}).get("kind") or DEFAULT_KIND
-        record["kind"] = kind
-    match = resolver.resolve_one(record, explain=True)
-    return Registered(
-        record,
-        match,
-        match.person_id,
-        warnings,
-        timings={"resolve": time.perf_counter() - started},
-    )
+    done = _cleaned(raw, graph, graph_lock=graph_lock, kinds=kinds)
+    step = time.perf_counter()
+    done.match = resolver.resolve_one(done.record, explain=True)
+    done.person_id = done.match.person_id
+    done.timings["resolve"] += time.perf_counter() - step
+    return done
 
 
 def register_record(
@@ -248,26 +240,76 @@ def keep_record(
     kinds: dict[str, str] | None = None,
 ) -> Registered:
     """Steps 1 to 5 of :func:`register_record` (its parameters): the record resolved, stored,
-    given its lasting ID and remembered by the resolver, not yet published.
-
-    The caller holds one lock from this call until the next record's (the API's write lock);
-    :func:`publish_registered` may publish the records kept one after another together, later.
-    ``kinds`` (source -> kind, kept by the caller from record to record) learns each source's
-    kind as the graph has it or, for a source new to it, as the first record kept makes it: a
-    record that names no kind then takes it without reading the graph (which a publish may hold)
-    and as it would once the records kept before it are published.
+    given its lasting ID and remembered by the resolver, not yet published: :func:`keep_records`
+    of this one record.
 
     Raises
     ------
     engine.errors.UnreadableRecord, engine.homelock.HomeBusy
         As :func:`register_record` (nothing written).
     """
-    done = resolve_record(resolver, raw, graph, graph_lock=graph_lock, kinds=kinds)
-    source = done.record["source"]
-    if kinds is not None and source not in kinds:  # once a source
-        with graph_lock or nullcontext():
-            known = graph.node("Source", source)
-        kinds[source] = (known or {}).get("kind") or done.record["kind"]
+    done = keep_records(
+        home,
+        resolver,
+        graph,
+        [(raw, origin)],
+        graph_lock=graph_lock,
+        remembering=remembering,
+        stores=stores,
+        kinds=kinds,
+    )[0]
+    if isinstance(done, BaseException):
+        raise done
+    return done
+
+
+def keep_records(
+    home: Home,
+    resolver: IncrementalResolver,
+    graph: GraphStore,
+    sent: Sequence[tuple[Mapping[str, Any], str]],
+    *,
+    graph_lock: AbstractContextManager[Any] | None = None,
+    remembering: AbstractContextManager[Any] | None = None,
+    stores: tuple[RecordStore, IdentityLedger] | None = None,
+    kinds: dict[str, str] | None = None,
+) -> list[Registered | BaseException]:
+    """Steps 1 to 5 of :func:`register_record` for a group of records, each ``(raw, origin)``
+    (:func:`register_record`'s parameters), in the order sent: per record the record kept, or
+    the error that kept it out (a record that cannot be read fails alone).
+
+    The group is cleaned and stored, then resolved one record after another, each remembered by
+    the resolver before the next is resolved, so that it finds the earlier ones: a record of a
+    person new to ekjon is filed under a provisional ID (``new:<source/record_id>``), and a later
+    record of the same person joins it. Then one partial ledger run gives the group's records
+    their lasting IDs (:func:`_lasting_ids`: a group of one writes what one record's run wrote),
+    and each provisional ID is replaced by its lasting one, in the resolver and in the answers.
+    A group of one record is what storing one record at a time did.
+
+    The caller holds one lock across groups (the API does one group at a time). The stores'
+    writes hold the home's resolve lock (:mod:`engine.homelock`), as :func:`register_record`.
+    ``kinds`` (source -> kind, kept by the caller from group to group) learns each source's kind
+    as the graph has it or, for a source new to it, as the first record kept makes it: a record
+    that names no kind then takes it without reading the graph (which a publish may hold) and as
+    it would once the records kept before it are published.
+
+    Raises
+    ------
+    engine.homelock.HomeBusy
+        If a resolve run holds the home (nothing written).
+    """
+    out: list[Registered | BaseException] = []
+    for raw, _ in sent:
+        try:
+            out.append(_cleaned(raw, graph, graph_lock=graph_lock, kinds=kinds))
+        except Exception as exc:  # a record that cannot be read fails alone
+            out.append(exc)
+            continue
+        source = out[-1].record["source"]  # type: ignore[union-attr]
+        if kinds is not None and source not in kinds:  # once a source
+            with graph_lock or nullcontext():
+                known = graph.node("Source", source)
+            kinds[source] = (known or {}).get("kind") or out[-1].record["kind"]  # type: ignore[union-attr]
     with hold_home(
         home,
         "ekjon serve storing a record",
@@ -280,58 +322,163 @@ def keep_record(
                     opened.enter_context(RecordStore(home.records)),
                     opened.enter_context(IdentityLedger(home.ledger)),
                 )
-            return _kept(
+            _kept(
                 *stores,
                 resolver,
-                raw,
-                done,
-                origin=origin,
+                [(i, done, sent[i]) for i, done in enumerate(out) if isinstance(done, Registered)],
+                out,
                 remembering=remembering or nullcontext(),
             )
+    return out
+
+
+def _cleaned(
+    raw: Mapping[str, Any],
+    graph: GraphStore,
+    *,
+    graph_lock: AbstractContextManager[Any] | None,
+    kinds: dict[str, str] | None,
+) -> Registered:
+    """Step 1: ``raw`` cleaned as ingest cleans it, its kind filled in (see
+    :func:`resolve_record`); not yet resolved (``match`` is ``None``)."""
+    started = time.perf_counter()
+    record, warnings = clean_record(dict(raw))
+    if record.get("kind") is None:
+        kind = (kinds or {}).get(record["source"])
+        if kind is None:
+            with graph_lock or nullcontext():
+                source = graph.node("Source", record["source"])
+            kind = (source or {}).get("kind") or DEFAULT_KIND
+        record["kind"] = kind
+    return Registered(
+        record,
+        None,  # type: ignore[arg-type]
+        None,
+        warnings,
+        timings={"resolve": time.perf_counter() - started},
+    )
 
 
 def _kept(
     records: RecordStore,
     ledger: IdentityLedger,
     resolver: IncrementalResolver,
-    raw: Mapping[str, Any],
-    done: Registered,
+    group: list[tuple[int, Registered, tuple[Mapping[str, Any], str]]],
+    out: list[Registered | BaseException],
     *,
-    origin: str,
     remembering: AbstractContextManager[Any],
-) -> Registered:
-    """Steps 3 to 5 of :func:`register_record` for the resolved record ``done``."""
-    record, match, timings = done.record, done.match, done.timings
-    key, version = done.key, getattr(resolver.model, "model_version", None)
-    done.model_version = version
+) -> None:
+    """Steps 2 to 5 of :func:`register_record` for the cleaned records of a group (``(position
+    in out, record, (raw, origin))``); a record that fails is replaced in ``out`` by its error."""
+    version = getattr(resolver.model, "model_version", None)
+    step = time.perf_counter()
+    stored: list[tuple[int, Registered, str]] = []
+    for i, done, (raw, origin) in group:
+        record = done.record
+        try:
+            batch, problems = _staged(record, raw, done.warnings)
+            _, result = records.store_records(
+                batch,
+                source=record["source"],
+                kind=record["kind"],
+                origin=origin,
+                warnings=problems,
+            )
+        except Exception as exc:
+            out[i] = exc
+            continue
+        done.stored = (
+            "new" if result.ingested else "new version" if result.new_versions else "unchanged"
+        )
+        done.model_version = version
+        stored.append((i, done, origin))
+    seconds = time.perf_counter() - step
+    for _, done, _ in stored:
+        done.timings["store"] = seconds
+
+    # resolved one after another, each remembered before the next: a person new to ekjon is
+    # filed under a provisional ID until the ledger gives the lasting one
+    pending: list[tuple[Registered, str, str]] = []  # record, the person it joins, the reason
+    remembered: list[Registered] = []
+    for i, done, origin in stored:
+        step = time.perf_counter()
+        try:
+            done.match = resolver.resolve_one(done.record, explain=True)
+        except Exception as exc:
+            out[i] = exc
+            continue
+        done.timings["resolve"] += time.perf_counter() - step
+        step = time.perf_counter()
+        match, key = done.match, done.key
+        known = ledger.id_of(key)
+        # the same record again stays where it is (the batch placed it, or its first send did)
+        done.again = done.stored == "unchanged" and known is not None
+        if done.again:
+            done.person_id = known
+        else:
+            chosen = match.person_id
+            if chosen is not None and not chosen.startswith(_PROVISIONAL):
+                chosen = ledger.current_id(chosen)
+            done.person_id = chosen or f"{_PROVISIONAL}{key}"
+            reason = f"{_RUN_NOTE} p={match.probability:.3f} ({match.decided_by}), {origin}"
+            pending.append((done, done.person_id, reason))
+        done.timings["ledger"] = time.perf_counter() - step
+        step = time.perf_counter()
+        try:
+            with remembering:
+                resolver.add(done.record, person_id=done.person_id, explain=False, match=match)
+            remembered.append(done)
+        except IncrementalError:  # a new version: the resolver keeps the old one until the batch
+            log.info("record %s is known to the resolver; its new version waits for the batch", key)
+        done.timings["remember"] = time.perf_counter() - step
 
     step = time.perf_counter()
-    batch, problems = _staged(record, raw, done.warnings)
-    _, result = records.store_records(
-        batch, source=record["source"], kind=record["kind"], origin=origin, warnings=problems
+    lasting = _lasting_ids(ledger, pending, version) if pending else {}
+    seconds = time.perf_counter() - step
+    for done, _, _ in pending:
+        done.timings["ledger"] += seconds
+    names = {
+        target: lasting[done.key] for done, target, _ in pending if target.startswith(_PROVISIONAL)
+    }
+    step = time.perf_counter()
+    for done in remembered:
+        if done.person_id in names:
+            with remembering:
+                resolver.refile(done.key, names[done.person_id])
+    for done, _, _ in pending:
+        done.person_id = lasting[done.key]
+        if names:
+            done.match = _named(done.match, names)
+    seconds = time.perf_counter() - step
+    for done in remembered:
+        done.timings["remember"] += seconds
+
+
+#: How a person new to ekjon is named in the resolver until the ledger gives its lasting ID.
+_PROVISIONAL: Final = "new:"
+
+
+def _named(match: Match, names: Mapping[str, str]) -> Match:
+    """``match`` with the provisional person IDs of ``names`` replaced by their lasting ones."""
+
+    def name(person: Any) -> Any:
+        return names.get(person, person) if isinstance(person, str) else person
+
+    columns = dict(match.candidate_columns)
+    if "person_id" in columns:
+        renamed = [name(p) for p in columns["person_id"]]
+        columns["person_id"] = (
+            np.asarray(renamed, dtype=object)
+            if isinstance(columns["person_id"], np.ndarray)
+            else renamed
+        )
+    return replace(
+        match,
+        person_id=name(match.person_id),
+        candidate_columns=columns,
+        person_rows=[{**row, "person_id": name(row["person_id"])} for row in match.person_rows],
+        merges=[name(p) for p in match.merges],
     )
-    done.stored = (
-        "new" if result.ingested else "new version" if result.new_versions else "unchanged"
-    )
-    timings["store"] = time.perf_counter() - step
-
-    step = time.perf_counter()
-    known = ledger.id_of(key)
-    # the same record again stays where it is (the batch placed it, or its first send did)
-    done.again = done.stored == "unchanged" and known is not None
-    reason = f"{_RUN_NOTE} p={match.probability:.3f} ({match.decided_by}), {origin}"
-    person = known if done.again and known else _lasting_id(ledger, key, match, version, reason)
-    done.person_id = person
-    timings["ledger"] = time.perf_counter() - step
-
-    step = time.perf_counter()
-    try:
-        with remembering:
-            resolver.add(record, person_id=person, explain=False, match=match)
-    except IncrementalError:  # a new version: the resolver keeps the old one until the next batch
-        log.info("record %s is known to the resolver; its new version waits for the batch", key)
-    timings["remember"] = time.perf_counter() - step
-    return done
 
 
 def publish_registered(
@@ -526,29 +673,46 @@ def outcome(match: Match, person_id: str | None = None) -> tuple[str, list[str]]
     return ("new" if match.person_id is None else "matched"), []
 
 
-def _lasting_id(
-    ledger: IdentityLedger, key: str, match: Match, version: str | None, reason: str
-) -> str:
-    """The ledger's ID for the record: one partial run over the chosen person's records and this
-    one (and, when the record moves, the records it leaves behind, so that person keeps theirs)."""
-    chosen = ledger.current_id(match.person_id) if match.person_id else None
-    group = sorted(set(ledger.members_of(chosen)) | {key}) if chosen else [key]
-    clusters = [0] * len(group)
-    before = ledger.id_of(key)
-    if before is not None and before != chosen:
-        rest = [m for m in ledger.members_of(before) if m != key]
-        group, clusters = group + rest, clusters + [1] * len(rest)
+def _lasting_ids(
+    ledger: IdentityLedger, pending: Sequence[tuple[Registered, str, str]], version: str | None
+) -> dict[str, str]:
+    """The ledger's IDs for a group's records, each ``(record, the person it joins, reason)``,
+    in one partial run: each person joined (an existing ID, or a provisional one) is a cluster of
+    its records and the group's records that join it, and a record that leaves a person behind
+    leaves that person's other records a cluster of their own (so that person keeps its ID). For
+    one record this is one record's run as storing one record at a time made it."""
+    keys = {done.key: target for done, target, _ in pending}
+    clusters: dict[str, list[str]] = {}  # person -> members, the persons joined first
+    why: dict[str, str] = {}
+    for done, target, reason in pending:
+        if target not in clusters:
+            held = [] if target.startswith(_PROVISIONAL) else ledger.members_of(target)
+            clusters[target] = [m for m in held if keys.get(m, target) == target]
+            why[target] = reason
+        clusters[target].append(done.key)
+    for target in clusters:
+        clusters[target] = sorted(set(clusters[target]))
+    for done, target, reason in pending:
+        before = ledger.id_of(done.key)
+        if before is not None and before != target and before not in clusters:
+            clusters[before] = [m for m in ledger.members_of(before) if m not in keys]
+            why[before] = reason
+    members = [m for held in clusters.values() for m in held]
+    labels = [n for n, held in enumerate(clusters.values()) for _ in held]
+    reasons = [why[person] for person, held in clusters.items() for _ in held]
+    note = pending[0][2] if len(pending) == 1 else f"{_RUN_NOTE} of {len(pending)} records"
     ids, _ = assign_ids(
         ledger,
         "person",
-        group,
-        clusters,
+        members,
+        labels,
         model_version=version,
-        reasons=[reason] * len(group),
-        run_note=reason,
+        reasons=reasons,
+        run_note=note,
         complete=False,
     )
-    return str(ids[group.index(key)])
+    where = {m: i for i, m in enumerate(members)}
+    return {key: str(ids[where[key]]) for key in keys}
 
 
 def _staged(

@@ -47,6 +47,7 @@ Example
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import math
@@ -780,6 +781,31 @@ class IncrementalResolver:
         remember(row, values, self.context)
         match.person_id = pid
         return match
+
+    def refile(self, key: str, person_id: str) -> None:
+        """File the record ``key``, remembered by :meth:`add`, under ``person_id`` instead: a new
+        person's lasting ID, once the identity ledger has given it (the API's storing resolve
+        remembers a group's records under provisional IDs first, so each finds the earlier ones).
+
+        Raises
+        ------
+        IncrementalError
+            If ``key`` is not a record :meth:`add` remembered.
+        """
+        position = self._position.get(key)
+        if position is None or position < self._base:
+            raise IncrementalError(
+                f"Record {key} was not added to this resolver; it keeps its person."
+            )
+        before = self._added_person[position - self._base]
+        if before == person_id:
+            return
+        rows = self._person_rows.setdefault(before, [])
+        rows.remove(position)
+        if not rows:
+            self._person_rows.pop(before, None)
+        bisect.insort(self._person_rows.setdefault(person_id, []), position)
+        self._added_person[position - self._base] = person_id
 
     def _decide(
         self,

@@ -653,6 +653,11 @@ class PersonRows(Mapping[str, list[int]]):
             self._new[person] = self.get(person, default if default is not None else [])
         return self._new[person]
 
+    def pop(self, person: Any, default: Any = None) -> Any:
+        """Forget the rows held over the tables for ``person`` (a person the tables do not hold
+        is then unknown again)."""
+        return self._new.pop(person, default)
+
     def __contains__(self, person: object) -> bool:
         return person in self._new or self._persons.find(person) >= 0
 

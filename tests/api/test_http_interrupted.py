@@ -187,3 +187,61 @@ def test_a_group_killed_between_its_store_and_its_publish_is_healed_by_sending_i
             for r, person in zip(group, persons, strict=True):
                 [of] = store.neighbours("Record", f"{MIS_SOURCE}/{r['record_id']}", "OF")
                 assert of.props["id"] == person
+
+
+KILLED_IN_LEDGER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    import engine.incremental.register as register
+    from api.service import Service, Settings
+    from engine.home import Home
+
+    home, records = Home.of(Path(sys.argv[1])), sys.argv[2:]
+    service = Service(home, "embedded", Settings()).start()
+    # the group stored and resolved; killed as its one ledger run begins
+    register._lasting_ids = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+    service.keep_sent(
+        [(dict(field.split("=", 1) for field in record.split("|")), "test") for record in records]
+    )
+    """
+)
+
+
+def test_a_group_killed_before_its_ledger_run_is_healed_by_sending_it_again(home: Home) -> None:
+    """A group cut short after its records were stored, before they had IDs: nothing reached the
+    graph or the ledger; each record sent again gets its person (two of one person, one)."""
+    other = {"nid": "19610000000000021", "full_name": "Abul Kashem Mia", "gender": "Male"}
+    group = [
+        record("CUT-0"),
+        record("CUT-1"),
+        record("CUT-2") | other | {"date_of_birth": "1961-05-06"},
+    ]
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILLED_IN_LEDGER,
+            str(home.root),
+            *("|".join(f"{k}={v}" for k, v in r.items()) for r in group),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    with RecordStore(home.records) as records:  # the group was stored
+        assert all(len(records.history(MIS_SOURCE, r["record_id"])) == 1 for r in group)
+    with EmbeddedStore(home.graph, read_only=True) as store:
+        assert store.publish_state().unfinished == ()
+        assert all(store.node("Record", f"{MIS_SOURCE}/{r['record_id']}") is None for r in group)
+    for client in serve(home):
+        answers = [client.store(r) for r in group]
+        assert [a.status_code for a in answers] == [200] * 3, [a.text for a in answers]
+        persons = [a.json()["person_id"] for a in answers]
+        assert persons[0] == persons[1] != persons[2]
+        with client.service.graph() as store:
+            for r, person in zip(group, persons, strict=True):
+                [of] = store.neighbours("Record", f"{MIS_SOURCE}/{r['record_id']}", "OF")
+                assert of.props["id"] == person

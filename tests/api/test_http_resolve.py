@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.service import Service
+from engine.errors import UnreadableRecord
 from engine.home import Home
 from engine.identity.ledger import IdentityLedger
 from engine.ingest.store import RecordStore
@@ -298,14 +299,14 @@ def test_a_dry_run_answers_while_a_record_is_being_stored(served: Served, monkey
     import engine.incremental.register as register
 
     reached, release = threading.Event(), threading.Event()
-    lasting_id = register._lasting_id
+    lasting_ids = register._lasting_ids
 
-    def slow_ledger(*args: Any, **kwargs: Any) -> str:
+    def slow_ledger(*args: Any, **kwargs: Any) -> dict[str, str]:
         reached.set()
         assert release.wait(30), "the test never let the storing resolve go on"
-        return lasting_id(*args, **kwargs)
+        return lasting_ids(*args, **kwargs)
 
-    monkeypatch.setattr(register, "_lasting_id", slow_ledger)
+    monkeypatch.setattr(register, "_lasting_ids", slow_ledger)
     stored_record = _new_person("SLOW-1", "19480000000000097", "Halima Khatun Slow")
     (known, person), *_ = _known(served, 1)
     with ThreadPoolExecutor(1) as pool:
@@ -509,3 +510,73 @@ def test_two_equal_requests_in_one_group_get_one_answer(served: Served, monkeypa
     with RecordStore(served.home.records) as records:
         assert len(records.history(MIS_SOURCE, "TWICE-1")) == 1
         assert records.history(MIS_SOURCE, "TWICE-2") == []
+
+
+def test_records_sent_while_a_group_is_kept_are_kept_together_and_a_bad_one_fails_alone(
+    served: Served, monkeypatch: Any
+) -> None:
+    """Storing requests that arrive while a group is stored and identified go together as the
+    next group, with one ledger run: two records of one new person in it make one person, whom
+    the resolver then knows under that ID; a record the store refuses fails alone (422)."""
+    import threading
+    import time
+
+    import engine.incremental.register as register
+
+    reached, release = threading.Event(), threading.Event()
+    lasting_ids = register._lasting_ids
+
+    def held(*args: Any, **kwargs: Any) -> dict[str, str]:
+        if not release.is_set():
+            reached.set()
+            assert release.wait(30), "the test never let the first group go on"
+        return lasting_ids(*args, **kwargs)
+
+    monkeypatch.setattr(register, "_lasting_ids", held)
+    records, _ = served.service.record_stores()
+    store_records = records.store_records
+
+    def refused_one(batch: Any, **kwargs: Any) -> Any:
+        if batch.record_ids == ["KEPT-BAD"]:
+            raise UnreadableRecord("record KEPT-BAD: field 'nid' cannot be stored")
+        return store_records(batch, **kwargs)
+
+    monkeypatch.setattr(records, "store_records", refused_one)
+    keeps = served.service.keeps
+    record = _new_person("", "19470000000000031", "Rokeya Begum Together")
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(
+            _resolve, served, _new_person("KEPT-0", "19470000000000048", "Other"), dry_run=False
+        )
+        assert reached.wait(30), first.result() if first.done() else "no group began"
+        pair = [
+            pool.submit(_resolve, served, {**record, "record_id": f"KEPT-{i}"}, dry_run=False)
+            for i in (1, 2)
+        ]
+        bad = pool.submit(_resolve, served, {**record, "record_id": "KEPT-BAD"}, dry_run=False)
+        deadline = time.monotonic() + 30
+        while keeps.waiting < 3:
+            assert time.monotonic() < deadline, f"{keeps.waiting} waiting, not 3"
+            time.sleep(0.01)
+        groups = keeps.groups
+        release.set()
+        assert first.result(60).status_code == 200
+        answers = [f.result(60) for f in pair]
+        refused = bad.result(60)
+    assert keeps.groups == groups + 2  # the first alone, then the three together
+    assert refused.status_code == 422 and "KEPT-BAD" in refused.text, refused.text
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    person = answers[0].json()["person_id"]
+    assert PERSON_ID.match(person) and answers[1].json()["person_id"] == person
+    assert [a.json()["outcome"] for a in answers].count("new") == 1
+    with IdentityLedger(served.home.ledger) as ledger:
+        assert sorted(ledger.members_of(person)) == [f"{MIS_SOURCE}/KEPT-1", f"{MIS_SOURCE}/KEPT-2"]
+        runs = ledger.runs("person")
+        assert runs.iloc[-1]["members"] == 2  # one run for the group's two records
+    third = _resolve(served, {**record, "record_id": "KEPT-3"})
+    assert third.json()["person_id"] == person  # the resolver files them under the lasting ID
+    with served.service.graph() as graph:
+        assert {n.props["id"] for n in graph.neighbours("Person", person, "OF", "in")} == {
+            f"{MIS_SOURCE}/KEPT-1",
+            f"{MIS_SOURCE}/KEPT-2",
+        }
