@@ -41,7 +41,7 @@ are idempotent and publishing is a diff.
 from __future__ import annotations
 
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import islice
@@ -347,6 +347,28 @@ def publishing(
     store.begin_publish(run, complete=complete)
     yield
     store.end_publish(run)
+
+
+@contextmanager
+def publishing_each(store: GraphStore | GraphWriter, runs: Sequence[str]) -> Iterator[None]:
+    """Mark what runs inside as the publishes ``runs``, each of a few records (``complete=False``),
+    begun together and ended together: what :func:`publishing` of each, nested in the order given,
+    marks (a publish cut short leaves every one of them unfinished). A store that can
+    (``begin_publishes``, the embedded store) commits the begins in one commit and the ends in
+    another, not one commit a mark.
+    """
+    if not isinstance(store, GraphStore) or not runs:
+        yield
+        return
+    if not hasattr(store, "begin_publishes"):
+        with ExitStack() as marks:
+            for run in runs:
+                marks.enter_context(publishing(store, run, complete=False))
+            yield
+        return
+    store.begin_publishes(runs)  # type: ignore[attr-defined]
+    yield
+    store.end_publishes(list(reversed(runs)))  # type: ignore[attr-defined]  # as nested blocks end
 
 
 # --- the protocol ---------------------------------------------------------------------------------

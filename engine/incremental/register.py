@@ -65,7 +65,7 @@ from engine.ingest.store import RAW_FIELDS, VALUE_FIELDS, Problem, RecordStore, 
 from engine.publish import publish
 from engine.record import CANONICAL_FIELDS, is_missing_value, record_key
 from graph.policy import Policy
-from graph.store import GraphStore, publishing
+from graph.store import GraphStore, publishing_each
 
 __all__ = [
     "DEFAULT_KIND",
@@ -564,14 +564,12 @@ def _unpublished(graph: GraphStore, done: Registered) -> bool:
 
 
 def _publish_together(graph: GraphStore, kept: Sequence[Registered], policy: Policy | None) -> None:
-    """One partial publish of ``kept``, each record's run marked begun before it and ended after."""
+    """One partial publish of ``kept``, each record's run marked begun before it and ended after
+    (the begins in one commit, the ends in another: :func:`graph.store.publishing_each`)."""
     if not kept:
         return
     records = [done.record for done in kept]
-    with ExitStack() as marks:
-        for done in kept:
-            run = _publish_run(done.record["source"], done.key)
-            marks.enter_context(publishing(graph, run, complete=False))
+    with publishing_each(graph, [_publish_run(done.record["source"], done.key) for done in kept]):
         publish(
             graph,
             pd.DataFrame(records, columns=list(CANONICAL_FIELDS)),

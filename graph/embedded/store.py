@@ -572,6 +572,36 @@ class EmbeddedStore:
             self._begun.discard(run)
             self._partial.discard(run)
 
+    def begin_publishes(self, runs: Sequence[str]) -> None:
+        """Mark several publishes of a few records each begun (``complete=False``), as
+        :meth:`begin_publish` of each in turn, in one commit: their begin frames are appended and
+        synced together, before any of their writes (one ``fsync`` of the journal and one of the
+        commit record, not two per publish)."""
+        for run in runs:
+            if not isinstance(run, str) or not run.strip():
+                raise ValueError(f"A publish is named by a non-empty string. Got {run!r}.")
+        with self._lock:
+            self._check_open()
+            self._check_writable()
+            started = now_iso()
+            for i, run in enumerate(runs):
+                self._commit((_BEGIN, run, started, False), synced_later=i < len(runs) - 1)
+                self._partial.add(run)
+
+    def end_publishes(self, runs: Sequence[str]) -> None:
+        """Mark publishes :meth:`begin_publishes` began finished, as :meth:`end_publish` of each
+        in turn, in one commit (their end frames synced together, and their writes with them)."""
+        with self._lock:
+            self._check_open()
+            self._check_writable()
+            finished = now_iso()
+            for run in runs:
+                self._state.ended(run, finished)  # refuses a run that has not begun
+            for i, run in enumerate(runs):
+                self._commit((_END, run, finished), synced_later=i < len(runs) - 1)
+                self._begun.discard(run)
+                self._partial.discard(run)
+
     def publish_state(self) -> PublishState:
         """The publishes into the graph; see :class:`graph.store.PublishState`.
 
@@ -1059,7 +1089,7 @@ class EmbeddedStore:
             "(`ekjon resolve`)."
         )
 
-    def _commit(self, op: tuple) -> None:
+    def _commit(self, op: tuple, *, synced_later: bool = False) -> None:
         """Append ``op`` to the journal, fsync, record the new committed length, then apply it in
         memory (a graph write needs the graph in memory: the caller built it first).
 
@@ -1073,7 +1103,8 @@ class EmbeddedStore:
         frame = _encode(op)
         # a write of a partial publish is synced by the publish's end (its begin already is):
         # cut short, the publish stays unfinished whatever of its writes reached the disk
-        deferred = bool(self._partial) and op[0] not in (_BEGIN, _END)
+        # (``synced_later``: a publish mark the next commit syncs with it, see begin_publishes)
+        deferred = synced_later or (bool(self._partial) and op[0] not in (_BEGIN, _END))
         try:
             _write_all(self._journal_fd, frame)
             if not deferred:

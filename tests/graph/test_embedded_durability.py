@@ -533,3 +533,37 @@ def test_a_partial_publish_whose_writes_never_reached_the_disk_stays_unfinished(
             assert [u.run for u in after.publish_state().unfinished] == ["api record dss/1"]
             if not read_only:
                 assert after.count("Phone") == 1
+
+
+def test_publishes_of_a_group_of_records_are_begun_and_ended_in_one_commit_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group of records stored through the API is published at once, each record its own
+    publish: their begins are synced together before the first write, their ends (and the
+    writes) together after the last; cut short before the end, every one of them is unfinished
+    (a power cut that keeps only what was synced included), and each is published again."""
+    import shutil
+
+    import graph.embedded.store as embedded
+    from graph.store import publishing_each
+
+    runs = [f"api record dss/{i}" for i in range(5)]
+    store = EmbeddedStore(tmp_path / "live", compact_on_close=False)
+    store.merge_nodes("Phone", [{"id": "01711000000"}])
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(embedded.os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    with publishing_each(store, runs):
+        assert len(synced) == 2  # the five begins: the journal and the commit record, once
+        assert [u.run for u in store.publish_state().unfinished] == runs
+        shutil.copytree(tmp_path / "live", tmp_path / "cut", ignore=shutil.ignore_patterns("LOCK"))
+        for i in range(5):
+            store.merge_nodes("Phone", [{"id": f"0181100000{i}"}])
+    assert len(synced) == 4  # the five ends, with the writes
+    assert store.publish_state().unfinished == ()
+    store.close()
+    with EmbeddedStore(tmp_path / "live", read_only=True) as reader:
+        assert reader.count("Phone") == 6 and not reader.publish_state().unfinished
+    for read_only in (True, False):  # cut short after the begins
+        with EmbeddedStore(tmp_path / "cut", read_only=read_only) as after:
+            assert [u.run for u in after.publish_state().unfinished] == runs
