@@ -4,6 +4,7 @@ is lost), re-ingest changes nothing, changes become versions, a killed ingest re
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import os
 import signal
@@ -173,6 +174,24 @@ def test_reingesting_the_same_file_changes_nothing(store: RecordStore) -> None:
     after = store.counts()
     assert after["records"] == before["records"] and after["versions"] == before["versions"]
     pd.testing.assert_frame_equal(store.current(), frame_before)
+
+
+def test_the_objects_alive_before_an_ingest_are_frozen_during_it_and_thawed_after(
+    store: RecordStore,
+) -> None:
+    """The collector's full collections during an ingest walk only what the ingest made (they
+    walked every object the process held, up to 190 ms each); afterwards the old objects are
+    collected as before."""
+    before = gc.get_freeze_count()
+    frozen_during: list[int] = []
+    ingest_file(
+        store,
+        load_mapping(BROKEN_YAML),
+        BROKEN_CSV,
+        progress=lambda _: frozen_during.append(gc.get_freeze_count()),
+    )
+    assert frozen_during and min(frozen_during) > before + 10_000
+    assert gc.get_freeze_count() == before
 
 
 def test_a_changed_row_becomes_a_new_version_and_the_old_one_is_kept(
