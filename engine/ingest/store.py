@@ -328,50 +328,73 @@ class RecordStore(SQLiteStore):
         finish and its process is gone (killed, crashed); its committed chunks are kept.
         """
         with self.transaction():
-            self._db.execute(
-                "INSERT INTO sources (source, kind) VALUES (?, ?) "
-                "ON CONFLICT (source) DO UPDATE SET kind = excluded.kind",
-                (source, kind),
+            run = self._begin(
+                source=source,
+                kind=kind,
+                file=file,
+                file_sha256=file_sha256,
+                file_size=file_size,
+                mapping=mapping,
+                mapping_sha256=mapping_sha256,
             )
-            unfinished = self._db.execute(
-                "SELECT ingest_id, pid, host FROM ingests WHERE source = ? AND file_sha256 = ? "
-                "AND mapping_sha256 = ? AND status = 'running' ORDER BY ingest_id DESC",
-                (source, file_sha256, mapping_sha256),
-            ).fetchall()
-            for ingest_id, pid, host in unfinished:
-                if process_alive(pid, host):
-                    continue
-                self._db.execute(
-                    "UPDATE ingests SET pid = ?, host = ?, file = ? WHERE ingest_id = ?",
-                    (os.getpid(), socket.gethostname(), file, ingest_id),
-                )
-                run = self._run(ingest_id)
-                run.resumed = True
-                logger.info("resuming ingest %d of %s after row %d", ingest_id, file, run.rows_done)
-                break
-            else:
-                cursor = self._db.execute(
-                    "INSERT INTO ingests (source, file, file_sha256, file_size, mapping, "
-                    "mapping_sha256, started_at, status, pid, host) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
-                    (
-                        source,
-                        file,
-                        file_sha256,
-                        file_size,
-                        json.dumps(mapping, ensure_ascii=False, sort_keys=True),
-                        mapping_sha256,
-                        _now(),
-                        os.getpid(),
-                        socket.gethostname(),
-                    ),
-                )
-                assert cursor.lastrowid is not None
-                run = self._run(cursor.lastrowid)
-            run._generation = self._generation(source)
-            run._alone = run._generation == 0
         run._delta_ok = self._snapshot_generation(source) == run._generation
         self._remove_stale_deltas(source)
+        return run
+
+    def _begin(
+        self,
+        *,
+        source: str,
+        kind: str,
+        file: str,
+        file_sha256: str,
+        file_size: int,
+        mapping: dict[str, Any],
+        mapping_sha256: str,
+    ) -> IngestRun:
+        """:meth:`begin_ingest`'s writes, inside the caller's transaction."""
+        self._db.execute(
+            "INSERT INTO sources (source, kind) VALUES (?, ?) "
+            "ON CONFLICT (source) DO UPDATE SET kind = excluded.kind",
+            (source, kind),
+        )
+        unfinished = self._db.execute(
+            "SELECT ingest_id, pid, host FROM ingests WHERE source = ? AND file_sha256 = ? "
+            "AND mapping_sha256 = ? AND status = 'running' ORDER BY ingest_id DESC",
+            (source, file_sha256, mapping_sha256),
+        ).fetchall()
+        for ingest_id, pid, host in unfinished:
+            if process_alive(pid, host):
+                continue
+            self._db.execute(
+                "UPDATE ingests SET pid = ?, host = ?, file = ? WHERE ingest_id = ?",
+                (os.getpid(), socket.gethostname(), file, ingest_id),
+            )
+            run = self._run(ingest_id)
+            run.resumed = True
+            logger.info("resuming ingest %d of %s after row %d", ingest_id, file, run.rows_done)
+            break
+        else:
+            cursor = self._db.execute(
+                "INSERT INTO ingests (source, file, file_sha256, file_size, mapping, "
+                "mapping_sha256, started_at, status, pid, host) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+                (
+                    source,
+                    file,
+                    file_sha256,
+                    file_size,
+                    json.dumps(mapping, ensure_ascii=False, sort_keys=True),
+                    mapping_sha256,
+                    _now(),
+                    os.getpid(),
+                    socket.gethostname(),
+                ),
+            )
+            assert cursor.lastrowid is not None
+            run = self._run(cursor.lastrowid)
+        run._generation = self._generation(source)
+        run._alone = run._generation == 0
         return run
 
     def commit_chunk(
@@ -389,71 +412,93 @@ class RecordStore(SQLiteStore):
         A record whose content hash equals its current version's is left alone (``unchanged``);
         a different hash adds version ``n + 1`` and keeps version ``n`` as history.
         """
-        new = changed = same = 0
         with self.transaction():
-            # a source this run alone has written holds none of these records: no lookup
-            run._alone = run._alone and self._generation(run.source) == run._generation
-            current = {} if run._alone else self._current_hashes(run.source, batch.record_ids)
-            written: list[int] = []
-            versions: list[int] = []
-            retire = []
-            for j, (record_id, content_hash) in enumerate(
-                zip(batch.record_ids, batch.hashes, strict=True)
-            ):
-                before = current.get(record_id)
-                if before is None:
-                    versions.append(1)
-                    new += 1
-                elif before[1] == content_hash:
-                    same += 1
-                    continue
-                else:
-                    versions.append(before[0] + 1)
-                    retire.append((run.source, record_id))
-                    changed += 1
-                written.append(j)
-            if written:
-                insert, rows = version_rows(run.source, run.ingest_id, batch, written, versions)
-                if retire:
-                    self._db.executemany(
-                        "UPDATE records SET is_current = 0 "
-                        "WHERE source = ? AND record_id = ? AND is_current = 1",
-                        retire,
-                    )
-                self._db.executemany(insert, rows)
-                generation = self._db.execute(
-                    "UPDATE sources SET generation = generation + 1 WHERE source = ? "
-                    "RETURNING generation",
-                    (run.source,),
-                ).fetchone()[0]
-                if generation != run._generation + 1:
-                    run._delta_ok = False  # someone else wrote this source meanwhile
-                run._generation = generation
-            for table, problems in (("quarantine", quarantine), ("field_warnings", warnings)):
-                if problems:
-                    self._db.executemany(
-                        f"INSERT INTO {table} (ingest_id, row_number, record_id, field, value, "
-                        "reason) VALUES (?, ?, ?, ?, ?, ?)",
-                        [
-                            (run.ingest_id, p.row, p.record_id, p.field, p.value, p.reason)
-                            for p in problems
-                        ],
-                    )
-            run.rows_done = rows_done
-            run.rows_read += rows_read
-            run.ingested += new
-            run.unchanged += same
-            run.new_versions += changed
-            run.quarantined += len(quarantine)
-            run.field_warnings += len(warnings)
-            self._db.execute(
-                f"UPDATE ingests SET {', '.join(f'{c} = ?' for c in _COUNT_COLUMNS)} "
-                "WHERE ingest_id = ?",
-                (*(getattr(run, c) for c in _COUNT_COLUMNS), run.ingest_id),
+            result, written, versions = self._write_chunk(
+                run,
+                batch,
+                quarantine=quarantine,
+                warnings=warnings,
+                rows_done=rows_done,
+                rows_read=rows_read,
             )
         if written and run._delta_ok:
             self._append_delta(run, batch, written, versions)
-        return ChunkResult(ingested=new, unchanged=same, new_versions=changed)
+        return result
+
+    def _write_chunk(
+        self,
+        run: IngestRun,
+        batch: StagedBatch | PreparedBatch,
+        *,
+        quarantine: Sequence[Problem],
+        warnings: Sequence[Problem],
+        rows_done: int,
+        rows_read: int,
+    ) -> tuple[ChunkResult, list[int], list[int]]:
+        """:meth:`commit_chunk`'s writes, inside the caller's transaction: what it did, and the
+        rows it wrote with their versions."""
+        new = changed = same = 0
+        # a source this run alone has written holds none of these records: no lookup
+        run._alone = run._alone and self._generation(run.source) == run._generation
+        current = {} if run._alone else self._current_hashes(run.source, batch.record_ids)
+        written: list[int] = []
+        versions: list[int] = []
+        retire = []
+        for j, (record_id, content_hash) in enumerate(
+            zip(batch.record_ids, batch.hashes, strict=True)
+        ):
+            before = current.get(record_id)
+            if before is None:
+                versions.append(1)
+                new += 1
+            elif before[1] == content_hash:
+                same += 1
+                continue
+            else:
+                versions.append(before[0] + 1)
+                retire.append((run.source, record_id))
+                changed += 1
+            written.append(j)
+        if written:
+            insert, rows = version_rows(run.source, run.ingest_id, batch, written, versions)
+            if retire:
+                self._db.executemany(
+                    "UPDATE records SET is_current = 0 "
+                    "WHERE source = ? AND record_id = ? AND is_current = 1",
+                    retire,
+                )
+            self._db.executemany(insert, rows)
+            generation = self._db.execute(
+                "UPDATE sources SET generation = generation + 1 WHERE source = ? "
+                "RETURNING generation",
+                (run.source,),
+            ).fetchone()[0]
+            if generation != run._generation + 1:
+                run._delta_ok = False  # someone else wrote this source meanwhile
+            run._generation = generation
+        for table, problems in (("quarantine", quarantine), ("field_warnings", warnings)):
+            if problems:
+                self._db.executemany(
+                    f"INSERT INTO {table} (ingest_id, row_number, record_id, field, value, "
+                    "reason) VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (run.ingest_id, p.row, p.record_id, p.field, p.value, p.reason)
+                        for p in problems
+                    ],
+                )
+        run.rows_done = rows_done
+        run.rows_read += rows_read
+        run.ingested += new
+        run.unchanged += same
+        run.new_versions += changed
+        run.quarantined += len(quarantine)
+        run.field_warnings += len(warnings)
+        self._db.execute(
+            f"UPDATE ingests SET {', '.join(f'{c} = ?' for c in _COUNT_COLUMNS)} "
+            "WHERE ingest_id = ?",
+            (*(getattr(run, c) for c in _COUNT_COLUMNS), run.ingest_id),
+        )
+        return ChunkResult(ingested=new, unchanged=same, new_versions=changed), written, versions
 
     def finish_ingest(
         self,
