@@ -372,23 +372,28 @@ def _kept(
     in out, record, (raw, origin))``); a record that fails is replaced in ``out`` by its error."""
     version = getattr(resolver.model, "model_version", None)
     step = time.perf_counter()
-    stored: list[tuple[int, Registered, str]] = []
+    staged: list[tuple[int, Registered, str]] = []
+    sending: list[tuple[StagedBatch, str, str, str, list[Problem]]] = []
     for i, done, (raw, origin) in group:
-        record = done.record
         try:
-            batch, problems = _staged(record, raw, done.warnings)
-            _, result = records.store_records(
-                batch,
-                source=record["source"],
-                kind=record["kind"],
-                origin=origin,
-                warnings=problems,
-            )
+            batch, problems = _staged(done.record, raw, done.warnings)
         except Exception as exc:
             out[i] = exc
             continue
+        staged.append((i, done, origin))
+        sending.append((batch, done.record["source"], done.record["kind"], origin, problems))
+    try:
+        results: list[Any] = records.store_each(sending) if sending else []
+    except Exception as exc:  # the group's transaction: nothing of it stored
+        results = [exc] * len(sending)
+    stored: list[tuple[int, Registered, str]] = []
+    for (i, done, origin), result in zip(staged, results, strict=True):
+        if isinstance(result, Exception):
+            out[i] = result
+            continue
+        chunk = result[1]
         done.stored = (
-            "new" if result.ingested else "new version" if result.new_versions else "unchanged"
+            "new" if chunk.ingested else "new version" if chunk.new_versions else "unchanged"
         )
         done.model_version = version
         stored.append((i, done, origin))

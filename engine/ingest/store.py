@@ -537,29 +537,57 @@ class RecordStore(SQLiteStore):
         The source's Parquet snapshot is left to be rebuilt on the next :meth:`current` read:
         bringing it up to date now would read and write the whole source for one record.
         """
-        mapping = {"source": source, "kind": kind, "via": origin}
-        text = json.dumps(mapping, ensure_ascii=False, sort_keys=True)
-        run = self.begin_ingest(
-            source=source,
-            kind=kind,
-            file=origin,
-            file_sha256=sha256("".join(batch.hashes).encode("utf-8")).hexdigest(),
-            file_size=0,
-            mapping=mapping,
-            mapping_sha256=sha256(text.encode("utf-8")).hexdigest(),
-        )
-        run._delta_ok = False  # no delta file: the snapshot is rebuilt when next read
-        result = self.commit_chunk(
-            run, batch, warnings=warnings, rows_done=len(batch), rows_read=len(batch)
-        )
-        run.status, run.finished_at = "finished", _now()
-        with self.transaction():
-            self._db.execute(
-                "UPDATE ingests SET status = 'finished', finished_at = ?, pid = NULL "
-                "WHERE ingest_id = ?",
-                (run.finished_at, run.ingest_id),
-            )
-        return run, result
+        stored = self.store_each([(batch, source, kind, origin, warnings)])[0]
+        if isinstance(stored, Exception):
+            raise stored
+        return stored
+
+    def store_each(
+        self, sent: Sequence[tuple[StagedBatch, str, str, str, Sequence[Problem]]]
+    ) -> list[tuple[IngestRun, ChunkResult] | Exception]:
+        """:meth:`store_records` of each of ``sent`` (``batch, source, kind, origin, warnings``),
+        in order, in one transaction (the records a group of API requests sent): per item its
+        run and what it did, or the error that kept it out (its writes undone, the others kept).
+        """
+        out: list[tuple[IngestRun, ChunkResult] | Exception] = []
+        with self.transaction() as db:
+            for batch, source, kind, origin, warnings in sent:
+                mapping = {"source": source, "kind": kind, "via": origin}
+                text = json.dumps(mapping, ensure_ascii=False, sort_keys=True)
+                db.execute("SAVEPOINT one_run")
+                try:
+                    run = self._begin(
+                        source=source,
+                        kind=kind,
+                        file=origin,
+                        file_sha256=sha256("".join(batch.hashes).encode("utf-8")).hexdigest(),
+                        file_size=0,
+                        mapping=mapping,
+                        mapping_sha256=sha256(text.encode("utf-8")).hexdigest(),
+                    )
+                    run._delta_ok = False  # no delta file: the snapshot is rebuilt when next read
+                    result, _, _ = self._write_chunk(
+                        run,
+                        batch,
+                        quarantine=(),
+                        warnings=warnings,
+                        rows_done=len(batch),
+                        rows_read=len(batch),
+                    )
+                    run.status, run.finished_at = "finished", _now()
+                    db.execute(
+                        "UPDATE ingests SET status = 'finished', finished_at = ?, pid = NULL "
+                        "WHERE ingest_id = ?",
+                        (run.finished_at, run.ingest_id),
+                    )
+                except Exception as exc:  # this one undone, the others kept
+                    db.execute("ROLLBACK TO one_run")
+                    out.append(exc)
+                else:
+                    out.append((run, result))
+                finally:
+                    db.execute("RELEASE one_run")
+        return out
 
     def fail_ingest(self, run: IngestRun, error: str) -> None:
         """Mark a run failed (a whole-file error); committed chunks stay, as history."""

@@ -534,14 +534,14 @@ def test_records_sent_while_a_group_is_kept_are_kept_together_and_a_bad_one_fail
 
     monkeypatch.setattr(register, "_lasting_ids", held)
     records, _ = served.service.record_stores()
-    store_records = records.store_records
+    write_chunk = records._write_chunk
 
-    def refused_one(batch: Any, **kwargs: Any) -> Any:
+    def refused_one(run: Any, batch: Any, **kwargs: Any) -> Any:
         if batch.record_ids == ["KEPT-BAD"]:
             raise UnreadableRecord("record KEPT-BAD: field 'nid' cannot be stored")
-        return store_records(batch, **kwargs)
+        return write_chunk(run, batch, **kwargs)
 
-    monkeypatch.setattr(records, "store_records", refused_one)
+    monkeypatch.setattr(records, "_write_chunk", refused_one)
     keeps = served.service.keeps
     record = _new_person("", "19470000000000031", "Rokeya Begum Together")
     with ThreadPoolExecutor(4) as pool:
@@ -573,6 +573,9 @@ def test_records_sent_while_a_group_is_kept_are_kept_together_and_a_bad_one_fail
         assert sorted(ledger.members_of(person)) == [f"{MIS_SOURCE}/KEPT-1", f"{MIS_SOURCE}/KEPT-2"]
         runs = ledger.runs("person")
         assert runs.iloc[-1]["members"] == 2  # one run for the group's two records
+    with RecordStore(served.home.records) as stored:
+        assert stored.history(MIS_SOURCE, "KEPT-BAD") == []
+        assert [len(stored.history(MIS_SOURCE, f"KEPT-{i}")) for i in (1, 2)] == [1, 1]
     third = _resolve(served, {**record, "record_id": "KEPT-3"})
     assert third.json()["person_id"] == person  # the resolver files them under the lasting ID
     with served.service.graph() as graph:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -20,7 +21,7 @@ import pytest
 from engine.ingest.mapping import load_mapping, mapping_from_dict
 from engine.ingest.readers import BadRow, SourceFileError, read_rows
 from engine.ingest.run import ingest_file
-from engine.ingest.store import VALUE_FIELDS, RecordStore, StagedBatch
+from engine.ingest.store import VALUE_FIELDS, RecordStore, StagedBatch, StoreError
 from engine.record import CANONICAL_FIELDS
 
 DATA = Path(__file__).parent / "data"
@@ -584,6 +585,46 @@ def test_a_record_another_writer_stores_meanwhile_gets_a_new_version_not_a_secon
     old, new = store.history("dss", "R-1")
     assert (old.version, old.values["full_name"]) == (1, "Rahima Begum")
     assert (new.version, new.is_current, new.values["full_name"]) == (2, True, "Amena Khatun")
+
+
+def test_records_stored_together_are_each_their_own_run_and_a_failing_one_is_undone_alone(
+    store: RecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a group of the API's storing requests: one transaction, one finished ingest run a record
+    def one(record_id: str, name: str) -> StagedBatch:
+        values = {"kind": "beneficiary", "full_name": name}
+        return StagedBatch(
+            record_ids=[record_id],
+            rows=[1],
+            hashes=[name],
+            values=[[values.get(f)] for f in VALUE_FIELDS],
+            raw={"full_name": [name]},
+            invalid=[None],
+        )
+
+    write_chunk = store._write_chunk
+
+    def full_for_r2(run: Any, batch: Any, **kwargs: Any) -> Any:
+        result = write_chunk(run, batch, **kwargs)
+        if batch.record_ids == ["R-2"]:  # written, then a failure: undone
+            raise StoreError("disk full while storing R-2")
+        return result
+
+    monkeypatch.setattr(store, "_write_chunk", full_for_r2)
+    sent = [
+        (one(f"R-{i}", name), "dss", "beneficiary", f"api request {i}", [])
+        for i, name in enumerate(("Rahima Begum", "Amena Khatun", "Bilkis Akter", "Rahima Begum"))
+    ]
+    sent[3] = (one("R-0", "Rahima Begum"), "dss", "beneficiary", "api request 3", [])
+    done = store.store_each(sent)
+
+    assert isinstance(done[2], StoreError)
+    counts = [(r.ingested, r.new_versions, r.unchanged) for _, r in done[:2] + done[3:]]
+    assert counts == [(1, 0, 0), (1, 0, 0), (0, 0, 1)]  # the last sends R-0 again, unchanged
+    assert store.history("dss", "R-2") == []
+    runs = [run for run in store.ingests("dss")]
+    assert sorted(run.file for run in runs) == ["api request 0", "api request 1", "api request 3"]
+    assert {run.status for run in runs} == {"finished"}
 
 
 def test_the_snapshot_a_first_ingest_leaves_is_what_the_database_holds(
