@@ -376,14 +376,16 @@ def iso_date_as_given(
     if age_as_of or any(fmt != "%Y-%m-%d" for fmt in formats or ()):
         return None
     fullmatch = _ISO_DATE.fullmatch
+    today = date.today()  # (asked once: a later date is checked against the day it is then)
 
     def as_given(text: str) -> bool:
         if fullmatch(text) is None:
             return False
         try:
-            return EARLIEST <= date.fromisoformat(text) <= date.today()
+            value = date.fromisoformat(text)
         except ValueError:
             return False
+        return EARLIEST <= value and (value <= today or value <= date.today())
 
     return as_given
 
@@ -420,6 +422,7 @@ def fixed_width_dates(
     order = [found[i] for i in (1, 3, 4)]
     fullmatch = re.compile(re.escape(found[2]).join(_FIXED_PARTS[p] for p in order)).fullmatch
     year, month, day = (order.index(p) + 1 for p in "Ymd")
+    today = date.today()  # (asked once: a later date is checked against the day it is then)
 
     def read(text: str) -> str | None:
         parts = fullmatch(to_ascii_digits(text))
@@ -429,7 +432,9 @@ def fixed_width_dates(
             value = date(int(parts[year]), int(parts[month]), int(parts[day]))
         except ValueError:
             return None
-        return value.isoformat() if EARLIEST <= value <= date.today() else None
+        if EARLIEST <= value and (value <= today or value <= date.today()):
+            return value.isoformat()
+        return None
 
     return read
 

@@ -3,12 +3,12 @@ records."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
 from engine.errors import InvalidValue
-from engine.normalise import BirthDate, birth_date, clean_date, parse_age
+from engine.normalise import BirthDate, birth_date, clean_date, dates, parse_age
 from engine.normalise.dates import (
     age_from_date_column,
     fixed_width_dates,
@@ -307,3 +307,31 @@ def test_fixed_width_dates_only_for_formats_of_two_digit_day_and_month() -> None
     assert fixed_width_dates(["%d %b %Y"]) is None
     assert fixed_width_dates(["%d/%m/%y"]) is None
     assert fixed_width_dates(["%d/%m/%Y"], age_as_of="2025-06-30") is None
+
+
+def test_a_date_reader_made_the_day_before_reads_todays_dates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The quick date readers ask for today's date once; an ingest running past midnight still
+    reads the new day's dates as clean_date does, and no later one."""
+    real = dates.date
+
+    class DayBefore(real):  # type: ignore[misc, valid-type]
+        @classmethod
+        def today(cls) -> real:  # type: ignore[valid-type]
+            return real.today() - timedelta(days=1)
+
+    monkeypatch.setattr(dates, "date", DayBefore)
+    read = dates.fixed_width_dates(["%d/%m/%Y"])
+    as_given = dates.iso_date_as_given(["%Y-%m-%d"])
+    assert read is not None and as_given is not None
+    monkeypatch.setattr(dates, "date", real)
+    today, tomorrow = real.today(), real.today() + timedelta(days=1)
+    assert (
+        read(today.strftime("%d/%m/%Y"))
+        == today.isoformat()
+        == dates.clean_date(today.strftime("%d/%m/%Y"), ["%d/%m/%Y"])
+    )
+    assert as_given(today.isoformat())
+    assert read(tomorrow.strftime("%d/%m/%Y")) is None
+    assert not as_given(tomorrow.isoformat())
