@@ -783,23 +783,12 @@ class IncrementalResolver:
         return match
 
     def refile(self, key: str, person_id: str) -> None:
-        """File the record ``key``, remembered by :meth:`add`, under ``person_id`` instead: a new
-        person's lasting ID, once the identity ledger has given it (the API's storing resolve
-        remembers a group's records under provisional IDs first, so each finds the earlier ones).
-
-        Raises
-        ------
-        IncrementalError
-            If ``key`` is not a record :meth:`add` remembered.
-        """
+        """File the record ``key``, remembered by :meth:`add`, under ``person_id`` instead (a new
+        person's lasting ID, once the ledger gave it). Raises IncrementalError for another key."""
         position = self._position.get(key)
         if position is None or position < self._base:
-            raise IncrementalError(
-                f"Record {key} was not added to this resolver; it keeps its person."
-            )
+            raise IncrementalError(f"Record {key} was not added to this resolver.")
         before = self._added_person[position - self._base]
-        if before == person_id:
-            return
         rows = self._person_rows.setdefault(before, [])
         rows.remove(position)
         if not rows:
