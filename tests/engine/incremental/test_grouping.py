@@ -51,3 +51,27 @@ def test_an_item_alone_is_done_at_once_and_a_failing_group_fails_every_caller() 
     with pytest.raises(RuntimeError, match="the store is gone"):
         commit.submit("boom")
     assert commit.submit("dss/2") == "DSS/2"  # the next group runs
+
+
+def test_an_item_no_group_takes_in_time_is_withdrawn_and_never_done() -> None:
+    busy, go = threading.Event(), threading.Event()
+    done: list[str] = []
+
+    def work(items: list[str]) -> list[str]:
+        if not busy.is_set():
+            busy.set()
+            assert go.wait(10)
+        done.extend(items)
+        return items
+
+    commit: GroupCommit[str, str] = GroupCommit(work)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(commit.submit, "dss/1")
+        assert busy.wait(10)
+        with pytest.raises(TimeoutError, match="0.05 seconds"):
+            commit.submit("dss/2", wait=0.05)
+        assert commit.waiting == 0
+        go.set()
+        assert first.result(10) == "dss/1"
+    assert commit.submit("dss/3", wait=0.05) == "dss/3"  # free: done at once
+    assert done == ["dss/1", "dss/3"]
