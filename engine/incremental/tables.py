@@ -379,6 +379,10 @@ def _numbers(column: pa.ChunkedArray) -> np.ndarray:
     return column.to_numpy()
 
 
+#: A sorted text column is first searched in every ``_STEP``-th of its values (:class:`_Values`).
+_STEP: Final = 64
+
+
 class _Values(Sequence[Any]):
     """An Arrow column read one value at a time (for :mod:`bisect`)."""
 
@@ -395,6 +399,7 @@ class _Values(Sequence[Any]):
         self._text: _Utf8 | None = None
         if pa.types.is_string(column.type) and column.null_count == 0 and len(column):
             self._text = _Utf8(column)
+        self._samples: list[bytes] | None = None
 
     def __len__(self) -> int:
         return len(self._column)
@@ -404,12 +409,26 @@ class _Values(Sequence[Any]):
             return int(self._numbers[i])
         return self._column[i].as_py()
 
+    def _within(self, encoded: bytes, lo: int, hi: int, right: bool) -> tuple[int, int]:
+        """``lo:hi`` narrowed, for the whole column, to the :data:`_STEP` values around where
+        ``encoded`` sorts (its left or ``right`` end): a bisection of a sample of every
+        :data:`_STEP`-th value kept as a list, so only a few values are sliced from the column."""
+        assert self._text is not None
+        if lo != 0 or hi != len(self):
+            return lo, hi
+        if self._samples is None:
+            self._samples = [self._text[i] for i in range(0, hi, _STEP)]
+        at = (bisect.bisect_right if right else bisect.bisect_left)(self._samples, encoded)
+        # samples[at - 1] (<= or <) encoded (< or <=) samples[at]: the end is after the one
+        # and at the other at most
+        return max(0, (at - 1) * _STEP), min(hi, at * _STEP + 1)
+
     def find(self, value: Any, lo: int = 0, hi: int | None = None) -> int:
         """The first position of ``value`` in ``lo:hi`` (sorted), or -1."""
         if self._text is not None and isinstance(value, str):
             hi = len(self) if hi is None else hi
             encoded = value.encode("utf-8", "surrogatepass")
-            i = bisect.bisect_left(self._text, encoded, lo, hi)
+            i = bisect.bisect_left(self._text, encoded, *self._within(encoded, lo, hi, False))
             return i if i < hi and self._text[i] == encoded else -1
         start, stop = self.span(value, lo, hi)
         return start if start < stop else -1
@@ -431,8 +450,8 @@ class _Values(Sequence[Any]):
             # UTF-8 bytes sort as the text's code points, as the table was sorted
             encoded = value.encode("utf-8", "surrogatepass")
             return (
-                bisect.bisect_left(self._text, encoded, lo, hi),
-                bisect.bisect_right(self._text, encoded, lo, hi),
+                bisect.bisect_left(self._text, encoded, *self._within(encoded, lo, hi, False)),
+                bisect.bisect_right(self._text, encoded, *self._within(encoded, lo, hi, True)),
             )
         try:
             return bisect.bisect_left(self, value, lo, hi), bisect.bisect_right(self, value, lo, hi)
@@ -480,6 +499,13 @@ class Sorted(MutableMapping[Any, Any]):
         if i < 0:
             raise KeyError(key)
         return self._values[i]
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        # Mapping.get, without raising and catching a KeyError for each key not there
+        if key in self._new:
+            return self._new[key]
+        i = self._at(key)
+        return default if i < 0 else self._values[i]
 
     def __contains__(self, key: object) -> bool:
         return key in self._new or self._at(key) >= 0

@@ -171,3 +171,33 @@ def test_tuple_keys_are_written_as_they_are_looked_up() -> None:
     ]
     for key in keys:
         assert _written_key(key) == _tuple_key(key), key
+
+
+def test_a_large_sorted_text_column_finds_every_key_and_no_other() -> None:
+    """A saved lookup of many text keys (the look-up first searches a sample of them) finds each
+    key where it is, and says a key that is not there is not, wherever it would sort."""
+    import bisect
+
+    import pyarrow as pa
+
+    from engine.incremental.tables import Sorted
+
+    keys = sorted({f"P{i * 7919 % 100_003:06d}" for i in range(5_000)} | {"", "রহিম", "Z"})
+    keys.sort(key=lambda k: k.encode("utf-8"))  # as the tables are sorted
+    mapping = Sorted(
+        pa.chunked_array([pa.array(keys)]), pa.chunked_array([pa.array(range(len(keys)))])
+    )
+    encoded = [k.encode("utf-8") for k in keys]
+    for i, key in enumerate(keys):
+        assert mapping.get(key) == i and mapping[key] == i and key in mapping
+    for absent in ("P", "P0000000", "P100003", "!", "রহিমা", "ZZ", *(k + "x" for k in keys[::97])):
+        assert absent not in mapping and mapping.get(absent, -1) == -1, absent
+        with pytest.raises(KeyError):
+            mapping[absent]
+    values = mapping._keys
+    for probe in (*keys[::53], "P", "P050000x", "ZZ", ""):
+        e = probe.encode("utf-8")
+        assert values.span(probe) == (
+            bisect.bisect_left(encoded, e),
+            bisect.bisect_right(encoded, e),
+        )
