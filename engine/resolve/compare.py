@@ -149,6 +149,18 @@ def factorize(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, np.ndarra
     return codes, uniques
 
 
+def factorize_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pandas.factorize`` of whole numbers (no missing values): codes in order of first
+    appearance, and the distinct numbers."""
+    if len(values) > FEW_VALUES:
+        return pd.factorize(values)
+    table: dict[int, int] = {}
+    codes = np.fromiter(
+        (table.setdefault(v, len(table)) for v in values.tolist()), dtype=np.intp, count=len(values)
+    )
+    return codes, np.fromiter(table, dtype=values.dtype, count=len(table))
+
+
 def positions(strings: np.ndarray, values: Sequence[str]) -> np.ndarray:
     """The position of each of ``values`` among the distinct ``strings`` (``-1``: not there), as
     ``pandas.Index(strings).get_indexer(values)`` gives it."""
@@ -425,7 +437,7 @@ def _kin_similarity(vocab: Vocabulary, li: np.ndarray, ri: np.ndarray) -> np.nda
             member = flat[np.repeat(offsets[household[hit]], n) + within]
             del within
             # one relative's name meets one member's in many pairs: score each meeting once
-            meeting, distinct = pd.factorize(np.repeat(relative[hit], n) * m + member)
+            meeting, distinct = factorize_numbers(np.repeat(relative[hit], n) * m + member)
             del member
             scores = similarity(
                 distinct // m,
@@ -590,7 +602,7 @@ def _identifier_feature(vocab: Vocabulary, li: np.ndarray, ri: np.ndarray) -> np
     both = np.flatnonzero((a >= 0) & (b >= 0))
     if len(both):
         m = int(codes.max()) + 1
-        inverse, distinct = pd.factorize(a[both] * m + b[both])
+        inverse, distinct = factorize_numbers(a[both] * m + b[both])
         values = [
             identifier_agreement(vocab.strings[x], vocab.strings[y])
             for x, y in zip((distinct // m).tolist(), (distinct % m).tolist(), strict=True)
@@ -663,7 +675,7 @@ def compare_columns(
         freq = column(prepared, feature).astype(np.float32)
         features[feature] = np.log1p(np.minimum(freq[li], freq[ri]) * per).astype(np.float32)
     features["place_name_freq"] = _place_name_freq(prepared, li, ri, features["geo_common"])
-    source = pd.factorize(column(prepared, "source"))[0]
+    source = factorize(column(prepared, "source", object))[0]
     features["same_source"] = (source[li] == source[ri]).astype(np.float32)
     household = column(prepared, "household")
     features["same_household"] = ((household[li] >= 0) & (household[li] == household[ri])).astype(

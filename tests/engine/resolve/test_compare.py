@@ -242,7 +242,7 @@ def test_a_records_columns_as_arrays_compare_as_its_frame_does() -> None:
 
 
 def test_few_values_are_coded_as_pandas_codes_them() -> None:
-    from engine.resolve.compare import FEW_VALUES, factorize, positions
+    from engine.resolve.compare import FEW_VALUES, factorize, factorize_numbers, positions
 
     few = np.asarray(["rahim", None, "karim", "rahim", np.nan, "", "karim", "a b"], dtype=object)
     many = np.concatenate([few] * (FEW_VALUES // len(few) + 1))
@@ -251,6 +251,10 @@ def test_few_values_are_coded_as_pandas_codes_them() -> None:
         expected, distinct = pd.factorize(pd.Series(values, dtype=object))
         assert codes.dtype == np.int64 and codes.tolist() == expected.tolist()
         assert uniques.dtype == object and uniques.tolist() == list(distinct)
+    for numbers in (np.asarray([7, 3, 7, 10**12, 3, 0]), np.arange(FEW_VALUES + 5) % 97):
+        codes, distinct = factorize_numbers(numbers)
+        expected, uniques = pd.factorize(numbers)
+        assert codes.tolist() == expected.tolist() and distinct.tolist() == uniques.tolist()
     strings = np.asarray(["rahim", "karim", "", "a b"], dtype=object)
     for wanted in (["karim", "x", "", "a b", "rahim"], ["x"] * (FEW_VALUES + 1), []):
         assert positions(strings, wanted).tolist() == pd.Index(strings).get_indexer(wanted).tolist()
