@@ -806,9 +806,10 @@ class IncrementalResolver:
     ) -> Match:
         if not blocked:
             return Match(key, None, True, 0.0, -math.inf, {}, [])
-        blocked_rows = np.fromiter(blocked, dtype=np.int64)
-        persons = set(self._persons_of(blocked_rows.tolist()))
-        rows = set(blocked_rows.tolist())
+        blocked_rows = list(blocked)
+        person_of = dict(zip(blocked_rows, self._persons_of(blocked_rows), strict=True))
+        persons = set(person_of.values())
+        rows = set(blocked_rows)
         # each candidate person's records, looked up once (a binary search in the saved tables)
         person_rows = {pid: self._person_rows.get(pid, []) for pid in persons}
         for members in person_rows.values():
@@ -822,7 +823,10 @@ class IncrementalResolver:
             self.model, frame, np.zeros(n, np.int64), np.arange(1, n + 1), explain=explain
         )
         probability, weight, cannot = scored.probability, scored.weight, scored.cannot
-        person = self._persons_of(scored_rows.tolist())
+        scored_list = scored_rows.tolist()
+        rest = [r for r in scored_list if r not in person_of]  # the candidates' other records
+        person_of.update(zip(rest, self._persons_of(rest), strict=True))
+        person = [person_of[r] for r in scored_list]
         if self.settings.household_rounds:  # the batch's household evidence, as it has it
             raised = household_links(
                 frame,
