@@ -122,7 +122,13 @@ def _resolve(
             return _replayed(service, caller, response, keys, request, replay)
         started = time.perf_counter()
         with service.remembering:  # not while a storing resolve adds a record to it
-            done = resolve_record(resolver, raw, service.store, graph_lock=service.graph_lock)
+            done = resolve_record(
+                resolver,
+                raw,
+                service.store,
+                graph_lock=service.graph_lock,
+                kinds=service.source_kinds,
+            )
         return _answered(service, caller, resolver, done, keys, request, started, dry_run)
     # a request holds its idempotency keys until its answer is kept: the same request sent
     # meanwhile waits for it, then replays it

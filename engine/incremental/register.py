@@ -145,7 +145,8 @@ def resolve_record(
     A record that names no ``kind`` gets its source's, as the graph knows it (``programme`` for a
     source new to ekjon), read under ``graph_lock`` (the graph's one-caller-at-a-time lock, if
     the caller shares the store between threads), or from ``kinds`` (source -> kind: what
-    :func:`keep_record` learnt, so that it need not wait for a publish holding the graph).
+    :func:`keep_record` learnt, so that it need not wait for a publish holding the graph; a
+    kind read from the graph is kept there too, so the graph is read once a source).
 
     Raises
     ------
@@ -348,7 +349,10 @@ def _cleaned(
         if kind is None:
             with graph_lock or nullcontext():
                 source = graph.node("Source", record["source"])
-            kind = (source or {}).get("kind") or DEFAULT_KIND
+            known = (source or {}).get("kind")
+            kind = known or DEFAULT_KIND
+            if kinds is not None and known:  # the graph's, as keep_records learns it
+                kinds[record["source"]] = known
         record["kind"] = kind
     return Registered(
         record,
