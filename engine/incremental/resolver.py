@@ -87,7 +87,7 @@ from engine.incremental.state import (
     settings_from_dict,
     write_state,
 )
-from engine.incremental.tables import TABLES_VERSION, Tables
+from engine.incremental.tables import TABLES_VERSION, Tables, column_batch, dense_columns
 from engine.record import Record, record_key
 from engine.resolve.block_index import RuleIndex, hash_keys, key_strings
 from engine.resolve.blocking import BlockingRule
@@ -445,11 +445,12 @@ class IncrementalResolver:
         self._dtypes = {c: empty[c].dtype for c in self._columns}
         self._integer = {c: empty[c].dtype.kind in "iu" for c in self._columns}
         self._base = self._table.num_rows
-        self._dense = _dense_columns(self._table, self._columns)
+        self._dense = dense_columns(self._table, self._columns)
         # columns of no value at all (Arrow's null type): None for every row, as Arrow gives
         self._missing = {
             c for c in self._columns if pa.types.is_null(self._table.schema.field(c).type)
         }
+        self._batches: dict[tuple[str, ...], pa.RecordBatch | pa.Table] = {}
         self._added = []
         self._person = None  # type: ignore[assignment]
         self._added_person = []
@@ -490,7 +491,8 @@ class IncrementalResolver:
         assert self._table is not None
         # each column as to_pandas() converts it (what the Parquet path reads), without the
         # DataFrame: a few milliseconds less a record; the fixed-width columns are indexed in
-        # NumPy and the all-missing ones filled (:func:`_dense_columns`), the rest taken by Arrow
+        # NumPy and the all-missing ones filled (tables.dense_columns), the rest taken by Arrow
+        # from one record batch (tables.column_batch)
         dense = self._dense
         out = {}
         rest = []
@@ -503,8 +505,16 @@ class IncrementalResolver:
             else:
                 rest.append(c)
         if rest:
-            taken = self._table.select(rest).take(pa.array(rows, pa.int64()))
-            out.update((c, taken.column(c).to_numpy()) for c in rest)
+            batch = self._batches.get(tuple(rest))
+            if batch is None:
+                batch = self._batches[tuple(rest)] = column_batch(self._table, rest)
+            taken = batch.take(pa.array(rows, pa.int64()))
+            if isinstance(taken, pa.RecordBatch):
+                out.update(
+                    (c, taken.column(i).to_numpy(zero_copy_only=False)) for i, c in enumerate(rest)
+                )
+            else:
+                out.update((c, taken.column(c).to_numpy()) for c in rest)
         return {c: out[c] for c in columns}
 
     def _row(self, row: int) -> dict[str, Any]:
@@ -589,26 +599,32 @@ class IncrementalResolver:
             for n in numbers_new
             if first_new is not None and (n, first_new) not in context.number_pairs
         }
-        place_counts = {column: data[column] for column in PLACE_COUNTS}
+        # read as lists and bound methods: a record's few dozen candidates each look up about
+        # eight counts, and NumPy's scalars cost more than the look-ups
+        places = [
+            (data[column], data[place].tolist(), place, new[place])
+            for column, place in PLACE_COUNTS.items()
+        ]
+        owners = [(names[c], numbers[c].tolist()) for c in names]
+        name_count, place_count = context.name_counts.get, context.place_names.get
+        given_count, number_count = context.given_counts.get, context.number_names.get
+        en, bn, keys = list(en), list(bn), list(keys)
         for i in range(1, len(en)):
             full = en[i] if en[i] is not None else bn[i]
             if full is not None:
-                name_freq[i] = context.name_counts.get(full, 0) + (full == full_new)
-                for column, place in PLACE_COUNTS.items():
-                    code = int(data[place][i])
+                name_freq[i] = name_count(full, 0) + (full == full_new)
+                for counts, codes, place, code_new in places:
+                    code = int(codes[i])
                     if code >= 0:
-                        same = full == full_new and code == new[place]
-                        place_counts[column][i] = (
-                            context.place_names.get((place, full, code), 0) + same
-                        )
+                        same = full == full_new and code == code_new
+                        counts[i] = place_count((place, full, code), 0) + same
             first = first_of(keys[i])
             if first is not None:
-                given_freq[i] = context.given_counts.get(first, 0) + (first == first_new)
-            for column, values in numbers.items():
+                given_freq[i] = given_count(first, 0) + (first == first_new)
+            for counts, values in owners:
                 number = int(values[i])
                 if number >= 0:
-                    count = context.number_names.get(number, 0) + (number in adds_name)
-                    names[column][i] = max(count, 1)
+                    counts[i] = max(number_count(number, 0) + (number in adds_name), 1)
         # smart-card NIDs linked to their core since the batch (by an added or the new record)
         links = ChainMap(context.nid_links, dict(own_links))
         text, key = data["nid_text"], data["nid_key"]
@@ -954,26 +970,6 @@ class IncrementalResolver:
 
     def _rule_names(self, mask: int) -> str:
         return ",".join(i.rule.name for bit, i in enumerate(self._indexes) if mask >> bit & 1)
-
-
-def _dense_columns(table: pa.Table, columns: Sequence[str]) -> dict[str, np.ndarray]:
-    """The columns of ``table`` that are whole numbers or booleans without a missing value, or
-    decimal numbers, each as one NumPy array (a view of the memory-mapped file; booleans unpacked,
-    decimals with a missing value copied with NaN for it): indexing them gives what Arrow's
-    ``take`` then ``to_numpy`` gives, about a tenth of a millisecond less a record. (A whole
-    number column with a missing value is not one of them: Arrow gives the rows taken as whole
-    numbers, or as decimals when one of them is missing.)"""
-    dense = {}
-    for c in columns:
-        column = table.column(c)
-        kind = column.type
-        plain = pa.types.is_integer(kind) or pa.types.is_boolean(kind)
-        plain = (plain and column.null_count == 0) or pa.types.is_floating(kind)
-        if plain and column.num_chunks == 1:
-            values = column.chunk(0).to_numpy(zero_copy_only=False)
-            values.setflags(write=False)
-            dense[c] = values
-    return dense
 
 
 def _saved(path: Path, read: Callable[[Path], Any]) -> Any:

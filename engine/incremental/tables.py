@@ -372,6 +372,41 @@ def _damaged(path: Path, exc: Exception) -> str:
     )
 
 
+def dense_columns(table: pa.Table, columns: Sequence[str]) -> dict[str, np.ndarray]:
+    """The columns of ``table`` that are whole numbers or booleans without a missing value, or
+    decimal numbers, each as one NumPy array (a view of the memory-mapped file; booleans unpacked,
+    decimals with a missing value copied with NaN for it): indexing them gives what Arrow's
+    ``take`` then ``to_numpy`` gives, about a tenth of a millisecond less a record. (A whole
+    number column with a missing value is not one of them: Arrow gives the rows taken as whole
+    numbers, or as decimals when one of them is missing.)"""
+    dense = {}
+    for c in columns:
+        column = table.column(c)
+        kind = column.type
+        plain = pa.types.is_integer(kind) or pa.types.is_boolean(kind)
+        plain = (plain and column.null_count == 0) or pa.types.is_floating(kind)
+        if plain and column.num_chunks == 1:
+            values = column.chunk(0).to_numpy(zero_copy_only=False)
+            values.setflags(write=False)
+            dense[c] = values
+    return dense
+
+
+def column_batch(table: pa.Table, columns: Sequence[str]) -> pa.RecordBatch | pa.Table:
+    """``table``'s ``columns`` as one record batch on the mapped file where each is one chunk
+    (and not of dictionary type, which NumPy reads otherwise from a chunk): a ``take`` from it
+    has less set-up than from a table; else the table's selection."""
+    chosen = table.select(list(columns))
+    if any(
+        chosen.column(c).num_chunks != 1 or pa.types.is_dictionary(chosen.schema.field(c).type)
+        for c in columns
+    ):
+        return chosen
+    return pa.RecordBatch.from_arrays(
+        [chosen.column(c).chunk(0) for c in columns], names=list(columns)
+    )
+
+
 def _numbers(column: pa.ChunkedArray) -> np.ndarray:
     """A numeric column without nulls as a numpy array on the mapped file (no copy)."""
     if column.num_chunks == 1:
