@@ -196,14 +196,14 @@ class Vocabulary:
         self.codes = {c: codes[i * n : (i + 1) * n] for i, c in enumerate(columns)}
         self.strings = np.asarray([str(u) for u in uniques], dtype=object)
         tokens = [u.split() for u in self.strings]
-        self.first, first_strings = self._recode([t[0] if t else "" for t in tokens])
-        self.last, last_strings = self._recode([t[-1] if t else "" for t in tokens])
-        # first and last words coded in one table, to compare one name's first with another's last
+        # first and last words coded in one table (given names, surnames, and one name's first
+        # word against another's last)
         both, self.word_strings = self._recode(
             [t[0] if t else "" for t in tokens] + [t[-1] if t else "" for t in tokens]
         )
-        self.first_word, self.last_word = both[: len(tokens)], both[len(tokens) :]
-        self.token_strings = {"first": first_strings, "last": last_strings}
+        # each with -1 at the end, so that a missing string (code -1) has a missing word
+        self.first_word = np.append(both[: len(tokens)], -1)
+        self.last_word = np.append(both[len(tokens) :], -1)
         self.token_count = np.array([len(t) for t in tokens], dtype=np.float32)
         self.length = np.array([len(u) for u in self.strings], dtype=np.int64)
         self._kin_column: np.ndarray | None = (
@@ -234,14 +234,6 @@ class Vocabulary:
     @staticmethod
     def _recode(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
         return factorize(values)
-
-    def tokens(self, column: str, which: str) -> tuple[np.ndarray, np.ndarray]:
-        """Codes (per record) of the first or last token of ``column``, and their strings."""
-        codes = self.codes[column]
-        table = self.first if which == "first" else self.last
-        if len(table) == 0:
-            return np.full(len(codes), -1, dtype=np.int64), self.token_strings[which]
-        return np.where(codes >= 0, table[np.maximum(codes, 0)], -1), self.token_strings[which]
 
 
 def similarity(
@@ -287,6 +279,13 @@ def similarity(
 
 def _best(*arrays: np.ndarray) -> np.ndarray:
     """Element-wise maximum ignoring NaN (NaN only where every array is NaN)."""
+    if len(arrays[0]) <= _PAIRED_MAX:
+        # a few pairs (one record's): NumPy's fmax ignores a NaN beside a number; without the
+        # stacking, whose set-up costs more than the work here
+        best = arrays[0]
+        for other in arrays[1:]:
+            best = np.fmax(best, other)
+        return np.where(np.isnan(best), np.nan, best).astype(np.float32)
     stacked = np.vstack(arrays)
     with np.errstate(invalid="ignore"):
         all_nan = np.isnan(stacked).all(axis=0)
@@ -304,10 +303,9 @@ _PAIRINGS: Final = (
 
 
 def _word(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """The word codes (``table``: per string) of string ``codes`` (``-1`` stays missing)."""
-    if len(table) == 0:
-        return np.full(len(codes), -1, dtype=np.int64)
-    return np.where(codes >= 0, table[np.maximum(codes, 0)], -1)
+    """The word codes (``table``: per string, then ``-1``) of string ``codes`` (``-1`` stays
+    missing)."""
+    return table[codes]
 
 
 #: Pairs up to which :func:`_paired` scores its arrays in one call.
@@ -347,18 +345,6 @@ def _name_features(vocab: Vocabulary, li: np.ndarray, ri: np.ndarray) -> dict[st
     name_set = _best(*_paired(left, right, strings, fuzz.token_set_ratio, scale=100.0))
     jw = JaroWinkler.normalized_similarity
     out: dict[str, np.ndarray] = {"name_sort": name_sort, "name_set": name_set}
-    for feature, which in (("given_sim", "first"), ("last_sim", "last")):
-        tokens = {c: vocab.tokens(c, which) for c in names}
-        tstrings = tokens["name_en"][1]
-        tleft = {c: tokens[c][0][li] for c in names}
-        tright = {c: tokens[c][0][ri] for c in names}
-        out[feature] = _best(
-            *_paired(
-                [tleft[a] for a, _ in _PAIRINGS], [tright[b] for _, b in _PAIRINGS], tstrings, jw
-            )
-        )
-    # the first and last words swapped ("Khanam Rahima" for "Rahima Khanam"): the mean of the two
-    # cross similarities, best pairing
     words = {
         (side, c, which): _word(table, side_codes[c])
         for side, side_codes in (("left", on_left), ("right", on_right))
@@ -366,16 +352,20 @@ def _name_features(vocab: Vocabulary, li: np.ndarray, ri: np.ndarray) -> dict[st
         for which, table in (("first", vocab.first_word), ("last", vocab.last_word))
     }
     k = len(_PAIRINGS)
-    # per pairing: the left's first word with the right's last, then the left's last with the
-    # right's first
-    cross = _paired(
-        [words["left", a, "first"] for a, _ in _PAIRINGS]
-        + [words["left", a, "last"] for a, _ in _PAIRINGS],
-        [words["right", b, "last"] for _, b in _PAIRINGS]
-        + [words["right", b, "first"] for _, b in _PAIRINGS],
+    # per pairing, in one call: the given names (first words), the surnames (last words), then
+    # the first and last words swapped ("Khanam Rahima" for "Rahima Khanam"): the left's first
+    # word with the right's last, and the left's last with the right's first
+    sides = (("first", "first"), ("last", "last"), ("first", "last"), ("last", "first"))
+    jws = _paired(
+        [words["left", a, x] for x, _ in sides for a, _ in _PAIRINGS],
+        [words["right", b, y] for _, y in sides for _, b in _PAIRINGS],
         vocab.word_strings,
         jw,
     )
+    out["given_sim"] = _best(*jws[:k])
+    out["last_sim"] = _best(*jws[k : 2 * k])
+    cross = jws[2 * k :]
+    # the swap: the mean of the two cross similarities, best pairing
     swaps = [(cross[i] + cross[k + i]) / np.float32(2.0) for i in range(k)]
     out["name_swap"] = _best(*swaps)
     # token-count difference of the best-sorting pairing

@@ -288,3 +288,25 @@ def test_a_few_pairs_score_as_a_batch_chunk_scores_them(monkeypatch: pytest.Monk
     # the pairings were told apart: a swapped name, a father named by the other record
     assert joined["name_swap"].max() == pytest.approx(1.0)
     assert joined["name_father_cross"].max() >= 0.85
+
+
+def test_the_best_pairing_ignores_a_missing_one_for_a_few_pairs_and_many() -> None:
+    # a few pairs take a quicker path than a batch's chunk: both give a pair its best score over
+    # the pairings that have one, and nothing when none has
+    from engine.resolve.compare import _PAIRED_MAX, _best
+
+    nan = np.nan
+    few = [
+        np.asarray([0.5, nan, nan, 0.0, 1.0], dtype=np.float32),
+        np.asarray([0.25, 0.75, nan, nan, 0.5], dtype=np.float32),
+        np.asarray([nan, 0.5, nan, 0.0, nan], dtype=np.float32),
+    ]
+    wanted = np.asarray([0.5, 0.75, nan, 0.0, 1.0], dtype=np.float32)
+    repeat = _PAIRED_MAX // len(wanted) + 1
+    for arrays, expected in (
+        (few, wanted),
+        ([np.tile(a, repeat) for a in few], np.tile(wanted, repeat)),
+    ):
+        best = _best(*arrays)
+        assert best.dtype == np.float32
+        np.testing.assert_array_equal(best, expected)
