@@ -121,14 +121,15 @@ def _resolve(
         if replay is not None:
             return _replayed(service, caller, response, keys, request, replay)
         started = time.perf_counter()
-        with service.remembering:  # not while a storing resolve adds a record to it
-            done = resolve_record(
-                resolver,
-                raw,
-                service.store,
-                graph_lock=service.graph_lock,
-                kinds=service.source_kinds,
-            )
+        done = resolve_record(
+            resolver,
+            raw,
+            service.store,
+            graph_lock=service.graph_lock,
+            kinds=service.source_kinds,
+            remembering=service.remembering,  # not while a storing resolve adds a record to it
+            settled=service.write_lock,  # nor name a person a storing group has not yet named
+        )
         return _answered(service, caller, resolver, done, keys, request, started, dry_run)
     # a request holds its idempotency keys until its answer is kept: the same request sent
     # meanwhile waits for it, then replays it

@@ -139,6 +139,8 @@ def resolve_record(
     *,
     graph_lock: AbstractContextManager[Any] | None = None,
     kinds: dict[str, str] | None = None,
+    remembering: AbstractContextManager[Any] | None = None,
+    settled: AbstractContextManager[Any] | None = None,
 ) -> Registered:
     """Clean ``raw`` (a record by canonical field name) and resolve it; nothing is written.
 
@@ -148,6 +150,12 @@ def resolve_record(
     :func:`keep_record` learnt, so that it need not wait for a publish holding the graph; a
     kind read from the graph is kept there too, so the graph is read once a source).
 
+    The resolver is read under ``remembering`` (held by whoever adds records to it). While a
+    group of storing requests is kept (:func:`keep_records`, under ``settled``), a person new to
+    ekjon is filed under a provisional ID until the group's ledger run names it: an answer that
+    names such a person is resolved again once ``settled`` is free, so it never gives an ID that
+    no person will carry.
+
     Raises
     ------
     engine.errors.UnreadableRecord
@@ -155,7 +163,11 @@ def resolve_record(
     """
     done = _cleaned(raw, graph, graph_lock=graph_lock, kinds=kinds)
     step = time.perf_counter()
-    done.match = resolver.resolve_one(done.record, explain=True)
+    with remembering or nullcontext():
+        done.match = resolver.resolve_one(done.record, explain=True)
+    if settled is not None and names_provisional(done.match):
+        with settled, remembering or nullcontext():
+            done.match = resolver.resolve_one(done.record, explain=True)
     done.person_id = done.match.person_id
     done.timings["resolve"] += time.perf_counter() - step
     return done
@@ -465,6 +477,18 @@ def _kept(
 
 #: How a person new to ekjon is named in the resolver until the ledger gives its lasting ID.
 _PROVISIONAL: Final = "new:"
+
+
+def names_provisional(match: Match) -> bool:
+    """Whether ``match`` names a person a group of storing requests still files under a
+    provisional ID (:func:`keep_records`), as the one it joins, a candidate or a merge."""
+    persons = [
+        match.person_id,
+        *match.candidate_columns.get("person_id", ()),
+        *(row["person_id"] for row in match.person_rows),
+        *match.merges,
+    ]
+    return any(isinstance(p, str) and p.startswith(_PROVISIONAL) for p in persons)
 
 
 def _named(match: Match, names: Mapping[str, str]) -> Match:

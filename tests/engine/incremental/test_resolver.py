@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 
 from engine.errors import IncrementalError
 from engine.incremental.agreement import holdout_agreement
+from engine.incremental.register import resolve_record
 from engine.incremental.resolver import IncrementalResolver
 from engine.quality.training import load_model
 from engine.resolve.pipeline import resolve
@@ -211,6 +214,34 @@ def test_added_records_are_found_by_the_following_calls(model) -> None:
     assert again.person_id == "new:vgd/1"
     with pytest.raises(IncrementalError, match="already known"):
         resolver.add(first)
+
+
+def test_a_dry_run_naming_a_person_a_storing_group_files_provisionally_waits_for_its_id(
+    model,
+) -> None:
+    resolver = _fresh_resolver(model)
+    # a storing group mid-way: its new person is filed under a provisional ID until its
+    # ledger run gives the lasting one
+    resolver.add({**MORIOM, "source": "vgd", "record_id": "1"}, person_id="new:vgd/1")
+    settled, remembering, held = threading.Lock(), threading.Lock(), threading.Event()
+
+    def the_group() -> None:
+        with settled:
+            held.set()
+            time.sleep(0.3)
+            with remembering:
+                resolver.refile("vgd/1", "P-LASTING")
+
+    group = threading.Thread(target=the_group)
+    group.start()
+    held.wait()
+    dry = {**MORIOM, "source": "egpp", "record_id": "55"}
+    done = resolve_record(
+        resolver, dry, None, kinds={"egpp": "programme"}, remembering=remembering, settled=settled
+    )
+    group.join()
+    assert done.person_id == "P-LASTING"
+    assert "new:vgd/1" not in set(done.match.candidate_columns["person_id"])
 
 
 def test_a_known_record_is_not_its_own_candidate(small) -> None:
