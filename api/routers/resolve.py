@@ -8,7 +8,9 @@ every MIS, and the double-dipping rules this enrolment would break under the cur
 
 ``dry_run=true`` (the default) writes nothing, and takes no write lock: it waits for nobody but a
 storing resolve's publish into the graph (the graph is read one caller at a time), and for the
-moment that resolve adds its record to the resolver. ``dry_run=false`` stores the record (a new
+moment that resolve adds its record to the resolver; only an answer naming a person new to ekjon
+whose group has not yet been given its lasting ID waits for that group, and is resolved again
+(:func:`engine.incremental.register.resolve_record`). ``dry_run=false`` stores the record (a new
 record or a new version), gives it a lasting person ID and remembers it in the resolver, with
 the records other requests sent meanwhile, as one group (:meth:`api.service.Service.keep_sent`,
 :func:`engine.incremental.register.keep_records`: one group at a time, so records of one new
