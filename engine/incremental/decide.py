@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 
 from engine.incremental.scoring import explained_scores, few_pairs
+from engine.record import record_key
 from engine.resolve.cluster import NEUTRAL_BAND
 from engine.resolve.compare import Prepared, cannot_link, column, compare_columns
+from engine.resolve.crowded import Namesakes
 from engine.resolve.explain import model_features
 
 
@@ -195,3 +197,27 @@ def cross_script(frame: Prepared, a: int, b: int) -> bool:
     return bool(
         (bangla[a] and named[b] and not bangla[b]) or (bangla[b] and named[a] and not bangla[a])
     )
+
+
+def crowded_weights(
+    frame: Prepared,
+    scored: Scored,
+    namesakes: Namesakes,
+    knows: Callable[[str], bool],
+    left: np.ndarray | None = None,
+    right: np.ndarray | None = None,
+) -> np.ndarray:
+    """The pairs' weights with the batch's cap on crowded name-and-age-only pairs
+    (:func:`engine.resolve.crowded.crowded_pairs`). The pairs are ``left[i], right[i]`` of
+    ``frame`` (default: its first row, the record, with each other row); ``knows(key)``: whether
+    the record is among the batch's (then counted among the namesakes, else counted in here, as
+    the batch would count it)."""
+    from engine.resolve.crowded import cap_crowded, crowded_pairs
+
+    weight = scored.weight
+    if left is None or right is None:
+        left, right = np.zeros(len(weight), np.int64), np.arange(1, len(weight) + 1)
+    key = record_key(str(column(frame, "source")[0]), str(column(frame, "record_id")[0]))
+    uncounted = None if knows(key) else 0
+    crowded = crowded_pairs(frame, left, right, weight, namesakes, uncounted=uncounted)
+    return cap_crowded(weight, crowded) if crowded.any() else weight

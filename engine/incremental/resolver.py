@@ -66,6 +66,7 @@ from engine.errors import IncrementalError
 from engine.identity.assign import ledger_choice
 from engine.incremental.decide import (
     cross_script,
+    crowded_weights,
     household_links,
     person_table,
     score_pairs,
@@ -838,7 +839,8 @@ class IncrementalResolver:
         scored = score_pairs(
             self.model, frame, np.zeros(n, np.int64), np.arange(1, n + 1), explain=explain
         )
-        probability, weight, cannot = scored.probability, scored.weight, scored.cannot
+        probability, cannot = scored.probability, scored.cannot
+        weight = crowded_weights(frame, scored, self.context.namesakes, self.knows)
         scored_list = scored_rows.tolist()
         rest = [r for r in scored_list if r not in person_of]  # the candidates' other records
         person_of.update(zip(rest, self._persons_of(rest), strict=True))
@@ -955,13 +957,14 @@ class IncrementalResolver:
             np.arange(size, dtype=np.int64), np.zeros(size, dtype=np.int64)
         )
         scored = score_pairs(self.model, frame, left, right, explain=False)
+        weight = crowded_weights(frame, scored, self.context.namesakes, self.knows, left, right)
         keys = [
             record_key(str(s), str(r))
             for s, r in zip(frame["source"], frame["record_id"], strict=True)
         ]
         # ties go by record key, as in the batch (the new record is not first there)
         order = key_order(np.asarray(keys, dtype=object))
-        labels = average_linkage(size, left, right, scored.weight, scored.cannot, order=order)
+        labels = average_linkage(size, left, right, weight, scored.cannot, order=order)
         persons = ["", *self._persons_of(local.tolist())]
         person_id = ledger_choice(labels, persons, keys, self._person_rows)
         group = np.flatnonzero(labels == labels[0])[1:]

@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 from engine.errors import IncrementalError
 from engine.resolve.block_index import RuleIndex
 from engine.resolve.blocking import BlockingRule
+from engine.resolve.crowded import Namesakes
 from engine.resolve.prepare_one import RegistryContext
 
 TABLES_DIR: Final = "tables"
@@ -181,6 +182,11 @@ def _write_context(folder: Path, context: RegistryContext) -> dict[str, str]:
         name = spec.name
         value = getattr(context, name)
         if name in ("codes", "places"):
+            continue
+        if name == "namesakes":
+            _write(folder / "namesakes.arrow", pa.table({"key": pa.array(value.keys, pa.string())}))
+            _write(folder / "namesake-years.arrow", pa.table({"lo": value.lo, "hi": value.hi}))
+            kept[name] = "namesakes"
             continue
         if name == "households":
             rows = [
@@ -355,6 +361,13 @@ class Tables:
                 value = SortedTuples(self.read(name), with_value=True)
             elif how == "set":
                 value = SortedTuples(self.read(name), with_value=False)
+            elif how == "namesakes":
+                years = self.read("namesake-years")
+                value = Namesakes.saved(
+                    _Values(self.read(name).column("key")),
+                    _numbers(years.column("lo")),
+                    _numbers(years.column("hi")),
+                )
             else:
                 value = Households(self.read(name))
             setattr(context, name, value)

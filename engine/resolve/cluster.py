@@ -61,7 +61,8 @@ def logodds(probability: np.ndarray) -> np.ndarray:
 @dataclass
 class ClusterStats:
     """What clustering did: components found, accepted as is, split, the largest one, and the
-    pairs household evidence linked (:func:`cluster_with_households`)."""
+    pairs household evidence linked (:func:`cluster_with_households`) and the name-and-age-only
+    pairs capped before (:func:`engine.resolve.crowded.crowded_pairs`)."""
 
     components: int = 0
     accepted: int = 0
@@ -69,6 +70,7 @@ class ClusterStats:
     split: int = 0
     largest_component: int = 0
     household_links: int = 0
+    crowded_links: int = 0
 
 
 def key_order(keys: np.ndarray | pd.Series) -> np.ndarray:

@@ -38,6 +38,7 @@ import pandas as pd
 from engine.errors import EkjonError
 from engine.record import record_key
 from engine.resolve.compare import FEATURES, cannot_link, compare
+from engine.resolve.crowded import Namesakes, crowded_reason, full_names
 
 log = logging.getLogger(__name__)
 
@@ -677,6 +678,26 @@ def explain_pair(
     has_latin = named & ~bangla
     a, b = position[left_key], position[right_key]
     cross = bool((bangla[a] and has_latin[b]) or (bangla[b] and has_latin[a]))
-    return explain_features(
+    explanation = explain_features(
         features, model, left=left_key, right=right_key, threshold=threshold, cross_script=cross
     )
+    full = full_names(prepared)
+    namesakes = Namesakes.of(prepared[pd.Series(full).isin({full[a], full[b]}).to_numpy()])
+    return with_crowded_cap(explanation, prepared, a, b, namesakes)
+
+
+def with_crowded_cap(
+    explanation: Explanation, frame: Any, a: int, b: int, namesakes: Namesakes
+) -> Explanation:
+    """``explanation`` of the pair ``a``, ``b`` of the prepared ``frame``, with the cap on crowded
+    name-and-age-only pairs applied and said in its note when it applies
+    (:func:`engine.resolve.crowded.crowded_reason`)."""
+    from engine.resolve.crowded import CROWDED_LOGODDS
+
+    reason = crowded_reason(frame, a, b, explanation.log_odds, namesakes)
+    if reason is None:
+        return explanation
+    explanation.log_odds = min(explanation.log_odds, CROWDED_LOGODDS)
+    explanation.links = explanation.log_odds > explanation.threshold and not explanation.cannot_link
+    explanation.note = reason if explanation.note is None else f"{explanation.note}; {reason}"
+    return explanation

@@ -11,6 +11,7 @@ block          prepared -> pairs (left, right, rules)       explode + self-join 
 compare        prepared, pairs -> features                  two joins back to records + UDF columns
 score          features -> probability, weight              a model applied per row
 complete       labels, pairs -> extra pairs in components   self-join within small components
+crowded        prepared, pairs -> capped weights            a group-by (namesakes) + a join per pair
 cluster        pairs + weights -> person label per record   connected components + per-component map
 =============  ===========================================  ========================================
 
@@ -48,6 +49,7 @@ from engine.resolve.cluster import (
     logodds,
 )
 from engine.resolve.compare import FEATURES, Vocabulary, cannot_link, compare
+from engine.resolve.crowded import Namesakes, cap_crowded, crowded_pairs
 from engine.resolve.prepare import LIST_COLUMNS, PREPARED_COLUMNS, prepare
 from engine.workers import die_with_parent
 
@@ -470,13 +472,27 @@ def resolve(
         return all_pairs, pd.concat([features, extra_features], ignore_index=True)
 
     pairs, features = timed("complete", complete)
+    stats = ClusterStats()
+
+    def cap() -> None:
+        crowded = crowded_pairs(
+            prepared,
+            pairs["left"].to_numpy(),
+            pairs["right"].to_numpy(),
+            pairs["weight"].to_numpy(),
+            Namesakes.of(prepared),
+        )
+        pairs["weight"] = cap_crowded(pairs["weight"].to_numpy(), crowded)
+        stats.crowded_links = int(crowded.sum())
+        log.info("capped %d name-and-age-only pairs sharing no place", stats.crowded_links)
+
+    timed("crowded", cap)
     if decided is not None:
         from engine.resolve.decisions import apply_to_pairs
 
         pairs = apply_to_pairs(pairs, decided)
         if features is not None:
             features = features.reindex(pairs.index)
-    stats = ClusterStats()
     person, weight = timed(
         "cluster",
         lambda: cluster_with_households(

@@ -27,6 +27,7 @@ import pandas as pd
 
 from engine.errors import IncrementalError
 from engine.record import CANONICAL_FIELDS, Record, is_missing_value
+from engine.resolve.crowded import Namesakes
 from engine.resolve.prepare import (
     PLACE_COUNTS,
     Gazetteer,
@@ -156,6 +157,10 @@ class RegistryContext:
         Per household code, its members: record id -> folded name (for a record's ``kin``).
     place_names:
         Records per ``(place column, full name, place code)`` (the ``*_name_n`` columns).
+    namesakes:
+        Per source, the birth years of the records of each full name it carries often
+        (:class:`~engine.resolve.crowded.Namesakes`: which name-and-age-only pairs are crowded);
+        records added later do not change it.
     """
 
     codes: dict[str, dict[str, int]]
@@ -167,6 +172,7 @@ class RegistryContext:
     places: Gazetteer = field(default_factory=Gazetteer)
     households: dict[int, dict[str, str | None]] = field(default_factory=dict)
     place_names: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    namesakes: Namesakes = field(default_factory=lambda: Namesakes([], [], [], []))
 
     def code(self, kind: str, value: str | None) -> int:
         """The code of ``value`` (``-1`` for none; a fresh code, not stored, for an unseen one)."""
@@ -386,6 +392,7 @@ def fill_counts(context: RegistryContext, prepared: pd.DataFrame) -> None:
         context.place_names.update({(place, str(f), int(c)): int(n) for (f, c), n in pairs.items()})
     first = pd.Series([first_of(k) for k in prepared["name_keys"].to_numpy()], dtype=object)
     context.given_counts = {str(k): int(v) for k, v in first.value_counts().items()}
+    context.namesakes = Namesakes.of(prepared)
     numbers = np.concatenate([prepared["phone"].to_numpy(), prepared["wallet"].to_numpy()])
     keys = np.concatenate([first.to_numpy(), first.to_numpy()])
     frame = pd.DataFrame({"number": numbers, "key": keys})
