@@ -120,6 +120,28 @@ def test_a_record_whose_publish_failed_is_healed_by_sending_it_again(
         assert store.publish_state().unfinished == ()
 
 
+def _killed(
+    script: str, home: Home, group: list[dict[str, Any]]
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` on ``home`` with ``group``'s records (``field=value|...``); it must end
+    killed by SIGKILL."""
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(home.root),
+            *("|".join(f"{k}={v}" for k, v in r.items()) for r in group),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    return killed
+
+
 KILLED_GROUP = textwrap.dedent(
     """
     import os, signal, sys
@@ -150,20 +172,7 @@ def test_a_group_killed_between_its_store_and_its_publish_is_healed_by_sending_i
     home: Home,
 ) -> None:
     group = [record(f"KILLED-{i}") | {"nid": f"1950000000000{i:04d}"} for i in range(3)]
-    killed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            KILLED_GROUP,
-            str(home.root),
-            *("|".join(f"{k}={v}" for k, v in r.items()) for r in group),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    killed = _killed(KILLED_GROUP, home, group)
     persons = killed.stdout.split()
     assert len(persons) == 3
     with RecordStore(home.records) as records:  # the group was stored
@@ -217,20 +226,7 @@ def test_a_group_killed_before_its_ledger_run_is_healed_by_sending_it_again(home
         record("CUT-1"),
         record("CUT-2") | other | {"date_of_birth": "1961-05-06"},
     ]
-    killed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            KILLED_IN_LEDGER,
-            str(home.root),
-            *("|".join(f"{k}={v}" for k, v in r.items()) for r in group),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    _killed(KILLED_IN_LEDGER, home, group)
     with RecordStore(home.records) as records:  # the group was stored
         assert all(len(records.history(MIS_SOURCE, r["record_id"])) == 1 for r in group)
     with EmbeddedStore(home.graph, read_only=True) as store:
