@@ -727,7 +727,8 @@ def quick_cleaner(kind: str, **hints: Any) -> Callable[[str], Any] | None:
     year (``%d/%m/%Y``, ``%Y%m%d``, ...: :func:`~engine.normalise.dates.fixed_width_dates`);
     mobile numbers written with +880 in front or a dash
     (:func:`~engine.normalise.identifiers.phone_quickly`); names in Bangla words that need no
-    repair but joining a split nukta letter (:func:`bangla_name_quickly`).
+    repair but joining a split nukta letter (:func:`bangla_name_quickly`); upazilas, unions and
+    statuses in plain ASCII (:func:`lower_case_text_quickly`).
 
     Example
     -------
@@ -741,6 +742,34 @@ def quick_cleaner(kind: str, **hints: Any) -> Callable[[str], Any] | None:
         return phone_quickly
     if kind == "name":
         return bangla_name_quickly
+    if kind == "text" and hints.get("field") in LOWER_CASE_TEXT:
+        return lower_case_text_quickly
+    return None
+
+
+def lower_case_text_quickly(text: str) -> str | None:
+    """What :func:`clean` gives for a text of a lower-cased field (:data:`LOWER_CASE_TEXT`:
+    upazila, union, status) that is printable ASCII with single spaces between words: the text
+    in lower case, unless it is a "nothing" marker or a number written with ``.0``; ``None``
+    for any other text (left to :func:`clean`).
+
+    Such a text holds no control character, nothing Bangla to repair and no whitespace to
+    collapse, so :func:`clean_text` only lower-cases it.
+
+    Example
+    -------
+    >>> lower_case_text_quickly("Purba Gobindatala"), lower_case_text_quickly("N/A")
+    ('purba gobindatala', None)
+    """
+    if (
+        text.isascii()
+        and text.isprintable()
+        and text == " ".join(text.split())
+        and text
+        and _FLOAT_ID.match(text) is None
+        and not is_missing(text)
+    ):
+        return text.lower()
     return None
 
 

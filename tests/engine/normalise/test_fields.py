@@ -299,3 +299,19 @@ def test_a_bangla_name_read_quickly_is_what_cleaning_gives(script: str | None) -
         else:
             assert quick is None or quick == expected, text
     assert read("প্রযোজ্য নয\u09bc") is None and clean("name", "প্রযোজ্য নয\u09bc") is None
+
+
+@pytest.mark.parametrize("field", ["upazila", "union", "status"])
+def test_a_lower_case_text_read_quickly_is_what_cleaning_gives(field: str) -> None:
+    """Ingest reads a plain ASCII upazila, union or status without clean's every step: the
+    same lower-cased text, a "nothing" marker still nothing, every other text left to clean."""
+    read = quick_cleaner("text", field=field)
+    assert read is not None
+    answered = ["Purba Gobindatala", "ACTIVE", "Cox's Bazar", "Chandpur Sadar", "ward-3 east"]
+    left = ["N/A", "none.", "not applicable......", "--", " Pirpara", "Pir  para", "Pir\tpara"]
+    left += ["12.0", "পীরপাড়া", "Pirpara\x00", "Piré", ""]
+    for text in answered:
+        assert read(text) == clean("text", text, field=field) == text.lower()
+    for text in left:
+        assert read(text) is None, text
+    assert quick_cleaner("text", field="ward") is None
