@@ -28,9 +28,10 @@ import itertools
 import json
 import logging
 import math
+import operator
 import re
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
@@ -388,7 +389,10 @@ class SourceReader:
 
     def _jsonl_chunks(self) -> Iterator[Chunk]:
         encoding = self.options.encoding
+        names = list(self.columns)
+        cells_of = _cells_getter(names)
         chunk = self._new_chunk()
+        got: list[tuple[Any, ...]] = []  # the chunk's objects' cells, row by row
         position = 0
         row = 0
         limit = self.chunk_limit(0, 0)
@@ -405,34 +409,31 @@ class SourceReader:
                     chunk.unreadable.append(self._undecodable_json(row, line_bytes, exc))
                 else:
                     try:
-                        obj = json.loads(text)
+                        obj = _json_object(text)
                     except ValueError as exc:
                         obj = exc
-                    if not isinstance(obj, dict):
+                    if obj.__class__ is dict:
+                        try:
+                            got.append(cells_of(obj))
+                        except KeyError:  # a column missing from this object: no value
+                            got.append(tuple(obj.get(name) for name in names))
+                        chunk.rows.append(row)
+                    else:
                         reason = (
                             f"not JSON: {obj}"
                             if isinstance(obj, ValueError)
                             else f"a JSON {type(obj).__name__}, not an object"
                         )
                         chunk.unreadable.append(BadRow(row, reason, _clip(text.rstrip("\r\n"))))
-                    else:
-                        for name, values in chunk.columns.items():
-                            value = obj.get(name)
-                            if value.__class__ is str:  # most cells: _json_cell's first case
-                                values.append(value if value.strip() else None)
-                                continue
-                            if isinstance(value, dict | list):
-                                what = "a JSON object" if isinstance(value, dict) else "a JSON list"
-                                chunk.nested.setdefault(name, {})[len(chunk.rows)] = what
-                            values.append(_json_cell(value))
-                        chunk.rows.append(row)
-                if len(chunk) >= limit:
+                if len(chunk.rows) + len(chunk.unreadable) >= limit:  # len(chunk), no call
+                    chunk.columns = _json_columns(names, got, chunk.nested)
                     chunk.last_row = row
                     chunk.position = position
                     yield chunk
-                    chunk = self._new_chunk()
+                    chunk, got = self._new_chunk(), []
                     limit = self.chunk_limit(row, position)
         if len(chunk) or row > 0:
+            chunk.columns = _json_columns(names, got, chunk.nested)
             chunk.last_row = row
             chunk.position = position
             yield chunk
@@ -889,6 +890,56 @@ def _arrow_nested(arrow_type: object) -> bool:
     import pyarrow as pa
 
     return pa.types.is_nested(arrow_type)
+
+
+#: the C scanner json.loads reads a value with (default options)
+_JSON_SCAN: Final = json.JSONDecoder().scan_once
+
+
+def _json_object(text: str) -> Any:
+    """``json.loads(text)``, the same value or error, read by its scanner directly where the
+    text starts with the value and holds nothing after it but JSON whitespace (most lines of a
+    JSONL file): without ``loads``'s two calls around it."""
+    try:
+        value, end = _JSON_SCAN(text, 0)
+    except (StopIteration, ValueError):
+        return json.loads(text)  # its error, as loads gives it
+    if end == len(text) or not text[end:].strip(" \t\n\r"):
+        return value
+    return json.loads(text)
+
+
+def _cells_getter(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A JSON object's values of ``names``, as a tuple (``KeyError`` if one is missing)."""
+    if len(names) == 1:
+        name = names[0]
+        return lambda obj: (obj[name],)
+    if not names:
+        return lambda obj: ()
+    return operator.itemgetter(*names)
+
+
+def _json_columns(
+    names: list[str], got: list[tuple[Any, ...]], nested: dict[str, dict[int, str]]
+) -> dict[str, list[str | None]]:
+    """The columns of a chunk's JSON objects' cells (one tuple a row, in ``names`` order) as
+    text (:func:`_json_cell`); a cell holding an object or a list is noted in ``nested``
+    (column -> row index -> what it holds)."""
+    columns: dict[str, list[str | None]] = {}
+    by_column = zip(*got, strict=True) if got else (() for _ in names)
+    for name, values in zip(names, by_column, strict=True):
+        # most cells are text: _json_cell's first case, without the call
+        columns[name] = [
+            v if v.__class__ is str and v.strip() else None if v is None else _json_cell(v)
+            for v in values
+        ]
+        if not {dict, list}.isdisjoint(map(type, values)):
+            nested[name] = {
+                j: "a JSON object" if isinstance(v, dict) else "a JSON list"
+                for j, v in enumerate(values)
+                if isinstance(v, dict | list)
+            }
+    return columns
 
 
 def _json_cell(value: object) -> str | None:

@@ -8,6 +8,7 @@ messy copies of their files."""
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import sqlite3
 from pathlib import Path
@@ -356,3 +357,35 @@ def test_a_file_is_stored_from_its_first_thousand_rows_and_ends_in_small_chunks(
         assert [r for chunk in chunks for r in chunk.rows] == list(range(1, rows + 1)), name
         assert [v for chunk in chunks for v in chunk.columns["ben_id"]] == ids, name
         assert [chunk.last_row for chunk in chunks] == list(itertools.accumulate(sizes)), name
+
+
+JSON_LINES = [
+    '{"id": "1", "name": "Rahim"}',
+    '{"id": "1", "name": "Rahim"}  \t\r\n',
+    '  {"id": "1"}',
+    '{"id": "1"} extra',
+    '{"id": "a"}{"id": "b"}',
+    '{"id": "1", "id": "2"}',
+    "[1, 2]",
+    "42",
+    '"text"',
+    "not json",
+    "",
+    '{"id": 1e400, "x": NaN}',
+    '{"id": "\\ud800"}',
+]
+
+
+def test_a_json_line_reads_as_json_loads_reads_it() -> None:
+    """JSONL lines are read by json's scanner directly (readers._json_object): the same value,
+    or the same error, as json.loads gives."""
+    for line in JSON_LINES:
+        try:
+            expected: object = json.loads(line)
+        except ValueError as exc:
+            expected = repr(exc)
+        try:
+            got: object = readers._json_object(line)
+        except ValueError as exc:
+            got = repr(exc)
+        assert repr(got) == repr(expected), line
