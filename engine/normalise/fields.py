@@ -797,5 +797,6 @@ def _name_as_given(text: str) -> bool:
         text.isascii()
         and text.isprintable()
         and text == " ".join(text.split())
-        and (len(text) > _LONGEST_ASCII_MISSING or _lookup_key(text) not in _MISSING)
+        # the look-up key drops trailing dots: 'not applicable......' is missing too
+        and (len(text.rstrip(".")) > _LONGEST_ASCII_MISSING or _lookup_key(text) not in _MISSING)
     )

@@ -247,6 +247,14 @@ def test_a_value_kept_as_given_is_what_cleaning_it_gives(kind: str, field: str |
             assert clean(kind, value, **hints) == value, value
 
 
+def test_a_missing_marker_with_trailing_dots_is_not_kept_as_a_name() -> None:
+    as_given = clean_as_given("name", field="full_name")
+    assert as_given is not None
+    for value in ("not applicable......", "not available.....", "unknown..........."):
+        assert clean("name", value, field="full_name") is None
+        assert not as_given(value), value
+
+
 def test_names_checked_for_bangla_script_are_always_cleaned() -> None:
     assert clean_as_given("name", field="full_name_bn", script="bn") is None
 
