@@ -685,8 +685,18 @@ _AS_GIVEN: Final[dict[str, re.Pattern[str]]] = {
     "key": re.compile(r"[A-Za-z0-9_-]*[0-9][A-Za-z0-9_-]*"),
     "text": re.compile(r"[A-Za-z0-9_-]*[0-9][A-Za-z0-9_-]*"),
 }
-#: the longest "nothing" marker written in ASCII (``not applicable``)
-_LONGEST_ASCII_MISSING: Final = max(len(m) for m in _MISSING if m.isascii())
+#: spaces, dashes and underscores, which a look-up key (:func:`_lookup_key`) may drop or merge
+_NOT_COUNTED: Final = str.maketrans("", "", " -_")
+
+
+def _counted(text: str) -> int:
+    """How many characters of ``text`` its look-up key keeps at least: all but spaces, dashes,
+    underscores and trailing dots."""
+    return len(text.translate(_NOT_COUNTED).rstrip("."))
+
+
+#: the most characters a "nothing" marker written in ASCII counts (``not applicable``: 13)
+_LONGEST_ASCII_MISSING: Final = max(_counted(m) for m in _MISSING if m.isascii())
 
 
 def clean_as_given(kind: str, **hints: Any) -> Callable[[str], bool] | None:
@@ -797,6 +807,7 @@ def _name_as_given(text: str) -> bool:
         text.isascii()
         and text.isprintable()
         and text == " ".join(text.split())
-        # the look-up key drops trailing dots: 'not applicable......' is missing too
-        and (len(text.rstrip(".")) > _LONGEST_ASCII_MISSING or _lookup_key(text) not in _MISSING)
+        # a longer text is no marker, counted as its look-up key would count it: 'not
+        # applicable......' and 'not - applicable' are markers too
+        and (_counted(text) > _LONGEST_ASCII_MISSING or _lookup_key(text) not in _MISSING)
     )

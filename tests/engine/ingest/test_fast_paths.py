@@ -247,10 +247,17 @@ def test_a_value_kept_as_given_is_what_cleaning_it_gives(kind: str, field: str |
             assert clean(kind, value, **hints) == value, value
 
 
-def test_a_missing_marker_with_trailing_dots_is_not_kept_as_a_name() -> None:
+def test_a_missing_marker_with_trailing_dots_or_dashes_is_not_kept_as_a_name() -> None:
     as_given = clean_as_given("name", field="full_name")
     assert as_given is not None
-    for value in ("not applicable......", "not available.....", "unknown..........."):
+    for value in (
+        "not applicable......",
+        "not available.....",
+        "unknown...........",
+        "not - applicable",
+        "not - - available",
+        "not_applicable...",
+    ):
         assert clean("name", value, field="full_name") is None
         assert not as_given(value), value
 
