@@ -311,7 +311,7 @@ class IncrementalResolver:
             fresh = prepare(records)
             prepared = prepared.assign(**{c: fresh[c].to_numpy() for c in missing})
             prepared = prepared[[c for c in fresh.columns if c in prepared.columns]]
-        context = build_context(records, prepared)
+        context = build_context(records, prepared, resolution.namesakes)
         indexes = [RuleIndex.build(rule, prepared) for rule in settings.rules]
         sample = sample_records(records, SAMPLE_SIZE)
         return prepared, ids, context, indexes, sample

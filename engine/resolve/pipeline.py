@@ -128,6 +128,9 @@ class Resolution:
         The blocking-key list columns (:data:`engine.resolve.prepare.LIST_COLUMNS`), row for row,
         when
         ``resolve`` was asked to keep them (the incremental resolver indexes them); else ``None``.
+    namesakes:
+        The names each source carries often, with their birth years, that the ``crowded`` step
+        counted (:class:`engine.resolve.crowded.Namesakes`; the one-record resolver keeps them).
     """
 
     prepared: pd.DataFrame
@@ -139,6 +142,7 @@ class Resolution:
     timings: dict[str, float] = field(default_factory=dict)
     vocabulary: Vocabulary | None = None
     blocking_keys: pd.DataFrame | None = None
+    namesakes: Namesakes | None = None
 
     def prepared_with_blocking_keys(self) -> pd.DataFrame:
         """The whole prepared frame, blocking-key lists included (:func:`resolve` with
@@ -474,19 +478,21 @@ def resolve(
     pairs, features = timed("complete", complete)
     stats = ClusterStats()
 
-    def cap() -> None:
+    def cap() -> Namesakes:
+        namesakes = Namesakes.of(prepared)
         crowded = crowded_pairs(
             prepared,
             pairs["left"].to_numpy(),
             pairs["right"].to_numpy(),
             pairs["weight"].to_numpy(),
-            Namesakes.of(prepared),
+            namesakes,
         )
         pairs["weight"] = cap_crowded(pairs["weight"].to_numpy(), crowded)
         stats.crowded_links = int(crowded.sum())
         log.info("capped %d name-and-age-only pairs sharing no place", stats.crowded_links)
+        return namesakes
 
-    timed("crowded", cap)
+    namesakes = timed("crowded", cap)
     if decided is not None:
         from engine.resolve.decisions import apply_to_pairs
 
@@ -514,5 +520,14 @@ def resolve(
     # probability is kept)
     pairs["weight"] = weight
     return Resolution(
-        prepared, pairs, features, person, report, stats, timings, vocabulary, blocking_keys
+        prepared,
+        pairs,
+        features,
+        person,
+        report,
+        stats,
+        timings,
+        vocabulary,
+        blocking_keys,
+        namesakes,
     )

@@ -334,9 +334,11 @@ def _count_context(row: dict[str, Any], context: RegistryContext, *, added: bool
         row[column] = max(count, 1)
 
 
-def build_context(records: pd.DataFrame, prepared: pd.DataFrame) -> RegistryContext:
+def build_context(
+    records: pd.DataFrame, prepared: pd.DataFrame, namesakes: Namesakes | None = None
+) -> RegistryContext:
     """The :class:`RegistryContext` of a batch: its canonical ``records`` and their ``prepared``
-    frame, row for row."""
+    frame, row for row (``namesakes``: the batch's, when it counted them; else counted here)."""
     from engine.normalise import phonetic_key
 
     n = len(prepared)
@@ -358,7 +360,7 @@ def build_context(records: pd.DataFrame, prepared: pd.DataFrame) -> RegistryCont
     codes["father_key"] = {str(phonetic_key(str(father_raw[i]))): int(c) for c, i in first.items()}
     nid_links = link_table(distinct_values(column("nid"), column("nid_alt"))[1])
     context = RegistryContext(codes, nid_links, {}, {}, {}, set(), places_gazetteer(records))
-    fill_counts(context, prepared)
+    fill_counts(context, prepared, namesakes)
     fill_households(context, prepared)
     return context
 
@@ -381,7 +383,9 @@ def _code_table(values: np.ndarray, codes: np.ndarray) -> dict[str, int]:
     return {str(v): int(c) for v, c in zip(frame["value"], frame["code"], strict=True)}
 
 
-def fill_counts(context: RegistryContext, prepared: pd.DataFrame) -> None:
+def fill_counts(
+    context: RegistryContext, prepared: pd.DataFrame, namesakes: Namesakes | None = None
+) -> None:
     full = prepared["name_en"].where(prepared["name_en"].notna(), prepared["name_bn"])
     context.name_counts = {str(k): int(v) for k, v in full.value_counts().items()}
     context.place_names = {}
@@ -392,7 +396,7 @@ def fill_counts(context: RegistryContext, prepared: pd.DataFrame) -> None:
         context.place_names.update({(place, str(f), int(c)): int(n) for (f, c), n in pairs.items()})
     first = pd.Series([first_of(k) for k in prepared["name_keys"].to_numpy()], dtype=object)
     context.given_counts = {str(k): int(v) for k, v in first.value_counts().items()}
-    context.namesakes = Namesakes.of(prepared)
+    context.namesakes = Namesakes.of(prepared) if namesakes is None else namesakes
     numbers = np.concatenate([prepared["phone"].to_numpy(), prepared["wallet"].to_numpy()])
     keys = np.concatenate([first.to_numpy(), first.to_numpy()])
     frame = pd.DataFrame({"number": numbers, "key": keys})
