@@ -201,6 +201,9 @@ MAX_PACKED_LEAVES = 64
 _BLOCK_ROWS = 1024
 #: Rows explained at a time: their credits in every tree are gathered (trees x rows x features).
 _CREDIT_ROWS = 128
+#: Up to this many rows, the leaves are found with rows on the outer axis and every split node of
+#: every tree in one pass (:meth:`Forest._few_leaves`): a record's few pairs.
+_FEW_ROWS = 64
 
 
 @dataclass
@@ -304,6 +307,8 @@ class Forest:
         return out
 
     def _leaves(self, X: np.ndarray) -> np.ndarray:
+        if X.shape[0] <= _FEW_ROWS:
+            return self._few_leaves(X)
         values = X.T[self.split_feature]  # (conditions, rows)
         go_left = values <= self.split_threshold[:, None]
         if self.split_missing_left.any():
@@ -322,6 +327,25 @@ class Forest:
             left_over &= cleared
         lowest = left_over & (~left_over + self.dtype(1))
         return np.frexp(lowest.astype(np.float64))[1].astype(np.int64) - 1
+
+    def _few_leaves(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`_leaves` of a few rows: the same bit operations with the rows on the outer axis,
+        every split node of every tree at once (rows x trees x nodes) and the masks cleared by one
+        reduction over the nodes, rather than a pass a node over rows too few to fill it."""
+        values = X[:, self.split_feature]  # (rows, conditions)
+        go_left = values <= self.split_threshold
+        if self.split_missing_left.any():
+            go_left |= np.isnan(values) & self.split_missing_left
+        right = (~go_left).astype(self.dtype)
+        np.negative(right, out=right)
+        # the masks of the nodes where a row goes right (padding nodes have none), all at once
+        cleared = right[:, self.node_split]
+        cleared &= self.node_left_leaves
+        left_over = np.bitwise_or.reduce(cleared, axis=2)
+        np.invert(left_over, out=left_over)
+        left_over &= self.full
+        lowest = left_over & (~left_over + self.dtype(1))
+        return (np.frexp(lowest.astype(np.float64))[1].astype(np.int64) - 1).T
 
     def raw(self, baseline: float, X: np.ndarray) -> np.ndarray:
         """Baseline plus every tree's leaf value, added tree by tree as scikit-learn adds them."""

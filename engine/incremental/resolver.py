@@ -53,10 +53,10 @@ import logging
 import math
 import time
 from collections import ChainMap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -88,7 +88,13 @@ from engine.incremental.state import (
     settings_from_dict,
     write_state,
 )
-from engine.incremental.tables import TABLES_VERSION, Tables, column_batch, dense_columns
+from engine.incremental.tables import (
+    TABLES_VERSION,
+    Tables,
+    column_batch,
+    dense_columns,
+    utf8_column,
+)
 from engine.record import Record, record_key
 from engine.resolve.block_index import RuleIndex, hash_keys, key_strings
 from engine.resolve.blocking import BlockingRule
@@ -120,6 +126,59 @@ from engine.resolve.prepare_one import (
 log = logging.getLogger(__name__)
 
 __all__ = ["IncrementalError", "IncrementalResolver", "Match"]
+
+
+#: Prepared columns that comparing a record's pairs does not read (compare, the recounted counts,
+#: household evidence, the crowded cap): the blocking keys and a few columns the batch keeps. A
+#: record's frame takes them only when asked for (:class:`Columns`); the list columns cost most.
+NOT_COMPARED: Final = frozenset(
+    {
+        "kind",
+        "token_keys",
+        "full_keys",
+        "father_key",
+        "dob_swappable",
+        "birth_years",
+        "birth_decade",
+        "dob_keys",
+        "nid_linked",
+        "numbers",
+        "id_keys",
+    }
+)
+
+
+class Columns(Mapping[str, np.ndarray]):
+    """A record's frame, column -> array (the record first, then its candidates): the columns
+    in ``data`` as given, every other of ``names`` made by ``later(name)`` when first read."""
+
+    def __init__(
+        self,
+        data: dict[str, np.ndarray],
+        names: Sequence[str],
+        later: Callable[[str], np.ndarray],
+    ) -> None:
+        self._data = data
+        self._names = list(names)
+        self._known = frozenset(self._names)
+        self._later = later
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        values = self._data.get(name)
+        if values is None:
+            if name not in self._known:
+                raise KeyError(name)
+            values = self._data[name] = self._later(name)
+        return values
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 class IncrementalResolver:
@@ -455,6 +514,7 @@ class IncrementalResolver:
         self._added = []
         self._person = None  # type: ignore[assignment]
         self._added_person = []
+        self._person_text = utf8_column(self._table.column("person_id"))
         self._indexes = tables.indexes(settings.rules)
         self._position = tables.positions()  # type: ignore[assignment]
         self._person_rows = tables.person_rows()  # type: ignore[assignment]
@@ -535,8 +595,13 @@ class IncrementalResolver:
         if self._table is None or self._table.column("person_id").num_chunks != 1:
             return [self._person_of(r) for r in rows]
         saved = [r for r in rows if r < self._base]
-        column = self._table.column("person_id").chunk(0)
-        taken = iter(column.take(pa.array(saved, pa.int64())).to_pylist() if saved else ())
+        if not saved:
+            taken = iter(())
+        elif self._person_text is not None:  # sliced from the column's buffers
+            taken = iter(self._person_text.texts(saved))
+        else:
+            column = self._table.column("person_id").chunk(0)
+            taken = iter(column.take(pa.array(saved, pa.int64())).to_pylist())
         return [
             str(next(taken)) if r < self._base else self._added_person[r - self._base] for r in rows
         ]
@@ -556,24 +621,15 @@ class IncrementalResolver:
 
     def _frame(
         self, new: Mapping[str, Any], rows: np.ndarray, own_links: Mapping[str, str]
-    ) -> dict[str, np.ndarray]:
+    ) -> Columns:
         """The prepared columns (column -> array) of the new row followed by ``rows`` (ascending),
-        context columns counted with the new row: what compare reads, without a frame."""
-        data: dict[str, np.ndarray] = {}
+        context columns counted with the new row: what compare reads, without a frame (the
+        columns of :data:`NOT_COMPARED` are taken when first read)."""
         base = rows[rows < self._base]
         extra = rows[rows >= self._base]
-        taken = self._take(base)
-        for column in self._columns:
-            dtype = self._dtypes[column]
-            head = np.empty(1, dtype=dtype)
-            head[0] = new[column]
-            parts = [head, taken[column]]
-            if len(extra):
-                tail = np.empty(len(extra), dtype=dtype)
-                for i, r in enumerate(extra):
-                    tail[i] = self._added[r - self._base][column]
-                parts.append(tail)
-            data[column] = np.concatenate(parts)
+        compared = [c for c in self._columns if c not in NOT_COMPARED]
+        taken = self._take(base, compared)
+        data = {c: self._joined(c, new[c], taken[c], extra) for c in compared}
         self._recount(data, new, own_links)
         if self._per_record_counts:
             # compare reads name counts per record of the frame it is given; this frame stands
@@ -581,7 +637,30 @@ class IncrementalResolver:
             share = (len(rows) + 1) / (len(self) + 1)
             for column in COUNTED_NAMES:
                 data[column] = data[column].astype(np.float64) * share
-        return data
+        return Columns(
+            data,
+            self._columns,
+            lambda c: self._joined(c, new[c], self._take(base, [c])[c], extra),
+        )
+
+    def _joined(self, column: str, head: Any, values: np.ndarray, extra: np.ndarray) -> np.ndarray:
+        """One column of a record's frame: the new row's value ``head``, the batch's rows'
+        ``values``, then the added ``extra`` rows' (as one concatenation of the three gives)."""
+        dtype = self._dtypes[column]
+        if not len(extra) and values.dtype == dtype:
+            whole = np.empty(len(values) + 1, dtype=dtype)
+            whole[0] = head
+            whole[1:] = values
+            return whole
+        first = np.empty(1, dtype=dtype)
+        first[0] = head
+        parts = [first, values]
+        if len(extra):
+            tail = np.empty(len(extra), dtype=dtype)
+            for i, r in enumerate(extra):
+                tail[i] = self._added[r - self._base][column]
+            parts.append(tail)
+        return np.concatenate(parts)
 
     def _recount(
         self, data: dict[str, np.ndarray], new: Mapping[str, Any], own_links: Mapping[str, str]

@@ -521,6 +521,24 @@ class _Utf8(Sequence[bytes]):
     def __getitem__(self, i: Any) -> bytes:  # type: ignore[override]
         return self._data[int(self._offsets[i]) : int(self._offsets[i + 1])].tobytes()
 
+    def texts(self, rows: Sequence[int]) -> list[str]:
+        """The values at ``rows`` as text, what Arrow's ``take(rows).to_pylist()`` gives: for a
+        few dozen rows, slicing the buffers costs less than a ``take``."""
+        at = np.asarray(rows, dtype=np.int64)
+        data = self._data
+        return [
+            str(data[a:b], "utf-8")
+            for a, b in zip(self._offsets[at].tolist(), self._offsets[at + 1].tolist(), strict=True)
+        ]
+
+
+def utf8_column(column: pa.ChunkedArray) -> _Utf8 | None:
+    """``column`` read by position from its buffers (:class:`_Utf8`), where it is one chunk of
+    text without a missing value; else ``None``."""
+    if column.num_chunks != 1 or not pa.types.is_string(column.type) or column.null_count:
+        return None
+    return _Utf8(column.chunk(0))
+
 
 class Sorted(MutableMapping[Any, Any]):
     """A mapping read from a table sorted by key, with what is set afterwards held over it."""

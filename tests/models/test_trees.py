@@ -54,6 +54,21 @@ def test_packed_scores_are_the_walks_bit_for_bit(max_leaf_nodes: int) -> None:
         assert len(Forest.pack(trees).walked) > 0
 
 
+@pytest.mark.parametrize("max_leaf_nodes", [3, 31, 64])
+def test_a_few_rows_score_and_explain_as_their_trees_walk(max_leaf_nodes: int) -> None:
+    # up to _FEW_ROWS rows take the rows-first path (a record's pairs), more the block path
+    baseline, trees, X, _ = _fitted(max_leaf_nodes)
+    X = X[:200].copy()
+    X[::5, 1] = np.nan
+    walked_raw, walked_contrib = _walked(baseline, trees, X)
+    for n in (1, 2, 15, 64, 65, 200):
+        assert np.array_equal(predict_raw(baseline, trees, X[:n]), walked_raw[:n]), n
+        _, contrib = contributions(baseline, trees, X[:n])
+        np.testing.assert_allclose(contrib, walked_contrib[:n], rtol=0, atol=1e-12)
+        # and the same bits whichever path took them
+        assert np.array_equal(contrib, contributions(baseline, trees, X)[1][:n]), n
+
+
 def test_missing_values_and_unseen_extremes_go_where_the_trees_say() -> None:
     baseline, trees, X, _ = _fitted(31, seed=3)
     odd = X[:200].copy()

@@ -154,6 +154,42 @@ def test_rows_taken_from_the_tables_are_what_the_parquet_path_holds(saved, model
         ), column
 
 
+def test_a_records_frame_reads_the_columns_it_does_not_compare_when_asked(saved, model) -> None:
+    import numpy as np
+
+    from engine.incremental.resolver import NOT_COMPARED
+
+    folder, held = saved
+    opened = IncrementalResolver.load(folder, model)
+    new = opened.prepare(held.iloc[0].to_dict())
+    rows = np.arange(3, opened._base, 97)
+    frame = opened._frame(new, rows, {})
+    taken = opened._take(rows)
+    assert list(frame) == opened._columns and NOT_COMPARED <= set(frame)
+    for column in sorted(NOT_COMPARED):
+        values = frame[column]
+        assert values.dtype == taken[column].dtype, column
+        head = np.empty(1, values.dtype)
+        head[0] = new[column]
+        assert repr(values[0]) == repr(head[0]), column
+        assert repr(list(values[1:])) == repr(list(taken[column])), column
+
+
+def test_person_ids_sliced_from_the_table_are_arrows() -> None:
+    import pyarrow as pa
+
+    from engine.incremental.tables import utf8_column
+
+    column = pa.chunked_array([pa.array(["P1", "", "পরিচয়-২", "P10", "x" * 300])])
+    texts = utf8_column(column)
+    assert texts is not None
+    rows = [4, 0, 2, 2, 1, 3]
+    assert texts.texts(rows) == column.chunk(0).take(pa.array(rows)).to_pylist()
+    assert texts.texts([]) == []
+    assert utf8_column(pa.chunked_array([pa.array(["a", None])])) is None  # missing: Arrow's
+    assert utf8_column(pa.chunked_array([pa.array([1, 2])])) is None
+
+
 def test_tuple_keys_are_written_as_they_are_looked_up() -> None:
     """The batch writes millions of tuple keys with a faster encoder than the one a lookup uses:
     both give the same text, or a lookup would miss."""
