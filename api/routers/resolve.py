@@ -115,9 +115,10 @@ def _resolve(
             "No resolve has run yet: run `ekjon resolve` once, then restart the service.",
             headers={"Retry-After": "3600"},
         )
-    body = _sha256({"record": raw})
-    request = _sha256({"record": raw, "dry_run": dry_run})
-    keys = [k for k in (idempotency_key, _natural_key(raw, body, dry_run)) if k]
+    keys = [k for k in (idempotency_key, _natural_key(raw, dry_run)) if k]
+    # what a replay is checked against; a request without a key (a dry run without an
+    # Idempotency-Key) is neither kept nor replayed
+    request = _sha256({"record": raw, "dry_run": dry_run}) if keys else ""
     if dry_run:  # writes nothing: no write lock, waits for nobody but a publish into the graph
         replay = _replay(service, caller, idempotency_key, request, keys)
         if replay is not None:
@@ -227,10 +228,11 @@ def _sha256(data: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _natural_key(raw: dict[str, Any], body: str, dry_run: bool) -> str | None:
+def _natural_key(raw: dict[str, Any], dry_run: bool) -> str | None:
     """A storing request's own idempotency key: its record and content."""
     if dry_run:
         return None
+    body = _sha256({"record": raw})
     return f"record:{str(raw['source']).strip()}/{str(raw['record_id']).strip()}:{body}"
 
 
