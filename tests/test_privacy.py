@@ -135,3 +135,26 @@ def test_masking_keeps_the_last_three_digits_and_leaves_codes_alone() -> None:
     assert mask_text("household BD50388175900002 on 2022-06-15") == (
         "household BD50388175900002 on 2022-06-15"
     )
+
+
+def test_an_answer_is_masked_in_every_text_that_holds_an_identifier() -> None:
+    from api.masking import mask
+
+    answer = {
+        "person_id": "ec_nid/১৯৯০১২৩৪৫৬",  # ten Bangla digits: an identifier too
+        "candidates": [{"reasons": ["NID 3214694717 is none of theirs", "same NID card"]}],
+        "record": "dss/OA879561823",
+        "short": "123456789",
+        "amount": 600.0,
+        "counts": (3, None, True),
+        "node": {"label": "Phone", "id": "01711000001", "props": {"number": "01711000001"}},
+    }
+    assert mask(answer) == {
+        "person_id": "ec_nid/*******৪৫৬",
+        "candidates": [{"reasons": ["NID *******717 is none of theirs", "same NID card"]}],
+        "record": "dss/OA879561823",
+        "short": "123456789",
+        "amount": 600.0,
+        "counts": [3, None, True],
+        "node": {"label": "Phone", "id": "********001", "props": {"number": "********001"}},
+    }
