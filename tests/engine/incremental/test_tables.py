@@ -157,7 +157,7 @@ def test_rows_taken_from_the_tables_are_what_the_parquet_path_holds(saved, model
 def test_a_records_frame_reads_the_columns_it_does_not_compare_when_asked(saved, model) -> None:
     import numpy as np
 
-    from engine.incremental.resolver import NOT_COMPARED
+    from engine.incremental.frame import NOT_COMPARED
 
     folder, held = saved
     opened = IncrementalResolver.load(folder, model)
