@@ -25,7 +25,9 @@ Rows are committed in groups: requests that want a row while another group is be
 (synced to disk) wait, and the next commit writes all their rows in one transaction, chained in
 the order they came. Each :meth:`AccessStore.audit` returns only once its own row is committed
 (and raises if that commit failed), so "no audit row, no answer" holds; under load one sync
-serves many requests instead of one each.
+serves many requests instead of one each. The answer a request keeps for its idempotency keys
+goes in the same commit as its audit row (``answers``): a storing ``/v1/resolve`` syncs once a
+group of requests, not once for its row and once for its kept answer.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -181,6 +184,9 @@ class _AuditRow:
     """An audit row waiting for its group's commit."""
 
     fields: tuple[Any, ...]
+    #: idempotent answers kept in the row's commit: ``(idempotency key, body sha256, status,
+    #: answer JSON)``, for the row's key
+    answers: Sequence[tuple[str, str, int, str]] = ()
     done: bool = False
     seq: int = 0
     error: BaseException | None = None
@@ -214,6 +220,18 @@ def _sha256(text: str) -> str:
 
 def _row_hash(prev: str, fields: Sequence[Any]) -> str:
     return _sha256(prev + "\x1f" + json.dumps(list(fields), ensure_ascii=False))
+
+
+def _keep_answers(
+    db: sqlite3.Connection, key_id: str, answers: Sequence[tuple[str, str, int, str]]
+) -> None:
+    """Keep, in ``db``'s open transaction, each first answer to one of ``key_id``'s idempotency
+    keys (a later one never replaces it)."""
+    at = _now()
+    db.executemany(
+        "INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
+        [(key_id, k, digest, status, answer, at) for k, digest, status, answer in answers],
+    )
 
 
 class AccessStore(SQLiteStore):
@@ -339,16 +357,21 @@ class AccessStore(SQLiteStore):
         *,
         purpose: str | None = None,
         revealed: bool = False,
+        answers: Sequence[tuple[str, str, int, str]] = (),
     ) -> int:
         """Append one audit row; returns its sequence number once the row is committed. Raises if
         it cannot be written (the caller then sends no answer).
 
         The row is committed with the others that wait meanwhile (see the module docstring): the
-        first waiting thread commits the group, the others wait for that commit."""
+        first waiting thread commits the group, the others wait for that commit. ``answers``
+        (each ``(idempotency key, body sha256, status, answer JSON)``) are kept for ``key`` in
+        the same commit, as :meth:`keep_answer` keeps one: the first answer to a key stays."""
         people = json.dumps(sorted({str(p) for p in persons}))
         with self._audit_turn:
             # stamped in the order the rows are chained
-            row = _AuditRow((_now(), key.key_id, key.role, route, people, purpose, int(revealed)))
+            row = _AuditRow(
+                (_now(), key.key_id, key.role, route, people, purpose, int(revealed)), answers
+            )
             self._audit_waiting.append(row)
             while not row.done and self._audit_writing:
                 self._audit_turn.wait()
@@ -359,7 +382,7 @@ class AccessStore(SQLiteStore):
             error: BaseException | None = None
             seqs: list[int] = []
             try:
-                seqs = self._append_audit([r.fields for r in group])
+                seqs = self._append_audit(group)
             except BaseException as exc:  # every row of the group is refused, and said so
                 error = exc
             with self._audit_turn:
@@ -373,22 +396,24 @@ class AccessStore(SQLiteStore):
             raise row.error
         return row.seq
 
-    def _append_audit(self, rows: Sequence[tuple[Any, ...]]) -> list[int]:
-        """Commit ``rows`` (fields) in one transaction, each chained to the one before; their
-        sequence numbers."""
+    def _append_audit(self, rows: Sequence[_AuditRow]) -> list[int]:
+        """Commit ``rows`` and the answers they keep in one transaction, each row chained to the
+        one before; their sequence numbers."""
         seqs = []
         with self.transaction() as db:
             last = db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             prev = GENESIS if last is None else str(last[0])
-            for fields in rows:
-                digest = _row_hash(prev, fields)
+            for row in rows:
+                digest = _row_hash(prev, row.fields)
                 cursor = db.execute(
                     "INSERT INTO audit (at, key_id, role, route, persons, purpose, revealed, "
                     "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*fields, prev, digest),
+                    (*row.fields, prev, digest),
                 )
                 seqs.append(int(cursor.lastrowid or 0))
                 prev = digest
+                if row.answers:
+                    _keep_answers(db, row.fields[1], row.answers)
         return seqs
 
     def audit_rows(
@@ -441,10 +466,7 @@ class AccessStore(SQLiteStore):
     ) -> None:
         """Keep the first answer to an idempotency key (a later one never replaces it)."""
         with self.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
-                (key_id, idempotency_key, body_sha256, status, answer, _now()),
-            )
+            _keep_answers(db, key_id, [(idempotency_key, body_sha256, status, answer)])
 
     # -- ingest jobs
 

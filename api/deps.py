@@ -8,6 +8,7 @@ whose scopes are the roles, so the role matrix can be read off ``app.routes`` (t
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -146,16 +147,27 @@ def personal(
     route: str,
     persons: Iterable[str],
     answer: Any,
+    *,
+    keep: Sequence[str] = (),
+    request: str = "",
 ) -> Any:
     """An answer that carries personal data, made ready to leave: one audit row written first
     (no row, no answer: a failure to write it is a 503), identifiers masked unless the caller
-    named a purpose."""
+    named a purpose. The answer as sent is kept under the idempotency keys ``keep`` (for
+    ``request``, the digest of what was asked) in the audit row's commit."""
     # a record no person holds is named by its key, which for NID- or phone-keyed registries is
     # the identifier itself: the audit log keeps it masked, as every other file does
     people: Sequence[str] = sorted({mask_text(str(p)) for p in persons if p})
+    sent = answer if caller.reveals else mask(answer)
+    kept = [(k, request, 200, json.dumps(sent, ensure_ascii=False)) for k in keep]
     try:
         service.access.audit(
-            caller.key, route, people, purpose=caller.purpose, revealed=caller.reveals
+            caller.key,
+            route,
+            people,
+            purpose=caller.purpose,
+            revealed=caller.reveals,
+            answers=kept,
         )
     except Exception as exc:  # fail closed: the answer does not leave unaudited
         raise HTTPException(
@@ -163,4 +175,4 @@ def personal(
             "The audit log could not be written; nothing was answered.",
             headers={"Retry-After": "5"},
         ) from exc
-    return answer if caller.reveals else mask(answer)
+    return sent

@@ -155,8 +155,8 @@ def _replayed(
     replay: dict[str, Any],
 ) -> Any:
     response.headers["Idempotent-Replayed"] = "true"
-    _kept_answer(service, caller, keys, request, replay)
-    return personal(service, caller, ROUTE, _persons(replay), replay)
+    # kept under each key not yet used (the first answer to a key stays)
+    return personal(service, caller, ROUTE, _persons(replay), replay, keep=keys, request=request)
 
 
 def _answered(
@@ -176,9 +176,9 @@ def _answered(
     done.timings["graph"] = time.perf_counter() - step
     done.timings["total"] = time.perf_counter() - started
     answer = _answer(done, caller, enrolments, findings, resolver, dry_run)
-    sent = personal(service, caller, ROUTE, _persons(answer), answer)
-    _kept_answer(service, caller, keys, request, sent)
-    return sent
+    # the answer as sent kept under the request's idempotency keys (none for a dry run without
+    # an Idempotency-Key) in its audit row's commit
+    return personal(service, caller, ROUTE, _persons(answer), answer, keep=keys, request=request)
 
 
 def _keep(service: Service, caller: Caller, raw: dict[str, Any]) -> Any:
@@ -234,17 +234,6 @@ def _natural_key(raw: dict[str, Any], dry_run: bool) -> str | None:
         return None
     body = _sha256({"record": raw})
     return f"record:{str(raw['source']).strip()}/{str(raw['record_id']).strip()}:{body}"
-
-
-def _kept_answer(
-    service: Service, caller: Caller, keys: list[str], request: str, answer: dict[str, Any]
-) -> None:
-    """Keep the answer as sent (masked) under each idempotency key not yet used."""
-    if not keys:  # a dry run without an Idempotency-Key: nothing to keep
-        return
-    text = json.dumps(answer, ensure_ascii=False)
-    for key in keys:
-        service.access.keep_answer(caller.key.key_id, key, request, 200, text)
 
 
 def _replay(

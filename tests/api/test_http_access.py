@@ -284,3 +284,58 @@ def test_an_audit_commit_that_fails_refuses_every_row_of_its_group(tmp_path: Pat
     store.audit(key, "POST /v1/resolve", ["P9"])
     assert [r["persons"] for r in store.audit_rows()] == [["P0"], ["P9"]]
     assert store.verify_audit() == (2, None)
+
+
+def test_an_audit_row_and_the_answers_it_keeps_are_one_commit(tmp_path: Path) -> None:
+    from api.access import AccessStore
+
+    store = AccessStore(tmp_path / "api.sqlite")
+    key = store.create_key("mis", "mis", ["dss"]).key
+    commits = 0
+    transaction = store.transaction
+
+    def counted():  # each write transaction is one commit (one sync of the file)
+        nonlocal commits
+        commits += 1
+        return transaction()
+
+    store.transaction = counted  # type: ignore[method-assign]
+    answers = [("k-1", "body", 200, '{"person_id": "P1"}'), ("record:dss/1", "body", 200, "{}")]
+    seq = store.audit(key, "POST /v1/resolve", ["P1"], answers=answers)
+    assert commits == 1
+    # another connection sees the row and both answers once audit returns
+    with sqlite3.connect(tmp_path / "api.sqlite") as other:
+        assert other.execute("SELECT seq FROM audit").fetchall() == [(seq,)]
+        kept = other.execute("SELECT idempotency_key, answer FROM idempotency ORDER BY 1")
+        assert kept.fetchall() == [("k-1", '{"person_id": "P1"}'), ("record:dss/1", "{}")]
+    # the first answer to a key stays
+    store.audit(key, "POST /v1/resolve", ["P1"], answers=[("k-1", "body", 200, "later")])
+    assert store.answer_for(key.key_id, "k-1") == ("body", 200, '{"person_id": "P1"}')
+    assert store.verify_audit() == (2, None)
+
+
+def test_a_storing_answer_that_cannot_be_kept_leaves_no_audit_row_and_is_no_500(
+    served: Served,
+) -> None:
+    from .test_http_resolve import _new_person, _resolve
+
+    before = len(served.service.access.audit_rows(limit=100_000))
+    with sqlite3.connect(served.home.api) as db:  # the disk refuses the kept answer
+        db.execute(
+            "CREATE TRIGGER no_room BEFORE INSERT ON idempotency "
+            "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+    try:
+        refused = _resolve(
+            served,
+            _new_person("UNKEPT-1", "19480000000000563", "Kulsum Begum Unkept"),
+            dry_run=False,
+        )
+    finally:
+        with sqlite3.connect(served.home.api) as db:
+            db.execute("DROP TRIGGER no_room")
+    assert refused.status_code == 503, refused.text
+    assert "nothing was answered" in refused.json()["detail"]
+    # no row says persons were sent to the caller: nothing was
+    assert len(served.service.access.audit_rows(limit=100_000)) == before
+    assert served.service.access.verify_audit()[1] is None
