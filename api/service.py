@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
+import anyio
+
 from api.access import AccessStore
 from ekjon.errors import EkjonError
 from engine.home import Home
@@ -28,6 +30,9 @@ __all__ = ["PURPOSES", "RateLimiter", "Service", "ServiceBusy", "Settings"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: Storing resolves served at once (each holds a thread while its group is kept and published).
+STORING_THREADS: Final = 160
 
 #: Purposes an analyst may name (``X-Purpose``) to see identifiers in full.
 PURPOSES: Final = ("fraud_investigation", "grievance", "payment_verification")
@@ -148,6 +153,10 @@ class Service:
         #: records kept by storing resolves, published in groups: those kept while one group
         #: publishes go together in the next
         self.publishes: GroupCommit[Any, None] = GroupCommit(self.publish_kept)
+        #: the threads storing resolves run in, beside the 40 the other routes share: a storing
+        #: request spends most of its time waiting for its group, and a group takes the requests
+        #: waiting in threads, so more of them make larger groups that share a group's costs
+        self.storing_threads = anyio.CapacityLimiter(STORING_THREADS)
         #: each source's kind, as storing resolves learn it (under :attr:`write_lock`)
         self.source_kinds: dict[str, str] = {}
         self._claims: dict[str, threading.Event] = {}

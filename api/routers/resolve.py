@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Final
 
+from anyio import to_thread
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 
 from api.deps import Caller, Mis, ServiceDep, in_thread, personal
@@ -87,7 +88,18 @@ async def resolve(
 ) -> Any:
     """Resolve one record (and with ``dry_run=false`` store it): its person, the candidates, the
     person's programmes across every MIS and the double-dipping rules it would break."""
-    return await in_thread(_resolve, record, caller, service, response, dry_run, idempotency_key)
+    if dry_run:
+        return await in_thread(_resolve, record, caller, service, response, True, idempotency_key)
+    return await to_thread.run_sync(
+        _resolve,
+        record,
+        caller,
+        service,
+        response,
+        False,
+        idempotency_key,
+        limiter=service.storing_threads,  # the storing requests' own threads
+    )
 
 
 def _resolve(

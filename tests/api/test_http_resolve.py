@@ -583,3 +583,66 @@ def test_records_sent_while_a_group_is_kept_are_kept_together_and_a_bad_one_fail
             f"{MIS_SOURCE}/KEPT-1",
             f"{MIS_SOURCE}/KEPT-2",
         }
+
+
+def test_more_storing_requests_than_the_shared_threads_make_one_group_and_dry_runs_go_on(
+    served: Served, monkeypatch: Any
+) -> None:
+    """Storing requests wait in threads of their own: while a group is kept, more of them than
+    the 40 threads the other routes share wait together for the next group, and a dry run is
+    answered meanwhile."""
+    import threading
+    import time
+
+    import engine.incremental.register as register
+
+    reached, release = threading.Event(), threading.Event()
+    lasting_ids = register._lasting_ids
+
+    def held(*args: Any, **kwargs: Any) -> dict[str, str]:
+        if not release.is_set():
+            reached.set()
+            assert release.wait(60), "the test never let the first group go on"
+        return lasting_ids(*args, **kwargs)
+
+    monkeypatch.setattr(register, "_lasting_ids", held)
+    keeps = served.service.keeps
+    many = 45
+    (known, person), *_ = _known(served, 1)
+    with ThreadPoolExecutor(many + 2) as pool:  # the first, the many, the dry run
+        first = pool.submit(
+            _resolve,
+            served,
+            _new_person("MANY-0", "19490000000700000", "Many First"),
+            dry_run=False,
+        )
+        try:
+            assert reached.wait(30), first.result() if first.done() else "no group began"
+            sent = [
+                pool.submit(
+                    _resolve,
+                    served,
+                    {
+                        **_new_person(f"MANY-{i}", f"194900000007{i:05d}", f"Many Person {i}"),
+                        "phone": f"01719{i:06d}",  # no other test's phone
+                    },
+                    dry_run=False,
+                )
+                for i in range(1, many + 1)
+            ]
+            deadline = time.monotonic() + 60
+            while keeps.waiting < many:
+                assert time.monotonic() < deadline, f"{keeps.waiting} waiting, not {many}"
+                time.sleep(0.01)
+            groups = keeps.groups
+            dry = pool.submit(_resolve, served, {**known, "record_id": "DRY-WHILE-MANY"})
+            answered = dry.result(30)  # not held up by the storing requests
+            assert not first.done()
+        finally:
+            release.set()
+        assert first.result(120).status_code == 200
+        answers = [f.result(120) for f in sent]
+    assert answered.status_code == 200 and answered.json()["person_id"] == person
+    assert [a.status_code for a in answers] == [200] * many, [a.text for a in answers][:3]
+    assert keeps.groups == groups + 2  # the first alone, then the 45 together
+    assert all(PERSON_ID.match(a.json()["person_id"]) for a in answers)
