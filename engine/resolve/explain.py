@@ -334,7 +334,7 @@ def meaning(feature: str, value: float | None, *, cross_script: bool = False) ->
         return {
             3: "same union (or the same place as far as both records say)",
             2: "same upazila, different unions",
-            1: "same district, different upazilas",
+            1: "same district, different upazilas (or postcodes of different upazilas)",
             0: "different districts",
         }.get(int(v), f"geography level {v:g}")
     if feature == "geo_common":
@@ -342,7 +342,7 @@ def meaning(feature: str, value: float | None, *, cross_script: bool = False) ->
             return "no place both records give"
         return {
             3: "both records give the union",
-            2: "both give the upazila, not both the union",
+            2: "both give the upazila (or a postcode in it), not both the union",
             1: "both give only the district",
         }.get(int(v), f"common geography level {v:g}")
     if feature == "address_sim":

@@ -86,6 +86,7 @@ PREPARED_COLUMNS: Final = (
     "union",
     "address",
     "postcode",
+    "post_upazila",
     "identifiers",
     "id_keys",
     "name_freq",
@@ -339,25 +340,34 @@ class Gazetteer:
         return self.parents.get((child, parent), {}).get(str(name))
 
 
-#: (child, parent) levels the gazetteer knows, in the order places are filled in.
-PLACE_LINKS: Final = (("union", "upazila"), ("union", "district"), ("upazila", "district"))
+#: (child, parent) levels the gazetteer knows, in the order places are filled in. A postcode is
+#: a post office's area, which lies in one upazila (:func:`postcode_upazila`).
+PLACE_LINKS: Final = (
+    ("union", "upazila"),
+    ("union", "district"),
+    ("upazila", "district"),
+    ("postcode", "upazila"),
+)
 
 
-def gazetteer(places: Iterable[tuple[Any, Any, Any, int]]) -> Gazetteer:
-    """The :class:`Gazetteer` of distinct ``(district, upazila, union, records)``: for each child
-    name, the parent most of the records naming both give, when it is clear
-    (:data:`PARENT_SHARE`).
+def gazetteer(places: Iterable[tuple[Any, ...]]) -> Gazetteer:
+    """The :class:`Gazetteer` of distinct ``(district, upazila, union[, postcode], records)``
+    (postcode keys as :func:`postcode_key` makes them): for each child name, the parent most of the
+    records naming both give, when it is clear (:data:`PARENT_SHARE`).
 
     Example
     -------
     >>> g = gazetteer([("BD3026", "savar", "ashulia", 3), (None, "savar", None, 1)])
     >>> g.parent("union", "district", "ashulia"), g.parent("upazila", "district", "savar")
     ('BD3026', 'BD3026')
+    >>> gazetteer([(None, "savar", None, "1340", 2)]).parent("postcode", "upazila", "1340")
+    'savar'
     """
-    level = {"district": 0, "upazila": 1, "union": 2}
+    level = {"district": 0, "upazila": 1, "union": 2, "postcode": 3}
     counts: dict[tuple[str, str], dict[str, dict[str, int]]] = {link: {} for link in PLACE_LINKS}
     for combo in places:
-        values, records = combo[:3], int(combo[3])
+        values, records = tuple(combo[:-1]), int(combo[-1])
+        values += (None,) * (len(level) - len(values))
         for child, parent in PLACE_LINKS:
             c, p = values[level[child]], values[level[parent]]
             if c is None or p is None:
@@ -387,6 +397,20 @@ def filled_places(
             "upazila", "district", upazila
         )
     return district, upazila, union
+
+
+def postcode_key(postcode: Any) -> str | None:
+    """A postcode as the gazetteer keys it: its digits (``None``: none)."""
+    number = digits_int(postcode)
+    return None if number < 0 else str(number)
+
+
+def postcode_upazila(postcode: Any, places: Gazetteer) -> str | None:
+    """The upazila a record's postcode lies in, as the records that give both say (``places``;
+    ``None``: no postcode, or no clear upazila): compared as the record's upazila when it names
+    none (:func:`engine.resolve.compare.placed_upazila`), so that a survey giving the district and
+    a postcode is no longer "anywhere in the district" against a record that names the upazila."""
+    return places.parent("postcode", "upazila", postcode_key(postcode))
 
 
 def place_keys(
@@ -672,8 +696,9 @@ def _birth(records: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def places_gazetteer(records: pd.DataFrame) -> Gazetteer:
-    """The :func:`gazetteer` of the places ``records`` give."""
-    codes, combos = distinct_values(*(_column(records, c) for c in _PLACE_FIELDS))
+    """The :func:`gazetteer` of the places (and postcodes) ``records`` give."""
+    postcodes = map_distinct(postcode_key, _column(records, "postcode"))
+    codes, combos = distinct_values(*(_column(records, c) for c in _PLACE_FIELDS), postcodes)
     counts = np.bincount(codes, minlength=len(combos))
     return gazetteer((*combo, count) for combo, count in zip(combos, counts, strict=True))
 
@@ -683,20 +708,23 @@ _PLACE_FIELDS: Final = ("district", "upazila", "union")
 
 def coded_values(records: pd.DataFrame, places: Gazetteer | None = None) -> dict[str, np.ndarray]:
     """The raw value behind each integer-coded column (``household``, ``brn_key``, ``district``,
-    ``upazila``, ``union``), one per record (``None``: missing); the codes number them in order of
-    first appearance. Places a record leaves out are filled in through ``places`` (default: the
-    records' own :func:`places_gazetteer`)."""
+    ``upazila``, ``union``; ``post_upazila``, an upazila coded with ``upazila``), one per record
+    (``None``: missing); the codes number them in order of first appearance. Places a record
+    leaves out are filled in through ``places`` (default: the records' own
+    :func:`places_gazetteer`)."""
     source = _column(records, "source").astype(str)
     brn = _column(records, "brn")
     codes, combos = distinct_values(*(_column(records, c) for c in _PLACE_FIELDS))
     if places is None:
-        counts = np.bincount(codes, minlength=len(combos))
-        places = gazetteer((*combo, n) for combo, n in zip(combos, counts, strict=True))
+        places = places_gazetteer(records)
     keys = [place_keys(*filled_places(*combo, places)) for combo in combos]
     return {
         "household": map_distinct(household_key, source, _column(records, "household_id")),
         "brn_key": map_distinct(lambda b: None if b is None else str(b), brn),
         **{kind: _objects([k[i] for k in keys])[codes] for i, kind in enumerate(_PLACE_FIELDS)},
+        "post_upazila": map_distinct(
+            lambda postcode: postcode_upazila(postcode, places), _column(records, "postcode")
+        ),
     }
 
 
@@ -863,6 +891,9 @@ def prepare(records: pd.DataFrame, workers: int | None = None) -> pd.DataFrame:
 
     for kind in ("district", "upazila", "union"):
         out[kind] = _int_code(coded[kind])
+    # a postcode's upazila is an upazila: one code for a name, whichever column gives it
+    upazilas = _int_code(np.concatenate([coded["upazila"], coded["post_upazila"]]))
+    out["post_upazila"] = upazilas[n:]
     out["address"] = map_distinct(address_words, _column(records, "address"))
     out["postcode"] = map_distinct(digits_int, _column(records, "postcode")).astype(np.int64)
     identifiers = _column(records, "identifiers").astype(object)

@@ -54,6 +54,7 @@ from engine.resolve.prepare import (
     pair_list,
     place_keys,
     places_gazetteer,
+    postcode_upazila,
     wallet_number,
 )
 
@@ -77,6 +78,7 @@ CONTEXT_COLUMNS: Final = (
     "district",
     "upazila",
     "union",
+    "post_upazila",
     "name_freq",
     "given_freq",
 )
@@ -91,8 +93,8 @@ KNOWN_COLUMNS: Final = frozenset(
         "day", "dob_weak", "dob_swappable", "birth_years", "birth_decade", "dob_keys", "nid_key",
         "nid_text", "nid_linked", "brn_key", "brn_text", "phone", "wallet", "numbers",
         "phone_names", "wallet_names", "district", "upazila", "union", "address", "postcode",
-        "identifiers", "id_keys", "name_freq", "given_freq", "kin", "district_name_n",
-        "upazila_name_n", "union_name_n",
+        "post_upazila", "identifiers", "id_keys", "name_freq", "given_freq", "kin",
+        "district_name_n", "upazila_name_n", "union_name_n",
         "bangla_only",
     )
 )  # fmt: skip
@@ -199,6 +201,7 @@ def _raw_keys(values: Mapping[str, Any], places: Gazetteer) -> dict[str, str | N
         "upazila": upazila,
         "union": union,
         "brn_key": None if values.get("brn") is None else str(values["brn"]),
+        "post_upazila": postcode_upazila(values.get("postcode"), places),
     }
 
 
@@ -288,6 +291,7 @@ def context_columns(
     row["district"] = context.code("district", raw["district"])
     row["upazila"] = context.code("upazila", raw["upazila"])
     row["union"] = context.code("union", raw["union"])
+    row["post_upazila"] = context.code("upazila", raw["post_upazila"])
     _count_context(row, context, added=added)
 
 
@@ -352,6 +356,7 @@ def build_context(
     codes = {
         kind: _code_table(values, prepared[kind].to_numpy())
         for kind, values in coded_values(records).items()
+        if kind in CODE_KINDS
     }
     # fathers' name keys: the key of the first father name with each code
     father_code = prepared["father_key"].to_numpy()

@@ -149,6 +149,26 @@ def test_records_that_give_different_levels_of_place_compare_on_what_they_share(
     assert np.isnan(_features({"union": "kalmakona"}, {"district": "BD5585"})["geo_common"])
 
 
+def test_a_postcode_places_a_record_in_its_upazila() -> None:
+    # a survey and an NID extract give the district and a postcode; a list gives the upazila with
+    # it, so the records say which upazila the postcode lies in
+    teacher = {"district": "BD5010", "upazila": "baragram", "postcode": "2230"}
+    survey = {"district": "BD5010", "postcode": "2230"}
+    named = _features(dict(survey), {"district": "BD5010", "upazila": "baragram"}, dict(teacher))
+    assert named["geo_level"] == 3 and named["geo_common"] == 2
+    both = _features(dict(survey), dict(survey), dict(teacher))
+    assert both["geo_common"] == 2
+    # in another upazila of the district: no longer "the same place as far as both say"
+    other = _features(dict(survey), {"district": "BD5010", "upazila": "durgabari"}, dict(teacher))
+    assert other["geo_level"] == 1
+    # a postcode no record places (or places in two upazilas) says nothing more
+    alone = _features(dict(survey), {"district": "BD5010", "upazila": "durgabari"})
+    assert alone["geo_level"] == 3 and alone["geo_common"] == 1
+    torn = [dict(teacher), {**teacher, "upazila": "durgabari"}]
+    split = _features(dict(survey), {"district": "BD5010", "upazila": "durgabari"}, *torn)
+    assert split["geo_level"] == 3 and split["geo_common"] == 1
+
+
 def test_age_only_and_bangla_only_records_are_not_punished_for_what_they_lack() -> None:
     f = _features(
         {"full_name_bn": "রহিমা বেগম", "age": 38, "age_as_of": "2022-06-15"},
