@@ -387,8 +387,11 @@ def _relation_features(vocab: Vocabulary, li: np.ndarray, ri: np.ndarray) -> dic
     for column in relatives:
         left.append(codes[column][li])
         right.append(codes[column][ri])
-    # a record's name against the other's father, either way round
+    # a record's father against the other's spouse, either way round (:func:`husband_named`)
     father_left, father_right = left[0], right[0]
+    left += [father_left, left[2]]
+    right += [right[2], father_right]
+    # a record's name against the other's father, either way round
     for name in ("name_en", "name_bn"):
         c = codes[name]
         left += [c[li], father_left]
@@ -396,8 +399,31 @@ def _relation_features(vocab: Vocabulary, li: np.ndarray, ri: np.ndarray) -> dic
     # all in one call (scored pair by pair: the values of one call each)
     sims = _paired(left, right, strings, fuzz.token_sort_ratio, scale=100.0)
     out = {f"{column}_sim": sims[i] for i, column in enumerate(relatives)}
-    out["name_father_cross"] = _best(*sims[len(relatives) :])
+    k = len(relatives)
+    out["father_sim"], out["spouse_sim"] = husband_named(
+        out["father_sim"], out["spouse_sim"], _best(sims[k], sims[k + 1])
+    )
+    out["name_father_cross"] = _best(*sims[k + 2 :])
     return out
+
+
+#: The similarity from which a father's name one record gives is taken for the spouse the other
+#: names (:func:`husband_named`).
+HUSBAND_FOUND: Final = 0.9
+
+
+def husband_named(
+    father_sim: np.ndarray, spouse_sim: np.ndarray, father_spouse: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``father_sim`` and ``spouse_sim`` where one record's father's name is the other's spouse's
+    (``father_spouse`` at least :data:`HUSBAND_FOUND`): forms ask a woman her father's *or*
+    husband's name (a workfare list's "Father" column holds a married woman's husband), so that
+    name is compared as the spouse's (``spouse_sim``) and its disagreement with the other's
+    father says nothing (``father_sim`` NaN)."""
+    found = father_spouse >= HUSBAND_FOUND
+    father = np.where(found, np.nan, father_sim).astype(np.float32)
+    spouse = np.where(found, np.fmax(spouse_sim, father_spouse), spouse_sim).astype(np.float32)
+    return father, spouse
 
 
 #: The similarity from which a relative's name is taken as found in a household (``kin_sim``).

@@ -257,6 +257,8 @@ def meaning(feature: str, value: float | None, *, cross_script: bool = False) ->
         return f"names differ by {_plural(int(v), 'word')}"
     if feature in relatives:
         whose = relatives[feature]
+        if missing and feature == "father_sim":
+            return "no father's name on one side (or one's father is the other's spouse)"
         if missing:
             return f"no {whose}'s name on one side"
         return f"{whose}s' names {_agreement(v)} ({v:.2f})"

@@ -169,6 +169,20 @@ def test_a_postcode_places_a_record_in_its_upazila() -> None:
     assert split["geo_level"] == 3 and split["geo_common"] == 1
 
 
+def test_a_father_or_husband_column_meets_the_spouse_named_elsewhere() -> None:
+    # a workfare list's "Father" holds a married woman's husband; her widow allowance names him
+    # as her spouse, and her NID record her father
+    workfare = {"full_name": "Mani Akter", "father_name": "Kazi Kalik Mia"}
+    widow = {"full_name": "Mani Akter", "spouse_name": "Kazi Kalik Mia"}
+    f = _features(dict(workfare), {**widow, "father_name": "Abdul Karim"})
+    assert f["spouse_sim"] == pytest.approx(1.0) and np.isnan(f["father_sim"])
+    g = _features(dict(widow), dict(workfare))
+    assert g["spouse_sim"] == pytest.approx(1.0)
+    # another man's name is still a father who differs
+    h = _features(dict(workfare), {"full_name": "Mani Akter", "father_name": "Abdul Karim"})
+    assert h["father_sim"] < 0.7 and np.isnan(h["spouse_sim"])
+
+
 def test_age_only_and_bangla_only_records_are_not_punished_for_what_they_lack() -> None:
     f = _features(
         {"full_name_bn": "রহিমা বেগম", "age": 38, "age_as_of": "2022-06-15"},
