@@ -87,7 +87,7 @@ def ingest(
     """Ingest MIS files through their mappings."""
     from api.cli.options import ekjon_home
     from engine.ingest.files import pair_files
-    from engine.ingest.run import ReadingProcess, ingest_file
+    from engine.ingest.run import ingest_file
     from engine.ingest.store import RecordStore
 
     out = Console()
@@ -111,19 +111,13 @@ def ingest(
             if not as_json:
                 err.print(f"[red]error[/red] {exc}", highlight=False)
     plan = _plan(store, jobs) if store is not None and len(jobs) > 1 else None
-    reading = ReadingProcess()  # one process reads the files that are read in a process
     for job in jobs:
         if store is None:
             break
         try:
             with _ProgressBar(err, job.data) as bar:
                 report = ingest_file(
-                    store,
-                    job.load_mapping(),
-                    job.data,
-                    progress=bar,
-                    chunk_rows=chunk_rows,
-                    reading=reading,
+                    store, job.load_mapping(), job.data, progress=bar, chunk_rows=chunk_rows
                 )
         except Exception as exc:  # one file's failure, whatever it is, is not the others'
             message = str(exc)
@@ -140,7 +134,6 @@ def ingest(
         reports.append(report)
         if not as_json:
             _print_report(out, store, report, counts=len(jobs) == 1)
-    reading.close()
 
     totals = {
         key: sum(getattr(r, key) for r in reports)

@@ -31,7 +31,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
@@ -136,7 +136,6 @@ def ingest_file(
     reports_dir: Path | str | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     parallel: bool | None = None,
-    reading: ReadingProcess | None = None,
 ) -> IngestReport:
     """Ingest one source file into the store through its mapping.
 
@@ -154,10 +153,6 @@ def ingest_file(
     parallel : read and clean the file in a process of its own while this one stores it (two
         cores at work); default: for files of 1 MB and more, called from the main thread,
         where the system can fork.
-    reading : the process that reads the files of several ingests one after another
-        (:class:`ReadingProcess`), used instead of forking one for this file; started by the
-        first file of 1 MB or more, it reads the smaller ones after it too (``parallel``
-        left ``None``).
 
     Returns
     -------
@@ -182,7 +177,6 @@ def ingest_file(
             reports_dir=reports_dir,
             chunk_rows=chunk_rows,
             parallel=parallel,
-            reading=reading,
         )
 
 
@@ -212,32 +206,20 @@ def _ingest_file(
     reports_dir: Path | str | None,
     chunk_rows: int,
     parallel: bool | None,
-    reading: ReadingProcess | None,
 ) -> IngestReport:
     started = time.perf_counter()
     path = Path(path).resolve()
-    file_format = mapping.file_format(path)
-    # (an Excel sheet is read where its header was: calamine's sheet goes into no pipe)
-    keeps = reading is not None and file_format != "excel" and _can_fork()
-    if parallel is None:  # (a reading process kept for other files reads small ones too)
-        parallel = (
-            path.is_file()
-            and _can_fork()
-            and (path.stat().st_size >= _PARALLEL_BYTES or (keeps and reading.running))  # type: ignore[union-attr]
-        )
+    if parallel is None:
+        parallel = path.is_file() and path.stat().st_size >= _PARALLEL_BYTES and _can_fork()
     reader = open_source(
         path,
-        file_format=file_format,
+        file_format=mapping.file_format(path),
         options=mapping.file,
         columns=mapping.columns,
         chunk_rows=chunk_rows,
         while_storing=parallel,
     )
     cleaner = Cleaner(mapping)
-    kept = keeps and parallel
-    if kept:
-        assert reading is not None
-        reading.start()  # before the source's lock: a process forked inside would hold it
     # one process at a time per source: two files of one source ingested at once would
     # interleave their versions
     with store.source_lock(mapping.source, str(path)):
@@ -252,27 +234,16 @@ def _ingest_file(
         )
         total = reader.total
         done = run.rows_done  # rows up to here were committed by an earlier, killed run
-        items: Generator[_Staged, None, None]
-        if kept:
-            assert reading is not None
-            items = reading.staged(
-                _ReadJob(path, file_format, mapping, chunk_rows, done, run.ingest_id)
-            )
-        else:
-            staged = _staged(reader, mapping, cleaner, done, run.ingest_id)
-            items = _from_worker(staged) if parallel else staged
+        staged = _staged(reader, mapping, cleaner, done, run.ingest_id)
         committer = _Committer()
         try:
             try:
-                for item in items:
+                for item in _from_worker(staged) if parallel else staged:
                     if item.batch is not None:
                         committer.submit(_commit(store, run, item))
                     if progress is not None:
                         committer.submit(_progress(progress, run, item.position, total))
             finally:
-                # now, not when the generator is collected (an error's traceback holds it):
-                # a reading process stopped mid-file is ended before the next file is sent
-                items.close()
                 committer.close()  # every chunk read is committed (or the commit failed)
             committer.check()
         except (KeyboardInterrupt, SystemExit):
@@ -423,13 +394,10 @@ def ingest_folder(
     mappings = [(source, source.load_mapping()) for source in plan.files]
     planned = store.plan_ingests([(m.source, str(f.data)) for f, m in mappings])
     reports = []
-    with ReadingProcess() as reading:
-        for source, mapping in mappings:
-            if starting is not None:
-                starting(source)
-            reports.append(
-                ingest_file(store, mapping, source.data, reports_dir=reports_dir, reading=reading)
-            )
+    for source, mapping in mappings:
+        if starting is not None:
+            starting(source)
+        reports.append(ingest_file(store, mapping, source.data, reports_dir=reports_dir))
     store.finish_plan(planned)
     return reports
 
@@ -498,7 +466,7 @@ class _Staged:
 
 def _staged(
     reader: SourceReader, mapping: Mapping, cleaner: Cleaner, done: int, ingest_id: int
-) -> Generator[_Staged, None, None]:
+) -> Iterator[_Staged]:
     """The file's chunks, staged in file order for run ``ingest_id``; those up to row ``done``
     only remembered."""
     seen: dict[str, int] = {}
@@ -644,7 +612,7 @@ def _can_fork() -> bool:
     )
 
 
-def _from_worker(items: Iterator[_Staged]) -> Generator[_Staged, None, None]:
+def _from_worker(items: Iterator[_Staged]) -> Iterator[_Staged]:
     """``items`` produced in a process forked for them (reading, cleaning and hashing a file is
     Python work, one core's worth), handed over in order through a pipe. An error there is
     raised here; the process ends with this generator, and dies with this process."""
@@ -681,13 +649,8 @@ def _produce(items: Iterator[_Staged], sending: Any, parent: int) -> None:
     """The reading process: each item sent as it is made, then ``end`` (or the error)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is the ingest's to handle
     die_with_parent(parent)
-    _send_items(lambda: items, sending)
-
-
-def _send_items(items: Callable[[], Iterator[_Staged]], sending: Any) -> None:
-    """Send each item as it is made, then ``end``, or the error (made picklable)."""
     try:
-        for item in items():
+        for item in items:
             sending.send(("item", item))
         sending.send(("end", None))
     except BaseException as exc:  # noqa: BLE001 (handed to the ingest, which raises it)
@@ -696,140 +659,6 @@ def _send_items(items: Callable[[], Iterator[_Staged]], sending: Any) -> None:
         except Exception:
             exc = EkjonError(f"{type(exc).__name__}: {exc}")
         sending.send(("error", exc))
-
-
-@dataclass(frozen=True, slots=True)
-class _ReadJob:
-    """A file for the reading process: what :func:`_staged` needs, as plain data."""
-
-    path: Path
-    file_format: str
-    mapping: Mapping
-    chunk_rows: int
-    done: int
-    ingest_id: int
-
-    def staged(self) -> Iterator[_Staged]:
-        reader = open_source(
-            self.path,
-            file_format=self.file_format,
-            options=self.mapping.file,
-            columns=self.mapping.columns,
-            chunk_rows=self.chunk_rows,
-        )
-        return _staged(reader, self.mapping, Cleaner(self.mapping), self.done, self.ingest_id)
-
-
-class ReadingProcess:
-    """One process that reads, cleans and stages the files of several ingests one after another
-    (``ekjon ingest`` of a folder), forked once instead of once a file.
-
-    A process forked for each file cost a file of a few thousand rows more than its reading:
-    the fork, then the copy of each page the two processes went on writing (the child's
-    Python objects are the parent's, and counting a reference writes its page), some 6,000
-    pages each side, and the normalisers' caches, filled in the child, thrown away with it.
-    Kept, the process pays the copies once and its caches keep the names, places and dates of
-    the files before; a file under 1 MB, read in the ingest's own process before (forking cost
-    more than it gave), is read there too once it runs.
-
-    Started (forked) by :func:`ingest_file` before it takes the source's lock, so the process
-    holds no source's lock; it dies with the ingest's process, and is ended by :meth:`close`
-    (a ``with`` block). A file it did not finish (an error in the ingest, an interrupt) ends
-    it: the next file forks a new one.
-    """
-
-    def __init__(self) -> None:
-        self._worker: Any = None
-        self._jobs: Any = None  # the ingest's end of the pipe the files go through
-        self._items: Any = None  # and of the one the staged chunks come back through
-
-    def __enter__(self) -> ReadingProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def running(self) -> bool:
-        """Whether the process was forked and waits for files."""
-        return self._worker is not None
-
-    def start(self) -> None:
-        """Fork the process, unless it runs already."""
-        if self._worker is not None:
-            return
-        context = multiprocessing.get_context("fork")
-        jobs_in, self._jobs = context.Pipe(duplex=False)
-        self._items, items_out = context.Pipe(duplex=False)
-        self._worker = context.Process(
-            target=_read_files,
-            args=(jobs_in, items_out, os.getpid()),
-            name="ingest-reader",
-            daemon=True,
-        )
-        self._worker.start()
-        jobs_in.close()
-        items_out.close()
-
-    def staged(self, job: _ReadJob) -> Generator[_Staged, None, None]:
-        """The file's chunks staged in the process (:meth:`start` it first), in file order;
-        its error raised here."""
-        if self._worker is None:
-            raise RuntimeError("start the reading process first, before any source's lock")
-        finished = False
-        try:
-            try:
-                self._jobs.send(job)
-                while (message := self._items.recv())[0] == "item":
-                    yield message[1]
-            except (EOFError, BrokenPipeError):
-                exitcode = self._stop(kill=True)
-                raise EkjonError(
-                    f"the process reading the file ended unexpectedly (exit code "
-                    f"{exitcode}); run the ingest again to resume it"
-                ) from None
-            finished = True  # it waits for the next file
-            if message[0] == "error":
-                raise message[1]
-        finally:
-            if not finished and self._worker is not None:
-                self._stop(kill=True)  # mid-file: it would go on sending this file's chunks
-
-    def close(self) -> None:
-        """End the process (it reads no file after this)."""
-        if self._worker is not None:
-            try:
-                self._jobs.send(None)
-            except OSError:  # gone already
-                pass
-            self._stop(kill=False)
-
-    def _stop(self, *, kill: bool) -> int | None:
-        worker, self._worker = self._worker, None
-        self._jobs.close()
-        self._items.close()
-        if not kill:
-            worker.join(timeout=5)
-        if worker.is_alive():
-            worker.kill()
-        worker.join()
-        return worker.exitcode
-
-
-def _read_files(jobs: Any, sending: Any, parent: int) -> None:
-    """The reading process of :class:`ReadingProcess`: each file's items sent as they are made,
-    then ``end`` (or the error), until the ingest sends ``None`` or is gone."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is the ingest's to handle
-    die_with_parent(parent)
-    while True:
-        try:
-            job = jobs.recv()
-        except EOFError:
-            return
-        if job is None:
-            return
-        with _objects_before_frozen():
-            _send_items(job.staged, sending)
 
 
 def _progress(
