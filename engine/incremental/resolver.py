@@ -100,7 +100,7 @@ from engine.record import Record, record_key
 from engine.resolve.block_index import RuleIndex, hash_keys, key_strings
 from engine.resolve.blocking import BlockingRule
 from engine.resolve.cluster import HOUSEHOLD_LOGODDS
-from engine.resolve.explain import explain_features
+from engine.resolve.explain import explain_features, with_crowded_cap
 from engine.resolve.pipeline import MatchModel, Resolution, ResolveSettings
 from engine.resolve.prepare import PREPARED_COLUMNS, nid_number
 from engine.resolve.prepare_one import (
@@ -885,6 +885,11 @@ class IncrementalResolver:
                 cross_script=cross_script(frame, 0, top + 1),
                 contributions=scored.contributions_of(top),
             )
+            if scored.weight[top] > weight[top]:  # capped: said so, as `ekjon explain` says it
+                uncounted = None if self.knows(key) else 0
+                explanation = with_crowded_cap(
+                    explanation, frame, 0, top + 1, self.context.namesakes, uncounted=uncounted
+                )
         return Match(
             record=key,
             person_id=person_id,

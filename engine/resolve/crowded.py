@@ -194,25 +194,40 @@ def crowded_pairs(
     asked = asked[name_age_only(frame, left[asked], right[asked])]
     if not len(asked):
         return out
-    source = np.asarray(column(frame, "source"), dtype=object)
-    name = full_names(frame)
-    lo, hi = column(frame, "year_lo", np.float64), column(frame, "year_hi", np.float64)
-    most = np.zeros(len(asked), dtype=np.int64)
-    for a, b in ((left[asked], right[asked]), (right[asked], left[asked])):
-        count = namesakes.count(source[b], name[a], lo[a], hi[a])
-        if uncounted is not None:  # the record is of b's source, carries a's name, born then
-            own_lo, own_hi = _years(lo[[uncounted]], hi[[uncounted]])
+    count = _Competitors(frame, namesakes, uncounted)
+    most = np.maximum(count(left[asked], right[asked]), count(right[asked], left[asked]))
+    out[asked[most >= CROWDED_NAMESAKES]] = True
+    return out
+
+
+class _Competitors:
+    """How many records of ``b``'s source carry ``a``'s full name with overlapping birth years,
+    for pairs of rows ``a``, ``b`` of ``frame`` (:meth:`Namesakes.count`); ``uncounted``: a row
+    holding a record ``namesakes`` did not count (the one-record path's), counted in too, as the
+    batch would count it. The one count the cap (:func:`crowded_pairs`) and its words
+    (:func:`crowded_reason`) read."""
+
+    def __init__(self, frame: Prepared, namesakes: Namesakes, uncounted: int | None) -> None:
+        self.source = np.asarray(column(frame, "source"), dtype=object)
+        self.name = full_names(frame)
+        self.lo = column(frame, "year_lo", np.float64)
+        self.hi = column(frame, "year_hi", np.float64)
+        self.namesakes, self.uncounted = namesakes, uncounted
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        source, name, lo, hi, own = self.source, self.name, self.lo, self.hi, self.uncounted
+        count = self.namesakes.count(source[b], name[a], lo[a], hi[a])
+        if own is not None:  # the record is of b's source, carries a's name, born then
+            own_lo, own_hi = _years(lo[[own]], hi[[own]])
             a_lo, a_hi = _years(lo[a], hi[a])
-            count += (
-                (source[b] == source[uncounted])
-                & (name[a] == name[uncounted])
+            count = count + (
+                (source[b] == source[own])
+                & (name[a] == name[own])
                 & pd.notna(name[a])
                 & (a_lo <= own_hi[0])
                 & (a_hi >= own_lo[0])
             )
-        most = np.maximum(most, count)
-    out[asked[most >= CROWDED_NAMESAKES]] = True
-    return out
+        return count
 
 
 def cap_crowded(weight: np.ndarray, crowded: np.ndarray) -> np.ndarray:
@@ -223,24 +238,28 @@ def cap_crowded(weight: np.ndarray, crowded: np.ndarray) -> np.ndarray:
 
 
 def crowded_reason(
-    frame: Prepared, a: int, b: int, weight: float, namesakes: Namesakes
+    frame: Prepared,
+    a: int,
+    b: int,
+    weight: float,
+    namesakes: Namesakes,
+    *,
+    uncounted: int | None = None,
 ) -> str | None:
     """Why the pair of records ``a`` and ``b`` of ``frame`` (scored ``weight``) is capped, in
-    words; ``None`` when it is not."""
+    words; ``None`` when it is not. ``uncounted`` as :func:`crowded_pairs` takes it."""
     left, right = np.array([a], np.int64), np.array([b], np.int64)
-    if not crowded_pairs(frame, left, right, np.array([weight]), namesakes)[0]:
+    if not crowded_pairs(frame, left, right, np.array([weight]), namesakes, uncounted=uncounted)[0]:
         return None
-    source = np.asarray(column(frame, "source"), dtype=object)
-    name = full_names(frame)
-    lo, hi = column(frame, "year_lo", np.float64), column(frame, "year_hi", np.float64)
+    competitors = _Competitors(frame, namesakes, uncounted)
     counts = [
-        (int(namesakes.count(source[[y]], name[[x]], lo[[x]], hi[[x]])[0]), x, y)
-        for x, y in ((a, b), (b, a))
+        (int(competitors(np.array([x]), np.array([y]))[0]), x, y) for x, y in ((a, b), (b, a))
     ]
     count, x, y = max(counts)
     return (
         f"capped at {CROWDED_LOGODDS:+.2f} log-odds (the model gave {weight:+.2f}): the records "
         "share no place and agree on nothing but a name and an age (no NID or BRN, number or "
-        f"full date of birth), and {source[y]} holds {count} records named {name[x]!r} born in "
-        f"overlapping years ({CROWDED_NAMESAKES} or more compete for the link)"
+        f"full date of birth), and {competitors.source[y]} holds {count} records named "
+        f"{competitors.name[x]!r} born in overlapping years ({CROWDED_NAMESAKES} or more compete "
+        "for the link)"
     )

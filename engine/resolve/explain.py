@@ -689,14 +689,20 @@ def explain_pair(
 
 
 def with_crowded_cap(
-    explanation: Explanation, frame: Any, a: int, b: int, namesakes: Namesakes
+    explanation: Explanation,
+    frame: Any,
+    a: int,
+    b: int,
+    namesakes: Namesakes,
+    *,
+    uncounted: int | None = None,
 ) -> Explanation:
     """``explanation`` of the pair ``a``, ``b`` of the prepared ``frame``, with the cap on crowded
     name-and-age-only pairs applied and said in its note when it applies
-    (:func:`engine.resolve.crowded.crowded_reason`)."""
+    (:func:`engine.resolve.crowded.crowded_reason`; ``uncounted`` as it takes it)."""
     from engine.resolve.crowded import CROWDED_LOGODDS
 
-    reason = crowded_reason(frame, a, b, explanation.log_odds, namesakes)
+    reason = crowded_reason(frame, a, b, explanation.log_odds, namesakes, uncounted=uncounted)
     if reason is None:
         return explanation
     explanation.log_odds = min(explanation.log_odds, CROWDED_LOGODDS)

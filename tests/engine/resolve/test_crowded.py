@@ -110,3 +110,19 @@ def test_explain_says_when_the_cap_applied() -> None:
     assert "share no place" in capped.to_text() and "sim holds 5 records" in capped.to_text()
     plain = explain_pair(_records(CROWDED_NAMESAKES - 1), "nhd/h1:1", "sim/0", RuleModel())
     assert plain.links and "share no place" not in plain.to_text()
+
+
+def test_the_one_record_explanation_says_when_the_cap_applied() -> None:
+    # what an MIS reads in a dry run's answer: the best candidate's log-odds as it was decided
+    for sims, capped in ((CROWDED_NAMESAKES - 1, False), (CROWDED_NAMESAKES, True)):
+        batch = _records(sims).iloc[1:].reset_index(drop=True)
+        resolution = resolve(batch, RuleModel(), keep_blocking_keys=True)
+        ids = [f"p{label}" for label in resolution.person]
+        resolver = IncrementalResolver.from_resolution(resolution, ids, RuleModel(), records=batch)
+        explanation = resolver.resolve_one(SURVEY, explain=True).explanation
+        assert explanation is not None
+        assert ("share no place" in explanation.to_text()) is capped
+        assert (explanation.log_odds == -1.0) is capped
+        assert explanation.links is not capped
+        # the record resolved counts among the namesakes, as the batch counts it
+        assert ("holds 5 records" in explanation.to_text()) is capped
