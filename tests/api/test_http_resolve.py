@@ -4,6 +4,7 @@ sources, with nothing of any other person in the answer."""
 from __future__ import annotations
 
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -291,22 +292,29 @@ def test_after_a_restart_a_person_registered_through_the_api_is_still_found(
     assert remember_registered(served.home, restarted) == 0  # nothing twice
 
 
-def test_a_dry_run_answers_while_a_record_is_being_stored(served: Served, monkeypatch) -> None:
-    """A storing resolve holds the write lock from its score to its publish; a dry run writes
-    nothing and does not wait for it."""
-    import threading
-
+def _held_ledger(monkeypatch: Any, seconds: float) -> tuple[threading.Event, threading.Event]:
+    """Hold each storing group at its ledger run until the test lets it go: ``reached`` is set
+    when a group gets there, and the group waits (up to ``seconds``) until ``release`` is set;
+    once it is, the ledger runs at once."""
     import engine.incremental.register as register
 
     reached, release = threading.Event(), threading.Event()
     lasting_ids = register._lasting_ids
 
-    def slow_ledger(*args: Any, **kwargs: Any) -> dict[str, str]:
-        reached.set()
-        assert release.wait(30), "the test never let the storing resolve go on"
+    def held(*args: Any, **kwargs: Any) -> dict[str, str]:
+        if not release.is_set():
+            reached.set()
+            assert release.wait(seconds), "the test never let the held group go on"
         return lasting_ids(*args, **kwargs)
 
-    monkeypatch.setattr(register, "_lasting_ids", slow_ledger)
+    monkeypatch.setattr(register, "_lasting_ids", held)
+    return reached, release
+
+
+def test_a_dry_run_answers_while_a_record_is_being_stored(served: Served, monkeypatch) -> None:
+    """A storing resolve holds the write lock from its score to its publish; a dry run writes
+    nothing and does not wait for it."""
+    reached, release = _held_ledger(monkeypatch, 30)
     stored_record = _new_person("SLOW-1", "19480000000000097", "Halima Khatun Slow")
     (known, person), *_ = _known(served, 1)
     with ThreadPoolExecutor(1) as pool:
@@ -329,8 +337,6 @@ class _Held:
     wait and are published together as the next group."""
 
     def __init__(self, served: Served, monkeypatch: Any) -> None:
-        import threading
-
         import engine.incremental.register as register
 
         self.publishes = served.service.publishes
@@ -518,21 +524,9 @@ def test_records_sent_while_a_group_is_kept_are_kept_together_and_a_bad_one_fail
     """Storing requests that arrive while a group is stored and identified go together as the
     next group, with one ledger run: two records of one new person in it make one person, whom
     the resolver then knows under that ID; a record the store refuses fails alone (422)."""
-    import threading
     import time
 
-    import engine.incremental.register as register
-
-    reached, release = threading.Event(), threading.Event()
-    lasting_ids = register._lasting_ids
-
-    def held(*args: Any, **kwargs: Any) -> dict[str, str]:
-        if not release.is_set():
-            reached.set()
-            assert release.wait(30), "the test never let the first group go on"
-        return lasting_ids(*args, **kwargs)
-
-    monkeypatch.setattr(register, "_lasting_ids", held)
+    reached, release = _held_ledger(monkeypatch, 30)
     records, _ = served.service.record_stores()
     write_chunk = records._write_chunk
 
@@ -591,21 +585,9 @@ def test_more_storing_requests_than_the_shared_threads_make_one_group_and_dry_ru
     """Storing requests wait in threads of their own: while a group is kept, more of them than
     the 40 threads the other routes share wait together for the next group, and a dry run is
     answered meanwhile."""
-    import threading
     import time
 
-    import engine.incremental.register as register
-
-    reached, release = threading.Event(), threading.Event()
-    lasting_ids = register._lasting_ids
-
-    def held(*args: Any, **kwargs: Any) -> dict[str, str]:
-        if not release.is_set():
-            reached.set()
-            assert release.wait(60), "the test never let the first group go on"
-        return lasting_ids(*args, **kwargs)
-
-    monkeypatch.setattr(register, "_lasting_ids", held)
+    reached, release = _held_ledger(monkeypatch, 60)
     keeps = served.service.keeps
     many = 45
     (known, person), *_ = _known(served, 1)
