@@ -51,7 +51,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import numpy as np
-import pandas as pd
 
 from engine.errors import IncrementalError, InvalidValue
 from engine.home import Home
@@ -62,8 +61,8 @@ from engine.incremental.match import Match
 from engine.incremental.resolver import IncrementalResolver
 from engine.ingest.run import clean_record, hashed_values
 from engine.ingest.store import RAW_FIELDS, VALUE_FIELDS, Problem, RecordStore, StagedBatch
-from engine.publish import publish
-from engine.record import CANONICAL_FIELDS, is_missing_value, record_key
+from engine.publish import publish_group
+from engine.record import is_missing_value, record_key
 from graph.policy import Policy
 from graph.store import GraphStore, publishing_each
 
@@ -603,22 +602,14 @@ def _publish_together(graph: GraphStore, kept: Sequence[Registered], policy: Pol
         return
     records = [done.record for done in kept]
     with publishing_each(graph, [_publish_run(done.record["source"], done.key) for done in kept]):
-        publish(
+        # a person new to the graph belongs to the household their first record names; a known
+        # one keeps theirs (the partial publish's rule)
+        publish_group(
             graph,
-            pd.DataFrame(records, columns=list(CANONICAL_FIELDS)),
-            pd.DataFrame(
-                {
-                    "source": [r["source"] for r in records],
-                    "record_id": [r["record_id"] for r in records],
-                    "person_id": [done.person_id for done in kept],
-                }
-            ),
+            records,
+            [done.person_id for done in kept],
             policy=policy,
             model_version=kept[0].model_version,
-            # a person new to the graph belongs to the household their first record names; a
-            # known one keeps theirs (the partial publish's rule)
-            source_households="missing",
-            complete=False,
         )
 
 

@@ -71,6 +71,10 @@ class GraphMemory:
     def has_node(self, label: str, id: str) -> bool:
         return id in self._index[label]
 
+    def present(self, label: str, ids: Sequence[str]) -> set[str]:
+        index = self._index[label]
+        return {i for i in ids if i in index}
+
     # --- the whole graph as rows, for tables --------------------------------------------------
 
     def node_rows(self, label: str) -> Iterator[tuple[str, dict]]:

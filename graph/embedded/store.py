@@ -436,6 +436,14 @@ class EmbeddedStore:
             self._check_open()
             return self._view().neighbours(label, id, edge_type, direction, neighbour_label)
 
+    def present(self, label: str, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are nodes of ``label``: what ``nodes(label, ["id"], ids=ids)`` holds,
+        as a set, without building a frame (a publish of a few records looks up a handful)."""
+        schema.node_spec(label)
+        with self._lock:
+            self._check_open()
+            return self._view().present(label, ids)
+
     def nodes(
         self,
         label: str,

@@ -629,6 +629,9 @@ class TableSet:
     def has_node(self, label: str, id: str) -> bool:
         return bool(self.delta.node_state(self, label, [id]))
 
+    def present(self, label: str, ids: Sequence[str]) -> set[str]:
+        return set(self.delta.node_state(self, label, ids))
+
     def has_edge(
         self, edge_type: str, from_label: str, source: str, to_label: str, target: str
     ) -> bool:

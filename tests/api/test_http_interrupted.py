@@ -162,7 +162,7 @@ KILLED_GROUP = textwrap.dedent(
     ]
     print(" ".join(done.person_id for done in kept), flush=True)
     # the group stored and identified; killed as its one publish begins writing
-    register.publish = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+    register.publish_group = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
     service.publish_kept(kept)
     """
 )
