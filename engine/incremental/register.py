@@ -61,7 +61,7 @@ from engine.incremental.match import Match
 from engine.incremental.resolver import IncrementalResolver
 from engine.ingest.run import clean_record, hashed_values
 from engine.ingest.store import RAW_FIELDS, VALUE_FIELDS, Problem, RecordStore, StagedBatch
-from engine.publish import publish_group
+from engine.publish_group import publish_group
 from engine.record import is_missing_value, record_key
 from graph.policy import Policy
 from graph.store import GraphStore, publishing_each

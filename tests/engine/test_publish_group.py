@@ -10,8 +10,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import engine.publish as publishing
-from engine.publish import publish, publish_group
+import engine.publish_group as publishing
+from engine.publish import publish
+from engine.publish_group import publish_group
 from engine.record import CANONICAL_FIELDS
 from graph.embedded import EmbeddedStore
 from graph.embedded.store import _BEGIN, _END
