@@ -48,6 +48,7 @@ from engine.ingest.batches import (
     RAW_FIELDS,
     REAL_FIELDS,
     VALUE_FIELDS,
+    DeltaFile,
     PreparedBatch,
     StagedBatch,
     delta_rows,
@@ -115,8 +116,7 @@ class IngestRun:
     # adding this run's versions (it matched the database when the run began; no one else wrote).
     _generation: int = field(default=0, repr=False)
     _delta_ok: bool = field(default=False, repr=False)
-    _delta: Any = field(default=None, repr=False)
-    _delta_path: Path | None = field(default=None, repr=False)
+    _delta: DeltaFile | None = field(default=None, repr=False)
     # The source held no records when this run began and no one else has written it since: its
     # rows are all new (a file's repeated record ids are quarantined before they get here).
     _alone: bool = field(default=False, repr=False)
@@ -598,7 +598,7 @@ class RecordStore(SQLiteStore):
                 "WHERE ingest_id = ?",
                 (_now(), error, run.ingest_id),
             )
-        self._close_delta(run, keep=False)
+        self._drop_delta(run)
 
     def problems(self, ingest_id: int, kind: str) -> Iterator[Problem]:
         """The quarantined rows (``kind="quarantine"``) or field warnings of a run, by row."""
@@ -872,31 +872,21 @@ class RecordStore(SQLiteStore):
         versions: list[int],
     ) -> None:
         """Add the versions a chunk wrote to the run's snapshot delta (a Parquet file)."""
-        import pyarrow.parquet as pq
-
         try:
-            record_batch = delta_rows(run.source, batch, written, versions)
+            rows = delta_rows(run.source, batch, written, versions)
             if run._delta is None:
-                self.snapshot_dir.mkdir(parents=True, exist_ok=True)
                 name = f"{source_file_name(run.source)}.delta.{os.getpid()}.{run.ingest_id}.tmp"
-                run._delta_path = self.snapshot_dir / name
-                run._delta = pq.ParquetWriter(run._delta_path, _arrow_schema())
-            run._delta.write_batch(record_batch)
+                run._delta = DeltaFile(self.snapshot_dir / name)
+            run._delta.add(rows)
         except Exception:  # the snapshot is a cache: rebuild it from the database instead
             logger.exception("could not extend the snapshot of %s; it will be rebuilt", run.source)
             run._delta_ok = False
-            self._close_delta(run, keep=False)
+            self._drop_delta(run)
 
-    def _close_delta(self, run: IngestRun, *, keep: bool) -> Path | None:
-        path = run._delta_path
-        if run._delta is not None:
-            run._delta.close()
-        run._delta = None
-        run._delta_path = None
-        if path is not None and not keep:
-            path.unlink(missing_ok=True)
-            return None
-        return path
+    def _drop_delta(self, run: IngestRun) -> None:
+        delta, run._delta = run._delta, None
+        if delta is not None:
+            delta.drop()
 
     def _update_snapshot(self, run: IngestRun) -> None:
         """After a run: old snapshot less the replaced records plus the run's versions."""
@@ -913,10 +903,17 @@ class RecordStore(SQLiteStore):
             and not old_path.exists()
             and self._generation(run.source) == run._generation
         )
-        if whole:
-            run._delta.add_key_value_metadata({"ekjon_generation": str(run._generation)})
-        delta_path = self._close_delta(run, keep=True)
+        delta, run._delta = run._delta, None
+        delta_path = None if delta is None else delta.path
         try:
+            try:
+                if delta is not None and run._delta_ok:
+                    delta.close({"ekjon_generation": str(run._generation)} if whole else None)
+                elif delta is not None:
+                    delta.drop()
+            except Exception:  # the snapshot is a cache: rebuild it from the database instead
+                logger.exception("could not write the snapshot delta of %s", run.source)
+                run._delta_ok = False
             if run.ingested == 0 and run.new_versions == 0 and not run.resumed:
                 return  # nothing written: the snapshot is as good as it was
             if not run._delta_ok or self._generation(run.source) != run._generation:

@@ -653,3 +653,56 @@ def test_the_snapshot_a_first_ingest_leaves_is_what_the_database_holds(
     assert len(from_snapshot) == 6
     assert updated.equals(rebuilt)
     assert updated.column("version").to_pylist() != from_snapshot.column("version").to_pylist()
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_a_snapshot_written_a_few_chunks_at_a_time_is_what_the_database_holds(
+    store: RecordStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool
+) -> None:
+    # the delta is written in row groups of DELTA_ROWS rows, the last few chunks' rows at the end
+    from engine.ingest import batches
+
+    monkeypatch.setattr(batches, "DELTA_ROWS", 2_500)
+    data = tmp_path / "big.csv"
+    write_big_file(data, 7_000)
+    mapping = mapping_from_dict(
+        {
+            "source": "big",
+            "kind": "programme",
+            "record_id": "ben_id",
+            "fields": {"full_name": "name", "nid": "nid", "district": "zila"},
+        }
+    )
+    ingest_file(store, mapping, data, chunk_rows=1_000, parallel=parallel)
+    (snapshot,) = store.snapshot_dir.glob("*.parquet")
+    from_snapshot = store.current_arrow().sort_by("record_id")
+    snapshot.unlink()
+    rebuilt = store.current_arrow().sort_by("record_id")
+
+    assert len(from_snapshot) == 7_000
+    assert from_snapshot.equals(rebuilt)
+
+
+def test_a_snapshot_delta_that_cannot_be_written_is_rebuilt_from_the_database(
+    store: RecordStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    write_table = pq.ParquetWriter.write_table
+
+    def full(writer: Any, *args: Any, **kwargs: Any) -> None:
+        if ".delta." in str(writer.where):  # the delta fails, rebuilding the snapshot works
+            raise OSError("disk full")
+        write_table(writer, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
+    report = ingest_file(store, load_mapping(BROKEN_YAML), BROKEN_CSV)
+    monkeypatch.undo()
+    current = store.current_arrow().sort_by("record_id")
+    for path in store.snapshot_dir.glob("*.parquet"):
+        path.unlink()
+
+    assert report.ingested == 6
+    assert [r.status for r in store.ingests()] == ["finished"]
+    assert list(store.snapshot_dir.glob("*.tmp")) == []
+    assert current.equals(store.current_arrow().sort_by("record_id"))
