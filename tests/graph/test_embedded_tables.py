@@ -199,6 +199,26 @@ def test_look_ups_in_tables_of_many_rows_find_every_row(tmp_path: Path) -> None:
             ]
 
 
+@pytest.mark.parametrize("folded", [False, True], ids=["journal", "folded"])
+def test_present_names_the_nodes_nodes_holds(tmp_path: Path, folded: bool) -> None:
+    """``present`` (a storing group's look-ups) is the ids ``nodes(ids=...)`` gives: nodes of
+    the tables, nodes written since, not those deleted since, nor absent ones."""
+    persons = [f"P{n:04d}" for n in range(1000)]
+    with EmbeddedStore(tmp_path / "graph", fsync=False) as store:
+        writer = store.table_writer()
+        writer.add_nodes("Person", {"id": persons})
+        writer.finish()
+        store.merge_nodes("Person", [{"id": "P5000"}, {"id": "P0003", "name": "x"}])
+        store.delete_nodes("Person", ["P0007", "P0999"])
+        if folded:
+            store.compact()
+        asked = ["P0000", "P0003", "P0007", "P0500", "P0999", "P5000", "P9999", "P", "Q"]
+        held = set(store.nodes("Person", ["id"], ids=asked)["id"])
+        assert held == {"P0000", "P0003", "P0500", "P5000"}
+        assert store.present("Person", asked) == held
+        assert store.present("Household", ["P0000"]) == set()
+
+
 def test_warm_makes_every_look_up_index_ahead(tmp_path: Path) -> None:
     """A server warms the store at start: every label's and edge file's look-up index (with its
     sample) is made then, not by its first requests; the answers are the same."""
