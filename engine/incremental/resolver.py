@@ -100,7 +100,7 @@ from engine.record import Record, record_key
 from engine.resolve.block_index import RuleIndex, hash_keys, key_strings
 from engine.resolve.blocking import BlockingRule
 from engine.resolve.cluster import HOUSEHOLD_LOGODDS
-from engine.resolve.explain import explain_features, with_crowded_cap
+from engine.resolve.explain import explain_features, with_crowded_cap, with_household_evidence
 from engine.resolve.pipeline import MatchModel, Resolution, ResolveSettings
 from engine.resolve.prepare import PREPARED_COLUMNS, nid_number
 from engine.resolve.prepare_one import (
@@ -817,6 +817,8 @@ class IncrementalResolver:
         rest = [r for r in scored_list if r not in person_of]  # the candidates' other records
         person_of.update(zip(rest, self._persons_of(rest), strict=True))
         person = [person_of[r] for r in scored_list]
+        capped = weight  # before household evidence raises any
+        raised = np.zeros(n, dtype=bool)
         if self.settings.household_rounds:  # the batch's household evidence, as it has it
             raised = household_links(
                 frame,
@@ -885,11 +887,13 @@ class IncrementalResolver:
                 cross_script=cross_script(frame, 0, top + 1),
                 contributions=scored.contributions_of(top),
             )
-            if scored.weight[top] > weight[top]:  # capped: said so, as `ekjon explain` says it
+            if scored.weight[top] > capped[top]:  # capped: said so, as `ekjon explain` says it
                 uncounted = None if self.knows(key) else 0
                 explanation = with_crowded_cap(
                     explanation, frame, 0, top + 1, self.context.namesakes, uncounted=uncounted
                 )
+            if raised[top]:
+                explanation = with_household_evidence(explanation)
         return Match(
             record=key,
             person_id=person_id,

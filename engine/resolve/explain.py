@@ -709,3 +709,23 @@ def with_crowded_cap(
     explanation.links = explanation.log_odds > explanation.threshold and not explanation.cannot_link
     explanation.note = reason if explanation.note is None else f"{explanation.note}; {reason}"
     return explanation
+
+
+def with_household_evidence(explanation: Explanation) -> Explanation:
+    """``explanation`` of a pair that household evidence links
+    (:func:`engine.resolve.cluster.household_evidence`): its weight raised to
+    :data:`~engine.resolve.cluster.HOUSEHOLD_LOGODDS`, as the decision used it, and said in its
+    note (the probability and the features stay the model's)."""
+    from engine.resolve.cluster import HOUSEHOLD_LOGODDS
+
+    if explanation.log_odds >= HOUSEHOLD_LOGODDS:
+        return explanation
+    explanation.log_odds = HOUSEHOLD_LOGODDS
+    explanation.links = explanation.log_odds > explanation.threshold and not explanation.cannot_link
+    reason = (
+        "household evidence: the candidate's person holds a phone or wallet number that the "
+        "person of a member of this record's household holds (weight raised to "
+        f"{HOUSEHOLD_LOGODDS:+.2f} log-odds)"
+    )
+    explanation.note = reason if explanation.note is None else f"{explanation.note}; {reason}"
+    return explanation
