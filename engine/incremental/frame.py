@@ -23,7 +23,6 @@ NOT_COMPARED: Final = frozenset(
         "kind",
         "token_keys",
         "full_keys",
-        "kin_keys",
         "father_key",
         "dob_swappable",
         "birth_years",

@@ -73,10 +73,7 @@ class BlockingRule:
 #: ones where the other records make that clear). A birth year is a range for records that give an
 #: age (each year of it a key). The given name with the union in any year (``name_union``, until
 #: issue 14) made 2.2-2.7 pairs per record and found 0-105 true pairs in 150,000 no other rule
-#: found (100,000-person worlds); ``full_name_union`` finds about as many for 0.3. A relative's
-#: whole name (the father's or the spouse's, either way round) with the district and the birth
-#: year (``kin_district_year``) finds a person whose own name is misspelt where no place below
-#: the district is given (a workfare list), for about 0.2 pairs per record (issue 14).
+#: found (100,000-person worlds); ``full_name_union`` finds about as many for 0.3.
 DEFAULT_RULES: tuple[BlockingRule, ...] = (
     BlockingRule("nid", ("nid_key",), max_block=20),
     BlockingRule("brn", ("brn_key",), max_block=20),
@@ -88,7 +85,6 @@ DEFAULT_RULES: tuple[BlockingRule, ...] = (
     BlockingRule(
         "full_name_year", ("full_keys", "birth_years"), max_block=40, refine=("district",)
     ),
-    BlockingRule("kin_district_year", ("kin_keys", "district", "birth_years"), max_block=40),
 )
 
 

@@ -60,7 +60,6 @@ PREPARED_COLUMNS: Final = (
     "name_keys",
     "token_keys",
     "full_keys",
-    "kin_keys",
     "father_key",
     "gender",
     "year_lo",
@@ -105,7 +104,6 @@ LIST_COLUMNS: Final = (
     "name_keys",
     "token_keys",
     "full_keys",
-    "kin_keys",
     "birth_years",
     "numbers",
     "dob_keys",
@@ -286,23 +284,6 @@ def full_keys(en_words: Iterable[str] | None, bn_words: Iterable[str] | None) ->
         return " ".join(sorted(words)) if words else None
 
     return pair_list(joined(en_words), joined(bn_words))
-
-
-def kin_keys(
-    father_words: Iterable[str] | None, spouse_words: Iterable[str] | None
-) -> list[str] | None:
-    """A record's relatives' whole-name keys (:func:`full_keys` of the father's name and of the
-    spouse's) in one list, for blocking on a relative's name: forms ask a woman her father's *or*
-    her husband's name (a workfare list's "Father" column holds a married woman's husband), so a
-    father one record names meets the spouse another names, as compare's ``husband_named`` pairs
-    them (``None``: neither named).
-
-    Example
-    -------
-    >>> kin_keys(("krm", "mhmd"), ("krm", "mhmd"))
-    ['krm mhmd']
-    """
-    return full_keys(father_words, spouse_words)
 
 
 def first_of(keys: Any) -> str | None:
@@ -872,8 +853,6 @@ def prepare(records: pd.DataFrame, workers: int | None = None) -> pd.DataFrame:
     out["name_keys"] = _objects(name_keys)[pair]
     out["token_keys"] = _objects([merged_keys(words[en], words[bn]) for en, bn in pairs])[pair]
     out["full_keys"] = _objects([full_keys(words[en], words[bn]) for en, bn in pairs])[pair]
-    kin, kins = distinct_values(names.codes(2), names.codes(4))
-    out["kin_keys"] = _objects([kin_keys(words[fa], words[sp]) for fa, sp in kins])[kin]
     first_key = _objects([first_of(keys) for keys in name_keys])[pair]
     out["father_key"] = _int_code(names.column(2, "key"))
 

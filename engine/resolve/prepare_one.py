@@ -45,7 +45,6 @@ from engine.resolve.prepare import (
     household_key,
     identifier_keys,
     is_list,
-    kin_keys,
     kin_text,
     link_table,
     merged_keys,
@@ -89,7 +88,7 @@ CODE_KINDS: Final = ("household", "father_key", "brn_key", "district", "upazila"
 KNOWN_COLUMNS: Final = frozenset(
     (
         "source", "record_id", "kind", "household", "name_en", "name_bn", "father", "mother",
-        "spouse", "name_keys", "token_keys", "full_keys", "kin_keys",
+        "spouse", "name_keys", "token_keys", "full_keys",
         "father_key", "gender", "year_lo", "year_hi", "month",
         "day", "dob_weak", "dob_swappable", "birth_years", "birth_decade", "dob_keys", "nid_key",
         "nid_text", "nid_linked", "brn_key", "brn_text", "phone", "wallet", "numbers",
@@ -248,7 +247,6 @@ def record_columns(values: Mapping[str, Any]) -> dict[str, Any]:
     row["name_keys"] = pair_list(en.key, bn.key)
     row["token_keys"] = merged_keys(en.words, bn.words)
     row["full_keys"] = full_keys(en.words, bn.words)
-    row["kin_keys"] = kin_keys(father.words, spouse.words)
     row["gender"] = gender_code(values["gender"], en.gender, bn.gender)
     row.update(
         birth_columns(

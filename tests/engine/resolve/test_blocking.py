@@ -5,13 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from engine.resolve.blocking import (
-    DEFAULT_RULES,
-    BlockingRule,
-    candidate_pairs,
-    pairs_within_blocks,
-)
-from engine.resolve.prepare import prepare
+from engine.resolve.blocking import BlockingRule, candidate_pairs, pairs_within_blocks
 
 
 def _pairs(frame: pd.DataFrame) -> set[tuple[int, int]]:
@@ -80,41 +74,3 @@ def test_list_columns_combine_as_every_pairing_of_their_values() -> None:
     )
     pairs, _ = candidate_pairs(prepared, [BlockingRule("name_year", ("name_keys", "birth_years"))])
     assert _pairs(pairs) == {(0, 1)}
-
-
-def test_a_misspelt_name_meets_its_record_through_the_husband_named_as_father_or_spouse() -> None:
-    # a workfare list's "Father/Husband" column holds her husband; her widow allowance names him
-    # as her spouse. Her own name is misspelt and the list gives an age, no place below the
-    # district: no name rule can pair them, the husband's name with the district and year does.
-    records = pd.DataFrame(
-        [
-            {
-                "source": "egpp",
-                "record_id": "w1",
-                "full_name": "Jahiral Ilam",
-                "father_name": "Abdul Karim Mia",
-                "age": "44",
-                "age_as_of": "2024-01-01",
-                "district": "Rangpur",
-            },
-            {
-                "source": "widow",
-                "record_id": "w2",
-                "full_name": "Jahiral Islam",
-                "spouse_name": "Md Abdul Karim Mia",
-                "date_of_birth": "1980-03-05",
-                "district": "Rangpur",
-            },
-            {  # the same husband's name and year in another district
-                "source": "widow",
-                "record_id": "w3",
-                "full_name": "Jahiral Islam",
-                "spouse_name": "Abdul Karim Mia",
-                "date_of_birth": "1980-03-05",
-                "district": "Dinajpur",
-            },
-        ]
-    ).assign(kind="programme")
-    prepared = prepare(records)
-    pairs, _ = candidate_pairs(prepared, DEFAULT_RULES)
-    assert _pairs(pairs) == {(0, 1), (1, 2)}  # (1, 2): name and date of birth; never (0, 2)
