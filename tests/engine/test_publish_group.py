@@ -16,6 +16,7 @@ from engine.publish_group import publish_group
 from engine.record import CANONICAL_FIELDS
 from graph.embedded import EmbeddedStore
 from graph.embedded.store import _BEGIN, _END
+from tests.engine.test_publish_partial import graph_tables
 from tests.graph.queries_world import world
 
 # (record, person) groups, published in turn into the query world's graph
@@ -99,20 +100,7 @@ def _written(tmp_path: Path, name: str, groups, way) -> tuple[list[str], dict[st
         store._commit = kept  # type: ignore[method-assign]
         for group in groups:
             way(store, group)
-        return ops, _graph(store)
-
-
-def _graph(store) -> dict[str, list]:
-    from graph.schema import EDGES, NODES
-
-    out = {}
-    for name, table in [
-        *((label, store.nodes(label)) for label in NODES),
-        *((edge, store.edges(edge)) for edge in EDGES),
-    ]:
-        frame = table.astype(object).where(table.notna(), None)
-        out[name] = sorted(map(repr, frame[sorted(frame.columns)].itertuples(index=False)))
-    return out
+        return ops, graph_tables(store)
 
 
 @pytest.mark.parametrize(

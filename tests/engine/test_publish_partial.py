@@ -183,7 +183,7 @@ def test_a_record_of_a_new_source_adds_that_source_and_a_known_one_keeps_its_own
     assert store.node("Source", "dss_widow") == known  # sums over records it does not see
 
 
-def _graph(store) -> dict[str, list]:
+def graph_tables(store) -> dict[str, list]:
     """Every node and edge table of the graph schema, as sorted rows."""
     from graph.schema import EDGES, NODES
 
@@ -221,7 +221,7 @@ def test_records_published_together_write_what_one_at_a_time_writes(tmp_path: Pa
                 frame = pd.DataFrame([record for record, _ in batch])
                 people = frame[["source", "record_id"]].assign(person_id=[p for _, p in batch])
                 publish(store, frame, people, complete=False)
-            graphs.append(_graph(store))
+            graphs.append(graph_tables(store))
     alone, together = graphs
     assert together == alone
     [made] = [r for r in alone["Person"] if "'P900'" in r]
